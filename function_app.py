@@ -1,0 +1,17 @@
+"""The Azure Functions app: logging set-up, then one Blueprint per concern."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from functions import environments, health
+
+logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
+logging.getLogger("azure").setLevel(logging.WARNING)
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+for blueprint in (environments.bp, health.bp):
+    app.register_functions(blueprint)

@@ -1,0 +1,76 @@
+"""Routes: environments (register, read, list, stop, start) and their activity log."""
+
+from __future__ import annotations
+
+from functions.http import ApiBlueprint, ApiRequest, Reply, RouteSpec
+from shared.bootstrap import services
+from shared.contracts.activity import ActivityEntryView
+from shared.contracts.common import Page
+from shared.contracts.environments import EnvironmentBody, EnvironmentView
+
+bp = ApiBlueprint()
+
+TAG = "Environments"
+
+
+@bp.api("environments", "GET", RouteSpec("List environments", response_model=Page[EnvironmentView], tag=TAG))
+def list_environments(request: ApiRequest) -> Reply:
+    environments = services().environments.list()
+    return Reply(200, Page[EnvironmentView](items=[EnvironmentView.of(env) for env in environments]))
+
+
+@bp.api("environments/{env}", "GET", RouteSpec("Get an environment", response_model=EnvironmentView, tag=TAG))
+def get_environment(request: ApiRequest) -> Reply:
+    environment = services().environments.get(request.environment_id())
+    return Reply(200, EnvironmentView.of(environment), {"ETag": environment.etag})
+
+
+@bp.api(
+    "environments/{env}",
+    "PUT",
+    RouteSpec(
+        "Register or update an environment", request_model=EnvironmentBody, response_model=EnvironmentView, tag=TAG
+    ),
+)
+def put_environment(request: ApiRequest) -> Reply:
+    environment_id = request.environment_id()
+    body = request.body(EnvironmentBody)
+    environment, created = services().environments.put(environment_id, body, request.caller, request.header("If-Match"))
+    headers = {"ETag": environment.etag}
+    if created:
+        headers["Location"] = f"/api/environments/{environment.id}"
+    return Reply(201 if created else 200, EnvironmentView.of(environment), headers)
+
+
+@bp.api("environments/{env}/stop", "POST", RouteSpec("Stop an environment", response_model=EnvironmentView, tag=TAG))
+def stop_environment(request: ApiRequest) -> Reply:
+    environment = services().environments.stop(request.environment_id(), request.caller)
+    return Reply(200, EnvironmentView.of(environment), {"ETag": environment.etag})
+
+
+@bp.api("environments/{env}/start", "POST", RouteSpec("Start an environment", response_model=EnvironmentView, tag=TAG))
+def start_environment(request: ApiRequest) -> Reply:
+    environment = services().environments.start(request.environment_id(), request.caller)
+    return Reply(200, EnvironmentView.of(environment), {"ETag": environment.etag})
+
+
+@bp.api(
+    "environments/{env}/activity",
+    "GET",
+    RouteSpec(
+        "Activity log, newest first",
+        response_model=Page[ActivityEntryView],
+        query=("limit", "continuationToken"),
+        tag=TAG,
+    ),
+)
+def list_activity(request: ApiRequest) -> Reply:
+    environment = services().environments.get(request.environment_id())
+    entries, token = services().activity.page(
+        environment.id,
+        limit=request.query_int("limit", default=50, minimum=1, maximum=200),
+        continuation=request.continuation_token(),
+    )
+    return Reply(
+        200, Page[ActivityEntryView](items=[ActivityEntryView.of(e) for e in entries], continuation_token=token)
+    )

@@ -1,0 +1,33 @@
+"""Helpers to keep catalog rows readable: a few queryable columns plus one JSON body."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+_MAX_MILLIS = 10**13 - 1  # beyond the year 2286
+
+
+def to_iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment else None
+
+
+def from_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def dumps(body: dict[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"), sort_keys=True)
+
+
+def loads(text: str | None) -> dict[str, Any]:
+    return json.loads(text) if text else {}
+
+
+def newest_first_key(moment: datetime | None = None) -> str:
+    """A row key that sorts newest first (Table Storage sorts keys ascending), unique per call."""
+    millis = int((moment.timestamp() if moment else time.time()) * 1000)
+    return f"{_MAX_MILLIS - millis:013d}-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,119 @@
+"""The environments table: one row per environment, ETag-guarded."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
+from shared.catalog.codec import dumps, from_iso, loads, to_iso
+from shared.domain.environments import DatabaseConnection, Environment, EnvironmentState, FileLocation
+from shared.errors import Conflict, NotFound
+
+_ROW_KEY = "environment"
+
+
+def _to_row(environment: Environment) -> Row:
+    database = environment.database
+    body: dict[str, Any] = {
+        "appName": environment.app_name,
+        "displayName": environment.display_name,
+        "database": {
+            "host": database.host,
+            "port": database.port,
+            "database": database.database,
+            "user": database.user,
+            "passwordSetting": database.password_setting,
+            "entraAuth": database.entra_auth,
+            "sslMode": database.ssl_mode,
+        },
+        "files": {
+            "container": environment.files.container,
+            "prefix": environment.files.prefix,
+            "accountUrl": environment.files.account_url,
+        },
+        "modelVersion": environment.model_version,
+        "deploymentPackage": environment.deployment_package,
+        "fileDocumentQuery": environment.file_document_query,
+        "createdOn": to_iso(environment.created_on),
+    }
+    properties = {
+        "Namespace": environment.namespace,
+        "State": environment.state.value,
+        "ActiveRestoreId": environment.active_restore_id,
+        "UpdatedOn": to_iso(environment.updated_on),
+        "Body": dumps(body),
+    }
+    return Row(environment.id, _ROW_KEY, properties, environment.etag)
+
+
+def _from_row(row: Row) -> Environment:
+    body = loads(row.get("Body"))
+    database = body["database"]
+    files = body["files"]
+    return Environment(
+        id=row.partition_key,
+        namespace=row["Namespace"],
+        app_name=body["appName"],
+        display_name=body["displayName"],
+        state=EnvironmentState(row["State"]),
+        database=DatabaseConnection(
+            host=database["host"],
+            port=int(database["port"]),
+            database=database["database"],
+            user=database["user"],
+            password_setting=database.get("passwordSetting"),
+            entra_auth=bool(database.get("entraAuth")),
+            ssl_mode=database.get("sslMode") or "prefer",
+        ),
+        files=FileLocation(
+            container=files["container"], prefix=files.get("prefix") or "", account_url=files.get("accountUrl")
+        ),
+        created_on=from_iso(body["createdOn"]),  # type: ignore[arg-type]
+        updated_on=from_iso(row["UpdatedOn"]),  # type: ignore[arg-type]
+        model_version=body.get("modelVersion"),
+        deployment_package=body.get("deploymentPackage"),
+        file_document_query=body.get("fileDocumentQuery"),
+        active_restore_id=row.get("ActiveRestoreId"),
+        etag=row.etag,
+    )
+
+
+class EnvironmentCatalog:
+    def __init__(self, table: RowTable) -> None:
+        self._table = table
+
+    def find(self, environment_id: str) -> Environment | None:
+        row = self._table.get(environment_id, _ROW_KEY)
+        return _from_row(row) if row else None
+
+    def get(self, environment_id: str) -> Environment:
+        environment = self.find(environment_id)
+        if environment is None:
+            raise NotFound(f"There is no environment {environment_id!r}.", code="environment_not_found")
+        return environment
+
+    def all(self) -> list[Environment]:
+        environments = [_from_row(row) for row in iterate(self._table) if row.row_key == _ROW_KEY]
+        return sorted(environments, key=lambda environment: (environment.namespace, environment.id))
+
+    def add(self, environment: Environment) -> Environment:
+        try:
+            stored = self._table.insert(_to_row(environment))
+        except RowExists as error:
+            raise Conflict(
+                f"Environment {environment.id!r} was registered at the same time by another request.",
+                code="concurrent_update",
+            ) from error
+        return replace(environment, etag=stored.etag)
+
+    def save(self, environment: Environment) -> Environment:
+        """Write the environment only if nobody changed it since it was read (its ETag)."""
+        try:
+            stored = self._table.replace(_to_row(environment), environment.etag)
+        except RowChanged as error:
+            raise Conflict(
+                f"Environment {environment.id!r} was changed by another request; read it again and retry.",
+                code="concurrent_update",
+            ) from error
+        return replace(environment, etag=stored.etag)

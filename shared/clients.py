@@ -1,0 +1,89 @@
+"""The one place that builds Azure SDK clients. Each client is built once and reused."""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.data.tables import TableServiceClient
+from azure.storage.blob import BlobServiceClient, ExponentialRetry
+from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePolicy, QueueClient, QueueServiceClient
+
+from shared.config import StorageConnection
+
+
+# Storage's default back-off starts at 15 s; an API call should give up on a dead endpoint much sooner.
+def _storage_retry() -> dict[str, Any]:
+    return {"retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=4)}
+
+
+_TABLE_RETRY: dict[str, Any] = {"retry_total": 4, "retry_backoff_factor": 0.5, "retry_backoff_max": 10}
+
+# Functions' queue trigger expects base64 messages by default (host.json messageEncoding).
+_QUEUE_CODEC: dict[str, Any] = {
+    "message_encode_policy": BinaryBase64EncodePolicy(),
+    "message_decode_policy": BinaryBase64DecodePolicy(),
+}
+
+
+class StorageClients:
+    def __init__(self, connection: StorageConnection, credential: TokenCredential | None = None) -> None:
+        self.connection = connection
+        self._credential = credential
+        self._lock = threading.RLock()
+        self._queues: dict[str, QueueClient] = {}
+        self._foreign_blob_services: dict[str, BlobServiceClient] = {}
+
+    @property
+    def credential(self) -> TokenCredential:
+        with self._lock:
+            if self._credential is None:
+                from azure.identity import DefaultAzureCredential
+
+                self._credential = DefaultAzureCredential(managed_identity_client_id=self.connection.client_id)
+            return self._credential
+
+    @cached_property
+    def blob_service(self) -> BlobServiceClient:
+        if self.connection.connection_string:
+            return BlobServiceClient.from_connection_string(self.connection.connection_string, **_storage_retry())
+        return BlobServiceClient(str(self.connection.blob_uri), credential=self.credential, **_storage_retry())
+
+    @cached_property
+    def table_service(self) -> TableServiceClient:
+        if self.connection.connection_string:
+            return TableServiceClient.from_connection_string(self.connection.connection_string, **_TABLE_RETRY)
+        return TableServiceClient(str(self.connection.table_uri), credential=self.credential, **_TABLE_RETRY)
+
+    @cached_property
+    def queue_service(self) -> QueueServiceClient:
+        if self.connection.connection_string:
+            return QueueServiceClient.from_connection_string(
+                self.connection.connection_string, **_QUEUE_CODEC, **_storage_retry()
+            )
+        return QueueServiceClient(
+            str(self.connection.queue_uri), credential=self.credential, **_QUEUE_CODEC, **_storage_retry()
+        )
+
+    def queue(self, name: str) -> QueueClient:
+        with self._lock:
+            client = self._queues.get(name)
+            if client is None:
+                client = self.queue_service.get_queue_client(name, **_QUEUE_CODEC)
+                self._queues[name] = client
+            return client
+
+    def blob_service_for(self, account_url: str | None) -> BlobServiceClient:
+        """The client for an environment's file store: our own account when no URL is given."""
+        if not account_url or account_url.rstrip("/") == self.blob_service.url.rstrip("/"):
+            return self.blob_service
+        key = account_url.rstrip("/")
+        with self._lock:
+            client = self._foreign_blob_services.get(key)
+        if client is None:
+            client = BlobServiceClient(key, credential=self.credential, **_storage_retry())
+            with self._lock:
+                client = self._foreign_blob_services.setdefault(key, client)
+        return client

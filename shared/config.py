@@ -1,0 +1,133 @@
+"""Settings: the one place that reads app settings (environment variables)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+# The named connection the app's own storage is reached through. Like the Functions host's
+# identity-based connections: either `BackupStorage` holds a connection string (Azurite, local), or
+# `BackupStorage__blobServiceUri` / `__queueServiceUri` / `__tableServiceUri` (or `__accountName`)
+# name the account and `DefaultAzureCredential` signs in (Azure, managed identity).
+STORAGE_CONNECTION = "BackupStorage"
+
+
+class Containers:
+    SNAPSHOTS = "snapshots"  # database dumps and manifests, one folder per snapshot
+    CONTENT = "content"  # file-document content store, shared per namespace
+    ARCHIVES = "archives"  # prepared download archives
+    UPLOADS = "uploads"  # archives uploaded by clients, before ingest
+
+    ALL = (SNAPSHOTS, CONTENT, ARCHIVES, UPLOADS)
+
+
+class Tables:
+    ENVIRONMENTS = "environments"
+    SNAPSHOTS = "snapshots"
+    ACTIVITY = "activity"
+    OPERATIONS = "operations"
+    MEMBERS = "members"
+    SCHEDULES = "schedules"
+
+    ALL = (ENVIRONMENTS, SNAPSHOTS, ACTIVITY, OPERATIONS, MEMBERS, SCHEDULES)
+
+
+class Queues:
+    BACKUPS = "backup-work"
+    OPERATIONS = "operation-work"
+    SCHEDULED = "scheduled-backups"
+
+    ALL = (BACKUPS, OPERATIONS, SCHEDULED)
+
+    @staticmethod
+    def poison(queue: str) -> str:
+        return f"{queue}-poison"
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(environ: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as error:
+        raise ValueError(f"app setting {name} must be a whole number, got {raw!r}") from error
+    if value < minimum:
+        raise ValueError(f"app setting {name} must be at least {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class StorageConnection:
+    """How to reach a storage account: a connection string, or endpoints plus Entra ID."""
+
+    connection_string: str | None = None
+    blob_uri: str | None = None
+    queue_uri: str | None = None
+    table_uri: str | None = None
+    client_id: str | None = None
+
+    @classmethod
+    def from_settings(cls, name: str, environ: Mapping[str, str]) -> StorageConnection:
+        connection_string = environ.get(name)
+        if connection_string:
+            return cls(connection_string=connection_string)
+        account = environ.get(f"{name}__accountName")
+        blob_uri = environ.get(f"{name}__blobServiceUri") or environ.get(f"{name}__serviceUri")
+        queue_uri = environ.get(f"{name}__queueServiceUri")
+        table_uri = environ.get(f"{name}__tableServiceUri")
+        if account:
+            blob_uri = blob_uri or f"https://{account}.blob.core.windows.net"
+            queue_uri = queue_uri or f"https://{account}.queue.core.windows.net"
+            table_uri = table_uri or f"https://{account}.table.core.windows.net"
+        if not (blob_uri and queue_uri and table_uri):
+            raise ValueError(
+                f"storage connection {name!r} is not configured: set {name} to a connection string, or "
+                f"{name}__accountName (or {name}__blobServiceUri, __queueServiceUri and __tableServiceUri)"
+            )
+        return cls(
+            blob_uri=blob_uri,
+            queue_uri=queue_uri,
+            table_uri=table_uri,
+            client_id=environ.get(f"{name}__clientId"),
+        )
+
+    @property
+    def uses_account_key(self) -> bool:
+        return self.connection_string is not None
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage: StorageConnection
+    development_mode: bool = False
+    global_admins: frozenset[str] = field(default_factory=frozenset)
+    copy_concurrency: int = 16
+    block_size: int = 8 * 1024 * 1024
+    database_connect_timeout: int = 10
+    postgres_bin_dir: str | None = None
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def setting(self, name: str) -> str | None:
+        """An arbitrary app setting, e.g. one that holds an environment's database password."""
+        return self.environ.get(name)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        admins = {item.strip() for item in env.get("APPBACKUPS_GLOBAL_ADMINS", "").split(",") if item.strip()}
+        return cls(
+            storage=StorageConnection.from_settings(STORAGE_CONNECTION, env),
+            development_mode=_flag(env.get("APPBACKUPS_DEVELOPMENT_MODE")),
+            global_admins=frozenset(admins),
+            copy_concurrency=_int(env, "APPBACKUPS_COPY_CONCURRENCY", 16),
+            block_size=_int(env, "APPBACKUPS_BLOCK_SIZE_MB", 8) * 1024 * 1024,
+            database_connect_timeout=_int(env, "APPBACKUPS_DATABASE_CONNECT_TIMEOUT", 10),
+            postgres_bin_dir=env.get("APPBACKUPS_POSTGRES_BIN_DIR") or None,
+            environ=env,
+        )

@@ -1,0 +1,138 @@
+"""Request and response bodies of the environment routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, Field, StringConstraints, model_validator
+
+from shared.contracts.common import ApiModel, EnvironmentId, NamespaceName
+from shared.domain.environments import DatabaseConnection, Environment, EnvironmentState, FileLocation
+
+AppSettingName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")]
+ContainerName = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=63, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$"),
+    Field(description="An Azure Blob container name."),
+]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+
+
+class DatabaseConnectionBody(ApiModel):
+    host: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 5432
+    database: Annotated[str, StringConstraints(min_length=1, max_length=63)]
+    user: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    password_setting: AppSettingName | None = Field(
+        default=None,
+        description="Name of the app setting that holds the password (in Azure: a Key Vault reference). "
+        "The password itself is never stored.",
+    )
+    entra_auth: bool = Field(default=False, description="Sign in with a Microsoft Entra token of the app's identity.")
+    ssl_mode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+
+    @model_validator(mode="after")
+    def _one_way_to_authenticate(self) -> DatabaseConnectionBody:
+        if self.password_setting and self.entra_auth:
+            raise ValueError("give either passwordSetting or entraAuth, not both")
+        return self
+
+    def to_domain(self) -> DatabaseConnection:
+        return DatabaseConnection(
+            host=self.host,
+            port=self.port,
+            database=self.database,
+            user=self.user,
+            password_setting=self.password_setting,
+            entra_auth=self.entra_auth,
+            ssl_mode=self.ssl_mode,
+        )
+
+    @classmethod
+    def of(cls, connection: DatabaseConnection) -> DatabaseConnectionBody:
+        return cls(
+            host=connection.host,
+            port=connection.port,
+            database=connection.database,
+            user=connection.user,
+            password_setting=connection.password_setting,
+            entra_auth=connection.entra_auth,
+            ssl_mode=connection.ssl_mode,  # type: ignore[arg-type]
+        )
+
+
+class FileLocationBody(ApiModel):
+    account_url: AnyHttpUrl | None = Field(
+        default=None, description="Blob endpoint of the storage account; the service's own account when absent."
+    )
+    container: ContainerName
+    prefix: Annotated[str, StringConstraints(max_length=512)] = ""
+
+    def to_domain(self) -> FileLocation:
+        return FileLocation(
+            container=self.container,
+            prefix=self.prefix,
+            account_url=str(self.account_url).rstrip("/") if self.account_url else None,
+        )
+
+    @classmethod
+    def of(cls, location: FileLocation) -> FileLocationBody:
+        return cls(container=location.container, prefix=location.prefix, account_url=location.account_url)  # type: ignore[arg-type]
+
+
+class EnvironmentBody(ApiModel):
+    """Registers an environment, or replaces its registration."""
+
+    namespace: NamespaceName
+    app_name: ShortText
+    display_name: ShortText
+    state: EnvironmentState = Field(
+        default=EnvironmentState.STOPPED,
+        description="The state the platform reports. `Restoring` is set only by a restore.",
+    )
+    database: DatabaseConnectionBody
+    files: FileLocationBody
+    model_version: Annotated[str, StringConstraints(max_length=100)] | None = None
+    deployment_package: Annotated[str, StringConstraints(max_length=300)] | None = None
+    file_document_query: Annotated[str, StringConstraints(min_length=1, max_length=4000)] | None = Field(
+        default=None,
+        description="SQL returning the uuids of referenced file documents (one text column), for apps whose "
+        'file documents are not in "system$filedocument".',
+    )
+
+
+class EnvironmentView(ApiModel):
+    id: EnvironmentId
+    namespace: str
+    app_name: str
+    display_name: str
+    state: EnvironmentState
+    database: DatabaseConnectionBody
+    files: FileLocationBody
+    model_version: str | None
+    deployment_package: str | None
+    file_document_query: str | None
+    active_restore_id: str | None = Field(description="The restore that holds the environment, while one runs.")
+    created_on: datetime
+    updated_on: datetime
+    etag: str = Field(description="Send back as If-Match to update only the version you read.")
+
+    @classmethod
+    def of(cls, environment: Environment) -> EnvironmentView:
+        return cls(
+            id=environment.id,
+            namespace=environment.namespace,
+            app_name=environment.app_name,
+            display_name=environment.display_name,
+            state=environment.state,
+            database=DatabaseConnectionBody.of(environment.database),
+            files=FileLocationBody.of(environment.files),
+            model_version=environment.model_version,
+            deployment_package=environment.deployment_package,
+            file_document_query=environment.file_document_query,
+            active_restore_id=environment.active_restore_id,
+            created_on=environment.created_on,
+            updated_on=environment.updated_on,
+            etag=environment.etag,
+        )

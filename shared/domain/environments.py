@@ -1,0 +1,122 @@
+"""Environments: what an app environment is, its states, and the rules for moving between them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from shared.errors import Conflict
+
+
+class EnvironmentState(StrEnum):
+    CREATING = "Creating"
+    CREATION_FAILED = "CreationFailed"
+    DEPLOYING = "Deploying"
+    STARTING = "Starting"
+    RUNNING = "Running"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    RESTORING = "Restoring"
+
+
+BACKUP_ELIGIBLE_STATES = frozenset({EnvironmentState.RUNNING, EnvironmentState.STOPPED})
+
+_WHY_NOT = {
+    EnvironmentState.CREATING: "its creation is still in progress",
+    EnvironmentState.CREATION_FAILED: "its creation failed",
+    EnvironmentState.DEPLOYING: "a deployment package is being deployed",
+    EnvironmentState.STARTING: "it is starting",
+    EnvironmentState.STOPPING: "it is stopping",
+    EnvironmentState.RESTORING: "a restore is in progress",
+}
+
+
+@dataclass(frozen=True)
+class DatabaseConnection:
+    """Where the environment's PostgreSQL database is. The password itself is never stored: either
+    ``password_setting`` names the app setting that holds it (a Key Vault reference in Azure), or
+    ``entra_auth`` asks for a Microsoft Entra token for the app's managed identity."""
+
+    host: str
+    database: str
+    user: str
+    port: int = 5432
+    password_setting: str | None = None
+    entra_auth: bool = False
+    ssl_mode: str = "prefer"
+
+
+@dataclass(frozen=True)
+class FileLocation:
+    """Where the environment's file documents are: blob ``{prefix}{uuid}`` in ``container`` of the
+    storage account at ``account_url`` (the service's own account when not given)."""
+
+    container: str
+    prefix: str = ""
+    account_url: str | None = None
+
+    def blob_name(self, file_uuid: str) -> str:
+        return f"{self.prefix}{file_uuid}"
+
+
+@dataclass(frozen=True)
+class Environment:
+    id: str
+    namespace: str
+    app_name: str
+    display_name: str
+    state: EnvironmentState
+    database: DatabaseConnection
+    files: FileLocation
+    created_on: datetime
+    updated_on: datetime
+    model_version: str | None = None
+    deployment_package: str | None = None
+    file_document_query: str | None = None
+    active_restore_id: str | None = None
+    etag: str = ""
+
+    def ensure_can_back_up(self) -> None:
+        if self.state not in BACKUP_ELIGIBLE_STATES:
+            raise Conflict(
+                f"Environment {self.id} is {self.state.value}: a backup can be created only when it is Running or "
+                f"Stopped ({_WHY_NOT.get(self.state, 'it is in transition')}).",
+                code="environment_not_eligible",
+                state=self.state.value,
+            )
+
+    def ensure_not_restoring(self, action: str) -> None:
+        if self.state is EnvironmentState.RESTORING:
+            raise Conflict(
+                f"Environment {self.id} is being restored; {action} is not possible until the restore ends.",
+                code="restore_in_progress",
+                state=self.state.value,
+                restoreId=self.active_restore_id,
+            )
+
+    def stopped(self, now: datetime) -> Environment:
+        """The environment after a stop. Stopping a stopped environment changes nothing."""
+        if self.state is EnvironmentState.STOPPED:
+            return self
+        self.ensure_not_restoring("stopping it")
+        if self.state is not EnvironmentState.RUNNING:
+            raise Conflict(
+                f"Environment {self.id} is {self.state.value}; only a Running environment can be stopped.",
+                code="invalid_state_transition",
+                state=self.state.value,
+            )
+        return replace(self, state=EnvironmentState.STOPPED, updated_on=now)
+
+    def started(self, now: datetime) -> Environment:
+        """The environment after a start. Starting a running environment changes nothing."""
+        if self.state is EnvironmentState.RUNNING:
+            return self
+        self.ensure_not_restoring("starting it")
+        if self.state is not EnvironmentState.STOPPED:
+            raise Conflict(
+                f"Environment {self.id} is {self.state.value}; only a Stopped environment can be started.",
+                code="invalid_state_transition",
+                state=self.state.value,
+            )
+        return replace(self, state=EnvironmentState.RUNNING, updated_on=now)

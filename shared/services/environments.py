@@ -1,0 +1,105 @@
+"""Use cases on environments: register, update, list, stop and start."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from shared.catalog.environments import EnvironmentCatalog
+from shared.clock import Clock
+from shared.contracts.environments import EnvironmentBody
+from shared.domain.activity import Action, Outcome
+from shared.domain.environments import Environment, EnvironmentState
+from shared.errors import Conflict, PreconditionFailed, Unprocessable
+from shared.identity import Principal
+from shared.services.activity import ActivityLog
+
+
+class EnvironmentService:
+    def __init__(self, catalog: EnvironmentCatalog, activity: ActivityLog, clock: Clock) -> None:
+        self._catalog = catalog
+        self._activity = activity
+        self._clock = clock
+
+    def list(self) -> list[Environment]:
+        return self._catalog.all()
+
+    def get(self, environment_id: str) -> Environment:
+        return self._catalog.get(environment_id)
+
+    def put(
+        self, environment_id: str, body: EnvironmentBody, actor: Principal, if_match: str | None = None
+    ) -> tuple[Environment, bool]:
+        """Register the environment, or replace its registration. Returns it and whether it is new."""
+        if body.state is EnvironmentState.RESTORING:
+            raise Unprocessable(
+                "The Restoring state is set only by a restore; register the environment as it is.",
+                code="state_reserved",
+            )
+        existing = self._catalog.find(environment_id)
+        if if_match is not None and (existing is None or (if_match != "*" and existing.etag != if_match)):
+            raise PreconditionFailed(
+                f"Environment {environment_id!r} is not at the version named by If-Match; read it again.",
+                code="etag_mismatch",
+            )
+        now = self._clock()
+        fields = {
+            "namespace": body.namespace,
+            "app_name": body.app_name,
+            "display_name": body.display_name,
+            "state": body.state,
+            "database": body.database.to_domain(),
+            "files": body.files.to_domain(),
+            "model_version": body.model_version,
+            "deployment_package": body.deployment_package,
+            "file_document_query": body.file_document_query,
+            "updated_on": now,
+        }
+        if existing is None:
+            environment = self._catalog.add(Environment(id=environment_id, created_on=now, **fields))  # type: ignore[arg-type]
+            self._activity.record(environment_id, Action.REGISTER, Outcome.FINISHED, actor, "Environment registered.")
+            return environment, True
+
+        if existing.namespace != body.namespace:
+            raise Conflict(
+                f"Environment {environment_id!r} belongs to namespace {existing.namespace!r}; "
+                "an environment cannot move to another namespace.",
+                code="namespace_immutable",
+            )
+        existing.ensure_not_restoring("updating its registration or deploying to it")
+        updated = replace(existing, **fields)  # type: ignore[arg-type]
+        if if_match not in (None, "*"):
+            updated = replace(updated, etag=if_match)
+        environment = self._catalog.save(updated)
+        self._activity.record(
+            environment_id, Action.UPDATE, Outcome.FINISHED, actor, _describe_update(existing, environment)
+        )
+        return environment, False
+
+    def stop(self, environment_id: str, actor: Principal) -> Environment:
+        environment = self._catalog.get(environment_id)
+        stopped = environment.stopped(self._clock())
+        if stopped is environment:
+            return environment
+        saved = self._catalog.save(stopped)
+        self._activity.record(environment_id, Action.STOP, Outcome.FINISHED, actor, "Environment stopped.")
+        return saved
+
+    def start(self, environment_id: str, actor: Principal) -> Environment:
+        environment = self._catalog.get(environment_id)
+        started = environment.started(self._clock())
+        if started is environment:
+            return environment
+        saved = self._catalog.save(started)
+        self._activity.record(environment_id, Action.START, Outcome.FINISHED, actor, "Environment started.")
+        return saved
+
+
+def _describe_update(before: Environment, after: Environment) -> str:
+    changes = []
+    if before.state != after.state:
+        changes.append(f"state {before.state.value} → {after.state.value}")
+    if before.deployment_package != after.deployment_package:
+        changes.append(f"deployment package {before.deployment_package or '-'} → {after.deployment_package or '-'}")
+    if before.model_version != after.model_version:
+        changes.append(f"model version {before.model_version or '-'} → {after.model_version or '-'}")
+    return "Registration updated" + (": " + ", ".join(changes) if changes else "") + "."

@@ -1,0 +1,1 @@
+"""Developer tooling: local services, provisioning and demo seeding. Not deployed."""
