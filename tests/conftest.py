@@ -71,7 +71,9 @@ def storage_services(storage_connection_string: str) -> Services:
     from shared.config import STORAGE_CONNECTION, Settings
     from tools.provision import provision
 
-    settings = Settings.from_environ({STORAGE_CONNECTION: storage_connection_string, "APPBACKUPS_DEVELOPMENT_MODE": "true"})
+    settings = Settings.from_environ(
+        {STORAGE_CONNECTION: storage_connection_string, "APPBACKUPS_DEVELOPMENT_MODE": "true"}
+    )
     services = build_services(settings)
     provision(services.clients)
     return services
