@@ -74,7 +74,14 @@ def wait_for_api(url: str, process: subprocess.Popen[bytes], timeout: float = 60
     raise SystemExit("the development host did not answer in time")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    # Set explicitly: a shell that starts us in the background would otherwise leave SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--api-port", type=int, default=7071)
     parser.add_argument("--blob-port", type=int, default=10000)
@@ -121,7 +128,6 @@ def main(argv: list[str] | None = None) -> int:
             f"\nappbackups is serving {url}\n  try:  curl {url}/environments\nPress Ctrl-C to stop.\n",
             flush=True,
         )
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         host.wait()
         return host.returncode or 0
     except KeyboardInterrupt:
