@@ -5,19 +5,27 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
+from shared.adapters.blobs import BlobStore
 from shared.adapters.postgres import PostgresGateway
+from shared.adapters.queues import AzureWorkQueue, WorkQueue
 from shared.adapters.tables import AzureRowTable, RowTable
+from shared.backups.runner import BackupRunner, BackupSettings, Stores
 from shared.catalog.activity import ActivityCatalog
 from shared.catalog.environments import EnvironmentCatalog
+from shared.catalog.snapshots import SnapshotCatalog
 from shared.clients import StorageClients
 from shared.clock import Clock, utc_now
-from shared.config import Settings, Tables
+from shared.config import Containers, Queues, Settings, Tables
+from shared.domain.environments import Environment
 from shared.services.activity import ActivityLog
+from shared.services.backups import BackupService
 from shared.services.environments import EnvironmentService
 from shared.services.health import HealthService
 
 TableFactory = Callable[[str], RowTable]
+QueueFactory = Callable[[str], WorkQueue]
 
 
 @dataclass
@@ -26,8 +34,12 @@ class Services:
     clients: StorageClients
     databases: PostgresGateway
     environment_catalog: EnvironmentCatalog
+    snapshot_catalog: SnapshotCatalog
+    stores: Stores
     activity: ActivityLog
     environments: EnvironmentService
+    backups: BackupService
+    backup_runner: BackupRunner
     health: HealthService
 
 
@@ -36,6 +48,7 @@ def build_services(
     *,
     clients: StorageClients | None = None,
     tables: TableFactory | None = None,
+    queues: QueueFactory | None = None,
     clock: Clock = utc_now,
 ) -> Services:
     clients = clients or StorageClients(settings.storage)
@@ -44,19 +57,48 @@ def build_services(
         def tables(name: str) -> RowTable:
             return AzureRowTable(clients.table_service.get_table_client(name))
 
+    if queues is None:
+
+        def queues(name: str) -> WorkQueue:
+            return AzureWorkQueue(clients.queue(name))
+
+    def file_store(environment: Environment) -> BlobStore:
+        return BlobStore(clients.blob_service_for(environment.files.account_url), environment.files.container)
+
     def token_provider(scope: str) -> str:
         return clients.credential.get_token(scope).token
 
     databases = PostgresGateway(settings, token_provider=None if settings.storage.uses_account_key else token_provider)
     environment_catalog = EnvironmentCatalog(tables(Tables.ENVIRONMENTS))
+    snapshot_catalog = SnapshotCatalog(tables(Tables.SNAPSHOTS))
     activity = ActivityLog(ActivityCatalog(tables(Tables.ACTIVITY)), clock)
+    stores = Stores(
+        snapshots=BlobStore(clients.blob_service, Containers.SNAPSHOTS),
+        content=BlobStore(clients.blob_service, Containers.CONTENT),
+        file_store=file_store,
+    )
+    backup_settings = BackupSettings(
+        max_attempts=settings.backup_attempts,
+        lease=timedelta(seconds=settings.backup_lease_seconds),
+        copy_concurrency=settings.copy_concurrency,
+        block_size=settings.block_size,
+        postgres_bin_dir=settings.postgres_bin_dir,
+    )
     return Services(
         settings=settings,
         clients=clients,
         databases=databases,
         environment_catalog=environment_catalog,
+        snapshot_catalog=snapshot_catalog,
+        stores=stores,
         activity=activity,
         environments=EnvironmentService(environment_catalog, activity, clock),
+        backups=BackupService(
+            snapshot_catalog, environment_catalog, activity, queues(Queues.BACKUPS), stores.snapshots, clock
+        ),
+        backup_runner=BackupRunner(
+            snapshot_catalog, environment_catalog, activity, stores, databases, backup_settings, clock
+        ),
         health=HealthService(clients, environment_catalog, databases),
     )
 

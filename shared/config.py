@@ -111,6 +111,9 @@ class Settings:
     block_size: int = 8 * 1024 * 1024
     database_connect_timeout: int = 10
     postgres_bin_dir: str | None = None
+    backup_attempts: int = 3
+    backup_lease_seconds: int = 120
+    stale_work_minutes: int = 30
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def setting(self, name: str) -> str | None:
@@ -129,5 +132,8 @@ class Settings:
             block_size=_int(env, "APPBACKUPS_BLOCK_SIZE_MB", 8) * 1024 * 1024,
             database_connect_timeout=_int(env, "APPBACKUPS_DATABASE_CONNECT_TIMEOUT", 10),
             postgres_bin_dir=env.get("APPBACKUPS_POSTGRES_BIN_DIR") or None,
+            backup_attempts=_int(env, "APPBACKUPS_BACKUP_ATTEMPTS", 3),
+            backup_lease_seconds=_int(env, "APPBACKUPS_BACKUP_LEASE_SECONDS", 120, minimum=10),
+            stale_work_minutes=_int(env, "APPBACKUPS_STALE_WORK_MINUTES", 30),
             environ=env,
         )

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import psycopg
@@ -112,3 +116,155 @@ class PostgresGateway:
 def first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+class DatabaseError(Exception):
+    """A database operation failed; ``transient`` says whether trying again may help."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+_PERMANENT_STATES = {
+    "28P01": "the password was refused",
+    "28000": "the login was refused",
+    "3D000": "the database does not exist",
+    "42P01": "a table the query needs does not exist",
+    "42703": "a column the query needs does not exist",
+    "42601": "the query has a syntax error",
+    "42501": "the user lacks a privilege it needs",
+}
+
+
+def classify(error: psycopg.Error, parameters: ConnectionParameters) -> DatabaseError:
+    """Turn a driver error into one a person can act on, and say whether a retry may help."""
+    state = getattr(error, "sqlstate", None)
+    detail = first_line(error)
+    where = parameters.describe()
+    if state in _PERMANENT_STATES:
+        return DatabaseError(f"Database {where}: {_PERMANENT_STATES[state]} ({detail}).", transient=False)
+    if isinstance(error, psycopg.OperationalError) and "does not exist" in detail:
+        return DatabaseError(f"Database {where}: the database does not exist ({detail}).", transient=False)
+    if isinstance(error, psycopg.OperationalError) and "authentication failed" in detail:
+        return DatabaseError(f"Database {where}: the password was refused ({detail}).", transient=False)
+    if isinstance(error, psycopg.ProgrammingError | psycopg.DataError):
+        return DatabaseError(f"Database {where}: {detail}.", transient=False)
+    return DatabaseError(f"Database {where}: the connection failed or dropped ({detail}).", transient=True)
+
+
+def postgres_tool(name: str, bin_dir: str | None) -> str:
+    """Path of pg_dump / pg_restore / psql: from the configured directory, else from PATH."""
+    if bin_dir:
+        return os.path.join(bin_dir, name)
+    found = shutil.which(name)
+    if found is None:
+        raise DatabaseError(f"{name} is not installed on this host (set APPBACKUPS_POSTGRES_BIN_DIR).", transient=False)
+    return found
+
+
+DEFAULT_FILE_DOCUMENT_QUERY = (
+    'SELECT "__uuid__" FROM "system$filedocument" WHERE hascontents AND NOT deleteafterdownload'
+)
+
+
+class ExportedSnapshot:
+    """A REPEATABLE READ, READ ONLY transaction whose snapshot is exported, so that pg_dump
+    (``--snapshot``) and our own queries see exactly the same data. Writers are never blocked."""
+
+    def __init__(self, parameters: ConnectionParameters) -> None:
+        self.parameters = parameters
+        self._connection: psycopg.Connection | None = None
+        self.snapshot_id = ""
+
+    def __enter__(self) -> ExportedSnapshot:
+        try:
+            connection = self.parameters.connect()
+            connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            connection.read_only = True
+            row = connection.execute("SELECT pg_export_snapshot()").fetchone()
+        except psycopg.Error as error:
+            raise classify(error, self.parameters) from error
+        self._connection = connection
+        self.snapshot_id = str(row[0]) if row else ""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(psycopg.Error):  # a lost connection has nothing to roll back
+                self._connection.rollback()
+            self._connection.close()
+
+    @property
+    def connection(self) -> psycopg.Connection:
+        assert self._connection is not None
+        return self._connection
+
+    def database_size(self) -> int:
+        try:
+            row = self.connection.execute("SELECT pg_database_size(current_database())").fetchone()
+        except psycopg.Error as error:
+            raise classify(error, self.parameters) from error
+        return int(row[0]) if row else 0
+
+    def file_document_uuids(self, query: str | None = None, batch_size: int = 2000) -> Iterator[str]:
+        """The uuids of the referenced file documents, distinct, in byte order (COLLATE "C"),
+        which is also the order Blob Storage lists names in, so both can be merged as streams."""
+        inner = query or DEFAULT_FILE_DOCUMENT_QUERY
+        statement = (
+            f'SELECT DISTINCT ref.file_uuid::text COLLATE "C" AS file_uuid FROM ({inner}) AS ref(file_uuid) '  # noqa: S608 - the query is the environment's own, set by a namespace admin
+            "WHERE ref.file_uuid IS NOT NULL ORDER BY 1"
+        )
+        try:
+            with self.connection.cursor(name="appbackups_files") as cursor:
+                cursor.itersize = batch_size
+                cursor.execute(statement.encode())
+                for (file_uuid,) in cursor:
+                    yield str(file_uuid)
+        except psycopg.Error as error:
+            raise classify(error, self.parameters) from error
+
+
+class DumpProcess:
+    """``pg_dump -Fc -O -x`` of an exported snapshot, its output read as a stream."""
+
+    def __init__(self, parameters: ConnectionParameters, snapshot_id: str | None, bin_dir: str | None) -> None:
+        command = [postgres_tool("pg_dump", bin_dir), "--format=custom", "--no-owner", "--no-privileges"]
+        command += ["--lock-wait-timeout=60000"]
+        if snapshot_id:
+            command.append(f"--snapshot={snapshot_id}")
+        self._parameters = parameters
+        self._stderr = bytearray()
+        self._process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=parameters.libpq_environment(),
+        )
+        self._stderr_reader = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._stderr_reader.start()
+
+    def _drain_stderr(self) -> None:
+        assert self._process.stderr is not None
+        for line in self._process.stderr:
+            self._stderr += line
+            del self._stderr[:-16384]
+
+    def chunks(self, size: int) -> Iterator[bytes]:
+        assert self._process.stdout is not None
+        while chunk := self._process.stdout.read(size):
+            yield chunk
+
+    def wait(self) -> None:
+        returncode = self._process.wait()
+        self._stderr_reader.join(timeout=5)
+        if returncode != 0:
+            message = bytes(self._stderr).decode(errors="replace").strip().splitlines()
+            reason = message[-1] if message else f"exit code {returncode}"
+            transient = any(word in reason for word in ("connection", "terminat", "server closed", "timeout"))
+            raise DatabaseError(f"pg_dump of {self._parameters.describe()} failed: {reason}", transient=transient)
+
+    def cancel(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()

@@ -1,0 +1,1 @@
+"""The backup engine: what a snapshot stores, and how it is made."""

@@ -1,0 +1,147 @@
+"""File documents into the content store: a streaming merge of the database's uuids, the
+source container's listing and the previous snapshot's file list, with server-side copies of
+only what the store does not have yet, a bounded number at a time, in uuid order."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from azure.storage.blob import BlobSasPermissions
+
+from shared.adapters.blobs import BlobInfo, BlobStore
+from shared.backups.layout import FileEntry, content_object
+
+T = TypeVar("T")
+
+
+class MissingFileDocument(Exception):
+    """The database refers to a file document whose blob is not in the file store."""
+
+
+@dataclass
+class FileStats:
+    count: int = 0
+    size: int = 0
+    copied: int = 0
+    copied_bytes: int = 0
+    hashed: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add_copy(self, size: int) -> None:
+        with self._lock:
+            self.copied += 1
+            self.copied_bytes += size
+
+    def add_hash(self) -> None:
+        with self._lock:
+            self.hashed += 1
+
+
+def _names_under(listing: Iterator[BlobInfo], prefix: str) -> Iterator[tuple[str, BlobInfo]]:
+    for blob in listing:
+        yield blob.name[len(prefix) :], blob
+
+
+def _advance(stream: Iterator[tuple[str, T]], current: tuple[str, T] | None, key: str) -> tuple[str, T] | None:
+    """Move ``stream`` forward to the first item whose key is not below ``key``."""
+    while current is not None and current[0] < key:
+        current = next(stream, None)
+    return current
+
+
+def match_sources(
+    uuids: Iterator[str],
+    listing: Iterator[BlobInfo],
+    prefix: str,
+    previous: Iterator[FileEntry],
+) -> Iterator[tuple[str, BlobInfo, FileEntry | None]]:
+    """Join three sorted streams on the uuid. Raises MissingFileDocument for a uuid the store lacks."""
+    blobs = _names_under(listing, prefix)
+    earlier = ((entry.uuid, entry) for entry in previous)
+    blob = next(blobs, None)
+    before = next(earlier, None)
+    for file_uuid in uuids:
+        blob = _advance(blobs, blob, file_uuid)
+        if blob is None or blob[0] != file_uuid:
+            raise MissingFileDocument(
+                f"File document {file_uuid} is referenced by the database but its blob {prefix}{file_uuid} is missing."
+            )
+        before = _advance(earlier, before, file_uuid)
+        yield file_uuid, blob[1], before[1] if before is not None and before[0] == file_uuid else None
+
+
+class FileCollector:
+    def __init__(
+        self,
+        source: BlobStore,
+        content: BlobStore,
+        namespace: str,
+        *,
+        concurrency: int,
+        on_progress: Callable[[FileStats], None] | None = None,
+    ) -> None:
+        self._source = source
+        self._content = content
+        self._namespace = namespace
+        self._concurrency = concurrency
+        self._on_progress = on_progress
+        self.stats = FileStats()
+
+    def _md5_of(self, blob: BlobInfo) -> str:
+        digest = hashlib.md5(usedforsecurity=False)
+        for chunk in self._source.read_chunks(blob.name, etag=blob.etag):
+            digest.update(chunk)
+        self.stats.add_hash()
+        return digest.hexdigest()
+
+    def _store(self, file_uuid: str, blob: BlobInfo, md5: str | None) -> FileEntry:
+        md5 = md5 or self._md5_of(blob)
+        name = content_object(self._namespace, file_uuid, md5)
+        source_url = self._source.signed_url(
+            blob.name, BlobSasPermissions(read=True), datetime.now(UTC) + timedelta(hours=2)
+        )
+        created = self._content.copy_from_url(
+            name, source_url, source_etag=blob.etag, metadata={"md5": md5, "uuid": file_uuid, "size": str(blob.size)}
+        )
+        if created:
+            self.stats.add_copy(blob.size)
+        return FileEntry(file_uuid, blob.size, md5, name, blob.etag)
+
+    def collect(self, uuids: Iterator[str], prefix: str, previous: Iterator[FileEntry]) -> Iterator[FileEntry]:
+        """The snapshot's file entries in uuid order; each one's content is in the store when yielded."""
+        pending: deque[Future[FileEntry]] = deque()
+        with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="copy") as pool:
+            try:
+                for file_uuid, blob, before in match_sources(uuids, self._source.list(prefix), prefix, previous):
+                    known_md5 = blob.md5 or (before.md5 if before and before.source_etag == blob.etag else None)
+                    reusable = (
+                        known_md5 and before and before.object == content_object(self._namespace, file_uuid, known_md5)
+                    )
+                    if reusable:
+                        done: Future[FileEntry] = Future()
+                        done.set_result(FileEntry(file_uuid, blob.size, known_md5, before.object, blob.etag))  # type: ignore[arg-type, union-attr]
+                        pending.append(done)
+                    else:
+                        pending.append(pool.submit(self._store, file_uuid, blob, known_md5))
+                    while len(pending) > 2 * self._concurrency:
+                        yield self._counted(pending.popleft().result())
+                while pending:
+                    yield self._counted(pending.popleft().result())
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+
+    def _counted(self, entry: FileEntry) -> FileEntry:
+        self.stats.count += 1
+        self.stats.size += entry.size
+        if self._on_progress is not None:
+            self._on_progress(self.stats)
+        return entry

@@ -1,0 +1,55 @@
+"""Where a snapshot's data lives, and the format of its file list.
+
+snapshots/{namespace}/{environment}/{snapshot}/db.backup     pg_dump -Fc -O -x output
+snapshots/{namespace}/{environment}/{snapshot}/files.jsonl   one FileEntry per line, in uuid byte order
+snapshots/{namespace}/{environment}/{snapshot}/manifest.json the summary, written last
+content/{namespace}/{uuid}/{md5}                             one file document's content, written once
+
+A content object's name carries the MD5 of its content, so one name never stands for two
+contents, and every snapshot of the namespace that needs the same file shares the object.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+DUMP = "db.backup"
+FILES = "files.jsonl"
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "appbackups/1"
+
+
+def snapshot_folder(namespace: str, environment_id: str, snapshot_id: str) -> str:
+    return f"{namespace}/{environment_id}/{snapshot_id}/"
+
+
+def content_object(namespace: str, file_uuid: str, md5: str) -> str:
+    return f"{namespace}/{file_uuid}/{md5}"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    uuid: str
+    size: int
+    md5: str
+    object: str
+    source_etag: str | None = None
+
+    def to_line(self) -> bytes:
+        document: dict[str, Any] = {"uuid": self.uuid, "size": self.size, "md5": self.md5, "object": self.object}
+        if self.source_etag:
+            document["sourceEtag"] = self.source_etag
+        return json.dumps(document, separators=(",", ":")).encode() + b"\n"
+
+    @classmethod
+    def from_line(cls, line: bytes) -> FileEntry:
+        document = json.loads(line)
+        return cls(
+            uuid=document["uuid"],
+            size=int(document["size"]),
+            md5=document["md5"],
+            object=document["object"],
+            source_etag=document.get("sourceEtag"),
+        )

@@ -1,0 +1,442 @@
+"""Making one backup: claim it, dump the database and collect its file documents from one
+database snapshot, write the manifest, finish — or fail cleanly, leaving no partial data."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+from shared.adapters.blobs import BlobCopyFailed, BlobStore, SourceChanged
+from shared.adapters.postgres import DatabaseError, DumpProcess, ExportedSnapshot, PostgresGateway
+from shared.backups.files import FileCollector, FileStats, MissingFileDocument
+from shared.backups.layout import DUMP, FILES, MANIFEST, MANIFEST_FORMAT, FileEntry, snapshot_folder
+from shared.catalog.environments import EnvironmentCatalog
+from shared.catalog.snapshots import SnapshotCatalog
+from shared.clock import Clock
+from shared.domain.activity import Action, Outcome
+from shared.domain.environments import Environment
+from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier
+from shared.errors import AppError
+from shared.identity import Principal
+from shared.services.activity import ActivityLog
+
+logger = logging.getLogger("appbackups.backup")
+
+
+class RetryLater(Exception):
+    """The backup hit a transient fault; the queue delivers the message again."""
+
+
+class LeaseLost(Exception):
+    """Another worker took the backup over (or it was deleted) while this one worked on it."""
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    max_attempts: int = 3
+    lease: timedelta = timedelta(minutes=2)
+    copy_concurrency: int = 16
+    block_size: int = 8 * 1024 * 1024
+    postgres_bin_dir: str | None = None
+
+
+@dataclass
+class Stores:
+    snapshots: BlobStore
+    content: BlobStore
+    file_store: Callable[[Environment], BlobStore]
+
+
+@dataclass
+class BackupHooks:
+    """Test seams: called at fixed points of a backup."""
+
+    after_snapshot_exported: Callable[[ExportedSnapshot], None] | None = None
+    before_finish: Callable[[Snapshot], None] | None = None
+
+
+class _Lease:
+    """Keeps the claim on a snapshot alive and publishes progress, from a background thread."""
+
+    def __init__(self, catalog: SnapshotCatalog, snapshot: Snapshot, settings: BackupSettings, clock: Clock) -> None:
+        self._catalog = catalog
+        self._settings = settings
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.snapshot = snapshot
+        self.progress = ""
+        self.lost = False
+        self._thread = threading.Thread(target=self._renew_until_stopped, name="backup-lease", daemon=True)
+
+    def __enter__(self) -> _Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _renew_until_stopped(self) -> None:
+        interval = self._settings.lease.total_seconds() / 4
+        while not self._stop.wait(interval):
+            try:
+                self.renew()
+            except LeaseLost:
+                return
+            except AzureError:
+                logger.warning("renewing the lease of backup %s failed; trying again", self.snapshot.id)
+
+    def renew(self) -> None:
+        with self._lock:
+            if self.lost:
+                raise LeaseLost(self.snapshot.id)
+            renewed = replace(self.snapshot, lease_until=self._clock() + self._settings.lease, progress=self.progress)
+            try:
+                self.snapshot = self._catalog.save(renewed)
+            except AppError as error:
+                self.lost = True
+                raise LeaseLost(self.snapshot.id) from error
+
+    def check(self) -> None:
+        if self.lost:
+            raise LeaseLost(self.snapshot.id)
+
+    def write(self, change: Callable[[Snapshot], Snapshot]) -> Snapshot:
+        """Apply a final change under the lease (ETag-guarded)."""
+        with self._lock:
+            if self.lost:
+                raise LeaseLost(self.snapshot.id)
+            try:
+                self.snapshot = self._catalog.save(change(self.snapshot))
+            except AppError as error:
+                self.lost = True
+                raise LeaseLost(self.snapshot.id) from error
+            self._stop.set()
+            return self.snapshot
+
+
+def _is_transient(error: BaseException) -> bool:
+    if isinstance(error, DatabaseError):
+        return error.transient
+    if isinstance(error, MissingFileDocument | AppError):
+        return False
+    if isinstance(error, ResourceNotFoundError):
+        return False
+    return isinstance(error, AzureError | SourceChanged | BlobCopyFailed | OSError)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, AppError):
+        return error.detail
+    if isinstance(error, DatabaseError | MissingFileDocument):
+        return str(error)
+    if isinstance(error, ResourceNotFoundError):
+        return f"A storage container or blob the backup needs does not exist ({error.reason or 'not found'})."
+    if isinstance(error, SourceChanged):
+        return f"A file document changed while it was being copied ({error}); the backup is tried again."
+    if isinstance(error, AzureError):
+        return f"Storage failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}".strip()
+    return f"Unexpected error: {type(error).__name__}"
+
+
+class BackupRunner:
+    def __init__(
+        self,
+        snapshots: SnapshotCatalog,
+        environments: EnvironmentCatalog,
+        activity: ActivityLog,
+        stores: Stores,
+        databases: PostgresGateway,
+        settings: BackupSettings,
+        clock: Clock,
+        hooks: BackupHooks | None = None,
+    ) -> None:
+        self._snapshots = snapshots
+        self._environments = environments
+        self._activity = activity
+        self._stores = stores
+        self._databases = databases
+        self._settings = settings
+        self._clock = clock
+        self.hooks = hooks or BackupHooks()
+
+    # -- the unit of work ------------------------------------------------------------------
+
+    def run(self, environment_id: str, snapshot_id: str) -> Snapshot | None:
+        """Make the backup, if it still needs making. Raises RetryLater on a transient fault
+        while attempts remain (the queue delivers the message again)."""
+        snapshot = self._claim(environment_id, snapshot_id)
+        if snapshot is None:
+            return None
+        with _Lease(self._snapshots, snapshot, self._settings, self._clock) as lease:
+            try:
+                return self._make(lease)
+            except LeaseLost:
+                logger.warning("backup %s was taken over or deleted; this attempt stops", snapshot_id)
+                self._remove_data(snapshot)
+                return None
+            except Exception as error:
+                return self._handle_failure(lease, error)
+
+    def _claim(self, environment_id: str, snapshot_id: str) -> Snapshot | None:
+        snapshot = self._snapshots.find(environment_id, snapshot_id)
+        if snapshot is None or snapshot.status is not SnapshotStatus.PROCESSING:
+            return None  # deleted, or already finished or failed: a duplicate message
+        now = self._clock()
+        if snapshot.lease_owner and snapshot.lease_until and snapshot.lease_until > now:
+            return None  # another worker holds it; its own message stays with it
+        if snapshot.attempts >= self._settings.max_attempts:
+            self._fail(snapshot, f"{snapshot.status_message} Gave up after {snapshot.attempts} attempts.".strip())
+            return None
+        claimed = replace(
+            snapshot,
+            attempts=snapshot.attempts + 1,
+            lease_owner=uuid.uuid4().hex,
+            lease_until=now + self._settings.lease,
+            progress="starting",
+        )
+        try:
+            return self._snapshots.save(claimed)
+        except AppError:
+            return None  # another worker claimed it first
+
+    # -- making it -----------------------------------------------------------------------
+
+    def _make(self, lease: _Lease) -> Snapshot:
+        snapshot = lease.snapshot
+        started = time.monotonic()
+        environment = self._environments.get(snapshot.environment_id)
+        if snapshot.tier is not Tier.PRE_RESTORE:
+            environment.ensure_can_back_up()
+        parameters = self._databases.parameters(environment.database)
+        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+        store = self._stores.snapshots
+        dump_writer = store.writer(folder + DUMP, block_size=self._settings.block_size)
+        files_writer = store.writer(folder + FILES, block_size=4 * 1024 * 1024, parallelism=2)
+        source = self._stores.file_store(environment)
+        if not source.exists():
+            raise MissingFileDocument(
+                f"The file-document container {environment.files.container!r} does not exist in its storage account."
+            )
+
+        def report(stats: FileStats) -> None:
+            lease.progress = f"files: {stats.count} collected, {stats.copied} new"
+            lease.check()
+
+        collector = FileCollector(
+            source,
+            self._stores.content,
+            snapshot.namespace,
+            concurrency=self._settings.copy_concurrency,
+            on_progress=report,
+        )
+        try:
+            with ExportedSnapshot(parameters) as exported, ThreadPoolExecutor(1, thread_name_prefix="dump") as pool:
+                if self.hooks.after_snapshot_exported:
+                    self.hooks.after_snapshot_exported(exported)
+                dump = DumpProcess(parameters, exported.snapshot_id, self._settings.postgres_bin_dir)
+                dumping = pool.submit(self._stream_dump, dump, dump_writer)
+                try:
+                    database_size = exported.database_size()
+                    uuids = exported.file_document_uuids(environment.file_document_query)
+                    for entry in collector.collect(uuids, environment.files.prefix, self._previous_files(snapshot)):
+                        files_writer.write(entry.to_line())
+                    dumping.result()
+                except BaseException:
+                    dump.cancel()
+                    raise
+            lease.check()
+            dump_writer.commit(metadata={"sha256": dump_writer.sha256}, content_type="application/octet-stream")
+            files_writer.commit(
+                metadata={"sha256": files_writer.sha256, "count": str(collector.stats.count)},
+                content_type="application/x-ndjson",
+            )
+        except BaseException:
+            dump_writer.abort()
+            files_writer.abort()
+            raise
+
+        stats = collector.stats
+        now = self._clock()
+        results = {
+            "dump_size": dump_writer.size,
+            "dump_sha256": dump_writer.sha256,
+            "database_size": database_size,
+            "file_count": stats.count,
+            "files_size": stats.size,
+            "files_copied": stats.copied,
+            "bytes_copied": stats.copied_bytes,
+        }
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "snapshotId": snapshot.id,
+            "environmentId": snapshot.environment_id,
+            "namespace": snapshot.namespace,
+            "tier": snapshot.tier.value,
+            "createdOn": snapshot.created_on.isoformat(),
+            "finishedOn": now.isoformat(),
+            "modelVersion": snapshot.model_version,
+            "deploymentPackage": snapshot.deployment_package,
+            "database": {
+                "dump": DUMP,
+                "format": "pg_dump --format=custom --no-owner --no-privileges",
+                "dumpSize": dump_writer.size,
+                "dumpSha256": dump_writer.sha256,
+                "databaseSize": database_size,
+            },
+            "files": {
+                "list": FILES,
+                "count": stats.count,
+                "size": stats.size,
+                "listSha256": files_writer.sha256,
+                "copied": stats.copied,
+                "copiedBytes": stats.copied_bytes,
+                "hashed": stats.hashed,
+            },
+            "durationSeconds": round(time.monotonic() - started, 3),
+        }
+        store.put(
+            folder + MANIFEST, json.dumps(manifest, indent=2).encode(), content_type="application/json", overwrite=True
+        )
+        if self.hooks.before_finish:
+            self.hooks.before_finish(lease.snapshot)
+        finished = lease.write(lambda current: current.finished(now, **results))
+        self._activity.record(
+            finished.environment_id,
+            Action.BACKUP,
+            Outcome.FINISHED,
+            _creator(finished),
+            f"{finished.tier.value.capitalize()} backup finished: database dump {dump_writer.size} bytes, "
+            f"{stats.count} file documents ({stats.copied} new).",
+            snapshot_id=finished.id,
+        )
+        logger.info(
+            "backup %s of %s finished: dump %d bytes, %d files (%d copied, %d reused)",
+            finished.id,
+            finished.environment_id,
+            dump_writer.size,
+            stats.count,
+            stats.copied,
+            stats.count - stats.copied,
+        )
+        return finished
+
+    def _stream_dump(self, dump: DumpProcess, writer: object) -> None:
+        for chunk in dump.chunks(self._settings.block_size):
+            writer.write(chunk)  # type: ignore[attr-defined]
+        dump.wait()
+
+    def _previous_files(self, snapshot: Snapshot) -> Iterator[FileEntry]:
+        """The file list of the environment's latest finished backup: what the store is known to hold."""
+        previous = self._snapshots.latest_finished(snapshot.environment_id)
+        if previous is None:
+            return iter(())
+        name = snapshot_folder(previous.namespace, previous.environment_id, previous.id) + FILES
+
+        def entries() -> Iterator[FileEntry]:
+            try:
+                for line in self._stores.snapshots.read_lines(name):
+                    if line.strip():
+                        yield FileEntry.from_line(line)
+            except ResourceNotFoundError:
+                return
+
+        return entries()
+
+    # -- failing cleanly -------------------------------------------------------------------
+
+    def _handle_failure(self, lease: _Lease, error: Exception) -> Snapshot | None:
+        snapshot = lease.snapshot
+        message = _describe(error)
+        self._remove_data(snapshot)
+        if _is_transient(error) and snapshot.attempts < self._settings.max_attempts:
+            logger.warning("backup %s attempt %d failed, will retry: %s", snapshot.id, snapshot.attempts, message)
+            try:
+                lease.write(
+                    lambda current: replace(
+                        current,
+                        status_message=f"Attempt {current.attempts} of {self._settings.max_attempts} failed: {message}",
+                        lease_owner=None,
+                        lease_until=None,
+                        progress="waiting to retry",
+                    )
+                )
+            except LeaseLost:
+                return None
+            raise RetryLater(message) from error
+        if not isinstance(error, AppError | DatabaseError | MissingFileDocument):
+            logger.error("backup %s failed", snapshot.id, exc_info=error)
+        try:
+            failed = lease.write(lambda current: current.failed(self._clock(), message))
+        except LeaseLost:
+            return None
+        self._log_failure(failed)
+        return failed
+
+    def _fail(self, snapshot: Snapshot, message: str) -> Snapshot | None:
+        try:
+            failed = self._snapshots.save(snapshot.failed(self._clock(), message))
+        except AppError:
+            return None
+        self._remove_data(failed)
+        self._log_failure(failed)
+        return failed
+
+    def _log_failure(self, failed: Snapshot) -> None:
+        self._activity.record(
+            failed.environment_id,
+            Action.BACKUP,
+            Outcome.FAILED,
+            _creator(failed),
+            f"{failed.tier.value.capitalize()} backup failed: {failed.status_message}",
+            snapshot_id=failed.id,
+        )
+
+    def _remove_data(self, snapshot: Snapshot) -> None:
+        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+        try:
+            self._stores.snapshots.delete_prefix(folder)
+        except AzureError:
+            logger.warning("could not remove the partial data of backup %s; pruning will", snapshot.id, exc_info=True)
+
+    def give_up(self, environment_id: str, snapshot_id: str, reason: str) -> Snapshot | None:
+        """Fail a backup whose work was abandoned (its message was poisoned, or its worker vanished)."""
+        snapshot = self._snapshots.find(environment_id, snapshot_id)
+        if snapshot is None or snapshot.status is not SnapshotStatus.PROCESSING:
+            return None
+        if snapshot.lease_until and snapshot.lease_until > self._clock():
+            return None  # a worker still holds it and will finish or fail it
+        return self._fail(snapshot, reason)
+
+    def reap(self, older_than: timedelta) -> list[Snapshot]:
+        """Fail backups left Processing with no live worker: never claimed for ``older_than``, or
+        whose lease ran out that long ago."""
+        now = self._clock()
+        reaped = []
+        for snapshot in self._snapshots.processing():
+            last_sign_of_life = snapshot.lease_until or snapshot.created_on
+            if now - last_sign_of_life < older_than:
+                continue
+            reason = (
+                "The backup's worker stopped responding and the backup was not resumed."
+                if snapshot.lease_owner or snapshot.attempts
+                else "The backup was never picked up by a worker."
+            )
+            failed = self.give_up(snapshot.environment_id, snapshot.id, reason)
+            if failed is not None:
+                reaped.append(failed)
+        return reaped
+
+
+def _creator(snapshot: Snapshot) -> Principal:
+    return Principal(id=snapshot.created_by.id, name=snapshot.created_by.name)

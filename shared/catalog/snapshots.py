@@ -1,0 +1,135 @@
+"""The snapshots table: partition per environment, row key = snapshot id (which sorts newest first)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+from shared.adapters.tables import Row, RowChanged, RowTable, iterate
+from shared.catalog.codec import dumps, from_iso, loads, to_iso
+from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier
+from shared.errors import Conflict, NotFound
+
+_RESULT_FIELDS = (
+    "deployment_package",
+    "model_version",
+    "dump_size",
+    "dump_sha256",
+    "database_size",
+    "file_count",
+    "files_size",
+    "files_copied",
+    "bytes_copied",
+)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _to_row(snapshot: Snapshot) -> Row:
+    body: dict[str, Any] = {_camel(name): getattr(snapshot, name) for name in _RESULT_FIELDS}
+    body.update(
+        comment=snapshot.comment,
+        statusMessage=snapshot.status_message,
+        createdById=snapshot.created_by.id,
+        createdByName=snapshot.created_by.name,
+        progress=snapshot.progress,
+    )
+    properties = {
+        "Namespace": snapshot.namespace,
+        "Status": snapshot.status.value,
+        "Tier": snapshot.tier.value,
+        "CreatedOn": to_iso(snapshot.created_on),
+        "FinishedOn": to_iso(snapshot.finished_on),
+        "ExpiresOn": to_iso(snapshot.expires_on),
+        "KeepUntil": to_iso(snapshot.keep_until),
+        "Attempts": snapshot.attempts,
+        "LeaseOwner": snapshot.lease_owner,
+        "LeaseUntil": to_iso(snapshot.lease_until),
+        "InUseBy": snapshot.in_use_by,
+        "Body": dumps(body),
+    }
+    return Row(snapshot.environment_id, snapshot.id, properties, snapshot.etag)
+
+
+def _from_row(row: Row) -> Snapshot:
+    body = loads(row.get("Body"))
+    return Snapshot(
+        id=row.row_key,
+        environment_id=row.partition_key,
+        namespace=row["Namespace"],
+        status=SnapshotStatus(row["Status"]),
+        tier=Tier(row["Tier"]),
+        created_on=from_iso(row["CreatedOn"]),  # type: ignore[arg-type]
+        expires_on=from_iso(row["ExpiresOn"]),  # type: ignore[arg-type]
+        finished_on=from_iso(row.get("FinishedOn")),
+        keep_until=from_iso(row.get("KeepUntil")),
+        created_by=Actor(body.get("createdById", ""), body.get("createdByName", "")),
+        comment=body.get("comment", ""),
+        status_message=body.get("statusMessage", ""),
+        progress=body.get("progress", ""),
+        attempts=int(row.get("Attempts") or 0),
+        lease_owner=row.get("LeaseOwner"),
+        lease_until=from_iso(row.get("LeaseUntil")),
+        in_use_by=row.get("InUseBy"),
+        etag=row.etag,
+        **{name: body.get(_camel(name)) for name in _RESULT_FIELDS},
+    )
+
+
+class SnapshotCatalog:
+    def __init__(self, table: RowTable) -> None:
+        self._table = table
+
+    def find(self, environment_id: str, snapshot_id: str) -> Snapshot | None:
+        row = self._table.get(environment_id, snapshot_id)
+        return _from_row(row) if row else None
+
+    def get(self, environment_id: str, snapshot_id: str) -> Snapshot:
+        snapshot = self.find(environment_id, snapshot_id)
+        if snapshot is None:
+            raise NotFound(f"Environment {environment_id!r} has no backup {snapshot_id!r}.", code="backup_not_found")
+        return snapshot
+
+    def add(self, snapshot: Snapshot) -> Snapshot:
+        stored = self._table.insert(_to_row(snapshot))
+        return replace(snapshot, etag=stored.etag)
+
+    def save(self, snapshot: Snapshot) -> Snapshot:
+        """Write only if nobody changed the snapshot since it was read (its ETag)."""
+        try:
+            stored = self._table.replace(_to_row(snapshot), snapshot.etag)
+        except RowChanged as error:
+            raise Conflict(
+                f"Backup {snapshot.id} was changed by another request; read it again and retry.",
+                code="concurrent_update",
+            ) from error
+        return replace(snapshot, etag=stored.etag)
+
+    def delete(self, snapshot: Snapshot) -> None:
+        try:
+            self._table.delete(snapshot.environment_id, snapshot.id, etag=snapshot.etag)
+        except RowChanged as error:
+            raise Conflict(
+                f"Backup {snapshot.id} was changed by another request; read it again and retry.",
+                code="concurrent_update",
+            ) from error
+
+    def page(self, environment_id: str, *, limit: int, continuation: str | None) -> tuple[list[Snapshot], str | None]:
+        result = self._table.query(environment_id, limit=limit, continuation=continuation)
+        return [_from_row(row) for row in result.rows], result.continuation
+
+    def of_environment(self, environment_id: str) -> Iterator[Snapshot]:
+        """Newest first."""
+        return (_from_row(row) for row in iterate(self._table, environment_id))
+
+    def latest_finished(self, environment_id: str) -> Snapshot | None:
+        for row in iterate(self._table, environment_id, equals={"Status": SnapshotStatus.FINISHED.value}):
+            return _from_row(row)
+        return None
+
+    def processing(self) -> Iterator[Snapshot]:
+        return (_from_row(row) for row in iterate(self._table, equals={"Status": SnapshotStatus.PROCESSING.value}))

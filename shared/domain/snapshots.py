@@ -1,0 +1,125 @@
+"""Snapshots (backups): status, tier, identity and the fields an operator sees."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from shared.errors import Conflict
+
+
+class SnapshotStatus(StrEnum):
+    PROCESSING = "Processing"
+    FINISHED = "Finished"
+    FAILED = "Failed"
+
+
+class Tier(StrEnum):
+    MANUAL = "manual"
+    NIGHTLY = "nightly"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    UPLOADED = "uploaded"
+    PRE_RESTORE = "pre-restore"
+
+
+_MAX_MILLIS = (1 << 48) - 1
+
+
+def new_snapshot_id(created_on: datetime) -> str:
+    """A UUID (RFC 9562 version 8) whose first 48 bits are the creation time in milliseconds,
+    inverted, so that ids sort newest first. Table Storage lists rows in key order, so the
+    snapshot list is newest first, and paged, without a second index."""
+    inverted = _MAX_MILLIS - int(created_on.timestamp() * 1000)
+    value = (inverted << 80) | (0x8 << 76) | (secrets.randbits(12) << 64) | (0b10 << 62) | secrets.randbits(62)
+    return str(uuid.UUID(int=value))
+
+
+def is_snapshot_id(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: str
+    environment_id: str
+    namespace: str
+    status: SnapshotStatus
+    tier: Tier
+    created_on: datetime
+    expires_on: datetime
+    created_by: Actor
+    comment: str = ""
+    status_message: str = ""
+    finished_on: datetime | None = None
+    keep_until: datetime | None = None
+    deployment_package: str | None = None
+    model_version: str | None = None
+    dump_size: int | None = None
+    dump_sha256: str | None = None
+    database_size: int | None = None
+    file_count: int | None = None
+    files_size: int | None = None
+    files_copied: int | None = None
+    bytes_copied: int | None = None
+    attempts: int = 0
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    progress: str = ""
+    in_use_by: str | None = None
+    etag: str = ""
+
+    @property
+    def retained_until(self) -> datetime:
+        """When the snapshot may be pruned: its expiry, or later when pinned with keepUntil."""
+        if self.keep_until and self.keep_until > self.expires_on:
+            return self.keep_until
+        return self.expires_on
+
+    def ensure_deletable(self) -> None:
+        if self.status is SnapshotStatus.PROCESSING:
+            raise Conflict(
+                f"Backup {self.id} is still being made; delete it once it has finished or failed.",
+                code="backup_processing",
+            )
+        if self.in_use_by:
+            raise Conflict(
+                f"Backup {self.id} is in use by {self.in_use_by}; delete it when that has ended.",
+                code="backup_in_use",
+                inUseBy=self.in_use_by,
+            )
+
+    def finished(self, now: datetime, **results: object) -> Snapshot:
+        return replace(
+            self,
+            status=SnapshotStatus.FINISHED,
+            finished_on=now,
+            status_message="",
+            lease_owner=None,
+            lease_until=None,
+            progress="",
+            **results,  # type: ignore[arg-type]
+        )
+
+    def failed(self, now: datetime, message: str) -> Snapshot:
+        return replace(
+            self,
+            status=SnapshotStatus.FAILED,
+            finished_on=now,
+            status_message=message,
+            lease_owner=None,
+            lease_until=None,
+            progress="",
+        )

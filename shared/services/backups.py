@@ -1,0 +1,155 @@
+"""Use cases on backups: request one, list, read, edit (comment, pin), delete."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime
+
+from azure.core.exceptions import AzureError
+
+from shared.adapters.blobs import BlobStore
+from shared.adapters.queues import WorkQueue
+from shared.backups.layout import snapshot_folder
+from shared.catalog.environments import EnvironmentCatalog
+from shared.catalog.snapshots import SnapshotCatalog
+from shared.clock import Clock
+from shared.domain import retention
+from shared.domain.activity import Action, Outcome
+from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier, is_snapshot_id, new_snapshot_id
+from shared.errors import NotFound, ServiceUnavailable, Unprocessable
+from shared.identity import Principal
+from shared.services.activity import ActivityLog
+
+logger = logging.getLogger("appbackups.backups")
+
+_UNSET = object()
+
+
+def backup_message(snapshot: Snapshot) -> dict[str, str]:
+    return {"kind": "backup", "environmentId": snapshot.environment_id, "snapshotId": snapshot.id}
+
+
+class BackupService:
+    def __init__(
+        self,
+        snapshots: SnapshotCatalog,
+        environments: EnvironmentCatalog,
+        activity: ActivityLog,
+        queue: WorkQueue,
+        snapshot_store: BlobStore,
+        clock: Clock,
+    ) -> None:
+        self._snapshots = snapshots
+        self._environments = environments
+        self._activity = activity
+        self._queue = queue
+        self._store = snapshot_store
+        self._clock = clock
+
+    def request(
+        self, environment_id: str, actor: Principal, *, comment: str = "", tier: Tier = Tier.MANUAL
+    ) -> Snapshot:
+        """Record a Processing snapshot and queue the work. The environment must be eligible."""
+        environment = self._environments.get(environment_id)
+        if tier is not Tier.PRE_RESTORE:
+            environment.ensure_can_back_up()
+        now = self._clock()
+        snapshot = self._snapshots.add(
+            Snapshot(
+                id=new_snapshot_id(now),
+                environment_id=environment.id,
+                namespace=environment.namespace,
+                status=SnapshotStatus.PROCESSING,
+                tier=tier,
+                created_on=now,
+                expires_on=retention.expiry(tier, now),
+                created_by=Actor(actor.id, actor.name),
+                comment=comment,
+                deployment_package=environment.deployment_package,
+                model_version=environment.model_version,
+                progress="queued",
+            )
+        )
+        try:
+            self._queue.send(backup_message(snapshot))
+        except AzureError as error:
+            failed = self._snapshots.save(snapshot.failed(self._clock(), "The backup could not be queued."))
+            self._activity.record(
+                environment.id,
+                Action.BACKUP,
+                Outcome.FAILED,
+                actor,
+                "The backup could not be queued.",
+                snapshot_id=failed.id,
+            )
+            raise ServiceUnavailable(
+                "The work queue is unavailable; the backup was not started. Try again shortly.",
+                code="queue_unavailable",
+            ) from error
+        return snapshot
+
+    def page(self, environment_id: str, *, limit: int, continuation: str | None) -> tuple[list[Snapshot], str | None]:
+        self._environments.get(environment_id)
+        return self._snapshots.page(environment_id, limit=limit, continuation=continuation)
+
+    def get(self, environment_id: str, snapshot_id: str) -> Snapshot:
+        self._environments.get(environment_id)
+        if not is_snapshot_id(snapshot_id):
+            raise NotFound(f"{snapshot_id!r} is not a backup id.", code="backup_not_found")
+        return self._snapshots.get(environment_id, snapshot_id)
+
+    def edit(
+        self,
+        environment_id: str,
+        snapshot_id: str,
+        actor: Principal,
+        *,
+        comment: str | None = None,
+        keep_until: datetime | object | None = _UNSET,
+    ) -> Snapshot:
+        """Change the comment and/or pin the backup until a date (``keep_until=None`` unpins)."""
+        snapshot = self.get(environment_id, snapshot_id)
+        changes: dict[str, object] = {}
+        notes = []
+        if comment is not None and comment != snapshot.comment:
+            changes["comment"] = comment
+            notes.append("comment changed")
+        if keep_until is not _UNSET and keep_until != snapshot.keep_until:
+            if isinstance(keep_until, datetime) and keep_until <= self._clock():
+                raise Unprocessable("keepUntil must be in the future.", code="keep_until_in_past")
+            changes["keep_until"] = keep_until
+            notes.append(f"kept until {keep_until.isoformat()}" if isinstance(keep_until, datetime) else "unpinned")
+        if not changes:
+            return snapshot
+        edited = self._snapshots.save(replace(snapshot, **changes))  # type: ignore[arg-type]
+        self._activity.record(
+            environment_id,
+            Action.EDIT,
+            Outcome.FINISHED,
+            actor,
+            "Backup " + ", ".join(notes) + ".",
+            snapshot_id=snapshot_id,
+        )
+        return edited
+
+    def delete(self, environment_id: str, snapshot_id: str, actor: Principal) -> None:
+        """Remove the snapshot and its own data. File contents it shared are reclaimed by pruning."""
+        snapshot = self.get(environment_id, snapshot_id)
+        snapshot.ensure_deletable()
+        self._snapshots.delete(snapshot)
+        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+        try:
+            self._store.delete_prefix(folder)
+        except AzureError:
+            logger.warning(
+                "backup %s deleted from the catalog; its data is left to pruning", snapshot_id, exc_info=True
+            )
+        self._activity.record(
+            environment_id,
+            Action.DELETE,
+            Outcome.FINISHED,
+            actor,
+            f"{snapshot.tier.value.capitalize()} backup of {snapshot.created_on:%Y-%m-%d %H:%M} UTC deleted.",
+            snapshot_id=snapshot_id,
+        )

@@ -1,0 +1,363 @@
+"""Making backups against real Azurite and PostgreSQL: consistent, incremental, verified, clean on failure."""
+
+import hashlib
+import json
+import subprocess
+from dataclasses import replace
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from shared.backups.layout import DUMP, FILES, MANIFEST, FileEntry, snapshot_folder
+from shared.backups.runner import BackupHooks, RetryLater
+from shared.bootstrap import build_services
+from shared.config import STORAGE_CONNECTION, Settings
+from shared.domain.snapshots import SnapshotStatus, Tier
+from shared.errors import Conflict
+from shared.identity import Principal
+from tests.support.appdata import create_scratch_app, md5_hex, table_contents
+
+pytestmark = pytest.mark.integration
+
+ADA = Principal(id="ada", name="Ada")
+
+
+@pytest.fixture
+def services(storage_connection_string):
+    """Fresh services per test (their runner's hooks and settings are the test's to change)."""
+    settings = Settings.from_environ(
+        {
+            STORAGE_CONNECTION: storage_connection_string,
+            "APPBACKUPS_BACKUP_ATTEMPTS": "2",
+            "APPBACKUPS_COPY_CONCURRENCY": "4",
+        }
+    )
+    return build_services(settings)
+
+
+@pytest.fixture
+def app(services, storage_services, database_factory, postgres_admin_dsn):
+    return create_scratch_app(services, database_factory(), postgres_admin_dsn)
+
+
+def backup(services, app, **kwargs):
+    snapshot = services.backups.request(app.environment_id, ADA, **kwargs)
+    services.backup_runner.run(app.environment_id, snapshot.id)
+    return services.snapshot_catalog.get(app.environment_id, snapshot.id)
+
+
+def folder_blobs(services, snapshot) -> list[str]:
+    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+    return [blob.name for blob in services.stores.snapshots.list(folder)]
+
+
+def file_entries(services, snapshot) -> list[FileEntry]:
+    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+    return [FileEntry.from_line(line) for line in services.stores.snapshots.read_lines(folder + FILES) if line]
+
+
+def manifest_of(services, snapshot) -> dict:
+    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+    return json.loads(services.stores.snapshots.read_bytes(folder + MANIFEST))
+
+
+def restore_dump(services, snapshot, database_factory, postgres_admin_dsn, tmp_path) -> str:
+    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+    dump = tmp_path / "db.backup"
+    dump.write_bytes(services.stores.snapshots.read_bytes(folder + DUMP))
+    target = database_factory()
+    subprocess.run(
+        ["pg_restore", "--no-owner", "--no-privileges", "-h", "127.0.0.1", "-U", "postgres", "-d", target, str(dump)],
+        check=True,
+        capture_output=True,
+    )
+    return psycopg.conninfo.make_conninfo(postgres_admin_dsn, dbname=target)
+
+
+def test_a_backup_holds_the_database_and_exactly_the_referenced_files(
+    services, app, database_factory, postgres_admin_dsn, tmp_path
+):
+    no_contents = app.add_document(has_contents=False, upload=False)
+    temporary = app.add_document(delete_after_download=True)
+    orphan = app.add_orphan_blob()
+
+    snapshot = backup(services, app, comment="first")
+
+    assert snapshot.status is SnapshotStatus.FINISHED, snapshot.status_message
+    assert snapshot.comment == "first"
+    assert snapshot.finished_on is not None
+    assert snapshot.finished_on >= snapshot.created_on
+    assert snapshot.expires_on == snapshot.created_on + timedelta(days=14)
+    assert snapshot.file_count == len(app.files) == 5
+    assert snapshot.files_size == sum(len(content) for content in app.files.values())
+    assert (snapshot.deployment_package, snapshot.model_version) == ("scratch_1.0.0.mda", "1.0.0")
+
+    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+    dump = services.stores.snapshots.read_bytes(folder + DUMP)
+    assert dump.startswith(b"PGDMP")
+    assert len(dump) == snapshot.dump_size
+    assert hashlib.sha256(dump).hexdigest() == snapshot.dump_sha256
+
+    # The dump restores into a scratch database with identical table contents.
+    restored = restore_dump(services, snapshot, database_factory, postgres_admin_dsn, tmp_path)
+    assert table_contents(restored) == app.table_contents()
+
+    # Exactly the referenced files, each object byte for byte the source.
+    entries = file_entries(services, snapshot)
+    assert [entry.uuid for entry in entries] == sorted(app.files)
+    for entry in entries:
+        content = services.stores.content.read_bytes(entry.object)
+        assert content == app.files[entry.uuid]
+        assert entry.md5 == md5_hex(content)
+        assert entry.size == len(content)
+    listed = {entry.uuid for entry in entries}
+    assert not {no_contents, temporary, orphan} & listed
+
+    manifest = json.loads(services.stores.snapshots.read_bytes(folder + MANIFEST))
+    assert manifest["snapshotId"] == snapshot.id
+    assert manifest["database"]["dumpSha256"] == snapshot.dump_sha256
+    assert manifest["files"]["count"] == 5
+
+    activity, _ = services.activity.page(app.environment_id, limit=1, continuation=None)
+    assert (activity[0].action.value, activity[0].outcome.value, activity[0].snapshot_id) == (
+        "backup",
+        "FINISHED",
+        snapshot.id,
+    )
+
+
+def test_a_second_backup_copies_no_file_content(services, app):
+    first = backup(services, app)
+    objects_before = {blob.name for blob in services.stores.content.list(f"{app.namespace}/")}
+    assert first.files_copied == 5
+
+    second = backup(services, app)
+    assert second.status is SnapshotStatus.FINISHED
+    assert second.files_copied == 0
+    assert {blob.name for blob in services.stores.content.list(f"{app.namespace}/")} == objects_before
+    assert [e.object for e in file_entries(services, second)] == [e.object for e in file_entries(services, first)]
+
+    new_file = app.add_document()
+    third = backup(services, app)
+    assert third.files_copied == 1
+    assert new_file in {entry.uuid for entry in file_entries(services, third)}
+
+
+def test_files_without_a_content_md5_are_hashed_once(services, app):
+    """Blobs uploaded in blocks carry no Content-MD5; the backup hashes them the first time only."""
+    from azure.storage.blob import BlobBlock
+
+    big = b"x" * 300_000
+    file_uuid = app.add_document(upload=False, content=big)
+    client = app.container.get_blob_client(app.prefix + file_uuid)
+    client.stage_block("YmxvY2sx", big)
+    client.commit_block_list([BlobBlock("YmxvY2sx")])
+    assert client.get_blob_properties().content_settings.content_md5 is None
+
+    first = backup(services, app)
+    entry = next(e for e in file_entries(services, first) if e.uuid == file_uuid)
+    assert entry.md5 == md5_hex(big)
+    assert services.stores.content.info(entry.object).metadata["md5"] == md5_hex(big)
+    assert manifest_of(services, first)["files"]["hashed"] == 1
+
+    second = backup(services, app)
+    assert second.files_copied == 0
+    assert manifest_of(services, second)["files"]["hashed"] == 0
+
+
+def test_a_write_after_the_snapshot_began_is_in_neither_the_dump_nor_the_file_list(
+    services, app, database_factory, postgres_admin_dsn, tmp_path
+):
+    late = {}
+
+    def write_meanwhile(exported):
+        # Committed by the app after the backup's snapshot was taken, with the export still open:
+        # neither the file list nor pg_dump may see it, and the app's writer is not blocked.
+        with psycopg.connect(app.dsn, autocommit=True) as connection:
+            connection.execute("SET lock_timeout = '2s'")
+            connection.execute("UPDATE \"sales$customer\" SET name = 'changed' WHERE id = 1")
+        late["uuid"] = app.add_document()
+        app.add_customers(1, start=1000)
+
+    services.backup_runner.hooks = BackupHooks(after_snapshot_exported=write_meanwhile)
+    snapshot = backup(services, app)
+    assert snapshot.status is SnapshotStatus.FINISHED, snapshot.status_message
+
+    assert late["uuid"] not in {entry.uuid for entry in file_entries(services, snapshot)}
+    assert snapshot.file_count == len(app.files) - 1
+    restored = table_contents(restore_dump(services, snapshot, database_factory, postgres_admin_dsn, tmp_path))
+    customers = restored['public."sales$customer"']
+    assert 1000 not in [row[0] for row in customers]
+    assert next(row for row in customers if row[0] == 1)[1] == "Customer 1"
+    assert late["uuid"] not in [row[1] for row in restored['public."system$filedocument"']]
+
+
+def test_a_custom_file_document_query(services, app):
+    with app.connect() as connection:
+        connection.execute("CREATE TABLE attachments (file_key text)")
+        keep = app.add_document(has_contents=False)  # hidden from the default query
+        app.container.upload_blob(app.prefix + keep, b"attached", overwrite=True)
+        connection.execute("INSERT INTO attachments VALUES (%s), (%s), (NULL)", (keep, keep))
+    _reregister(services, app, fileDocumentQuery="SELECT file_key FROM attachments")
+    assert app.environment.file_document_query == "SELECT file_key FROM attachments"
+
+    snapshot = backup(services, app)
+    assert snapshot.status is SnapshotStatus.FINISHED, snapshot.status_message
+    assert [entry.uuid for entry in file_entries(services, snapshot)] == [keep]
+
+
+@pytest.mark.parametrize(
+    ("break_it", "expected"),
+    [
+        (lambda app, services: _reregister(services, app, database="appbackups_no_such_db"), "does not exist"),
+        (lambda app, services: _reregister(services, app, user="no_such_role"), "no_such_role"),
+        (lambda app, services: _reregister(services, app, passwordSetting="MISSING_SETTING"), "MISSING_SETTING"),
+        (lambda app, services: _reregister(services, app, container="no-such-container"), "does not exist"),
+    ],
+    ids=["missing-database", "wrong-credentials", "missing-password-setting", "missing-container"],
+)
+def test_failures_leave_a_failed_backup_with_a_reason_and_no_data(services, app, break_it, expected):
+    break_it(app, services)
+    snapshot = backup(services, app)
+    assert snapshot.status is SnapshotStatus.FAILED
+    assert expected in snapshot.status_message
+    assert folder_blobs(services, snapshot) == []
+    activity, _ = services.activity.page(app.environment_id, limit=1, continuation=None)
+    assert (activity[0].outcome.value, activity[0].snapshot_id) == ("FAILED", snapshot.id)
+
+
+def test_a_missing_file_blob_fails_the_backup_cleanly(services, app):
+    gone = app.add_document()
+    app.container.delete_blob(app.prefix + gone)
+    snapshot = backup(services, app)
+    assert snapshot.status is SnapshotStatus.FAILED
+    assert gone in snapshot.status_message
+    assert "missing" in snapshot.status_message
+    assert folder_blobs(services, snapshot) == []
+
+
+def test_a_dropped_connection_is_retried_and_the_retry_finishes(services, app):
+    calls = []
+
+    def drop_connection(exported):
+        calls.append(1)
+        if len(calls) == 1:
+            with psycopg.connect(app.dsn, autocommit=True) as connection:
+                connection.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'appbackups' "
+                    "AND datname = current_database() AND pid <> pg_backend_pid()"
+                )
+
+    services.backup_runner.hooks = BackupHooks(after_snapshot_exported=drop_connection)
+    snapshot = services.backups.request(app.environment_id, ADA)
+    with pytest.raises(RetryLater):
+        services.backup_runner.run(app.environment_id, snapshot.id)
+    waiting = services.snapshot_catalog.get(app.environment_id, snapshot.id)
+    assert waiting.status is SnapshotStatus.PROCESSING
+    assert "Attempt 1 of 2 failed" in waiting.status_message
+    assert folder_blobs(services, waiting) == []
+
+    services.backup_runner.run(app.environment_id, snapshot.id)
+    finished = services.snapshot_catalog.get(app.environment_id, snapshot.id)
+    assert finished.status is SnapshotStatus.FINISHED
+    assert finished.attempts == 2
+
+
+def test_a_dropped_connection_on_the_last_attempt_fails(services, app):
+    def drop_connection(exported):
+        with psycopg.connect(app.dsn, autocommit=True) as connection:
+            connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'appbackups' "
+                "AND datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+    services.backup_runner.hooks = BackupHooks(after_snapshot_exported=drop_connection)
+    snapshot = services.backups.request(app.environment_id, ADA)
+    with pytest.raises(RetryLater):
+        services.backup_runner.run(app.environment_id, snapshot.id)
+    services.backup_runner.run(app.environment_id, snapshot.id)
+    failed = services.snapshot_catalog.get(app.environment_id, snapshot.id)
+    assert failed.status is SnapshotStatus.FAILED
+    assert "connection" in failed.status_message
+    assert folder_blobs(services, failed) == []
+
+
+def test_a_worker_that_died_is_resumed_after_its_lease_ran_out(services, app):
+    snapshot = services.backups.request(app.environment_id, ADA)
+    # A worker claimed it and died: the lease is held but will not be renewed.
+    dead = services.snapshot_catalog.save(
+        replace(snapshot, attempts=1, lease_owner="dead-worker", lease_until=snapshot.created_on + timedelta(minutes=2))
+    )
+    services.snapshot_catalog.save(replace(dead, lease_until=dead.created_on - timedelta(seconds=1)))
+    services.backup_runner.run(app.environment_id, snapshot.id)
+    finished = services.snapshot_catalog.get(app.environment_id, snapshot.id)
+    assert finished.status is SnapshotStatus.FINISHED
+    assert finished.attempts == 2
+
+
+def test_a_duplicate_message_while_a_worker_holds_the_lease_does_nothing(services, app):
+    snapshot = services.backups.request(app.environment_id, ADA)
+    from shared.clock import utc_now
+
+    held = services.snapshot_catalog.save(
+        replace(snapshot, attempts=1, lease_owner="live-worker", lease_until=utc_now() + timedelta(minutes=2))
+    )
+    assert services.backup_runner.run(app.environment_id, snapshot.id) is None
+    assert services.snapshot_catalog.get(app.environment_id, snapshot.id).etag == held.etag
+
+
+def test_the_reaper_fails_backups_nobody_works_on(services, app):
+    snapshot = services.backups.request(app.environment_id, ADA)
+    assert services.backup_runner.reap(timedelta(minutes=30)) == []
+    reaped = services.backup_runner.reap(timedelta(seconds=0))
+    assert snapshot.id in [item.id for item in reaped]
+    failed = services.snapshot_catalog.get(app.environment_id, snapshot.id)
+    assert failed.status is SnapshotStatus.FAILED
+    assert "never picked up" in failed.status_message
+
+
+def test_eligibility_paging_edit_and_delete(services, app):
+    ids = [backup(services, app).id for _ in range(3)]
+    page, token = services.backups.page(app.environment_id, limit=2, continuation=None)
+    rest, end = services.backups.page(app.environment_id, limit=2, continuation=token)
+    assert [s.id for s in page + rest] == list(reversed(ids))
+    assert end is None
+
+    edited = services.backups.edit(app.environment_id, ids[0], ADA, comment="keep me")
+    assert edited.comment == "keep me"
+
+    newest = services.snapshot_catalog.get(app.environment_id, ids[-1])
+    services.backups.delete(app.environment_id, ids[-1], ADA)
+    assert folder_blobs(services, newest) == []
+    assert services.snapshot_catalog.find(app.environment_id, ids[-1]) is None
+
+    processing = services.backups.request(app.environment_id, ADA)
+    with pytest.raises(Conflict):
+        services.backups.delete(app.environment_id, processing.id, ADA)
+
+    _reregister(services, app, state="Deploying")
+    with pytest.raises(Conflict) as caught:
+        services.backups.request(app.environment_id, ADA)
+    assert "Deploying" in caught.value.detail
+
+
+def test_a_pre_restore_backup_is_allowed_while_restoring(services, app):
+    snapshot = services.backups.request(app.environment_id, ADA, tier=Tier.PRE_RESTORE)
+    assert snapshot.expires_on == snapshot.created_on + timedelta(days=14)
+
+
+def _reregister(services, app, **changes):
+    from shared.contracts.environments import EnvironmentBody, EnvironmentView
+
+    view = EnvironmentView.of(services.environments.get(app.environment_id)).to_json()
+    keys = ("namespace", "appName", "displayName", "state", "database", "files", "modelVersion", "deploymentPackage")
+    registration = {key: view[key] for key in keys}
+    for key, value in changes.items():
+        if key in ("database", "user", "passwordSetting"):
+            registration["database"] = {**registration["database"], key: value}
+        elif key == "container":
+            registration["files"] = {**registration["files"], "container": value}
+        else:
+            registration[key] = value
+    services.environments.put(app.environment_id, EnvironmentBody.model_validate(registration), ADA)
