@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
-from shared.adapters.blobs import BlobCopyFailed, BlobStore, SourceChanged
+from shared.adapters.blobs import BlobCopyFailed, BlobStore, BlockWriter, SourceChanged
 from shared.adapters.postgres import DatabaseError, DumpProcess, ExportedSnapshot, PostgresGateway
 from shared.backups.files import FileCollector, FileStats, MissingFileDocument
 from shared.backups.layout import DUMP, FILES, MANIFEST, MANIFEST_FORMAT, FileEntry, snapshot_folder
@@ -61,6 +61,7 @@ class BackupHooks:
     """Test seams: called at fixed points of a backup."""
 
     after_snapshot_exported: Callable[[ExportedSnapshot], None] | None = None
+    after_first_dump_chunk: Callable[[], None] | None = None
     before_finish: Callable[[Snapshot], None] | None = None
 
 
@@ -331,9 +332,11 @@ class BackupRunner:
         )
         return finished
 
-    def _stream_dump(self, dump: DumpProcess, writer: object) -> None:
-        for chunk in dump.chunks(self._settings.block_size):
-            writer.write(chunk)  # type: ignore[attr-defined]
+    def _stream_dump(self, dump: DumpProcess, writer: BlockWriter) -> None:
+        for number, chunk in enumerate(dump.chunks(self._settings.block_size)):
+            writer.write(chunk)
+            if number == 0 and self.hooks.after_first_dump_chunk:
+                self.hooks.after_first_dump_chunk()
         dump.wait()
 
     def _previous_files(self, snapshot: Snapshot) -> Iterator[FileEntry]:

@@ -361,3 +361,47 @@ def _reregister(services, app, **changes):
         else:
             registration[key] = value
     services.environments.put(app.environment_id, EnvironmentBody.model_validate(registration), ADA)
+
+
+def test_the_dump_never_blocks_the_apps_writers(
+    storage_connection_string, storage_services, database_factory, postgres_admin_dsn
+):
+    settings = Settings.from_environ({STORAGE_CONNECTION: storage_connection_string, "APPBACKUPS_BLOCK_SIZE_MB": "1"})
+    services = build_services(settings)
+    app = create_scratch_app(services, database_factory(), postgres_admin_dsn, documents=1, customers=0)
+    with app.connect() as connection:  # enough data that pg_dump is still at work after the first block
+        connection.execute(
+            'INSERT INTO "sales$customer" (id, name, email) '
+            "SELECT n, md5(n::text) || repeat(md5(random()::text), 5), 'x' FROM generate_series(1, 60000) n"
+        )
+    observed = {}
+
+    def write_while_dumping():
+        with psycopg.connect(app.dsn, autocommit=True) as connection:
+            observed["pg_dump running"] = connection.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'appbackups' "
+                "AND query LIKE 'COPY %' AND datname = current_database()"
+            ).fetchone()[0]
+            connection.execute("SET lock_timeout = '2s'")
+            connection.execute("UPDATE \"sales$customer\" SET email = 'y' WHERE id = 1")
+            connection.execute("INSERT INTO \"sales$customer\" (id, name) VALUES (999999, 'new')")
+            observed["wrote"] = True
+
+    services.backup_runner.hooks = BackupHooks(after_first_dump_chunk=write_while_dumping)
+    snapshot = backup(services, app)
+    assert snapshot.status is SnapshotStatus.FINISHED, snapshot.status_message
+    assert observed == {"pg_dump running": 1, "wrote": True}
+
+
+def test_give_up_respects_a_live_lease(services, app):
+    from shared.clock import utc_now
+
+    snapshot = services.backups.request(app.environment_id, ADA)
+    held = services.snapshot_catalog.save(
+        replace(snapshot, attempts=1, lease_owner="live", lease_until=utc_now() + timedelta(minutes=1))
+    )
+    assert services.backup_runner.give_up(app.environment_id, snapshot.id, "poisoned") is None
+    services.snapshot_catalog.save(replace(held, lease_until=utc_now() - timedelta(seconds=1)))
+    failed = services.backup_runner.give_up(app.environment_id, snapshot.id, "poisoned")
+    assert failed is not None
+    assert (failed.status, failed.status_message) == (SnapshotStatus.FAILED, "poisoned")
