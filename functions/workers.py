@@ -39,3 +39,25 @@ def backup_gave_up(message: func.QueueMessage) -> None:
         services().backup_runner.give_up(
             *reference, "The backup failed on every delivery of its work message; see the activity log and logs."
         )
+
+
+@bp.queue_trigger(arg_name="message", queue_name=Queues.OPERATIONS, connection=STORAGE_CONNECTION)
+def operation_worker(message: func.QueueMessage) -> None:
+    """Run one step of a restore, download or upload; the step queues the next."""
+    try:
+        work = decode_message(message.get_body())
+        operation_id, step = str(work["operationId"]), int(work["step"])
+    except (ValueError, KeyError) as error:
+        logger.error("dropping malformed operation message %s: %s", message.id, error)
+        return
+    services().operations.advance(operation_id, step)
+
+
+@bp.queue_trigger(arg_name="message", queue_name=Queues.poison(Queues.OPERATIONS), connection=STORAGE_CONNECTION)
+def operation_gave_up(message: func.QueueMessage) -> None:
+    """The host gave up on an operation message: fail the operation (and compensate) unless a worker holds it."""
+    try:
+        operation_id = str(decode_message(message.get_body())["operationId"])
+    except (ValueError, KeyError):
+        return
+    services().operations.fail(operation_id, "The operation's work message failed on every delivery; see the logs.")

@@ -19,10 +19,14 @@ from shared.clients import StorageClients
 from shared.clock import Clock, utc_now
 from shared.config import Containers, Queues, Settings, Tables
 from shared.domain.environments import Environment
+from shared.operations.catalog import OperationCatalog
+from shared.operations.engine import EngineSettings, OperationEngine
+from shared.restores.steps import RestoreSteps
 from shared.services.activity import ActivityLog
 from shared.services.backups import BackupService
 from shared.services.environments import EnvironmentService
 from shared.services.health import HealthService
+from shared.services.restores import RestoreService
 
 TableFactory = Callable[[str], RowTable]
 QueueFactory = Callable[[str], WorkQueue]
@@ -40,6 +44,9 @@ class Services:
     environments: EnvironmentService
     backups: BackupService
     backup_runner: BackupRunner
+    operations: OperationEngine
+    restore_steps: RestoreSteps
+    restores: RestoreService
     health: HealthService
 
 
@@ -84,6 +91,38 @@ def build_services(
         block_size=settings.block_size,
         postgres_bin_dir=settings.postgres_bin_dir,
     )
+    backups = BackupService(
+        snapshot_catalog, environment_catalog, activity, queues(Queues.BACKUPS), stores.snapshots, clock
+    )
+    backup_runner = BackupRunner(
+        snapshot_catalog, environment_catalog, activity, stores, databases, backup_settings, clock
+    )
+    operations = OperationEngine(
+        OperationCatalog(tables(Tables.OPERATIONS)),
+        queues(Queues.OPERATIONS),
+        clock,
+        EngineSettings(
+            max_attempts=settings.operation_attempts,
+            retry_base=timedelta(seconds=settings.operation_retry_seconds),
+            lease=timedelta(seconds=settings.operation_lease_seconds),
+            stale_after=timedelta(minutes=settings.operation_stale_minutes),
+        ),
+    )
+    restore_steps = RestoreSteps(
+        environments=environment_catalog,
+        snapshots=snapshot_catalog,
+        backups=backups,
+        backup_runner=backup_runner,
+        activity=activity,
+        snapshot_store=stores.snapshots,
+        content_store=stores.content,
+        file_store=file_store,
+        databases=databases,
+        postgres_bin_dir=settings.postgres_bin_dir,
+        clock=clock,
+        copy_concurrency=settings.copy_concurrency,
+    )
+    operations.register(restore_steps.definition())
     return Services(
         settings=settings,
         clients=clients,
@@ -93,12 +132,11 @@ def build_services(
         stores=stores,
         activity=activity,
         environments=EnvironmentService(environment_catalog, activity, clock),
-        backups=BackupService(
-            snapshot_catalog, environment_catalog, activity, queues(Queues.BACKUPS), stores.snapshots, clock
-        ),
-        backup_runner=BackupRunner(
-            snapshot_catalog, environment_catalog, activity, stores, databases, backup_settings, clock
-        ),
+        backups=backups,
+        backup_runner=backup_runner,
+        operations=operations,
+        restore_steps=restore_steps,
+        restores=RestoreService(operations, environment_catalog, snapshot_catalog, backups, clock),
         health=HealthService(clients, environment_catalog, databases),
     )
 

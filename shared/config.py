@@ -114,6 +114,10 @@ class Settings:
     backup_attempts: int = 3
     backup_lease_seconds: int = 120
     stale_work_minutes: int = 30
+    operation_attempts: int = 4
+    operation_retry_seconds: int = 5
+    operation_lease_seconds: int = 120
+    operation_stale_minutes: int = 15
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def setting(self, name: str) -> str | None:
@@ -135,5 +139,9 @@ class Settings:
             backup_attempts=_int(env, "APPBACKUPS_BACKUP_ATTEMPTS", 3),
             backup_lease_seconds=_int(env, "APPBACKUPS_BACKUP_LEASE_SECONDS", 120, minimum=10),
             stale_work_minutes=_int(env, "APPBACKUPS_STALE_WORK_MINUTES", 30),
+            operation_attempts=_int(env, "APPBACKUPS_OPERATION_ATTEMPTS", 4),
+            operation_retry_seconds=_int(env, "APPBACKUPS_OPERATION_RETRY_SECONDS", 5),
+            operation_lease_seconds=_int(env, "APPBACKUPS_OPERATION_LEASE_SECONDS", 120, minimum=10),
+            operation_stale_minutes=_int(env, "APPBACKUPS_OPERATION_STALE_MINUTES", 15),
             environ=env,
         )

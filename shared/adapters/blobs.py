@@ -23,13 +23,19 @@ from azure.storage.blob import (
     generate_blob_sas,
 )
 
+from shared.faults import Fault
 
-class BlobCopyFailed(Exception):
+
+class BlobCopyFailed(Fault):
     """The service reported a failed or aborted copy."""
 
+    transient = True
 
-class SourceChanged(Exception):
+
+class SourceChanged(Fault):
     """The source blob changed (or vanished) while we were reading or copying it."""
+
+    transient = True
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,14 @@ class BlobStore:
         self._container = service.get_container_client(container_name)
         self._signer = signer or UrlSigner(service)
         self.container_name = container_name
+        self.account_url = service.url.rstrip("/")
+
+    def copy_source_url(self, name: str, destination: BlobStore) -> str:
+        """The URL ``destination`` copies ``name`` from: plain within one account (the copy request's
+        own authorization covers the source), a short read-only SAS across accounts."""
+        if destination.account_url == self.account_url:
+            return self.url(name)
+        return self.signed_url(name, BlobSasPermissions(read=True), datetime.now(UTC) + timedelta(hours=2))
 
     def signed_url(
         self, name: str, permission: BlobSasPermissions, expires_on: datetime, *, content_disposition: str | None = None
@@ -122,9 +136,12 @@ class BlobStore:
     def url(self, name: str) -> str:
         return self._container.get_blob_client(name).url
 
-    def list(self, prefix: str) -> Iterator[BlobInfo]:
+    def list(self, prefix: str, *, with_metadata: bool = False, page_size: int = 1000) -> Iterator[BlobInfo]:
         """Blobs under ``prefix`` in name order (the service lists in byte order of the name)."""
-        for properties in self._container.list_blobs(name_starts_with=prefix, include=["metadata"]):
+        include = ["metadata"] if with_metadata else None
+        for properties in self._container.list_blobs(
+            name_starts_with=prefix, include=include, results_per_page=page_size
+        ):
             yield _info(properties)
 
     def info(self, name: str) -> BlobInfo | None:
@@ -181,13 +198,14 @@ class BlobStore:
         *,
         source_etag: str | None = None,
         metadata: dict[str, str] | None = None,
+        overwrite: bool = False,
         poll_interval: float = 0.2,
         timeout: float = 3600,
     ) -> bool:
-        """Server-side copy into ``name`` unless it exists already: objects are never overwritten.
-        Returns True when this call created the blob, False when it was there before."""
+        """Server-side copy into ``name``. Unless ``overwrite``, an existing blob is left as it is
+        (our own objects are never rewritten). Returns True when this call wrote the blob."""
         client = self._container.get_blob_client(name)
-        conditions: dict[str, object] = {"match_condition": MatchConditions.IfMissing}
+        conditions: dict[str, object] = {} if overwrite else {"match_condition": MatchConditions.IfMissing}
         if source_etag:
             conditions.update(source_etag=source_etag, source_match_condition=MatchConditions.IfNotModified)
         try:
@@ -254,6 +272,9 @@ class BlockWriter:
     def write(self, data: bytes) -> None:
         self._sha256.update(data)
         self.size += len(data)
+        if not self._buffer and len(data) == self._block_size:
+            self._stage(data)  # a whole block as it came: no copy
+            return
         self._buffer += data
         while len(self._buffer) >= self._block_size:
             self._stage(bytes(self._buffer[: self._block_size]))

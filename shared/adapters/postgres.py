@@ -15,6 +15,7 @@ import psycopg
 from shared.config import Settings
 from shared.domain.environments import DatabaseConnection
 from shared.errors import ServiceUnavailable
+from shared.faults import Fault
 
 ENTRA_SCOPE = "https://ossrdbms-aad.database.windows.net/.default"
 
@@ -118,12 +119,8 @@ def first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-class DatabaseError(Exception):
+class DatabaseError(Fault):
     """A database operation failed; ``transient`` says whether trying again may help."""
-
-    def __init__(self, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.transient = transient
 
 
 _PERMANENT_STATES = {
@@ -162,6 +159,9 @@ def postgres_tool(name: str, bin_dir: str | None) -> str:
         raise DatabaseError(f"{name} is not installed on this host (set APPBACKUPS_POSTGRES_BIN_DIR).", transient=False)
     return found
 
+
+# Every file document row, whatever its flags: what a restore must not delete from the file store.
+ALL_FILE_DOCUMENTS_QUERY = 'SELECT "__uuid__" FROM "system$filedocument"'
 
 DEFAULT_FILE_DOCUMENT_QUERY = (
     'SELECT "__uuid__" FROM "system$filedocument" WHERE hascontents AND NOT deleteafterdownload'
@@ -268,3 +268,154 @@ class DumpProcess:
         if self._process.poll() is None:
             self._process.kill()
         self._process.wait()
+
+
+# Everything the restored dump does not bring itself goes, in the same transaction as the restore:
+# every schema but the system ones (with all they hold), and large objects.
+_RESET_DATABASE = b"""
+DO $reset$
+DECLARE target record;
+BEGIN
+  FOR target IN
+    SELECT nspname FROM pg_namespace
+    WHERE nspname NOT IN ('pg_catalog', 'information_schema')
+      AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp\\_%'
+  LOOP
+    EXECUTE format('DROP SCHEMA %I CASCADE', target.nspname);
+  END LOOP;
+  PERFORM lo_unlink(oid) FROM pg_largeobject_metadata;
+END
+$reset$;
+"""
+
+
+def dump_schemas(dump: Iterator[bytes], bin_dir: str | None) -> set[str]:
+    """The schemas a custom-format dump creates, read from its table of contents."""
+    process = subprocess.Popen(
+        [postgres_tool("pg_restore", bin_dir), "--list"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    feeder = threading.Thread(target=_feed, args=(dump, process.stdin, None), daemon=True)
+    errors = _Collector(process.stderr)
+    feeder.start()
+    assert process.stdout is not None
+    listing = process.stdout.read()
+    process.wait()
+    feeder.join()
+    errors.join()
+    if process.returncode != 0:
+        raise DatabaseError(
+            f"The dump is not a readable pg_dump custom-format archive: {errors.text()}", transient=False
+        )
+    schemas = set()
+    for line in listing.decode(errors="replace").splitlines():
+        parts = line.split()
+        if not line.startswith(";") and len(parts) >= 6 and parts[3] == "SCHEMA" and parts[4] == "-":
+            schemas.add(parts[5])
+    return schemas
+
+
+def _feed(chunks: Iterator[bytes], sink: object, errors: list[BaseException] | None) -> None:
+    """Write ``chunks`` into a process's stdin; a reader that stops early is not an error."""
+    try:
+        for chunk in chunks:
+            sink.write(chunk)  # type: ignore[attr-defined]
+    except (BrokenPipeError, ValueError):
+        pass
+    except BaseException as error:
+        if errors is not None:
+            errors.append(error)
+    finally:
+        with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+            sink.close()  # type: ignore[attr-defined]
+
+
+def restore_atomically(
+    parameters: ConnectionParameters,
+    dump: Callable[[], Iterator[bytes]],
+    bin_dir: str | None,
+) -> None:
+    """Replace the database's content with the dump in one transaction: pg_restore writes SQL, psql
+    runs it between our BEGIN and COMMIT after dropping everything that was there. The COMMIT is sent
+    only when pg_restore finished cleanly; on any failure psql is stopped before it, so the database
+    stays exactly as it was."""
+    prologue = b"BEGIN;\n" + _RESET_DATABASE
+    if "public" not in dump_schemas(dump(), bin_dir):
+        prologue += b"CREATE SCHEMA public;\n"
+    restore = subprocess.Popen(
+        [postgres_tool("pg_restore", bin_dir), "--no-owner", "--no-privileges", "--file=-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    apply = subprocess.Popen(
+        [postgres_tool("psql", bin_dir), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--output=/dev/null"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=parameters.libpq_environment(),
+    )
+    feed_errors: list[BaseException] = []
+    feeder = threading.Thread(target=_feed, args=(dump(), restore.stdin, feed_errors), daemon=True)
+    restore_errors = _Collector(restore.stderr)
+    apply_errors = _Collector(apply.stderr)
+    feeder.start()
+    committed = False
+    try:
+        assert apply.stdin is not None
+        assert restore.stdout is not None
+        apply.stdin.write(prologue)
+        while chunk := restore.stdout.read(1024 * 1024):
+            apply.stdin.write(chunk)
+        feeder.join()
+        if restore.wait() != 0 or feed_errors:
+            raise DatabaseError(_restore_failure(feed_errors, restore_errors.text()), transient=bool(feed_errors))
+        apply.stdin.write(b"COMMIT;\n")
+        apply.stdin.close()
+        committed = True
+    except BrokenPipeError:
+        pass  # psql stopped at an error; its message is read below
+    finally:
+        if not committed:
+            apply.kill()  # the open transaction dies with the connection
+            restore.kill()
+        feeder.join(timeout=10)
+        restore.wait()
+        apply.wait()
+        restore_errors.join()
+        apply_errors.join()
+    if apply.returncode != 0 or not committed:
+        reason = apply_errors.text() or restore_errors.text() or f"psql exit code {apply.returncode}"
+        transient = any(word in reason for word in ("connection", "terminat", "server closed", "timeout"))
+        raise DatabaseError(
+            f"Restoring into {parameters.describe()} failed and was rolled back: {reason}", transient=transient
+        )
+
+
+def _restore_failure(feed_errors: list[BaseException], restore_text: str) -> str:
+    if feed_errors:
+        return f"reading the dump failed: {type(feed_errors[0]).__name__}: {feed_errors[0]}"
+    return f"pg_restore failed: {restore_text or 'no message'}"
+
+
+class _Collector:
+    """Keeps the last lines a process writes to stderr."""
+
+    def __init__(self, stream: object) -> None:
+        self._lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: object) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            self._lines.append(line.decode(errors="replace").rstrip())
+            del self._lines[:-20]
+
+    def join(self) -> None:
+        self._thread.join(timeout=10)
+
+    def text(self) -> str:
+        errors = [line for line in self._lines if "ERROR" in line or "error" in line or "FATAL" in line]
+        return (errors or self._lines or [""])[-1].strip()

@@ -10,18 +10,16 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import TypeVar
-
-from azure.storage.blob import BlobSasPermissions
 
 from shared.adapters.blobs import BlobInfo, BlobStore
 from shared.backups.layout import FileEntry, content_object
+from shared.faults import Fault
 
 T = TypeVar("T")
 
 
-class MissingFileDocument(Exception):
+class MissingFileDocument(Fault):
     """The database refers to a file document whose blob is not in the file store."""
 
 
@@ -102,13 +100,17 @@ class FileCollector:
         return digest.hexdigest()
 
     def _store(self, file_uuid: str, blob: BlobInfo, md5: str | None) -> FileEntry:
+        # A copy keeps the source's Content-MD5; where the source had none, we hashed it and the
+        # object carries that MD5 as metadata instead. The ETag condition binds the copy to the
+        # very version that was listed (and hashed).
+        hashed = md5 is None and blob.md5 is None
         md5 = md5 or self._md5_of(blob)
         name = content_object(self._namespace, file_uuid, md5)
-        source_url = self._source.signed_url(
-            blob.name, BlobSasPermissions(read=True), datetime.now(UTC) + timedelta(hours=2)
-        )
         created = self._content.copy_from_url(
-            name, source_url, source_etag=blob.etag, metadata={"md5": md5, "uuid": file_uuid, "size": str(blob.size)}
+            name,
+            self._source.copy_source_url(blob.name, self._content),
+            source_etag=blob.etag,
+            metadata={"md5": md5} if hashed or blob.md5 is None else None,
         )
         if created:
             self.stats.add_copy(blob.size)

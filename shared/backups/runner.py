@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,8 +14,8 @@ from datetime import timedelta
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
-from shared.adapters.blobs import BlobCopyFailed, BlobStore, BlockWriter, SourceChanged
-from shared.adapters.postgres import DatabaseError, DumpProcess, ExportedSnapshot, PostgresGateway
+from shared.adapters.blobs import BlobStore, BlockWriter
+from shared.adapters.postgres import DumpProcess, ExportedSnapshot, PostgresGateway
 from shared.backups.files import FileCollector, FileStats, MissingFileDocument
 from shared.backups.layout import DUMP, FILES, MANIFEST, MANIFEST_FORMAT, FileEntry, snapshot_folder
 from shared.catalog.environments import EnvironmentCatalog
@@ -26,7 +25,9 @@ from shared.domain.activity import Action, Outcome
 from shared.domain.environments import Environment
 from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier
 from shared.errors import AppError
+from shared.faults import Fault, describe, is_transient
 from shared.identity import Principal
+from shared.leases import Lease, LeaseLost
 from shared.services.activity import ActivityLog
 
 logger = logging.getLogger("appbackups.backup")
@@ -34,10 +35,6 @@ logger = logging.getLogger("appbackups.backup")
 
 class RetryLater(Exception):
     """The backup hit a transient fault; the queue delivers the message again."""
-
-
-class LeaseLost(Exception):
-    """Another worker took the backup over (or it was deleted) while this one worked on it."""
 
 
 @dataclass(frozen=True)
@@ -63,91 +60,6 @@ class BackupHooks:
     after_snapshot_exported: Callable[[ExportedSnapshot], None] | None = None
     after_first_dump_chunk: Callable[[], None] | None = None
     before_finish: Callable[[Snapshot], None] | None = None
-
-
-class _Lease:
-    """Keeps the claim on a snapshot alive and publishes progress, from a background thread."""
-
-    def __init__(self, catalog: SnapshotCatalog, snapshot: Snapshot, settings: BackupSettings, clock: Clock) -> None:
-        self._catalog = catalog
-        self._settings = settings
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self.snapshot = snapshot
-        self.progress = ""
-        self.lost = False
-        self._thread = threading.Thread(target=self._renew_until_stopped, name="backup-lease", daemon=True)
-
-    def __enter__(self) -> _Lease:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _renew_until_stopped(self) -> None:
-        interval = self._settings.lease.total_seconds() / 4
-        while not self._stop.wait(interval):
-            try:
-                self.renew()
-            except LeaseLost:
-                return
-            except AzureError:
-                logger.warning("renewing the lease of backup %s failed; trying again", self.snapshot.id)
-
-    def renew(self) -> None:
-        with self._lock:
-            if self.lost:
-                raise LeaseLost(self.snapshot.id)
-            renewed = replace(self.snapshot, lease_until=self._clock() + self._settings.lease, progress=self.progress)
-            try:
-                self.snapshot = self._catalog.save(renewed)
-            except AppError as error:
-                self.lost = True
-                raise LeaseLost(self.snapshot.id) from error
-
-    def check(self) -> None:
-        if self.lost:
-            raise LeaseLost(self.snapshot.id)
-
-    def write(self, change: Callable[[Snapshot], Snapshot]) -> Snapshot:
-        """Apply a final change under the lease (ETag-guarded)."""
-        with self._lock:
-            if self.lost:
-                raise LeaseLost(self.snapshot.id)
-            try:
-                self.snapshot = self._catalog.save(change(self.snapshot))
-            except AppError as error:
-                self.lost = True
-                raise LeaseLost(self.snapshot.id) from error
-            self._stop.set()
-            return self.snapshot
-
-
-def _is_transient(error: BaseException) -> bool:
-    if isinstance(error, DatabaseError):
-        return error.transient
-    if isinstance(error, MissingFileDocument | AppError):
-        return False
-    if isinstance(error, ResourceNotFoundError):
-        return False
-    return isinstance(error, AzureError | SourceChanged | BlobCopyFailed | OSError)
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, AppError):
-        return error.detail
-    if isinstance(error, DatabaseError | MissingFileDocument):
-        return str(error)
-    if isinstance(error, ResourceNotFoundError):
-        return f"A storage container or blob the backup needs does not exist ({error.reason or 'not found'})."
-    if isinstance(error, SourceChanged):
-        return f"A file document changed while it was being copied ({error}); the backup is tried again."
-    if isinstance(error, AzureError):
-        return f"Storage failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}".strip()
-    return f"Unexpected error: {type(error).__name__}"
 
 
 class BackupRunner:
@@ -179,7 +91,15 @@ class BackupRunner:
         snapshot = self._claim(environment_id, snapshot_id)
         if snapshot is None:
             return None
-        with _Lease(self._snapshots, snapshot, self._settings, self._clock) as lease:
+        lease = Lease(
+            snapshot,
+            save=self._snapshots.save,
+            extend=lambda record, until: replace(record, lease_until=until),
+            duration=self._settings.lease,
+            clock=self._clock,
+            label=f"backup {snapshot_id}",
+        )
+        with lease:
             try:
                 return self._make(lease)
             except LeaseLost:
@@ -213,8 +133,8 @@ class BackupRunner:
 
     # -- making it -----------------------------------------------------------------------
 
-    def _make(self, lease: _Lease) -> Snapshot:
-        snapshot = lease.snapshot
+    def _make(self, lease: Lease[Snapshot]) -> Snapshot:
+        snapshot = lease.record
         started = time.monotonic()
         environment = self._environments.get(snapshot.environment_id)
         if snapshot.tier is not Tier.PRE_RESTORE:
@@ -231,7 +151,8 @@ class BackupRunner:
             )
 
         def report(stats: FileStats) -> None:
-            lease.progress = f"files: {stats.count} collected, {stats.copied} new"
+            progress = f"files: {stats.count} collected, {stats.copied} new"
+            lease.publish(lambda record: replace(record, progress=progress))
             lease.check()
 
         collector = FileCollector(
@@ -310,8 +231,8 @@ class BackupRunner:
             folder + MANIFEST, json.dumps(manifest, indent=2).encode(), content_type="application/json", overwrite=True
         )
         if self.hooks.before_finish:
-            self.hooks.before_finish(lease.snapshot)
-        finished = lease.write(lambda current: current.finished(now, **results))
+            self.hooks.before_finish(lease.record)
+        finished = lease.commit(lambda current: current.finished(now, **results), release=True)
         self._activity.record(
             finished.environment_id,
             Action.BACKUP,
@@ -358,29 +279,30 @@ class BackupRunner:
 
     # -- failing cleanly -------------------------------------------------------------------
 
-    def _handle_failure(self, lease: _Lease, error: Exception) -> Snapshot | None:
-        snapshot = lease.snapshot
-        message = _describe(error)
+    def _handle_failure(self, lease: Lease[Snapshot], error: Exception) -> Snapshot | None:
+        snapshot = lease.record
+        message = describe(error)
         self._remove_data(snapshot)
-        if _is_transient(error) and snapshot.attempts < self._settings.max_attempts:
+        if is_transient(error) and snapshot.attempts < self._settings.max_attempts:
             logger.warning("backup %s attempt %d failed, will retry: %s", snapshot.id, snapshot.attempts, message)
             try:
-                lease.write(
+                lease.commit(
                     lambda current: replace(
                         current,
                         status_message=f"Attempt {current.attempts} of {self._settings.max_attempts} failed: {message}",
                         lease_owner=None,
                         lease_until=None,
                         progress="waiting to retry",
-                    )
+                    ),
+                    release=True,
                 )
             except LeaseLost:
                 return None
             raise RetryLater(message) from error
-        if not isinstance(error, AppError | DatabaseError | MissingFileDocument):
+        if not isinstance(error, AppError | Fault):
             logger.error("backup %s failed", snapshot.id, exc_info=error)
         try:
-            failed = lease.write(lambda current: current.failed(self._clock(), message))
+            failed = lease.commit(lambda current: current.failed(self._clock(), message), release=True)
         except LeaseLost:
             return None
         self._log_failure(failed)

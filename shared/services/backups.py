@@ -51,11 +51,32 @@ class BackupService:
         self, environment_id: str, actor: Principal, *, comment: str = "", tier: Tier = Tier.MANUAL
     ) -> Snapshot:
         """Record a Processing snapshot and queue the work. The environment must be eligible."""
+        snapshot = self.record(environment_id, actor, comment=comment, tier=tier)
+        try:
+            self._queue.send(backup_message(snapshot))
+        except AzureError as error:
+            failed = self._snapshots.save(snapshot.failed(self._clock(), "The backup could not be queued."))
+            self._activity.record(
+                environment_id,
+                Action.BACKUP,
+                Outcome.FAILED,
+                actor,
+                "The backup could not be queued.",
+                snapshot_id=failed.id,
+            )
+            raise ServiceUnavailable(
+                "The work queue is unavailable; the backup was not started. Try again shortly.",
+                code="queue_unavailable",
+            ) from error
+        return snapshot
+
+    def record(self, environment_id: str, actor: Principal, *, comment: str = "", tier: Tier = Tier.MANUAL) -> Snapshot:
+        """Record a Processing snapshot for a worker (or a restore's first step) to make."""
         environment = self._environments.get(environment_id)
         if tier is not Tier.PRE_RESTORE:
             environment.ensure_can_back_up()
         now = self._clock()
-        snapshot = self._snapshots.add(
+        return self._snapshots.add(
             Snapshot(
                 id=new_snapshot_id(now),
                 environment_id=environment.id,
@@ -71,23 +92,6 @@ class BackupService:
                 progress="queued",
             )
         )
-        try:
-            self._queue.send(backup_message(snapshot))
-        except AzureError as error:
-            failed = self._snapshots.save(snapshot.failed(self._clock(), "The backup could not be queued."))
-            self._activity.record(
-                environment.id,
-                Action.BACKUP,
-                Outcome.FAILED,
-                actor,
-                "The backup could not be queued.",
-                snapshot_id=failed.id,
-            )
-            raise ServiceUnavailable(
-                "The work queue is unavailable; the backup was not started. Try again shortly.",
-                code="queue_unavailable",
-            ) from error
-        return snapshot
 
     def page(self, environment_id: str, *, limit: int, continuation: str | None) -> tuple[list[Snapshot], str | None]:
         self._environments.get(environment_id)

@@ -30,12 +30,14 @@ class EnvironmentService:
         self, environment_id: str, body: EnvironmentBody, actor: Principal, if_match: str | None = None
     ) -> tuple[Environment, bool]:
         """Register the environment, or replace its registration. Returns it and whether it is new."""
+        existing = self._catalog.find(environment_id)
+        if existing is not None:
+            existing.ensure_not_restoring("updating its registration or deploying to it")
         if body.state is EnvironmentState.RESTORING:
             raise Unprocessable(
                 "The Restoring state is set only by a restore; register the environment as it is.",
                 code="state_reserved",
             )
-        existing = self._catalog.find(environment_id)
         if if_match is not None and (existing is None or (if_match != "*" and existing.etag != if_match)):
             raise PreconditionFailed(
                 f"Environment {environment_id!r} is not at the version named by If-Match; read it again.",
@@ -65,7 +67,6 @@ class EnvironmentService:
                 "an environment cannot move to another namespace.",
                 code="namespace_immutable",
             )
-        existing.ensure_not_restoring("updating its registration or deploying to it")
         updated = replace(existing, **fields)  # type: ignore[arg-type]
         if if_match not in (None, "*"):
             updated = replace(updated, etag=if_match)

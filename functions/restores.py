@@ -1,0 +1,42 @@
+"""Routes: restore a backup into an environment of its namespace, and follow the restore."""
+
+from __future__ import annotations
+
+from functions.http import ApiBlueprint, ApiRequest, Reply, RouteSpec
+from shared.bootstrap import services
+from shared.contracts.operations import OperationView, RestoreBody
+
+bp = ApiBlueprint()
+
+TAG = "Restores"
+
+
+@bp.api(
+    "environments/{env}/backups/{id}/restore",
+    "POST",
+    RouteSpec(
+        "Restore a backup (answers 202; poll Location)",
+        request_model=RestoreBody,
+        response_model=OperationView,
+        success_status=202,
+        tag=TAG,
+    ),
+)
+def restore_backup(request: ApiRequest) -> Reply:
+    body = request.body(RestoreBody)
+    operation = services().restores.request(
+        request.environment_id(), request.route("id"), body.target_environment, request.caller
+    )
+    headers = {"Location": f"/api/restores/{operation.id}", "Retry-After": "5"}
+    return Reply(202, OperationView.of(operation), headers)
+
+
+@bp.api(
+    "restores/{restoreId}",
+    "GET",
+    RouteSpec("Restore status, steps and progress", response_model=OperationView, tag=TAG),
+)
+def get_restore(request: ApiRequest) -> Reply:
+    operation = services().restores.get(request.route("restoreId"))
+    headers = {"Retry-After": "5"} if operation.status.value == "Running" else {}
+    return Reply(200, OperationView.of(operation), headers)

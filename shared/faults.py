@@ -1,0 +1,40 @@
+"""Faults of background work: whether trying again may help, and what to tell a person."""
+
+from __future__ import annotations
+
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+from shared.errors import AppError
+
+
+class Fault(Exception):
+    """A failure of background work with a message a person can act on."""
+
+    transient = False
+
+    def __init__(self, message: str, *, transient: bool | None = None) -> None:
+        super().__init__(message)
+        if transient is not None:
+            self.transient = transient
+
+
+def is_transient(error: BaseException) -> bool:
+    """May the same work succeed if it is simply tried again?"""
+    if isinstance(error, Fault):
+        return error.transient
+    if isinstance(error, AppError | ResourceNotFoundError):
+        return False
+    return isinstance(error, AzureError | OSError)
+
+
+def describe(error: BaseException) -> str:
+    if isinstance(error, AppError):
+        return error.detail
+    if isinstance(error, Fault):
+        return str(error)
+    if isinstance(error, ResourceNotFoundError):
+        return f"A storage container or blob that is needed does not exist ({error.reason or 'not found'})."
+    if isinstance(error, AzureError):
+        first = str(error).splitlines()[0] if str(error) else ""
+        return f"Storage failed: {type(error).__name__}: {first}".strip()
+    return f"Unexpected error: {type(error).__name__}"

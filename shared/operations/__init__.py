@@ -1,0 +1,1 @@
+"""Long work as checkpointed, resumable operations: restores, downloads, uploads."""

@@ -1,0 +1,131 @@
+"""The operations table: one row per operation, its steps in the JSON body."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, replace
+from typing import Any
+
+from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
+from shared.catalog.codec import dumps, from_iso, loads, to_iso
+from shared.domain.snapshots import Actor
+from shared.errors import Conflict, NotFound
+from shared.operations.model import Operation, OperationStatus, Progress, Step, StepStatus
+
+_ROW_KEY = "operation"
+
+
+def _step_to_json(step: Step) -> dict[str, Any]:
+    return {
+        "name": step.name,
+        "title": step.title,
+        "status": step.status.value,
+        "attempts": step.attempts,
+        "startedOn": to_iso(step.started_on),
+        "finishedOn": to_iso(step.finished_on),
+        "progress": asdict(step.progress),
+        "message": step.message,
+        "output": step.output,
+    }
+
+
+def _step_from_json(document: dict[str, Any]) -> Step:
+    return Step(
+        name=document["name"],
+        title=document["title"],
+        status=StepStatus(document["status"]),
+        attempts=int(document.get("attempts", 0)),
+        started_on=from_iso(document.get("startedOn")),
+        finished_on=from_iso(document.get("finishedOn")),
+        progress=Progress(**document.get("progress", {})),
+        message=document.get("message", ""),
+        output=document.get("output", {}),
+    )
+
+
+def _to_row(operation: Operation) -> Row:
+    body = {
+        "steps": [_step_to_json(step) for step in operation.steps],
+        "parameters": operation.parameters,
+        "warnings": list(operation.warnings),
+        "createdById": operation.created_by.id,
+        "createdByName": operation.created_by.name,
+        "errorStep": operation.error_step,
+        "error": operation.error,
+    }
+    properties = {
+        "Kind": operation.kind,
+        "Status": operation.status.value,
+        "EnvironmentId": operation.environment_id,
+        "Namespace": operation.namespace,
+        "SnapshotId": operation.snapshot_id,
+        "CreatedOn": to_iso(operation.created_on),
+        "UpdatedOn": to_iso(operation.updated_on),
+        "FinishedOn": to_iso(operation.finished_on),
+        "LeaseOwner": operation.lease_owner,
+        "LeaseUntil": to_iso(operation.lease_until),
+        "Resumes": operation.resumes,
+        "Body": dumps(body),
+    }
+    return Row(operation.id, _ROW_KEY, properties, operation.etag)
+
+
+def _from_row(row: Row) -> Operation:
+    body = loads(row.get("Body"))
+    return Operation(
+        id=row.partition_key,
+        kind=row["Kind"],
+        status=OperationStatus(row["Status"]),
+        environment_id=row["EnvironmentId"],
+        namespace=row["Namespace"],
+        snapshot_id=row.get("SnapshotId"),
+        created_on=from_iso(row["CreatedOn"]),  # type: ignore[arg-type]
+        updated_on=from_iso(row["UpdatedOn"]),  # type: ignore[arg-type]
+        finished_on=from_iso(row.get("FinishedOn")),
+        created_by=Actor(body.get("createdById", ""), body.get("createdByName", "")),
+        steps=tuple(_step_from_json(step) for step in body.get("steps", [])),
+        parameters=body.get("parameters", {}),
+        warnings=tuple(body.get("warnings", [])),
+        error_step=body.get("errorStep"),
+        error=body.get("error", ""),
+        lease_owner=row.get("LeaseOwner"),
+        lease_until=from_iso(row.get("LeaseUntil")),
+        resumes=int(row.get("Resumes") or 0),
+        etag=row.etag,
+    )
+
+
+class OperationCatalog:
+    def __init__(self, table: RowTable) -> None:
+        self._table = table
+
+    def find(self, operation_id: str) -> Operation | None:
+        row = self._table.get(operation_id, _ROW_KEY)
+        return _from_row(row) if row else None
+
+    def get(self, operation_id: str, kind: str | None = None) -> Operation:
+        operation = self.find(operation_id)
+        if operation is None or (kind is not None and operation.kind != kind):
+            noun = kind or "operation"
+            raise NotFound(f"There is no {noun} {operation_id!r}.", code=f"{noun}_not_found")
+        return operation
+
+    def add(self, operation: Operation) -> Operation:
+        try:
+            stored = self._table.insert(_to_row(operation))
+        except RowExists as error:
+            raise Conflict(f"Operation {operation.id} exists already.", code="operation_exists") from error
+        return replace(operation, etag=stored.etag)
+
+    def save(self, operation: Operation) -> Operation:
+        try:
+            stored = self._table.replace(_to_row(operation), operation.etag)
+        except RowChanged as error:
+            raise Conflict(f"Operation {operation.id} was changed concurrently.", code="concurrent_update") from error
+        return replace(operation, etag=stored.etag)
+
+    def delete(self, operation: Operation) -> None:
+        self._table.delete(operation.id, _ROW_KEY, etag=operation.etag)
+
+    def running(self) -> Iterator[Operation]:
+        return (_from_row(row) for row in iterate(self._table, equals={"Status": OperationStatus.RUNNING.value}))

@@ -1,0 +1,1 @@
+"""Restoring a snapshot into an environment, as a checkpointed operation."""

@@ -1,0 +1,305 @@
+"""Restores against real Azurite and PostgreSQL: equal to the snapshot, atomic, resumable."""
+
+from dataclasses import replace
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from shared.adapters.tables import AzureRowTable
+from shared.config import Tables
+from shared.contracts.environments import EnvironmentBody, EnvironmentView
+from shared.domain.environments import EnvironmentState
+from shared.domain.snapshots import SnapshotStatus
+from shared.errors import Conflict, Unprocessable
+from shared.identity import Principal
+from shared.operations.catalog import OperationCatalog
+from shared.operations.model import OperationStatus, StepStatus
+from tests.support.appdata import create_scratch_app
+from tests.support.restoring import Harness, schema_text
+
+pytestmark = pytest.mark.integration
+
+ADA = Principal(id="ada", name="Ada")
+
+
+class WorkerKilled(BaseException):
+    """Stands for the worker process dying: nothing in the engine catches it."""
+
+
+@pytest.fixture
+def harness(storage_services, storage_connection_string):
+    return Harness(storage_connection_string)
+
+
+@pytest.fixture
+def apps(harness, database_factory, postgres_admin_dsn):
+    """A source (Running) and a target (Stopped) in one namespace."""
+    source = create_scratch_app(harness.services, database_factory(), postgres_admin_dsn, documents=6)
+    target = create_scratch_app(
+        harness.services,
+        database_factory(),
+        postgres_admin_dsn,
+        namespace=source.namespace,
+        state="Stopped",
+        documents=3,
+    )
+    return source, target
+
+
+def blobs(app) -> dict[str, bytes]:
+    return {
+        blob.name[len(app.prefix) :]: app.container.get_blob_client(blob.name).download_blob().readall()
+        for blob in app.container.list_blobs(name_starts_with=app.prefix)
+    }
+
+
+def reregister(services, app, **changes):
+    view = EnvironmentView.of(services.environments.get(app.environment_id)).to_json()
+    keys = ("namespace", "appName", "displayName", "state", "database", "files", "modelVersion", "deploymentPackage")
+    services.environments.put(
+        app.environment_id, EnvironmentBody.model_validate({**{k: view[k] for k in keys}, **changes}), ADA
+    )
+
+
+def database_name(app) -> str:
+    return psycopg.conninfo.conninfo_to_dict(app.dsn)["dbname"]
+
+
+def test_restore_into_another_environment_equals_the_snapshot(harness, apps):
+    source, target = apps
+    services = harness.services
+    snapshot_id = harness.backup(source.environment_id, ADA)
+    expected_tables = source.table_contents()
+    expected_files = dict(source.files)
+
+    # After the backup, the source changes; the target has its own tables and files.
+    source.add_document()
+    with target.connect() as connection:
+        connection.execute("CREATE TABLE added_later (id int)")
+        connection.execute("CREATE SCHEMA extra; CREATE TABLE extra.things (id int)")
+    stray = target.add_orphan_blob()
+
+    operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    assert operation.status is OperationStatus.RUNNING
+    locked = services.environments.get(target.environment_id)
+    assert (locked.state, locked.active_restore_id) == (EnvironmentState.RESTORING, operation.id)
+    assert services.snapshot_catalog.get(source.environment_id, snapshot_id).in_use_by == f"restore {operation.id}"
+
+    harness.drain()
+    done = services.restores.get(operation.id)
+    assert done.status is OperationStatus.FINISHED, done.error
+    assert [step.status for step in done.steps] == [StepStatus.FINISHED] * 6
+    assert all(step.started_on and step.finished_on for step in done.steps)
+    assert done.step("place_files").progress.done == done.step("place_files").progress.total == 6
+
+    assert target.table_contents() == expected_tables  # added_later and extra.things are gone
+    assert blobs(target) == expected_files  # snapshot files in place, the target's own and the stray removed
+    assert stray not in blobs(target)
+
+    unlocked = services.environments.get(target.environment_id)
+    assert (unlocked.state, unlocked.active_restore_id) == (EnvironmentState.STOPPED, None)
+    assert services.snapshot_catalog.get(source.environment_id, snapshot_id).in_use_by is None
+    entries, _ = services.activity.page(target.environment_id, limit=1, continuation=None)
+    assert (entries[0].action.value, entries[0].outcome.value, entries[0].operation_id) == (
+        "restore",
+        "FINISHED",
+        operation.id,
+    )
+
+    # The pre-restore backup restores the target back to how it was before.
+    pre_restore = done.output("pre_restore_backup", "preRestoreSnapshotId")
+    assert services.snapshot_catalog.get(target.environment_id, pre_restore).tier.value == "pre-restore"
+
+
+def test_the_pre_restore_backup_undoes_a_restore(harness, apps):
+    source, target = apps
+    services = harness.services
+    before_tables = target.table_contents()
+    before_files = blobs(target)
+    snapshot_id = harness.backup(source.environment_id, ADA)
+    first = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    harness.drain()
+    pre_restore = services.restores.get(first.id).output("pre_restore_backup", "preRestoreSnapshotId")
+    assert target.table_contents() != before_tables
+
+    undo = services.restores.request(target.environment_id, pre_restore, target.environment_id, ADA)
+    harness.drain()
+    assert services.restores.get(undo.id).status is OperationStatus.FINISHED
+    assert target.table_contents() == before_tables
+    assert blobs(target) == before_files
+
+
+def test_restore_into_the_same_environment(harness, apps):
+    source, _ = apps
+    services = harness.services
+    snapshot_id = harness.backup(source.environment_id, ADA)
+    expected_tables, expected_files = source.table_contents(), dict(source.files)
+    late = source.add_document()
+    source.add_customers(3, start=500)
+    services.environments.stop(source.environment_id, ADA)
+
+    operation = services.restores.request(source.environment_id, snapshot_id, source.environment_id, ADA)
+    harness.drain()
+    assert services.restores.get(operation.id).status is OperationStatus.FINISHED
+    assert source.table_contents() == expected_tables
+    assert late not in blobs(source)
+    assert blobs(source) == expected_files
+
+
+def test_refusals(harness, apps, database_factory, postgres_admin_dsn):
+    source, target = apps
+    services = harness.services
+    snapshot_id = harness.backup(source.environment_id, ADA)
+    elsewhere = create_scratch_app(services, database_factory(), postgres_admin_dsn, state="Stopped", documents=0)
+
+    with pytest.raises(Unprocessable) as caught:
+        services.restores.request(source.environment_id, snapshot_id, elsewhere.environment_id, ADA)
+    assert caught.value.code == "cross_namespace"
+
+    with pytest.raises(Conflict) as caught:
+        services.restores.request(source.environment_id, snapshot_id, source.environment_id, ADA)  # Running
+    assert caught.value.code == "environment_not_stopped"
+    assert "stop the environment first" in caught.value.detail
+
+    first = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    with pytest.raises(Conflict) as caught:
+        services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    assert caught.value.code == "restore_in_progress"
+    for attempt in (
+        lambda: services.backups.request(target.environment_id, ADA),
+        lambda: services.environments.start(target.environment_id, ADA),
+        lambda: reregister(services, target, deploymentPackage="new.mda"),
+        lambda: services.backups.delete(source.environment_id, snapshot_id, ADA),
+    ):
+        with pytest.raises(Conflict):
+            attempt()
+    harness.drain()
+    assert services.restores.get(first.id).status is OperationStatus.FINISHED
+    assert services.environments.get(target.environment_id).state is EnvironmentState.STOPPED
+
+
+def test_a_model_version_mismatch_is_a_warning(harness, apps):
+    source, target = apps
+    reregister(harness.services, target, modelVersion="2.0.0")
+    snapshot_id = harness.backup(source.environment_id, ADA)
+    operation = harness.services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    assert len(operation.warnings) == 1
+    assert "1.0.0" in operation.warnings[0]
+    assert "deploy the same model" in operation.warnings[0]
+    harness.drain()
+    assert harness.services.restores.get(operation.id).status is OperationStatus.FINISHED
+
+
+def test_a_fault_in_the_database_step_leaves_the_target_exactly_as_before(harness, apps):
+    source, target = apps
+    services = harness.services
+    source.add_customers(2000, start=10_000)  # enough dump that it fails half-way through
+    snapshot_id = harness.backup(source.environment_id, ADA)
+    before_schema = schema_text(database_name(target))
+    before_tables = target.table_contents()
+
+    def half_then_fail(stream):
+        for chunk in stream:
+            yield chunk[: len(chunk) // 2]
+            raise OSError("the storage connection dropped half-way")
+
+    services.restore_steps.hooks.dump_stream = half_then_fail
+    operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    harness.drain()
+    failed = services.restores.get(operation.id)
+    assert failed.status is OperationStatus.FAILED
+    assert failed.error_step == "restore_database"
+    assert failed.step("restore_database").attempts == services.operations.settings.max_attempts
+    assert "rolled back" in failed.error or "dropped" in failed.error
+
+    assert schema_text(database_name(target)) == before_schema
+    assert target.table_contents() == before_tables
+    unlocked = services.environments.get(target.environment_id)
+    assert (unlocked.state, unlocked.active_restore_id) == (EnvironmentState.STOPPED, None)
+    entries, _ = services.activity.page(target.environment_id, limit=1, continuation=None)
+    assert (entries[0].action.value, entries[0].outcome.value) == ("restore", "FAILED")
+    assert "restore_database" in entries[0].message
+    assert services.snapshot_catalog.get(source.environment_id, snapshot_id).in_use_by is None
+
+
+def test_a_dump_that_does_not_apply_rolls_back(harness, apps):
+    """psql stops at an error half-way through the script: nothing of the restore remains."""
+    source, target = apps
+    services = harness.services
+    with source.connect() as connection:  # created last (pg_dump orders by name), after the other tables
+        connection.execute("CREATE TABLE zz_breaks_here (marker integer)")
+    snapshot_id = harness.backup(source.environment_id, ADA)
+    before_schema = schema_text(database_name(target))
+    before_tables = target.table_contents()
+    # Same length, so the archive stays readable; but the type no longer exists.
+    services.restore_steps.hooks.dump_stream = lambda stream: (
+        chunk.replace(b"marker integer", b"marker intzger") for chunk in stream
+    )
+    operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    harness.drain()
+    failed = services.restores.get(operation.id)
+    assert failed.status is OperationStatus.FAILED
+    assert failed.error_step == "restore_database"
+    assert "intzger" in failed.error
+    assert failed.step("restore_database").attempts == 1  # not a transient fault: no retry
+    assert schema_text(database_name(target)) == before_schema
+    assert target.table_contents() == before_tables
+
+
+def test_a_worker_killed_after_the_file_step_resumes_and_finishes(harness, apps):
+    source, target = apps
+    services = harness.services
+    snapshot_id = harness.backup(source.environment_id, ADA)
+    expected = source.table_contents()
+    calls = []
+
+    def die_once(stream):
+        calls.append(1)
+        if len(calls) == 1:
+            raise WorkerKilled  # in the worker's own thread, before the database is touched
+        return stream
+
+    services.restore_steps.hooks.dump_stream = die_once
+    operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    for step in range(3):
+        message = harness.operation_queue.messages.pop(0)
+        assert message["step"] == step
+        services.operations.advance(operation.id, step)
+    message = harness.operation_queue.messages.pop(0)
+    with pytest.raises(WorkerKilled):
+        services.operations.advance(operation.id, message["step"])
+    crashed = services.restores.get(operation.id)
+    assert crashed.step("restore_database").status is StepStatus.RUNNING
+    assert crashed.lease_owner is not None
+
+    # The message reappears while the dead worker's lease is still valid: nothing happens.
+    assert services.operations.advance(operation.id, 3) is None
+    # Its lease runs out; the redelivered message resumes at the database step.
+    operations = OperationCatalog(AzureRowTable(services.clients.table_service.get_table_client(Tables.OPERATIONS)))
+    operations.save(replace(crashed, lease_until=crashed.created_on - timedelta(seconds=1)))
+    services.operations.advance(operation.id, 3)
+    harness.drain()
+    done = services.restores.get(operation.id)
+    assert done.status is OperationStatus.FINISHED
+    assert done.step("restore_database").attempts == 2
+    assert [done.step(name).attempts for name in ("pre_restore_backup", "verify_backup", "place_files")] == [1, 1, 1]
+    assert target.table_contents() == expected
+
+
+def test_a_duplicated_message_does_not_run_a_step_twice(harness, apps):
+    source, target = apps
+    services = harness.services
+    snapshot_id = harness.backup(source.environment_id, ADA)
+    operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    duplicate = dict(harness.operation_queue.messages[0])
+    harness.drain()
+    services.operations.advance(duplicate["operationId"], duplicate["step"])
+    done = services.restores.get(operation.id)
+    assert done.status is OperationStatus.FINISHED
+    assert all(step.attempts == 1 for step in done.steps)
+    snapshots = [
+        s for s in services.snapshot_catalog.of_environment(target.environment_id) if s.tier.value == "pre-restore"
+    ]
+    assert len(snapshots) == 1
+    assert snapshots[0].status is SnapshotStatus.FINISHED
