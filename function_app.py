@@ -6,12 +6,21 @@ import logging
 
 import azure.functions as func
 
-from functions import backups, environments, health, maintenance, restores, workers
+from functions import backups, downloads, environments, health, maintenance, restores, uploads, workers
 
 logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 logging.getLogger("azure").setLevel(logging.WARNING)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for blueprint in (environments.bp, backups.bp, restores.bp, workers.bp, maintenance.bp, health.bp):
+for blueprint in (
+    environments.bp,
+    backups.bp,
+    restores.bp,
+    downloads.bp,
+    uploads.bp,
+    workers.bp,
+    maintenance.bp,
+    health.bp,
+):
     app.register_functions(blueprint)

@@ -22,3 +22,12 @@ def reap_stale_work(timer: func.TimerRequest) -> None:
         logger.warning("backup %s of %s failed: %s", snapshot.id, snapshot.environment_id, snapshot.status_message)
     for operation in services().operations.reap():
         logger.warning("operation %s (%s) reaped: %s", operation.id, operation.kind, operation.status.value)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 15,45 * * * *", run_on_startup=False)
+def remove_expired_transfers(timer: func.TimerRequest) -> None:
+    """Prepared archives go once their 8 hours are over; uploads never completed go once their URL expired."""
+    for operation in services().downloads.clean_up():
+        logger.info("removed the expired archive of download %s (backup %s)", operation.id, operation.snapshot_id)
+    for session in services().uploads.clean_up():
+        logger.info("removed the abandoned upload %s of %s", session.id, session.environment_id)

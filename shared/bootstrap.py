@@ -15,18 +15,23 @@ from shared.backups.runner import BackupRunner, BackupSettings, Stores
 from shared.catalog.activity import ActivityCatalog
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.snapshots import SnapshotCatalog
+from shared.catalog.uploads import UploadCatalog
 from shared.clients import StorageClients
 from shared.clock import Clock, utc_now
 from shared.config import Containers, Queues, Settings, Tables
 from shared.domain.environments import Environment
+from shared.downloads.steps import DownloadSteps
 from shared.operations.catalog import OperationCatalog
 from shared.operations.engine import EngineSettings, OperationEngine
 from shared.restores.steps import RestoreSteps
 from shared.services.activity import ActivityLog
 from shared.services.backups import BackupService
+from shared.services.downloads import DownloadService
 from shared.services.environments import EnvironmentService
 from shared.services.health import HealthService
 from shared.services.restores import RestoreService
+from shared.services.uploads import UploadService
+from shared.uploads.steps import UploadSteps
 
 TableFactory = Callable[[str], RowTable]
 QueueFactory = Callable[[str], WorkQueue]
@@ -47,6 +52,8 @@ class Services:
     operations: OperationEngine
     restore_steps: RestoreSteps
     restores: RestoreService
+    downloads: DownloadService
+    uploads: UploadService
     health: HealthService
 
 
@@ -82,6 +89,8 @@ def build_services(
     stores = Stores(
         snapshots=BlobStore(clients.blob_service, Containers.SNAPSHOTS),
         content=BlobStore(clients.blob_service, Containers.CONTENT),
+        archives=BlobStore(clients.blob_service, Containers.ARCHIVES),
+        uploads=BlobStore(clients.blob_service, Containers.UPLOADS),
         file_store=file_store,
     )
     backup_settings = BackupSettings(
@@ -97,8 +106,9 @@ def build_services(
     backup_runner = BackupRunner(
         snapshot_catalog, environment_catalog, activity, stores, databases, backup_settings, clock
     )
+    operation_catalog = OperationCatalog(tables(Tables.OPERATIONS))
     operations = OperationEngine(
-        OperationCatalog(tables(Tables.OPERATIONS)),
+        operation_catalog,
         queues(Queues.OPERATIONS),
         clock,
         EngineSettings(
@@ -123,6 +133,31 @@ def build_services(
         copy_concurrency=settings.copy_concurrency,
     )
     operations.register(restore_steps.definition())
+    download_steps = DownloadSteps(
+        snapshots=snapshot_catalog,
+        activity=activity,
+        snapshot_store=stores.snapshots,
+        content_store=stores.content,
+        archive_store=stores.archives,
+        clock=clock,
+        block_size=settings.block_size,
+        compress_level=settings.archive_compression,
+    )
+    operations.register(download_steps.definition())
+    operations.register(
+        UploadSteps(
+            snapshots=snapshot_catalog,
+            activity=activity,
+            snapshot_store=stores.snapshots,
+            content_store=stores.content,
+            upload_store=stores.uploads,
+            clock=clock,
+            block_size=settings.block_size,
+            expanded_limit=settings.upload_expanded_limit,
+            copy_concurrency=settings.copy_concurrency,
+            postgres_bin_dir=settings.postgres_bin_dir,
+        ).definition()
+    )
     return Services(
         settings=settings,
         clients=clients,
@@ -137,6 +172,18 @@ def build_services(
         operations=operations,
         restore_steps=restore_steps,
         restores=RestoreService(operations, environment_catalog, snapshot_catalog, backups, clock),
+        downloads=DownloadService(
+            operations, operation_catalog, snapshot_catalog, backups, stores.archives, download_steps, clock
+        ),
+        uploads=UploadService(
+            operations,
+            UploadCatalog(tables(Tables.UPLOADS)),
+            environment_catalog,
+            snapshot_catalog,
+            stores.uploads,
+            clock,
+            timedelta(minutes=settings.upload_url_minutes),
+        ),
         health=HealthService(clients, environment_catalog, databases),
     )
 

@@ -19,6 +19,10 @@ def _storage_retry() -> dict[str, Any]:
     return {"retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=4)}
 
 
+# Reads come in chunks of at most 4 MiB (the SDK's first read is 32 MiB otherwise): bounded memory.
+_BLOB_CHUNKS: dict[str, Any] = {"max_single_get_size": 4 * 1024 * 1024, "max_chunk_get_size": 4 * 1024 * 1024}
+
+
 _TABLE_RETRY: dict[str, Any] = {"retry_total": 4, "retry_backoff_factor": 0.5, "retry_backoff_max": 10}
 
 # Functions' queue trigger expects base64 messages by default (host.json messageEncoding).
@@ -48,8 +52,12 @@ class StorageClients:
     @cached_property
     def blob_service(self) -> BlobServiceClient:
         if self.connection.connection_string:
-            return BlobServiceClient.from_connection_string(self.connection.connection_string, **_storage_retry())
-        return BlobServiceClient(str(self.connection.blob_uri), credential=self.credential, **_storage_retry())
+            return BlobServiceClient.from_connection_string(
+                self.connection.connection_string, **_storage_retry(), **_BLOB_CHUNKS
+            )
+        return BlobServiceClient(
+            str(self.connection.blob_uri), credential=self.credential, **_storage_retry(), **_BLOB_CHUNKS
+        )
 
     @cached_property
     def table_service(self) -> TableServiceClient:
@@ -83,7 +91,7 @@ class StorageClients:
         with self._lock:
             client = self._foreign_blob_services.get(key)
         if client is None:
-            client = BlobServiceClient(key, credential=self.credential, **_storage_retry())
+            client = BlobServiceClient(key, credential=self.credential, **_storage_retry(), **_BLOB_CHUNKS)
             with self._lock:
                 client = self._foreign_blob_services.setdefault(key, client)
         return client

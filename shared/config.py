@@ -29,8 +29,9 @@ class Tables:
     OPERATIONS = "operations"
     MEMBERS = "members"
     SCHEDULES = "schedules"
+    UPLOADS = "uploads"
 
-    ALL = (ENVIRONMENTS, SNAPSHOTS, ACTIVITY, OPERATIONS, MEMBERS, SCHEDULES)
+    ALL = (ENVIRONMENTS, SNAPSHOTS, ACTIVITY, OPERATIONS, MEMBERS, SCHEDULES, UPLOADS)
 
 
 class Queues:
@@ -118,6 +119,9 @@ class Settings:
     operation_retry_seconds: int = 5
     operation_lease_seconds: int = 120
     operation_stale_minutes: int = 15
+    archive_compression: int = 1
+    upload_expanded_limit: int = 100 * 1024**3
+    upload_url_minutes: int = 120
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def setting(self, name: str) -> str | None:
@@ -143,5 +147,8 @@ class Settings:
             operation_retry_seconds=_int(env, "APPBACKUPS_OPERATION_RETRY_SECONDS", 5),
             operation_lease_seconds=_int(env, "APPBACKUPS_OPERATION_LEASE_SECONDS", 120, minimum=10),
             operation_stale_minutes=_int(env, "APPBACKUPS_OPERATION_STALE_MINUTES", 15),
+            archive_compression=_int(env, "APPBACKUPS_ARCHIVE_COMPRESSION", 1, minimum=0),
+            upload_expanded_limit=_int(env, "APPBACKUPS_UPLOAD_MAX_EXPANDED_MB", 100 * 1024) * 1024 * 1024,
+            upload_url_minutes=_int(env, "APPBACKUPS_UPLOAD_URL_MINUTES", 120),
             environ=env,
         )

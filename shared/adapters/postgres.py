@@ -207,10 +207,16 @@ class ExportedSnapshot:
             raise classify(error, self.parameters) from error
         return int(row[0]) if row else 0
 
-    def file_document_uuids(self, query: str | None = None, batch_size: int = 2000) -> Iterator[str]:
+    def file_document_uuids(
+        self, query: str | None = None, *, default: str = DEFAULT_FILE_DOCUMENT_QUERY, batch_size: int = 2000
+    ) -> Iterator[str]:
         """The uuids of the referenced file documents, distinct, in byte order (COLLATE "C"),
-        which is also the order Blob Storage lists names in, so both can be merged as streams."""
-        inner = query or DEFAULT_FILE_DOCUMENT_QUERY
+        which is also the order Blob Storage lists names in, so both can be merged as streams.
+        Without an environment ``query``, the Mendix table is read — and a database that has no
+        such table yet (a new, empty one) has no file documents."""
+        if query is None and not self._has_file_document_table():
+            return
+        inner = query or default
         statement = (
             f'SELECT DISTINCT ref.file_uuid::text COLLATE "C" AS file_uuid FROM ({inner}) AS ref(file_uuid) '  # noqa: S608 - the query is the environment's own, set by a namespace admin
             "WHERE ref.file_uuid IS NOT NULL ORDER BY 1"
@@ -223,6 +229,15 @@ class ExportedSnapshot:
                     yield str(file_uuid)
         except psycopg.Error as error:
             raise classify(error, self.parameters) from error
+
+    def _has_file_document_table(self) -> bool:
+        try:
+            row = self.connection.execute(
+                """SELECT to_regclass('public."system$filedocument"') IS NOT NULL"""
+            ).fetchone()
+        except psycopg.Error as error:
+            raise classify(error, self.parameters) from error
+        return bool(row and row[0])
 
 
 class DumpProcess:
@@ -336,11 +351,13 @@ def restore_atomically(
     parameters: ConnectionParameters,
     dump: Callable[[], Iterator[bytes]],
     bin_dir: str | None,
+    *,
+    before_commit: Callable[[], None] | None = None,
 ) -> None:
     """Replace the database's content with the dump in one transaction: pg_restore writes SQL, psql
     runs it between our BEGIN and COMMIT after dropping everything that was there. The COMMIT is sent
-    only when pg_restore finished cleanly; on any failure psql is stopped before it, so the database
-    stays exactly as it was."""
+    only when pg_restore finished cleanly and ``before_commit`` (the caller's last checks) returned;
+    on any failure psql is stopped before it, so the database stays exactly as it was."""
     prologue = b"BEGIN;\n" + _RESET_DATABASE
     if "public" not in dump_schemas(dump(), bin_dir):
         prologue += b"CREATE SCHEMA public;\n"
@@ -372,6 +389,8 @@ def restore_atomically(
         feeder.join()
         if restore.wait() != 0 or feed_errors:
             raise DatabaseError(_restore_failure(feed_errors, restore_errors.text()), transient=bool(feed_errors))
+        if before_commit is not None:
+            before_commit()
         apply.stdin.write(b"COMMIT;\n")
         apply.stdin.close()
         committed = True

@@ -50,6 +50,8 @@ class BackupSettings:
 class Stores:
     snapshots: BlobStore
     content: BlobStore
+    archives: BlobStore
+    uploads: BlobStore
     file_store: Callable[[Environment], BlobStore]
 
 
@@ -349,6 +351,8 @@ class BackupRunner:
         now = self._clock()
         reaped = []
         for snapshot in self._snapshots.processing():
+            if snapshot.tier is Tier.UPLOADED:
+                continue  # made by its upload operation, which the operation reaper watches
             last_sign_of_life = snapshot.lease_until or snapshot.created_on
             if now - last_sign_of_life < older_than:
                 continue

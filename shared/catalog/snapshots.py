@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -37,6 +37,8 @@ def _to_row(snapshot: Snapshot) -> Row:
         createdById=snapshot.created_by.id,
         createdByName=snapshot.created_by.name,
         progress=snapshot.progress,
+        downloads=snapshot.downloads,
+        latestDownload=snapshot.latest_download,
     )
     properties = {
         "Namespace": snapshot.namespace,
@@ -49,7 +51,7 @@ def _to_row(snapshot: Snapshot) -> Row:
         "Attempts": snapshot.attempts,
         "LeaseOwner": snapshot.lease_owner,
         "LeaseUntil": to_iso(snapshot.lease_until),
-        "InUseBy": snapshot.in_use_by,
+        "InUseBy": ",".join(snapshot.in_use_by) or None,
         "Body": dumps(body),
     }
     return Row(snapshot.environment_id, snapshot.id, properties, snapshot.etag)
@@ -74,7 +76,9 @@ def _from_row(row: Row) -> Snapshot:
         attempts=int(row.get("Attempts") or 0),
         lease_owner=row.get("LeaseOwner"),
         lease_until=from_iso(row.get("LeaseUntil")),
-        in_use_by=row.get("InUseBy"),
+        downloads=dict(body.get("downloads") or {}),
+        latest_download=body.get("latestDownload"),
+        in_use_by=tuple(user for user in (row.get("InUseBy") or "").split(",") if user),
         etag=row.etag,
         **{name: body.get(_camel(name)) for name in _RESULT_FIELDS},
     )
@@ -117,6 +121,32 @@ class SnapshotCatalog:
                 f"Backup {snapshot.id} was changed by another request; read it again and retry.",
                 code="concurrent_update",
             ) from error
+
+    def mark_in_use(self, environment_id: str, snapshot_id: str, user: str) -> Snapshot:
+        """Record that ``user`` (e.g. "restore <id>") relies on the snapshot: it cannot be deleted or pruned."""
+        return self._update_users(
+            environment_id, snapshot_id, lambda users: (*users, user) if user not in users else users
+        )
+
+    def release(self, environment_id: str, snapshot_id: str, user: str) -> Snapshot | None:
+        if self.find(environment_id, snapshot_id) is None:
+            return None
+        return self._update_users(environment_id, snapshot_id, lambda users: tuple(u for u in users if u != user))
+
+    def _update_users(
+        self, environment_id: str, snapshot_id: str, change: Callable[[tuple[str, ...]], tuple[str, ...]]
+    ) -> Snapshot:
+        for attempt in range(5):
+            snapshot = self.get(environment_id, snapshot_id)
+            users = change(snapshot.in_use_by)
+            if users == snapshot.in_use_by:
+                return snapshot
+            try:
+                return self.save(replace(snapshot, in_use_by=users))
+            except Conflict:
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
 
     def page(self, environment_id: str, *, limit: int, continuation: str | None) -> tuple[list[Snapshot], str | None]:
         result = self._table.query(environment_id, limit=limit, continuation=continuation)

@@ -55,7 +55,7 @@ class SnapshotView(ApiModel):
     created_by: PrincipalView
     progress: str = Field(description="What the backup is doing, while it is Processing.")
     attempts: int
-    in_use_by: str | None
+    in_use_by: list[str] = Field(description="Restores and downloads that rely on the backup right now.")
 
     @classmethod
     def of(cls, snapshot: Snapshot) -> SnapshotView:
@@ -83,5 +83,5 @@ class SnapshotView(ApiModel):
             created_by=PrincipalView(id=snapshot.created_by.id, name=snapshot.created_by.name),
             progress=snapshot.progress,
             attempts=snapshot.attempts,
-            in_use_by=snapshot.in_use_by,
+            in_use_by=list(snapshot.in_use_by),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -78,7 +78,9 @@ class Snapshot:
     lease_owner: str | None = None
     lease_until: datetime | None = None
     progress: str = ""
-    in_use_by: str | None = None
+    in_use_by: tuple[str, ...] = ()
+    downloads: dict[str, str] = field(default_factory=dict)  # data type -> the download operation
+    latest_download: str | None = None
     etag: str = ""
 
     @property
@@ -96,9 +98,9 @@ class Snapshot:
             )
         if self.in_use_by:
             raise Conflict(
-                f"Backup {self.id} is in use by {self.in_use_by}; delete it when that has ended.",
+                f"Backup {self.id} is in use by {', '.join(self.in_use_by)}; delete it when that has ended.",
                 code="backup_in_use",
-                inUseBy=self.in_use_by,
+                inUseBy=list(self.in_use_by),
             )
 
     def finished(self, now: datetime, **results: object) -> Snapshot:

@@ -129,3 +129,6 @@ class OperationCatalog:
 
     def running(self) -> Iterator[Operation]:
         return (_from_row(row) for row in iterate(self._table, equals={"Status": OperationStatus.RUNNING.value}))
+
+    def of_kind(self, kind: str, status: OperationStatus) -> Iterator[Operation]:
+        return (_from_row(row) for row in iterate(self._table, equals={"Kind": kind, "Status": status.value}))

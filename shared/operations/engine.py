@@ -11,6 +11,8 @@ and fails those that keep vanishing."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -37,20 +39,19 @@ class StepContext:
         self._index = index
         self._clock = clock
         self.output: dict[str, Any] = dict(lease.record.steps[index].output)
+        self._progress = lease.record.steps[index].progress
+        self._progress_lock = threading.Lock()
 
     @property
     def operation(self) -> Operation:
         return self._lease.record
 
     def report(self, **progress: Any) -> None:
-        """Publish progress (done, total, bytes_done, bytes_total, detail); saved with the next renewal."""
+        """Update progress (done, total, bytes_done, bytes_total, detail); saved with the next renewal."""
         index = self._index
-
-        def apply(operation: Operation) -> Operation:
-            current = operation.steps[index].progress
-            return operation.with_step(index, progress=replace(current, **progress))
-
-        self._lease.publish(apply)
+        with self._progress_lock:
+            self._progress = latest = replace(self._progress, **progress)
+        self._lease.publish(lambda operation: operation.with_step(index, progress=latest))
         self._lease.check()
 
     def checkpoint(self, **output: Any) -> None:
@@ -82,6 +83,7 @@ class EngineSettings:
     lease: timedelta = timedelta(minutes=2)
     stale_after: timedelta = timedelta(minutes=15)
     max_resumes: int = 3
+    inline_budget: timedelta = timedelta(minutes=10)
 
 
 def work_message(operation: Operation, index: int) -> dict[str, Any]:
@@ -147,7 +149,24 @@ class OperationEngine:
     # -- the worker --------------------------------------------------------------------------
 
     def advance(self, operation_id: str, step_index: int) -> Operation | None:
-        """Run step ``step_index`` of the operation, if that is still the step to run."""
+        """Run step ``step_index`` of the operation, if that is still the step to run — and then,
+        within the inline budget, the steps after it. Each step is still checkpointed and its
+        successor's message queued, so a crash loses nothing; the next step merely does not wait
+        for the queue to deliver that message (which then finds the step taken and is dropped)."""
+        started = time.monotonic()
+        result = self._advance_one(operation_id, step_index)
+        while (
+            result is not None
+            and result.status is OperationStatus.RUNNING
+            and result.current_index is not None
+            and result.current_index == step_index + 1
+            and time.monotonic() - started < self.settings.inline_budget.total_seconds()
+        ):
+            step_index += 1
+            result = self._advance_one(operation_id, step_index)
+        return result
+
+    def _advance_one(self, operation_id: str, step_index: int) -> Operation | None:
         operation = self._catalog.find(operation_id)
         if operation is None or operation.status is not OperationStatus.RUNNING:
             return None

@@ -1,12 +1,14 @@
 """The restore operation's steps. Each is safe to run again after a crash.
 
 1. back up the target first (a pre-restore snapshot, so a wrong restore can be undone)
-2. verify the backup: the dump's SHA-256, the file list's, and every content object's size and MD5
-3. put the backup's file documents in place (server-side copies; identical ones are skipped, and
-   ones that differ are left for after the switch, so a failed restore changes no file in use)
-4. replace the database in one transaction (nothing half-restored, nothing left over)
-5. replace the files that differed, and remove the files the restored database no longer refers to
-6. unlock the target (Stopped) and log FINISHED
+2. switch — in one step, because the database switches only when all of it has succeeded:
+   the backup's file documents are put in place (server-side copies; each content object's size
+   and MD5 checked against the backup's file list; identical target files skipped; files that
+   differ left for step 3, so nothing the current database uses changes before the switch),
+   while the database is loaded in one transaction with the dump's SHA-256 checked as it streams.
+   COMMIT is sent only when the files are in place and every checksum matched.
+3. replace the files that differed, and remove the files the restored database does not refer to
+4. unlock the target (Stopped) and log FINISHED
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 
 from shared.adapters.blobs import BlobInfo, BlobStore
@@ -53,9 +56,10 @@ class VerificationFailed(Fault):
 
 @dataclass
 class RestoreHooks:
-    """Test seam: wraps the dump stream the database step reads."""
+    """Test seams: wrap the dump stream the switch reads; run just before its COMMIT."""
 
     dump_stream: Callable[[Iterator[bytes]], Iterator[bytes]] | None = None
+    before_commit: Callable[[], None] | None = None
 
 
 def _blob_md5(blob: BlobInfo) -> str | None:
@@ -110,9 +114,11 @@ class RestoreSteps:
             kind=KIND,
             steps=(
                 StepDefinition("pre_restore_backup", "Back up the target environment first", self.pre_restore_backup),
-                StepDefinition("verify_backup", "Verify the backup's checksums", self.verify_backup),
-                StepDefinition("place_files", "Put the backup's file documents in place", self.place_files),
-                StepDefinition("restore_database", "Replace the database in one transaction", self.restore_database),
+                StepDefinition(
+                    "switch",
+                    "Verify the backup, put its file documents in place and replace the database in one transaction",
+                    self.switch,
+                ),
                 StepDefinition("clean_up_files", "Remove file documents no longer referred to", self.clean_up_files),
                 StepDefinition("unlock", "Unlock the environment", self.unlock),
             ),
@@ -166,52 +172,80 @@ class RestoreSteps:
 
     # -- 2 ---------------------------------------------------------------------------------------
 
-    def verify_backup(self, context: StepContext) -> None:
-        snapshot = self._source(context.operation)
-        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-        digest = hashlib.sha256()
-        read = 0
-        for chunk in self._snapshot_store.read_chunks(folder + DUMP):
-            digest.update(chunk)
-            read += len(chunk)
-            context.report(bytes_done=read, bytes_total=snapshot.dump_size, detail="checking the database dump")
-        if digest.hexdigest() != snapshot.dump_sha256:
-            raise VerificationFailed(f"The database dump of backup {snapshot.id} does not match its SHA-256.")
-        total = snapshot.file_count or 0
-        checked = 0
-        listing = self._content.list(f"{snapshot.namespace}/", with_metadata=True, page_size=5000)
-        current = next(listing, None)
-        for entry in self._entries(snapshot):
-            while current is not None and current.name < entry.object:
-                current = next(listing, None)
-            if current is None or current.name != entry.object:
-                raise VerificationFailed(
-                    f"File document {entry.uuid} of backup {snapshot.id} is missing from the store."
-                )
-            if current.size != entry.size or _blob_md5(current) != entry.md5:
-                raise VerificationFailed(f"File document {entry.uuid} of backup {snapshot.id} does not match its MD5.")
-            checked += 1
-            if checked % 200 == 0:
-                context.report(done=checked, total=total, detail="checking file documents")
-        if checked != total:
-            raise VerificationFailed(f"Backup {snapshot.id} lists {checked} file documents, not {total}.")
-        context.report(done=checked, total=total, detail="verified")
-
-    # -- 3 and 5 ----------------------------------------------------------------------------------
-
-    def _copy_files(self, context: StepContext, *, replace_different: bool) -> tuple[int, int]:
-        """Copy what the target lacks (and, after the switch, what differs). Returns (copied, deferred)."""
+    def switch(self, context: StepContext) -> None:
         snapshot = self._source(context.operation)
         target = self._target(context.operation)
+        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+        total = snapshot.dump_size or 0
+        digest = {"sha256": hashlib.sha256()}
+
+        def stream() -> Iterator[bytes]:
+            digest["sha256"] = hashing = hashlib.sha256()
+            read = 0
+            for chunk in self._snapshot_store.read_chunks(folder + DUMP):
+                hashing.update(chunk)
+                read += len(chunk)
+                context.report(bytes_done=read, bytes_total=total)
+                yield chunk
+
+        def dump() -> Iterator[bytes]:
+            return self.hooks.dump_stream(stream()) if self.hooks.dump_stream else stream()
+
+        stop = threading.Event()
+        with ThreadPoolExecutor(1, thread_name_prefix="restore-files") as pool:
+            placing = pool.submit(self._copy_files, context, snapshot, target, replace_different=False, stop=stop)
+
+            def before_commit() -> None:
+                context.report(detail="waiting for the file documents before the switch")
+                copied, deferred = placing.result()
+                context.output.update(copied=copied, deferred=deferred)
+                if digest["sha256"].hexdigest() != snapshot.dump_sha256:
+                    raise VerificationFailed(f"The database dump of backup {snapshot.id} does not match its SHA-256.")
+                if self.hooks.before_commit:
+                    self.hooks.before_commit()
+                context.report(detail="switching the database")
+
+            try:
+                restore_atomically(
+                    self._databases.parameters(target.database), dump, self._bin_dir, before_commit=before_commit
+                )
+            finally:
+                stop.set()  # when the database part failed first, stop copying
+                wait([placing])
+
+    def _copy_files(
+        self,
+        context: StepContext,
+        snapshot: Snapshot,
+        target: Environment,
+        *,
+        replace_different: bool,
+        stop: threading.Event | None = None,
+    ) -> tuple[int, int]:
+        """Copy into the target what it lacks (and, with ``replace_different``, what differs), checking
+        each content object against the file list. Returns (copied, left different)."""
         store = self._file_store(target)
         prefix = target.files.prefix
         total = snapshot.file_count or 0
-        bytes_total = snapshot.files_size or 0
-        done = bytes_done = copied = deferred = 0
+        done = copied = deferred = 0
+        contents = self._content.list(f"{snapshot.namespace}/", with_metadata=True, page_size=5000)
+        content = next(contents, None)
         listing = store.list(prefix, with_metadata=True, page_size=5000)
         with ThreadPoolExecutor(self._copy_concurrency, thread_name_prefix="restore-copy") as pool:
             pending = []
             for entry, existing in _merge_with_listing(self._entries(snapshot), listing, prefix):
+                if stop is not None and stop.is_set():
+                    raise Fault("The restore stopped while placing file documents.", transient=True)
+                while content is not None and content.name < entry.object:
+                    content = next(contents, None)
+                if content is None or content.name != entry.object:
+                    raise VerificationFailed(
+                        f"File document {entry.uuid} of backup {snapshot.id} is missing from the store."
+                    )
+                if content.size != entry.size or _blob_md5(content) != entry.md5:
+                    raise VerificationFailed(
+                        f"File document {entry.uuid} of backup {snapshot.id} does not match its MD5."
+                    )
                 same = existing is not None and existing.size == entry.size and _blob_md5(existing) == entry.md5
                 if existing is None or (replace_different and not same):
                     source_url = self._content.copy_source_url(entry.object, store)
@@ -224,30 +258,31 @@ class RestoreSteps:
                 elif not same:
                     deferred += 1
                 done += 1
-                bytes_done += entry.size
                 if len(pending) >= 4 * self._copy_concurrency:
                     for future in pending:
                         future.result()
                     pending.clear()
-                    context.report(done=done, total=total, bytes_done=bytes_done, bytes_total=bytes_total)
+                    context.report(done=done, total=total, detail="placing file documents")
             for future in pending:
                 future.result()
-        context.report(done=done, total=total, bytes_done=bytes_done, bytes_total=bytes_total)
+        if done != total:
+            raise VerificationFailed(f"Backup {snapshot.id} lists {done} file documents, not {total}.")
+        context.report(done=done, total=total)
         return copied, deferred
 
-    def place_files(self, context: StepContext) -> None:
-        copied, deferred = self._copy_files(context, replace_different=False)
-        context.output.update(copied=copied, deferred=deferred)
+    # -- 3 ---------------------------------------------------------------------------------------
 
     def clean_up_files(self, context: StepContext) -> None:
-        replaced, _ = self._copy_files(context, replace_different=True)
-        target = self._target(context.operation)
+        operation = context.operation
+        target = self._target(operation)
+        replaced = 0
+        if operation.output("switch", "deferred", 0):
+            replaced, _ = self._copy_files(context, self._source(operation), target, replace_different=True)
         store = self._file_store(target)
         prefix = target.files.prefix
-        query = target.file_document_query or ALL_FILE_DOCUMENTS_QUERY
         removed = 0
         with ExportedSnapshot(self._databases.parameters(target.database)) as database:
-            known = database.file_document_uuids(query)
+            known = database.file_document_uuids(target.file_document_query, default=ALL_FILE_DOCUMENTS_QUERY)
             keep = next(known, None)
             for blob in store.list(prefix, page_size=5000):
                 name = blob.name[len(prefix) :]
@@ -261,33 +296,13 @@ class RestoreSteps:
         context.output.update(replaced=replaced, removed=removed)
         context.report(detail=f"{replaced} replaced, {removed} removed")
 
-    # -- 4 ---------------------------------------------------------------------------------------
-
-    def restore_database(self, context: StepContext) -> None:
-        snapshot = self._source(context.operation)
-        target = self._target(context.operation)
-        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-        total = snapshot.dump_size or 0
-
-        def stream() -> Iterator[bytes]:
-            read = 0
-            for chunk in self._snapshot_store.read_chunks(folder + DUMP):
-                read += len(chunk)
-                context.report(bytes_done=read, bytes_total=total, detail="restoring the database")
-                yield chunk
-
-        def dump() -> Iterator[bytes]:
-            return self.hooks.dump_stream(stream()) if self.hooks.dump_stream else stream()
-
-        restore_atomically(self._databases.parameters(target.database), dump, self._bin_dir)
-
     # -- 6, and compensation -------------------------------------------------------------------
 
     def unlock(self, context: StepContext) -> None:
         operation = context.operation
         self._release(operation)
         pre_restore = operation.output("pre_restore_backup", "preRestoreSnapshotId")
-        placed = operation.step("place_files").output
+        placed = operation.step("switch").output
         cleaned = operation.step("clean_up_files").output
         self._activity.record(
             operation.environment_id,
@@ -321,9 +336,9 @@ class RestoreSteps:
             self._environments.save(
                 replace(environment, state=EnvironmentState.STOPPED, active_restore_id=None, updated_on=self._clock())
             )
-        source = self._snapshots.find(operation.parameters["sourceEnvironmentId"], str(operation.snapshot_id))
-        if source is not None and source.in_use_by == f"restore {operation.id}":
-            try:
-                self._snapshots.save(replace(source, in_use_by=None))
-            except AppError:
-                logger.warning("could not release backup %s from restore %s", source.id, operation.id)
+        try:
+            self._snapshots.release(
+                operation.parameters["sourceEnvironmentId"], str(operation.snapshot_id), f"restore {operation.id}"
+            )
+        except AppError:
+            logger.warning("could not release backup %s from restore %s", operation.snapshot_id, operation.id)

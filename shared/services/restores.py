@@ -90,7 +90,7 @@ class RestoreService:
                 code="concurrent_update",
             ) from error
         try:
-            self._snapshots.save(replace(snapshot, in_use_by=f"restore {operation.id}"))
+            self._snapshots.mark_in_use(snapshot.environment_id, snapshot.id, f"restore {operation.id}")
         except AppError as error:
             self._engine.fail(operation.id, "The backup changed while the restore was being started.")
             raise Conflict(

@@ -84,14 +84,15 @@ def test_restore_into_another_environment_equals_the_snapshot(harness, apps):
     assert operation.status is OperationStatus.RUNNING
     locked = services.environments.get(target.environment_id)
     assert (locked.state, locked.active_restore_id) == (EnvironmentState.RESTORING, operation.id)
-    assert services.snapshot_catalog.get(source.environment_id, snapshot_id).in_use_by == f"restore {operation.id}"
+    assert services.snapshot_catalog.get(source.environment_id, snapshot_id).in_use_by == (f"restore {operation.id}",)
 
     harness.drain()
     done = services.restores.get(operation.id)
     assert done.status is OperationStatus.FINISHED, done.error
-    assert [step.status for step in done.steps] == [StepStatus.FINISHED] * 6
+    assert [step.status for step in done.steps] == [StepStatus.FINISHED] * 4
     assert all(step.started_on and step.finished_on for step in done.steps)
-    assert done.step("place_files").progress.done == done.step("place_files").progress.total == 6
+    assert done.step("switch").progress.done == done.step("switch").progress.total == 6
+    assert done.step("switch").progress.bytes_done == done.step("switch").progress.bytes_total > 0
 
     assert target.table_contents() == expected_tables  # added_later and extra.things are gone
     assert blobs(target) == expected_files  # snapshot files in place, the target's own and the stray removed
@@ -99,7 +100,7 @@ def test_restore_into_another_environment_equals_the_snapshot(harness, apps):
 
     unlocked = services.environments.get(target.environment_id)
     assert (unlocked.state, unlocked.active_restore_id) == (EnvironmentState.STOPPED, None)
-    assert services.snapshot_catalog.get(source.environment_id, snapshot_id).in_use_by is None
+    assert services.snapshot_catalog.get(source.environment_id, snapshot_id).in_use_by == ()
     entries, _ = services.activity.page(target.environment_id, limit=1, continuation=None)
     assert (entries[0].action.value, entries[0].outcome.value, entries[0].operation_id) == (
         "restore",
@@ -209,8 +210,8 @@ def test_a_fault_in_the_database_step_leaves_the_target_exactly_as_before(harnes
     harness.drain()
     failed = services.restores.get(operation.id)
     assert failed.status is OperationStatus.FAILED
-    assert failed.error_step == "restore_database"
-    assert failed.step("restore_database").attempts == services.operations.settings.max_attempts
+    assert failed.error_step == "switch"
+    assert failed.step("switch").attempts == services.operations.settings.max_attempts
     assert "rolled back" in failed.error or "dropped" in failed.error
 
     assert schema_text(database_name(target)) == before_schema
@@ -219,8 +220,8 @@ def test_a_fault_in_the_database_step_leaves_the_target_exactly_as_before(harnes
     assert (unlocked.state, unlocked.active_restore_id) == (EnvironmentState.STOPPED, None)
     entries, _ = services.activity.page(target.environment_id, limit=1, continuation=None)
     assert (entries[0].action.value, entries[0].outcome.value) == ("restore", "FAILED")
-    assert "restore_database" in entries[0].message
-    assert services.snapshot_catalog.get(source.environment_id, snapshot_id).in_use_by is None
+    assert "switch" in entries[0].message
+    assert services.snapshot_catalog.get(source.environment_id, snapshot_id).in_use_by == ()
 
 
 def test_a_dump_that_does_not_apply_rolls_back(harness, apps):
@@ -240,51 +241,52 @@ def test_a_dump_that_does_not_apply_rolls_back(harness, apps):
     harness.drain()
     failed = services.restores.get(operation.id)
     assert failed.status is OperationStatus.FAILED
-    assert failed.error_step == "restore_database"
+    assert failed.error_step == "switch"
     assert "intzger" in failed.error
-    assert failed.step("restore_database").attempts == 1  # not a transient fault: no retry
+    assert failed.step("switch").attempts == 1  # not a transient fault: no retry
     assert schema_text(database_name(target)) == before_schema
     assert target.table_contents() == before_tables
 
 
-def test_a_worker_killed_after_the_file_step_resumes_and_finishes(harness, apps):
+def test_a_worker_killed_after_the_files_are_placed_resumes_and_finishes(harness, apps):
     source, target = apps
     services = harness.services
     snapshot_id = harness.backup(source.environment_id, ADA)
-    expected = source.table_contents()
+    expected_tables, expected_files = source.table_contents(), dict(source.files)
+    before = target.table_contents()
     calls = []
 
-    def die_once(stream):
+    def die_once():
         calls.append(1)
         if len(calls) == 1:
-            raise WorkerKilled  # in the worker's own thread, before the database is touched
-        return stream
+            raise WorkerKilled  # files placed, database loaded, COMMIT not yet sent
 
-    services.restore_steps.hooks.dump_stream = die_once
+    services.restore_steps.hooks.before_commit = die_once
     operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
-    for step in range(3):
-        message = harness.operation_queue.messages.pop(0)
-        assert message["step"] == step
-        services.operations.advance(operation.id, step)
     message = harness.operation_queue.messages.pop(0)
     with pytest.raises(WorkerKilled):
         services.operations.advance(operation.id, message["step"])
     crashed = services.restores.get(operation.id)
-    assert crashed.step("restore_database").status is StepStatus.RUNNING
+    assert crashed.step("pre_restore_backup").status is StepStatus.FINISHED
+    assert crashed.step("switch").status is StepStatus.RUNNING
     assert crashed.lease_owner is not None
+    assert target.table_contents() == before  # the open transaction died with the worker
+    assert set(expected_files) <= set(blobs(target))  # the files were in place
 
-    # The message reappears while the dead worker's lease is still valid: nothing happens.
-    assert services.operations.advance(operation.id, 3) is None
-    # Its lease runs out; the redelivered message resumes at the database step.
+    # The message for the switch reappears while the dead worker's lease is valid: nothing happens.
+    assert services.operations.advance(operation.id, 1) is None
+    # Its lease runs out; the redelivered message resumes at the switch.
     operations = OperationCatalog(AzureRowTable(services.clients.table_service.get_table_client(Tables.OPERATIONS)))
     operations.save(replace(crashed, lease_until=crashed.created_on - timedelta(seconds=1)))
-    services.operations.advance(operation.id, 3)
+    services.operations.advance(operation.id, 1)
     harness.drain()
     done = services.restores.get(operation.id)
     assert done.status is OperationStatus.FINISHED
-    assert done.step("restore_database").attempts == 2
-    assert [done.step(name).attempts for name in ("pre_restore_backup", "verify_backup", "place_files")] == [1, 1, 1]
-    assert target.table_contents() == expected
+    assert done.step("switch").attempts == 2
+    assert done.step("switch").output["copied"] == 0  # the files placed before the crash were kept
+    assert done.step("pre_restore_backup").attempts == 1
+    assert target.table_contents() == expected_tables
+    assert blobs(target) == expected_files
 
 
 def test_a_duplicated_message_does_not_run_a_step_twice(harness, apps):

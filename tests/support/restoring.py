@@ -6,15 +6,18 @@ import subprocess
 
 from shared.adapters.queues import MemoryWorkQueue
 from shared.bootstrap import Services, build_services
+from shared.clock import Clock, utc_now
 from shared.config import STORAGE_CONNECTION, Settings
 
 
 class Harness:
-    def __init__(self, connection_string: str, **settings: str) -> None:
+    def __init__(self, connection_string: str, *, clock: Clock = utc_now, **settings: str) -> None:
         self.queues: dict[str, MemoryWorkQueue] = {}
         environ = {STORAGE_CONNECTION: connection_string, "APPBACKUPS_COPY_CONCURRENCY": "4", **settings}
         self.services: Services = build_services(
-            Settings.from_environ(environ), queues=lambda name: self.queues.setdefault(name, MemoryWorkQueue())
+            Settings.from_environ(environ),
+            queues=lambda name: self.queues.setdefault(name, MemoryWorkQueue()),
+            clock=clock,
         )
 
     @property

@@ -44,7 +44,8 @@ def setup():
     clock = SteppingClock()
     queue = MemoryWorkQueue()
     catalog = OperationCatalog(MemoryRowTable())
-    engine = OperationEngine(catalog, queue, clock, EngineSettings(max_attempts=3, stale_after=timedelta(minutes=15)))
+    settings = EngineSettings(max_attempts=3, stale_after=timedelta(minutes=15), inline_budget=timedelta(0))
+    engine = OperationEngine(catalog, queue, clock, settings)
     script = Script()
     engine.register(
         OperationDefinition(
@@ -176,3 +177,17 @@ def test_fail_leaves_a_leased_operation_alone(setup):
     assert engine.fail(operation.id, "poisoned") is None
     assert engine.get(operation.id).status is OperationStatus.RUNNING
     assert script.compensated == []
+
+
+def test_within_the_inline_budget_a_worker_runs_the_following_steps_itself(setup):
+    engine, queue, script, operation, _, _ = setup
+    engine.settings = EngineSettings(max_attempts=3, inline_budget=timedelta(minutes=1))
+    message = queue.messages.pop(0)
+    done = engine.advance(message["operationId"], message["step"])
+    assert done.status is OperationStatus.FINISHED
+    assert script.runs == ["first", "second", "third"]
+    # Every step still queued its successor; those messages now find their step done.
+    assert [m["step"] for m in queue.messages] == [1, 2]
+    drain(engine, queue)
+    assert script.runs == ["first", "second", "third"]
+    assert all(step.attempts == 1 for step in engine.get(operation.id).steps)

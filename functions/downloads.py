@@ -1,0 +1,50 @@
+"""Routes: prepare a backup for download, and get its status and URL."""
+
+from __future__ import annotations
+
+from functions.http import ApiBlueprint, ApiRequest, Reply, RouteSpec
+from shared.bootstrap import services
+from shared.contracts.downloads import DownloadBody, DownloadView
+from shared.downloads.steps import DataType
+from shared.errors import InvalidRequest
+
+bp = ApiBlueprint()
+
+TAG = "Downloads"
+
+
+@bp.api(
+    "environments/{env}/backups/{id}/download",
+    "POST",
+    RouteSpec(
+        "Prepare a download (202 while preparing; 200 with the URL when one is ready)",
+        request_model=DownloadBody,
+        response_model=DownloadView,
+        success_status=202,
+        tag=TAG,
+    ),
+)
+def request_download(request: ApiRequest) -> Reply:
+    body = request.body(DownloadBody)
+    environment_id, snapshot_id = request.environment_id(), request.route("id")
+    download, _ = services().downloads.request(environment_id, snapshot_id, body.data_type, request.caller)
+    location = f"/api/environments/{environment_id}/backups/{snapshot_id}/download?dataType={body.data_type.value}"
+    if download.status == "Ready":
+        return Reply(200, DownloadView.of(download), {"Location": location})
+    return Reply(202, DownloadView.of(download), {"Location": location, "Retry-After": "5"})
+
+
+@bp.api(
+    "environments/{env}/backups/{id}/download",
+    "GET",
+    RouteSpec("Download status; the URL once Ready", response_model=DownloadView, query=("dataType",), tag=TAG),
+)
+def get_download(request: ApiRequest) -> Reply:
+    raw = request.query("dataType")
+    try:
+        data_type = DataType(raw) if raw else None
+    except ValueError as error:
+        raise InvalidRequest("dataType must be files_and_database or database_only.", code="invalid_query") from error
+    download = services().downloads.status(request.environment_id(), request.route("id"), data_type)
+    headers = {"Retry-After": "5"} if download.status == "Processing" else {}
+    return Reply(200, DownloadView.of(download), headers)

@@ -1,0 +1,1 @@
+"""Preparing downloads of backups as Full Snapshot archives (or the dump alone)."""

@@ -1,0 +1,163 @@
+"""Use cases on downloads: request an archive of a backup, see whether it is ready, clean up."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from azure.core.exceptions import AzureError
+from azure.storage.blob import BlobSasPermissions
+
+from shared.adapters.blobs import BlobStore
+from shared.catalog.snapshots import SnapshotCatalog
+from shared.clock import Clock
+from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus
+from shared.downloads.steps import KIND, DataType, DownloadSteps, user_of
+from shared.errors import AppError, Conflict, NotFound, ServiceUnavailable
+from shared.identity import Principal
+from shared.operations.catalog import OperationCatalog
+from shared.operations.engine import OperationEngine
+from shared.operations.model import Operation, OperationStatus
+from shared.services.backups import BackupService
+
+logger = logging.getLogger("appbackups.downloads")
+
+
+@dataclass(frozen=True)
+class Download:
+    status: str  # Processing | Ready | Failed | Expired
+    data_type: DataType
+    operation: Operation
+    url: str | None = None
+    ready_on: datetime | None = None
+    expires_on: datetime | None = None
+    file_name: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+
+
+class DownloadService:
+    def __init__(
+        self,
+        engine: OperationEngine,
+        operations: OperationCatalog,
+        snapshots: SnapshotCatalog,
+        backups: BackupService,
+        archives: BlobStore,
+        steps: DownloadSteps,
+        clock: Clock,
+    ) -> None:
+        self._engine = engine
+        self._operations = operations
+        self._snapshots = snapshots
+        self._backups = backups
+        self._archives = archives
+        self._steps = steps
+        self._clock = clock
+
+    def request(
+        self, environment_id: str, snapshot_id: str, data_type: DataType, actor: Principal
+    ) -> tuple[Download, bool]:
+        """Start preparing an archive, or return the one being prepared or ready. True when started now."""
+        snapshot = self._backups.get(environment_id, snapshot_id)
+        if snapshot.status is not SnapshotStatus.FINISHED:
+            raise Conflict(
+                f"Backup {snapshot.id} is {snapshot.status.value}; only a Finished backup can be downloaded.",
+                code="backup_not_finished",
+            )
+        current = self._current(snapshot, data_type)
+        if current is not None and current.status in ("Processing", "Ready"):
+            return current, False
+        operation = self._engine.new(
+            KIND,
+            environment_id=snapshot.environment_id,
+            namespace=snapshot.namespace,
+            actor=Actor(actor.id, actor.name),
+            snapshot_id=snapshot.id,
+            parameters={"dataType": data_type.value},
+        )
+        try:
+            self._snapshots.mark_in_use(snapshot.environment_id, snapshot.id, user_of(operation))
+            for attempt in range(5):
+                latest = self._snapshots.get(snapshot.environment_id, snapshot.id)
+                try:
+                    self._snapshots.save(
+                        replace(
+                            latest,
+                            downloads={**latest.downloads, data_type.value: operation.id},
+                            latest_download=data_type.value,
+                        )
+                    )
+                    break
+                except Conflict:
+                    if attempt == 4:
+                        raise
+        except AppError as error:
+            self._engine.fail(operation.id, "The backup changed while the download was being started.")
+            raise Conflict(f"Backup {snapshot.id} changed while the download was being started; try again.") from error
+        try:
+            self._engine.start(operation)
+        except AzureError as error:
+            self._engine.fail(operation.id, "The download could not be queued.")
+            raise ServiceUnavailable("The work queue is unavailable; the download was not started.") from error
+        return self._describe(operation, data_type), True
+
+    def status(self, environment_id: str, snapshot_id: str, data_type: DataType | None) -> Download:
+        snapshot = self._backups.get(environment_id, snapshot_id)
+        chosen = data_type or (DataType(snapshot.latest_download) if snapshot.latest_download else None)
+        current = self._current(snapshot, chosen) if chosen else None
+        if current is None:
+            raise NotFound(
+                f"No download of backup {snapshot.id} has been requested; POST to this route to prepare one.",
+                code="download_not_requested",
+            )
+        return current
+
+    def _current(self, snapshot: Snapshot, data_type: DataType) -> Download | None:
+        operation_id = snapshot.downloads.get(data_type.value)
+        if operation_id is None:
+            return None
+        operation = self._operations.find(operation_id)
+        return self._describe(operation, data_type) if operation is not None else None
+
+    def _describe(self, operation: Operation, data_type: DataType) -> Download:
+        if operation.status is OperationStatus.RUNNING:
+            return Download("Processing", data_type, operation)
+        if operation.status is OperationStatus.FAILED:
+            return Download("Failed", data_type, operation)
+        prepared = operation.step("prepare").output
+        published = operation.step("publish").output
+        ready_on = datetime.fromisoformat(published["readyOn"])
+        expires_on = datetime.fromisoformat(published["expiresOn"])
+        common = {
+            "ready_on": ready_on,
+            "expires_on": expires_on,
+            "file_name": prepared.get("fileName"),
+            "size": prepared.get("archiveSize"),
+            "sha256": prepared.get("archiveSha256"),
+        }
+        if expires_on <= self._clock() or operation.parameters.get("archiveRemoved"):
+            return Download("Expired", data_type, operation, **common)  # type: ignore[arg-type]
+        url = self._archives.signed_url(
+            prepared["archiveBlob"],
+            BlobSasPermissions(read=True),
+            expires_on,
+            content_disposition=f'attachment; filename="{prepared["fileName"]}"',
+        )
+        return Download("Ready", data_type, operation, url=url, **common)  # type: ignore[arg-type]
+
+    def clean_up(self) -> list[Operation]:
+        """Remove prepared archives whose 8 hours are over."""
+        now = self._clock()
+        removed = []
+        for operation in self._operations.of_kind(KIND, OperationStatus.FINISHED):
+            if self._steps.expire(operation, now):
+                try:
+                    self._operations.save(
+                        replace(operation, parameters={**operation.parameters, "archiveRemoved": True})
+                    )
+                except AppError:
+                    continue
+                removed.append(operation)
+        return removed

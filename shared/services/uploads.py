@@ -1,0 +1,135 @@
+"""Use cases on uploads: hand out a write-only URL, then turn the uploaded archive into a backup."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+
+from azure.core.exceptions import AzureError
+from azure.storage.blob import BlobSasPermissions
+
+from shared.adapters.blobs import BlobStore
+from shared.catalog.environments import EnvironmentCatalog
+from shared.catalog.snapshots import SnapshotCatalog
+from shared.catalog.uploads import UploadCatalog, UploadSession, UploadStatus
+from shared.clock import Clock
+from shared.domain import retention
+from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier, new_snapshot_id
+from shared.errors import Conflict, ServiceUnavailable
+from shared.identity import Principal
+from shared.operations.engine import OperationEngine
+from shared.operations.model import Operation
+from shared.uploads.steps import KIND
+
+logger = logging.getLogger("appbackups.uploads")
+
+
+class UploadService:
+    def __init__(
+        self,
+        engine: OperationEngine,
+        sessions: UploadCatalog,
+        environments: EnvironmentCatalog,
+        snapshots: SnapshotCatalog,
+        uploads: BlobStore,
+        clock: Clock,
+        url_lifetime: timedelta,
+    ) -> None:
+        self._engine = engine
+        self._sessions = sessions
+        self._environments = environments
+        self._snapshots = snapshots
+        self._uploads = uploads
+        self._clock = clock
+        self._url_lifetime = url_lifetime
+
+    def start(self, environment_id: str, actor: Principal) -> tuple[UploadSession, str]:
+        """A new upload session and its write-only URL (create and write on one blob, short-lived)."""
+        environment = self._environments.get(environment_id)
+        now = self._clock()
+        upload_id = str(uuid.uuid4())
+        session = self._sessions.add(
+            UploadSession(
+                id=upload_id,
+                environment_id=environment.id,
+                namespace=environment.namespace,
+                blob_name=f"{environment.namespace}/{environment.id}/{upload_id}",
+                created_on=now,
+                expires_on=now + self._url_lifetime,
+                created_by=Actor(actor.id, actor.name),
+            )
+        )
+        return session, self.url(session)
+
+    def url(self, session: UploadSession) -> str:
+        return self._uploads.signed_url(
+            session.blob_name, BlobSasPermissions(create=True, write=True), session.expires_on
+        )
+
+    def complete(self, environment_id: str, upload_id: str, actor: Principal) -> tuple[Snapshot, Operation | None]:
+        """Validate and ingest what was uploaded, in the background; a new backup (tier uploaded) appears."""
+        session = self._sessions.get(environment_id, upload_id)
+        if session.status is UploadStatus.COMPLETED and session.snapshot_id:
+            snapshot = self._snapshots.get(environment_id, session.snapshot_id)
+            return snapshot, None
+        if session.status is UploadStatus.EXPIRED:
+            raise Conflict(f"Upload {upload_id} expired; start a new one.", code="upload_expired")
+        info = self._uploads.info(session.blob_name)
+        if info is None or info.size == 0:
+            raise Conflict(
+                f"Nothing has been uploaded for {upload_id} yet: PUT the archive to its uploadUrl first.",
+                code="nothing_uploaded",
+            )
+        environment = self._environments.get(environment_id)
+        now = self._clock()
+        snapshot = self._snapshots.add(
+            Snapshot(
+                id=new_snapshot_id(now),
+                environment_id=environment.id,
+                namespace=environment.namespace,
+                status=SnapshotStatus.PROCESSING,
+                tier=Tier.UPLOADED,
+                created_on=now,
+                expires_on=retention.expiry(Tier.UPLOADED, now),
+                created_by=Actor(actor.id, actor.name),
+                comment="Uploaded archive",
+                progress="queued",
+            )
+        )
+        operation = self._engine.new(
+            KIND,
+            environment_id=environment.id,
+            namespace=environment.namespace,
+            actor=Actor(actor.id, actor.name),
+            snapshot_id=snapshot.id,
+            parameters={"uploadId": upload_id, "uploadBlob": session.blob_name, "uploadSize": info.size},
+        )
+        try:
+            self._sessions.save(
+                replace(session, status=UploadStatus.COMPLETED, snapshot_id=snapshot.id, operation_id=operation.id)
+            )
+        except Conflict:
+            self._engine.fail(operation.id, "The upload was completed twice at the same time.")
+            raise
+        try:
+            self._engine.start(operation)
+        except AzureError as error:
+            self._engine.fail(operation.id, "The upload could not be queued.")
+            raise ServiceUnavailable("The work queue is unavailable; try completing the upload again.") from error
+        return snapshot, operation
+
+    def clean_up(self) -> list[UploadSession]:
+        """Upload sessions never completed: their URL has expired, so their blob goes."""
+        now = self._clock()
+        expired = []
+        for session in self._sessions.open_sessions():
+            if session.expires_on + timedelta(hours=1) > now:
+                continue
+            try:
+                self._uploads.delete(session.blob_name)
+                expired.append(self._sessions.save(replace(session, status=UploadStatus.EXPIRED)))
+            except (AzureError, Conflict):
+                logger.warning("could not expire upload %s", session.id)
+        return expired

@@ -1,0 +1,1 @@
+"""Ingesting uploaded archives as backups."""

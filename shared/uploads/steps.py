@@ -1,0 +1,394 @@
+"""The upload operation: check the archive as a stream and store it, check the dump, store the file
+documents, add the backup. A refused archive leaves nothing behind but the Failed backup row."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from azure.core.exceptions import AzureError
+
+from shared.adapters.blobs import BlobStore, BlockWriter
+from shared.adapters.postgres import DatabaseError, dump_schemas
+from shared.archives.reader import DUMP_MAGIC, GZIP_MAGIC, Entry, Refused, full_snapshot_entries
+from shared.backups.layout import DUMP, FILES, MANIFEST, MANIFEST_FORMAT, FileEntry, content_object, snapshot_folder
+from shared.catalog.snapshots import SnapshotCatalog
+from shared.clock import Clock
+from shared.domain.activity import Action, Outcome
+from shared.domain.snapshots import Snapshot, SnapshotStatus
+from shared.errors import AppError
+from shared.identity import Principal
+from shared.operations.engine import OperationDefinition, StepContext, StepDefinition
+from shared.operations.model import Operation
+from shared.services.activity import ActivityLog
+
+logger = logging.getLogger("appbackups.uploads")
+
+KIND = "upload"
+SMALL_FILE = 4 * 1024 * 1024
+MAX_METADATA = 1024 * 1024
+_METADATA_FIELDS = ("modelVersion", "deploymentPackage", "dumpSize", "databaseSize", "filesSize", "duration")
+
+
+def pending_folder(operation: Operation) -> str:
+    return f".pending/{operation.id}/"
+
+
+class _FileList:
+    """File entries in a temporary SQLite database: duplicates refused, read back in uuid order."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.NamedTemporaryFile(prefix="appbackups-upload-", suffix=".sqlite")  # noqa: SIM115
+        self._db = sqlite3.connect(self._file.name)
+        self._db.execute("CREATE TABLE files (key TEXT PRIMARY KEY, uuid TEXT, size INTEGER, md5 TEXT)")
+
+    def add(self, file_uuid: str, size: int, md5: str, path: str) -> None:
+        try:
+            self._db.execute("INSERT INTO files VALUES (?, ?, ?, ?)", (file_uuid.lower(), file_uuid, size, md5))
+        except sqlite3.IntegrityError as error:
+            raise Refused(f"The archive has file document {file_uuid} twice ({path}).") from error
+
+    def ordered(self) -> Iterator[tuple[str, int, str]]:
+        yield from self._db.execute("SELECT uuid, size, md5 FROM files ORDER BY uuid")
+
+    def close(self) -> None:
+        self._db.close()
+        self._file.close()
+
+
+class UploadSteps:
+    def __init__(
+        self,
+        *,
+        snapshots: SnapshotCatalog,
+        activity: ActivityLog,
+        snapshot_store: BlobStore,
+        content_store: BlobStore,
+        upload_store: BlobStore,
+        clock: Clock,
+        block_size: int,
+        expanded_limit: int,
+        copy_concurrency: int,
+        postgres_bin_dir: str | None,
+    ) -> None:
+        self._snapshots = snapshots
+        self._activity = activity
+        self._snapshot_store = snapshot_store
+        self._content = content_store
+        self._uploads = upload_store
+        self._clock = clock
+        self._block_size = block_size
+        self._expanded_limit = expanded_limit
+        self._copy_concurrency = copy_concurrency
+        self._bin_dir = postgres_bin_dir
+
+    def definition(self) -> OperationDefinition:
+        return OperationDefinition(
+            kind=KIND,
+            steps=(
+                StepDefinition("ingest", "Check the archive and store its dump", self.ingest),
+                StepDefinition("verify_dump", "Check the database dump", self.verify_dump),
+                StepDefinition("store_files", "Store the file documents", self.store_files),
+                StepDefinition("finish", "Add the backup", self.finish),
+            ),
+            on_failed=self.compensate,
+        )
+
+    def _snapshot(self, operation: Operation) -> Snapshot:
+        return self._snapshots.get(operation.environment_id, str(operation.snapshot_id))
+
+    def _folder(self, operation: Operation) -> str:
+        return snapshot_folder(operation.namespace, operation.environment_id, str(operation.snapshot_id))
+
+    # -- 1 -----------------------------------------------------------------------------------
+
+    def ingest(self, context: StepContext) -> None:
+        operation = context.operation
+        blob = operation.parameters["uploadBlob"]
+        info = self._uploads.info(blob)
+        if info is None or info.size == 0:
+            raise Refused("Nothing was uploaded.")
+        chunks = self._uploads.read_chunks(blob)
+        first = next(chunks, b"")
+        stream = _prepend(first, chunks)
+        if first.startswith(DUMP_MAGIC):
+            result = self._ingest_dump(context, blob, info.size)
+        elif first.startswith(GZIP_MAGIC):
+            result = self._ingest_archive(context, stream, info.size)
+        else:
+            raise Refused(
+                "The upload is neither a Full Snapshot archive (.tar.gz) nor a PostgreSQL custom-format dump."
+            )
+        context.output.update(result)
+
+    def _ingest_dump(self, context: StepContext, blob: str, size: int) -> dict[str, Any]:
+        name = self._folder(context.operation) + DUMP
+        self._snapshot_store.copy_from_url(
+            name, self._uploads.copy_source_url(blob, self._snapshot_store), overwrite=True
+        )
+        digest = hashlib.sha256()
+        for chunk in self._snapshot_store.read_chunks(name):
+            digest.update(chunk)
+        context.report(bytes_done=size, bytes_total=size, detail="database dump stored")
+        self._write_file_list(context.operation, iter(()))
+        return {
+            "kind": "database_only",
+            "dumpSize": size,
+            "dumpSha256": digest.hexdigest(),
+            "fileCount": 0,
+            "filesSize": 0,
+        }
+
+    def _ingest_archive(self, context: StepContext, stream: Iterator[bytes], upload_size: int) -> dict[str, Any]:
+        operation = context.operation
+        folder = self._folder(operation)
+        files = _FileList()
+        metadata: dict[str, Any] = {}
+        dump: tuple[int, str] | None = None
+        count = files_size = stored = 0
+        try:
+            for entry in full_snapshot_entries(
+                _counting(stream, context, upload_size), expanded_limit=self._expanded_limit
+            ):
+                if entry.kind == "metadata":
+                    metadata = _read_metadata(entry)
+                elif entry.kind == "dump":
+                    dump = self._store_dump(entry, folder + DUMP)
+                else:
+                    md5, was_stored = self._store_file(operation, entry)
+                    files.add(str(entry.file_uuid), entry.size, md5, entry.path)
+                    count += 1
+                    files_size += entry.size
+                    stored += was_stored
+                    context.report(done=count, detail=f"{count} file documents checked")
+            if dump is None:
+                raise Refused("The archive has no db/db.backup.")
+            self._write_file_list(operation, files.ordered())
+        finally:
+            files.close()
+        return {
+            "kind": "files_and_database",
+            "metadata": {key: metadata[key] for key in _METADATA_FIELDS if key in metadata},
+            "dumpSize": dump[0],
+            "dumpSha256": dump[1],
+            "fileCount": count,
+            "filesSize": files_size,
+            "filesStored": stored,
+        }
+
+    def _store_dump(self, entry: Entry, name: str) -> tuple[int, str]:
+        writer = self._snapshot_store.writer(name, block_size=self._block_size)
+        try:
+            head = entry.stream.read(len(DUMP_MAGIC))
+            if head != DUMP_MAGIC:
+                raise Refused("db/db.backup is not a PostgreSQL custom-format archive (no PGDMP header).")
+            writer.write(head)
+            while chunk := entry.stream.read(self._block_size):
+                writer.write(chunk)
+            writer.commit(metadata={"sha256": writer.sha256}, content_type="application/octet-stream")
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.size, writer.sha256
+
+    def _store_file(self, operation: Operation, entry: Entry) -> tuple[str, bool]:
+        """Hash the file; keep it (under the operation's pending folder) only if the namespace's
+        store lacks it. Returns its MD5 and whether it was kept."""
+        file_uuid = str(entry.file_uuid)
+        pending = pending_folder(operation) + file_uuid
+        if entry.size <= SMALL_FILE:
+            content = entry.stream.read(entry.size)
+            md5 = hashlib.md5(content, usedforsecurity=False).hexdigest()
+            if self._content.info(content_object(operation.namespace, file_uuid, md5)) is not None:
+                return md5, False
+            self._uploads.put(pending, content, overwrite=True)
+            return md5, True
+        digest = hashlib.md5(usedforsecurity=False)
+        writer: BlockWriter = self._uploads.writer(pending, block_size=self._block_size, parallelism=2)
+        try:
+            while chunk := entry.stream.read(self._block_size):
+                digest.update(chunk)
+                writer.write(chunk)
+            md5 = digest.hexdigest()
+            if self._content.info(content_object(operation.namespace, file_uuid, md5)) is not None:
+                writer.abort()
+                return md5, False
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        return md5, True
+
+    def _write_file_list(self, operation: Operation, entries: Iterator[tuple[str, int, str]]) -> None:
+        writer = self._snapshot_store.writer(self._folder(operation) + FILES, block_size=4 * 1024 * 1024, parallelism=2)
+        for file_uuid, size, md5 in entries:
+            writer.write(FileEntry(file_uuid, size, md5, content_object(operation.namespace, file_uuid, md5)).to_line())
+        writer.commit(metadata={"sha256": writer.sha256}, content_type="application/x-ndjson")
+
+    # -- 2 -----------------------------------------------------------------------------------
+
+    def verify_dump(self, context: StepContext) -> None:
+        name = self._folder(context.operation) + DUMP
+        try:
+            dump_schemas(self._snapshot_store.read_chunks(name), self._bin_dir)
+        except DatabaseError as error:
+            raise Refused(
+                f"db/db.backup is not a PostgreSQL custom-format archive pg_restore can read: {error}"
+            ) from error
+
+    # -- 3 -----------------------------------------------------------------------------------
+
+    def store_files(self, context: StepContext) -> None:
+        """Publish the kept files under their content names (never overwriting), then drop the pending folder."""
+        operation = context.operation
+        prefix = pending_folder(operation)
+        pending = [blob.name for blob in self._uploads.list(prefix, page_size=5000)]
+        md5_of = {}
+        for line in self._snapshot_store.read_lines(self._folder(operation) + FILES):
+            if line.strip():
+                entry = FileEntry.from_line(line)
+                md5_of[entry.uuid] = entry.md5
+        total = len(pending)
+
+        def publish(name: str) -> bool:
+            file_uuid = name[len(prefix) :]
+            target = content_object(operation.namespace, file_uuid, md5_of[file_uuid])
+            created = self._content.copy_from_url(
+                target, self._uploads.copy_source_url(name, self._content), metadata={"md5": md5_of[file_uuid]}
+            )
+            self._uploads.delete(name)
+            return created
+
+        copied = 0
+        with ThreadPoolExecutor(self._copy_concurrency, thread_name_prefix="upload-publish") as pool:
+            for number, created in enumerate(pool.map(publish, pending), start=1):
+                copied += created
+                if number % 100 == 0 or number == total:
+                    context.report(done=number, total=total, detail="storing file documents")
+        context.output.update(copied=copied)
+
+    # -- 4 -----------------------------------------------------------------------------------
+
+    def finish(self, context: StepContext) -> None:
+        operation = context.operation
+        ingested = operation.step("ingest").output
+        metadata = ingested.get("metadata", {})
+        snapshot = self._snapshot(operation)
+        now = self._clock()
+        results = {
+            "dump_size": ingested["dumpSize"],
+            "dump_sha256": ingested["dumpSha256"],
+            "database_size": _integer(metadata.get("databaseSize")),
+            "file_count": ingested["fileCount"],
+            "files_size": ingested["filesSize"],
+            "files_copied": operation.output("store_files", "copied", 0),
+            "bytes_copied": None,
+            "model_version": metadata.get("modelVersion") or None,
+            "deployment_package": metadata.get("deploymentPackage") or None,
+        }
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "snapshotId": snapshot.id,
+            "environmentId": snapshot.environment_id,
+            "namespace": snapshot.namespace,
+            "tier": snapshot.tier.value,
+            "createdOn": snapshot.created_on.isoformat(),
+            "finishedOn": now.isoformat(),
+            "modelVersion": results["model_version"],
+            "deploymentPackage": results["deployment_package"],
+            "uploaded": {"kind": ingested["kind"], "metadata": metadata},
+            "database": {"dump": DUMP, "dumpSize": results["dump_size"], "dumpSha256": results["dump_sha256"]},
+            "files": {"list": FILES, "count": results["file_count"], "size": results["files_size"]},
+        }
+        folder = self._folder(operation)
+        self._snapshot_store.put(
+            folder + MANIFEST, json.dumps(manifest, indent=2).encode(), content_type="application/json", overwrite=True
+        )
+        if snapshot.status is SnapshotStatus.PROCESSING:
+            snapshot = self._snapshots.save(snapshot.finished(now, **results))
+        self._remove_upload(operation)
+        self._activity.record(
+            operation.environment_id,
+            Action.UPLOAD,
+            Outcome.FINISHED,
+            Principal(operation.created_by.id, operation.created_by.name),
+            f"Uploaded archive added as backup {snapshot.id}: database dump {results['dump_size']} bytes, "
+            f"{results['file_count']} file documents ({results['files_copied']} new).",
+            snapshot_id=snapshot.id,
+            operation_id=operation.id,
+        )
+
+    # -- refused or failed ----------------------------------------------------------------------
+
+    def compensate(self, operation: Operation) -> None:
+        """Nothing stays behind: not the dump, not the file list, not a file object, not the upload."""
+        for store, prefix in (
+            (self._snapshot_store, self._folder(operation)),
+            (self._uploads, pending_folder(operation)),
+        ):
+            try:
+                store.delete_prefix(prefix)
+            except AzureError:
+                logger.warning("could not remove %s of failed upload %s", prefix, operation.id)
+        self._remove_upload(operation)
+        snapshot = self._snapshots.find(operation.environment_id, str(operation.snapshot_id))
+        if snapshot is not None and snapshot.status is SnapshotStatus.PROCESSING:
+            try:
+                self._snapshots.save(snapshot.failed(self._clock(), operation.error))
+            except AppError:
+                logger.warning("could not mark uploaded backup %s failed", snapshot.id)
+        self._activity.record(
+            operation.environment_id,
+            Action.UPLOAD,
+            Outcome.FAILED,
+            Principal(operation.created_by.id, operation.created_by.name),
+            f"Upload refused or failed: {operation.error}",
+            snapshot_id=operation.snapshot_id,
+            operation_id=operation.id,
+        )
+
+    def _remove_upload(self, operation: Operation) -> None:
+        try:
+            self._uploads.delete(operation.parameters["uploadBlob"])
+        except AzureError:
+            logger.warning("could not remove the uploaded archive of %s; the lifecycle rule will", operation.id)
+
+
+def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
+
+
+def _counting(chunks: Iterator[bytes], context: StepContext, total: int) -> Iterator[bytes]:
+    read = 0
+    for chunk in chunks:
+        read += len(chunk)
+        context.report(bytes_done=read, bytes_total=total)
+        yield chunk
+
+
+def _read_metadata(entry: Entry) -> dict[str, Any]:
+    if entry.size > MAX_METADATA:
+        raise Refused(f".metadata is {entry.size} bytes; a Full Snapshot's is a small JSON object.")
+    raw = entry.stream.read(entry.size)
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise Refused(".metadata is not JSON.") from error
+    if not isinstance(document, dict):
+        raise Refused(".metadata is not a JSON object.")
+    return {key: str(value) for key, value in document.items() if isinstance(value, str | int | float)}
+
+
+def _integer(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
