@@ -354,49 +354,62 @@ def restore_atomically(
     *,
     before_commit: Callable[[], None] | None = None,
 ) -> None:
-    """Replace the database's content with the dump in one transaction: pg_restore writes SQL, psql
-    runs it between our BEGIN and COMMIT after dropping everything that was there. The COMMIT is sent
-    only when pg_restore finished cleanly and ``before_commit`` (the caller's last checks) returned;
-    on any failure psql is stopped before it, so the database stays exactly as it was."""
-    prologue = b"BEGIN;\n" + _RESET_DATABASE
+    """Replace the database's content with the dump in one transaction.
+
+    pg_restore turns the dump into SQL and pipes it straight into psql, which runs it after our
+    BEGIN and a reset that drops everything that was there. psql then waits on a pipe of ours for
+    its last command: COMMIT is written there only when pg_restore finished cleanly and
+    ``before_commit`` (the caller's last checks) returned. On any failure psql is stopped first;
+    the open transaction dies with its connection and the database stays exactly as it was."""
+    reset = _RESET_DATABASE.decode()
     if "public" not in dump_schemas(dump(), bin_dir):
-        prologue += b"CREATE SCHEMA public;\n"
+        reset += "CREATE SCHEMA public;\n"
     restore = subprocess.Popen(
         [postgres_tool("pg_restore", bin_dir), "--no-owner", "--no-privileges", "--file=-"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    apply = subprocess.Popen(
-        [postgres_tool("psql", bin_dir), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--output=/dev/null"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=parameters.libpq_environment(),
-    )
+    commit_read, commit_write = os.pipe()
+    try:
+        apply = subprocess.Popen(
+            [
+                postgres_tool("psql", bin_dir),
+                "--no-psqlrc",
+                "--quiet",
+                "--set=ON_ERROR_STOP=1",
+                "--output=/dev/null",
+                "--command=BEGIN",
+                f"--command={reset}",
+                "--file=-",
+                f"--file=/dev/fd/{commit_read}",
+            ],
+            stdin=restore.stdout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=parameters.libpq_environment(),
+            pass_fds=(commit_read,),
+        )
+    finally:
+        os.close(commit_read)
+    assert restore.stdout is not None
+    restore.stdout.close()  # psql owns the read end now
     feed_errors: list[BaseException] = []
     feeder = threading.Thread(target=_feed, args=(dump(), restore.stdin, feed_errors), daemon=True)
     restore_errors = _Collector(restore.stderr)
     apply_errors = _Collector(apply.stderr)
     feeder.start()
-    committed = False
+    committed = restored = False
     try:
-        assert apply.stdin is not None
-        assert restore.stdout is not None
-        apply.stdin.write(prologue)
-        while chunk := restore.stdout.read(1024 * 1024):
-            apply.stdin.write(chunk)
         feeder.join()
-        if restore.wait() != 0 or feed_errors:
-            raise DatabaseError(_restore_failure(feed_errors, restore_errors.text()), transient=bool(feed_errors))
-        if before_commit is not None:
+        restored = restore.wait() == 0 and not feed_errors
+        if restored and apply.poll() is None and before_commit is not None:
             before_commit()
-        apply.stdin.write(b"COMMIT;\n")
-        apply.stdin.close()
-        committed = True
-    except BrokenPipeError:
-        pass  # psql stopped at an error; its message is read below
+        if restored and apply.poll() is None:
+            os.write(commit_write, b"COMMIT;\n")
+            committed = True
     finally:
+        os.close(commit_write)
         if not committed:
             apply.kill()  # the open transaction dies with the connection
             restore.kill()
@@ -405,12 +418,20 @@ def restore_atomically(
         apply.wait()
         restore_errors.join()
         apply_errors.join()
-    if apply.returncode != 0 or not committed:
-        reason = apply_errors.text() or restore_errors.text() or f"psql exit code {apply.returncode}"
+    if committed and apply.returncode == 0:
+        return
+    psql_reason = apply_errors.text() if apply.returncode > 0 else ""
+    if psql_reason or restored:
+        reason = psql_reason or f"psql exit code {apply.returncode}"
         transient = any(word in reason for word in ("connection", "terminat", "server closed", "timeout"))
         raise DatabaseError(
             f"Restoring into {parameters.describe()} failed and was rolled back: {reason}", transient=transient
         )
+    raise DatabaseError(
+        f"Restoring into {parameters.describe()} failed and was rolled back: "
+        f"{_restore_failure(feed_errors, restore_errors.text())}",
+        transient=bool(feed_errors),
+    )
 
 
 def _restore_failure(feed_errors: list[BaseException], restore_text: str) -> str:

@@ -17,8 +17,9 @@ import hashlib
 import logging
 import re
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 
 from shared.adapters.blobs import BlobInfo, BlobStore
@@ -43,6 +44,7 @@ from shared.operations.engine import OperationDefinition, StepContext, StepDefin
 from shared.operations.model import Operation
 from shared.services.activity import ActivityLog
 from shared.services.backups import BackupService
+from shared.streams import prefetched
 
 logger = logging.getLogger("appbackups.restore")
 
@@ -66,16 +68,40 @@ def _blob_md5(blob: BlobInfo) -> str | None:
     return blob.md5 or blob.metadata.get("md5")
 
 
-def _merge_with_listing(
-    entries: Iterator[FileEntry], listing: Iterator[BlobInfo], prefix: str
-) -> Iterator[tuple[FileEntry, BlobInfo | None]]:
-    """Pair each file entry (uuid order) with the target's blob of that uuid, if there is one."""
-    current = next(listing, None)
-    for entry in entries:
-        name = prefix + entry.uuid
-        while current is not None and current.name < name:
-            current = next(listing, None)
-        yield entry, current if current is not None and current.name == name else None
+@dataclass(frozen=True)
+class Placement:
+    copied: int  # file documents copied into the target
+    deferred: int  # file documents the target has with other content, left for after the switch
+    extras: int  # file documents the target has that the backup does not
+
+
+class _TargetMerge:
+    """Pairs each file entry (uuid order) with the target's blob of that uuid, if it has one, and
+    counts the target's file documents that the backup does not have (``extras``)."""
+
+    def __init__(self, listing: Iterator[BlobInfo], prefix: str) -> None:
+        self._listing = listing
+        self._prefix = prefix
+        self.extras = 0
+
+    def _skip(self, blob: BlobInfo) -> None:
+        if _UUID.match(blob.name[len(self._prefix) :]):
+            self.extras += 1
+
+    def pairs(self, entries: Iterator[FileEntry]) -> Iterator[tuple[FileEntry, BlobInfo | None]]:
+        current = next(self._listing, None)
+        for entry in entries:
+            name = self._prefix + entry.uuid
+            while current is not None and current.name < name:
+                self._skip(current)
+                current = next(self._listing, None)
+            matched = current is not None and current.name == name
+            yield entry, current if matched else None
+            if matched:
+                current = next(self._listing, None)
+        while current is not None:
+            self._skip(current)
+            current = next(self._listing, None)
 
 
 class RestoreSteps:
@@ -197,8 +223,8 @@ class RestoreSteps:
 
             def before_commit() -> None:
                 context.report(detail="waiting for the file documents before the switch")
-                copied, deferred = placing.result()
-                context.output.update(copied=copied, deferred=deferred)
+                placement = placing.result()
+                context.output.update(copied=placement.copied, deferred=placement.deferred, extras=placement.extras)
                 if digest["sha256"].hexdigest() != snapshot.dump_sha256:
                     raise VerificationFailed(f"The database dump of backup {snapshot.id} does not match its SHA-256.")
                 if self.hooks.before_commit:
@@ -221,19 +247,19 @@ class RestoreSteps:
         *,
         replace_different: bool,
         stop: threading.Event | None = None,
-    ) -> tuple[int, int]:
+    ) -> Placement:
         """Copy into the target what it lacks (and, with ``replace_different``, what differs), checking
-        each content object against the file list. Returns (copied, left different)."""
+        each content object against the file list."""
         store = self._file_store(target)
         prefix = target.files.prefix
         total = snapshot.file_count or 0
         done = copied = deferred = 0
-        contents = self._content.list(f"{snapshot.namespace}/", with_metadata=True, page_size=5000)
+        contents = prefetched(self._content.list(f"{snapshot.namespace}/", with_metadata=True, page_size=1000))
         content = next(contents, None)
-        listing = store.list(prefix, with_metadata=True, page_size=5000)
+        target_files = _TargetMerge(prefetched(store.list(prefix, with_metadata=True, page_size=1000)), prefix)
         with ThreadPoolExecutor(self._copy_concurrency, thread_name_prefix="restore-copy") as pool:
-            pending = []
-            for entry, existing in _merge_with_listing(self._entries(snapshot), listing, prefix):
+            pending: deque[Future[bool]] = deque()
+            for entry, existing in target_files.pairs(self._entries(snapshot)):
                 if stop is not None and stop.is_set():
                     raise Fault("The restore stopped while placing file documents.", transient=True)
                 while content is not None and content.name < entry.object:
@@ -258,17 +284,16 @@ class RestoreSteps:
                 elif not same:
                     deferred += 1
                 done += 1
-                if len(pending) >= 4 * self._copy_concurrency:
-                    for future in pending:
-                        future.result()
-                    pending.clear()
+                while len(pending) > 2 * self._copy_concurrency:  # a sliding window of copies in flight
+                    pending.popleft().result()
+                if done % 100 == 0:
                     context.report(done=done, total=total, detail="placing file documents")
-            for future in pending:
-                future.result()
+            while pending:
+                pending.popleft().result()
         if done != total:
             raise VerificationFailed(f"Backup {snapshot.id} lists {done} file documents, not {total}.")
         context.report(done=done, total=total)
-        return copied, deferred
+        return Placement(copied, deferred, target_files.extras)
 
     # -- 3 ---------------------------------------------------------------------------------------
 
@@ -277,7 +302,11 @@ class RestoreSteps:
         target = self._target(operation)
         replaced = 0
         if operation.output("switch", "deferred", 0):
-            replaced, _ = self._copy_files(context, self._source(operation), target, replace_different=True)
+            replaced = self._copy_files(context, self._source(operation), target, replace_different=True).copied
+        elif not operation.output("switch", "extras", 1):
+            # The target had no file document the backup lacks, and none differed: nothing to remove.
+            context.output.update(replaced=0, removed=0)
+            return
         store = self._file_store(target)
         prefix = target.files.prefix
         removed = 0

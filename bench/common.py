@@ -1,0 +1,195 @@
+"""What the benchmarks share: private services, a generated app dataset, timing and memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import requests
+from psycopg import sql
+
+from shared.bootstrap import Services, build_services
+from shared.config import STORAGE_CONNECTION, Settings
+from tests.support.apphost import AppHost, start_app_host
+from tools import azurite
+from tools.provision import provision
+from tools.seed_demo import SCHEMA
+
+ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass
+class Bench:
+    storage: azurite.Azurite
+    services: Services
+    host: AppHost
+    work_dir: Path
+
+    @property
+    def api(self) -> str:
+        return self.host.api
+
+
+@contextmanager
+def bench_services(work_dir: Path) -> Iterator[Bench]:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    storage = azurite.start(work_dir / "azurite", log_file=work_dir / "azurite.log")
+    try:
+        services = build_services(Settings.from_environ({STORAGE_CONNECTION: storage.connection_string}))
+        provision(services.clients)
+        host = start_app_host(storage.connection_string, work_dir / "devhost.log")
+        try:
+            yield Bench(storage, services, host, work_dir)
+        finally:
+            host.stop()
+    finally:
+        storage.stop()
+
+
+@dataclass
+class Dataset:
+    database: str
+    dsn: str
+    container: str
+    prefix: str
+    files: dict[str, int]  # uuid -> size
+    next_id: int
+
+
+def create_database(name: str) -> str:
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return psycopg.conninfo.make_conninfo(ADMIN_DSN, dbname=name)
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def file_sizes(count: int, seed: int) -> list[int]:
+    """Mixed sizes, log-uniform from 2 KB to 4 MB, as file documents tend to be."""
+    rng = random.Random(seed)
+    return [int(2048 * (2048 ** rng.random())) for _ in range(count)]
+
+
+def generate_dataset(services: Services, *, rows: int, files: int, seed: int = 7) -> Dataset:
+    """A Mendix-like database of ``rows`` order lines, and ``files`` file documents in Azurite."""
+    name = f"appbackups_bench_{uuid.uuid4().hex[:8]}"
+    dsn = create_database(name)
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(SCHEMA)
+        connection.execute(
+            'CREATE TABLE "sales$orderline" (id bigint PRIMARY KEY, "order" bigint, product varchar(100), '
+            "quantity integer, price numeric(12,2), note text, changeddate timestamp)"
+        )
+        connection.execute(
+            "INSERT INTO \"sales$orderline\" SELECT n, n / 10, 'product ' || (n %% 5000), (n %% 17) + 1, "
+            "((n * 7919) %% 100000) / 100.0, md5(n::text) || ' ' || repeat('lorem ipsum ', (n %% 8)::int + 1), "
+            "now() - (n || ' seconds')::interval FROM generate_series(1::bigint, %s) n",
+            (rows,),
+        )
+    container = f"bench-files-{uuid.uuid4().hex[:6]}"
+    dataset = Dataset(name, dsn, container, "docs/", {}, 1)
+    services.clients.blob_service.create_container(container)
+    add_files(services, dataset, file_sizes(files, seed))
+    return dataset
+
+
+def add_files(services: Services, dataset: Dataset, sizes: list[int]) -> None:
+    container = services.clients.blob_service.get_container_client(dataset.container)
+    chunk = os.urandom(4 * 1024 * 1024)
+    new = [(str(uuid.uuid4()), size) for size in sizes]
+
+    def upload(item: tuple[str, int]) -> None:
+        file_uuid, size = item
+        offset = hash(file_uuid) % (len(chunk) - size) if size < len(chunk) else 0
+        container.upload_blob(dataset.prefix + file_uuid, chunk[offset : offset + size] + file_uuid.encode())
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(upload, new))
+    with psycopg.connect(dataset.dsn, autocommit=True) as connection, connection.cursor() as cursor:
+        rows = []
+        for file_uuid, size in new:
+            rows.append((dataset.next_id, file_uuid, f"file-{dataset.next_id}", size + len(file_uuid)))
+            dataset.files[file_uuid] = size + len(file_uuid)
+            dataset.next_id += 1
+        cursor.executemany(
+            'INSERT INTO "system$filedocument" (id, "__uuid__", name, size, hascontents) VALUES (%s, %s, %s, %s, true)',
+            rows,
+        )
+
+
+def register(bench: Bench, environment_id: str, namespace: str, dataset: Dataset) -> None:
+    body = {
+        "namespace": namespace,
+        "appName": "bench",
+        "displayName": environment_id,
+        "state": "Running",
+        "database": {"host": "127.0.0.1", "database": dataset.database, "user": "postgres"},
+        "files": {"container": dataset.container, "prefix": dataset.prefix},
+        "modelVersion": "1.0.0",
+    }
+    response = requests.put(f"{bench.api}/environments/{environment_id}", json=body, timeout=60)
+    response.raise_for_status()
+
+
+def peak_rss_reset(pid: int) -> None:
+    """Reset the kernel's peak-RSS mark of a process (VmHWM), so the next reading is this run's peak."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+def backup_through_api(bench: Bench, environment_id: str, timeout: float = 1800) -> tuple[float, dict]:
+    """POST a backup and poll it until it is no longer Processing; returns the wall time and details."""
+    started = time.perf_counter()
+    created = requests.post(f"{bench.api}/environments/{environment_id}/backups", json={"comment": "bench"}, timeout=60)
+    created.raise_for_status()
+    location = bench.api.removesuffix("/api") + created.headers["Location"]
+    while True:
+        details = requests.get(location, timeout=60).json()
+        if details["status"] != "Processing":
+            elapsed = time.perf_counter() - started
+            if details["status"] != "Finished":
+                raise RuntimeError(f"backup failed: {details['statusMessage']}")
+            return elapsed, details
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError("backup did not finish in time")
+        time.sleep(0.1)
+
+
+def pg_dump_command(database: str) -> list[str]:
+    return ["pg_dump", "-Fc", "-O", "-x", "-h", "127.0.0.1", "-U", "postgres", database]
+
+
+def write_results(name: str, results: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    return path
+
+
+def machine() -> dict:
+    return {
+        "cpus": os.cpu_count(),
+        "postgres": subprocess.run(["pg_dump", "--version"], capture_output=True, text=True).stdout.strip(),
+        "storage": "Azurite (local emulator)",
+    }
