@@ -6,7 +6,7 @@ import logging
 
 import azure.functions as func
 
-from functions import backups, downloads, environments, health, maintenance, restores, uploads, workers
+from functions import backups, downloads, environments, health, maintenance, restores, schedules, uploads, workers
 
 logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 logging.getLogger("azure").setLevel(logging.WARNING)
@@ -19,6 +19,7 @@ for blueprint in (
     restores.bp,
     downloads.bp,
     uploads.bp,
+    schedules.bp,
     workers.bp,
     maintenance.bp,
     health.bp,

@@ -6,6 +6,6 @@ registered. ``python -m devhost serve`` runs it; :class:`DevHost` embeds it (tes
 
 from devhost.host import DevHost, UnknownFunction
 from devhost.invoker import InvocationResult
-from devhost.ncrontab import next_occurrence
+from shared.schedules.ncrontab import next_occurrence
 
 __all__ = ["DevHost", "InvocationResult", "UnknownFunction", "next_occurrence"]

@@ -18,10 +18,10 @@ from devhost.hostconfig import load_host_config
 from devhost.invoker import Invoker
 from devhost.loader import DEFAULT_APP, HTTP_TRIGGER, TIMER_TRIGGER, load_app
 from devhost.manual import NotManuallyRunnable, manual_details, manual_trigger_value
-from devhost.ncrontab import next_occurrence
 from devhost.queues import DEFAULT_LEASE_SECONDS, QueueConnections
 from devhost.routing import RouteTemplate
-from devhost.settings import apply_settings, read_local_settings
+from devhost.settings import apply_settings, read_local_settings, resolve_references
+from shared.schedules.ncrontab import next_occurrence
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -155,7 +155,8 @@ def _list(args: argparse.Namespace) -> int:
             line = f"{function.name}: httpTrigger [{methods}] {prefix}/{function.route.strip('/')}"
         elif function.trigger_type == TIMER_TRIGGER:
             try:
-                line += f", next {next_occurrence(function.schedule, now).isoformat()}"
+                schedule = resolve_references(function.schedule, what="schedule")
+                line += f", next {next_occurrence(schedule, now).isoformat()}"
             except ValueError as error:
                 line += f" (invalid: {error})"
         print(line)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devhost.timespan import parse_timespan
+from shared.schedules.timespan import parse_timespan
 
 HOST_FILE = "host.json"
 MAX_BATCH_SIZE = 32  # Azure Queue Storage returns at most 32 messages per request.

@@ -11,7 +11,8 @@ from typing import Any, Protocol
 from azure.functions.timer import TimerRequest
 
 from devhost.loader import FunctionInfo
-from devhost.ncrontab import parse_schedule
+from devhost.settings import resolve_references
+from shared.schedules.ncrontab import parse_schedule
 
 log = logging.getLogger("devhost.timers")
 
@@ -27,7 +28,9 @@ def utc_now() -> dt.datetime:
 
 
 def timer_request(past_due: bool, last: dt.datetime | None = None, next_due: dt.datetime | None = None) -> TimerRequest:
-    """The ``TimerRequest`` the function receives (``schedule_status`` shaped like the host's)."""
+    """The ``TimerRequest`` the function receives, ``schedule_status`` shaped like the host's: as in
+    the WebJobs timer extension, ``Next`` is the occurrence the scheduler waited for — the one this
+    invocation is for, in the past when it runs late — and ``Last`` the one before it."""
     status = {}
     if last is not None:
         status["Last"] = last.isoformat()
@@ -58,7 +61,7 @@ class TimerRunner:
         run_on_startup: bool | None = None,
     ) -> None:
         self.function = function
-        self.schedule = parse_schedule(function.schedule, environ)
+        self.schedule = parse_schedule(resolve_references(function.schedule, environ, what="schedule"))
         self._invoker = invoker
         self._clock = clock
         self._stop = threading.Event()
@@ -80,7 +83,7 @@ class TimerRunner:
         last: dt.datetime | None = None
         due = self.schedule.next_after(self._clock())
         if self._run_on_startup:
-            self._fire(past_due=False, last=None, next_due=due)
+            self._fire(past_due=False, last=None, next_due=self._clock())
         caught_up = False
         while True:
             self.next_due = due
@@ -88,7 +91,7 @@ class TimerRunner:
                 return
             late = (self._clock() - due).total_seconds()
             following = self.schedule.next_after(due)
-            self._fire(past_due=late > self._tolerance, last=last, next_due=following)
+            self._fire(past_due=late > self._tolerance, last=last, next_due=due)
             last = due
             now = self._clock()
             if following > now:

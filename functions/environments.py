@@ -6,7 +6,7 @@ from functions.http import ApiBlueprint, ApiRequest, Reply, RouteSpec
 from shared.bootstrap import services
 from shared.contracts.activity import ActivityEntryView
 from shared.contracts.common import Page
-from shared.contracts.environments import EnvironmentBody, EnvironmentView
+from shared.contracts.environments import EnvironmentBody, EnvironmentView, ScheduleView
 
 bp = ApiBlueprint()
 
@@ -22,7 +22,8 @@ def list_environments(request: ApiRequest) -> Reply:
 @bp.api("environments/{env}", "GET", RouteSpec("Get an environment", response_model=EnvironmentView, tag=TAG))
 def get_environment(request: ApiRequest) -> Reply:
     environment = services().environments.get(request.environment_id())
-    return Reply(200, EnvironmentView.of(environment), {"ETag": environment.etag})
+    schedule = ScheduleView.of(services().scheduler.state(environment.id), services().settings.nightly_schedule)
+    return Reply(200, EnvironmentView.of(environment, schedule), {"ETag": environment.etag})
 
 
 @bp.api(

@@ -14,6 +14,7 @@ from shared.adapters.tables import AzureRowTable, RowTable
 from shared.backups.runner import BackupRunner, BackupSettings, Stores
 from shared.catalog.activity import ActivityCatalog
 from shared.catalog.environments import EnvironmentCatalog
+from shared.catalog.schedules import ScheduleCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.catalog.uploads import UploadCatalog
 from shared.clients import StorageClients
@@ -29,7 +30,9 @@ from shared.services.backups import BackupService
 from shared.services.downloads import DownloadService
 from shared.services.environments import EnvironmentService
 from shared.services.health import HealthService
+from shared.services.pruning import PruneService
 from shared.services.restores import RestoreService
+from shared.services.schedules import SchedulerService
 from shared.services.uploads import UploadService
 from shared.uploads.steps import UploadSteps
 
@@ -54,6 +57,8 @@ class Services:
     restores: RestoreService
     downloads: DownloadService
     uploads: UploadService
+    scheduler: SchedulerService
+    pruning: PruneService
     health: HealthService
 
 
@@ -91,6 +96,7 @@ def build_services(
         content=BlobStore(clients.blob_service, Containers.CONTENT),
         archives=BlobStore(clients.blob_service, Containers.ARCHIVES),
         uploads=BlobStore(clients.blob_service, Containers.UPLOADS),
+        maintenance=BlobStore(clients.blob_service, Containers.MAINTENANCE),
         file_store=file_store,
     )
     backup_settings = BackupSettings(
@@ -103,8 +109,27 @@ def build_services(
     backups = BackupService(
         snapshot_catalog, environment_catalog, activity, queues(Queues.BACKUPS), stores.snapshots, clock
     )
+    schedule_catalog = ScheduleCatalog(tables(Tables.SCHEDULES))
+    pruning = PruneService(
+        environment_catalog,
+        snapshot_catalog,
+        schedule_catalog,
+        activity,
+        stores.snapshots,
+        stores.content,
+        stores.maintenance,
+        clock,
+        timedelta(hours=settings.prune_grace_hours),
+    )
     backup_runner = BackupRunner(
-        snapshot_catalog, environment_catalog, activity, stores, databases, backup_settings, clock
+        snapshot_catalog,
+        environment_catalog,
+        activity,
+        stores,
+        databases,
+        backup_settings,
+        clock,
+        last_sweep=pruning.last_sweep,
     )
     operation_catalog = OperationCatalog(tables(Tables.OPERATIONS))
     operations = OperationEngine(
@@ -184,7 +209,19 @@ def build_services(
             clock,
             timedelta(minutes=settings.upload_url_minutes),
         ),
-        health=HealthService(clients, environment_catalog, databases),
+        scheduler=SchedulerService(
+            environment_catalog,
+            schedule_catalog,
+            snapshot_catalog,
+            backups,
+            queues(Queues.SCHEDULED),
+            clock,
+            settings.nightly_schedule,
+        ),
+        pruning=pruning,
+        health=HealthService(
+            clients, environment_catalog, databases, snapshot_catalog, clock, timedelta(hours=settings.freshness_hours)
+        ),
     )
 
 

@@ -6,10 +6,14 @@ import threading
 from functools import cached_property
 from typing import Any
 
+import requests
 from azure.core.credentials import TokenCredential
+from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient, ExponentialRetry
 from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePolicy, QueueClient, QueueServiceClient
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from shared.config import StorageConnection
 
@@ -21,6 +25,16 @@ def _storage_retry() -> dict[str, Any]:
 
 # Reads come in chunks of at most 4 MiB (the SDK's first read is 32 MiB otherwise): bounded memory.
 _BLOB_CHUNKS: dict[str, Any] = {"max_single_get_size": 4 * 1024 * 1024, "max_chunk_get_size": 4 * 1024 * 1024}
+
+
+def _pooled_transport() -> RequestsTransport:
+    """The SDK's default connection pool keeps 10 connections; the copy and staging pools run more
+    requests than that at once, and every extra one would open (and drop) a new connection."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=Retry(total=False, redirect=False))
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return RequestsTransport(session=session, session_owner=False)
 
 
 _TABLE_RETRY: dict[str, Any] = {"retry_total": 4, "retry_backoff_factor": 0.5, "retry_backoff_max": 10}
@@ -53,10 +67,14 @@ class StorageClients:
     def blob_service(self) -> BlobServiceClient:
         if self.connection.connection_string:
             return BlobServiceClient.from_connection_string(
-                self.connection.connection_string, **_storage_retry(), **_BLOB_CHUNKS
+                self.connection.connection_string, transport=_pooled_transport(), **_storage_retry(), **_BLOB_CHUNKS
             )
         return BlobServiceClient(
-            str(self.connection.blob_uri), credential=self.credential, **_storage_retry(), **_BLOB_CHUNKS
+            str(self.connection.blob_uri),
+            credential=self.credential,
+            transport=_pooled_transport(),
+            **_storage_retry(),
+            **_BLOB_CHUNKS,
         )
 
     @cached_property
@@ -91,7 +109,9 @@ class StorageClients:
         with self._lock:
             client = self._foreign_blob_services.get(key)
         if client is None:
-            client = BlobServiceClient(key, credential=self.credential, **_storage_retry(), **_BLOB_CHUNKS)
+            client = BlobServiceClient(
+                key, credential=self.credential, transport=_pooled_transport(), **_storage_retry(), **_BLOB_CHUNKS
+            )
             with self._lock:
                 client = self._foreign_blob_services.setdefault(key, client)
         return client

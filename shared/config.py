@@ -18,8 +18,9 @@ class Containers:
     CONTENT = "content"  # file-document content store, shared per namespace
     ARCHIVES = "archives"  # prepared download archives
     UPLOADS = "uploads"  # archives uploaded by clients, before ingest
+    MAINTENANCE = "maintenance"  # pruning's marks between runs
 
-    ALL = (SNAPSHOTS, CONTENT, ARCHIVES, UPLOADS)
+    ALL = (SNAPSHOTS, CONTENT, ARCHIVES, UPLOADS, MAINTENANCE)
 
 
 class Tables:
@@ -44,6 +45,17 @@ class Queues:
     @staticmethod
     def poison(queue: str) -> str:
         return f"{queue}-poison"
+
+
+# The timers' NCRONTAB schedules are app settings (the triggers name them as %SETTING%); these are
+# their defaults, which every launcher (make run, the tests, Bicep) sets. UTC. The monthly timer
+# fires on Sundays; the code keeps the first Sunday of each month.
+DEFAULT_SCHEDULES = {
+    "APPBACKUPS_NIGHTLY_SCHEDULE": "0 0 2 * * *",
+    "APPBACKUPS_WEEKLY_SCHEDULE": "0 0 2 * * 0",
+    "APPBACKUPS_MONTHLY_SCHEDULE": "0 0 2 * * 0",
+    "APPBACKUPS_PRUNE_SCHEDULE": "0 0 4 * * *",
+}
 
 
 def _flag(value: str | None) -> bool:
@@ -122,6 +134,9 @@ class Settings:
     archive_compression: int = 1
     upload_expanded_limit: int = 100 * 1024**3
     upload_url_minutes: int = 120
+    nightly_schedule: str = "0 0 2 * * *"
+    prune_grace_hours: int = 6
+    freshness_hours: int = 26
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def setting(self, name: str) -> str | None:
@@ -150,5 +165,8 @@ class Settings:
             archive_compression=_int(env, "APPBACKUPS_ARCHIVE_COMPRESSION", 1, minimum=0),
             upload_expanded_limit=_int(env, "APPBACKUPS_UPLOAD_MAX_EXPANDED_MB", 100 * 1024) * 1024 * 1024,
             upload_url_minutes=_int(env, "APPBACKUPS_UPLOAD_URL_MINUTES", 120),
+            nightly_schedule=env.get("APPBACKUPS_NIGHTLY_SCHEDULE") or DEFAULT_SCHEDULES["APPBACKUPS_NIGHTLY_SCHEDULE"],
+            prune_grace_hours=_int(env, "APPBACKUPS_PRUNE_GRACE_HOURS", 6, minimum=0),
+            freshness_hours=_int(env, "APPBACKUPS_BACKUP_FRESHNESS_HOURS", 26),
             environ=env,
         )

@@ -31,6 +31,7 @@ class Principal:
 LOCAL_DEVELOPER = Principal(id="local-developer", name="Local developer", identity_provider="development")
 SYSTEM = Principal(id="system", name="appbackups", identity_provider="system")
 ANONYMOUS = Principal(id="anonymous", name="Anonymous", identity_provider="none")
+SCHEDULER = Principal(id="scheduler", name="appbackups scheduler", identity_provider="system")
 
 
 def _decode_client_principal(encoded: str) -> dict[str, Any]:

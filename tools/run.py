@@ -19,7 +19,7 @@ import psycopg
 import requests
 
 from shared.bootstrap import build_services
-from shared.config import STORAGE_CONNECTION, Settings
+from shared.config import DEFAULT_SCHEDULES, STORAGE_CONNECTION, Settings
 from tools import azurite
 from tools.provision import provision
 from tools.seed_demo import ADMIN_DSN, seed
@@ -58,6 +58,8 @@ def app_environment(connection_string: str) -> dict[str, str]:
             "APPBACKUPS_DEVELOPMENT_MODE": "true",
         }
     )
+    for name, schedule in DEFAULT_SCHEDULES.items():
+        environment.setdefault(name, schedule)
     return environment
 
 

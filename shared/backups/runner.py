@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
@@ -52,6 +52,7 @@ class Stores:
     content: BlobStore
     archives: BlobStore
     uploads: BlobStore
+    maintenance: BlobStore
     file_store: Callable[[Environment], BlobStore]
 
 
@@ -75,7 +76,9 @@ class BackupRunner:
         settings: BackupSettings,
         clock: Clock,
         hooks: BackupHooks | None = None,
+        last_sweep: Callable[[str], datetime | None] | None = None,
     ) -> None:
+        self._last_sweep = last_sweep
         self._snapshots = snapshots
         self._environments = environments
         self._activity = activity
@@ -189,6 +192,7 @@ class BackupRunner:
             dump_writer.abort()
             files_writer.abort()
             raise
+        self._check_against_sweeps(snapshot, folder + FILES, source, environment.files.prefix)
 
         stats = collector.stats
         now = self._clock()
@@ -254,6 +258,33 @@ class BackupRunner:
             stats.count - stats.copied,
         )
         return finished
+
+    def _check_against_sweeps(self, snapshot: Snapshot, files: str, source: BlobStore, prefix: str) -> None:
+        """If pruning swept this namespace while the backup was being made, a sweep may have judged
+        an object this backup reuses unreferenced: copy any that is gone again from the source."""
+        swept = self._last_sweep(snapshot.namespace) if self._last_sweep else None
+        if swept is None or swept < snapshot.created_on:
+            return
+        content = self._stores.content
+        listing = content.list(f"{snapshot.namespace}/", page_size=5000)
+        present = next(listing, None)
+        restored = 0
+        for line in self._stores.snapshots.read_lines(files):
+            if not line.strip():
+                continue
+            entry = FileEntry.from_line(line)
+            while present is not None and present.name < entry.object:
+                present = next(listing, None)
+            if present is None or present.name != entry.object:
+                content.copy_from_url(
+                    entry.object,
+                    source.copy_source_url(prefix + entry.uuid, content),
+                    source_etag=entry.source_etag,
+                    metadata={"md5": entry.md5},
+                )
+                restored += 1
+        if restored:
+            logger.warning("backup %s: %d content objects swept meanwhile were copied again", snapshot.id, restored)
 
     def _stream_dump(self, dump: DumpProcess, writer: BlockWriter) -> None:
         for number, chunk in enumerate(dump.chunks(self._settings.block_size)):

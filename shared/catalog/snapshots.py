@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from shared.adapters.tables import Row, RowChanged, RowTable, iterate
+from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
 from shared.catalog.codec import dumps, from_iso, loads, to_iso
 from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier
 from shared.errors import Conflict, NotFound
@@ -99,7 +99,10 @@ class SnapshotCatalog:
         return snapshot
 
     def add(self, snapshot: Snapshot) -> Snapshot:
-        stored = self._table.insert(_to_row(snapshot))
+        try:
+            stored = self._table.insert(_to_row(snapshot))
+        except RowExists as error:
+            raise Conflict(f"Backup {snapshot.id} exists already.", code="backup_exists") from error
         return replace(snapshot, etag=stored.etag)
 
     def save(self, snapshot: Snapshot) -> Snapshot:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, Field, StringConstraints, model_validator
 
 from shared.contracts.common import ApiModel, EnvironmentId, NamespaceName
 from shared.domain.environments import DatabaseConnection, Environment, EnvironmentState, FileLocation
+from shared.domain.snapshots import SnapshotStatus, Tier
+from shared.services.schedules import ScheduleState
 
 AppSettingName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")]
 ContainerName = Annotated[
@@ -102,6 +104,34 @@ class EnvironmentBody(ApiModel):
     )
 
 
+class LastScheduledBackupView(ApiModel):
+    night: date
+    snapshot_id: str | None
+    tiers: list[Tier] = Field(description="The timers that asked for this night's backup.")
+    status: SnapshotStatus | None = Field(description="Null when the backup has since been pruned or deleted.")
+    tier: Tier | None = Field(description="Its tier: the longest-kept of the tiers due that night.")
+
+
+class ScheduleView(ApiModel):
+    nightly_schedule: str = Field(description="NCRONTAB, UTC.")
+    next_run: datetime | None
+    last_scheduled_backup: LastScheduledBackupView | None
+
+    @classmethod
+    def of(cls, state: ScheduleState, nightly_schedule: str) -> ScheduleView:
+        last = None
+        if state.last is not None:
+            snapshot = state.last_snapshot
+            last = LastScheduledBackupView(
+                night=state.last.night,
+                snapshot_id=state.last.snapshot_id,
+                tiers=list(state.last.tiers),
+                status=snapshot.status if snapshot else None,
+                tier=snapshot.tier if snapshot else None,
+            )
+        return cls(nightly_schedule=nightly_schedule, next_run=state.next_run, last_scheduled_backup=last)
+
+
 class EnvironmentView(ApiModel):
     id: EnvironmentId
     namespace: str
@@ -117,9 +147,12 @@ class EnvironmentView(ApiModel):
     created_on: datetime
     updated_on: datetime
     etag: str = Field(description="Send back as If-Match to update only the version you read.")
+    schedule: ScheduleView | None = Field(
+        default=None, description="The last scheduled backup and the next run (on single-environment reads)."
+    )
 
     @classmethod
-    def of(cls, environment: Environment) -> EnvironmentView:
+    def of(cls, environment: Environment, schedule: ScheduleView | None = None) -> EnvironmentView:
         return cls(
             id=environment.id,
             namespace=environment.namespace,
@@ -135,4 +168,5 @@ class EnvironmentView(ApiModel):
             created_on=environment.created_on,
             updated_on=environment.updated_on,
             etag=environment.etag,
+            schedule=schedule,
         )

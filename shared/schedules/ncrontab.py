@@ -15,8 +15,8 @@ date must match **both** -- ``0 0 0 13 * FRI`` fires only on Friday the 13th -- 
 fires when *either* matches. This module does the same.
 
 A schedule that is not six fields but looks like ``[d.]hh:mm:ss`` is a TimeSpan schedule: it fires every
-interval (the host's ``ConstantSchedule``: next = previous + interval). ``%Name%`` references are resolved
-from the app settings (the environment) before parsing, as the host does.
+interval (the host's ``ConstantSchedule``: next = previous + interval). ``%Name%`` references to app
+settings are the host's business: resolve them before parsing (the development host does).
 
 Times are UTC (``WEBSITE_TIME_ZONE`` is not honoured). Fractions of a second in the base time are dropped
 before the search, as NCrontab works on whole seconds; the result is always strictly after ``after``.
@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from devhost.settings import resolve_references
-from devhost.timespan import looks_like_timespan, parse_timespan
+from shared.schedules.timespan import looks_like_timespan, parse_timespan
 
 _MONTH_NAMES = tuple(calendar.month_name[1:])  # January..December
 _DAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
@@ -118,11 +116,11 @@ class IntervalSchedule:
         return after + self.interval
 
 
-def parse_schedule(expression: str, environ: Mapping[str, str] | None = None) -> CronSchedule | IntervalSchedule:
-    """Parse a timer trigger schedule (after resolving ``%Name%`` references). Raises ``ValueError``."""
+def parse_schedule(expression: str) -> CronSchedule | IntervalSchedule:
+    """Parse a timer trigger schedule (with ``%Name%`` references already resolved). Raises ``ValueError``."""
     if not isinstance(expression, str) or not expression.strip():
         raise ValueError("a timer schedule must be a non-empty string")
-    resolved = resolve_references(expression, environ, what="schedule")
+    resolved = expression.strip()
     tokens = resolved.split()
     if len(tokens) == len(_FIELDS):
         return _parse_cron(resolved, tokens)
@@ -138,13 +136,13 @@ def parse_schedule(expression: str, environ: Mapping[str, str] | None = None) ->
     )
 
 
-def next_occurrence(expression: str, after: dt.datetime, environ: Mapping[str, str] | None = None) -> dt.datetime:
+def next_occurrence(expression: str, after: dt.datetime) -> dt.datetime:
     """The first time strictly after ``after`` at which ``expression`` fires.
 
     ``after`` is UTC: a naive datetime is taken as UTC and a naive result returned; an aware one is
     converted and the result is an aware UTC datetime.
     """
-    return parse_schedule(expression, environ).next_after(after)
+    return parse_schedule(expression).next_after(after)
 
 
 def _parse_cron(expression: str, tokens: list[str]) -> CronSchedule:

@@ -51,7 +51,11 @@ class BackupService:
         self, environment_id: str, actor: Principal, *, comment: str = "", tier: Tier = Tier.MANUAL
     ) -> Snapshot:
         """Record a Processing snapshot and queue the work. The environment must be eligible."""
-        snapshot = self.record(environment_id, actor, comment=comment, tier=tier)
+        return self.queue_work(self.record(environment_id, actor, comment=comment, tier=tier), actor)
+
+    def queue_work(self, snapshot: Snapshot, actor: Principal) -> Snapshot:
+        """Queue the making of a recorded snapshot; if the queue is down, the snapshot fails (503)."""
+        environment_id = snapshot.environment_id
         try:
             self._queue.send(backup_message(snapshot))
         except AzureError as error:
@@ -70,7 +74,15 @@ class BackupService:
             ) from error
         return snapshot
 
-    def record(self, environment_id: str, actor: Principal, *, comment: str = "", tier: Tier = Tier.MANUAL) -> Snapshot:
+    def record(
+        self,
+        environment_id: str,
+        actor: Principal,
+        *,
+        comment: str = "",
+        tier: Tier = Tier.MANUAL,
+        snapshot_id: str | None = None,
+    ) -> Snapshot:
         """Record a Processing snapshot for a worker (or a restore's first step) to make."""
         environment = self._environments.get(environment_id)
         if tier is not Tier.PRE_RESTORE:
@@ -78,7 +90,7 @@ class BackupService:
         now = self._clock()
         return self._snapshots.add(
             Snapshot(
-                id=new_snapshot_id(now),
+                id=snapshot_id or new_snapshot_id(now),
                 environment_id=environment.id,
                 namespace=environment.namespace,
                 status=SnapshotStatus.PROCESSING,

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from azure.core.exceptions import AzureError
 
 from shared.adapters.postgres import PostgresGateway
 from shared.catalog.environments import EnvironmentCatalog
+from shared.catalog.snapshots import SnapshotCatalog
 from shared.clients import StorageClients
+from shared.clock import Clock
 from shared.config import Containers, Queues, Tables
-from shared.contracts.health import CheckResult, HealthView
+from shared.contracts.health import BackupFreshness, CheckResult, HealthView
+from shared.domain.environments import EnvironmentState
 from shared.errors import AppError
 
 
@@ -25,10 +29,40 @@ def _check(name: str, probe: Callable[[], object]) -> CheckResult:
 
 
 class HealthService:
-    def __init__(self, clients: StorageClients, environments: EnvironmentCatalog, databases: PostgresGateway) -> None:
+    def __init__(
+        self,
+        clients: StorageClients,
+        environments: EnvironmentCatalog,
+        databases: PostgresGateway,
+        snapshots: SnapshotCatalog,
+        clock: Clock,
+        freshness: timedelta,
+    ) -> None:
         self._clients = clients
         self._environments = environments
         self._databases = databases
+        self._snapshots = snapshots
+        self._clock = clock
+        self._freshness = freshness
+
+    def freshness(self) -> list[BackupFreshness]:
+        """Per environment that can be backed up: its last successful backup, and whether that is
+        older than the freshness window (26 hours: a night's backup plus slack)."""
+        now = self._clock()
+        results = []
+        for environment in self._environments.all():
+            if environment.state in (EnvironmentState.CREATING, EnvironmentState.CREATION_FAILED):
+                continue
+            latest = self._snapshots.latest_finished(environment.id)
+            last = latest.finished_on or latest.created_on if latest else None
+            if last is not None and now - last <= self._freshness:
+                status = "ok"
+            elif last is None and now - environment.created_on <= self._freshness:
+                status = "new"
+            else:
+                status = "stale"
+            results.append(BackupFreshness(environment=environment.id, status=status, last_successful_backup=last))
+        return results
 
     def check(self) -> HealthView:
         clients = self._clients
@@ -57,10 +91,11 @@ class HealthService:
                 databases = list(
                     pool.map(lambda env: _check(env.id, lambda: self._databases.ping(env.database)), environments)
                 )
+        backups = self.freshness() if all(result.status == "ok" for result in storage) else []
         if any(result.status == "failed" for result in storage):
             status = "unhealthy"
-        elif any(result.status == "failed" for result in databases):
+        elif any(result.status == "failed" for result in databases) or any(b.status == "stale" for b in backups):
             status = "degraded"
         else:
             status = "healthy"
-        return HealthView(status=status, storage=storage, databases=databases)
+        return HealthView(status=status, storage=storage, databases=databases, backups=backups)

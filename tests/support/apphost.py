@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from shared.config import STORAGE_CONNECTION
+from shared.config import DEFAULT_SCHEDULES, STORAGE_CONNECTION
 from tools.azurite import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +52,7 @@ def start_app_host(
             STORAGE_CONNECTION: connection_string,
             "FUNCTIONS_WORKER_RUNTIME": "python",
             "APPBACKUPS_DEVELOPMENT_MODE": "true",
+            **DEFAULT_SCHEDULES,
             **(extra_settings or {}),
         }
     )

@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from devhost.ncrontab import CronSchedule, IntervalSchedule, next_occurrence, parse_schedule
-from devhost.timespan import parse_timespan
+from devhost.settings import resolve_references
+from shared.schedules.ncrontab import CronSchedule, IntervalSchedule, next_occurrence, parse_schedule
+from shared.schedules.timespan import parse_timespan
 
 
 def at(text: str) -> dt.datetime:
@@ -104,18 +105,21 @@ def test_naive_in_naive_out() -> None:
 
 def test_setting_references_are_resolved_from_the_environment() -> None:
     environ = {"BackupSchedule": "0 0 3 * * *", "MINUTE": "15"}
-    assert next_occurrence("%BackupSchedule%", at("2024-05-01T10:00:00"), environ) == at("2024-05-02T03:00:00")
-    assert next_occurrence("0 %MINUTE% * * * *", at("2024-05-01T10:00:00"), environ) == at("2024-05-01T10:15:00")
+    resolved = resolve_references("%BackupSchedule%", environ, what="schedule")
+    assert next_occurrence(resolved, at("2024-05-01T10:00:00")) == at("2024-05-02T03:00:00")
+    resolved = resolve_references("0 %MINUTE% * * * *", environ, what="schedule")
+    assert next_occurrence(resolved, at("2024-05-01T10:00:00")) == at("2024-05-01T10:15:00")
 
 
 def test_a_missing_setting_is_an_error_naming_it() -> None:
     with pytest.raises(ValueError, match="'NoSuchSetting'"):
-        parse_schedule("%NoSuchSetting%", {})
+        resolve_references("%NoSuchSetting%", {}, what="schedule")
 
 
 def test_setting_reference_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEVHOST_TEST_SCHEDULE", "00:00:30")
-    assert next_occurrence("%DEVHOST_TEST_SCHEDULE%", at("2024-05-01T10:00:00")) == at("2024-05-01T10:00:30")
+    resolved = resolve_references("%DEVHOST_TEST_SCHEDULE%", what="schedule")
+    assert next_occurrence(resolved, at("2024-05-01T10:00:00")) == at("2024-05-01T10:00:30")
 
 
 @pytest.mark.parametrize(
@@ -171,7 +175,7 @@ def test_six_field_expressions_parse_to_cron_schedules() -> None:
 )
 def test_invalid_schedules_raise_value_error_with_a_message(expression: str, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
-        parse_schedule(expression, {})
+        parse_schedule(expression)
 
 
 def test_parse_timespan() -> None:

@@ -1,0 +1,84 @@
+"""Timers: the nightly, weekly and monthly backups (fanned out per environment), pruning, and the
+freshness check."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import azure.functions as func
+
+from shared.adapters.queues import decode_message
+from shared.bootstrap import services
+from shared.config import STORAGE_CONNECTION, Queues
+from shared.domain.snapshots import Tier
+
+bp = func.Blueprint()
+logger = logging.getLogger("appbackups.schedules")
+
+
+def occurrence_of(timer: func.TimerRequest) -> datetime:
+    """The scheduled time this invocation is for. The host's schedule status names it ``Next`` (the
+    occurrence it was waiting for), also when the invocation is late (``past_due``) after downtime."""
+    status = getattr(timer, "schedule_status", None) or {}
+    value = status.get("Next") or status.get("next")
+    if value:
+        try:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        except ValueError:
+            logger.warning("unreadable schedule status %r; using the current time", value)
+    return datetime.now(UTC)
+
+
+def _fan_out(tier: Tier, timer: func.TimerRequest) -> None:
+    occurrence = occurrence_of(timer)
+    if timer.past_due:
+        logger.warning("the %s timer is late (past due) for %s; catching up", tier.value, occurrence.isoformat())
+    services().scheduler.fan_out(tier, occurrence)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%APPBACKUPS_NIGHTLY_SCHEDULE%", run_on_startup=False)
+def nightly_backups(timer: func.TimerRequest) -> None:
+    _fan_out(Tier.NIGHTLY, timer)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%APPBACKUPS_WEEKLY_SCHEDULE%", run_on_startup=False)
+def weekly_backups(timer: func.TimerRequest) -> None:
+    _fan_out(Tier.WEEKLY, timer)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%APPBACKUPS_MONTHLY_SCHEDULE%", run_on_startup=False)
+def monthly_backups(timer: func.TimerRequest) -> None:
+    """Fires on Sundays; only the month's first Sunday makes a monthly backup."""
+    _fan_out(Tier.MONTHLY, timer)
+
+
+@bp.queue_trigger(arg_name="message", queue_name=Queues.SCHEDULED, connection=STORAGE_CONNECTION)
+def scheduled_backup_worker(message: func.QueueMessage) -> None:
+    """One environment's scheduled backup of one night: make it, or give it the longer retention."""
+    try:
+        work = decode_message(message.get_body())
+        environment_id, tier = str(work["environmentId"]), Tier(work["tier"])
+        night = datetime.fromisoformat(str(work["night"])).date()
+    except (ValueError, KeyError) as error:
+        logger.error("dropping malformed scheduled-backup message %s: %s", message.id, error)
+        return
+    services().scheduler.run(environment_id, tier, night)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%APPBACKUPS_PRUNE_SCHEDULE%", run_on_startup=False)
+def prune_backups(timer: func.TimerRequest) -> None:
+    services().pruning.prune()
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 30 * * * *", run_on_startup=False)
+def check_backup_freshness(timer: func.TimerRequest) -> None:
+    """Warn, every hour, about environments without a successful backup in the freshness window."""
+    for entry in services().health.freshness():
+        if entry.status == "stale":
+            logger.warning(
+                "environment %s has no successful backup since %s",
+                entry.environment,
+                entry.last_successful_backup.isoformat() if entry.last_successful_backup else "it was registered",
+            )

@@ -1,0 +1,290 @@
+"""Pruning: forget expired backups, then reclaim the stored data no remaining backup needs.
+
+Forget: an expired backup (past its expiry and any keepUntil pin, not Processing, not in use by
+a restore or download) loses its catalog row, dump and file list.
+
+Sweep, per namespace, mark and sweep with a grace period, after restic's forget/prune: each run
+lists the content objects no remaining backup's file list refers to and keeps that list (the mark)
+in the maintenance container. A later run, at least the grace period after the mark, deletes the
+objects that were marked then and are still unreferenced now — and only while no backup of the
+namespace is being made (one that is might be about to refer to a marked object); that check is
+repeated before every batch of deletes. A backup that was being made while a sweep ran checks
+before it finishes that every object it refers to is still there. Running twice at once, or after
+a crash, is safe: deleting what is gone is not an error, and a mark is only ever replaced whole.
+
+Orphans: dump and file-list blobs of backups that have no catalog row (a delete that crashed
+half-way) are removed once they are older than the grace period."""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+from shared.adapters.blobs import BlobStore
+from shared.backups.layout import FILES, FileEntry, snapshot_folder
+from shared.catalog.environments import EnvironmentCatalog
+from shared.catalog.schedules import ScheduleCatalog
+from shared.catalog.snapshots import SnapshotCatalog
+from shared.clock import Clock
+from shared.domain import retention
+from shared.domain.activity import Action, Outcome
+from shared.domain.snapshots import Snapshot, SnapshotStatus
+from shared.errors import AppError
+from shared.identity import SCHEDULER
+from shared.services.activity import ActivityLog
+
+logger = logging.getLogger("appbackups.pruning")
+
+_BATCH = 200
+_MARK = "unreferenced.jsonl"
+
+
+@dataclass
+class PruneReport:
+    forgotten: list[Snapshot] = field(default_factory=list)
+    in_use: list[str] = field(default_factory=list)
+    marked: dict[str, int] = field(default_factory=dict)
+    swept: dict[str, int] = field(default_factory=dict)
+    postponed: dict[str, str] = field(default_factory=dict)
+    orphans: int = 0
+
+
+def _unique(names: Iterable[str]) -> Iterator[str]:
+    last = None
+    for name in names:
+        if name != last:
+            yield name
+            last = name
+
+
+def _minus(names: Iterator[str], excluded: Iterator[str]) -> Iterator[str]:
+    """Sorted ``names`` without those in sorted ``excluded``."""
+    other = next(excluded, None)
+    for name in names:
+        while other is not None and other < name:
+            other = next(excluded, None)
+        if name != other:
+            yield name
+
+
+def _both(first: Iterator[str], second: Iterator[str]) -> Iterator[str]:
+    """Names in both sorted streams."""
+    other = next(second, None)
+    for name in first:
+        while other is not None and other < name:
+            other = next(second, None)
+        if name == other:
+            yield name
+
+
+class PruneService:
+    def __init__(
+        self,
+        environments: EnvironmentCatalog,
+        snapshots: SnapshotCatalog,
+        nights: ScheduleCatalog,
+        activity: ActivityLog,
+        snapshot_store: BlobStore,
+        content_store: BlobStore,
+        maintenance_store: BlobStore,
+        clock: Clock,
+        grace: timedelta,
+    ) -> None:
+        self._environments = environments
+        self._snapshots = snapshots
+        self._nights = nights
+        self._activity = activity
+        self._snapshot_store = snapshot_store
+        self._content = content_store
+        self._maintenance = maintenance_store
+        self._clock = clock
+        self.grace = grace
+
+    def prune(self, namespaces_only: set[str] | None = None) -> PruneReport:
+        """Prune every namespace, or only those named."""
+        report = PruneReport()
+        now = self._clock()
+        namespaces: dict[str, list[str]] = {}
+        for environment in self._environments.all():
+            if namespaces_only is not None and environment.namespace not in namespaces_only:
+                continue
+            namespaces.setdefault(environment.namespace, []).append(environment.id)
+            self._forget_expired(environment.id, now, report)
+            self._forget_old_nights(environment.id, now)
+        for namespace, environment_ids in sorted(namespaces.items()):
+            self._sweep(namespace, environment_ids, now, report)
+        report.orphans = sum(self._remove_orphans(f"{namespace}/", now) for namespace in sorted(namespaces))
+        logger.info(
+            "pruned: %d expired backups forgotten, %s content objects deleted, %s marked, %d orphan blobs removed",
+            len(report.forgotten),
+            sum(report.swept.values()),
+            sum(report.marked.values()),
+            report.orphans,
+        )
+        return report
+
+    # -- forget ------------------------------------------------------------------------------
+
+    def _forget_expired(self, environment_id: str, now: datetime, report: PruneReport) -> None:
+        forgotten = []
+        for snapshot in list(self._snapshots.of_environment(environment_id)):
+            if snapshot.status is SnapshotStatus.PROCESSING or snapshot.retained_until > now:
+                continue
+            if not retention.prunable(snapshot, now):
+                report.in_use.append(snapshot.id)
+                logger.info(
+                    "expired backup %s is in use by %s; kept for now", snapshot.id, ", ".join(snapshot.in_use_by)
+                )
+                continue
+            try:
+                self._snapshots.delete(snapshot)
+            except AppError:
+                continue  # changed meanwhile (pinned, put in use): the next run decides again
+            folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+            try:
+                self._snapshot_store.delete_prefix(folder)
+            except AzureError:
+                logger.warning("could not delete the data of expired backup %s; the orphan sweep will", snapshot.id)
+            forgotten.append(snapshot)
+            logger.info(
+                "forgot expired %s backup %s of %s (expired %s)",
+                snapshot.tier.value,
+                snapshot.id,
+                environment_id,
+                snapshot.retained_until,
+            )
+        if forgotten:
+            report.forgotten.extend(forgotten)
+            listed = ", ".join(f"{s.tier.value} {s.created_on:%Y-%m-%d}" for s in forgotten[:10])
+            more = f" and {len(forgotten) - 10} more" if len(forgotten) > 10 else ""
+            self._activity.record(
+                environment_id,
+                Action.PRUNE,
+                Outcome.FINISHED,
+                SCHEDULER,
+                f"Pruned {len(forgotten)} expired backup{'s' if len(forgotten) != 1 else ''}: {listed}{more}.",
+            )
+
+    def _forget_old_nights(self, environment_id: str, now: datetime) -> None:
+        """Schedule records outlive every backup they could name after 400 days."""
+        horizon: date = (now - timedelta(days=400)).date()
+        for record in self._nights.of_environment(environment_id):
+            if record.night < horizon:
+                self._nights.forget(record)
+
+    # -- sweep -------------------------------------------------------------------------------
+
+    def _referenced(self, snapshots: list[Snapshot]) -> Iterator[str]:
+        """Every content object the given backups' file lists name, sorted, each once."""
+
+        def objects(snapshot: Snapshot) -> Iterator[str]:
+            name = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id) + FILES
+            try:
+                for line in self._snapshot_store.read_lines(name):
+                    if line.strip():
+                        yield FileEntry.from_line(line).object
+            except ResourceNotFoundError:
+                return
+
+        return _unique(heapq.merge(*(objects(snapshot) for snapshot in snapshots)))
+
+    def _namespace_snapshots(self, environment_ids: list[str]) -> list[Snapshot]:
+        return [
+            snapshot
+            for environment_id in environment_ids
+            for snapshot in self._snapshots.of_environment(environment_id)
+        ]
+
+    def _busy(self, environment_ids: list[str]) -> str | None:
+        for snapshot in self._namespace_snapshots(environment_ids):
+            if snapshot.status is SnapshotStatus.PROCESSING:
+                return f"backup {snapshot.id} of {snapshot.environment_id} is being made"
+        return None
+
+    def _sweep(self, namespace: str, environment_ids: list[str], now: datetime, report: PruneReport) -> None:
+        mark_name = f"{namespace}/{_MARK}"
+        mark = self._maintenance.info(mark_name)
+        deleted = 0
+        if mark is not None and now - datetime.fromisoformat(mark.metadata["markedOn"]) >= self.grace:
+            busy = self._busy(environment_ids)
+            if busy:
+                report.postponed[namespace] = busy
+                logger.info("sweep of namespace %s postponed: %s", namespace, busy)
+                return  # keep the mark: it sweeps at the next quiet run
+            self._note_sweep(namespace, now)
+            snapshots = self._namespace_snapshots(environment_ids)
+            unreferenced = _minus(
+                (blob.name for blob in self._content.list(f"{namespace}/", page_size=5000)), self._referenced(snapshots)
+            )
+            marked = (line.decode() for line in self._maintenance.read_lines(mark_name) if line.strip())
+            batch: list[str] = []
+            for name in _both(unreferenced, marked):
+                batch.append(name)
+                if len(batch) >= _BATCH:
+                    if self._busy(environment_ids):
+                        break
+                    deleted += self._delete(batch)
+                    batch = []
+            else:
+                if batch and not self._busy(environment_ids):
+                    deleted += self._delete(batch)
+            report.swept[namespace] = deleted
+            logger.info("swept %d unreferenced content objects of namespace %s", deleted, namespace)
+        elif mark is not None:
+            return  # the grace period of the current mark has not passed yet
+        snapshots = self._namespace_snapshots(environment_ids)
+        unreferenced_now = _minus(
+            (blob.name for blob in self._content.list(f"{namespace}/", page_size=5000)), self._referenced(snapshots)
+        )
+        writer = self._maintenance.writer(mark_name, block_size=4 * 1024 * 1024, parallelism=2)
+        count = 0
+        for name in unreferenced_now:
+            writer.write(name.encode() + b"\n")
+            count += 1
+        writer.commit(metadata={"markedOn": now.isoformat(), "count": str(count)}, content_type="text/plain")
+        report.marked[namespace] = count
+
+    def _delete(self, names: list[str]) -> int:
+        removed = 0
+        for name in names:
+            try:
+                removed += self._content.delete(name)
+            except AzureError:
+                logger.warning("could not delete content object %s; the next sweep will", name)
+        return removed
+
+    def _note_sweep(self, namespace: str, now: datetime) -> None:
+        self._maintenance.put(
+            f"{namespace}/last-sweep.json", json.dumps({"startedOn": now.isoformat()}).encode(), overwrite=True
+        )
+
+    def last_sweep(self, namespace: str) -> datetime | None:
+        try:
+            document = json.loads(self._maintenance.read_bytes(f"{namespace}/last-sweep.json"))
+        except ResourceNotFoundError:
+            return None
+        return datetime.fromisoformat(document["startedOn"])
+
+    # -- orphans -----------------------------------------------------------------------------
+
+    def _remove_orphans(self, prefix: str, now: datetime) -> int:
+        removed = 0
+        known: dict[tuple[str, str], bool] = {}
+        for blob in self._snapshot_store.list(prefix, page_size=5000):
+            parts = blob.name.split("/")
+            if len(parts) < 4:
+                continue
+            key = (parts[1], parts[2])
+            if key not in known:
+                known[key] = self._snapshots.find(*key) is not None
+            if known[key] or blob.last_modified is None or now - blob.last_modified < self.grace:
+                continue
+            removed += self._snapshot_store.delete(blob.name)
+            logger.info("removed orphaned backup data %s", blob.name)
+        return removed

@@ -1,0 +1,152 @@
+"""Scheduled backups: the timers fan out one message per eligible environment; each message makes
+(or joins) that environment's one scheduled backup of the night."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+
+from shared.adapters.queues import WorkQueue
+from shared.catalog.environments import EnvironmentCatalog
+from shared.catalog.schedules import ScheduleCatalog, ScheduledNight
+from shared.catalog.snapshots import SnapshotCatalog
+from shared.clock import Clock
+from shared.domain import retention
+from shared.domain.environments import BACKUP_ELIGIBLE_STATES
+from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier, new_snapshot_id
+from shared.errors import Conflict
+from shared.identity import SCHEDULER
+from shared.schedules.ncrontab import next_occurrence
+from shared.services.backups import BackupService
+
+logger = logging.getLogger("appbackups.schedules")
+
+
+@dataclass(frozen=True)
+class FanOut:
+    tier: Tier
+    night: date
+    queued: tuple[str, ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()  # (environment, why)
+
+
+@dataclass(frozen=True)
+class ScheduleState:
+    last: ScheduledNight | None
+    last_snapshot: Snapshot | None
+    next_run: datetime | None
+
+
+def scheduled_message(environment_id: str, tier: Tier, night: date) -> dict[str, str]:
+    return {"kind": "scheduled", "environmentId": environment_id, "tier": tier.value, "night": night.isoformat()}
+
+
+class SchedulerService:
+    def __init__(
+        self,
+        environments: EnvironmentCatalog,
+        nights: ScheduleCatalog,
+        snapshots: SnapshotCatalog,
+        backups: BackupService,
+        queue: WorkQueue,
+        clock: Clock,
+        nightly_schedule: str,
+    ) -> None:
+        self._environments = environments
+        self._nights = nights
+        self._snapshots = snapshots
+        self._backups = backups
+        self._queue = queue
+        self._clock = clock
+        self._nightly_schedule = nightly_schedule
+
+    def fan_out(self, tier: Tier, occurrence: datetime) -> FanOut:
+        """One message per eligible environment, for the night of ``occurrence`` (the scheduled
+        time the timer fired for, even when it fires late)."""
+        night = occurrence.date()
+        if not retention.due(tier, night):
+            logger.info("no %s backups on %s (not due that night)", tier.value, night)
+            return FanOut(tier, night)
+        queued, skipped = [], []
+        for environment in self._environments.all():
+            if environment.state not in BACKUP_ELIGIBLE_STATES:
+                reason = f"{environment.state.value}"
+                logger.warning(
+                    "skipping the %s backup of %s on %s: the environment is %s",
+                    tier.value,
+                    environment.id,
+                    night,
+                    reason,
+                )
+                skipped.append((environment.id, reason))
+                continue
+            self._queue.send(scheduled_message(environment.id, tier, night))
+            queued.append(environment.id)
+        logger.info("%s backups of %s: %d queued, %d skipped", tier.value, night, len(queued), len(skipped))
+        return FanOut(tier, night, tuple(queued), tuple(skipped))
+
+    def run(self, environment_id: str, tier: Tier, night: date) -> Snapshot | None:
+        """Make the night's scheduled backup, or — when another timer made it already — give it the
+        longer retention of the two. Safe to run any number of times, in any order."""
+        for _ in range(10):
+            try:
+                return self._run_once(environment_id, tier, night)
+            except Conflict:
+                continue  # another timer moved the same night on; look again
+        raise Conflict(f"The {tier.value} backup of {environment_id} for {night} kept colliding; it is retried.")
+
+    def _run_once(self, environment_id: str, tier: Tier, night: date) -> Snapshot | None:
+        environment = self._environments.find(environment_id)
+        if environment is None:
+            return None
+        record = self._nights.night(environment_id, night, self._clock())
+        if record.snapshot_id is None:
+            if environment.state not in BACKUP_ELIGIBLE_STATES:
+                logger.warning(
+                    "skipping the %s backup of %s on %s: the environment is %s",
+                    tier.value,
+                    environment_id,
+                    night,
+                    environment.state.value,
+                )
+                return None
+            record = self._nights.save(replace(record, snapshot_id=new_snapshot_id(self._clock()), tiers=(tier,)))
+        snapshot = self._snapshots.find(environment_id, str(record.snapshot_id))
+        if snapshot is None:
+            first_tier = record.tiers[0] if record.tiers else tier
+            try:
+                snapshot = self._backups.record(
+                    environment_id,
+                    SCHEDULER,
+                    tier=first_tier,
+                    snapshot_id=record.snapshot_id,
+                    comment=f"Scheduled backup of the night of {night.isoformat()}",
+                )
+            except Conflict:
+                snapshot = self._snapshots.get(environment_id, str(record.snapshot_id))
+        if snapshot.status is SnapshotStatus.PROCESSING and snapshot.attempts == 0:
+            self._backups.queue_work(snapshot, SCHEDULER)  # a duplicate message is dropped by the worker
+        if tier not in record.tiers:
+            self._nights.save(replace(record, tiers=(*record.tiers, tier)))
+        if snapshot.tier in retention.SCHEDULED_TIERS and retention.longest(snapshot.tier, tier) is not snapshot.tier:
+            snapshot = self._snapshots.save(
+                replace(snapshot, tier=tier, expires_on=retention.expiry(tier, snapshot.created_on))
+            )
+            logger.info(
+                "backup %s of %s is now %s (kept until %s)",
+                snapshot.id,
+                environment_id,
+                tier.value,
+                snapshot.expires_on,
+            )
+        return snapshot
+
+    def state(self, environment_id: str) -> ScheduleState:
+        last = self._nights.latest(environment_id)
+        snapshot = self._snapshots.find(environment_id, last.snapshot_id) if last and last.snapshot_id else None
+        try:
+            next_run = next_occurrence(self._nightly_schedule, self._clock())
+        except ValueError:
+            next_run = None
+        return ScheduleState(last, snapshot, next_run)

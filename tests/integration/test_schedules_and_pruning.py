@@ -1,0 +1,198 @@
+"""Scheduled backups and pruning against real Azurite and PostgreSQL."""
+
+import threading
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from shared.backups.layout import FILES, FileEntry, snapshot_folder
+from shared.backups.runner import BackupHooks
+from shared.domain.snapshots import SnapshotStatus, Tier
+from shared.identity import Principal
+from tests.support.appdata import create_scratch_app
+from tests.support.restoring import Harness
+
+pytestmark = pytest.mark.integration
+
+ADA = Principal(id="ada", name="Ada")
+LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def harness(storage_services, storage_connection_string):
+    return Harness(storage_connection_string, APPBACKUPS_PRUNE_GRACE_HOURS="0")
+
+
+@pytest.fixture
+def app(harness, database_factory, postgres_admin_dsn):
+    return create_scratch_app(harness.services, database_factory(), postgres_admin_dsn, documents=3)
+
+
+def expire(services, environment_id, snapshot_id):
+    snapshot = services.snapshot_catalog.get(environment_id, snapshot_id)
+    return services.snapshot_catalog.save(replace(snapshot, expires_on=LONG_AGO))
+
+
+def objects(services, namespace) -> set[str]:
+    return {blob.name for blob in services.stores.content.list(f"{namespace}/")}
+
+
+def referenced(services, snapshot_id, environment_id) -> set[str]:
+    snapshot = services.snapshot_catalog.get(environment_id, snapshot_id)
+    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+    return {FileEntry.from_line(line).object for line in services.stores.snapshots.read_lines(folder + FILES) if line}
+
+
+def test_a_scheduled_night_is_backed_up_once_with_the_longest_retention(harness, app):
+    services = harness.services
+    night = date(2026, 11, 1)  # the first Sunday of November
+    for tier in (Tier.WEEKLY, Tier.NIGHTLY, Tier.MONTHLY, Tier.NIGHTLY):
+        services.scheduler.run(app.environment_id, tier, night)
+    work = harness.queues["backup-work"].messages
+    assert len({message["snapshotId"] for message in work}) == 1
+    snapshot_id = work[0]["snapshotId"]
+    for message in work:  # the queue delivered the work more than once: nothing is made twice
+        services.backup_runner.run(message["environmentId"], message["snapshotId"])
+    snapshot = services.snapshot_catalog.get(app.environment_id, snapshot_id)
+    assert (snapshot.status, snapshot.tier, snapshot.created_by.id) == (
+        SnapshotStatus.FINISHED,
+        Tier.MONTHLY,
+        "scheduler",
+    )
+    assert snapshot.expires_on == snapshot.created_on.replace(year=snapshot.created_on.year + 1)
+    state = services.scheduler.state(app.environment_id)
+    assert (state.last.night, state.last_snapshot.id) == (night, snapshot_id)
+
+
+def test_pruning_forgets_expired_backups_but_not_pinned_or_used_ones(harness, app):
+    services = harness.services
+    expired, pinned, used, fresh = (harness.backup(app.environment_id, ADA) for _ in range(4))
+    for snapshot_id in (expired, pinned, used):
+        expire(services, app.environment_id, snapshot_id)
+    services.snapshot_catalog.save(
+        replace(
+            services.snapshot_catalog.get(app.environment_id, pinned), keep_until=datetime.now(UTC) + timedelta(days=3)
+        )
+    )
+    services.snapshot_catalog.mark_in_use(app.environment_id, used, "download test")
+
+    report = services.pruning.prune({app.namespace})
+    assert [s.id for s in report.forgotten] == [expired]
+    assert used in report.in_use
+    remaining = {s.id for s in services.snapshot_catalog.of_environment(app.environment_id)}
+    assert remaining == {pinned, used, fresh}
+    folder = snapshot_folder(app.namespace, app.environment_id, expired)
+    assert list(services.stores.snapshots.list(folder)) == []
+    entries, _ = services.activity.page(app.environment_id, limit=1, continuation=None)
+    assert (entries[0].action.value, entries[0].outcome.value) == ("prune", "FINISHED")
+    assert "Pruned 1 expired backup" in entries[0].message
+
+
+def test_unreferenced_content_is_marked_then_swept_after_the_grace_period(harness, app):
+    services = harness.services
+    first = harness.backup(app.environment_id, ADA)
+    gone_uuid = next(iter(app.files))
+    with app.connect() as connection:  # the app deletes a file document: the next backup lacks it
+        connection.execute('DELETE FROM "system$filedocument" WHERE "__uuid__" = %s', (gone_uuid,))
+    app.container.delete_blob(app.prefix + gone_uuid)
+    second = harness.backup(app.environment_id, ADA)
+    only_first = referenced(services, first, app.environment_id) - referenced(services, second, app.environment_id)
+    assert len(only_first) == 1
+    expire(services, app.environment_id, first)
+
+    services.pruning.grace = timedelta(hours=1)
+    report = services.pruning.prune({app.namespace})
+    assert report.marked[app.namespace] == 1
+    assert app.namespace not in report.swept
+    assert only_first <= objects(services, app.namespace)  # marked, not yet deleted
+    again = services.pruning.prune({app.namespace})
+    assert app.namespace not in again.swept  # still within the grace period
+
+    services.pruning.grace = timedelta(0)
+    swept = services.pruning.prune({app.namespace})
+    assert swept.swept[app.namespace] == 1
+    assert not only_first & objects(services, app.namespace)
+    assert referenced(services, second, app.environment_id) <= objects(services, app.namespace)
+
+
+def test_pruning_while_a_backup_is_made_keeps_every_object_it_needs(harness, app):
+    services = harness.services
+    first = harness.backup(app.environment_id, ADA)
+    expire(services, app.environment_id, first)  # the backup now running reuses first's objects
+    reports = []
+
+    def prune_meanwhile(exported):
+        reports.append(services.pruning.prune({app.namespace}))  # forgets first, marks its objects
+        reports.append(services.pruning.prune({app.namespace}))  # would sweep them: a backup is being made
+
+    services.backup_runner.hooks = BackupHooks(after_snapshot_exported=prune_meanwhile)
+    second = harness.backup(app.environment_id, ADA)
+    services.backup_runner.hooks = BackupHooks()
+    assert [s.id for s in reports[0].forgotten] == [first]
+    assert app.namespace in reports[1].postponed
+    assert services.snapshot_catalog.get(app.environment_id, second).status is SnapshotStatus.FINISHED
+    assert referenced(services, second, app.environment_id) <= objects(services, app.namespace)
+
+    after = services.pruning.prune({app.namespace})  # quiet now: the sweep runs, and keeps what second needs
+    assert after.swept[app.namespace] == 0
+    assert referenced(services, second, app.environment_id) <= objects(services, app.namespace)
+
+
+def test_a_backup_repairs_an_object_swept_while_it_was_made(harness, app):
+    services = harness.services
+    harness.backup(app.environment_id, ADA)
+    victim = {}
+
+    def sweep_behind_its_back(exported):
+        name = sorted(objects(services, app.namespace))[0]
+        victim["name"] = name
+        services.stores.content.delete(name)  # as a sweep that judged it unreferenced would
+        services.stores.maintenance.put(
+            f"{app.namespace}/last-sweep.json",
+            f'{{"startedOn": "{datetime.now(UTC).isoformat()}"}}'.encode(),
+            overwrite=True,
+        )
+
+    services.backup_runner.hooks = BackupHooks(after_snapshot_exported=sweep_behind_its_back)
+    second = harness.backup(app.environment_id, ADA)
+    services.backup_runner.hooks = BackupHooks()
+    assert services.snapshot_catalog.get(app.environment_id, second).status is SnapshotStatus.FINISHED
+    assert victim["name"] in referenced(services, second, app.environment_id)
+    assert victim["name"] in objects(services, app.namespace)
+
+
+def test_pruning_twice_at_once_is_safe(harness, app):
+    services = harness.services
+    keep = [harness.backup(app.environment_id, ADA) for _ in range(2)]
+    drop = harness.backup(app.environment_id, ADA)
+    expire(services, app.environment_id, drop)
+    errors = []
+
+    def prune():
+        try:
+            services.pruning.prune({app.namespace})
+            services.pruning.prune({app.namespace})
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=prune) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert {s.id for s in services.snapshot_catalog.of_environment(app.environment_id)} == set(keep)
+    for snapshot_id in keep:
+        assert referenced(services, snapshot_id, app.environment_id) <= objects(services, app.namespace)
+
+
+def test_orphaned_backup_data_is_removed(harness, app):
+    services = harness.services
+    orphan = f"{app.namespace}/{app.environment_id}/00000000-0000-8000-8000-000000000000/db.backup"
+    services.stores.snapshots.put(orphan, b"PGDMP left behind")
+    kept = harness.backup(app.environment_id, ADA)
+    report = services.pruning.prune({app.namespace})
+    assert report.orphans == 1
+    assert services.stores.snapshots.info(orphan) is None
+    assert list(services.stores.snapshots.list(snapshot_folder(app.namespace, app.environment_id, kept)))
