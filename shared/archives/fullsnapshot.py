@@ -3,7 +3,6 @@ way, every entry's checksum verified as it passes, memory bounded by a few chunk
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
@@ -11,10 +10,13 @@ import queue
 import tarfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from shared.archives.pgzip import ParallelGzip
 from shared.faults import Fault
 
 METADATA = ".metadata"
@@ -55,15 +57,14 @@ _END = object()
 
 
 class _Prefetched:
-    """A file object over one member's chunks, produced ahead by the prefetch thread. When the
-    member's last byte has been read, its size and checksum are verified."""
+    """A file object over one member's chunks, produced ahead by the prefetch threads (which also
+    check the member's checksum). Reads exactly the member's size, and checks it has no more."""
 
     def __init__(self, member: Member, chunks: queue.Queue[object]) -> None:
         self._member = member
         self._chunks = chunks
         self._chunk = memoryview(b"")
         self._offset = 0
-        self._digest = hashlib.new(member.algorithm, usedforsecurity=False)
         self._read = 0
 
     def _next(self) -> object:
@@ -88,39 +89,85 @@ class _Prefetched:
             wanted -= len(piece)
             pieces.append(piece)
         data = b"".join(pieces)
-        self._digest.update(data)
         self._read += len(data)
         if self._read == self._member.size and size > 0:
             self.finish()
         return data
 
     def finish(self) -> None:
+        """Consume the end of the member: its checksum verdict, or the bytes it should not have."""
         while self._offset >= len(self._chunk):
             item = self._next()
             if item is _END:
-                break
-            self._chunk, self._offset = memoryview(item), 0  # type: ignore[arg-type]
-        else:
-            raise ChecksumMismatch(f"{self._member.path} is longer in storage than its {self._member.size} bytes.")
-        if self._digest.hexdigest() != self._member.digest:
-            raise ChecksumMismatch(f"{self._member.path} does not match its {self._member.algorithm.upper()} checksum.")
-
-
-def _prefetch(members: list[Member] | Iterator[Member], lanes: queue.Queue[object], stop: threading.Event) -> None:
-    """Read members in order into per-member chunk queues, a few chunks ahead of the archiver."""
-    try:
-        for member in members:
-            chunks: queue.Queue[object] = queue.Queue(maxsize=4)
-            lanes.put((member, chunks))
-            try:
-                for chunk in member.read():
-                    if stop.is_set():
-                        return
-                    chunks.put(chunk)
-                chunks.put(_END)
-            except BaseException as error:
-                chunks.put(error)
                 return
+            self._chunk, self._offset = memoryview(item), 0  # type: ignore[arg-type]
+        raise ChecksumMismatch(f"{self._member.path} is longer in storage than its {self._member.size} bytes.")
+
+
+SMALL_MEMBER = 4 * 1024 * 1024  # read whole, several at a time; larger ones are streamed
+PREFETCH_PARALLELISM = 8
+
+
+def _verified(member: Member, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The member's chunks; after the last one, a ChecksumMismatch if the digest disagrees."""
+    digest = hashlib.new(member.algorithm, usedforsecurity=False)
+    size = 0
+    for chunk in chunks:
+        digest.update(chunk)
+        size += len(chunk)
+        yield chunk
+    if size != member.size:
+        relation = "shorter" if size < member.size else "longer"
+        raise ChecksumMismatch(f"{member.path} is {relation} in storage than its {member.size} bytes.")
+    if digest.hexdigest() != member.digest:
+        raise ChecksumMismatch(f"{member.path} does not match its {member.algorithm.upper()} checksum.")
+
+
+def _read_whole(member: Member) -> list[bytes]:
+    return list(_verified(member, member.read()))
+
+
+def _prefetch(members: Iterator[Member], lanes: queue.Queue[object], stop: threading.Event) -> None:
+    """Read members, in order, ahead of the archiver: small ones several at a time (their requests
+    overlap), large ones streamed a few chunks ahead. Each lane carries one member's chunks, then
+    ``_END`` — or the error that stopped it (a failed read, a checksum that disagrees)."""
+
+    def publish(member: Member, whole: Future[list[bytes]]) -> None:
+        chunks: queue.Queue[object] = queue.Queue()
+        try:
+            for chunk in whole.result():
+                chunks.put(chunk)
+            chunks.put(_END)
+        except BaseException as error:
+            chunks.put(error)
+        lanes.put((member, chunks))
+
+    try:
+        with ThreadPoolExecutor(PREFETCH_PARALLELISM, thread_name_prefix="archive-read") as pool:
+            pending: deque[tuple[Member, Future[list[bytes]]]] = deque()
+            for member in members:
+                if stop.is_set():
+                    return
+                if member.size <= SMALL_MEMBER:
+                    pending.append((member, pool.submit(_read_whole, member)))
+                    if len(pending) >= PREFETCH_PARALLELISM:
+                        publish(*pending.popleft())
+                    continue
+                while pending:
+                    publish(*pending.popleft())
+                streamed: queue.Queue[object] = queue.Queue(maxsize=4)
+                lanes.put((member, streamed))
+                try:
+                    for chunk in _verified(member, member.read()):
+                        if stop.is_set():
+                            return
+                        streamed.put(chunk)
+                    streamed.put(_END)
+                except BaseException as error:
+                    streamed.put(error)
+                    return
+            while pending:
+                publish(*pending.popleft())
     finally:
         lanes.put(_END)
 
@@ -141,8 +188,8 @@ def write_archive(
     now = int(time.time())
     try:
         with (
-            gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=compress_level, mtime=now) as compressed,  # type: ignore[arg-type]
-            tarfile.open(fileobj=compressed, mode="w|", format=tarfile.PAX_FORMAT) as archive,
+            ParallelGzip(sink, level=compress_level, mtime=now) as compressed,
+            tarfile.open(fileobj=compressed, mode="w|", format=tarfile.PAX_FORMAT) as archive,  # type: ignore[call-overload]
         ):
             archive.copybufsize = 1 << 20
             archive.addfile(_info(METADATA, len(metadata), now), io.BytesIO(metadata))

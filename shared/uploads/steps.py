@@ -8,14 +8,15 @@ import json
 import logging
 import sqlite3
 import tempfile
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from azure.core.exceptions import AzureError
 
 from shared.adapters.blobs import BlobStore, BlockWriter
-from shared.adapters.postgres import DatabaseError, dump_schemas
+from shared.adapters.postgres import DatabaseError, dump_schemas, tool_dir
 from shared.archives.reader import DUMP_MAGIC, GZIP_MAGIC, Entry, Refused, full_snapshot_entries
 from shared.backups.layout import DUMP, FILES, MANIFEST, MANIFEST_FORMAT, FileEntry, content_object, snapshot_folder
 from shared.catalog.snapshots import SnapshotCatalog
@@ -60,6 +61,46 @@ class _FileList:
     def close(self) -> None:
         self._db.close()
         self._file.close()
+
+
+class _Keeper:
+    """Runs the small files' storage requests in the background, a bounded number at a time
+    (their content is in memory while they wait), and counts the files kept."""
+
+    def __init__(self, parallelism: int) -> None:
+        self._pool = ThreadPoolExecutor(parallelism, thread_name_prefix="upload-keep")
+        self._slots = threading.BoundedSemaphore(2 * parallelism)
+        self._lock = threading.Lock()
+        self._kept = 0
+        self._error: BaseException | None = None
+
+    def _done(self, future: Future[bool]) -> None:
+        self._slots.release()
+        error = future.exception()
+        with self._lock:
+            if error is not None:
+                self._error = self._error or error
+            else:
+                self._kept += future.result()
+
+    def submit(self, task: Callable[..., bool], *arguments: object) -> None:
+        if self._error is not None:
+            raise self._error
+        self._slots.acquire()
+        self._pool.submit(task, *arguments).add_done_callback(self._done)
+
+    def count_kept(self) -> None:
+        with self._lock:
+            self._kept += 1
+
+    def finish(self) -> int:
+        self._pool.shutdown(wait=True)
+        if self._error is not None:
+            raise self._error
+        return self._kept
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class UploadSteps:
@@ -151,7 +192,8 @@ class UploadSteps:
         files = _FileList()
         metadata: dict[str, Any] = {}
         dump: tuple[int, str] | None = None
-        count = files_size = stored = 0
+        count = files_size = 0
+        keeping = _Keeper(self._copy_concurrency)
         try:
             for entry in full_snapshot_entries(
                 _counting(stream, context, upload_size), expanded_limit=self._expanded_limit
@@ -161,16 +203,17 @@ class UploadSteps:
                 elif entry.kind == "dump":
                     dump = self._store_dump(entry, folder + DUMP)
                 else:
-                    md5, was_stored = self._store_file(operation, entry)
+                    md5 = self._store_file(operation, entry, keeping)
                     files.add(str(entry.file_uuid), entry.size, md5, entry.path)
                     count += 1
                     files_size += entry.size
-                    stored += was_stored
                     context.report(done=count, detail=f"{count} file documents checked")
+            stored = keeping.finish()
             if dump is None:
                 raise Refused("The archive has no db/db.backup.")
             self._write_file_list(operation, files.ordered())
         finally:
+            keeping.close()
             files.close()
         return {
             "kind": "files_and_database",
@@ -197,18 +240,16 @@ class UploadSteps:
             raise
         return writer.size, writer.sha256
 
-    def _store_file(self, operation: Operation, entry: Entry) -> tuple[str, bool]:
+    def _store_file(self, operation: Operation, entry: Entry, keeping: _Keeper) -> str:
         """Hash the file; keep it (under the operation's pending folder) only if the namespace's
-        store lacks it. Returns its MD5 and whether it was kept."""
+        store lacks it — small files by a few background requests at a time. Returns its MD5."""
         file_uuid = str(entry.file_uuid)
         pending = pending_folder(operation) + file_uuid
         if entry.size <= SMALL_FILE:
             content = entry.stream.read(entry.size)
             md5 = hashlib.md5(content, usedforsecurity=False).hexdigest()
-            if self._content.info(content_object(operation.namespace, file_uuid, md5)) is not None:
-                return md5, False
-            self._uploads.put(pending, content, overwrite=True)
-            return md5, True
+            keeping.submit(self._keep_if_new, content_object(operation.namespace, file_uuid, md5), pending, content)
+            return md5
         digest = hashlib.md5(usedforsecurity=False)
         writer: BlockWriter = self._uploads.writer(pending, block_size=self._block_size, parallelism=2)
         try:
@@ -218,12 +259,19 @@ class UploadSteps:
             md5 = digest.hexdigest()
             if self._content.info(content_object(operation.namespace, file_uuid, md5)) is not None:
                 writer.abort()
-                return md5, False
+                return md5
             writer.commit()
+            keeping.count_kept()
         except BaseException:
             writer.abort()
             raise
-        return md5, True
+        return md5
+
+    def _keep_if_new(self, final: str, pending: str, content: bytes) -> bool:
+        if self._content.info(final) is not None:
+            return False
+        self._uploads.put(pending, content, overwrite=True)
+        return True
 
     def _write_file_list(self, operation: Operation, entries: Iterator[tuple[str, int, str]]) -> None:
         writer = self._snapshot_store.writer(self._folder(operation) + FILES, block_size=4 * 1024 * 1024, parallelism=2)
@@ -236,7 +284,7 @@ class UploadSteps:
     def verify_dump(self, context: StepContext) -> None:
         name = self._folder(context.operation) + DUMP
         try:
-            dump_schemas(self._snapshot_store.read_chunks(name), self._bin_dir)
+            dump_schemas(self._snapshot_store.read_chunks(name), tool_dir(None, self._bin_dir))
         except DatabaseError as error:
             raise Refused(
                 f"db/db.backup is not a PostgreSQL custom-format archive pg_restore can read: {error}"

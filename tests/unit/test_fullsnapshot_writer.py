@@ -77,3 +77,44 @@ def test_an_empty_member_is_verified():
     write_archive(sink, b"{}", iter([empty]), compress_level=1)
     with tarfile.open(fileobj=io.BytesIO(sink.getvalue()), mode="r:gz") as archive:
         assert archive.extractfile("tree/empty").read() == b""
+
+
+def test_memory_stays_bounded_while_archiving_far_more_than_the_limit():
+    """290 MiB through the archiver (large streamed members and many small ones read ahead) while
+    Python's allocations stay under 64 MiB at their peak."""
+    import tracemalloc
+
+    template = os.urandom(1024 * 1024)
+
+    def generated(size, seed):
+        def read():
+            remaining = size
+            while remaining:
+                piece = min(remaining, len(template))
+                yield bytes(template[seed % 7 :] + template[: seed % 7])[:piece]
+                remaining -= piece
+
+        digest = hashlib.md5()
+        for chunk in read():
+            digest.update(chunk)
+        return Member(f"tree/{seed}", size, "md5", digest.hexdigest(), read)
+
+    members = [generated(100 * 1024 * 1024, seed) for seed in range(2)]
+    members += [generated(1536 * 1024, seed) for seed in range(2, 62)]
+    assert sum(m.size for m in members) > 285 * 1024 * 1024
+
+    class Discard:
+        written = 0
+
+        def write(self, data):
+            self.written += len(data)
+
+    sink = Discard()
+    tracemalloc.start()
+    try:
+        write_archive(sink, b"{}", iter(members), compress_level=1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sink.written > 285 * 1024 * 1024
+    assert peak < 64 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB"

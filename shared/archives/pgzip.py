@@ -1,0 +1,103 @@
+"""Parallel gzip, as pigz does it: the input is cut into blocks, each deflated on its own thread
+(zlib releases the GIL while it works), the pieces joined in order into one ordinary gzip member.
+
+Each block but the last ends with a sync flush, which leaves the deflate stream at a byte boundary
+without ending it, so the pieces concatenate into one valid stream; each block is primed with the
+last 32 KiB of the one before, so matches across block edges are not lost. The CRC-32 and length
+of the whole input close the member. Any gzip reader reads the result."""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+import zlib
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol
+
+_WINDOW = 32 * 1024
+
+
+class Sink(Protocol):
+    def write(self, data: bytes) -> object: ...
+
+
+def _deflate(block: bytes, dictionary: bytes, level: int, last: bool) -> bytes:
+    compressor = (
+        zlib.compressobj(level, zlib.DEFLATED, -15, zdict=dictionary)
+        if dictionary
+        else zlib.compressobj(level, zlib.DEFLATED, -15)
+    )
+    return compressor.compress(block) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+
+
+class ParallelGzip:
+    """A writable gzip stream into ``sink``; memory stays near ``2 * threads * block_size``."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        level: int = 6,
+        block_size: int = 1024 * 1024,
+        threads: int | None = None,
+        mtime: int | None = None,
+    ) -> None:
+        self._sink = sink
+        self._level = level
+        self._block_size = block_size
+        self._threads = threads or max(1, os.cpu_count() or 1)
+        self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="gzip")
+        self._pending: deque[Future[bytes]] = deque()
+        self._buffer = bytearray()
+        self._dictionary = b""
+        self._crc = 0
+        self._size = 0
+        self._closed = False
+        stamp = int(time.time()) if mtime is None else mtime
+        self._sink.write(b"\x1f\x8b\x08\x00" + struct.pack("<I", stamp & 0xFFFFFFFF) + b"\x00\x03")
+
+    def write(self, data: bytes) -> int:
+        self._buffer += data
+        while len(self._buffer) > self._block_size:  # keep one block back: the last must be finished
+            self._submit(bytes(self._buffer[: self._block_size]), last=False)
+            del self._buffer[: self._block_size]
+        return len(data)
+
+    def _submit(self, block: bytes, *, last: bool) -> None:
+        self._crc = zlib.crc32(block, self._crc)
+        self._size += len(block)
+        self._pending.append(self._pool.submit(_deflate, block, self._dictionary, self._level, last))
+        self._dictionary = block[-_WINDOW:]
+        while len(self._pending) > 2 * self._threads:
+            self._sink.write(self._pending.popleft().result())
+
+    def flush(self) -> None:
+        """Nothing to do: blocks are written as they complete (kept for file-object callers)."""
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._submit(bytes(self._buffer), last=True)
+            self._buffer.clear()
+            while self._pending:
+                self._sink.write(self._pending.popleft().result())
+            self._sink.write(struct.pack("<II", self._crc & 0xFFFFFFFF, self._size & 0xFFFFFFFF))
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def abort(self) -> None:
+        self._closed = True
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> ParallelGzip:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
