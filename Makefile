@@ -5,8 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
+VENV_CHECKOV := .venv-checkov
+STAMP_CHECKOV := $(VENV_CHECKOV)/.installed
 
-.PHONY: setup run test lint format unit clean
+.PHONY: setup run test lint format unit infra clean
 
 setup: $(STAMP_PY) $(STAMP_NODE)
 
@@ -17,6 +19,12 @@ $(STAMP_PY): requirements.txt requirements-dev.txt
 
 $(STAMP_NODE): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# checkov has its own virtual environment: its pins clash with the app's dependencies.
+$(STAMP_CHECKOV): requirements-checkov.txt
+	test -x $(VENV_CHECKOV)/bin/python || $(PYTHON) -m venv $(VENV_CHECKOV)
+	$(VENV_CHECKOV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
 run: setup
@@ -33,8 +41,11 @@ format: setup
 unit: setup
 	$(PY) -m pytest tests/unit -q
 
-test: lint
+infra: setup $(STAMP_CHECKOV)
+	$(PY) -m tools.check_infra
+
+test: lint infra
 	$(PY) -m pytest -q
 
 clean:
-	rm -rf $(VENV) node_modules .azurite .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_CHECKOV) node_modules .azurite .pytest_cache .ruff_cache

@@ -18,8 +18,9 @@ def reap_stale_work(timer: func.TimerRequest) -> None:
     """Nothing stays Processing or Running forever: fail backups whose worker vanished, resume (or,
     when they keep stalling, fail) operations whose worker vanished."""
     minutes = services().settings.stale_work_minutes
-    for snapshot in services().backup_runner.reap(timedelta(minutes=minutes)):
-        logger.warning("backup %s of %s failed: %s", snapshot.id, snapshot.environment_id, snapshot.status_message)
+    reaped = services().backup_runner.reap(timedelta(minutes=minutes))  # each failure is logged as it is made
+    if reaped:
+        logger.info("reaped %d abandoned backups", len(reaped))
     for operation in services().operations.reap():
         logger.warning("operation %s (%s) reaped: %s", operation.id, operation.kind, operation.status.value)
 

@@ -9,6 +9,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 
@@ -150,8 +151,38 @@ def classify(error: psycopg.Error, parameters: ConnectionParameters) -> Database
     return DatabaseError(f"Database {where}: the connection failed or dropped ({detail}).", transient=True)
 
 
+CLIENT_ROOT = Path("/usr/lib/postgresql")  # where Debian installs each major's client, side by side
+
+
+def tool_dir(server_version: int | None, configured: str | None = None, root: Path = CLIENT_ROOT) -> str | None:
+    """Which client tools to run. A configured directory wins. Otherwise, for a server, the
+    installed client closest to its major version from above — pg_dump must be at least the
+    server's major, and pg_restore 17+ writes settings that older servers reject — and without a
+    server, the newest client (it reads every older archive). None means: whatever is on PATH."""
+    if configured:
+        return configured
+    majors = sorted(
+        int(entry.name)
+        for entry in (root.iterdir() if root.is_dir() else ())
+        if entry.name.isdigit() and (entry / "bin" / "pg_dump").exists()
+    )
+    if server_version:
+        fitting = [major for major in majors if major >= server_version // 10000]
+        return str(root / str(fitting[0]) / "bin") if fitting else None
+    return str(root / str(majors[-1]) / "bin") if majors else None
+
+
+def server_version(parameters: ConnectionParameters) -> int:
+    """The server's version number (e.g. 150020), read from a short connection."""
+    try:
+        with parameters.connect() as connection:
+            return int(connection.info.server_version)
+    except psycopg.Error as error:
+        raise classify(error, parameters) from error
+
+
 def postgres_tool(name: str, bin_dir: str | None) -> str:
-    """Path of pg_dump / pg_restore / psql: from the configured directory, else from PATH."""
+    """Path of pg_dump / pg_restore / psql: from the given directory, else from PATH."""
     if bin_dir:
         return os.path.join(bin_dir, name)
     found = shutil.which(name)
@@ -199,6 +230,10 @@ class ExportedSnapshot:
     def connection(self) -> psycopg.Connection:
         assert self._connection is not None
         return self._connection
+
+    @property
+    def server_version(self) -> int:
+        return int(self.connection.info.server_version)
 
     def database_size(self) -> int:
         try:
@@ -361,6 +396,7 @@ def restore_atomically(
     its last command: COMMIT is written there only when pg_restore finished cleanly and
     ``before_commit`` (the caller's last checks) returned. On any failure psql is stopped first;
     the open transaction dies with its connection and the database stays exactly as it was."""
+    bin_dir = tool_dir(server_version(parameters), bin_dir)
     reset = _RESET_DATABASE.decode()
     if "public" not in dump_schemas(dump(), bin_dir):
         reset += "CREATE SCHEMA public;\n"

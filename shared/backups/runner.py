@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from shared.adapters.blobs import BlobStore, BlockWriter
-from shared.adapters.postgres import DumpProcess, ExportedSnapshot, PostgresGateway
+from shared.adapters.postgres import DumpProcess, ExportedSnapshot, PostgresGateway, tool_dir
 from shared.backups.files import FileCollector, FileStats, MissingFileDocument
 from shared.backups.layout import DUMP, FILES, MANIFEST, MANIFEST_FORMAT, FileEntry, snapshot_folder
 from shared.catalog.environments import EnvironmentCatalog
@@ -171,7 +171,8 @@ class BackupRunner:
             with ExportedSnapshot(parameters) as exported, ThreadPoolExecutor(1, thread_name_prefix="dump") as pool:
                 if self.hooks.after_snapshot_exported:
                     self.hooks.after_snapshot_exported(exported)
-                dump = DumpProcess(parameters, exported.snapshot_id, self._settings.postgres_bin_dir)
+                bin_dir = tool_dir(exported.server_version, self._settings.postgres_bin_dir)
+                dump = DumpProcess(parameters, exported.snapshot_id, bin_dir)
                 dumping = pool.submit(self._stream_dump, dump, dump_writer)
                 try:
                     database_size = exported.database_size()
@@ -351,6 +352,7 @@ class BackupRunner:
         return failed
 
     def _log_failure(self, failed: Snapshot) -> None:
+        logger.warning("backup %s of %s failed: %s", failed.id, failed.environment_id, failed.status_message)
         self._activity.record(
             failed.environment_id,
             Action.BACKUP,

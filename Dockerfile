@@ -1,0 +1,41 @@
+# syntax=docker/dockerfile:1
+# appbackups: the function app image. The official Azure Functions Python image, the PostgreSQL client
+# tools (pg_dump, pg_restore, psql) from the PostgreSQL Global Development Group (PGDG) repository,
+# the runtime dependencies (requirements.txt) and the app. infra/README.md builds it with
+# `az acr build`; `docker build -t appbackups .` works the same where a Docker engine exists.
+FROM mcr.microsoft.com/azure-functions/python:4-python3.11
+
+# PostgreSQL client majors, installed side by side under /usr/lib/postgresql/<major>/bin.
+# pg_dump refuses a server newer than itself, so PG_DEFAULT (first on PATH) is the newest major:
+# it must be at least the major of every server the service backs up. The other majors are there
+# for APPBACKUPS_POSTGRES_BIN_DIR (infra/README.md, PostgreSQL client).
+ARG PG_MAJORS="16 17 18"
+ARG PG_DEFAULT=18
+
+ENV AzureWebJobsScriptRoot=/home/site/wwwroot \
+    AzureFunctionsJobHost__Logging__Console__IsEnabled=true \
+    PATH=/usr/lib/postgresql/${PG_DEFAULT}/bin:${PATH} \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+
+# The PGDG repository is configured the way postgresql.org documents it for Debian: with the
+# script and signing key that ship in Debian's own postgresql-common package (no key download).
+RUN set -eux; \
+    export DEBIAN_FRONTEND=noninteractive; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends ca-certificates postgresql-common; \
+    /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y; \
+    packages=""; \
+    for major in ${PG_MAJORS}; do packages="${packages} postgresql-client-${major}"; done; \
+    apt-get install -y --no-install-recommends ${packages}; \
+    rm -rf /var/lib/apt/lists/*; \
+    pg_dump --version | grep -q "(PostgreSQL) ${PG_DEFAULT}\."; \
+    pg_restore --version | grep -q "(PostgreSQL) ${PG_DEFAULT}\."; \
+    psql --version | grep -q "(PostgreSQL) ${PG_DEFAULT}\."
+
+# Dependencies first: this layer is rebuilt only when requirements.txt changes.
+COPY requirements.txt /requirements.txt
+RUN python -m pip install -r /requirements.txt
+
+# The app: .dockerignore lets in only function_app.py, host.json, requirements.txt, functions/ and shared/.
+COPY . /home/site/wwwroot

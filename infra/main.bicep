@@ -1,0 +1,255 @@
+// appbackups on Azure. One resource group holds the whole service; each concern is a module:
+//   modules/identity.bicep     user-assigned managed identity of the app
+//   modules/monitoring.bicep   Log Analytics, Application Insights (Entra ID ingestion), alerts
+//   modules/storage.bicep      storage account: containers, tables, queues, versioning, soft delete,
+//                              lifecycle rules, optional WORM for snapshots
+//   modules/keyvault.bicep     Key Vault for database passwords (Key Vault references)
+//   modules/registry.bicep     container registry for the appbackups image
+//   modules/roles.bicep        the identity's role assignments
+//   modules/functionapp.bicep  Elastic Premium plan, function app (container), App Service Authentication
+// infra/README.md has the deploy commands, the parameters and the post-deploy steps.
+
+targetScope = 'resourceGroup'
+
+@description('Short name of the deployment, used in every resource name: 3-12 lower-case letters and digits.')
+@minLength(3)
+@maxLength(12)
+param appName string = 'appbackups'
+
+@description('Azure region of every resource.')
+param location string = resourceGroup().location
+
+@description('Tags for every resource.')
+param tags object = {
+  application: 'appbackups'
+}
+
+@description('Tag of the appbackups image in the registry. Empty: deploy everything except the function app (the first run, before an image has been pushed).')
+param imageTag string = ''
+
+@description('Repository of the appbackups image in the registry.')
+param imageRepository string = 'appbackups'
+
+@description('Application (client) id of the Microsoft Entra app registration of the API (infra/README.md, Post-deploy steps).')
+param authClientId string
+
+@description('What App Service Authentication does with a request without a valid token: RedirectToLoginPage suits the Backups page in a browser, Return401 suits API-only use.')
+@allowed([
+  'RedirectToLoginPage'
+  'Return401'
+])
+param unauthenticatedAction string = 'RedirectToLoginPage'
+
+@description('Paths that App Service Authentication lets through without a token, e.g. /api/health for an outside probe. Empty by default: every path needs a signed-in caller.')
+param authExcludedPaths array = []
+
+@description('Object ids of the global admins (APPBACKUPS_GLOBAL_ADMINS): Microsoft Entra users or service principals.')
+param globalAdmins array = []
+
+@description('Extra app settings: database password settings as Key Vault references, APPBACKUPS_* tuning, timer schedule overrides. They cannot replace the settings the template fixes (infra/README.md, App settings).')
+param appSettings object = {}
+
+@description('Overrides host.json functionTimeout through the AzureFunctionsJobHost__functionTimeout app setting (hh:mm:ss); empty keeps the value in host.json.')
+param functionTimeout string = ''
+
+@description('Elastic Premium plan size.')
+@allowed([
+  'EP1'
+  'EP2'
+  'EP3'
+])
+param planSku string = 'EP1'
+
+@description('Always-ready instances of the plan.')
+@minValue(1)
+@maxValue(20)
+param minimumInstances int = 1
+
+@description('Most instances the plan scales out to. Above minimumInstances the plan can scale in, which gives a running execution 60 minutes to finish (infra/README.md, Hosting).')
+@minValue(1)
+@maxValue(100)
+param maximumInstances int = 1
+
+@description('Replication of the storage account.')
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_RAGRS'
+  'Standard_GZRS'
+  'Standard_RAGZRS'
+])
+param storageSku string = 'Standard_GRS'
+
+@description('Days deleted blobs, blob versions and containers stay recoverable (soft delete).')
+@minValue(1)
+@maxValue(365)
+param softDeleteDays int = 14
+
+@description('Days previous blob versions are kept.')
+@minValue(1)
+@maxValue(365)
+param versionRetentionDays int = 14
+
+@description('Days after which the lifecycle policy deletes a download archive that the app did not remove.')
+@minValue(1)
+@maxValue(30)
+param archiveRetentionDays int = 1
+
+@description('Days after which the lifecycle policy deletes an abandoned upload.')
+@minValue(1)
+@maxValue(30)
+param uploadRetentionDays int = 3
+
+@description('Time-based immutability (WORM) of the snapshots container, in days; 0 (the default) turns it off. At most 13: see infra/README.md, Immutability.')
+@minValue(0)
+@maxValue(13)
+param snapshotImmutabilityDays int = 0
+
+@description('Days Log Analytics keeps logs.')
+@minValue(30)
+@maxValue(730)
+param logRetentionDays int = 30
+
+@description('E-mail addresses that receive the alerts (failed backups, no successful backup in 26 hours).')
+param alertEmailAddresses array = []
+
+@description('Container registry SKU.')
+@allowed([
+  'Basic'
+  'Standard'
+  'Premium'
+])
+param registrySku string = 'Basic'
+
+@description('Object ids of users or groups that get Key Vault Secrets Officer, to store the database passwords.')
+param secretsOfficerPrincipalIds array = []
+
+var token = uniqueString(subscription().id, resourceGroup().id, appName)
+
+var names = {
+  identity: 'id-${appName}-${token}'
+  workspace: 'log-${appName}-${token}'
+  appInsights: 'appi-${appName}-${token}'
+  storage: take('st${appName}${token}', 24)
+  keyVault: take('kv-${appName}-${token}', 24)
+  registry: 'cr${appName}${token}'
+  plan: 'plan-${appName}-${token}'
+  functionApp: 'func-${appName}-${token}'
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'appbackups-identity'
+  params: {
+    name: names.identity
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'appbackups-monitoring'
+  params: {
+    namePrefix: appName
+    workspaceName: names.workspace
+    appInsightsName: names.appInsights
+    location: location
+    tags: tags
+    retentionDays: logRetentionDays
+    alertEmailAddresses: alertEmailAddresses
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'appbackups-storage'
+  params: {
+    name: names.storage
+    location: location
+    tags: tags
+    skuName: storageSku
+    softDeleteDays: softDeleteDays
+    versionRetentionDays: versionRetentionDays
+    archiveRetentionDays: archiveRetentionDays
+    uploadRetentionDays: uploadRetentionDays
+    snapshotImmutabilityDays: snapshotImmutabilityDays
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'appbackups-keyvault'
+  params: {
+    name: names.keyVault
+    location: location
+    tags: tags
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
+  }
+}
+
+module registry 'modules/registry.bicep' = {
+  name: 'appbackups-registry'
+  params: {
+    name: names.registry
+    location: location
+    tags: tags
+    skuName: registrySku
+  }
+}
+
+module roles 'modules/roles.bicep' = {
+  name: 'appbackups-roles'
+  params: {
+    principalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    registryName: registry.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+    secretsOfficerPrincipalIds: secretsOfficerPrincipalIds
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = if (!empty(imageTag)) {
+  name: 'appbackups-functionapp'
+  params: {
+    planName: names.plan
+    functionAppName: names.functionApp
+    location: location
+    tags: tags
+    planSku: planSku
+    minimumInstances: minimumInstances
+    maximumInstances: maximumInstances
+    image: '${registry.outputs.loginServer}/${imageRepository}:${imageTag}'
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    blobEndpoint: storage.outputs.blobEndpoint
+    queueEndpoint: storage.outputs.queueEndpoint
+    tableEndpoint: storage.outputs.tableEndpoint
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
+    authClientId: authClientId
+    unauthenticatedAction: unauthenticatedAction
+    authExcludedPaths: authExcludedPaths
+    globalAdmins: globalAdmins
+    functionTimeout: functionTimeout
+    appSettings: appSettings
+  }
+  dependsOn: [
+    roles
+  ]
+}
+
+output identityName string = identity.outputs.name
+output identityClientId string = identity.outputs.clientId
+output identityPrincipalId string = identity.outputs.principalId
+output storageAccountName string = storage.outputs.name
+output keyVaultName string = keyVault.outputs.name
+output keyVaultUri string = keyVault.outputs.uri
+output registryName string = registry.outputs.name
+output registryLoginServer string = registry.outputs.loginServer
+output image string = empty(imageTag) ? '' : '${registry.outputs.loginServer}/${imageRepository}:${imageTag}'
+output appInsightsName string = monitoring.outputs.appInsightsName
+output logAnalyticsWorkspaceName string = monitoring.outputs.workspaceName
+output alertRuleNames array = monitoring.outputs.alertRuleNames
+output functionAppName string = empty(imageTag) ? '' : functionApp.outputs.name
+output functionAppUrl string = empty(imageTag) ? '' : functionApp.outputs.url
