@@ -6,10 +6,25 @@ import logging
 
 import azure.functions as func
 
-from functions import backups, downloads, environments, health, maintenance, restores, schedules, uploads, workers
+from functions import (
+    backups,
+    downloads,
+    environments,
+    health,
+    maintenance,
+    namespaces,
+    openapi,
+    restores,
+    schedules,
+    uploads,
+    workers,
+)
+from shared.logs import install_redaction
 
 logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 logging.getLogger("azure").setLevel(logging.WARNING)
+logging.getLogger("urllib3").setLevel(logging.WARNING)  # its debug lines would carry request URLs
+install_redaction()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -19,9 +34,11 @@ for blueprint in (
     restores.bp,
     downloads.bp,
     uploads.bp,
+    namespaces.bp,
     schedules.bp,
     workers.bp,
     maintenance.bp,
     health.bp,
+    openapi.bp,
 ):
     app.register_functions(blueprint)

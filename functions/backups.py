@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from functions.http import ApiBlueprint, ApiRequest, Reply, RouteSpec
+from functions.http import ApiBlueprint, ApiRequest, Reply, RouteSpec, in_environment
 from shared.bootstrap import services
 from shared.contracts.backups import CreateBackupBody, EditBackupBody, SnapshotView
 from shared.contracts.common import Page
+from shared.domain.access import Permission
 
 bp = ApiBlueprint()
+
+MANAGE = in_environment(Permission.MANAGE_BACKUPS)
 
 TAG = "Backups"
 
@@ -20,7 +23,11 @@ def _location(environment_id: str, snapshot_id: str) -> str:
     "environments/{env}/backups",
     "GET",
     RouteSpec(
-        "List backups, newest first", response_model=Page[SnapshotView], query=("limit", "continuationToken"), tag=TAG
+        "List backups, newest first",
+        MANAGE,
+        response_model=Page[SnapshotView],
+        query=("limit", "continuationToken"),
+        tag=TAG,
     ),
 )
 def list_backups(request: ApiRequest) -> Reply:
@@ -37,6 +44,7 @@ def list_backups(request: ApiRequest) -> Reply:
     "POST",
     RouteSpec(
         "Create a backup (answers 202; poll Location)",
+        MANAGE,
         request_model=CreateBackupBody,
         response_model=SnapshotView,
         success_status=202,
@@ -50,7 +58,9 @@ def create_backup(request: ApiRequest) -> Reply:
     return Reply(202, SnapshotView.of(snapshot), headers)
 
 
-@bp.api("environments/{env}/backups/{id}", "GET", RouteSpec("Backup details", response_model=SnapshotView, tag=TAG))
+@bp.api(
+    "environments/{env}/backups/{id}", "GET", RouteSpec("Backup details", MANAGE, response_model=SnapshotView, tag=TAG)
+)
 def get_backup(request: ApiRequest) -> Reply:
     snapshot = services().backups.get(request.environment_id(), request.route("id"))
     headers = {"Retry-After": "5"} if snapshot.status.value == "Processing" else {}
@@ -62,6 +72,7 @@ def get_backup(request: ApiRequest) -> Reply:
     "PATCH",
     RouteSpec(
         "Edit a backup's comment or pin it (keepUntil)",
+        MANAGE,
         request_model=EditBackupBody,
         response_model=SnapshotView,
         tag=TAG,
@@ -78,7 +89,7 @@ def edit_backup(request: ApiRequest) -> Reply:
     return Reply(200, SnapshotView.of(snapshot))
 
 
-@bp.api("environments/{env}/backups/{id}", "DELETE", RouteSpec("Delete a backup", success_status=204, tag=TAG))
+@bp.api("environments/{env}/backups/{id}", "DELETE", RouteSpec("Delete a backup", MANAGE, success_status=204, tag=TAG))
 def delete_backup(request: ApiRequest) -> Reply:
     services().backups.delete(request.environment_id(), request.route("id"), request.caller)
     return Reply(204)

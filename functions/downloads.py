@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from functions.http import ApiBlueprint, ApiRequest, Reply, RouteSpec
+from functions.http import ApiBlueprint, ApiRequest, Reply, RouteSpec, in_environment
 from shared.bootstrap import services
 from shared.contracts.downloads import DownloadBody, DownloadView
+from shared.domain.access import Permission
 from shared.downloads.steps import DataType
 from shared.errors import InvalidRequest
 
 bp = ApiBlueprint()
+
+MANAGE = in_environment(Permission.MANAGE_BACKUPS)
 
 TAG = "Downloads"
 
@@ -18,9 +21,11 @@ TAG = "Downloads"
     "POST",
     RouteSpec(
         "Prepare a download (202 while preparing; 200 with the URL when one is ready)",
+        MANAGE,
         request_model=DownloadBody,
         response_model=DownloadView,
         success_status=202,
+        also_success=(200,),
         tag=TAG,
     ),
 )
@@ -37,7 +42,7 @@ def request_download(request: ApiRequest) -> Reply:
 @bp.api(
     "environments/{env}/backups/{id}/download",
     "GET",
-    RouteSpec("Download status; the URL once Ready", response_model=DownloadView, query=("dataType",), tag=TAG),
+    RouteSpec("Download status; the URL once Ready", MANAGE, response_model=DownloadView, query=("dataType",), tag=TAG),
 )
 def get_download(request: ApiRequest) -> Reply:
     raw = request.query("dataType")

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from functions.http import ApiBlueprint, ApiRequest, Reply, RouteSpec
+from functions.http import REGISTRATION, SIGNED_IN, ApiBlueprint, ApiRequest, Reply, RouteSpec, in_environment
 from shared.bootstrap import services
 from shared.contracts.activity import ActivityEntryView
 from shared.contracts.common import Page
 from shared.contracts.environments import EnvironmentBody, EnvironmentView, ScheduleView
+from shared.domain.access import Permission
 
 bp = ApiBlueprint()
 
 TAG = "Environments"
 
 
-@bp.api("environments", "GET", RouteSpec("List environments", response_model=Page[EnvironmentView], tag=TAG))
+@bp.api("environments", "GET", RouteSpec("List environments", SIGNED_IN, response_model=Page[EnvironmentView], tag=TAG))
 def list_environments(request: ApiRequest) -> Reply:
-    environments = services().environments.list()
+    visible = services().access.visible_namespaces(request.caller)
+    environments = [env for env in services().environments.list() if visible is None or env.namespace in visible]
     return Reply(200, Page[EnvironmentView](items=[EnvironmentView.of(env) for env in environments]))
 
 
-@bp.api("environments/{env}", "GET", RouteSpec("Get an environment", response_model=EnvironmentView, tag=TAG))
+@bp.api(
+    "environments/{env}",
+    "GET",
+    RouteSpec("Get an environment", in_environment(), response_model=EnvironmentView, tag=TAG),
+)
 def get_environment(request: ApiRequest) -> Reply:
     environment = services().environments.get(request.environment_id())
     schedule = ScheduleView.of(services().scheduler.state(environment.id), services().settings.nightly_schedule)
@@ -30,7 +36,12 @@ def get_environment(request: ApiRequest) -> Reply:
     "environments/{env}",
     "PUT",
     RouteSpec(
-        "Register or update an environment", request_model=EnvironmentBody, response_model=EnvironmentView, tag=TAG
+        "Register (201) or update (200) an environment",
+        REGISTRATION,
+        request_model=EnvironmentBody,
+        response_model=EnvironmentView,
+        also_success=(201,),
+        tag=TAG,
     ),
 )
 def put_environment(request: ApiRequest) -> Reply:
@@ -43,13 +54,21 @@ def put_environment(request: ApiRequest) -> Reply:
     return Reply(201 if created else 200, EnvironmentView.of(environment), headers)
 
 
-@bp.api("environments/{env}/stop", "POST", RouteSpec("Stop an environment", response_model=EnvironmentView, tag=TAG))
+@bp.api(
+    "environments/{env}/stop",
+    "POST",
+    RouteSpec("Stop an environment", in_environment(Permission.STOP_APPS), response_model=EnvironmentView, tag=TAG),
+)
 def stop_environment(request: ApiRequest) -> Reply:
     environment = services().environments.stop(request.environment_id(), request.caller)
     return Reply(200, EnvironmentView.of(environment), {"ETag": environment.etag})
 
 
-@bp.api("environments/{env}/start", "POST", RouteSpec("Start an environment", response_model=EnvironmentView, tag=TAG))
+@bp.api(
+    "environments/{env}/start",
+    "POST",
+    RouteSpec("Start an environment", in_environment(Permission.STOP_APPS), response_model=EnvironmentView, tag=TAG),
+)
 def start_environment(request: ApiRequest) -> Reply:
     environment = services().environments.start(request.environment_id(), request.caller)
     return Reply(200, EnvironmentView.of(environment), {"ETag": environment.etag})
@@ -60,6 +79,7 @@ def start_environment(request: ApiRequest) -> Reply:
     "GET",
     RouteSpec(
         "Activity log, newest first",
+        in_environment(),
         response_model=Page[ActivityEntryView],
         query=("limit", "continuationToken"),
         tag=TAG,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functions.http import ApiBlueprint, ApiRequest, Reply, RouteSpec
+from functions.http import PUBLIC, ApiBlueprint, ApiRequest, Reply, RouteSpec
 from shared.bootstrap import services
 from shared.contracts.health import HealthView
 
@@ -12,8 +12,7 @@ bp = ApiBlueprint()
 @bp.api(
     "health",
     "GET",
-    RouteSpec("Storage and database reachability", response_model=HealthView, tag="Service"),
-    public=True,
+    RouteSpec("Storage and database reachability", PUBLIC, response_model=HealthView, tag="Service"),
 )
 def health(request: ApiRequest) -> Reply:
     report = services().health.check()

@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, TypeVar
 
 import azure.functions as func
@@ -16,8 +17,9 @@ from pydantic import BaseModel, ValidationError
 
 from shared.adapters.tables import decode_token
 from shared.bootstrap import services
-from shared.contracts.common import ENVIRONMENT_ID_PATTERN, ApiModel, FieldError, Problem
-from shared.errors import AppError, ErrorKind, InvalidRequest, ServiceUnavailable
+from shared.contracts.common import ENVIRONMENT_ID_PATTERN, NAMESPACE_PATTERN, ApiModel, FieldError, Problem
+from shared.domain.access import Permission
+from shared.errors import AppError, ErrorKind, InvalidRequest, NotFound, ServiceUnavailable
 from shared.identity import ANONYMOUS, Principal, principal_from_headers
 
 logger = logging.getLogger("appbackups.http")
@@ -37,6 +39,7 @@ STATUS_BY_KIND: dict[ErrorKind, int] = {
 
 PROBLEM_JSON = "application/problem+json"
 ENVIRONMENT_ID = re.compile(ENVIRONMENT_ID_PATTERN)
+NAMESPACE = re.compile(NAMESPACE_PATTERN)
 
 
 @dataclass
@@ -48,14 +51,61 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+class Scope(StrEnum):
+    PUBLIC = "public"  # no function key, no caller
+    SIGNED_IN = "signed-in"  # any caller; the handler shows only what the caller may see
+    ENVIRONMENT = "environment"  # permissions in the namespace of the {env} in the route
+    REGISTRATION = "registration"  # namespace admin of the environment's namespace (or the body's, for a new one)
+    NAMESPACE = "namespace"  # permissions in the {ns} of the route
+    RESTORE = "restore"  # permissions in the source's and the target's namespace
+    RESTORE_STATUS = "restore-status"  # permissions in the restore's namespace
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may call a route: declared with the route, enforced in one place (``authorize``)."""
+
+    scope: Scope
+    permissions: tuple[Permission, ...] = ()
+
+    def describe(self) -> str:
+        needed = " and ".join(permission.value for permission in self.permissions)
+        return {
+            Scope.PUBLIC: "Public.",
+            Scope.SIGNED_IN: "Any signed-in caller; the answer holds only what the caller may see.",
+            Scope.ENVIRONMENT: f"{needed} in the environment's namespace.",
+            Scope.REGISTRATION: "NamespaceAdmin in the environment's namespace.",
+            Scope.NAMESPACE: f"{needed} in the namespace.",
+            Scope.RESTORE: f"{needed} in the namespace of the backup and of the target environment (the same one).",
+            Scope.RESTORE_STATUS: f"{needed} in the restore's namespace.",
+        }[self.scope]
+
+
+PUBLIC = Access(Scope.PUBLIC)
+SIGNED_IN = Access(Scope.SIGNED_IN)
+REGISTRATION = Access(Scope.REGISTRATION, (Permission.NAMESPACE_ADMIN,))
+RESTORE = Access(Scope.RESTORE, (Permission.MANAGE_BACKUPS, Permission.STOP_APPS))
+RESTORE_STATUS = Access(Scope.RESTORE_STATUS, (Permission.MANAGE_BACKUPS,))
+
+
+def in_environment(*permissions: Permission) -> Access:
+    return Access(Scope.ENVIRONMENT, permissions)
+
+
+def in_namespace(*permissions: Permission) -> Access:
+    return Access(Scope.NAMESPACE, permissions)
+
+
 @dataclass(frozen=True)
 class RouteSpec:
-    """What the OpenAPI document says about a route; attached to the registered function."""
+    """What the OpenAPI document says about a route, and who may call it; kept with the registered function."""
 
     summary: str
+    access: Access
     request_model: type[BaseModel] | None = None
     response_model: Any = None
     success_status: int = 200
+    also_success: tuple[int, ...] = ()  # other success statuses, with the same body (e.g. 201 for a PUT that creates)
     query: tuple[str, ...] = ()
     tag: str = ""
 
@@ -76,6 +126,21 @@ class ApiRequest:
                 code="invalid_environment_id",
             )
         return value
+
+    def namespace(self, name: str = "ns") -> str:
+        value = self.route(name)
+        if not NAMESPACE.match(value):
+            raise InvalidRequest(f"{value!r} is not a namespace name.", code="invalid_namespace")
+        return value
+
+    def body_field(self, name: str) -> str | None:
+        """One string field of the JSON body, read leniently (validation proper is the handler's)."""
+        try:
+            document = json.loads(self.raw.get_body() or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        value = document.get(name) if isinstance(document, dict) else None
+        return value if isinstance(value, str) else None
 
     def continuation_token(self) -> str | None:
         token = self.query("continuationToken")
@@ -180,14 +245,79 @@ Handler = Callable[[ApiRequest], Reply]
 
 
 def caller_of(request: func.HttpRequest) -> Principal:
-    """The one place a handler's caller comes from (Easy Auth headers, or development mode)."""
-    return principal_from_headers(dict(request.headers), development_mode=services().settings.development_mode)
+    """The one place a handler's caller comes from: App Service Authentication's headers — trusted
+    only where Easy Auth is on (it strips forged ones), or in development mode, which stands in a
+    local developer when they are absent and is refused when the app runs in Azure."""
+    settings = services().settings
+    if settings.development_mode and settings.running_in_azure:
+        logger.error("refusing requests: APPBACKUPS_DEVELOPMENT_MODE is on in Azure (WEBSITE_INSTANCE_ID is set)")
+        raise ServiceUnavailable(
+            "The service is misconfigured: development mode is on in Azure. An administrator must turn it off.",
+            code="authentication_not_configured",
+        )
+    if not settings.development_mode and not settings.easy_auth_enabled:
+        logger.error("refusing requests: App Service Authentication is off and development mode is not on")
+        raise ServiceUnavailable(
+            "The service is misconfigured: App Service Authentication is not enabled, so callers cannot be "
+            "identified. An administrator must enable it.",
+            code="authentication_not_configured",
+        )
+    return principal_from_headers(dict(request.headers), development_mode=settings.development_mode)
 
 
-def handle(request: func.HttpRequest, handler: Handler, *, public: bool = False) -> func.HttpResponse:
+def _environment_hidden(environment_id: str) -> NotFound:
+    return NotFound(f"There is no environment {environment_id!r}.", code="environment_not_found")
+
+
+def authorize(access: Access, request: ApiRequest) -> None:
+    """Enforce a route's declared access. Where the caller has no permission at all in the namespace,
+    the answer is 404, as if the environment (or restore) did not exist: existence does not leak."""
+    if access.scope in (Scope.PUBLIC, Scope.SIGNED_IN):
+        return
+    app = services()
+    caller = request.caller
+    if access.scope is Scope.NAMESPACE:
+        namespace = request.namespace()
+        hidden = NotFound(f"There is no namespace {namespace!r} you can see.", code="namespace_not_found")
+        app.access.require(caller, namespace, access.permissions, hidden=hidden)
+        return
+    if access.scope is Scope.RESTORE_STATUS:
+        restore_id = request.route("restoreId")
+        hidden = NotFound(f"There is no restore {restore_id!r}.", code="restore_not_found")
+        operation = app.operations.find(restore_id)
+        if operation is None or operation.kind != "restore":
+            raise hidden
+        app.access.require(caller, operation.namespace, access.permissions, hidden=hidden)
+        return
+    environment_id = request.environment_id()
+    environment = app.environment_catalog.find(environment_id)
+    if access.scope is Scope.REGISTRATION:
+        namespace = environment.namespace if environment else request.body_field("namespace")
+        if namespace is None:
+            return  # an invalid body: the handler answers 400 with the reasons
+        hidden = NotFound(f"There is no namespace {namespace!r} you administer.", code="namespace_not_found")
+        app.access.require(
+            caller, namespace, access.permissions, hidden=_environment_hidden(environment_id) if environment else hidden
+        )
+        return
+    if environment is None:
+        raise _environment_hidden(environment_id)
+    app.access.require(caller, environment.namespace, access.permissions, hidden=_environment_hidden(environment_id))
+    if access.scope is Scope.RESTORE:
+        target_id = request.body_field("targetEnvironment")
+        target = app.environment_catalog.find(target_id) if target_id and ENVIRONMENT_ID.match(target_id) else None
+        if target_id and ENVIRONMENT_ID.match(target_id):
+            if target is None:
+                raise _environment_hidden(target_id)
+            app.access.require(caller, target.namespace, access.permissions, hidden=_environment_hidden(target_id))
+
+
+def handle(request: func.HttpRequest, handler: Handler, access: Access) -> func.HttpResponse:
     try:
-        caller = ANONYMOUS if public else caller_of(request)
-        reply = handler(ApiRequest(request, caller))
+        caller = ANONYMOUS if access.scope is Scope.PUBLIC else caller_of(request)
+        api_request = ApiRequest(request, caller)
+        authorize(access, api_request)
+        reply = handler(api_request)
     except AppError as error:
         return problem_response(error)
     except AzureError as error:
@@ -205,31 +335,39 @@ def _storage_unavailable(error: AzureError) -> AppError:
     )
 
 
+@dataclass(frozen=True)
+class RegisteredRoute:
+    """A route as the OpenAPI document describes it; the test holds this list against the app's functions."""
+
+    route: str
+    method: str
+    function_name: str
+    spec: RouteSpec
+
+
+ROUTES: list[RegisteredRoute] = []
+
+
 class ApiBlueprint(func.Blueprint):
     """A Blueprint whose routes are declared with `api`: the handler gets an ApiRequest, returns a
     Reply, and errors become problem responses in one place."""
 
-    def api(
-        self,
-        route: str,
-        method: str,
-        spec: RouteSpec,
-        *,
-        public: bool = False,
-    ) -> Callable[[Handler], Handler]:
-        """Register ``handler`` for ``method route``. A public route (health, the portal page) needs no
-        function key and no signed-in caller; every other route needs both."""
-        auth_level = func.AuthLevel.ANONYMOUS if public else func.AuthLevel.FUNCTION
+    def api(self, route: str, method: str, spec: RouteSpec) -> Callable[[Handler], Handler]:
+        """Register ``handler`` for ``method route``. A public route (health, the API description, the
+        portal page) needs no function key and no signed-in caller; every other route needs both, and
+        the permissions its ``spec.access`` declares."""
+        auth_level = func.AuthLevel.ANONYMOUS if spec.access.scope is Scope.PUBLIC else func.AuthLevel.FUNCTION
 
         def register(handler: Handler) -> Handler:
             def entrypoint(req: func.HttpRequest) -> func.HttpResponse:
-                return handle(req, handler, public=public)
+                return handle(req, handler, spec.access)
 
             entrypoint.__name__ = handler.__name__
             entrypoint.__qualname__ = handler.__qualname__
             entrypoint.__doc__ = handler.__doc__
             entrypoint.route_spec = spec  # type: ignore[attr-defined]
             self.route(route=route, methods=[method], auth_level=auth_level)(entrypoint)
+            ROUTES.append(RegisteredRoute(route, method, handler.__name__, spec))
             return handler
 
         return register

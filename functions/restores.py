@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functions.http import ApiBlueprint, ApiRequest, Reply, RouteSpec
+from functions.http import RESTORE, RESTORE_STATUS, ApiBlueprint, ApiRequest, Reply, RouteSpec
 from shared.bootstrap import services
 from shared.contracts.operations import OperationView, RestoreBody
 
@@ -16,6 +16,7 @@ TAG = "Restores"
     "POST",
     RouteSpec(
         "Restore a backup (answers 202; poll Location)",
+        RESTORE,
         request_model=RestoreBody,
         response_model=OperationView,
         success_status=202,
@@ -34,7 +35,7 @@ def restore_backup(request: ApiRequest) -> Reply:
 @bp.api(
     "restores/{restoreId}",
     "GET",
-    RouteSpec("Restore status, steps and progress", response_model=OperationView, tag=TAG),
+    RouteSpec("Restore status, steps and progress", RESTORE_STATUS, response_model=OperationView, tag=TAG),
 )
 def get_restore(request: ApiRequest) -> Reply:
     operation = services().restores.get(request.route("restoreId"))

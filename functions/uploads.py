@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from functions.http import ApiBlueprint, ApiRequest, Reply, RouteSpec
+from functions.http import ApiBlueprint, ApiRequest, Reply, RouteSpec, in_environment
 from shared.bootstrap import services
 from shared.contracts.backups import SnapshotView
 from shared.contracts.uploads import UploadAccepted, UploadStarted
+from shared.domain.access import Permission
 
 bp = ApiBlueprint()
+
+MANAGE = in_environment(Permission.MANAGE_BACKUPS)
 
 TAG = "Uploads"
 
@@ -17,6 +20,7 @@ TAG = "Uploads"
     "POST",
     RouteSpec(
         "Start an upload: a write-only URL to put the archive at",
+        MANAGE,
         response_model=UploadStarted,
         success_status=201,
         tag=TAG,
@@ -35,6 +39,7 @@ def start_upload(request: ApiRequest) -> Reply:
     "POST",
     RouteSpec(
         "Finish an upload: the archive is checked and ingested in the background (202)",
+        MANAGE,
         response_model=UploadAccepted,
         success_status=202,
         tag=TAG,

@@ -14,6 +14,7 @@ from shared.adapters.tables import AzureRowTable, RowTable
 from shared.backups.runner import BackupRunner, BackupSettings, Stores
 from shared.catalog.activity import ActivityCatalog
 from shared.catalog.environments import EnvironmentCatalog
+from shared.catalog.members import MemberCatalog
 from shared.catalog.schedules import ScheduleCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.catalog.uploads import UploadCatalog
@@ -25,6 +26,7 @@ from shared.downloads.steps import DownloadSteps
 from shared.operations.catalog import OperationCatalog
 from shared.operations.engine import EngineSettings, OperationEngine
 from shared.restores.steps import RestoreSteps
+from shared.services.access import AccessService
 from shared.services.activity import ActivityLog
 from shared.services.backups import BackupService
 from shared.services.downloads import DownloadService
@@ -50,6 +52,7 @@ class Services:
     stores: Stores
     activity: ActivityLog
     environments: EnvironmentService
+    access: AccessService
     backups: BackupService
     backup_runner: BackupRunner
     operations: OperationEngine
@@ -192,6 +195,9 @@ def build_services(
         stores=stores,
         activity=activity,
         environments=EnvironmentService(environment_catalog, activity, clock),
+        access=AccessService(
+            MemberCatalog(tables(Tables.MEMBERS)), settings.global_admins, settings.development_mode, clock
+        ),
         backups=backups,
         backup_runner=backup_runner,
         operations=operations,

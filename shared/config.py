@@ -119,6 +119,8 @@ class StorageConnection:
 class Settings:
     storage: StorageConnection
     development_mode: bool = False
+    easy_auth_enabled: bool = False
+    running_in_azure: bool = False
     global_admins: frozenset[str] = field(default_factory=frozenset)
     copy_concurrency: int = 16
     block_size: int = 8 * 1024 * 1024
@@ -150,6 +152,8 @@ class Settings:
         return cls(
             storage=StorageConnection.from_settings(STORAGE_CONNECTION, env),
             development_mode=_flag(env.get("APPBACKUPS_DEVELOPMENT_MODE")),
+            easy_auth_enabled=_flag(env.get("WEBSITE_AUTH_ENABLED")),  # set by App Service when Easy Auth is on
+            running_in_azure=bool(env.get("WEBSITE_INSTANCE_ID")),
             global_admins=frozenset(admins),
             copy_concurrency=_int(env, "APPBACKUPS_COPY_CONCURRENCY", 16),
             block_size=_int(env, "APPBACKUPS_BLOCK_SIZE_MB", 8) * 1024 * 1024,

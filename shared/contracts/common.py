@@ -16,9 +16,11 @@ EnvironmentId = Annotated[
     StringConstraints(pattern=ENVIRONMENT_ID_PATTERN),
     Field(description="Lower-case letters, digits and hyphens; 3 to 63 characters."),
 ]
+NAMESPACE_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+
 NamespaceName = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"),
+    StringConstraints(pattern=NAMESPACE_PATTERN),
     Field(description="Lower-case letters, digits and hyphens; 1 to 63 characters."),
 ]
 

@@ -19,6 +19,8 @@ class Action(StrEnum):
     DOWNLOAD = "download"
     UPLOAD = "upload"
     PRUNE = "prune"
+    GRANT = "grant"
+    REVOKE = "revoke"
 
 
 class Outcome(StrEnum):

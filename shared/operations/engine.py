@@ -146,6 +146,9 @@ class OperationEngine:
     def get(self, operation_id: str, kind: str | None = None) -> Operation:
         return self._catalog.get(operation_id, kind)
 
+    def find(self, operation_id: str) -> Operation | None:
+        return self._catalog.find(operation_id)
+
     # -- the worker --------------------------------------------------------------------------
 
     def advance(self, operation_id: str, step_index: int) -> Operation | None:

@@ -9,6 +9,11 @@ from shared.domain.activity import Action, ActivityEntry, Outcome
 from shared.identity import Principal
 
 
+def namespace_log(namespace: str) -> str:
+    """The activity partition of a namespace's own changes (grants), beside its environments'."""
+    return f"namespace:{namespace}"
+
+
 class ActivityLog:
     def __init__(self, catalog: ActivityCatalog, clock: Clock) -> None:
         self._catalog = catalog

@@ -11,12 +11,11 @@ import pytest
 
 from shared.backups.layout import DUMP, FILES, MANIFEST, FileEntry, snapshot_folder
 from shared.backups.runner import BackupHooks, RetryLater
-from shared.bootstrap import build_services
-from shared.config import STORAGE_CONNECTION, Settings
 from shared.domain.snapshots import SnapshotStatus, Tier
 from shared.errors import Conflict
 from shared.identity import Principal
 from tests.support.appdata import create_scratch_app, md5_hex, table_contents
+from tests.support.restoring import Harness
 
 pytestmark = pytest.mark.integration
 
@@ -25,15 +24,10 @@ ADA = Principal(id="ada", name="Ada")
 
 @pytest.fixture
 def services(storage_connection_string):
-    """Fresh services per test (their runner's hooks and settings are the test's to change)."""
-    settings = Settings.from_environ(
-        {
-            STORAGE_CONNECTION: storage_connection_string,
-            "APPBACKUPS_BACKUP_ATTEMPTS": "2",
-            "APPBACKUPS_COPY_CONCURRENCY": "4",
-        }
-    )
-    return build_services(settings)
+    """Fresh services per test (their runner's hooks and settings are the test's to change). Their work
+    queues are in memory: the development host of the end-to-end tests consumes the Azurite ones, and
+    these tests run the work themselves."""
+    return Harness(storage_connection_string, APPBACKUPS_BACKUP_ATTEMPTS="2").services
 
 
 @pytest.fixture
@@ -366,8 +360,7 @@ def _reregister(services, app, **changes):
 def test_the_dump_never_blocks_the_apps_writers(
     storage_connection_string, storage_services, database_factory, postgres_admin_dsn
 ):
-    settings = Settings.from_environ({STORAGE_CONNECTION: storage_connection_string, "APPBACKUPS_BLOCK_SIZE_MB": "1"})
-    services = build_services(settings)
+    services = Harness(storage_connection_string, APPBACKUPS_BLOCK_SIZE_MB="1").services
     app = create_scratch_app(services, database_factory(), postgres_admin_dsn, documents=1, customers=0)
     with app.connect() as connection:  # enough data that pg_dump is still at work after the first block
         connection.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+from shared.adapters.queues import MemoryWorkQueue
 from shared.adapters.tables import MemoryRowTable
 from shared.bootstrap import Services, build_services
 from shared.config import Settings, StorageConnection
@@ -25,13 +26,22 @@ class SteppingClock:
 
 def memory_services(clock: SteppingClock | None = None, **settings: object) -> Services:
     tables: dict[str, MemoryRowTable] = {}
+    queues: dict[str, MemoryWorkQueue] = {}
 
     def table(name: str) -> MemoryRowTable:
         return tables.setdefault(name, MemoryRowTable(name))
 
+    def queue(name: str) -> MemoryWorkQueue:
+        return queues.setdefault(name, MemoryWorkQueue())
+
     # An endpoint nothing listens on: unit tests must not reach storage through the clients.
     storage = StorageConnection(connection_string=connection_string(1, 1, 1))
-    return build_services(Settings(storage=storage, **settings), tables=table, clock=clock or SteppingClock())  # type: ignore[arg-type]
+    return build_services(
+        Settings(storage=storage, **settings),  # type: ignore[arg-type]
+        tables=table,
+        queues=queue,
+        clock=clock or SteppingClock(),
+    )
 
 
 def iter_pages(fetch, limit: int) -> Iterator[list]:  # type: ignore[no-untyped-def]

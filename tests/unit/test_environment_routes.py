@@ -132,11 +132,25 @@ def test_activity_is_paged_and_rejects_bad_paging():
 
 
 def test_without_development_mode_a_caller_must_be_signed_in(services):
-    install_services(memory_services(development_mode=False))
+    install_services(memory_services(development_mode=False, easy_auth_enabled=True))
     status, _, document = call("list_environments", "GET", "environments")
     assert (status, document["code"]) == (401, "no_principal")
     status, _, document = call("list_environments", "GET", "environments", headers={"X-MS-CLIENT-PRINCIPAL": "@@@"})
     assert (status, document["code"]) == (401, "malformed_principal")
+
+
+def test_without_easy_auth_and_development_mode_every_request_is_refused(services, caplog):
+    install_services(memory_services(development_mode=False, easy_auth_enabled=False))
+    forged = {"X-MS-CLIENT-PRINCIPAL-ID": "someone"}
+    status, _, document = call("list_environments", "GET", "environments", headers=forged)
+    assert (status, document["code"]) == (503, "authentication_not_configured")
+    assert "App Service Authentication is off" in caplog.text
+
+
+def test_development_mode_is_refused_in_azure(services):
+    install_services(memory_services(development_mode=True, running_in_azure=True))
+    status, _, document = call("list_environments", "GET", "environments")
+    assert (status, document["code"]) == (503, "authentication_not_configured")
 
 
 def test_an_unexpected_error_is_a_500_without_a_stack_trace(services, monkeypatch):

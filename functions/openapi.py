@@ -1,0 +1,137 @@
+"""Route: the OpenAPI 3.1 description of the API, generated from the registered routes and their
+pydantic models (so it cannot drift from the code; a test holds it against the app's functions)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from functions.http import PUBLIC, ROUTES, ApiBlueprint, ApiRequest, RegisteredRoute, Reply, RouteSpec, Scope
+from shared.contracts.common import ENVIRONMENT_ID_PATTERN, NAMESPACE_PATTERN, Problem
+from shared.downloads.steps import DataType
+
+bp = ApiBlueprint()
+
+_PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "env": {"type": "string", "pattern": ENVIRONMENT_ID_PATTERN, "description": "Environment id."},
+    "ns": {"type": "string", "pattern": NAMESPACE_PATTERN, "description": "Namespace."},
+    "id": {"type": "string", "description": "Backup (snapshot) id, a UUID."},
+    "restoreId": {"type": "string", "description": "Restore id, from the Location of POST …/restore."},
+    "uploadId": {"type": "string", "description": "Upload id, from POST …/uploads."},
+    "principalId": {"type": "string", "description": "Object id of a Microsoft Entra principal."},
+}
+_QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
+    "limit": {"type": "integer", "minimum": 1, "maximum": 200, "description": "Page size."},
+    "continuationToken": {"type": "string", "description": "From the previous page's continuationToken."},
+    "dataType": {"type": "string", "enum": [member.value for member in DataType]},
+}
+_ERRORS = {
+    400: "The request is not valid (bad JSON, a field that fails validation, a malformed id or query).",
+    401: "No authenticated caller, or a malformed principal header.",
+    403: "The caller lacks a permission this needs in the namespace.",
+    404: "Not found — or in a namespace where the caller has no permission.",
+    409: "The current state forbids it (an environment's state, a restore in progress, a concurrent change).",
+    412: "If-Match names a version that is no longer current.",
+    422: "Well-formed but not acceptable (e.g. a restore across namespaces).",
+    503: "A dependency is unavailable (storage, the work queue), or authentication is not configured.",
+}
+_WITHOUT_REQUEST = {401, 403, 404, 409, 412, 422, 503}
+
+
+def _models(routes: list[RegisteredRoute]) -> list[tuple[type[BaseModel], str]]:
+    models: list[tuple[type[BaseModel], str]] = [(Problem, "serialization")]
+    for registered in routes:
+        if registered.spec.request_model is not None:
+            models.append((registered.spec.request_model, "validation"))
+        if registered.spec.response_model is not None:
+            models.append((registered.spec.response_model, "serialization"))
+    return list(dict.fromkeys(models))
+
+
+def _parameters(route: str, spec: RouteSpec) -> list[dict[str, Any]]:
+    names = re.findall(r"{([^}:?]+)[^}]*}", route)
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": _PATH_PARAMETERS.get(name, {"type": "string"})}
+        for name in names
+    ]
+    parameters += [
+        {"name": name, "in": "query", "required": False, "schema": _QUERY_PARAMETERS[name]} for name in spec.query
+    ]
+    return parameters
+
+
+def _required_body(model: type[BaseModel]) -> bool:
+    return any(field.is_required() for field in model.model_fields.values())
+
+
+def build_openapi(routes: list[RegisteredRoute] | None = None) -> dict[str, Any]:
+    routes = ROUTES if routes is None else routes
+    keys, definitions = models_json_schema(_models(routes), by_alias=True, ref_template="#/components/schemas/{model}")
+    schemas = definitions.get("$defs", {})
+
+    def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
+        return keys[(model, mode)]  # type: ignore[index]
+
+    problem = {"application/problem+json": {"schema": ref(Problem, "serialization")}}
+    paths: dict[str, dict[str, Any]] = {}
+    for registered in routes:
+        spec = registered.spec
+        path = "/api/" + re.sub(r"{([^}:?]+)[^}]*}", r"{\1}", registered.route)
+        success: dict[str, Any] = {"description": spec.summary}
+        if spec.response_model is not None:
+            success["content"] = {"application/json": {"schema": ref(spec.response_model, "serialization")}}
+        if spec.success_status in (201, 202):
+            success["headers"] = {"Location": {"schema": {"type": "string"}, "description": "Where to follow it."}}
+        responses: dict[str, Any] = {str(status): success for status in (spec.success_status, *spec.also_success)}
+        for status, description in _ERRORS.items():
+            if spec.access.scope is Scope.PUBLIC and status in (401, 403):
+                continue
+            responses[str(status)] = {"description": description, "content": problem}
+        if registered.function_name == "health":
+            responses["503"] = {"description": "Storage is unreachable.", "content": success.get("content", {})}
+        operation: dict[str, Any] = {
+            "operationId": registered.function_name,
+            "summary": spec.summary,
+            "description": f"Access: {spec.access.describe()}",
+            "tags": [spec.tag] if spec.tag else [],
+            "parameters": _parameters(registered.route, spec),
+            "responses": responses,
+        }
+        if spec.request_model is not None:
+            operation["requestBody"] = {
+                "required": _required_body(spec.request_model),
+                "content": {"application/json": {"schema": ref(spec.request_model, "validation")}},
+            }
+        if spec.access.scope is not Scope.PUBLIC:
+            operation["security"] = [{"functionKey": []}, {"functionKeyQuery": []}]
+        else:
+            operation["security"] = []
+        paths.setdefault(path, {})[registered.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "appbackups",
+            "version": "1.0.0",
+            "description": "Backup and restore for apps on Azure: PostgreSQL databases and their file documents. "
+            "Callers are identified by App Service Authentication (Microsoft Entra ID); routes other than the "
+            "public ones also take a function key. Errors are application/problem+json (RFC 9457) with a "
+            "stable `code`.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
+                "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code"},
+            },
+        },
+    }
+
+
+@bp.api("openapi.json", "GET", RouteSpec("This API description (OpenAPI 3.1)", PUBLIC, tag="Service"))
+def openapi_document(request: ApiRequest) -> Reply:
+    return Reply(200, build_openapi())
