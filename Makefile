@@ -8,7 +8,7 @@ STAMP_NODE := node_modules/.installed
 VENV_CHECKOV := .venv-checkov
 STAMP_CHECKOV := $(VENV_CHECKOV)/.installed
 
-.PHONY: setup run test lint format unit infra clean
+.PHONY: setup run test lint format unit infra browser clean
 
 setup: $(STAMP_PY) $(STAMP_NODE)
 
@@ -27,6 +27,12 @@ $(STAMP_CHECKOV): requirements-checkov.txt
 	$(VENV_CHECKOV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
+# The Backups page is tested in Debian's Chromium, driven by Playwright (pip) with executable_path.
+browser:
+	@command -v chromium >/dev/null || { \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
 run: setup
 	$(PY) -m tools.run
 
@@ -44,7 +50,7 @@ unit: setup
 infra: setup $(STAMP_CHECKOV)
 	$(PY) -m tools.check_infra
 
-test: lint infra
+test: lint infra browser
 	$(PY) -m pytest -q
 
 clean:

@@ -14,6 +14,7 @@ from functions import (
     maintenance,
     namespaces,
     openapi,
+    portal,
     restores,
     schedules,
     uploads,
@@ -40,5 +41,6 @@ for blueprint in (
     maintenance.bp,
     health.bp,
     openapi.bp,
+    portal.bp,
 ):
     app.register_functions(blueprint)

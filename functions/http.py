@@ -44,11 +44,14 @@ NAMESPACE = re.compile(NAMESPACE_PATTERN)
 
 @dataclass
 class Reply:
-    """What a handler returns: a status, an optional body and headers."""
+    """What a handler returns: a status, an optional JSON body (or raw ``content`` of a given type),
+    and headers."""
 
     status: int = 200
     body: ApiModel | dict[str, Any] | list[Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    content: bytes | None = None
+    content_type: str | None = None
 
 
 class Scope(StrEnum):
@@ -106,6 +109,7 @@ class RouteSpec:
     response_model: Any = None
     success_status: int = 200
     also_success: tuple[int, ...] = ()  # other success statuses, with the same body (e.g. 201 for a PUT that creates)
+    media_types: tuple[str, ...] = ()  # what a non-JSON success body may be (the Backups page's files)
     query: tuple[str, ...] = ()
     tag: str = ""
 
@@ -326,6 +330,10 @@ def handle(request: func.HttpRequest, handler: Handler, access: Access) -> func.
     except Exception:
         logger.exception("unhandled error in %s %s", request.method, request.url.split("?")[0])
         return unexpected_error_response()
+    if reply.content is not None:
+        return func.HttpResponse(
+            reply.content, status_code=reply.status, headers=reply.headers, mimetype=reply.content_type
+        )
     return json_response(reply.status, reply.body, reply.headers)
 
 

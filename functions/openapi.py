@@ -22,7 +22,9 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "restoreId": {"type": "string", "description": "Restore id, from the Location of POST …/restore."},
     "uploadId": {"type": "string", "description": "Upload id, from POST …/uploads."},
     "principalId": {"type": "string", "description": "Object id of a Microsoft Entra principal."},
+    "asset": {"type": "string", "description": "A file of the Backups page, e.g. app.js."},
 }
+_PARAMETER = r"{\*?([^}:?=]+)[^}]*}"  # {name}, {name:constraint}, {name?}, {*catchall}
 _QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
     "limit": {"type": "integer", "minimum": 1, "maximum": 200, "description": "Page size."},
     "continuationToken": {"type": "string", "description": "From the previous page's continuationToken."},
@@ -52,7 +54,7 @@ def _models(routes: list[RegisteredRoute]) -> list[tuple[type[BaseModel], str]]:
 
 
 def _parameters(route: str, spec: RouteSpec) -> list[dict[str, Any]]:
-    names = re.findall(r"{([^}:?]+)[^}]*}", route)
+    names = re.findall(_PARAMETER, route)
     parameters = [
         {"name": name, "in": "path", "required": True, "schema": _PATH_PARAMETERS.get(name, {"type": "string"})}
         for name in names
@@ -79,10 +81,12 @@ def build_openapi(routes: list[RegisteredRoute] | None = None) -> dict[str, Any]
     paths: dict[str, dict[str, Any]] = {}
     for registered in routes:
         spec = registered.spec
-        path = "/api/" + re.sub(r"{([^}:?]+)[^}]*}", r"{\1}", registered.route)
+        path = "/api/" + re.sub(_PARAMETER, r"{\1}", registered.route)
         success: dict[str, Any] = {"description": spec.summary}
         if spec.response_model is not None:
             success["content"] = {"application/json": {"schema": ref(spec.response_model, "serialization")}}
+        elif spec.media_types:
+            success["content"] = {media: {"schema": {"type": "string"}} for media in spec.media_types}
         if spec.success_status in (201, 202):
             success["headers"] = {"Location": {"schema": {"type": "string"}, "description": "Where to follow it."}}
         responses: dict[str, Any] = {str(status): success for status in (spec.success_status, *spec.also_success)}

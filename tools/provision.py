@@ -5,12 +5,25 @@ from __future__ import annotations
 import contextlib
 
 from azure.core.exceptions import ResourceExistsError
+from azure.storage.blob import CorsRule
 
 from shared.clients import StorageClients
 from shared.config import Containers, Queues, Tables
 
 
+# The Backups page PUTs uploads straight to their SAS URL, from the page's origin; locally any origin
+# (Azurite and the development host listen on different ports). In Azure the Bicep allows the app's.
+BROWSER_UPLOADS = CorsRule(
+    allowed_origins=["*"],
+    allowed_methods=["GET", "HEAD", "PUT", "OPTIONS"],
+    allowed_headers=["*"],
+    exposed_headers=["*"],
+    max_age_in_seconds=3600,
+)
+
+
 def provision(clients: StorageClients) -> None:
+    clients.blob_service.set_service_properties(cors=[BROWSER_UPLOADS])
     for container in Containers.ALL:
         with contextlib.suppress(ResourceExistsError):
             clients.blob_service.create_container(container)

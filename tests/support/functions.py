@@ -39,7 +39,8 @@ def call(
     )
     response = http_function(name)(request)
     text = response.get_body().decode()
-    document = json.loads(text) if text else None
+    is_json = (response.mimetype or "application/json").endswith("json")
+    document = (json.loads(text) if is_json else text) if text else None
     headers = dict(response.headers)
     if response.mimetype and "Content-Type" not in headers:  # the host turns mimetype into Content-Type
         headers["Content-Type"] = f"{response.mimetype}; charset={response.charset}"

@@ -12,7 +12,7 @@ def registered_http_routes() -> set[tuple[str, str]]:
         if not function.is_http_function():
             continue
         trigger = function.get_trigger().get_dict_repr()
-        path = "/api/" + re.sub(r"{([^}:?]+)[^}]*}", r"{\1}", trigger["route"])
+        path = "/api/" + re.sub(r"{\*?([^}:?=]+)[^}]*}", r"{\1}", trigger["route"])
         for method in trigger["methods"]:
             routes.add((path, str(method.value if hasattr(method, "value") else method).lower()))
     return routes

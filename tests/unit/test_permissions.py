@@ -112,6 +112,8 @@ CASES = [
     Case("delete_member", "DELETE", {"ns": "ns", "principalId": "manager-oid"}, None, ADMINS),
     Case("namespace_activity", "GET", {"ns": "ns"}, None, ADMINS),
     Case("openapi_document", "GET", {}, None, frozenset(CALLERS)),
+    Case("portal_page", "GET", {}, None, frozenset(CALLERS)),
+    Case("portal_asset", "GET", {"asset": "index.html"}, None, frozenset(CALLERS)),
 ]
 
 
