@@ -10,7 +10,6 @@ from azure.storage.blob import CorsRule
 from shared.clients import StorageClients
 from shared.config import Containers, Queues, Tables
 
-
 # The Backups page PUTs uploads straight to their SAS URL, from the page's origin; locally any origin
 # (Azurite and the development host listen on different ports). In Azure the Bicep allows the app's.
 BROWSER_UPLOADS = CorsRule(
