@@ -12,9 +12,10 @@ STAMP_CHECKOV := $(VENV_CHECKOV)/.installed
 
 setup: $(STAMP_PY) $(STAMP_NODE)
 
-$(STAMP_PY): requirements.txt requirements-dev.txt
+$(STAMP_PY): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 $(STAMP_NODE): package.json package-lock.json
@@ -54,4 +55,4 @@ test: lint infra browser
 	$(PY) -m pytest -q
 
 clean:
-	rm -rf $(VENV) $(VENV_CHECKOV) node_modules .azurite .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_CHECKOV) node_modules .azurite .pytest_cache .ruff_cache *.egg-info

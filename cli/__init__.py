@@ -1,0 +1,1 @@
+"""appbackups: the command-line client of the appbackups HTTP API."""

@@ -1,0 +1,529 @@
+"""The commands. Human output by default (tables, progress bars); --json prints the API's own JSON
+for scripts. Exit codes: 0 done, 1 the operation failed, 2 bad usage or request, 3 not found,
+4 conflict (state, concurrency, namespace), 5 not signed in or not allowed, 6 service unreachable."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from cli.client import FAILED, NOT_FOUND, USAGE, ApiError, Client
+from cli.config import ConfigError, load_config
+from cli.transfers import download_file, upload_file
+
+app = typer.Typer(help="appbackups: back up and restore app environments.", no_args_is_help=True)
+envs = typer.Typer(help="Environments.", no_args_is_help=True)
+backups = typer.Typer(help="Backups of an environment.", no_args_is_help=True)
+restores = typer.Typer(help="Restores.", no_args_is_help=True)
+app.add_typer(envs, name="envs")
+app.add_typer(backups, name="backups")
+app.add_typer(restores, name="restores")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class State:
+    client: Client
+    as_json: bool = False
+
+
+state = State()
+
+
+@app.callback()
+def configure(
+    url: Annotated[str | None, typer.Option(help="API base URL (env APPBACKUPS_URL).", show_default=False)] = None,
+    key: Annotated[str | None, typer.Option(help="Function key (env APPBACKUPS_FUNCTION_KEY).")] = None,
+    token: Annotated[str | None, typer.Option(help="Entra access token (env APPBACKUPS_TOKEN).")] = None,
+    principal: Annotated[
+        str | None, typer.Option(help="Development mode: act as this principal id (env APPBACKUPS_PRINCIPAL).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="Config file (default ~/.config/appbackups/config.toml).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")] = False,
+) -> None:
+    try:
+        settings = load_config(url=url, function_key=key, token=token, principal=principal, config_file=config)
+    except ConfigError as error:
+        err.print(f"[red]{error}[/red]")
+        raise typer.Exit(USAGE) from error
+    state.client = Client(settings)
+    state.as_json = as_json
+
+
+def emit(document: Any) -> None:
+    print(json.dumps(document, indent=2))
+
+
+def fail(error: ApiError) -> None:
+    err.print(f"[red]error:[/red] {error}")
+    raise typer.Exit(error.exit_code)
+
+
+def size(value: int | None) -> str:
+    if value is None:
+        return "-"
+    amount = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if amount < 1024 or unit == "TiB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return str(value)
+
+
+def when(value: str | None) -> str:
+    if not value:
+        return "-"
+    return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def backup_path(reference: str, env: str | None) -> tuple[str, str]:
+    """A backup is ENV/ID, or ID with --env. ID may be 'latest' (the newest Finished backup)."""
+    if "/" in reference:
+        environment, backup_id = reference.split("/", 1)
+    elif env:
+        environment, backup_id = env, reference
+    else:
+        err.print("[red]error:[/red] name the backup as ENV/ID, or give --env")
+        raise typer.Exit(USAGE)
+    if backup_id == "latest":
+        for item in state.client.pages(f"/environments/{environment}/backups"):
+            if item["status"] == "Finished":
+                return environment, item["id"]
+        err.print(f"[red]error:[/red] {environment} has no finished backup")
+        raise typer.Exit(NOT_FOUND)
+    return environment, backup_id
+
+
+# -- environments ------------------------------------------------------------------------------
+
+
+@envs.command("list")
+def envs_list() -> None:
+    """The environments you can see."""
+    try:
+        items = state.client.get("/environments")["items"]
+    except ApiError as error:
+        fail(error)
+    if state.as_json:
+        emit(items)
+        return
+    table = Table("environment", "namespace", "name", "state", "model", "deployment package")
+    for item in items:
+        table.add_row(
+            item["id"],
+            item["namespace"],
+            item["displayName"],
+            item["state"],
+            item["modelVersion"] or "-",
+            item["deploymentPackage"] or "-",
+        )
+    out.print(table)
+
+
+@envs.command("show")
+def envs_show(environment: str) -> None:
+    """One environment, with its schedule state."""
+    try:
+        item = state.client.get(f"/environments/{environment}")
+    except ApiError as error:
+        fail(error)
+    if state.as_json:
+        emit(item)
+        return
+    schedule = item.get("schedule") or {}
+    last = schedule.get("lastScheduledBackup") or {}
+    database = item["database"]
+    last_backup = " ".join(str(part) for part in (last.get("night", "-"), last.get("tier"), last.get("status")) if part)
+    rows = {
+        "environment": item["id"],
+        "namespace": item["namespace"],
+        "name": item["displayName"],
+        "state": item["state"] + (f" (restore {item['activeRestoreId']})" if item.get("activeRestoreId") else ""),
+        "model version": item["modelVersion"] or "-",
+        "deployment package": item["deploymentPackage"] or "-",
+        "database": f"{database['user']}@{database['host']}:{database['port']}/{database['database']}",
+        "file documents": f"{item['files']['container']}/{item['files']['prefix']}",
+        "next scheduled backup": when(schedule.get("nextRun")),
+        "last scheduled backup": last_backup,
+    }
+    table = Table(show_header=False)
+    for name, value in rows.items():
+        table.add_row(name, value)
+    out.print(table)
+
+
+def _transition(environment: str, action: str) -> None:
+    try:
+        item = state.client.post(f"/environments/{environment}/{action}").json()
+    except ApiError as error:
+        fail(error)
+    if state.as_json:
+        emit(item)
+    else:
+        out.print(f"{environment} is {item['state']}")
+
+
+@envs.command("stop")
+def envs_stop(environment: str) -> None:
+    """Stop an environment (needs StopApps)."""
+    _transition(environment, "stop")
+
+
+@envs.command("start")
+def envs_start(environment: str) -> None:
+    """Start an environment (needs StopApps)."""
+    _transition(environment, "start")
+
+
+# -- backups ----------------------------------------------------------------------------------
+
+
+def _backup_table(items: list[dict[str, Any]]) -> Table:
+    table = Table("id", "status", "tier", "created", "expires", "database", "files", "comment")
+    for item in items:
+        table.add_row(
+            item["id"],
+            item["status"],
+            item["tier"],
+            when(item["createdOn"]),
+            when(item.get("retainedUntil") or item["expiresOn"]),
+            size(item.get("dumpSize")),
+            f"{item['fileCount']} ({size(item.get('filesSize'))})" if item.get("fileCount") is not None else "-",
+            item.get("comment") or "",
+        )
+    return table
+
+
+@backups.command("list")
+def backups_list(
+    environment: str,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    all_: Annotated[bool, typer.Option("--all", help="Every backup, all pages.")] = False,
+) -> None:
+    """Backups of an environment, newest first."""
+    try:
+        if all_:
+            items = list(state.client.pages(f"/environments/{environment}/backups"))
+        else:
+            items = state.client.get(f"/environments/{environment}/backups", limit=limit)["items"]
+    except ApiError as error:
+        fail(error)
+    if state.as_json:
+        emit(items)
+    else:
+        out.print(_backup_table(items))
+
+
+def _wait_for_backup(environment: str, backup_id: str) -> dict[str, Any]:
+    with err.status(f"backup {backup_id}: Processing") as status:
+
+        def show(document: dict[str, Any]) -> None:
+            status.update(f"backup {backup_id}: {document['status']} {document.get('progress') or ''}")
+
+        return state.client.wait(
+            f"/environments/{environment}/backups/{backup_id}",
+            done=lambda d: d["status"] != "Processing",
+            on_update=show,
+        )
+
+
+def _finish(document: dict[str, Any]) -> None:
+    if state.as_json:
+        emit(document)
+    else:
+        out.print(_backup_table([document]))
+        if document.get("statusMessage"):
+            out.print(document["statusMessage"])
+    if document["status"] == "Failed":
+        raise typer.Exit(FAILED)
+
+
+@backups.command("create")
+def backups_create(
+    environment: str,
+    comment: Annotated[str, typer.Option(help="A comment for the backup.")] = "",
+    wait: Annotated[bool, typer.Option(help="Wait until it is Finished or Failed.")] = False,
+) -> None:
+    """Create a backup (the environment must be Running or Stopped)."""
+    try:
+        document = state.client.post(f"/environments/{environment}/backups", {"comment": comment}).json()
+        if wait:
+            document = _wait_for_backup(environment, document["id"])
+    except ApiError as error:
+        fail(error)
+    _finish(document)
+
+
+@backups.command("show")
+def backups_show(backup: str, env: Annotated[str | None, typer.Option("--env", "-e")] = None) -> None:
+    """Every detail of one backup (ENV/ID, or ID with --env; ID may be 'latest')."""
+    try:
+        environment, backup_id = backup_path(backup, env)
+        document = state.client.get(f"/environments/{environment}/backups/{backup_id}")
+    except ApiError as error:
+        fail(error)
+    if state.as_json:
+        emit(document)
+        return
+    table = Table(show_header=False)
+    for name, value in document.items():
+        if isinstance(value, dict):
+            value = value.get("name") or json.dumps(value)
+        table.add_row(name, "-" if value in (None, "") else str(value))
+    out.print(table)
+
+
+@backups.command("edit")
+def backups_edit(
+    backup: str,
+    env: Annotated[str | None, typer.Option("--env", "-e")] = None,
+    comment: Annotated[str | None, typer.Option(help="A new comment.")] = None,
+    keep_until: Annotated[
+        str | None, typer.Option(help="Pin until this ISO date/time (UTC if no offset), or 'none' to unpin.")
+    ] = None,
+) -> None:
+    """Change a backup's comment, or pin it (keep until a date)."""
+    body: dict[str, Any] = {}
+    if comment is not None:
+        body["comment"] = comment
+    if keep_until is not None:
+        if keep_until.lower() == "none":
+            body["keepUntil"] = None
+        else:
+            try:
+                moment = datetime.fromisoformat(keep_until)
+            except ValueError as error:
+                err.print(f"[red]error:[/red] --keep-until {keep_until!r} is not an ISO date or time")
+                raise typer.Exit(USAGE) from error
+            body["keepUntil"] = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+    if not body:
+        err.print("[red]error:[/red] give --comment and/or --keep-until")
+        raise typer.Exit(USAGE)
+    try:
+        environment, backup_id = backup_path(backup, env)
+        document = state.client.request("PATCH", f"/environments/{environment}/backups/{backup_id}", json=body).json()
+    except ApiError as error:
+        fail(error)
+    _finish(document)
+
+
+@backups.command("delete")
+def backups_delete(
+    backup: str,
+    env: Annotated[str | None, typer.Option("--env", "-e")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Delete a backup."""
+    environment, backup_id = backup_path(backup, env)
+    if not yes and not typer.confirm(f"Delete backup {backup_id} of {environment}?"):
+        raise typer.Exit(FAILED)
+    try:
+        state.client.request("DELETE", f"/environments/{environment}/backups/{backup_id}")
+    except ApiError as error:
+        fail(error)
+    if state.as_json:
+        emit({"deleted": backup_id, "environment": environment})
+    else:
+        out.print(f"deleted backup {backup_id} of {environment}")
+
+
+# -- restores ---------------------------------------------------------------------------------
+
+
+def _follow_restore(restore_id: str) -> dict[str, Any]:
+    """Live steps and progress until the restore ends."""
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"), console=err, transient=False
+    ) as progress:
+        tasks: dict[str, Any] = {}
+
+        def show(document: dict[str, Any]) -> None:
+            for step in document["steps"]:
+                task = tasks.get(step["name"])
+                if task is None:
+                    task = tasks[step["name"]] = progress.add_task(step["title"], total=100, detail="")
+                percent = step["progress"].get("percent")
+                if step["status"] == "Finished":
+                    percent = 100
+                detail = f"{step['status']} {step['progress'].get('detail') or ''}".strip()
+                progress.update(task, completed=percent or 0, detail=detail)
+
+        return state.client.wait(f"/restores/{restore_id}", done=lambda d: d["status"] != "Running", on_update=show)
+
+
+def _restore_result(document: dict[str, Any]) -> None:
+    if state.as_json:
+        emit(document)
+    else:
+        outcome = {"Finished": "FINISHED", "Failed": "FAILED"}.get(document["status"], document["status"])
+        out.print(f"restore {document['id']}: {outcome}")
+        if document.get("error"):
+            out.print(f"{document['error']['step']}: {document['error']['message']}")
+    if document["status"] == "Failed":
+        raise typer.Exit(FAILED)
+
+
+@app.command("restore")
+def restore(
+    backup: str,
+    to: Annotated[str, typer.Option("--to", help="The environment to restore into (same namespace, Stopped).")],
+    env: Annotated[str | None, typer.Option("--env", "-e", help="The backup's environment, if not in BACKUP.")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the restore until it ends.")] = False,
+) -> None:
+    """Restore a backup into an environment of its namespace."""
+    try:
+        environment, backup_id = backup_path(backup, env)
+        response = state.client.post(
+            f"/environments/{environment}/backups/{backup_id}/restore", {"targetEnvironment": to}
+        )
+        document = response.json()
+        for warning in document.get("warnings", []):
+            err.print(f"[yellow]warning:[/yellow] {warning}")
+        if wait:
+            document = _follow_restore(document["id"])
+    except ApiError as error:
+        if error.code == "environment_not_stopped":
+            err.print(f"[yellow]{to} is running: stop it first (appbackups envs stop {to}).[/yellow]")
+        fail(error)
+    if wait:
+        _restore_result(document)
+    elif state.as_json:
+        emit(document)
+    else:
+        out.print(
+            f"restore {document['id']} started; follow it with: appbackups restores show {document['id']} --watch"
+        )
+
+
+@restores.command("show")
+def restores_show(
+    restore_id: str, watch: Annotated[bool, typer.Option(help="Follow it live until it ends.")] = False
+) -> None:
+    """A restore's status, steps and progress."""
+    try:
+        document = _follow_restore(restore_id) if watch else state.client.get(f"/restores/{restore_id}")
+    except ApiError as error:
+        fail(error)
+    if watch:
+        _restore_result(document)
+        return
+    if state.as_json:
+        emit(document)
+        return
+    table = Table("step", "status", "progress", "attempts")
+    for step in document["steps"]:
+        percent = step["progress"].get("percent")
+        table.add_row(
+            step["title"], step["status"], f"{percent:.0f}%" if percent is not None else "", str(step["attempts"])
+        )
+    out.print(f"restore {document['id']}: {document['status']}")
+    out.print(table)
+    if document.get("error"):
+        out.print(f"{document['error']['step']}: {document['error']['message']}")
+
+
+# -- transfers --------------------------------------------------------------------------------
+
+
+def _bytes_progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    )
+
+
+@app.command("download")
+def download(
+    backup: str,
+    env: Annotated[str | None, typer.Option("--env", "-e")] = None,
+    database_only: Annotated[bool, typer.Option("--database-only", help="The dump alone (.backup).")] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: the archive's name).")
+    ] = None,
+) -> None:
+    """Prepare a download (Full Snapshot .tar.gz, or the dump alone), wait for it, fetch it."""
+    data_type = "database_only" if database_only else "files_and_database"
+    try:
+        environment, backup_id = backup_path(backup, env)
+        path = f"/environments/{environment}/backups/{backup_id}/download"
+        document = state.client.post(path, {"dataType": data_type}).json()
+        if document["status"] != "Ready":
+            with err.status("preparing the archive") as status:
+                document = state.client.wait(
+                    f"{path}?dataType={data_type}",
+                    done=lambda d: d["status"] != "Processing",
+                    on_update=lambda d: status.update(
+                        f"preparing the archive: {d.get('progress', {}).get('percent') or 0}%"
+                    ),
+                )
+        if document["status"] != "Ready":
+            message = (document.get("error") or {}).get("message") or document["status"]
+            raise ApiError(f"the download is {document['status']}: {message}", exit_code=FAILED)
+        target = output or Path(document["fileName"])
+        with _bytes_progress() as progress:
+            task = progress.add_task(f"downloading {target.name}", total=document.get("size"))
+            download_file(
+                document["url"],
+                target,
+                on_start=lambda total: progress.update(task, total=total),
+                on_progress=lambda n: progress.advance(task, n),
+            )
+    except ApiError as error:
+        fail(error)
+    if state.as_json:
+        emit({**document, "path": str(target)})
+    else:
+        out.print(
+            f"saved {target} ({size(target.stat().st_size)}); the link stays valid until {when(document['expiresOn'])}"
+        )
+
+
+@app.command("upload")
+def upload(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    env: Annotated[str, typer.Option("--env", "-e", help="The environment the backup is for.")],
+    wait: Annotated[bool, typer.Option(help="Wait until the new backup is Finished or refused.")] = False,
+) -> None:
+    """Upload a Full Snapshot .tar.gz (or a dump) as a new backup of an environment."""
+    try:
+        started = state.client.post(f"/environments/{env}/uploads").json()
+        with _bytes_progress() as progress:
+            task = progress.add_task(f"uploading {file.name}", total=file.stat().st_size)
+            upload_file(started["uploadUrl"], file, on_progress=lambda n: progress.advance(task, n))
+        accepted = state.client.post(started["completeUrl"]).json()
+        document = accepted["backup"]
+        if wait:
+            document = _wait_for_backup(env, accepted["backupId"])
+    except ApiError as error:
+        fail(error)
+    if wait:
+        _finish(document)
+    elif state.as_json:
+        emit(document)
+    else:
+        out.print(f"uploaded; backup {document['id']} is being checked: appbackups backups show {env}/{document['id']}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
