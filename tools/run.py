@@ -127,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         url = f"http://127.0.0.1:{arguments.api_port}/api"
         wait_for_api(url, host)
         print(
-            f"\nappbackups is serving {url}\n  try:  curl {url}/environments\nPress Ctrl-C to stop.\n",
+            f"\nappbackups is serving {url}\n"
+            f"  the Backups page:  {url}/portal\n"
+            f"  the CLI:           .venv/bin/appbackups --url {url} envs list\n"
+            f"  curl:              curl {url}/environments\n"
+            "Press Ctrl-C to stop.\n",
             flush=True,
         )
         host.wait()
