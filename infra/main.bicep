@@ -173,6 +173,9 @@ module storage 'modules/storage.bicep' = {
     uploadRetentionDays: uploadRetentionDays
     snapshotImmutabilityDays: snapshotImmutabilityDays
     logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
+    browserOrigins: [
+      'https://${names.functionApp}.azurewebsites.net'
+    ]
   }
 }
 

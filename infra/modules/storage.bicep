@@ -55,6 +55,9 @@ param snapshotImmutabilityDays int
 @description('Log Analytics workspace that receives the storage resource logs.')
 param logAnalyticsWorkspaceId string
 
+@description('Origins whose pages may PUT uploads to and GET downloads from their SAS URLs: the Backups page, served by the function app.')
+param browserOrigins array
+
 // Blob containers: shared/config.py Containers.ALL.
 var containerNames = [
   'snapshots' // Containers.SNAPSHOTS: database dumps and manifests, one folder per snapshot
@@ -150,6 +153,30 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
     containerDeleteRetentionPolicy: {
       enabled: true
       days: softDeleteDays
+    }
+    // A browser may only use a SAS URL it already holds; no anonymous access follows from this.
+    cors: {
+      corsRules: [
+        {
+          allowedOrigins: browserOrigins
+          allowedMethods: [
+            'GET'
+            'HEAD'
+            'PUT'
+            'OPTIONS'
+          ]
+          allowedHeaders: [
+            'content-type'
+            'x-ms-*'
+          ]
+          exposedHeaders: [
+            'content-length'
+            'etag'
+            'x-ms-*'
+          ]
+          maxAgeInSeconds: 3600
+        }
+      ]
     }
   }
 }

@@ -100,6 +100,21 @@ def test_blob_versioning_and_soft_delete_are_on() -> None:
     assert path_value(properties, "containerDeleteRetentionPolicy", "enabled") == "true"
 
 
+def test_only_the_function_app_origin_may_use_sas_urls_from_a_browser() -> None:
+    properties = path_value(only(module("storage"), "Microsoft.Storage/storageAccounts/blobServices"), "properties")
+    [rule] = array_items(path_value(properties, "cors", "corsRules"))
+    assert path_value(rule, "allowedOrigins") == "browserOrigins"
+    assert {unquote(method) for method in array_items(path_value(rule, "allowedMethods"))} == {
+        "GET",
+        "HEAD",
+        "PUT",
+        "OPTIONS",
+    }
+    [storage] = [used for used in BicepFile(INFRA / "main.bicep").modules() if Path(used.path).stem == "storage"]
+    origins = array_items(object_entries(object_entries(storage.body)["params"])["browserOrigins"])
+    assert origins == ["'https://${names.functionApp}.azurewebsites.net'"]
+
+
 def test_role_assignments_are_named_guid_of_scope_principal_and_role() -> None:
     assignments = [
         (bicep, resource)
