@@ -265,6 +265,18 @@ class ExportedSnapshot:
         except psycopg.Error as error:
             raise classify(error, self.parameters) from error
 
+    def count_file_documents(self, query: str | None = None, *, default: str = DEFAULT_FILE_DOCUMENT_QUERY) -> int:
+        """How many uuids ``file_document_uuids`` will yield, read in the same snapshot: a real total
+        for progress."""
+        if query is None and not self._has_file_document_table():
+            return 0
+        statement = f"SELECT count(DISTINCT ref.file_uuid) FROM ({query or default}) AS ref(file_uuid)"  # noqa: S608 - as above
+        try:
+            row = self.connection.execute(statement.encode()).fetchone()
+        except psycopg.Error as error:
+            raise classify(error, self.parameters) from error
+        return int(row[0]) if row else 0
+
     def _has_file_document_table(self) -> bool:
         try:
             row = self.connection.execute(

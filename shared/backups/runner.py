@@ -90,9 +90,12 @@ class BackupRunner:
 
     # -- the unit of work ------------------------------------------------------------------
 
-    def run(self, environment_id: str, snapshot_id: str) -> Snapshot | None:
+    def run(
+        self, environment_id: str, snapshot_id: str, on_files: Callable[[int, int], None] | None = None
+    ) -> Snapshot | None:
         """Make the backup, if it still needs making. Raises RetryLater on a transient fault
-        while attempts remain (the queue delivers the message again)."""
+        while attempts remain (the queue delivers the message again). ``on_files(collected, total)``
+        follows the file documents, for a caller that shows its own progress."""
         snapshot = self._claim(environment_id, snapshot_id)
         if snapshot is None:
             return None
@@ -106,7 +109,7 @@ class BackupRunner:
         )
         with lease:
             try:
-                return self._make(lease)
+                return self._make(lease, on_files)
             except LeaseLost:
                 logger.warning("backup %s was taken over or deleted; this attempt stops", snapshot_id)
                 self._remove_data(snapshot)
@@ -138,7 +141,7 @@ class BackupRunner:
 
     # -- making it -----------------------------------------------------------------------
 
-    def _make(self, lease: Lease[Snapshot]) -> Snapshot:
+    def _make(self, lease: Lease[Snapshot], on_files: Callable[[int, int], None] | None) -> Snapshot:
         snapshot = lease.record
         started = time.monotonic()
         environment = self._environments.get(snapshot.environment_id)
@@ -155,9 +158,13 @@ class BackupRunner:
                 f"The file-document container {environment.files.container!r} does not exist in its storage account."
             )
 
+        total = 0
+
         def report(stats: FileStats) -> None:
-            progress = f"files: {stats.count} collected, {stats.copied} new"
+            progress = f"file documents: {stats.count} of {total} collected, {stats.copied} new"
             lease.publish(lambda record: replace(record, progress=progress))
+            if on_files is not None:
+                on_files(stats.count, total)
             lease.check()
 
         collector = FileCollector(
@@ -176,6 +183,7 @@ class BackupRunner:
                 dumping = pool.submit(self._stream_dump, dump, dump_writer)
                 try:
                     database_size = exported.database_size()
+                    total = exported.count_file_documents(environment.file_document_query)
                     uuids = exported.file_document_uuids(environment.file_document_query)
                     for entry in collector.collect(uuids, environment.files.prefix, self._previous_files(snapshot)):
                         files_writer.write(entry.to_line())

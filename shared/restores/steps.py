@@ -187,7 +187,13 @@ class RestoreSteps:
             context.checkpoint(preRestoreSnapshotId=snapshot_id)
         context.report(detail="backing up the target")
         try:
-            self._backup_runner.run(operation.environment_id, snapshot_id)
+            self._backup_runner.run(
+                operation.environment_id,
+                snapshot_id,
+                on_files=lambda collected, total: context.report(
+                    done=collected, total=total, detail="backing up the target: file documents"
+                ),
+            )
         except RetryLater as error:
             raise Fault(f"The pre-restore backup hit a transient fault: {error}", transient=True) from error
         snapshot = self._snapshots.get(operation.environment_id, snapshot_id)
@@ -195,6 +201,8 @@ class RestoreSteps:
             raise Fault("The pre-restore backup is still being made by another worker.", transient=True)
         if snapshot.status is SnapshotStatus.FAILED:
             raise Fault(f"The pre-restore backup failed, so nothing was overwritten: {snapshot.status_message}")
+        files = snapshot.file_count or 0
+        context.report(done=files, total=files, detail=f"backup {snapshot.id} of the target")
 
     # -- 2 ---------------------------------------------------------------------------------------
 
@@ -306,10 +314,13 @@ class RestoreSteps:
         elif not operation.output("switch", "extras", 1):
             # The target had no file document the backup lacks, and none differed: nothing to remove.
             context.output.update(replaced=0, removed=0)
+            context.report(done=0, total=0, detail="nothing to remove")
             return
         store = self._file_store(target)
         prefix = target.files.prefix
-        removed = 0
+        # After the switch the target holds the backup's file documents and its own extras.
+        total = (self._source(operation).file_count or 0) + operation.output("switch", "extras", 0)
+        checked = removed = 0
         with ExportedSnapshot(self._databases.parameters(target.database)) as database:
             known = database.file_document_uuids(target.file_document_query, default=ALL_FILE_DOCUMENTS_QUERY)
             keep = next(known, None)
@@ -322,8 +333,11 @@ class RestoreSteps:
                 if keep != name:
                     store.delete(blob.name)
                     removed += 1
+                checked += 1
+                if checked % 500 == 0:
+                    context.report(done=checked, total=max(total, checked), detail=f"{removed} removed so far")
         context.output.update(replaced=replaced, removed=removed)
-        context.report(detail=f"{replaced} replaced, {removed} removed")
+        context.report(done=checked, total=checked, detail=f"{replaced} replaced, {removed} removed")
 
     # -- 6, and compensation -------------------------------------------------------------------
 

@@ -35,9 +35,9 @@ def app(services, storage_services, database_factory, postgres_admin_dsn):
     return create_scratch_app(services, database_factory(), postgres_admin_dsn)
 
 
-def backup(services, app, **kwargs):
+def backup(services, app, on_files=None, **kwargs):
     snapshot = services.backups.request(app.environment_id, ADA, **kwargs)
-    services.backup_runner.run(app.environment_id, snapshot.id)
+    services.backup_runner.run(app.environment_id, snapshot.id, on_files=on_files)
     return services.snapshot_catalog.get(app.environment_id, snapshot.id)
 
 
@@ -76,7 +76,9 @@ def test_a_backup_holds_the_database_and_exactly_the_referenced_files(
     temporary = app.add_document(delete_after_download=True)
     orphan = app.add_orphan_blob()
 
-    snapshot = backup(services, app, comment="first")
+    progress: list[tuple[int, int]] = []
+    snapshot = backup(services, app, comment="first", on_files=lambda *counts: progress.append(counts))
+    assert progress == [(count, len(app.files)) for count in range(1, len(app.files) + 1)]
 
     assert snapshot.status is SnapshotStatus.FINISHED, snapshot.status_message
     assert snapshot.comment == "first"
@@ -196,9 +198,11 @@ def test_a_custom_file_document_query(services, app):
     _reregister(services, app, fileDocumentQuery="SELECT file_key FROM attachments")
     assert app.environment.file_document_query == "SELECT file_key FROM attachments"
 
-    snapshot = backup(services, app)
+    progress: list[tuple[int, int]] = []
+    snapshot = backup(services, app, on_files=lambda collected, total: progress.append((collected, total)))
     assert snapshot.status is SnapshotStatus.FINISHED, snapshot.status_message
     assert [entry.uuid for entry in file_entries(services, snapshot)] == [keep]
+    assert progress == [(1, 1)]  # the total counts distinct uuids, as the list does
 
 
 @pytest.mark.parametrize(

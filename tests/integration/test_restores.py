@@ -93,6 +93,12 @@ def test_restore_into_another_environment_equals_the_snapshot(harness, apps):
     assert all(step.started_on and step.finished_on for step in done.steps)
     assert done.step("switch").progress.done == done.step("switch").progress.total == 6
     assert done.step("switch").progress.bytes_done == done.step("switch").progress.bytes_total > 0
+    target_files = len(target.files)
+    pre_restore = done.step("pre_restore_backup").progress
+    assert (pre_restore.done, pre_restore.total) == (target_files, target_files)
+    clean_up = done.step("clean_up_files").progress
+    assert (clean_up.done, clean_up.total) == (6 + target_files + 1, 6 + target_files + 1)  # + the stray
+    assert clean_up.detail == f"0 replaced, {target_files + 1} removed"
 
     assert target.table_contents() == expected_tables  # added_later and extra.things are gone
     assert blobs(target) == expected_files  # snapshot files in place, the target's own and the stray removed
