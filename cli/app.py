@@ -495,11 +495,12 @@ def download(
 def upload(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     env: Annotated[str, typer.Option("--env", "-e", help="The environment the backup is for.")],
+    comment: Annotated[str, typer.Option(help="The new backup's comment (default: Uploaded FILE).")] = "",
     wait: Annotated[bool, typer.Option(help="Wait until the new backup is Finished or refused.")] = False,
 ) -> None:
     """Upload a Full Snapshot .tar.gz (or a dump) as a new backup of an environment."""
     try:
-        started = state.client.post(f"/environments/{env}/uploads").json()
+        started = state.client.post(f"/environments/{env}/uploads", {"fileName": file.name, "comment": comment}).json()
         with _bytes_progress() as progress:
             task = progress.add_task(f"uploading {file.name}", total=file.stat().st_size)
             upload_file(started["uploadUrl"], file, on_progress=lambda n: progress.advance(task, n))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functions.http import ApiBlueprint, ApiRequest, Reply, RouteSpec, in_environment
 from shared.bootstrap import services
 from shared.contracts.backups import SnapshotView
-from shared.contracts.uploads import UploadAccepted, UploadStarted
+from shared.contracts.uploads import StartUploadBody, UploadAccepted, UploadStarted
 from shared.domain.access import Permission
 
 bp = ApiBlueprint()
@@ -21,6 +21,7 @@ TAG = "Uploads"
     RouteSpec(
         "Start an upload: a write-only URL to put the archive at",
         MANAGE,
+        request_model=StartUploadBody,
         response_model=UploadStarted,
         success_status=201,
         tag=TAG,
@@ -28,7 +29,10 @@ TAG = "Uploads"
 )
 def start_upload(request: ApiRequest) -> Reply:
     environment_id = request.environment_id()
-    session, url = services().uploads.start(environment_id, request.caller)
+    wanted = request.body(StartUploadBody)
+    session, url = services().uploads.start(
+        environment_id, request.caller, file_name=wanted.file_name, comment=wanted.comment
+    )
     complete = f"/api/environments/{environment_id}/uploads/{session.id}/complete"
     body = UploadStarted(upload_id=session.id, upload_url=url, expires_on=session.expires_on, complete_url=complete)
     return Reply(201, body)

@@ -31,7 +31,15 @@ class UploadSession:
     status: UploadStatus = UploadStatus.OPEN
     snapshot_id: str | None = None
     operation_id: str | None = None
+    file_name: str | None = None
+    comment: str = ""
     etag: str = ""
+
+    @property
+    def backup_comment(self) -> str:
+        if self.comment:
+            return self.comment
+        return f"Uploaded {self.file_name}" if self.file_name else "Uploaded archive"
 
 
 def _to_row(session: UploadSession) -> Row:
@@ -48,6 +56,8 @@ def _to_row(session: UploadSession) -> Row:
             "Status": session.status.value,
             "SnapshotId": session.snapshot_id,
             "OperationId": session.operation_id,
+            "FileName": session.file_name,
+            "Comment": session.comment,
         },
         session.etag,
     )
@@ -65,6 +75,8 @@ def _from_row(row: Row) -> UploadSession:
         status=UploadStatus(row["Status"]),
         snapshot_id=row.get("SnapshotId"),
         operation_id=row.get("OperationId"),
+        file_name=row.get("FileName"),
+        comment=row.get("Comment") or "",
         etag=row.etag,
     )
 

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
-from shared.contracts.backups import SnapshotView
+from shared.contracts.backups import Comment, SnapshotView
 from shared.contracts.common import ApiModel
+
+
+class StartUploadBody(ApiModel):
+    """Optional: what the new backup item will say about where it came from."""
+
+    file_name: Annotated[str, StringConstraints(max_length=255, strip_whitespace=True)] | None = Field(
+        default=None, description="The archive's file name, shown in the backup's comment when none is given."
+    )
+    comment: Comment = ""
 
 
 class UploadStarted(ApiModel):

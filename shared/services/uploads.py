@@ -45,7 +45,9 @@ class UploadService:
         self._clock = clock
         self._url_lifetime = url_lifetime
 
-    def start(self, environment_id: str, actor: Principal) -> tuple[UploadSession, str]:
+    def start(
+        self, environment_id: str, actor: Principal, *, file_name: str | None = None, comment: str = ""
+    ) -> tuple[UploadSession, str]:
         """A new upload session and its write-only URL (create and write on one blob, short-lived)."""
         environment = self._environments.get(environment_id)
         now = self._clock()
@@ -59,6 +61,8 @@ class UploadService:
                 created_on=now,
                 expires_on=now + self._url_lifetime,
                 created_by=Actor(actor.id, actor.name),
+                file_name=file_name or None,
+                comment=comment,
             )
         )
         return session, self.url(session)
@@ -94,7 +98,7 @@ class UploadService:
                 created_on=now,
                 expires_on=retention.expiry(Tier.UPLOADED, now),
                 created_by=Actor(actor.id, actor.name),
-                comment="Uploaded archive",
+                comment=session.backup_comment,
                 progress="queued",
             )
         )

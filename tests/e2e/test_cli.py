@@ -101,6 +101,9 @@ def test_a_backup_from_creation_to_restore_download_upload_and_deletion(api, app
 
     uploaded = as_json(api, "upload", str(archive), "--env", source.environment_id, "--wait")
     assert (uploaded["status"], uploaded["tier"], uploaded["fileCount"]) == ("Finished", "uploaded", 3)
+    assert uploaded["comment"] == "Uploaded snapshot.tar.gz"
+    commented = as_json(api, "upload", str(archive), "--env", source.environment_id, "--comment", "from prod")
+    assert commented["comment"] == "from prod"
 
     assert as_json(api, "backups", "delete", reference, "--yes") == {
         "deleted": backup["id"],

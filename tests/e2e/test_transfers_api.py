@@ -46,7 +46,7 @@ def test_download_then_upload_it_back(api, app):
     assert archive.status_code == 200
     assert archive.content[:2] == b"\x1f\x8b"
 
-    started = requests.post(f"{api}/environments/{app.environment_id}/uploads", timeout=30)
+    started = requests.post(f"{api}/environments/{app.environment_id}/uploads", timeout=30)  # no body: allowed
     assert started.status_code == 201, started.text
     upload = started.json()
     put = requests.put(upload["uploadUrl"], data=archive.content, headers={"x-ms-blob-type": "BlockBlob"}, timeout=60)
@@ -59,6 +59,7 @@ def test_download_then_upload_it_back(api, app):
     )
     uploaded = poll(base + completed.headers["Location"], "Processing")
     assert (uploaded["status"], uploaded["tier"], uploaded["fileCount"]) == ("Finished", "uploaded", 3)
+    assert uploaded["comment"] == "Uploaded archive"
     assert uploaded["filesCopied"] == 0
 
     listed = requests.get(f"{api}/environments/{app.environment_id}/backups", timeout=30).json()["items"]
@@ -67,13 +68,16 @@ def test_download_then_upload_it_back(api, app):
 
 def test_a_refused_upload_says_why(api, app):
     base = api.removesuffix("/api")
-    upload = requests.post(f"{api}/environments/{app.environment_id}/uploads", timeout=30).json()
+    upload = requests.post(
+        f"{api}/environments/{app.environment_id}/uploads", json={"fileName": "notes.txt"}, timeout=30
+    ).json()
     requests.put(upload["uploadUrl"], data=b"not an archive", headers={"x-ms-blob-type": "BlockBlob"}, timeout=30)
     completed = requests.post(base + upload["completeUrl"], timeout=30)
     assert completed.status_code == 202
     refused = poll(base + completed.headers["Location"], "Processing")
     assert refused["status"] == "Failed"
     assert "neither a Full Snapshot archive" in refused["statusMessage"]
+    assert refused["comment"] == "Uploaded notes.txt"
 
 
 def test_transfer_errors(api, app):
@@ -83,6 +87,10 @@ def test_transfer_errors(api, app):
     assert (early.status_code, early.json()["code"]) == (409, "nothing_uploaded")
     unknown = requests.post(f"{api}/environments/{app.environment_id}/uploads/nope/complete", timeout=30)
     assert unknown.status_code == 404
+    too_long = requests.post(
+        f"{api}/environments/{app.environment_id}/uploads", json={"fileName": "x" * 256}, timeout=30
+    )
+    assert (too_long.status_code, too_long.json()["errors"][0]["field"]) == (400, "fileName")
     created = requests.post(f"{api}/environments/{app.environment_id}/backups", json={}, timeout=30)
     backup = created.json()
     bad_type = requests.post(
