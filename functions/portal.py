@@ -4,7 +4,9 @@ itself is public; everything it shows comes from the same API, with the caller's
 from __future__ import annotations
 
 import mimetypes
+from html import escape
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from functions.http import PUBLIC, ApiBlueprint, ApiRequest, Reply, RouteSpec
 from shared.errors import NotFound
@@ -32,8 +34,16 @@ def _file(name: str) -> Reply:
     return Reply(200, content=path.read_bytes(), content_type=media, headers=headers)
 
 
-@bp.api("portal", "GET", RouteSpec("The Backups page", PUBLIC, media_types=("text/html",), tag=TAG))
+@bp.api(
+    "portal", "GET", RouteSpec("The Backups page", PUBLIC, media_types=("text/html",), also_success=(308,), tag=TAG)
+)
 def portal_page(request: ApiRequest) -> Reply:
+    path = urlsplit(request.raw.url).path
+    if path.endswith("/"):
+        # The route matches /api/portal/ too, where the page's relative addresses would be one folder off.
+        page = path.rstrip("/")
+        link = f'<!doctype html><title>Backups</title><a href="{escape(page)}">The Backups page</a>'.encode()
+        return Reply(308, content=link, content_type="text/html", headers={"Location": page})
     return _file("index.html")
 
 

@@ -1,0 +1,183 @@
+// More Options → Details (with the comment editable), Delete (after confirmation) and Pin (keep until a date).
+
+import { api, describeError, pause, route } from "./api.js";
+import { closeDialog, openDialog } from "./dialogs.js";
+import { byId, fill, h, say } from "./dom.js";
+import { formatBytes, formatCount, formatDateTime, statusBadge, tierLabel, time } from "./format.js";
+import { changed, emit, environmentById } from "./state.js";
+
+const POLL_MS = 1500;
+
+function backupRoute(backup) {
+  return route`environments/${backup.environmentId}/backups/${backup.id}`;
+}
+
+function describeBackup(backup) {
+  const environment = environmentById(backup.environmentId);
+  return `the ${tierLabel(backup.tier).toLowerCase()} backup of ${environment?.displayName ?? backup.environmentId} made on ${formatDateTime(backup.createdOn)}`;
+}
+
+// ---- Details ---------------------------------------------------------------------------------------------
+
+const detailsList = byId("details-list");
+const detailsMessage = byId("details-message");
+const commentForm = byId("details-comment-form");
+const commentField = byId("details-comment");
+let detailsBackup = null;
+
+function row(name, ...value) {
+  return [h("dt", {}, name), h("dd", {}, ...value)];
+}
+
+function renderDetails(backup) {
+  const pinned = backup.keepUntil ? [time(backup.keepUntil, { long: true })] : ["not pinned"];
+  fill(
+    detailsList,
+    row("Status", statusBadge(backup.status)),
+    row("Snapshot id", h("code", {}, backup.id)),
+    row("Created on", time(backup.createdOn, { long: true })),
+    row("Finished on", time(backup.finishedOn, { long: true })),
+    row("Expires on", time(backup.expiresOn, { long: true })),
+    row("Kept until (pinned)", ...pinned),
+    row("Deployment package", backup.deploymentPackage ?? "–"),
+    row("Model version", backup.modelVersion ?? "–"),
+    row("Comment", backup.comment || "–"),
+    row("Tier", tierLabel(backup.tier)),
+    row("Database dump size", formatBytes(backup.dumpSize)),
+    row("Database size", formatBytes(backup.databaseSize)),
+    row("File documents", formatCount(backup.fileCount, "file", "files")),
+    row("File documents size", formatBytes(backup.filesSize)),
+    row("Files stored by this backup", backup.filesCopied === null || backup.filesCopied === undefined ? "–" : formatCount(backup.filesCopied, "file (the rest were shared)", "files (the rest were shared)")),
+    row("Dump SHA-256", backup.dumpSha256 ? h("code", { class: "wrap" }, backup.dumpSha256) : "–"),
+    row("Created by", backup.createdBy?.name ?? "–"),
+    row("Status message", backup.statusMessage || "–"),
+    backup.status === "Processing" ? row("Progress", backup.progress || "queued") : null,
+    backup.inUseBy?.length ? row("In use by", `${backup.inUseBy.length} restore or download operation(s)`) : null,
+  );
+}
+
+export async function showDetails(backup, opener) {
+  detailsBackup = backup;
+  renderDetails(backup);
+  commentField.value = backup.comment ?? "";
+  say(detailsMessage, "");
+  const closed = openDialog("details-dialog", { returnFocus: opener });
+  byId("details-close").focus();
+  // Read it afresh, and follow it while it is being made.
+  try {
+    for (;;) {
+      const { data } = await api(backupRoute(backup), { signal: closed });
+      detailsBackup = data;
+      renderDetails(data);
+      if (data.status !== "Processing") break;
+      await pause(POLL_MS, closed);
+    }
+  } catch (error) {
+    if (error.name !== "AbortError") say(detailsMessage, describeError(error), "error");
+  }
+}
+
+commentForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!detailsBackup) return;
+  say(detailsMessage, "Saving the comment…", "info");
+  try {
+    const { data } = await api(backupRoute(detailsBackup), { method: "PATCH", body: { comment: commentField.value.trim() } });
+    detailsBackup = data;
+    renderDetails(data);
+    say(detailsMessage, "Comment saved.", "success");
+    changed(data.environmentId, "backups", "activity");
+  } catch (error) {
+    say(detailsMessage, describeError(error), "error");
+  }
+});
+
+// ---- Delete ----------------------------------------------------------------------------------------------
+
+const deleteText = byId("delete-text");
+const deleteMessage = byId("delete-message");
+const deleteButton = byId("delete-confirm");
+let deleteBackup = null;
+
+export function confirmDelete(backup, opener) {
+  deleteBackup = backup;
+  fill(deleteText, `Delete ${describeBackup(backup)}? Its database dump and file list are removed; this cannot be undone.`);
+  say(deleteMessage, "");
+  deleteButton.disabled = false;
+  openDialog("delete-dialog", { returnFocus: opener });
+  byId("delete-cancel").focus();
+}
+
+deleteButton.addEventListener("click", async () => {
+  const backup = deleteBackup;
+  if (!backup) return;
+  deleteButton.disabled = true;
+  say(deleteMessage, "Deleting…", "info");
+  try {
+    await api(backupRoute(backup), { method: "DELETE" });
+    closeDialog("delete-dialog");
+    emit("notice", { text: `Deleted ${describeBackup(backup)}.`, kind: "success" });
+    changed(backup.environmentId, "backups", "activity");
+  } catch (error) {
+    say(deleteMessage, describeError(error), "error");
+    deleteButton.disabled = false;
+  }
+});
+
+// ---- Pin -------------------------------------------------------------------------------------------------
+
+const pinForm = byId("pin-form");
+const pinText = byId("pin-text");
+const pinDate = byId("pin-date");
+const pinMessage = byId("pin-message");
+const unpinButton = byId("pin-remove");
+let pinBackup = null;
+
+function localDate(date) {
+  const pad = (number) => String(number).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
+export function showPin(backup, opener) {
+  pinBackup = backup;
+  const tomorrow = new Date();
+  tomorrow.setDate(tomorrow.getDate() + 1);
+  pinDate.min = localDate(tomorrow);
+  pinDate.value = backup.keepUntil ? localDate(new Date(backup.keepUntil)) : "";
+  fill(
+    pinText,
+    `Without a pin, ${describeBackup(backup)} expires on `,
+    time(backup.expiresOn),
+    backup.keepUntil ? [". It is pinned until ", time(backup.keepUntil), "."] : ". A pinned backup is kept until the date you choose, even after it expires.",
+  );
+  unpinButton.hidden = !backup.keepUntil;
+  say(pinMessage, "");
+  openDialog("pin-dialog", { returnFocus: opener });
+}
+
+async function savePin(keepUntil) {
+  const backup = pinBackup;
+  say(pinMessage, "Saving…", "info");
+  try {
+    const { data } = await api(backupRoute(backup), { method: "PATCH", body: { keepUntil } });
+    closeDialog("pin-dialog");
+    const text = data.keepUntil ? `Pinned ${describeBackup(data)} until ${formatDateTime(data.keepUntil)}.` : `Unpinned ${describeBackup(data)}: it expires on ${formatDateTime(data.expiresOn)}.`;
+    emit("notice", { text, kind: "success" });
+    changed(backup.environmentId, "backups", "activity");
+  } catch (error) {
+    say(pinMessage, describeError(error), "error");
+  }
+}
+
+pinForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (!pinDate.value) {
+    say(pinMessage, "Choose the date to keep the backup until.", "error");
+    pinDate.focus();
+    return;
+  }
+  const [year, month, day] = pinDate.value.split("-").map(Number);
+  // The end of the chosen day, local time, sent as UTC (the API wants an offset).
+  savePin(new Date(year, month - 1, day, 23, 59, 59).toISOString());
+});
+unpinButton.addEventListener("click", () => savePin(null));

@@ -1,0 +1,250 @@
+// The list of backups of the selected environment: Create Backup, the Status column that follows the work
+// while it runs, "Show more backups", and each row's More Options menu.
+
+import { api, describeError, firstPages, route } from "./api.js";
+import { showDetails, confirmDelete, showPin } from "./backup-actions.js";
+import { byId, fill, h, say } from "./dom.js";
+import { backupRefusal, formatBytes, formatCount, formatDateTime, statusBadge, tierLabel, time } from "./format.js";
+import { menuButton } from "./menu.js";
+import { startRestore } from "./restore.js";
+import { changed, on, selectedEnvironment, state } from "./state.js";
+import { showDownload } from "./transfers.js";
+
+const PAGE_SIZE = 20;
+const POLL_MS = 1500;
+
+const table = byId("backups-table");
+const body = table.tBodies[0];
+const caption = byId("backups-caption");
+const empty = byId("backups-empty");
+const moreButton = byId("more-backups");
+const message = byId("backups-message");
+const form = byId("create-backup-form");
+const commentInput = byId("backup-comment");
+const createButton = byId("create-backup");
+const refusalText = byId("create-backup-reason");
+
+const list = { environmentId: "", items: [], pages: 0, token: null, generation: 0 };
+let requested = null; // the backup this page asked for last, until it has ended
+const rows = new Map();
+let pollTimer = 0;
+
+function backupById(id) {
+  return list.items.find((item) => item.id === id) ?? null;
+}
+
+function fetchPages(environmentId, pages) {
+  return firstPages(route`environments/${environmentId}/backups`, PAGE_SIZE, pages);
+}
+
+/** Load (or reload) the list; `keepPages` keeps as many pages as are shown. */
+async function load({ keepPages = false } = {}) {
+  const environmentId = state.selectedId;
+  const generation = ++list.generation;
+  window.clearTimeout(pollTimer);
+  if (list.environmentId !== environmentId) {
+    list.environmentId = environmentId;
+    list.items = [];
+    list.pages = 0;
+    list.token = null;
+    render();
+  }
+  if (!environmentId) return;
+  table.setAttribute("aria-busy", "true");
+  try {
+    const result = await fetchPages(environmentId, keepPages ? Math.max(1, list.pages) : 1);
+    if (generation !== list.generation) return; // another environment was chosen meanwhile
+    const wasProcessing = new Set(list.items.filter((item) => item.status === "Processing").map((item) => item.id));
+    Object.assign(list, result);
+    render();
+    const ended = result.items.filter((item) => wasProcessing.has(item.id) && item.status !== "Processing");
+    if (ended.length) changed(environmentId, "activity");
+    announceRequested();
+  } catch (error) {
+    if (generation === list.generation) say(message, describeError(error), "error");
+  } finally {
+    if (generation === list.generation) {
+      table.removeAttribute("aria-busy");
+      schedulePoll();
+    }
+  }
+}
+
+async function loadMore() {
+  const environmentId = list.environmentId;
+  const generation = list.generation;
+  moreButton.disabled = true;
+  try {
+    const { data } = await api(route`environments/${environmentId}/backups`, { query: { limit: PAGE_SIZE, continuationToken: list.token } });
+    if (generation !== list.generation) return;
+    const known = new Set(list.items.map((item) => item.id));
+    list.items.push(...data.items.filter((item) => !known.has(item.id)));
+    list.token = data.continuationToken ?? null;
+    list.pages += 1;
+    render();
+  } catch (error) {
+    say(message, describeError(error), "error");
+  } finally {
+    moreButton.disabled = false;
+  }
+}
+
+/** While any backup shown is Processing, look again shortly: the Status column updates by itself. */
+function schedulePoll() {
+  window.clearTimeout(pollTimer);
+  if (list.items.some((item) => item.status === "Processing")) {
+    pollTimer = window.setTimeout(() => load({ keepPages: true }), POLL_MS);
+  }
+}
+
+/** Say how the backup asked for on this page ended, once it has. */
+function announceRequested() {
+  const backup = requested && backupById(requested.id);
+  if (!backup || backup.status === "Processing") return;
+  const name = requested.environmentName;
+  requested = null;
+  if (backup.status === "Finished") say(message, `The backup of ${name} is Finished (${formatCount(backup.fileCount, "file document", "file documents")}).`, "success");
+  else say(message, `The backup of ${name} Failed: ${backup.statusMessage || "no reason was given"}`, "error");
+}
+
+function menuItems(id) {
+  const backup = backupById(id);
+  if (!backup) return [];
+  const finished = backup.status === "Finished";
+  const notFinished = backup.status === "Processing" ? "it is still being made" : "it failed";
+  let deleteRefusal = "";
+  if (backup.status === "Processing") deleteRefusal = "it is still being made";
+  else if (backup.inUseBy?.length) deleteRefusal = "a restore or download is using it";
+  return [
+    { label: "Details", onSelect: (opener) => showDetails(backup, opener) },
+    { label: "Restore", onSelect: (opener) => startRestore(backup, opener), disabledReason: finished ? "" : notFinished },
+    { label: "Download", onSelect: (opener) => showDownload(backup, opener), disabledReason: finished ? "" : notFinished },
+    { label: "Pin", onSelect: (opener) => showPin(backup, opener), disabledReason: finished ? "" : notFinished },
+    { label: "Delete", onSelect: (opener) => confirmDelete(backup, opener), disabledReason: deleteRefusal },
+  ];
+}
+
+function statusCell(backup) {
+  const note = backup.status === "Processing" ? backup.progress || "queued" : backup.status === "Failed" ? backup.statusMessage : "";
+  return [statusBadge(backup.status), note ? h("span", { class: "cell-note" }, note) : null];
+}
+
+function expiryCell(backup) {
+  if (backup.keepUntil) return [time(backup.retainedUntil), h("span", { class: "cell-note" }, "pinned")];
+  return [time(backup.expiresOn)];
+}
+
+function filesCell(backup) {
+  if (backup.fileCount === null || backup.fileCount === undefined) return "–";
+  return `${formatCount(backup.fileCount, "file", "files")}, ${formatBytes(backup.filesSize)}`;
+}
+
+function updateRow(row, backup) {
+  const [created, status, tier, comment, packageCell, dump, files, expires] = row.cells;
+  fill(created, time(backup.createdOn));
+  fill(status, ...statusCell(backup));
+  fill(tier, tierLabel(backup.tier));
+  fill(comment, backup.comment || h("span", { class: "muted" }, "–"));
+  fill(packageCell, backup.deploymentPackage ?? "–");
+  fill(dump, formatBytes(backup.dumpSize));
+  fill(files, filesCell(backup));
+  fill(expires, ...expiryCell(backup));
+  row.dataset.status = backup.status;
+}
+
+function newRow(backup) {
+  const menu = menuButton(`More Options for the backup of ${formatDateTime(backup.createdOn)}`, () => menuItems(backup.id));
+  const row = h(
+    "tr",
+    { dataset: { id: backup.id } },
+    h("th", { scope: "row" }),
+    h("td", { class: "status-cell" }),
+    h("td", {}),
+    h("td", { class: "comment-cell" }),
+    h("td", { class: "package-cell" }),
+    h("td", { class: "number" }),
+    h("td", {}),
+    h("td", {}),
+    h("td", { class: "actions-cell" }, menu.element),
+  );
+  return row;
+}
+
+function render() {
+  const environment = selectedEnvironment();
+  fill(caption, environment ? `Backups of ${environment.displayName}` : "Backups");
+  const wanted = new Set(list.items.map((item) => item.id));
+  let focusLostAt = -1; // a row that had the focus went away (deleted): give it to its neighbour
+  for (const [id, row] of rows) {
+    if (!wanted.has(id)) {
+      if (row.contains(document.activeElement)) focusLostAt = row.sectionRowIndex;
+      row.remove();
+      rows.delete(id);
+    }
+  }
+  list.items.forEach((backup, index) => {
+    let row = rows.get(backup.id);
+    if (!row) {
+      row = newRow(backup);
+      rows.set(backup.id, row);
+    }
+    updateRow(row, backup);
+    // Move a row only when it is out of place, so a focused menu button keeps its focus.
+    if (body.children[index] !== row) body.insertBefore(row, body.children[index] ?? null);
+  });
+  if (focusLostAt >= 0) {
+    const neighbour = body.rows[Math.min(focusLostAt, body.rows.length - 1)];
+    (neighbour?.querySelector(".menu-button") ?? byId("backups-heading")).focus();
+  }
+  empty.hidden = list.items.length > 0 || !environment;
+  if (environment) fill(empty, `No backups of ${environment.displayName} yet: create one, or upload an archive.`);
+  moreButton.hidden = !list.token;
+}
+
+function renderEligibility() {
+  const environment = selectedEnvironment();
+  const refusal = backupRefusal(environment);
+  createButton.setAttribute("aria-disabled", String(Boolean(refusal) || !environment));
+  fill(refusalText, refusal);
+  refusalText.hidden = !refusal;
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const environment = selectedEnvironment();
+  if (!environment) return;
+  const refusal = backupRefusal(environment);
+  if (refusal) {
+    say(message, refusal, "error");
+    return;
+  }
+  createButton.setAttribute("aria-disabled", "true");
+  say(message, `Requesting a backup of ${environment.displayName}…`, "info");
+  try {
+    const { data } = await api(route`environments/${environment.id}/backups`, { method: "POST", body: { comment: commentInput.value.trim() } });
+    commentInput.value = "";
+    requested = { id: data.id, environmentName: environment.displayName };
+    say(message, `Backup of ${environment.displayName} requested: it is ${data.status}.`, "info");
+    changed(environment.id, "backups", "activity");
+  } catch (error) {
+    say(message, describeError(error), "error");
+  } finally {
+    renderEligibility();
+  }
+});
+
+moreButton.addEventListener("click", loadMore);
+
+on("selected", () => {
+  say(message, "");
+  renderEligibility();
+  load();
+});
+on("environments", () => {
+  renderEligibility();
+  fill(caption, selectedEnvironment() ? `Backups of ${selectedEnvironment().displayName}` : "Backups");
+});
+on("changed", ({ environmentId, what }) => {
+  if (environmentId === state.selectedId && what.has("backups")) load({ keepPages: true });
+});
+on("notice", ({ text, kind }) => say(message, text, kind));

@@ -1,0 +1,182 @@
+// The environment selector, the selected environment's summary, and Stop / Start Application.
+
+import { allPages, api, describeError, route } from "./api.js";
+import { confirmAction } from "./dialogs.js";
+import { byId, fill, h, say } from "./dom.js";
+import { BACKUP_STATES, backupRefusal, environmentName, statusBadge, time } from "./format.js";
+import { changed, emit, environmentById, on, select, selectedEnvironment, setEnvironments, state, updateEnvironment } from "./state.js";
+
+const selector = byId("environment");
+const summary = byId("environment-summary");
+const message = byId("environment-message");
+const WATCH_INTERVAL_MS = 2000;
+let watchTimer = 0;
+
+function optionText(environment) {
+  const base = `${environmentName(environment)} — ${environment.state}`;
+  return BACKUP_STATES.has(environment.state) ? base : `${base}, cannot be backed up`;
+}
+
+function renderSelector() {
+  const namespaces = [...new Set(state.environments.map((environment) => environment.namespace))].sort();
+  fill(
+    selector,
+    state.environments.length ? null : h("option", { value: "" }, "No environments you may see"),
+    namespaces.map((namespace) =>
+      h(
+        "optgroup",
+        { label: `Namespace ${namespace}` },
+        state.environments
+          .filter((environment) => environment.namespace === namespace)
+          .map((environment) => h("option", { value: environment.id, selected: environment.id === state.selectedId }, optionText(environment))),
+      ),
+    ),
+  );
+  selector.value = state.selectedId;
+  selector.disabled = state.environments.length === 0;
+}
+
+function term(name, ...value) {
+  return h("div", { class: "summary-item" }, h("dt", {}, name), h("dd", {}, ...value));
+}
+
+function renderSummary() {
+  const environment = selectedEnvironment();
+  if (!environment) {
+    fill(summary);
+    return;
+  }
+  const schedule = environment.schedule;
+  const refusal = backupRefusal(environment);
+  const focused = summary.contains(document.activeElement) ? document.activeElement.id : "";
+  fill(
+    summary,
+    h(
+      "dl",
+      { class: "summary-list" },
+      term("State", statusBadge(environment.state)),
+      term("Namespace", environment.namespace),
+      term("Model version", environment.modelVersion ?? "–"),
+      term("Deployment package", environment.deploymentPackage ?? "–"),
+      schedule ? term("Next nightly backup", time(schedule.nextRun)) : null,
+    ),
+    h(
+      "div",
+      { class: "summary-actions" },
+      environment.state === "Running"
+        ? h("button", { type: "button", class: "secondary", id: "environment-stop", onclick: () => changeRunState(environment.id, "stop") }, "Stop Application")
+        : null,
+      environment.state === "Stopped"
+        ? h("button", { type: "button", class: "secondary", id: "environment-start", onclick: () => changeRunState(environment.id, "start") }, "Start Application")
+        : null,
+    ),
+    environment.activeRestoreId
+      ? h(
+          "div",
+          { class: "banner banner-info", role: "status" },
+          h("span", {}, `A restore into ${environment.displayName} is in progress; the environment is locked until it ends.`),
+          h("button", { type: "button", class: "link-button", id: "environment-follow-restore", onclick: () => emit("follow-restore", { restoreId: environment.activeRestoreId }) }, "Follow the restore"),
+        )
+      : null,
+    refusal && !environment.activeRestoreId ? h("p", { class: "banner banner-warning" }, refusal) : null,
+  );
+  // Keep the keyboard where it was: on the same control, or on its successor (Stop ⇄ Start).
+  if (focused) (document.getElementById(focused) ?? summary.querySelector("button"))?.focus();
+}
+
+/** POST …/stop or …/start; the environment as it is afterwards. Errors are thrown for the caller to show. */
+export async function setRunState(environmentId, action) {
+  const { data } = await api(route`environments/${environmentId}/${action}`, { method: "POST" });
+  updateEnvironment(data);
+  changed(environmentId, "activity");
+  return environmentById(environmentId);
+}
+
+async function changeRunState(environmentId, action) {
+  const environment = environmentById(environmentId);
+  if (action === "stop") {
+    const stop = await confirmAction({
+      title: `Stop ${environment.displayName}?`,
+      text: `${environmentName(environment)} stops serving its users until it is started again.`,
+      confirmLabel: "Stop Application",
+    });
+    if (!stop) return;
+  }
+  say(message, action === "stop" ? "Stopping the application…" : "Starting the application…", "info");
+  try {
+    const changedEnvironment = await setRunState(environmentId, action);
+    say(message, `${changedEnvironment.displayName} is ${changedEnvironment.state}.`, "success");
+  } catch (error) {
+    say(message, describeError(error), "error");
+  }
+}
+
+/** GET one environment (with its schedule) and put it in the list. */
+export async function refreshEnvironment(environmentId) {
+  const { data } = await api(route`environments/${environmentId}`);
+  const before = environmentById(environmentId);
+  updateEnvironment(data);
+  if (before && (before.state !== data.state || before.activeRestoreId !== data.activeRestoreId)) {
+    changed(environmentId, "backups", "activity");
+  }
+  return data;
+}
+
+/** While the selected environment is in a passing state (Restoring, Starting…), look again now and then. */
+function watchSelected() {
+  window.clearTimeout(watchTimer);
+  const environment = selectedEnvironment();
+  if (!environment || (BACKUP_STATES.has(environment.state) && !environment.activeRestoreId)) return;
+  watchTimer = window.setTimeout(async () => {
+    try {
+      await refreshEnvironment(environment.id);
+    } catch (error) {
+      say(message, describeError(error), "error");
+      watchSelected();
+    }
+  }, WATCH_INTERVAL_MS);
+}
+
+function selectionFromAddress() {
+  const wanted = new URLSearchParams(window.location.hash.slice(1)).get("environment");
+  return environmentById(wanted) ? wanted : "";
+}
+
+export async function loadEnvironments() {
+  say(message, "");
+  const environments = await allPages("environments");
+  setEnvironments(environments);
+  const initial = selectionFromAddress() || (environmentById(state.selectedId) ? state.selectedId : environments[0]?.id ?? "");
+  select(initial);
+  if (initial) refreshEnvironment(initial).catch((error) => say(message, describeError(error), "error"));
+}
+
+selector.addEventListener("change", () => {
+  select(selector.value);
+  say(message, "");
+  const address = new URL(window.location.href);
+  address.hash = new URLSearchParams({ environment: selector.value }).toString();
+  window.history.replaceState(null, "", address);
+  refreshEnvironment(selector.value).catch((error) => say(message, describeError(error), "error"));
+});
+
+window.addEventListener("hashchange", () => {
+  const wanted = selectionFromAddress();
+  if (wanted && wanted !== state.selectedId) select(wanted);
+});
+
+on("environments", () => {
+  renderSelector();
+  renderSummary();
+  watchSelected();
+});
+on("selected", () => {
+  renderSelector();
+  renderSummary();
+  watchSelected();
+});
+on("changed", ({ environmentId, what }) => {
+  if (what.has("environment") && environmentId === state.selectedId) {
+    refreshEnvironment(environmentId).catch((error) => say(message, describeError(error), "error"));
+  }
+});

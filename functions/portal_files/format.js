@@ -1,0 +1,122 @@
+// How values read on the page: dates, sizes, tiers, states, and why an environment cannot be backed up.
+
+import { h } from "./dom.js";
+
+const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const dateTimeLong = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+
+/** A <time> element; `long` adds seconds. Empty values read as an en dash. */
+export function time(iso, { long = false } = {}) {
+  if (!iso) return "–";
+  const value = new Date(iso);
+  return h("time", { datetime: iso, title: value.toISOString() }, (long ? dateTimeLong : dateTime).format(value));
+}
+
+export function formatDateTime(iso) {
+  return iso ? dateTime.format(new Date(iso)) : "–";
+}
+
+export function formatBytes(bytes) {
+  if (bytes === null || bytes === undefined) return "–";
+  const units = ["bytes", "KB", "MB", "GB", "TB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  if (unit === 0) return `${bytes} ${bytes === 1 ? "byte" : "bytes"}`;
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+export function formatCount(count, one, many) {
+  if (count === null || count === undefined) return "–";
+  return `${count.toLocaleString()} ${count === 1 ? one : many}`;
+}
+
+const TIERS = {
+  manual: "Manual",
+  nightly: "Nightly",
+  weekly: "Weekly",
+  monthly: "Monthly",
+  uploaded: "Uploaded",
+  "pre-restore": "Pre-restore",
+};
+
+export function tierLabel(tier) {
+  return TIERS[tier] ?? tier;
+}
+
+const ACTIONS = {
+  register: "Register",
+  update: "Update",
+  stop: "Stop",
+  start: "Start",
+  backup: "Backup",
+  edit: "Edit",
+  delete: "Delete",
+  restore: "Restore",
+  download: "Download",
+  upload: "Upload",
+  prune: "Prune",
+  grant: "Grant",
+  revoke: "Revoke",
+};
+
+export function actionLabel(action) {
+  return ACTIONS[action] ?? action;
+}
+
+/** Environment states in which a backup can be made (SPEC §1). */
+export const BACKUP_STATES = new Set(["Running", "Stopped"]);
+
+const NOT_BACKED_UP_BECAUSE = {
+  Creating: "its creation is in progress",
+  CreationFailed: "its creation failed",
+  Deploying: "a deployment package is being deployed",
+  Starting: "it is starting",
+  Stopping: "it is stopping",
+  Restoring: "a restore into it is in progress",
+};
+
+/** Why no backup can be made of the environment now, or "" when one can. */
+export function backupRefusal(environment) {
+  if (!environment || BACKUP_STATES.has(environment.state)) return "";
+  const because = NOT_BACKED_UP_BECAUSE[environment.state] ?? `it is ${environment.state}`;
+  return `No backup can be made of ${environment.displayName} while it is ${environment.state}: ${because}. Backups need it Running or Stopped.`;
+}
+
+export function environmentName(environment) {
+  return environment ? `${environment.displayName} (${environment.id})` : "";
+}
+
+/** A status badge: text first, the colour and icon only repeat it. */
+export function statusBadge(status, text = status) {
+  return h("span", { class: `badge badge-${String(status).toLowerCase()}` }, h("span", { class: "badge-icon", "aria-hidden": "true" }), text);
+}
+
+export function percentOf(progress) {
+  if (!progress) return null;
+  if (typeof progress.percent === "number") return Math.max(0, Math.min(100, progress.percent));
+  if (progress.total) return Math.min(100, (100 * progress.done) / progress.total);
+  if (progress.bytesTotal) return Math.min(100, (100 * progress.bytesDone) / progress.bytesTotal);
+  return null;
+}
+
+/** "3 of 10 · 1.2 MB of 4.0 MB · archiving …" from a ProgressView. */
+export function progressText(progress) {
+  if (!progress) return "";
+  const parts = [];
+  if (progress.total) parts.push(`${progress.done.toLocaleString()} of ${progress.total.toLocaleString()}`);
+  if (progress.bytesTotal) parts.push(`${formatBytes(progress.bytesDone)} of ${formatBytes(progress.bytesTotal)}`);
+  else if (progress.bytesDone) parts.push(formatBytes(progress.bytesDone));
+  if (progress.detail) parts.push(progress.detail);
+  return parts.join(" · ");
+}
+
+/** A <progress>: determinate when a percentage is known, indeterminate (still announced) otherwise. */
+export function progressBar(percent, label) {
+  const attributes = { max: "100", "aria-label": label };
+  if (percent !== null && percent !== undefined) attributes.value = String(Math.round(percent));
+  return h("progress", attributes, percent === null || percent === undefined ? "working…" : `${Math.round(percent)}%`);
+}

@@ -1,0 +1,41 @@
+"""Debian's Chromium driven by Playwright, the way the Backups page is tested (no Playwright-downloaded browser)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+
+from playwright.sync_api import Browser, Playwright, sync_playwright
+
+CHROMIUM = os.environ.get("APPBACKUPS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+# The laptop width the page is made for, and the size of the README's screenshot.
+LAPTOP = {"width": 1366, "height": 800}
+
+
+def chromium_missing() -> str:
+    """Why the browser tests cannot run here, or "" when they can."""
+    if not (os.path.isfile(CHROMIUM) or shutil.which(CHROMIUM)):
+        return f"{CHROMIUM} is missing: run 'make browser' (Debian's chromium package)"
+    return ""
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Browser]:
+    """Launch Chromium headless; it is closed (and its processes ended) on exit."""
+    playwright: Playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
