@@ -6,7 +6,7 @@ import zlib
 
 import pytest
 
-from shared.archives.pgzip import ParallelGzip
+from shared.archives.pgzip import ParallelGzip, incompressible
 
 
 @pytest.mark.parametrize(
@@ -47,3 +47,27 @@ def test_an_error_inside_abandons_the_stream():
         write_then_fail()
     with pytest.raises((EOFError, OSError, zlib.error)):
         gzip.decompress(sink.getvalue())
+
+
+def test_incompressible_blocks_are_stored_not_deflated():
+    content = os.urandom(4 * 1024 * 1024)
+    sink = io.BytesIO()
+    with ParallelGzip(sink, level=6, block_size=1024 * 1024, threads=2) as stream:
+        stream.write(content)
+    assert gzip.decompress(sink.getvalue()) == content
+    # Stored deflate blocks cost 5 bytes per 64 KiB; deflating random data would add more and take far longer.
+    assert len(sink.getvalue()) < len(content) * 1.0002
+
+
+def test_the_sample_decides_per_block():
+    assert incompressible(os.urandom(1024 * 1024))
+    assert not incompressible(b"abc" * 400_000)
+    assert not incompressible(os.urandom(1000))  # too small to judge: deflated as usual
+    half_text = b"a line of text that repeats\n" * 20_000 + os.urandom(512 * 1024)
+    assert not incompressible(half_text)  # the start and middle samples compress
+    mixed = half_text + os.urandom(1024 * 1024) + b"tail" * 100_000  # deflated, stored, deflated blocks
+    sink = io.BytesIO()
+    with ParallelGzip(sink, block_size=1024 * 1024, threads=2) as stream:
+        stream.write(mixed)
+    assert gzip.decompress(sink.getvalue()) == mixed
+    assert len(sink.getvalue()) < len(mixed) - 900_000  # the text parts did compress
