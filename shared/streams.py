@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -12,7 +12,7 @@ T = TypeVar("T")
 _END = object()
 
 
-def prefetched(items: Iterable[T], depth: int = 1000) -> Iterator[T]:
+def prefetched(items: Iterable[T], depth: int = 1000) -> Generator[T, None, None]:
     """``items``, produced by a background thread up to ``depth`` ahead, so that a slow producer
     (a storage listing fetched page by page) and its consumer overlap. Errors are re-raised here."""
     buffer: queue.Queue[object] = queue.Queue(maxsize=depth)

@@ -28,11 +28,13 @@ from shared.identity import Principal
 from shared.operations.engine import OperationDefinition, StepContext, StepDefinition
 from shared.operations.model import Operation
 from shared.services.activity import ActivityLog
+from shared.streams import prefetched
 
 logger = logging.getLogger("appbackups.uploads")
 
 KIND = "upload"
 SMALL_FILE = 4 * 1024 * 1024
+READ_AHEAD_CHUNKS = 4  # of the client's download chunk size (4 MiB): memory stays bounded
 MAX_METADATA = 1024 * 1024
 _METADATA_FIELDS = ("modelVersion", "deploymentPackage", "dumpSize", "databaseSize", "filesSize", "duration")
 
@@ -155,17 +157,21 @@ class UploadSteps:
         info = self._uploads.info(blob)
         if info is None or info.size == 0:
             raise Refused("Nothing was uploaded.")
-        chunks = self._uploads.read_chunks(blob)
-        first = next(chunks, b"")
-        stream = _prepend(first, chunks)
-        if first.startswith(DUMP_MAGIC):
-            result = self._ingest_dump(context, blob, info.size)
-        elif first.startswith(GZIP_MAGIC):
-            result = self._ingest_archive(context, stream, info.size)
-        else:
-            raise Refused(
-                "The upload is neither a Full Snapshot archive (.tar.gz) nor a PostgreSQL custom-format dump."
-            )
+        # Reading ahead overlaps the next storage request with unpacking and hashing this chunk.
+        chunks = prefetched(self._uploads.read_chunks(blob), depth=READ_AHEAD_CHUNKS)
+        try:
+            first = next(chunks, b"")
+            if first.startswith(DUMP_MAGIC):
+                chunks.close()
+                result = self._ingest_dump(context, blob, info.size)
+            elif first.startswith(GZIP_MAGIC):
+                result = self._ingest_archive(context, _prepend(first, chunks), info.size)
+            else:
+                raise Refused(
+                    "The upload is neither a Full Snapshot archive (.tar.gz) nor a PostgreSQL custom-format dump."
+                )
+        finally:
+            chunks.close()
         context.output.update(result)
 
     def _ingest_dump(self, context: StepContext, blob: str, size: int) -> dict[str, Any]:
