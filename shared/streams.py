@@ -18,20 +18,24 @@ def prefetched(items: Iterable[T], depth: int = 1000) -> Generator[T, None, None
     buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def offer(item: object) -> bool:
+        """Put ``item`` in the buffer unless the consumer has gone; True when it was put."""
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        buffer.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(item):
                     return
-            buffer.put(_END)
+            offer(_END)
         except BaseException as error:
-            buffer.put(error)
+            offer(error)
 
     thread = threading.Thread(target=produce, name="prefetch", daemon=True)
     thread.start()
