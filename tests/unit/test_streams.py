@@ -31,11 +31,10 @@ def test_an_error_of_the_source_is_raised_to_the_consumer_after_the_items_before
         yield 2
         raise ValueError("storage went away")
 
-    received = []
+    stream = prefetched(source(), depth=1)
+    assert [next(stream), next(stream)] == [1, 2]
     with pytest.raises(ValueError, match="storage went away"):
-        for item in prefetched(source(), depth=1):
-            received.append(item)
-    assert received == [1, 2]
+        next(stream)
 
 
 @pytest.mark.parametrize("source_length", [3, 1000])
