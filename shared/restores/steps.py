@@ -216,7 +216,8 @@ class RestoreSteps:
         def stream() -> Iterator[bytes]:
             digest["sha256"] = hashing = hashlib.sha256()
             read = 0
-            for chunk in self._snapshot_store.read_chunks(folder + DUMP):
+            # Read ahead, so that pg_restore is not kept waiting on each storage request.
+            for chunk in prefetched(self._snapshot_store.read_chunks(folder + DUMP), depth=2):
                 hashing.update(chunk)
                 read += len(chunk)
                 context.report(bytes_done=read, bytes_total=total)
