@@ -4,7 +4,9 @@
     parallel SDK server-side copy (16 at a time) — both at once, the fastest hand-made backup;
 (b) a full backup through the API (POST, then poll until Finished), each repetition in a fresh
     namespace so that it really is a full one;
-(c) a further backup after 1% new file documents.
+(c) a further backup after 1% new file documents;
+(d) for scale: `pg_dump -Fc` into a blob alone — the part of any backup that is not incremental,
+    since every snapshot holds a whole dump; d/b is the least c/b can be.
 Each is repeated and the median kept. Two dataset sizes, so that the worker's peak memory (the
 development host process that runs the queue worker) can be compared across sizes.
 
@@ -41,6 +43,26 @@ from bench.common import (
 )
 
 
+def _dump_into_blob(bench: Bench, dataset: Dataset, container: str) -> None:
+    process = subprocess.Popen(pg_dump_command(dataset.database), stdout=subprocess.PIPE)
+    bench.services.clients.blob_service.get_blob_client(container, "db.backup").upload_blob(
+        process.stdout, max_concurrency=4
+    )
+    if process.wait() != 0:
+        raise RuntimeError("pg_dump failed")
+
+
+def dump_alone(bench: Bench, dataset: Dataset) -> float:
+    service = bench.services.clients.blob_service
+    target = f"dump-{uuid.uuid4().hex[:6]}"
+    service.create_container(target)
+    started = time.perf_counter()
+    _dump_into_blob(bench, dataset, target)
+    elapsed = time.perf_counter() - started
+    service.delete_container(target)
+    return elapsed
+
+
 def baseline(bench: Bench, dataset: Dataset) -> float:
     """pg_dump into a blob and a parallel copy of every file, concurrently."""
     service = bench.services.clients.blob_service
@@ -51,10 +73,7 @@ def baseline(bench: Bench, dataset: Dataset) -> float:
 
     def dump() -> None:
         try:
-            process = subprocess.Popen(pg_dump_command(dataset.database), stdout=subprocess.PIPE)
-            service.get_blob_client(target, "db.backup").upload_blob(process.stdout, max_concurrency=4)
-            if process.wait() != 0:
-                raise RuntimeError("pg_dump failed")
+            _dump_into_blob(bench, dataset, target)
         except BaseException as error:
             errors.append(error)
 
@@ -83,10 +102,12 @@ def run_size(bench: Bench, label: str, rows: int, files: int, repeat: int) -> di
     dataset = generate_dataset(bench.services, rows=rows, files=files)
     try:
         pid = bench.host.process.pid
-        baseline_runs, full_runs, second_runs, full_peaks, second_peaks = [], [], [], [], []
+        baseline_runs, full_runs, second_runs, dump_runs, full_peaks, second_peaks = [], [], [], [], [], []
         for round_number in range(repeat):
             print(f"[{label}] round {round_number + 1}: (a) baseline …", flush=True)
             baseline_runs.append(baseline(bench, dataset))
+            print(f"[{label}] round {round_number + 1}: (d) pg_dump alone …", flush=True)
+            dump_runs.append(dump_alone(bench, dataset))
             environment_id = f"bench-{label}-{uuid.uuid4().hex[:6]}"
             register(bench, environment_id, f"bench-{label}-{round_number}", dataset)
             print(f"[{label}] round {round_number + 1}: (b) full backup through the API …", flush=True)
@@ -101,8 +122,8 @@ def run_size(bench: Bench, label: str, rows: int, files: int, repeat: int) -> di
             seconds, second = backup_through_api(bench, environment_id)
             second_runs.append(seconds)
             second_peaks.append(peak_rss_mib(pid))
-        baseline_seconds, full_seconds, second_seconds = (
-            statistics.median(runs) for runs in (baseline_runs, full_runs, second_runs)
+        baseline_seconds, full_seconds, second_seconds, dump_seconds = (
+            statistics.median(runs) for runs in (baseline_runs, full_runs, second_runs, dump_runs)
         )
         full_peak, second_peak = max(full_peaks), max(second_peaks)
         return {
@@ -114,8 +135,10 @@ def run_size(bench: Bench, label: str, rows: int, files: int, repeat: int) -> di
             "a_baselineSeconds": round(baseline_seconds, 2),
             "b_fullBackupSeconds": round(full_seconds, 2),
             "c_secondBackupSeconds": round(second_seconds, 2),
+            "d_dumpAloneSeconds": round(dump_seconds, 2),
             "ratio_b_over_a": round(full_seconds / baseline_seconds, 3),
             "ratio_c_over_b": round(second_seconds / full_seconds, 3),
+            "ratio_d_over_b": round(dump_seconds / full_seconds, 3),
             "b_filesCopied": full["filesCopied"],
             "c_filesCopied": second["filesCopied"],
             "c_bytesCopiedShare": round(second["filesSize"] / full["filesSize"] - 1, 4),
@@ -123,6 +146,7 @@ def run_size(bench: Bench, label: str, rows: int, files: int, repeat: int) -> di
                 "a": [round(value, 2) for value in baseline_runs],
                 "b": [round(value, 2) for value in full_runs],
                 "c": [round(value, 2) for value in second_runs],
+                "d": [round(value, 2) for value in dump_runs],
             },
             "workerPeakRssMiB_b": round(full_peak, 1),
             "workerPeakRssMiB_c": round(second_peak, 1),
@@ -153,7 +177,8 @@ def main() -> None:
     for label, figures in (("small", small), ("large", large)):
         print(
             f"{label:>5}: a={figures['a_baselineSeconds']}s b={figures['b_fullBackupSeconds']}s "
-            f"c={figures['c_secondBackupSeconds']}s b/a={figures['ratio_b_over_a']} c/b={figures['ratio_c_over_b']} "
+            f"c={figures['c_secondBackupSeconds']}s d={figures['d_dumpAloneSeconds']}s "
+            f"b/a={figures['ratio_b_over_a']} c/b={figures['ratio_c_over_b']} d/b={figures['ratio_d_over_b']} "
             f"peak={figures['workerPeakRssMiB_b']}/{figures['workerPeakRssMiB_c']} MiB"
         )
     print(f"written to {path}")
