@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from functools import cached_property
 from typing import Any
@@ -27,10 +28,17 @@ def _storage_retry() -> dict[str, Any]:
 _BLOB_CHUNKS: dict[str, Any] = {"max_single_get_size": 4 * 1024 * 1024, "max_chunk_get_size": 4 * 1024 * 1024}
 
 
+def _proxy_configured() -> bool:
+    """A session that trusts the environment looks for ~/.netrc and the proxy variables on every
+    request — file-system calls in every thread of the copy pools. Only a proxy needs them."""
+    return any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"))
+
+
 def _pooled_transport() -> RequestsTransport:
     """The SDK's default connection pool keeps 10 connections; the copy and staging pools run more
     requests than that at once, and every extra one would open (and drop) a new connection."""
     session = requests.Session()
+    session.trust_env = _proxy_configured()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=Retry(total=False, redirect=False))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
