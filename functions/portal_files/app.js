@@ -7,7 +7,7 @@ import "./backups.js";
 import { closeDialog, openDialog } from "./dialogs.js";
 import { byId, fill, say } from "./dom.js";
 import { loadEnvironments } from "./environments.js";
-import { changed, state } from "./state.js";
+import { changed, setCaller, state } from "./state.js";
 
 const callerText = byId("caller");
 const keyButton = byId("key-button");
@@ -23,7 +23,7 @@ function renderKeyButton() {
 async function loadCaller() {
   try {
     const { data } = await api("me");
-    state.caller = data;
+    setCaller(data);
     const role = data.globalAdmin ? "global admin" : `member of ${data.memberships.length} namespace${data.memberships.length === 1 ? "" : "s"}`;
     const provider = data.identityProvider === "development" ? ", development mode" : "";
     fill(callerText, `Signed in as ${data.name} (${role}${provider})`);

@@ -7,7 +7,7 @@ import { byId, fill, h, say } from "./dom.js";
 import { backupRefusal, formatBytes, formatCount, formatDateTime, statusBadge, tierLabel, time } from "./format.js";
 import { menuButton } from "./menu.js";
 import { startRestore } from "./restore.js";
-import { changed, on, selectedEnvironment, state } from "./state.js";
+import { changed, holds, on, selectedEnvironment, state } from "./state.js";
 import { showDownload } from "./transfers.js";
 
 const PAGE_SIZE = 20;
@@ -112,12 +112,17 @@ function menuItems(id) {
   if (!backup) return [];
   const finished = backup.status === "Finished";
   const notFinished = backup.status === "Processing" ? "it is still being made" : "it failed";
+  const namespace = selectedEnvironment()?.namespace ?? "";
+  let restoreRefusal = finished ? "" : notFinished;
+  if (finished && !holds(namespace, "ManageAppsBackups", "StopApps")) {
+    restoreRefusal = `restoring needs the Manage Apps Backups and Stop Apps permissions in namespace ${namespace}`;
+  }
   let deleteRefusal = "";
   if (backup.status === "Processing") deleteRefusal = "it is still being made";
   else if (backup.inUseBy?.length) deleteRefusal = "a restore or download is using it";
   return [
     { label: "Details", onSelect: (opener) => showDetails(backup, opener) },
-    { label: "Restore", onSelect: (opener) => startRestore(backup, opener), disabledReason: finished ? "" : notFinished },
+    { label: "Restore", onSelect: (opener) => startRestore(backup, opener), disabledReason: restoreRefusal },
     { label: "Download", onSelect: (opener) => showDownload(backup, opener), disabledReason: finished ? "" : notFinished },
     { label: "Pin", onSelect: (opener) => showPin(backup, opener), disabledReason: finished ? "" : notFinished },
     { label: "Delete", onSelect: (opener) => confirmDelete(backup, opener), disabledReason: deleteRefusal },

@@ -4,12 +4,13 @@ import { allPages, api, describeError, route } from "./api.js";
 import { confirmAction } from "./dialogs.js";
 import { byId, fill, h, say } from "./dom.js";
 import { BACKUP_STATES, backupRefusal, environmentName, statusBadge, time } from "./format.js";
-import { changed, emit, environmentById, on, select, selectedEnvironment, setEnvironments, state, updateEnvironment } from "./state.js";
+import { changed, emit, environmentById, holds, on, select, selectedEnvironment, setEnvironments, state, updateEnvironment } from "./state.js";
 
 const selector = byId("environment");
 const summary = byId("environment-summary");
 const message = byId("environment-message");
 const WATCH_INTERVAL_MS = 2000;
+const RUN_STATES = new Set(["Running", "Stopped"]);
 let watchTimer = 0;
 
 function optionText(environment) {
@@ -48,6 +49,7 @@ function renderSummary() {
   }
   const schedule = environment.schedule;
   const refusal = backupRefusal(environment);
+  const mayStop = holds(environment.namespace, "StopApps");
   const focused = summary.contains(document.activeElement) ? document.activeElement.id : "";
   fill(
     summary,
@@ -63,11 +65,14 @@ function renderSummary() {
     h(
       "div",
       { class: "summary-actions" },
-      environment.state === "Running"
+      environment.state === "Running" && mayStop
         ? h("button", { type: "button", class: "secondary", id: "environment-stop", onclick: () => changeRunState(environment.id, "stop") }, "Stop Application")
         : null,
-      environment.state === "Stopped"
+      environment.state === "Stopped" && mayStop
         ? h("button", { type: "button", class: "secondary", id: "environment-start", onclick: () => changeRunState(environment.id, "start") }, "Start Application")
+        : null,
+      RUN_STATES.has(environment.state) && !mayStop
+        ? h("p", { class: "hint", id: "environment-run-state-note" }, `Stopping and starting needs the Stop Apps permission in namespace ${environment.namespace}.`)
         : null,
     ),
     environment.activeRestoreId

@@ -26,6 +26,23 @@ export function changed(environmentId, ...what) {
   emit("changed", { environmentId, what: new Set(what) });
 }
 
+/** The signed-in caller is known (GET /api/me): parts that offer actions show what it may do. */
+export function setCaller(caller) {
+  state.caller = caller;
+  emit("environments");
+}
+
+/**
+ * Whether the caller holds every one of `permissions` in `namespace` (a namespace admin or a global admin
+ * holds them all). Until the caller is known the page offers the action and the API decides.
+ */
+export function holds(namespace, ...permissions) {
+  const caller = state.caller;
+  if (!caller || caller.globalAdmin) return true;
+  const granted = new Set(caller.memberships.find((membership) => membership.namespace === namespace)?.permissions ?? []);
+  return granted.has("NamespaceAdmin") || permissions.every((permission) => granted.has(permission));
+}
+
 export function environmentById(id) {
   return state.environments.find((environment) => environment.id === id) ?? null;
 }

@@ -318,3 +318,37 @@ def test_keyboard_refusals_and_errors_in_words(page: Page, stack: PortalStack) -
     with page.expect_request(re.compile(r"/api/me$")) as calling:
         key_dialog.get_by_role("button", name="Forget the key").click()
     assert "x-functions-key" not in calling.value.headers
+
+
+def test_a_member_without_stop_apps_is_not_offered_stop_start_or_restore(browser: Browser, stack: PortalStack) -> None:
+    granted = requests.put(
+        f"{stack.api}/namespaces/demo/members/backup-operator",
+        json={"permissions": ["ManageAppsBackups"], "name": "Backup Operator"},
+        timeout=30,
+    )
+    assert granted.status_code in (200, 201), granted.text
+    backups = f"{stack.api}/environments/demo-production/backups"
+    created = requests.post(backups, json={"comment": "operator"}, timeout=30)
+    assert created.status_code == 202, created.text
+    headers = {"X-MS-CLIENT-PRINCIPAL-ID": "backup-operator", "X-MS-CLIENT-PRINCIPAL-NAME": "Backup Operator"}
+    context = browser.new_context(viewport=LAPTOP, locale="en-US", timezone_id="UTC", extra_http_headers=headers)
+    try:
+        page = context.new_page()
+        open_page(page, stack, "demo-production")
+        expect(page.get_by_text("Signed in as Backup Operator (member of 1 namespace")).to_be_visible(timeout=QUICK)
+        no_stop = "Stopping and starting needs the Stop Apps permission in namespace demo."
+        expect(page.get_by_text(no_stop)).to_be_visible()
+        expect(page.get_by_role("button", name="Stop Application")).to_have_count(0)
+
+        row = backup_row(page, "operator")
+        expect(row.get_by_text("Finished", exact=True)).to_be_visible(timeout=WORK)
+        row.get_by_role("button", name="More Options").click()
+        restore = page.get_by_role("menuitem", name="Restore")
+        expect(restore).to_have_attribute("aria-disabled", "true")
+        no_restore = "restoring needs the Manage Apps Backups and Stop Apps permissions in namespace demo"
+        expect(restore).to_contain_text(no_restore)
+        restore.click(force=True)
+        expect(page.get_by_role("dialog", name="Restore backup")).to_be_hidden()
+        expect(page.get_by_role("menuitem", name="Download")).not_to_have_attribute("aria-disabled", "true")
+    finally:
+        context.close()
