@@ -9,6 +9,8 @@
    COMMIT is sent only when the files are in place and every checksum matched.
 3. replace the files that differed, and remove the files the restored database does not refer to
 4. unlock the target (Stopped) and log FINISHED
+A failure removes the file documents the restore copied (their metadata names it) that the
+target's database does not refer to, unlocks the target and logs FAILED.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ from shared.streams import prefetched
 logger = logging.getLogger("appbackups.restore")
 
 KIND = "restore"
+# Metadata on each file document a restore copies into its target: which restore put it there.
+PLACED_BY = "appbackupsrestore"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -286,7 +290,11 @@ class RestoreSteps:
                     source_url = self._content.copy_source_url(entry.object, store)
                     pending.append(
                         pool.submit(
-                            store.copy_from_url, prefix + entry.uuid, source_url, overwrite=existing is not None
+                            store.copy_from_url,
+                            prefix + entry.uuid,
+                            source_url,
+                            metadata={**content.metadata, PLACED_BY: context.operation.id},
+                            overwrite=existing is not None,
                         )
                     )
                     copied += 1
@@ -361,18 +369,55 @@ class RestoreSteps:
         )
 
     def compensate(self, operation: Operation) -> None:
-        """A failed restore: unlock the target and say why. The database is as it was (the
-        database step is one transaction); file documents that were added are not referred to."""
+        """A failed restore: remove the file documents it added that the target's database does not
+        refer to, unlock the target and say why. The database is as it was (the database step is
+        one transaction), or — when a later step failed — exactly the backup's."""
+        removed = ""
+        try:
+            count = self._remove_added_files(operation)
+            if count:
+                removed = f" The {count} file documents it had added were removed."
+        except Exception as error:  # the target stays usable; the files are unreferenced extras
+            logger.warning("restore %s: could not remove the file documents it added: %s", operation.id, error)
+            removed = " The file documents it had added could not be removed; the next restore removes them."
         self._release(operation)
         self._activity.record(
             operation.environment_id,
             Action.RESTORE,
             Outcome.FAILED,
             Principal(operation.created_by.id, operation.created_by.name),
-            f"Restore of backup {operation.snapshot_id} failed at '{operation.error_step}': {operation.error}",
+            f"Restore of backup {operation.snapshot_id} failed at '{operation.error_step}': {operation.error}"
+            + removed,
             snapshot_id=operation.snapshot_id,
             operation_id=operation.id,
         )
+
+    def _remove_added_files(self, operation: Operation) -> int:
+        """Remove the file documents this restore copied (their metadata names it) that the target's
+        database does not refer to. Files that were there before the restore stay."""
+        if not operation.step("switch").attempts:
+            return 0  # nothing was placed
+        target = self._environments.find(operation.environment_id)
+        if target is None or target.active_restore_id != operation.id:
+            return 0
+        store = self._file_store(target)
+        prefix = target.files.prefix
+        added = (
+            blob.name[len(prefix) :]
+            for blob in store.list(prefix, with_metadata=True)
+            if blob.metadata.get(PLACED_BY) == operation.id and _UUID.match(blob.name[len(prefix) :])
+        )
+        removed = 0
+        with ExportedSnapshot(self._databases.parameters(target.database)) as database:
+            known = database.file_document_uuids(target.file_document_query, default=ALL_FILE_DOCUMENTS_QUERY)
+            keep = next(known, None)
+            for name in added:
+                while keep is not None and keep < name:
+                    keep = next(known, None)
+                if keep != name:
+                    store.delete(prefix + name)
+                    removed += 1
+        return removed
 
     def _release(self, operation: Operation) -> None:
         environment = self._environments.find(operation.environment_id)

@@ -205,6 +205,7 @@ def test_a_fault_in_the_database_step_leaves_the_target_exactly_as_before(harnes
     snapshot_id = harness.backup(source.environment_id, ADA)
     before_schema = schema_text(database_name(target))
     before_tables = target.table_contents()
+    before_files = blobs(target)
 
     def half_then_fail(stream):
         for chunk in stream:
@@ -222,11 +223,13 @@ def test_a_fault_in_the_database_step_leaves_the_target_exactly_as_before(harnes
 
     assert schema_text(database_name(target)) == before_schema
     assert target.table_contents() == before_tables
+    assert blobs(target) == before_files  # the source's file documents it had placed are gone again
     unlocked = services.environments.get(target.environment_id)
     assert (unlocked.state, unlocked.active_restore_id) == (EnvironmentState.STOPPED, None)
     entries, _ = services.activity.page(target.environment_id, limit=1, continuation=None)
     assert (entries[0].action.value, entries[0].outcome.value) == ("restore", "FAILED")
     assert "switch" in entries[0].message
+    assert "The 6 file documents it had added were removed." in entries[0].message
     assert services.snapshot_catalog.get(source.environment_id, snapshot_id).in_use_by == ()
 
 
@@ -243,6 +246,7 @@ def test_a_dump_that_does_not_apply_rolls_back(harness, apps):
     services.restore_steps.hooks.dump_stream = lambda stream: (
         chunk.replace(b"marker integer", b"marker intzger") for chunk in stream
     )
+    before_files = blobs(target)
     operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
     harness.drain()
     failed = services.restores.get(operation.id)
@@ -252,6 +256,7 @@ def test_a_dump_that_does_not_apply_rolls_back(harness, apps):
     assert failed.step("switch").attempts == 1  # not a transient fault: no retry
     assert schema_text(database_name(target)) == before_schema
     assert target.table_contents() == before_tables
+    assert blobs(target) == before_files
 
 
 def test_a_worker_killed_after_the_files_are_placed_resumes_and_finishes(harness, apps):
