@@ -13,12 +13,32 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from shared.domain.snapshots import Snapshot
 
 DUMP = "db.backup"
 FILES = "files.jsonl"
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "appbackups/1"
+
+
+def manifest_head(
+    snapshot: Snapshot, finished_on: datetime, model_version: str | None, deployment_package: str | None
+) -> dict[str, Any]:
+    """The fields every snapshot's manifest begins with, whoever made the snapshot."""
+    return {
+        "format": MANIFEST_FORMAT,
+        "snapshotId": snapshot.id,
+        "environmentId": snapshot.environment_id,
+        "namespace": snapshot.namespace,
+        "tier": snapshot.tier.value,
+        "createdOn": snapshot.created_on.isoformat(),
+        "finishedOn": finished_on.isoformat(),
+        "modelVersion": model_version,
+        "deploymentPackage": deployment_package,
+    }
 
 
 def snapshot_folder(namespace: str, environment_id: str, snapshot_id: str) -> str:

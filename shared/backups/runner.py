@@ -17,7 +17,7 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 from shared.adapters.blobs import BlobStore, BlockWriter
 from shared.adapters.postgres import DumpProcess, ExportedSnapshot, PostgresGateway, tool_dir
 from shared.backups.files import FileCollector, FileStats, MissingFileDocument
-from shared.backups.layout import DUMP, FILES, MANIFEST, MANIFEST_FORMAT, FileEntry, snapshot_folder
+from shared.backups.layout import DUMP, FILES, MANIFEST, FileEntry, manifest_head, snapshot_folder
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
@@ -215,15 +215,7 @@ class BackupRunner:
             "bytes_copied": stats.copied_bytes,
         }
         manifest = {
-            "format": MANIFEST_FORMAT,
-            "snapshotId": snapshot.id,
-            "environmentId": snapshot.environment_id,
-            "namespace": snapshot.namespace,
-            "tier": snapshot.tier.value,
-            "createdOn": snapshot.created_on.isoformat(),
-            "finishedOn": now.isoformat(),
-            "modelVersion": snapshot.model_version,
-            "deploymentPackage": snapshot.deployment_package,
+            **manifest_head(snapshot, now, snapshot.model_version, snapshot.deployment_package),
             "database": {
                 "dump": DUMP,
                 "format": "pg_dump --format=custom --no-owner --no-privileges",

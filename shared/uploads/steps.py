@@ -18,7 +18,7 @@ from azure.core.exceptions import AzureError
 from shared.adapters.blobs import BlobStore, BlockWriter
 from shared.adapters.postgres import DatabaseError, dump_schemas, tool_dir
 from shared.archives.reader import DUMP_MAGIC, GZIP_MAGIC, Entry, Refused, full_snapshot_entries
-from shared.backups.layout import DUMP, FILES, MANIFEST, MANIFEST_FORMAT, FileEntry, content_object, snapshot_folder
+from shared.backups.layout import DUMP, FILES, MANIFEST, FileEntry, content_object, manifest_head, snapshot_folder
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain.activity import Action, Outcome
@@ -347,15 +347,7 @@ class UploadSteps:
             "deployment_package": metadata.get("deploymentPackage") or None,
         }
         manifest = {
-            "format": MANIFEST_FORMAT,
-            "snapshotId": snapshot.id,
-            "environmentId": snapshot.environment_id,
-            "namespace": snapshot.namespace,
-            "tier": snapshot.tier.value,
-            "createdOn": snapshot.created_on.isoformat(),
-            "finishedOn": now.isoformat(),
-            "modelVersion": results["model_version"],
-            "deploymentPackage": results["deployment_package"],
+            **manifest_head(snapshot, now, results["model_version"], results["deployment_package"]),
             "uploaded": {"kind": ingested["kind"], "metadata": metadata},
             "database": {"dump": DUMP, "dumpSize": results["dump_size"], "dumpSha256": results["dump_sha256"]},
             "files": {"list": FILES, "count": results["file_count"], "size": results["files_size"]},
