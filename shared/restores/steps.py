@@ -356,16 +356,12 @@ class RestoreSteps:
         pre_restore = operation.output("pre_restore_backup", "preRestoreSnapshotId")
         placed = operation.step("switch").output
         cleaned = operation.step("clean_up_files").output
-        self._activity.record(
-            operation.environment_id,
-            Action.RESTORE,
+        self._record(
+            operation,
             Outcome.FINISHED,
-            Principal(operation.created_by.id, operation.created_by.name),
             f"Restored backup {operation.snapshot_id} of {operation.parameters['sourceEnvironmentId']}: "
             f"{placed.get('copied', 0) + cleaned.get('replaced', 0)} file documents copied, "
             f"{cleaned.get('removed', 0)} removed. Pre-restore backup: {pre_restore}.",
-            snapshot_id=operation.snapshot_id,
-            operation_id=operation.id,
         )
 
     def compensate(self, operation: Operation) -> None:
@@ -381,16 +377,31 @@ class RestoreSteps:
             logger.warning("restore %s: could not remove the file documents it added: %s", operation.id, error)
             removed = " The file documents it had added could not be removed; the next restore removes them."
         self._release(operation)
-        self._activity.record(
-            operation.environment_id,
-            Action.RESTORE,
+        self._record(
+            operation,
             Outcome.FAILED,
-            Principal(operation.created_by.id, operation.created_by.name),
             f"Restore of backup {operation.snapshot_id} failed at '{operation.error_step}': {operation.error}"
             + removed,
-            snapshot_id=operation.snapshot_id,
-            operation_id=operation.id,
         )
+
+    def _record(self, operation: Operation, outcome: Outcome, message: str) -> None:
+        """Log the restore in the target's activity log and, when the backup is another
+        environment's, in that one's too: its data went somewhere."""
+        actor = Principal(operation.created_by.id, operation.created_by.name)
+        source = operation.parameters["sourceEnvironmentId"]
+        logs = [(operation.environment_id, message)]
+        if source != operation.environment_id:
+            logs.append((source, f"Into {operation.environment_id}: {message}"))
+        for environment_id, text in logs:
+            self._activity.record(
+                environment_id,
+                Action.RESTORE,
+                outcome,
+                actor,
+                text,
+                snapshot_id=operation.snapshot_id,
+                operation_id=operation.id,
+            )
 
     def _remove_added_files(self, operation: Operation) -> int:
         """Remove the file documents this restore copied (their metadata names it) that the target's

@@ -113,6 +113,10 @@ def test_restore_into_another_environment_equals_the_snapshot(harness, apps):
         "FINISHED",
         operation.id,
     )
+    # The source's log says where its backup went.
+    source_entries, _ = services.activity.page(source.environment_id, limit=1, continuation=None)
+    assert (source_entries[0].action.value, source_entries[0].outcome.value) == ("restore", "FINISHED")
+    assert source_entries[0].message.startswith(f"Into {target.environment_id}: Restored backup {snapshot_id}")
 
     # The pre-restore backup restores the target back to how it was before.
     pre_restore = done.output("pre_restore_backup", "preRestoreSnapshotId")
@@ -152,6 +156,9 @@ def test_restore_into_the_same_environment(harness, apps):
     assert source.table_contents() == expected_tables
     assert late not in blobs(source)
     assert blobs(source) == expected_files
+    entries, _ = services.activity.page(source.environment_id, limit=2, continuation=None)
+    assert [(entry.action.value, entry.outcome.value) for entry in entries][:1] == [("restore", "FINISHED")]
+    assert entries[1].action.value != "restore"  # logged once, not as source and target
 
 
 def test_refusals(harness, apps, database_factory, postgres_admin_dsn):
@@ -230,6 +237,9 @@ def test_a_fault_in_the_database_step_leaves_the_target_exactly_as_before(harnes
     assert (entries[0].action.value, entries[0].outcome.value) == ("restore", "FAILED")
     assert "switch" in entries[0].message
     assert "The 6 file documents it had added were removed." in entries[0].message
+    source_entries, _ = services.activity.page(source.environment_id, limit=1, continuation=None)
+    assert (source_entries[0].action.value, source_entries[0].outcome.value) == ("restore", "FAILED")
+    assert source_entries[0].message.startswith(f"Into {target.environment_id}: Restore of backup {snapshot_id}")
     assert services.snapshot_catalog.get(source.environment_id, snapshot_id).in_use_by == ()
 
 
