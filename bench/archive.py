@@ -14,7 +14,6 @@ Throughput = archive input bytes (dump + files) / seconds. Each repeated; the me
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
 import tempfile
@@ -27,6 +26,7 @@ import requests
 from bench.common import (
     Bench,
     backup_through_api,
+    bench_parser,
     bench_services,
     drop_database,
     generate_dataset,
@@ -108,11 +108,7 @@ def upload_through_api(bench: Bench, environment_id: str, archive: Path) -> floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_500_000)
-    parser.add_argument("--files", type=int, default=4000)
-    parser.add_argument("--repeat", type=int, default=3)
-    arguments = parser.parse_args()
+    arguments = bench_parser(__doc__).parse_args()
     with tempfile.TemporaryDirectory(prefix="appbackups-bench-") as work, bench_services(Path(work)) as bench:
         print(f"generating {arguments.rows} rows and {arguments.files} file documents …", flush=True)
         dataset = generate_dataset(bench.services, rows=arguments.rows, files=arguments.files)

@@ -15,7 +15,6 @@ development host process that runs the queue worker) can be compared across size
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
 import tempfile
@@ -30,6 +29,7 @@ from bench.common import (
     Dataset,
     add_files,
     backup_through_api,
+    bench_parser,
     bench_services,
     drop_database,
     file_sizes,
@@ -156,12 +156,9 @@ def run_size(bench: Bench, label: str, rows: int, files: int, repeat: int) -> di
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=3_000_000)
-    parser.add_argument("--files", type=int, default=8000)
+    parser = bench_parser(__doc__, rows=3_000_000, files=8000)
     parser.add_argument("--small-rows", type=int, default=1_500_000)
     parser.add_argument("--small-files", type=int, default=4000)
-    parser.add_argument("--repeat", type=int, default=3)
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="appbackups-bench-") as work, bench_services(Path(work)) as bench:
         small = run_size(bench, "small", arguments.small_rows, arguments.small_files, arguments.repeat)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
@@ -193,3 +194,12 @@ def machine() -> dict:
         "postgres": subprocess.run(["pg_dump", "--version"], capture_output=True, text=True).stdout.strip(),
         "storage": "Azurite (local emulator)",
     }
+
+
+def bench_parser(description: str | None, *, rows: int = 1_500_000, files: int = 4000) -> argparse.ArgumentParser:
+    """The options every benchmark takes: the dataset's size and how often each measurement runs."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=rows)
+    parser.add_argument("--files", type=int, default=files)
+    parser.add_argument("--repeat", type=int, default=3)
+    return parser

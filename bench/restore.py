@@ -12,7 +12,6 @@ Each is repeated and the median kept.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
 import tempfile
@@ -29,6 +28,7 @@ from bench.common import (
     Bench,
     Dataset,
     backup_through_api,
+    bench_parser,
     bench_services,
     create_database,
     drop_database,
@@ -132,11 +132,7 @@ def restore_through_api(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_500_000)
-    parser.add_argument("--files", type=int, default=4000)
-    parser.add_argument("--repeat", type=int, default=3)
-    arguments = parser.parse_args()
+    arguments = bench_parser(__doc__).parse_args()
     with tempfile.TemporaryDirectory(prefix="appbackups-bench-") as work, bench_services(Path(work)) as bench:
         print(f"generating {arguments.rows} rows and {arguments.files} file documents …", flush=True)
         dataset = generate_dataset(bench.services, rows=arguments.rows, files=arguments.files)
