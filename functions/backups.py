@@ -36,7 +36,9 @@ def list_backups(request: ApiRequest) -> Reply:
         limit=request.query_int("limit", default=20, minimum=1, maximum=100),
         continuation=request.continuation_token(),
     )
-    return Reply(200, Page[SnapshotView](items=[SnapshotView.of(s) for s in snapshots], continuation_token=token))
+    backups = services().backups
+    views = [SnapshotView.of(snapshot, backups.operation(snapshot)) for snapshot in snapshots]
+    return Reply(200, Page[SnapshotView](items=views, continuation_token=token))
 
 
 @bp.api(
@@ -62,9 +64,31 @@ def create_backup(request: ApiRequest) -> Reply:
     "environments/{env}/backups/{id}", "GET", RouteSpec("Backup details", MANAGE, response_model=SnapshotView, tag=TAG)
 )
 def get_backup(request: ApiRequest) -> Reply:
-    snapshot = services().backups.get(request.environment_id(), request.route("id"))
+    backups = services().backups
+    snapshot = backups.get(request.environment_id(), request.route("id"))
     headers = {"Retry-After": "5"} if snapshot.status.value == "Processing" else {}
-    return Reply(200, SnapshotView.of(snapshot), headers)
+    return Reply(200, SnapshotView.of(snapshot, backups.operation(snapshot)), headers)
+
+
+@bp.api(
+    "environments/{env}/backups/{id}/cancel",
+    "POST",
+    RouteSpec(
+        "Cancel a backup being made (202 while it stops; 200 once Cancelled; 409 unless Processing)",
+        MANAGE,
+        response_model=SnapshotView,
+        success_status=202,
+        also_success=(200,),
+        tag=TAG,
+    ),
+)
+def cancel_backup(request: ApiRequest) -> Reply:
+    backups = services().backups
+    snapshot = backups.cancel(request.environment_id(), request.route("id"), request.caller)
+    view = SnapshotView.of(snapshot, backups.operation(snapshot))
+    if snapshot.status.value == "Cancelled":
+        return Reply(200, view)
+    return Reply(202, view, {"Location": _location(snapshot.environment_id, snapshot.id), "Retry-After": "2"})
 
 
 @bp.api(

@@ -45,11 +45,36 @@ def request_download(request: ApiRequest) -> Reply:
     RouteSpec("Download status; the URL once Ready", MANAGE, response_model=DownloadView, query=("dataType",), tag=TAG),
 )
 def get_download(request: ApiRequest) -> Reply:
-    raw = request.query("dataType")
-    try:
-        data_type = DataType(raw) if raw else None
-    except ValueError as error:
-        raise InvalidRequest("dataType must be files_and_database or database_only.", code="invalid_query") from error
-    download = services().downloads.status(request.environment_id(), request.route("id"), data_type)
+    download = services().downloads.status(request.environment_id(), request.route("id"), _data_type(request))
     headers = {"Retry-After": "5"} if download.status == "Processing" else {}
     return Reply(200, DownloadView.of(download), headers)
+
+
+@bp.api(
+    "environments/{env}/backups/{id}/download/cancel",
+    "POST",
+    RouteSpec(
+        "Cancel a download being prepared (202 while it stops; 200 once Cancelled; 409 unless Processing)",
+        MANAGE,
+        response_model=DownloadView,
+        success_status=202,
+        also_success=(200,),
+        query=("dataType",),
+        tag=TAG,
+    ),
+)
+def cancel_download(request: ApiRequest) -> Reply:
+    environment_id, snapshot_id = request.environment_id(), request.route("id")
+    download = services().downloads.cancel(environment_id, snapshot_id, _data_type(request), request.caller)
+    if download.status == "Cancelled":
+        return Reply(200, DownloadView.of(download))
+    location = f"/api/environments/{environment_id}/backups/{snapshot_id}/download?dataType={download.data_type.value}"
+    return Reply(202, DownloadView.of(download), {"Location": location, "Retry-After": "2"})
+
+
+def _data_type(request: ApiRequest) -> DataType | None:
+    raw = request.query("dataType")
+    try:
+        return DataType(raw) if raw else None
+    except ValueError as error:
+        raise InvalidRequest("dataType must be files_and_database or database_only.", code="invalid_query") from error

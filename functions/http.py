@@ -89,6 +89,7 @@ SIGNED_IN = Access(Scope.SIGNED_IN)
 REGISTRATION = Access(Scope.REGISTRATION, (Permission.NAMESPACE_ADMIN,))
 RESTORE = Access(Scope.RESTORE, (Permission.MANAGE_BACKUPS, Permission.STOP_APPS))
 RESTORE_STATUS = Access(Scope.RESTORE_STATUS, (Permission.MANAGE_BACKUPS,))
+RESTORE_CANCEL = Access(Scope.RESTORE_STATUS, (Permission.MANAGE_BACKUPS, Permission.STOP_APPS))
 
 
 def in_environment(*permissions: Permission) -> Access:

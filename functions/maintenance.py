@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 import azure.functions as func
 
@@ -13,16 +12,18 @@ bp = func.Blueprint()
 logger = logging.getLogger("appbackups.maintenance")
 
 
-@bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False)
+@bp.timer_trigger(arg_name="timer", schedule="0 */2 * * * *", run_on_startup=False)
 def reap_stale_work(timer: func.TimerRequest) -> None:
-    """Nothing stays Processing or Running forever: fail backups whose worker vanished, resume (or,
-    when they keep stalling, fail) operations whose worker vanished."""
-    minutes = services().settings.stale_work_minutes
-    reaped = services().backup_runner.reap(timedelta(minutes=minutes))  # each failure is logged as it is made
-    if reaped:
-        logger.info("reaped %d abandoned backups", len(reaped))
-    for operation in services().operations.reap():
-        logger.warning("operation %s (%s) reaped: %s", operation.id, operation.kind, operation.status.value)
+    """The safety net for lost messages: wake open operations nobody has touched for a while, release
+    backups still marked in use by work that has ended, and fail backups no work is making."""
+    report = services().reaper.reap()  # each action is logged as it is taken
+    if report.woken or report.released or report.orphans_failed:
+        logger.info(
+            "reaped: %d operations woken, %d in-use marks released, %d orphaned backups failed",
+            len(report.woken),
+            len(report.released),
+            len(report.orphans_failed),
+        )
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 15,45 * * * *", run_on_startup=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functions.http import RESTORE, RESTORE_STATUS, ApiBlueprint, ApiRequest, Reply, RouteSpec
+from functions.http import RESTORE, RESTORE_CANCEL, RESTORE_STATUS, ApiBlueprint, ApiRequest, Reply, RouteSpec
 from shared.bootstrap import services
 from shared.contracts.operations import OperationView, RestoreBody
 
@@ -41,3 +41,24 @@ def get_restore(request: ApiRequest) -> Reply:
     operation = services().restores.get(request.route("restoreId"))
     headers = {"Retry-After": "5"} if operation.status.value == "Running" else {}
     return Reply(200, OperationView.of(operation), headers)
+
+
+@bp.api(
+    "restores/{restoreId}/cancel",
+    "POST",
+    RouteSpec(
+        "Cancel a restore (202 while it undoes its changes; 200 once Cancelled; 409 after its COMMIT)",
+        RESTORE_CANCEL,
+        response_model=OperationView,
+        success_status=202,
+        also_success=(200,),
+        tag=TAG,
+    ),
+)
+def cancel_restore(request: ApiRequest) -> Reply:
+    """Before the database switch, the target is left exactly as it was and unlocked; once the switch
+    has begun, the answer is 409 with the reason (restore the pre-restore backup to go back)."""
+    operation = services().restores.cancel(request.route("restoreId"), request.caller)
+    if operation.status.value == "Cancelled":
+        return Reply(200, OperationView.of(operation))
+    return Reply(202, OperationView.of(operation), {"Location": f"/api/restores/{operation.id}", "Retry-After": "2"})

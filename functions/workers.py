@@ -1,4 +1,4 @@
-"""Queue triggers: the background work behind the API."""
+"""Queue triggers: the background work behind the API. Every long job is an operation of one engine."""
 
 from __future__ import annotations
 
@@ -14,50 +14,31 @@ bp = func.Blueprint()
 logger = logging.getLogger("appbackups.workers")
 
 
-def _backup_reference(message: func.QueueMessage) -> tuple[str, str] | None:
+def _operation_reference(message: func.QueueMessage) -> tuple[str, str | None] | None:
     try:
         work = decode_message(message.get_body())
-        return str(work["environmentId"]), str(work["snapshotId"])
+        watch = work.get("watch")
+        return str(work["operationId"]), str(watch) if watch else None
     except (ValueError, KeyError) as error:
-        logger.error("dropping malformed backup message %s: %s", message.id, error)
+        logger.error("dropping malformed operation message %s: %s", message.id, error)
         return None
-
-
-@bp.queue_trigger(arg_name="message", queue_name=Queues.BACKUPS, connection=STORAGE_CONNECTION)
-def backup_worker(message: func.QueueMessage) -> None:
-    """Make one backup. A transient fault raises, and the host delivers the message again."""
-    reference = _backup_reference(message)
-    if reference is not None:
-        services().backup_runner.run(*reference)
-
-
-@bp.queue_trigger(arg_name="message", queue_name=Queues.poison(Queues.BACKUPS), connection=STORAGE_CONNECTION)
-def backup_gave_up(message: func.QueueMessage) -> None:
-    """The host gave up on a backup message: fail the backup, unless a worker still holds it."""
-    reference = _backup_reference(message)
-    if reference is not None:
-        services().backup_runner.give_up(
-            *reference, "The backup failed on every delivery of its work message; see the activity log and logs."
-        )
 
 
 @bp.queue_trigger(arg_name="message", queue_name=Queues.OPERATIONS, connection=STORAGE_CONNECTION)
 def operation_worker(message: func.QueueMessage) -> None:
-    """Run one step of a restore, download or upload; the step queues the next."""
-    try:
-        work = decode_message(message.get_body())
-        operation_id, step = str(work["operationId"]), int(work["step"])
-    except (ValueError, KeyError) as error:
-        logger.error("dropping malformed operation message %s: %s", message.id, error)
-        return
-    services().operations.advance(operation_id, step)
+    """Wake an operation: run its current step (and the next ones), or look again later. A storage
+    error raises, and the host delivers the message again."""
+    reference = _operation_reference(message)
+    if reference is not None:
+        operation_id, watch = reference
+        services().operations.handle(operation_id, watch=watch)
 
 
 @bp.queue_trigger(arg_name="message", queue_name=Queues.poison(Queues.OPERATIONS), connection=STORAGE_CONNECTION)
 def operation_gave_up(message: func.QueueMessage) -> None:
-    """The host gave up on an operation message: fail the operation (and compensate) unless a worker holds it."""
-    try:
-        operation_id = str(decode_message(message.get_body())["operationId"])
-    except (ValueError, KeyError):
-        return
-    services().operations.fail(operation_id, "The operation's work message failed on every delivery; see the logs.")
+    """The host gave up on an operation message: fail the operation (its undo runs) unless a worker holds it."""
+    reference = _operation_reference(message)
+    if reference is not None:
+        services().operations.abandon(
+            reference[0], "The operation's work message failed on every delivery; see the logs."
+        )

@@ -11,7 +11,7 @@ from shared.adapters.blobs import BlobStore
 from shared.adapters.postgres import PostgresGateway
 from shared.adapters.queues import AzureWorkQueue, WorkQueue
 from shared.adapters.tables import AzureRowTable, RowTable
-from shared.backups.runner import BackupRunner, BackupSettings, Stores
+from shared.backups.steps import BackupSettings, BackupSteps
 from shared.catalog.activity import ActivityCatalog
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.members import MemberCatalog
@@ -23,6 +23,7 @@ from shared.clock import Clock, utc_now
 from shared.config import Containers, Queues, Settings, Tables
 from shared.domain.environments import Environment
 from shared.downloads.steps import DownloadSteps
+from shared.faults import arm_crash_points
 from shared.operations.catalog import OperationCatalog
 from shared.operations.engine import EngineSettings, OperationEngine
 from shared.restores.steps import RestoreSteps
@@ -33,9 +34,11 @@ from shared.services.downloads import DownloadService
 from shared.services.environments import EnvironmentService
 from shared.services.health import HealthService
 from shared.services.pruning import PruneService
+from shared.services.reaping import Reaper
 from shared.services.restores import RestoreService
 from shared.services.schedules import SchedulerService
 from shared.services.uploads import UploadService
+from shared.stores import Stores
 from shared.uploads.steps import UploadSteps
 
 TableFactory = Callable[[str], RowTable]
@@ -54,7 +57,7 @@ class Services:
     environments: EnvironmentService
     access: AccessService
     backups: BackupService
-    backup_runner: BackupRunner
+    backup_steps: BackupSteps
     operations: OperationEngine
     restore_steps: RestoreSteps
     restores: RestoreService
@@ -62,6 +65,7 @@ class Services:
     uploads: UploadService
     scheduler: SchedulerService
     pruning: PruneService
+    reaper: Reaper
     health: HealthService
 
 
@@ -73,6 +77,7 @@ def build_services(
     queues: QueueFactory | None = None,
     clock: Clock = utc_now,
 ) -> Services:
+    arm_crash_points(settings.crash_points)
     clients = clients or StorageClients(settings.storage)
     if tables is None:
 
@@ -104,14 +109,25 @@ def build_services(
     )
     backup_settings = BackupSettings(
         max_attempts=settings.backup_attempts,
-        lease=timedelta(seconds=settings.backup_lease_seconds),
         copy_concurrency=settings.copy_concurrency,
         block_size=settings.block_size,
         postgres_bin_dir=settings.postgres_bin_dir,
     )
-    backups = BackupService(
-        snapshot_catalog, environment_catalog, activity, queues(Queues.BACKUPS), stores.snapshots, clock
+    lease = timedelta(seconds=settings.operation_lease_seconds)
+    operation_catalog = OperationCatalog(tables(Tables.OPERATIONS))
+    operations = OperationEngine(
+        operation_catalog,
+        queues(Queues.OPERATIONS),
+        clock,
+        EngineSettings(
+            max_attempts=settings.operation_attempts,
+            retry_base=timedelta(seconds=settings.operation_retry_seconds),
+            lease=lease,
+            watchdog_slack=max(timedelta(seconds=1), lease / 24),
+            stale_after=timedelta(minutes=settings.operation_stale_minutes),
+        ),
     )
+    backups = BackupService(snapshot_catalog, environment_catalog, activity, operations, stores.snapshots, clock)
     schedule_catalog = ScheduleCatalog(tables(Tables.SCHEDULES))
     pruning = PruneService(
         environment_catalog,
@@ -124,7 +140,7 @@ def build_services(
         clock,
         timedelta(hours=settings.prune_grace_hours),
     )
-    backup_runner = BackupRunner(
+    backup_steps = BackupSteps(
         snapshot_catalog,
         environment_catalog,
         activity,
@@ -134,23 +150,12 @@ def build_services(
         clock,
         last_sweep=pruning.last_sweep,
     )
-    operation_catalog = OperationCatalog(tables(Tables.OPERATIONS))
-    operations = OperationEngine(
-        operation_catalog,
-        queues(Queues.OPERATIONS),
-        clock,
-        EngineSettings(
-            max_attempts=settings.operation_attempts,
-            retry_base=timedelta(seconds=settings.operation_retry_seconds),
-            lease=timedelta(seconds=settings.operation_lease_seconds),
-            stale_after=timedelta(minutes=settings.operation_stale_minutes),
-        ),
-    )
+    operations.register(backup_steps.definition())
     restore_steps = RestoreSteps(
         environments=environment_catalog,
         snapshots=snapshot_catalog,
         backups=backups,
-        backup_runner=backup_runner,
+        engine=operations,
         activity=activity,
         snapshot_store=stores.snapshots,
         content_store=stores.content,
@@ -199,7 +204,7 @@ def build_services(
             MemberCatalog(tables(Tables.MEMBERS)), settings.global_admins, settings.development_mode, clock
         ),
         backups=backups,
-        backup_runner=backup_runner,
+        backup_steps=backup_steps,
         operations=operations,
         restore_steps=restore_steps,
         restores=RestoreService(operations, environment_catalog, snapshot_catalog, backups, clock),
@@ -225,6 +230,9 @@ def build_services(
             settings.nightly_schedule,
         ),
         pruning=pruning,
+        reaper=Reaper(
+            operations, operation_catalog, snapshot_catalog, clock, timedelta(minutes=settings.operation_stale_minutes)
+        ),
         health=HealthService(
             clients, environment_catalog, databases, snapshot_catalog, clock, timedelta(hours=settings.freshness_hours)
         ),

@@ -36,11 +36,10 @@ class Tables:
 
 
 class Queues:
-    BACKUPS = "backup-work"
-    OPERATIONS = "operation-work"
+    OPERATIONS = "operation-work"  # every long job's steps: backups, restores, downloads, uploads
     SCHEDULED = "scheduled-backups"
 
-    ALL = (BACKUPS, OPERATIONS, SCHEDULED)
+    ALL = (OPERATIONS, SCHEDULED)
 
     @staticmethod
     def poison(queue: str) -> str:
@@ -127,18 +126,17 @@ class Settings:
     database_connect_timeout: int = 10
     postgres_bin_dir: str | None = None
     backup_attempts: int = 3
-    backup_lease_seconds: int = 120
-    stale_work_minutes: int = 30
     operation_attempts: int = 4
     operation_retry_seconds: int = 5
     operation_lease_seconds: int = 120
-    operation_stale_minutes: int = 15
+    operation_stale_minutes: int = 3
     archive_compression: int = 1
     upload_expanded_limit: int = 100 * 1024**3
     upload_url_minutes: int = 120
     nightly_schedule: str = "0 0 2 * * *"
     prune_grace_hours: int = 6
     freshness_hours: int = 26
+    crash_points: frozenset[str] = field(default_factory=frozenset)  # fault tests only (shared/faults.py)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def setting(self, name: str) -> str | None:
@@ -160,17 +158,18 @@ class Settings:
             database_connect_timeout=_int(env, "APPBACKUPS_DATABASE_CONNECT_TIMEOUT", 10),
             postgres_bin_dir=env.get("APPBACKUPS_POSTGRES_BIN_DIR") or None,
             backup_attempts=_int(env, "APPBACKUPS_BACKUP_ATTEMPTS", 3),
-            backup_lease_seconds=_int(env, "APPBACKUPS_BACKUP_LEASE_SECONDS", 120, minimum=10),
-            stale_work_minutes=_int(env, "APPBACKUPS_STALE_WORK_MINUTES", 30),
             operation_attempts=_int(env, "APPBACKUPS_OPERATION_ATTEMPTS", 4),
             operation_retry_seconds=_int(env, "APPBACKUPS_OPERATION_RETRY_SECONDS", 5),
-            operation_lease_seconds=_int(env, "APPBACKUPS_OPERATION_LEASE_SECONDS", 120, minimum=10),
-            operation_stale_minutes=_int(env, "APPBACKUPS_OPERATION_STALE_MINUTES", 15),
+            operation_lease_seconds=_int(env, "APPBACKUPS_OPERATION_LEASE_SECONDS", 120, minimum=2),
+            operation_stale_minutes=_int(env, "APPBACKUPS_OPERATION_STALE_MINUTES", 3),
             archive_compression=_int(env, "APPBACKUPS_ARCHIVE_COMPRESSION", 1, minimum=0),
             upload_expanded_limit=_int(env, "APPBACKUPS_UPLOAD_MAX_EXPANDED_MB", 100 * 1024) * 1024 * 1024,
             upload_url_minutes=_int(env, "APPBACKUPS_UPLOAD_URL_MINUTES", 120),
             nightly_schedule=env.get("APPBACKUPS_NIGHTLY_SCHEDULE") or DEFAULT_SCHEDULES["APPBACKUPS_NIGHTLY_SCHEDULE"],
             prune_grace_hours=_int(env, "APPBACKUPS_PRUNE_GRACE_HOURS", 6, minimum=0),
             freshness_hours=_int(env, "APPBACKUPS_BACKUP_FRESHNESS_HOURS", 26),
+            crash_points=frozenset(
+                name.strip() for name in env.get("APPBACKUPS_CRASH_POINTS", "").split(",") if name.strip()
+            ),
             environ=env,
         )

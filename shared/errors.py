@@ -67,6 +67,13 @@ class Unprocessable(AppError):
     title = "The request cannot be carried out"
 
 
+class StaleRecord(Conflict):
+    """A write guarded by an ETag found the record changed since it was read: the writer lost a race.
+    Workers treat only this as "someone else got there first"; every other error is what it says."""
+
+    code = "concurrent_update"
+
+
 class PreconditionFailed(AppError):
     kind = ErrorKind.PRECONDITION_FAILED
     code = "precondition_failed"

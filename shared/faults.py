@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from shared.errors import AppError
@@ -38,3 +42,23 @@ def describe(error: BaseException) -> str:
         first = str(error).splitlines()[0] if str(error) else ""
         return f"Storage failed: {type(error).__name__}: {first}".strip()
     return f"Unexpected error: {type(error).__name__}"
+
+
+# -- crash points -------------------------------------------------------------------------------
+# Named places in long work where the fault tests kill the process for real (SIGKILL, no clean-up),
+# to prove that the work resumes from its checkpoint and nothing is left half-done. Armed only by the
+# app setting APPBACKUPS_CRASH_POINTS (comma-separated names), which nothing sets outside the tests.
+_armed: frozenset[str] = frozenset()
+
+
+def arm_crash_points(names: frozenset[str]) -> None:
+    global _armed
+    _armed = names
+
+
+def crash_point(name: str) -> None:
+    if name in _armed:
+        logging.getLogger("appbackups.faults").warning("crash point %s reached: killing the process", name)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -80,8 +80,6 @@ var tableNames = [
 
 // Queues: shared/config.py Queues.ALL and each one's poison queue (Queues.poison).
 var queueNames = [
-  'backup-work'
-  'backup-work-poison'
   'operation-work'
   'operation-work-poison'
   'scheduled-backups'

@@ -399,15 +399,17 @@ def restore_atomically(
     dump: Callable[[], Iterator[bytes]],
     bin_dir: str | None,
     *,
-    before_commit: Callable[[], None] | None = None,
+    before_commit: Callable[[int], None] | None = None,
 ) -> None:
     """Replace the database's content with the dump in one transaction.
 
     pg_restore turns the dump into SQL and pipes it straight into psql, which runs it after our
     BEGIN and a reset that drops everything that was there. psql then waits on a pipe of ours for
     its last command: COMMIT is written there only when pg_restore finished cleanly and
-    ``before_commit`` (the caller's last checks) returned. On any failure psql is stopped first;
-    the open transaction dies with its connection and the database stays exactly as it was."""
+    ``before_commit`` (the caller's last checks) returned. ``before_commit`` gets the transaction's
+    id, so that a caller that dies right after the COMMIT can learn later whether it committed
+    (``transaction_committed``). On any failure psql is stopped first; the open transaction dies with
+    its connection and the database stays exactly as it was."""
     bin_dir = tool_dir(server_version(parameters), bin_dir)
     reset = _RESET_DATABASE.decode()
     if "public" not in dump_schemas(dump(), bin_dir):
@@ -419,6 +421,7 @@ def restore_atomically(
         stderr=subprocess.PIPE,
     )
     commit_read, commit_write = os.pipe()
+    txid_read, txid_write = os.pipe()
     try:
         apply = subprocess.Popen(
             [
@@ -436,10 +439,11 @@ def restore_atomically(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             env=parameters.libpq_environment(),
-            pass_fds=(commit_read,),
+            pass_fds=(commit_read, txid_write),
         )
     finally:
         os.close(commit_read)
+        os.close(txid_write)
     assert restore.stdout is not None
     restore.stdout.close()  # psql owns the read end now
     feed_errors: list[BaseException] = []
@@ -451,13 +455,16 @@ def restore_atomically(
     try:
         feeder.join()
         restored = restore.wait() == 0 and not feed_errors
-        if restored and apply.poll() is None and before_commit is not None:
-            before_commit()
         if restored and apply.poll() is None:
-            os.write(commit_write, b"COMMIT;\n")
-            committed = True
+            transaction = _transaction_id(commit_write, txid_read, txid_write)
+            if transaction is not None and apply.poll() is None:
+                if before_commit is not None:
+                    before_commit(transaction)
+                os.write(commit_write, b"COMMIT;\n")
+                committed = True
     finally:
         os.close(commit_write)
+        os.close(txid_read)
         if not committed:
             apply.kill()  # the open transaction dies with the connection
             restore.kill()
@@ -480,6 +487,37 @@ def restore_atomically(
         f"{_restore_failure(feed_errors, restore_errors.text())}",
         transient=bool(feed_errors),
     )
+
+
+def _transaction_id(commands: int, answers: int, answer_fd: int) -> int | None:
+    """Ask the waiting psql for its transaction's id (written to a pipe of ours); None if psql died."""
+    os.write(
+        commands,
+        f"\\pset tuples_only on\n\\pset format unaligned\nSELECT txid_current() \\g /dev/fd/{answer_fd}\n".encode(),
+    )
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = os.read(answers, 64)
+        if not chunk:
+            return None
+        line += chunk
+    return int(line.strip())
+
+
+def transaction_committed(parameters: ConnectionParameters, transaction: int) -> bool | None:
+    """Did the transaction commit? True or False once it has ended; None while it is still running
+    (its connection not yet gone) or when the server no longer knows it."""
+    try:
+        with parameters.connect() as connection:
+            row = connection.execute("SELECT txid_status(%s)", (transaction,)).fetchone()
+    except psycopg.Error as error:
+        raise classify(error, parameters) from error
+    status = row[0] if row else None
+    if status == "committed":
+        return True
+    if status == "aborted":
+        return False
+    return None
 
 
 def _restore_failure(feed_errors: list[BaseException], restore_text: str) -> str:

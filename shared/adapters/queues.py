@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from azure.storage.queue import QueueClient
@@ -22,14 +24,34 @@ class AzureWorkQueue:
         )
 
 
+@dataclass(frozen=True)
+class SentMessage:
+    body: dict[str, Any]
+    delay_seconds: int
+
+
 class MemoryWorkQueue:
-    """Collects messages, for unit tests."""
+    """Collects messages in the order they were sent, with their delays, for unit tests."""
 
     def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
+        self.sent: list[SentMessage] = []
+        self._lock = threading.Lock()
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return [message.body for message in self.sent]
 
     def send(self, message: dict[str, Any], *, delay_seconds: int = 0) -> None:
-        self.messages.append(message)
+        with self._lock:
+            self.sent.append(SentMessage(dict(message), delay_seconds))
+
+    def pop(self) -> SentMessage:
+        with self._lock:
+            return self.sent.pop(0)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.sent.clear()
 
 
 def decode_message(body: bytes) -> dict[str, Any]:

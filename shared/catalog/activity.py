@@ -44,7 +44,9 @@ class ActivityCatalog:
         self._table = table
 
     def append(self, entry: ActivityEntry) -> ActivityEntry:
-        self._table.insert(_to_row(entry))
+        """Write the entry; writing the same entry (same id) again replaces it, so a repeated step
+        that logs under a checkpointed id logs once."""
+        self._table.upsert(_to_row(entry))
         return entry
 
     def page(

@@ -8,7 +8,7 @@ from typing import Any
 from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
 from shared.catalog.codec import dumps, from_iso, loads, to_iso
 from shared.domain.environments import DatabaseConnection, Environment, EnvironmentState, FileLocation
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, NotFound, StaleRecord
 
 _ROW_KEY = "environment"
 
@@ -112,7 +112,7 @@ class EnvironmentCatalog:
         try:
             stored = self._table.replace(_to_row(environment), environment.etag)
         except RowChanged as error:
-            raise Conflict(
+            raise StaleRecord(
                 f"Environment {environment.id!r} was changed by another request; read it again and retry.",
                 code="concurrent_update",
             ) from error

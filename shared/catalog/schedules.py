@@ -12,7 +12,7 @@ from datetime import date, datetime
 from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
 from shared.catalog.codec import from_iso, to_iso
 from shared.domain.snapshots import Tier
-from shared.errors import Conflict
+from shared.errors import StaleRecord
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class ScheduleCatalog:
         try:
             stored = self._table.replace(_to_row(record), record.etag)
         except RowChanged as error:
-            raise Conflict("The night's schedule record changed concurrently.", code="concurrent_update") from error
+            raise StaleRecord("The night's schedule record changed concurrently.") from error
         return replace(record, etag=stored.etag)
 
     def latest(self, environment_id: str) -> ScheduledNight | None:

@@ -9,7 +9,7 @@ from typing import Any
 from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
 from shared.catalog.codec import dumps, from_iso, loads, to_iso
 from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, NotFound, StaleRecord
 
 _RESULT_FIELDS = (
     "deployment_package",
@@ -36,7 +36,6 @@ def _to_row(snapshot: Snapshot) -> Row:
         statusMessage=snapshot.status_message,
         createdById=snapshot.created_by.id,
         createdByName=snapshot.created_by.name,
-        progress=snapshot.progress,
         downloads=snapshot.downloads,
         latestDownload=snapshot.latest_download,
     )
@@ -48,10 +47,10 @@ def _to_row(snapshot: Snapshot) -> Row:
         "FinishedOn": to_iso(snapshot.finished_on),
         "ExpiresOn": to_iso(snapshot.expires_on),
         "KeepUntil": to_iso(snapshot.keep_until),
+        "OperationId": snapshot.operation_id,
         "Attempts": snapshot.attempts,
-        "LeaseOwner": snapshot.lease_owner,
-        "LeaseUntil": to_iso(snapshot.lease_until),
         "InUseBy": ",".join(snapshot.in_use_by) or None,
+        "InUse": bool(snapshot.in_use_by),
         "Body": dumps(body),
     }
     return Row(snapshot.environment_id, snapshot.id, properties, snapshot.etag)
@@ -72,10 +71,8 @@ def _from_row(row: Row) -> Snapshot:
         created_by=Actor(body.get("createdById", ""), body.get("createdByName", "")),
         comment=body.get("comment", ""),
         status_message=body.get("statusMessage", ""),
-        progress=body.get("progress", ""),
+        operation_id=row.get("OperationId"),
         attempts=int(row.get("Attempts") or 0),
-        lease_owner=row.get("LeaseOwner"),
-        lease_until=from_iso(row.get("LeaseUntil")),
         downloads=dict(body.get("downloads") or {}),
         latest_download=body.get("latestDownload"),
         in_use_by=tuple(user for user in (row.get("InUseBy") or "").split(",") if user),
@@ -110,7 +107,7 @@ class SnapshotCatalog:
         try:
             stored = self._table.replace(_to_row(snapshot), snapshot.etag)
         except RowChanged as error:
-            raise Conflict(
+            raise StaleRecord(
                 f"Backup {snapshot.id} was changed by another request; read it again and retry.",
                 code="concurrent_update",
             ) from error
@@ -120,7 +117,7 @@ class SnapshotCatalog:
         try:
             self._table.delete(snapshot.environment_id, snapshot.id, etag=snapshot.etag)
         except RowChanged as error:
-            raise Conflict(
+            raise StaleRecord(
                 f"Backup {snapshot.id} was changed by another request; read it again and retry.",
                 code="concurrent_update",
             ) from error
@@ -146,8 +143,22 @@ class SnapshotCatalog:
                 return snapshot
             try:
                 return self.save(replace(snapshot, in_use_by=users))
-            except Conflict:
+            except StaleRecord:
                 if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    def update(self, environment_id: str, snapshot_id: str, change: Callable[[Snapshot], Snapshot]) -> Snapshot:
+        """Apply ``change`` to the snapshot as it is now, reading it again when another writer was first."""
+        for attempt in range(8):
+            snapshot = self.get(environment_id, snapshot_id)
+            changed = change(snapshot)
+            if changed == snapshot:
+                return snapshot
+            try:
+                return self.save(changed)
+            except StaleRecord:
+                if attempt == 7:
                     raise
         raise AssertionError("unreachable")
 
@@ -163,6 +174,10 @@ class SnapshotCatalog:
         for row in iterate(self._table, environment_id, equals={"Status": SnapshotStatus.FINISHED.value}):
             return _from_row(row)
         return None
+
+    def in_use(self) -> Iterator[Snapshot]:
+        """Snapshots that some restore or download says it relies on."""
+        return (_from_row(row) for row in iterate(self._table, equals={"InUse": True}))
 
     def processing(self) -> Iterator[Snapshot]:
         return (_from_row(row) for row in iterate(self._table, equals={"Status": SnapshotStatus.PROCESSING.value}))

@@ -10,7 +10,7 @@ from enum import StrEnum
 from shared.adapters.tables import Row, RowChanged, RowTable, iterate
 from shared.catalog.codec import from_iso, to_iso
 from shared.domain.snapshots import Actor
-from shared.errors import Conflict, NotFound
+from shared.errors import NotFound, StaleRecord
 
 
 class UploadStatus(StrEnum):
@@ -99,7 +99,7 @@ class UploadCatalog:
         try:
             stored = self._table.replace(_to_row(session), session.etag)
         except RowChanged as error:
-            raise Conflict(f"Upload {session.id} was changed by another request.", code="concurrent_update") from error
+            raise StaleRecord(f"Upload {session.id} was changed by another request.") from error
         return replace(session, etag=stored.etag)
 
     def open_sessions(self) -> Iterator[UploadSession]:

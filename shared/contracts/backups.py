@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
 from shared.contracts.common import ApiModel
 from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier
+from shared.operations.model import UNDO, Operation, OperationStatus
 
 Comment = Annotated[str, StringConstraints(max_length=500, strip_whitespace=True)]
 
@@ -56,9 +57,35 @@ class SnapshotView(ApiModel):
     progress: str = Field(description="What the backup is doing, while it is Processing.")
     attempts: int
     in_use_by: list[str] = Field(description="Restores and downloads that rely on the backup right now.")
+    operation_id: str | None = Field(default=None, description="The work that makes (or made) the backup.")
+    heartbeat_on: datetime | None = Field(
+        default=None, description="While Processing: when the worker making it last checked in."
+    )
+    stalled_since: datetime | None = Field(
+        default=None,
+        description="While Processing with nobody making it (its worker stopped checking in): since when. "
+        "It resumes from its last checkpoint within the lease.",
+    )
+    cancellable: bool = Field(default=False, description="Whether POST …/cancel would be accepted now.")
 
     @classmethod
-    def of(cls, snapshot: Snapshot) -> SnapshotView:
+    def of(cls, snapshot: Snapshot, operation: Operation | None = None, now: datetime | None = None) -> SnapshotView:
+        """``operation`` is the work making the backup, while it is Processing: its progress and liveness."""
+        live = operation if snapshot.status is SnapshotStatus.PROCESSING else None
+        now = now or datetime.now(UTC)
+        progress, attempts, stalled = "", snapshot.attempts, None
+        if live is not None:
+            index = live.running_index() if live.running_index() is not None else live.current_index
+            step = live.steps[index] if index is not None else None
+            progress = (step.progress.detail or step.title) if step else ""
+            if live.ending is not None:
+                progress = "cancelling" if live.ending is OperationStatus.CANCELLED else "failing"
+            attempts = max((step.attempts for step in live.steps if step.name != UNDO), default=0)
+            stalled = live.stalled_since(now)
+            if stalled:
+                progress = f"stalled since {stalled:%H:%M:%S} UTC; resumes by itself ({progress})"
+        elif snapshot.status is SnapshotStatus.PROCESSING:
+            progress = "queued"
         return cls(
             id=snapshot.id,
             environment_id=snapshot.environment_id,
@@ -81,7 +108,14 @@ class SnapshotView(ApiModel):
             files_size=snapshot.files_size,
             files_copied=snapshot.files_copied,
             created_by=PrincipalView(id=snapshot.created_by.id, name=snapshot.created_by.name),
-            progress=snapshot.progress,
-            attempts=snapshot.attempts,
+            progress=progress,
+            attempts=attempts,
             in_use_by=list(snapshot.in_use_by),
+            operation_id=snapshot.operation_id,
+            heartbeat_on=live.heartbeat_on if live is not None else None,
+            stalled_since=stalled,
+            cancellable=live is not None
+            and live.ending is None
+            and not live.no_return
+            and live.cancel_requested_by is None,
         )

@@ -21,7 +21,7 @@ class DownloadBody(ApiModel):
 
 
 class DownloadView(ApiModel):
-    status: Literal["Processing", "Ready", "Failed", "Expired"]
+    status: Literal["Processing", "Ready", "Failed", "Cancelled", "Expired"]
     data_type: DataType
     operation_id: str
     requested_on: datetime
@@ -33,6 +33,8 @@ class DownloadView(ApiModel):
     sha256: str | None = None
     progress: ProgressView | None = None
     error: ErrorView | None = None
+    stalled_since: datetime | None = Field(default=None, description="While its worker has stopped checking in.")
+    cancellable: bool = False
 
     @classmethod
     def of(cls, download: Download) -> DownloadView:
@@ -50,4 +52,6 @@ class DownloadView(ApiModel):
             sha256=download.sha256,
             progress=view.steps[0].progress,
             error=view.error,
+            stalled_since=view.stalled_since,
+            cancellable=view.cancellable,
         )

@@ -1,8 +1,10 @@
-"""Response bodies of long-running operations (restores; downloads and uploads use the same shape)."""
+"""Response bodies of long-running operations (restores; downloads, uploads and backups show the same
+steps and liveness)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import Field
@@ -21,13 +23,40 @@ class ProgressView(ApiModel):
     detail: str
 
 
+class JobStatus(StrEnum):
+    """An operation's status as the API shows it: Stalled while its worker has stopped checking in
+    (its lease ran out) and nobody has resumed it yet."""
+
+    RUNNING = "Running"
+    STALLED = "Stalled"
+    FINISHED = "Finished"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+
+class StepState(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    STALLED = "Stalled"
+    FINISHED = "Finished"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+
 class StepView(ApiModel):
     name: str
     title: str
-    status: StepStatus
+    status: StepState
     attempts: int
     started_on: datetime | None
     finished_on: datetime | None
+    heartbeat_on: datetime | None = Field(
+        default=None, description="While Running: when its worker last checked in (every quarter of its lease)."
+    )
+    stalled_since: datetime | None = Field(
+        default=None, description="While Stalled: when its worker's lease ran out with nobody renewing it."
+    )
+    retry_on: datetime | None = Field(default=None, description="While Pending after a failed attempt: the retry.")
     progress: ProgressView
     message: str
 
@@ -37,39 +66,64 @@ class ErrorView(ApiModel):
     message: str
 
 
+class CancelView(ApiModel):
+    requested_by: PrincipalView
+    requested_on: datetime | None
+
+
 class OperationView(ApiModel):
     id: str
     kind: str
-    status: OperationStatus
+    status: JobStatus
     environment_id: str
     namespace: str
     snapshot_id: str | None
     created_on: datetime
     finished_on: datetime | None
     created_by: PrincipalView
+    heartbeat_on: datetime | None = Field(description="When a worker last checked in on the operation.")
+    stalled_since: datetime | None = Field(description="Set while Stalled.")
+    undoing: OperationStatus | None = Field(
+        description="While Running: the operation failed (Failed) or was cancelled (Cancelled) and its undo step "
+        "is putting things back; that becomes its status when the undo has finished."
+    )
+    cancellable: bool = Field(description="Whether POST …/cancel would be accepted now.")
+    not_cancellable_because: str | None = Field(
+        description="Why not, once the operation passed its point of no return."
+    )
+    cancel: CancelView | None = Field(description="Who asked to cancel it, and when.")
     steps: list[StepView]
     warnings: list[str]
     error: ErrorView | None
     details: dict[str, Any] = Field(description="What the operation produced, e.g. the pre-restore backup's id.")
 
     @classmethod
-    def of(cls, operation: Operation) -> OperationView:
+    def of(cls, operation: Operation, now: datetime | None = None) -> OperationView:
+        now = now or datetime.now(UTC)
+        stalled = operation.stalled_since(now)
+        running = operation.running_index()
         steps = []
-        for step in operation.steps:
+        for index, step in enumerate(operation.steps):
             progress = step.progress
             percent = None
             if progress.total:
                 percent = round(100 * progress.done / progress.total, 1)
             elif progress.bytes_total:
                 percent = round(100 * progress.bytes_done / progress.bytes_total, 1)
+            live = index == running and operation.status is OperationStatus.RUNNING
+            status = StepState.STALLED if live and stalled else StepState(step.status.value)
+            waiting = step.status is StepStatus.PENDING and operation.current_index == index
             steps.append(
                 StepView(
                     name=step.name,
                     title=step.title,
-                    status=step.status,
+                    status=status,
                     attempts=step.attempts,
                     started_on=step.started_on,
                     finished_on=step.finished_on,
+                    heartbeat_on=operation.heartbeat_on if live else None,
+                    stalled_since=stalled if live else None,
+                    retry_on=operation.not_before if waiting and operation.not_before else None,
                     progress=ProgressView(
                         done=progress.done,
                         total=progress.total,
@@ -85,16 +139,37 @@ class OperationView(ApiModel):
         for step in operation.steps:
             details.update({key: value for key, value in step.output.items() if not key.startswith("_")})
         details.update(operation.parameters)
+        job_status = JobStatus.STALLED if stalled else JobStatus(operation.status.value)
+        cancelled_by = operation.cancel_requested_by
+        cancellable = (
+            operation.status is OperationStatus.RUNNING
+            and operation.ending is None
+            and not operation.no_return
+            and cancelled_by is None
+        )
         return cls(
             id=operation.id,
             kind=operation.kind,
-            status=operation.status,
+            status=job_status,
             environment_id=operation.environment_id,
             namespace=operation.namespace,
             snapshot_id=operation.snapshot_id,
             created_on=operation.created_on,
             finished_on=operation.finished_on,
             created_by=PrincipalView(id=operation.created_by.id, name=operation.created_by.name),
+            heartbeat_on=operation.heartbeat_on,
+            stalled_since=stalled,
+            undoing=operation.ending if operation.status is OperationStatus.RUNNING else None,
+            cancellable=cancellable,
+            not_cancellable_because=operation.no_return or None
+            if operation.status is OperationStatus.RUNNING
+            else None,
+            cancel=CancelView(
+                requested_by=PrincipalView(id=cancelled_by.id, name=cancelled_by.name),
+                requested_on=operation.cancel_requested_on,
+            )
+            if cancelled_by
+            else None,
             steps=steps,
             warnings=list(operation.warnings),
             error=ErrorView(step=operation.error_step, message=operation.error) if operation.error else None,

@@ -26,6 +26,7 @@ class Action(StrEnum):
 class Outcome(StrEnum):
     FINISHED = "FINISHED"
     FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
 
 
 @dataclass(frozen=True)

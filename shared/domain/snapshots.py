@@ -15,6 +15,7 @@ class SnapshotStatus(StrEnum):
     PROCESSING = "Processing"
     FINISHED = "Finished"
     FAILED = "Failed"
+    CANCELLED = "Cancelled"
 
 
 class Tier(StrEnum):
@@ -74,10 +75,8 @@ class Snapshot:
     files_size: int | None = None
     files_copied: int | None = None
     bytes_copied: int | None = None
-    attempts: int = 0
-    lease_owner: str | None = None
-    lease_until: datetime | None = None
-    progress: str = ""
+    attempts: int = 0  # of its making, once it has ended (while it is made, its operation has them)
+    operation_id: str | None = None  # the operation that makes it (a backup, or an upload's ingest)
     in_use_by: tuple[str, ...] = ()
     downloads: dict[str, str] = field(default_factory=dict)  # data type -> the download operation
     latest_download: str | None = None
@@ -109,19 +108,8 @@ class Snapshot:
             status=SnapshotStatus.FINISHED,
             finished_on=now,
             status_message="",
-            lease_owner=None,
-            lease_until=None,
-            progress="",
             **results,  # type: ignore[arg-type]
         )
 
-    def failed(self, now: datetime, message: str) -> Snapshot:
-        return replace(
-            self,
-            status=SnapshotStatus.FAILED,
-            finished_on=now,
-            status_message=message,
-            lease_owner=None,
-            lease_until=None,
-            progress="",
-        )
+    def failed(self, now: datetime, message: str, status: SnapshotStatus = SnapshotStatus.FAILED) -> Snapshot:
+        return replace(self, status=status, finished_on=now, status_message=message)

@@ -1,5 +1,6 @@
-"""The download operation: build the archive (verifying every checksum on the way), then make it
-available for 8 hours through a read-only URL."""
+"""The download operation, on the one engine: build the archive (verifying every checksum on the way),
+then make it available for 8 hours through a read-only URL. Undo (a failure, or a cancel while it is
+being prepared): the archive goes, the backup is released, and the outcome is logged."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from azure.core.exceptions import AzureError
-
 from shared.adapters.blobs import BlobStore
 from shared.archives.fullsnapshot import DUMP as ARCHIVE_DUMP
 from shared.archives.fullsnapshot import ChecksumMismatch, Member, metadata_document, tree_path, write_archive
@@ -19,12 +18,11 @@ from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain.activity import Action, Outcome
 from shared.domain.snapshots import Snapshot, SnapshotStatus
-from shared.errors import AppError
-from shared.faults import Fault
+from shared.faults import Fault, crash_point
 from shared.identity import Principal
 from shared.operations.engine import OperationDefinition, StepContext, StepDefinition
-from shared.operations.model import Operation
-from shared.services.activity import ActivityLog
+from shared.operations.model import Operation, OperationStatus
+from shared.services.activity import ActivityLog, new_entry_id
 
 logger = logging.getLogger("appbackups.downloads")
 
@@ -79,7 +77,7 @@ class DownloadSteps:
                 StepDefinition("prepare", "Prepare the archive", self.prepare),
                 StepDefinition("publish", "Make it available for download", self.publish),
             ),
-            on_failed=self.compensate,
+            undo=StepDefinition("undo", "Remove the archive", self.undo),
         )
 
     def _snapshot(self, operation: Operation) -> Snapshot:
@@ -140,6 +138,8 @@ class DownloadSteps:
         def written(member: Member) -> None:
             progress["bytes"] += member.size
             progress["files"] += member.path.startswith("tree/")
+            if progress["files"] == 1:
+                crash_point("download.archive.building")
             context.report(
                 done=progress["files"],
                 total=snapshot.file_count,
@@ -183,8 +183,12 @@ class DownloadSteps:
 
     def publish(self, context: StepContext) -> None:
         operation = context.operation
-        ready_on = self._clock()
-        context.output.update(readyOn=ready_on.isoformat(), expiresOn=(ready_on + READY_FOR).isoformat())
+        ready_on = datetime.fromisoformat(context.remember("readyOn", lambda: self._clock().isoformat()))
+        entry_id = context.remember("activityEntry", new_entry_id)
+        context.point_of_no_return(
+            f"The download of backup {operation.snapshot_id} is ready; it expires by itself.",
+            expiresOn=(ready_on + READY_FOR).isoformat(),
+        )
         self._release(operation)
         prepared = operation.step("prepare").output
         self._activity.record(
@@ -196,38 +200,40 @@ class DownloadSteps:
             f"{prepared.get('archiveSize', 0)} bytes) until {(ready_on + READY_FOR):%Y-%m-%d %H:%M} UTC.",
             snapshot_id=operation.snapshot_id,
             operation_id=operation.id,
+            entry_id=entry_id,
         )
 
-    def compensate(self, operation: Operation) -> None:
-        self._remove_archive(operation)
+    def undo(self, context: StepContext) -> None:
+        operation = context.operation
+        entry_id = context.remember("activityEntry", new_entry_id)
+        self._archives.delete_prefix(archive_folder(operation))
         self._release(operation)
+        if operation.ending is OperationStatus.CANCELLED:
+            who = operation.cancel_requested_by or operation.created_by
+            outcome, actor = Outcome.CANCELLED, Principal(who.id, who.name)
+            message = f"Download of backup {operation.snapshot_id} cancelled by {who.name or who.id}."
+        else:
+            outcome = Outcome.FAILED
+            actor = Principal(operation.created_by.id, operation.created_by.name)
+            message = f"Download of backup {operation.snapshot_id} failed: {operation.error}"
         self._activity.record(
             operation.environment_id,
             Action.DOWNLOAD,
-            Outcome.FAILED,
-            Principal(operation.created_by.id, operation.created_by.name),
-            f"Download of backup {operation.snapshot_id} failed: {operation.error}",
+            outcome,
+            actor,
+            message,
             snapshot_id=operation.snapshot_id,
             operation_id=operation.id,
+            entry_id=entry_id,
         )
 
-    def _remove_archive(self, operation: Operation) -> int:
-        try:
-            return self._archives.delete_prefix(archive_folder(operation))
-        except AzureError:
-            logger.warning("could not remove the archive of download %s; the lifecycle rule will", operation.id)
-            return 0
-
     def _release(self, operation: Operation) -> None:
-        try:
-            self._snapshots.release(operation.environment_id, str(operation.snapshot_id), user_of(operation))
-        except AppError:
-            logger.warning("could not release backup %s from download %s", operation.snapshot_id, operation.id)
+        self._snapshots.release(operation.environment_id, str(operation.snapshot_id), user_of(operation))
 
     def expire(self, operation: Operation, now: datetime) -> bool:
         """Remove a ready archive whose time is up. True when it was removed now."""
         expires = operation.output("publish", "expiresOn")
         if not expires or datetime.fromisoformat(expires) > now or operation.parameters.get("archiveRemoved"):
             return False
-        self._remove_archive(operation)
+        self._archives.delete_prefix(archive_folder(operation))
         return True

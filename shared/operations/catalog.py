@@ -9,7 +9,7 @@ from typing import Any
 from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
 from shared.catalog.codec import dumps, from_iso, loads, to_iso
 from shared.domain.snapshots import Actor
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, NotFound, StaleRecord
 from shared.operations.model import Operation, OperationStatus, Progress, Step, StepStatus
 
 _ROW_KEY = "operation"
@@ -52,6 +52,13 @@ def _to_row(operation: Operation) -> Row:
         "createdByName": operation.created_by.name,
         "errorStep": operation.error_step,
         "error": operation.error,
+        "noReturn": operation.no_return,
+        "cancelRequestedBy": (
+            {"id": operation.cancel_requested_by.id, "name": operation.cancel_requested_by.name}
+            if operation.cancel_requested_by
+            else None
+        ),
+        "cancelRequestedOn": to_iso(operation.cancel_requested_on),
     }
     properties = {
         "Kind": operation.kind,
@@ -64,7 +71,11 @@ def _to_row(operation: Operation) -> Row:
         "FinishedOn": to_iso(operation.finished_on),
         "LeaseOwner": operation.lease_owner,
         "LeaseUntil": to_iso(operation.lease_until),
-        "Resumes": operation.resumes,
+        "HeartbeatOn": to_iso(operation.heartbeat_on),
+        "NotBefore": to_iso(operation.not_before),
+        "Ending": operation.ending.value if operation.ending else None,
+        "Announced": operation.announced,
+        "Open": operation.open,
         "Body": dumps(body),
     }
     return Row(operation.id, _ROW_KEY, properties, operation.etag)
@@ -72,6 +83,7 @@ def _to_row(operation: Operation) -> Row:
 
 def _from_row(row: Row) -> Operation:
     body = loads(row.get("Body"))
+    cancelled_by = body.get("cancelRequestedBy")
     return Operation(
         id=row.partition_key,
         kind=row["Kind"],
@@ -90,7 +102,13 @@ def _from_row(row: Row) -> Operation:
         error=body.get("error", ""),
         lease_owner=row.get("LeaseOwner"),
         lease_until=from_iso(row.get("LeaseUntil")),
-        resumes=int(row.get("Resumes") or 0),
+        heartbeat_on=from_iso(row.get("HeartbeatOn")),
+        not_before=from_iso(row.get("NotBefore")),
+        ending=OperationStatus(row["Ending"]) if row.get("Ending") else None,
+        announced=bool(row.get("Announced", True)),
+        no_return=body.get("noReturn", ""),
+        cancel_requested_by=Actor(cancelled_by["id"], cancelled_by["name"]) if cancelled_by else None,
+        cancel_requested_on=from_iso(body.get("cancelRequestedOn")),
         etag=row.etag,
     )
 
@@ -121,14 +139,21 @@ class OperationCatalog:
         try:
             stored = self._table.replace(_to_row(operation), operation.etag)
         except RowChanged as error:
-            raise Conflict(f"Operation {operation.id} was changed concurrently.", code="concurrent_update") from error
+            raise StaleRecord(f"Operation {operation.id} was changed concurrently.") from error
         return replace(operation, etag=stored.etag)
 
     def delete(self, operation: Operation) -> None:
         self._table.delete(operation.id, _ROW_KEY, etag=operation.etag)
 
-    def running(self) -> Iterator[Operation]:
-        return (_from_row(row) for row in iterate(self._table, equals={"Status": OperationStatus.RUNNING.value}))
+    def open_operations(self) -> Iterator[Operation]:
+        """Operations with work left: running, undoing, or not yet past what follows their end."""
+        return (_from_row(row) for row in iterate(self._table, equals={"Open": True}))
+
+    def running(self, environment_id: str | None = None) -> Iterator[Operation]:
+        equals: dict[str, object] = {"Status": OperationStatus.RUNNING.value}
+        if environment_id is not None:
+            equals["EnvironmentId"] = environment_id
+        return (_from_row(row) for row in iterate(self._table, equals=equals))
 
     def of_kind(self, kind: str, status: OperationStatus) -> Iterator[Operation]:
         return (_from_row(row) for row in iterate(self._table, equals={"Kind": kind, "Status": status.value}))

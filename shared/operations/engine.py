@@ -1,58 +1,101 @@
-"""Runs operations step by step, driven by queue messages.
+"""The one engine every long job runs on: backups, restores, downloads and uploads.
 
-A message names an operation and the step it is for. The worker claims the operation (an
-ETag-guarded lease), runs that step, checkpoints it, and queues the next. A transient fault is
-retried with back-off; a step that keeps failing — or fails for good — fails the operation and
-runs its compensation. A crashed worker's message reappears and the step runs again, so steps
-are written to be safe to repeat. A stale message (for a step already done) is dropped, so a
-duplicated message never runs a step twice. The reaper resumes operations whose worker vanished
-and fails those that keep vanishing."""
+An operation is a row (its steps, their checkpoints and a lease) driven by queue messages. A message
+only wakes the operation up; what to do is read from the row, never from the message:
+
+- a worker claims the operation with an ETag-guarded lease (a new token per claim), runs the current
+  step, checkpoints it, and goes on with the next step itself (within ``inline_budget``), keeping the
+  lease, so a restore is not held up by a queue hop between steps;
+- every claim sends a *watchdog*: a message that becomes visible when the lease would run out. If the
+  lease was renewed meanwhile the watchdog puts itself off again; if it was not — the worker died — the
+  watchdog resumes the operation from its last checkpoint. Recovery after a crash is therefore bounded
+  by the lease (plus ``watchdog_slack`` and the queue's polling interval), not by how long the host
+  keeps a dead worker's message invisible;
+- any other message that finds a live lease is dropped (the owner's watchdog covers it); one that finds
+  the step waiting for a retry puts itself off until then; one that finds nobody working runs the
+  current step. Duplicated and out-of-order messages therefore have no second effect;
+- a transient fault is retried with back-off; a step that keeps failing, or fails for good, or is
+  cancelled, starts the operation's undo step, which is work like any other: checkpointed, retried with
+  back-off until it is done. Only then does the operation take its final status;
+- the reaper wakes open operations nobody has touched for ``stale_after``: a safety net for lost
+  messages.
+"""
 
 from __future__ import annotations
 
 import logging
-import threading
+import math
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
 
 from shared.adapters.queues import WorkQueue
 from shared.clock import Clock
 from shared.domain.snapshots import Actor
-from shared.errors import AppError
-from shared.faults import Fault, describe, is_transient
-from shared.leases import Lease, LeaseLost
+from shared.errors import AppError, Conflict, StaleRecord
+from shared.faults import Fault, crash_point, describe, is_transient
 from shared.operations.catalog import OperationCatalog
-from shared.operations.model import Operation, OperationStatus, Step, StepStatus
+from shared.operations.lease import CancelRequested, LeaseLost, OperationLease
+from shared.operations.model import (
+    ENDED,
+    UNDO,
+    Operation,
+    OperationStatus,
+    Step,
+    StepStatus,
+)
 
 logger = logging.getLogger("appbackups.operations")
 
 
-class StepContext:
-    """What a running step sees: its operation, its output so far, and a way to report progress."""
+class WaitLater(Exception):
+    """Raised by a step that cannot go on yet (e.g. it waits for another operation): run it again later,
+    without counting an attempt."""
 
-    def __init__(self, lease: Lease[Operation], index: int, clock: Clock) -> None:
+    def __init__(self, seconds: float, detail: str = "") -> None:
+        super().__init__(detail or f"waiting {seconds:.0f}s")
+        self.seconds = seconds
+        self.detail = detail
+
+
+class StepContext:
+    """What a running step sees: its operation, its output so far, and ways to report progress, save
+    a checkpoint, notice a cancel, and pass a point of no return."""
+
+    def __init__(self, lease: OperationLease, index: int) -> None:
         self._lease = lease
         self._index = index
-        self._clock = clock
         self.output: dict[str, Any] = dict(lease.record.steps[index].output)
         self._progress = lease.record.steps[index].progress
-        self._progress_lock = threading.Lock()
 
     @property
     def operation(self) -> Operation:
         return self._lease.record
 
+    @property
+    def attempt(self) -> int:
+        return self._lease.record.steps[self._index].attempts
+
     def report(self, **progress: Any) -> None:
-        """Update progress (done, total, bytes_done, bytes_total, detail); saved with the next renewal."""
+        """Update progress (done, total, bytes_done, bytes_total, detail); saved with the next heartbeat.
+        Raises when the operation was cancelled or taken over, so a long step stops promptly."""
         index = self._index
-        with self._progress_lock:
-            self._progress = latest = replace(self._progress, **progress)
+        self._progress = latest = replace(self._progress, **progress)
         self._lease.publish(lambda operation: operation.with_step(index, progress=latest))
         self._lease.check()
+
+    def check(self) -> None:
+        self._lease.check()
+
+    def remember(self, key: str, make: Callable[[], Any]) -> Any:
+        """A value made once for this step and checkpointed, so a repeat after a crash gets the same
+        one (an activity entry's id, say, so the entry is written once)."""
+        if key not in self.output:
+            self.checkpoint(**{key: make()})
+        return self.output[key]
 
     def checkpoint(self, **output: Any) -> None:
         """Save output now, so that a repeat of this step after a crash can pick it up."""
@@ -60,19 +103,42 @@ class StepContext:
         index, saved = self._index, dict(self.output)
         self._lease.commit(lambda operation: operation.with_step(index, output=saved))
 
+    def point_of_no_return(self, reason: str, **output: Any) -> None:
+        """From here on the operation can no longer be cancelled (``reason`` says why, to whoever
+        tries). Saved together with ``output``, atomically with respect to a cancel request: if a
+        cancel came first, this raises instead and the step must not go on."""
+        self.output.update(output)
+        index, saved = self._index, dict(self.output)
+
+        def passing(operation: Operation) -> Operation:
+            if operation.cancel_requested_by is not None and not operation.no_return:
+                raise CancelRequested(operation.id)
+            return replace(operation.with_step(index, output=saved), no_return=reason)
+
+        self._lease.commit(passing)
+
+    def take_back_point_of_no_return(self) -> None:
+        """The step found, on a repeat, that what it was about to do never happened: cancel is possible again."""
+        self._lease.commit(lambda operation: replace(operation, no_return=""))
+
+
+StepRun = Callable[[StepContext], None]
+
 
 @dataclass(frozen=True)
 class StepDefinition:
     name: str
     title: str
-    run: Callable[[StepContext], None]
+    run: StepRun
 
 
 @dataclass(frozen=True)
 class OperationDefinition:
     kind: str
     steps: tuple[StepDefinition, ...]
-    on_failed: Callable[[Operation], None]  # compensation; must be safe to repeat
+    undo: StepDefinition  # puts back what the steps did; runs after a failure or a cancel; safe to repeat
+    max_attempts: int | None = None  # per step; the engine's setting when None
+    on_ended: Callable[[Operation], None] | None = None  # after the final status is saved; safe to repeat
 
 
 @dataclass(frozen=True)
@@ -81,13 +147,24 @@ class EngineSettings:
     retry_base: timedelta = timedelta(seconds=5)
     retry_cap: timedelta = timedelta(minutes=5)
     lease: timedelta = timedelta(minutes=2)
-    stale_after: timedelta = timedelta(minutes=15)
-    max_resumes: int = 3
+    watchdog_slack: timedelta = timedelta(seconds=5)
+    stale_after: timedelta = timedelta(minutes=3)
     inline_budget: timedelta = timedelta(minutes=10)
+    wait_interval: timedelta = timedelta(seconds=30)  # how often a waiting step looks again at most
 
 
-def work_message(operation: Operation, index: int) -> dict[str, Any]:
-    return {"kind": "operation", "operationId": operation.id, "step": index}
+def work_message(operation: Operation, watch: str | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"kind": "operation", "operationId": operation.id}
+    index = operation.current_index
+    if index is not None:
+        message["step"] = index
+    if watch:
+        message["watch"] = watch
+    return message
+
+
+class _Stop(Exception):
+    """The worker lets go of the operation: a retry is scheduled, it waits, or the lease is gone."""
 
 
 class OperationEngine:
@@ -107,7 +184,7 @@ class OperationEngine:
     def register(self, definition: OperationDefinition) -> None:
         self._definitions[definition.kind] = definition
 
-    # -- starting ----------------------------------------------------------------------------
+    # -- starting and reading ------------------------------------------------------------------
 
     def new(
         self,
@@ -119,13 +196,14 @@ class OperationEngine:
         snapshot_id: str | None = None,
         parameters: dict[str, Any] | None = None,
         warnings: tuple[str, ...] = (),
+        operation_id: str | None = None,
     ) -> Operation:
         """Record a Running operation with all steps Pending (not yet queued: see ``start``)."""
         definition = self._definitions[kind]
         now = self._clock()
         return self._catalog.add(
             Operation(
-                id=str(uuid.uuid4()),
+                id=operation_id or str(uuid.uuid4()),
                 kind=kind,
                 status=OperationStatus.RUNNING,
                 environment_id=environment_id,
@@ -141,7 +219,11 @@ class OperationEngine:
         )
 
     def start(self, operation: Operation) -> None:
-        self._queue.send(work_message(operation, 0))
+        self._queue.send(work_message(operation))
+
+    def wake(self, operation_id: str) -> None:
+        """Queue a message for the operation: it resumes, or the message is dropped if nothing is to do."""
+        self._queue.send({"kind": "operation", "operationId": operation_id})
 
     def get(self, operation_id: str, kind: str | None = None) -> Operation:
         return self._catalog.get(operation_id, kind)
@@ -149,116 +231,132 @@ class OperationEngine:
     def find(self, operation_id: str) -> Operation | None:
         return self._catalog.find(operation_id)
 
-    # -- the worker --------------------------------------------------------------------------
+    # -- the worker ------------------------------------------------------------------------------
 
-    def advance(self, operation_id: str, step_index: int) -> Operation | None:
-        """Run step ``step_index`` of the operation, if that is still the step to run — and then,
-        within the inline budget, the steps after it. Each step is still checkpointed and its
-        successor's message queued, so a crash loses nothing; the next step merely does not wait
-        for the queue to deliver that message (which then finds the step taken and is dropped)."""
-        started = time.monotonic()
-        result = self._advance_one(operation_id, step_index)
-        while (
-            result is not None
-            and result.status is OperationStatus.RUNNING
-            and result.current_index is not None
-            and result.current_index == step_index + 1
-            and time.monotonic() - started < self.settings.inline_budget.total_seconds()
-        ):
-            step_index += 1
-            result = self._advance_one(operation_id, step_index)
-        return result
-
-    def _advance_one(self, operation_id: str, step_index: int) -> Operation | None:
+    def handle(self, operation_id: str, *, watch: str | None = None) -> Operation | None:
+        """Act on one queue message for the operation. Returns the operation as this worker left
+        it, or None when the message had nothing to do."""
         operation = self._catalog.find(operation_id)
-        if operation is None or operation.status is not OperationStatus.RUNNING:
+        if operation is None:
+            logger.warning("a message for operation %s, which does not exist, was dropped", operation_id)
+            return None
+        if not operation.open:
             return None
         definition = self._definitions.get(operation.kind)
         if definition is None:
-            logger.error("operation %s has unknown kind %r", operation.id, operation.kind)
-            return None
-        index = operation.current_index
-        if index is None:
-            return self._finish(operation)
-        if index != step_index:
-            logger.info("dropping a stale message for step %d of operation %s (at %d)", step_index, operation.id, index)
-            return None
+            raise Fault(f"Operation {operation.id} has a kind this app does not know: {operation.kind!r}.")
         now = self._clock()
-        if operation.lease_owner and operation.lease_until and operation.lease_until > now:
-            return None  # a live worker runs this step; its own message stays with it
-        step = operation.steps[index]
-        claimed = replace(
-            operation.with_step(
-                index,
-                status=StepStatus.RUNNING,
-                attempts=step.attempts + 1,
-                started_on=step.started_on or now,
-                message="",
-            ),
-            lease_owner=uuid.uuid4().hex,
-            lease_until=now + self.settings.lease,
-            updated_on=now,
-        )
-        try:
-            claimed = self._catalog.save(claimed)
-        except AppError:
-            return None  # another worker claimed it first
-        lease = Lease(
-            claimed,
-            save=self._catalog.save,
-            extend=lambda record, until: replace(record, lease_until=until, updated_on=self._clock()),
-            duration=self.settings.lease,
-            clock=self._clock,
-            label=f"operation {operation.id} step {step.name}",
-        )
-        with lease:
-            context = StepContext(lease, index, self._clock)
-            try:
-                definition.steps[index].run(context)
-            except LeaseLost:
-                logger.warning("operation %s was taken over while running %s", operation.id, step.name)
-                return None
-            except Exception as error:
-                return self._step_failed(lease, definition, index, error)
-            try:
-                done = lease.commit(lambda record: self._step_finished(record, index, context.output), release=True)
-            except LeaseLost:
-                return None
-        if done.current_index is None:
-            return self._finish(done)
-        self._queue.send(work_message(done, index + 1))
-        return done
+        if operation.leased(now):
+            if watch is not None and watch == operation.lease_owner:
+                self._send_watchdog(operation)  # its worker still checks in: look again when the lease would end
+            return None
+        if operation.not_before is not None and operation.not_before > now:
+            self._send(operation, delay=operation.not_before - now, watch=watch)
+            return None
+        return self._work(definition, operation)
 
-    def _step_finished(self, operation: Operation, index: int, output: dict[str, Any]) -> Operation:
-        now = self._clock()
-        progress = operation.steps[index].progress
-        if progress.total is not None and progress.done < progress.total:
-            progress = replace(progress, done=progress.total)
-        return replace(
-            operation.with_step(index, status=StepStatus.FINISHED, finished_on=now, output=output, progress=progress),
-            lease_owner=None,
-            lease_until=None,
-            updated_on=now,
-            resumes=0,
-        )
-
-    def _finish(self, operation: Operation) -> Operation:
+    def _work(self, definition: OperationDefinition, operation: Operation) -> Operation | None:
+        token = uuid.uuid4().hex
         now = self._clock()
         try:
-            return self._catalog.save(
-                replace(operation, status=OperationStatus.FINISHED, finished_on=now, updated_on=now)
+            claimed = self._catalog.save(
+                replace(operation, lease_owner=token, lease_until=now + self.settings.lease, heartbeat_on=now)
             )
-        except AppError:
-            return operation
+        except StaleRecord:
+            return None  # another worker claimed it first
+        self._send_watchdog(claimed)
+        started = time.monotonic()
+        with OperationLease(claimed, self._catalog, self.settings.lease, self._clock) as lease:
+            try:
+                self._next_task(definition, lease)
+                while lease.record.open:
+                    if time.monotonic() - started >= self.settings.inline_budget.total_seconds():
+                        handed_over = lease.commit(lambda record: record, release=True)
+                        self._send(handed_over)  # the next worker goes on; this one has had its share
+                        return handed_over
+                    self._next_task(definition, lease)
+                lease.commit(lambda record: record, release=True)
+            except _Stop:
+                pass
+            except LeaseLost:
+                logger.warning("operation %s was taken over by another worker; this one stops", operation.id)
+        return lease.record
+
+    def _next_task(self, definition: OperationDefinition, lease: OperationLease) -> None:
+        operation = lease.record
+        if operation.status in ENDED:
+            self._announce(definition, lease)
+        elif operation.ending is not None:
+            self._undo(definition, lease)
+        elif operation.cancel_requested_by is not None and not operation.no_return:
+            lease.commit(lambda record: self._begin_ending(record, OperationStatus.CANCELLED, ""))
+        elif operation.current_index is None:
+            lease.commit(self._finished)
+        else:
+            self._step(definition, lease, operation.current_index)
+
+    # -- running a step --------------------------------------------------------------------------
+
+    def _max_attempts(self, definition: OperationDefinition) -> int:
+        return definition.max_attempts or self.settings.max_attempts
+
+    def _step(self, definition: OperationDefinition, lease: OperationLease, index: int) -> None:
+        step = lease.record.steps[index]
+        limit = self._max_attempts(definition)
+        if step.status is StepStatus.RUNNING and step.attempts >= limit:
+            message = (
+                f"The worker running '{step.title}' stopped responding {step.attempts} times; the step was given up."
+            )
+            logger.error("operation %s: %s", lease.record.id, message)
+            lease.commit(lambda record: self._begin_ending(record, OperationStatus.FAILED, message, index))
+            return
+        begun = lease.commit(lambda record: self._begin_step(record, index))
+        context = StepContext(lease, index)
+        try:
+            definition.steps[index].run(context)
+            lease.check()
+        except LeaseLost:
+            raise
+        except Exception as error:
+            if lease.lost:
+                raise LeaseLost(begun.id) from error
+            if lease.cancel_requested or isinstance(error, CancelRequested):
+                # Whatever the step raised on its way out (a pipe closed under it, say), it was cancelled.
+                lease.commit(
+                    lambda record: self._begin_ending(
+                        record.with_step(index, output=context.output), OperationStatus.CANCELLED, "", index
+                    )
+                )
+                return
+            self._step_failed(definition, lease, index, error, context)
+            return
+        output = context.output
+        lease.commit(lambda record: self._step_finished(record, index, output))
 
     def _step_failed(
-        self, lease: Lease[Operation], definition: OperationDefinition, index: int, error: Exception
-    ) -> Operation | None:
+        self,
+        definition: OperationDefinition,
+        lease: OperationLease,
+        index: int,
+        error: Exception,
+        context: StepContext,
+    ) -> None:
         operation = lease.record
         step = operation.steps[index]
+        if isinstance(error, WaitLater):  # any message may look again sooner (the awaited work's end does)
+            self._retry_later(
+                lease,
+                index,
+                timedelta(seconds=error.seconds),
+                error.detail,
+                output=context.output,
+                count_attempt=False,
+                hold=False,
+            )
         message = describe(error)
-        if is_transient(error) and step.attempts < self.settings.max_attempts:
-            delay = min(self.settings.retry_base * (2 ** (step.attempts - 1)), self.settings.retry_cap)
+        limit = self._max_attempts(definition)
+        if is_transient(error) and step.attempts < limit:
+            delay = self._backoff(step.attempts)
             logger.warning(
                 "operation %s step %s attempt %d failed, retrying in %ds: %s",
                 operation.id,
@@ -267,105 +365,248 @@ class OperationEngine:
                 delay.total_seconds(),
                 message,
             )
-            try:
-                waiting = lease.commit(
-                    lambda record: replace(
-                        record.with_step(
-                            index,
-                            status=StepStatus.PENDING,
-                            message=f"Attempt {step.attempts} of {self.settings.max_attempts} failed: {message}",
-                        ),
-                        lease_owner=None,
-                        lease_until=None,
-                        updated_on=self._clock(),
-                    ),
-                    release=True,
-                )
-            except LeaseLost:
-                return None
-            self._queue.send(work_message(waiting, index), delay_seconds=int(delay.total_seconds()))
-            return waiting
+            self._retry_later(
+                lease, index, delay, f"Attempt {step.attempts} of {limit} failed: {message}", output=context.output
+            )
         if not isinstance(error, AppError | Fault):
             logger.error("operation %s step %s failed", operation.id, step.name, exc_info=error)
-        try:
-            failed = lease.commit(
-                lambda record: self._failed(
-                    record.with_step(index, status=StepStatus.FAILED, message=message), step, message
-                ),
-                release=True,
+        else:
+            logger.warning("operation %s step %s failed: %s", operation.id, step.name, message)
+        lease.commit(
+            lambda record: self._begin_ending(
+                record.with_step(index, output=context.output), OperationStatus.FAILED, message, index
             )
-        except LeaseLost:
-            return None
-        self._compensate(definition, failed)
-        return failed
+        )
 
-    def _failed(self, operation: Operation, step: Step, message: str) -> Operation:
+    def _retry_later(
+        self,
+        lease: OperationLease,
+        index: int,
+        delay: timedelta,
+        message: str,
+        *,
+        output: dict[str, Any] | None = None,
+        count_attempt: bool = True,
+        hold: bool = True,
+    ) -> NoReturn:
+        """Let go of the operation; a message brings it back to step ``index`` after ``delay``. With
+        ``hold`` (a retry's back-off) earlier messages wait until then too."""
+        not_before = self._clock() + delay if hold else None
+
+        def waiting(record: Operation) -> Operation:
+            step = record.steps[index]
+            changed = record.with_step(
+                index,
+                status=StepStatus.PENDING,
+                message=message,
+                attempts=step.attempts if count_attempt else max(step.attempts - 1, 0),
+                **({"output": output} if output is not None else {}),
+            )
+            return replace(changed, not_before=not_before)
+
+        left = lease.commit(waiting, release=True)
+        self._send(left, delay=delay)
+        raise _Stop
+
+    def _backoff(self, attempts: int) -> timedelta:
+        return min(self.settings.retry_base * (2 ** max(attempts - 1, 0)), self.settings.retry_cap)
+
+    def _begin_step(self, operation: Operation, index: int) -> Operation:
+        step = operation.steps[index]
         now = self._clock()
         return replace(
-            operation,
-            status=OperationStatus.FAILED,
-            finished_on=now,
-            updated_on=now,
-            error_step=step.name,
-            error=message,
-            lease_owner=None,
-            lease_until=None,
+            operation.with_step(
+                index,
+                status=StepStatus.RUNNING,
+                attempts=step.attempts + 1,
+                started_on=step.started_on or now,
+                message="",
+            ),
+            not_before=None,
         )
 
-    def _compensate(self, definition: OperationDefinition, failed: Operation) -> None:
+    def _step_finished(self, operation: Operation, index: int, output: dict[str, Any]) -> Operation:
+        now = self._clock()
+        progress = operation.steps[index].progress
+        if progress.total is not None and progress.done < progress.total:
+            progress = replace(progress, done=progress.total)
+        return operation.with_step(
+            index, status=StepStatus.FINISHED, finished_on=now, output=output, progress=progress, message=""
+        )
+
+    def _finished(self, operation: Operation) -> Operation:
+        now = self._clock()
+        return replace(operation, status=OperationStatus.FINISHED, finished_on=now, announced=False)
+
+    # -- failing, cancelling, undoing -------------------------------------------------------------
+
+    def _begin_ending(
+        self, operation: Operation, ending: OperationStatus, message: str, index: int | None = None
+    ) -> Operation:
+        """Decide the operation fails (or is cancelled) and add its undo step."""
+        if operation.ending is not None:
+            return operation
+        definition = self._definitions[operation.kind]
+        step_status = StepStatus.CANCELLED if ending is OperationStatus.CANCELLED else StepStatus.FAILED
+        if index is None:
+            index = operation.running_index() if operation.running_index() is not None else operation.current_index
+        changed = operation
+        if index is not None:
+            changed = changed.with_step(index, status=step_status, message=message, finished_on=self._clock())
+        undo = Step(name=UNDO, title=definition.undo.title)
+        return replace(
+            changed,
+            ending=ending,
+            not_before=None,
+            steps=(*changed.steps, undo),
+            error_step=changed.steps[index].name if index is not None and message else changed.error_step,
+            error=message or changed.error,
+        )
+
+    def _undo(self, definition: OperationDefinition, lease: OperationLease) -> None:
+        index = lease.record.undo_index
+        assert index is not None
+        lease.commit(lambda record: self._begin_step(record, index))
+        context = StepContext(lease, index)
         try:
-            definition.on_failed(failed)
-        except Exception:
-            logger.exception("compensation of operation %s failed; the reaper will not retry it", failed.id)
+            definition.undo.run(context)
+        except LeaseLost:
+            raise
+        except Exception as error:
+            attempts = lease.record.steps[index].attempts
+            delay = self._backoff(attempts)
+            logger.warning(
+                "operation %s: undo attempt %d failed, retrying in %ds: %s",
+                lease.record.id,
+                attempts,
+                delay.total_seconds(),
+                describe(error),
+                exc_info=not isinstance(error, AppError | Fault) and not is_transient(error),
+            )
+            self._retry_later(
+                lease, index, delay, f"Attempt {attempts} failed: {describe(error)}", output=context.output
+            )
+        output = context.output
+        crash_point("operations.undo.finished")
 
-    # -- keeping nothing Running forever ----------------------------------------------------
+        def ended(record: Operation) -> Operation:
+            done = self._step_finished(record, index, output)
+            return replace(
+                done, status=record.ending or OperationStatus.FAILED, finished_on=self._clock(), announced=False
+            )
 
-    def fail(self, operation_id: str, reason: str) -> Operation | None:
-        """Fail an operation nobody works on (poisoned message, vanished worker) and compensate."""
+        lease.commit(ended)
+
+    def _announce(self, definition: OperationDefinition, lease: OperationLease) -> None:
+        operation = lease.record
+        try:
+            if definition.on_ended is not None:
+                definition.on_ended(operation)
+            parent = operation.parameters.get("parentOperationId")
+            if parent:
+                self._queue.send({"kind": "operation", "operationId": parent})
+        except Exception as error:
+            delay = self._backoff(2)
+            logger.warning(
+                "operation %s: what follows its end failed, again in %ds: %s",
+                operation.id,
+                delay.total_seconds(),
+                describe(error),
+            )
+            left = lease.commit(lambda record: replace(record, not_before=self._clock() + delay), release=True)
+            self._send(left, delay=delay)
+            raise _Stop from error
+        lease.commit(lambda record: replace(record, announced=True, not_before=None))
+
+    # -- messages ---------------------------------------------------------------------------------
+
+    def _send(self, operation: Operation, *, delay: timedelta = timedelta(0), watch: str | None = None) -> None:
+        self._queue.send(work_message(operation, watch), delay_seconds=math.ceil(max(delay.total_seconds(), 0)))
+
+    def _send_watchdog(self, operation: Operation) -> None:
+        assert operation.lease_until is not None
+        delay = operation.lease_until - self._clock() + self.settings.watchdog_slack
+        try:
+            self._send(operation, delay=delay, watch=operation.lease_owner)
+        except Exception as error:  # the work goes on; if its worker dies too, the reaper wakes it
+            logger.warning("operation %s: its watchdog could not be queued: %s", operation.id, describe(error))
+
+    # -- cancel, abandon, reap ---------------------------------------------------------------------
+
+    def cancel(self, operation_id: str, actor: Actor, kind: str | None = None) -> Operation:
+        """Ask for the operation to stop and undo what it did. Idempotent. Refused (409) once it has
+        ended otherwise or passed its point of no return."""
+        for _ in range(10):
+            operation = self._catalog.get(operation_id, kind)
+            if operation.status is OperationStatus.CANCELLED or operation.ending is OperationStatus.CANCELLED:
+                return operation
+            if operation.cancel_requested_by is not None and not operation.no_return:
+                return operation
+            noun = operation.kind
+            if operation.status in ENDED:
+                raise Conflict(
+                    f"The {noun} {operation.id} has {operation.status.value.lower()} already: nothing to cancel.",
+                    code="operation_ended",
+                    operationStatus=operation.status.value,
+                )
+            if operation.ending is OperationStatus.FAILED:
+                raise Conflict(
+                    f"The {noun} {operation.id} failed and is undoing its changes already.", code="operation_failing"
+                )
+            if operation.no_return:
+                raise Conflict(operation.no_return, code="past_point_of_no_return")
+            now = self._clock()
+            requested = replace(operation, cancel_requested_by=actor, cancel_requested_on=now, updated_on=now)
+            if not operation.leased(now):
+                requested = self._begin_ending(requested, OperationStatus.CANCELLED, "")
+            try:
+                saved = self._catalog.save(requested)
+            except StaleRecord:
+                continue
+            if not operation.leased(now):
+                self._send(saved)
+            logger.info("operation %s (%s): cancel requested by %s", saved.id, saved.kind, actor.name or actor.id)
+            return saved
+        raise Conflict(f"The {operation_id} kept changing while it was being cancelled; try again.")
+
+    def abandon(self, operation_id: str, reason: str) -> Operation | None:
+        """Fail an operation nobody works on (its message was poisoned, or it could not be queued):
+        its undo runs now if it can, else on the next message or reap."""
         operation = self._catalog.find(operation_id)
-        if operation is None or operation.status is not OperationStatus.RUNNING:
+        if operation is None or operation.status is not OperationStatus.RUNNING or operation.ending is not None:
             return None
-        if operation.lease_until and operation.lease_until > self._clock():
-            return None  # a live worker holds it
-        index = operation.current_index
-        step = operation.steps[index] if index is not None else operation.steps[-1]
-        marked = (
-            operation.with_step(index, status=StepStatus.FAILED, message=reason) if index is not None else operation
-        )
+        if operation.leased(self._clock()):
+            return None  # a live worker holds it and will finish or fail it
         try:
-            failed = self._catalog.save(self._failed(marked, step, reason))
-        except AppError:
+            failing = self._catalog.save(self._begin_ending(operation, OperationStatus.FAILED, reason))
+        except StaleRecord:
             return None
-        self._compensate(self._definitions[failed.kind], failed)
-        return failed
+        try:
+            return self.handle(failing.id) or failing
+        except Exception:
+            logger.warning("operation %s: its undo could not run now; the reaper resumes it", failing.id, exc_info=True)
+            return failing
 
     def reap(self) -> list[Operation]:
-        """Resume Running operations that nobody has touched for a while; fail the ones that keep stalling."""
+        """Wake open operations nobody has touched for ``stale_after`` — a lost message, a worker that
+        vanished before its watchdog was sent — so that nothing stays Running."""
         now = self._clock()
-        touched = []
-        for operation in self._catalog.running():
-            if operation.lease_until and operation.lease_until > now:
+        woken = []
+        for operation in self._catalog.open_operations():
+            if operation.leased(now):
+                continue
+            if operation.not_before is not None and operation.not_before > now:
                 continue
             if now - operation.updated_on < self.settings.stale_after:
                 continue
-            index = operation.current_index
-            if index is None:
-                touched.append(self._finish(operation))
-                continue
-            if operation.resumes >= self.settings.max_resumes:
-                failed = self.fail(
-                    operation.id,
-                    f"The operation stalled at step '{operation.steps[index].title}' and was resumed "
-                    f"{operation.resumes} times without progress.",
-                )
-                if failed is not None:
-                    touched.append(failed)
-                continue
-            try:
-                resumed = self._catalog.save(replace(operation, resumes=operation.resumes + 1, updated_on=now))
-            except AppError:
-                continue
-            logger.warning("resuming operation %s at step %s", operation.id, operation.steps[index].name)
-            self._queue.send(work_message(resumed, index))
-            touched.append(resumed)
-        return touched
+            logger.warning("waking %s %s, untouched since %s", operation.kind, operation.id, operation.updated_on)
+            self._send(operation)
+            woken.append(operation)
+        return woken
+
+    def waiting_for(self, operation_id: str) -> Operation | None:
+        """The operation, for a step that waits on it (None if it does not exist)."""
+        return self._catalog.find(operation_id)
+
+    def stalled_since(self, operation: Operation) -> datetime | None:
+        return operation.stalled_since(self._clock())

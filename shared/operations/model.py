@@ -1,4 +1,5 @@
-"""An operation: ordered steps, each with its status, attempts, progress and output."""
+"""An operation: ordered steps, each with its status, attempts, progress and output; a lease that says
+which worker runs it now; and, once it fails or is cancelled, the undo step that puts things back."""
 
 from __future__ import annotations
 
@@ -9,11 +10,17 @@ from typing import Any
 
 from shared.domain.snapshots import Actor
 
+UNDO = "undo"  # the name of the step an operation's definition adds to undo its effects
+
 
 class OperationStatus(StrEnum):
     RUNNING = "Running"
     FINISHED = "Finished"
     FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+
+ENDED = frozenset({OperationStatus.FINISHED, OperationStatus.FAILED, OperationStatus.CANCELLED})
 
 
 class StepStatus(StrEnum):
@@ -21,6 +28,7 @@ class StepStatus(StrEnum):
     RUNNING = "Running"
     FINISHED = "Finished"
     FAILED = "Failed"
+    CANCELLED = "Cancelled"
 
 
 @dataclass(frozen=True)
@@ -62,18 +70,55 @@ class Operation:
     finished_on: datetime | None = None
     error_step: str | None = None
     error: str = ""
+    # Which worker runs the operation now (a token per claim), until when, and when it last checked in.
     lease_owner: str | None = None
     lease_until: datetime | None = None
-    resumes: int = 0
+    heartbeat_on: datetime | None = None
+    # The current step waits until then (a retry's back-off, or a step waiting on other work).
+    not_before: datetime | None = None
+    # Failed or Cancelled once decided; the status takes that value when the undo step has finished.
+    ending: OperationStatus | None = None
+    cancel_requested_by: Actor | None = None
+    cancel_requested_on: datetime | None = None
+    # Set by a step that passed its point of no return (e.g. a restore's COMMIT): why cancel is refused.
+    no_return: str = ""
+    # False from the moment the operation ends until what follows its end (waking the operation that
+    # waits for it) has been done, so that a crash in between is made good on resume.
+    announced: bool = True
     etag: str = ""
 
     @property
     def current_index(self) -> int | None:
-        """The first step not yet finished; None when every step is."""
+        """The first of the operation's own steps (not the undo) that has not finished; None when all have."""
         for index, step in enumerate(self.steps):
-            if step.status is not StepStatus.FINISHED:
+            if step.name != UNDO and step.status is not StepStatus.FINISHED:
                 return index
         return None
+
+    @property
+    def undo_index(self) -> int | None:
+        return len(self.steps) - 1 if self.steps and self.steps[-1].name == UNDO else None
+
+    @property
+    def open(self) -> bool:
+        """Work remains: a step, the undo, or what follows the end."""
+        return self.status is OperationStatus.RUNNING or not self.announced
+
+    def leased(self, now: datetime) -> bool:
+        """A worker holds the operation and has checked in within its lease."""
+        return bool(self.lease_owner and self.lease_until and self.lease_until > now)
+
+    def running_index(self) -> int | None:
+        for index, step in enumerate(self.steps):
+            if step.status is StepStatus.RUNNING:
+                return index
+        return None
+
+    def stalled_since(self, now: datetime) -> datetime | None:
+        """When the worker of a Running step stopped checking in (its lease ran out), if it did."""
+        if self.status is not OperationStatus.RUNNING or self.running_index() is None or self.leased(now):
+            return None
+        return self.lease_until or self.heartbeat_on or self.updated_on
 
     def step(self, name: str) -> Step:
         for step in self.steps:

@@ -1,21 +1,29 @@
-"""The restore operation's steps. Each is safe to run again after a crash.
+"""The restore operation's steps, on the one engine. Each is safe to run again after a crash.
 
-1. back up the target first (a pre-restore snapshot, so a wrong restore can be undone)
+1. back up the target first: a pre-restore backup (an operation of its own, which this step waits
+   for), so a wrong restore can be undone
 2. switch — in one step, because the database switches only when all of it has succeeded:
    the backup's file documents are put in place (server-side copies; each content object's size
    and MD5 checked against the backup's file list; identical target files skipped; files that
    differ left for step 3, so nothing the current database uses changes before the switch),
    while the database is loaded in one transaction with the dump's SHA-256 checked as it streams.
-   COMMIT is sent only when the files are in place and every checksum matched.
+   COMMIT is sent only when the files are in place and every checksum matched — and only after the
+   transaction's id and the point of no return are checkpointed, so a repeat after a crash asks the
+   server whether that transaction committed instead of guessing. A cancel is refused from there on.
 3. replace the files that differed, and remove the files the restored database does not refer to
 4. unlock the target (Stopped) and log FINISHED
-A failure removes the file documents the restore copied (their metadata names it) that the
-target's database does not refer to, unlocks the target and logs FAILED.
+Undo (a failure, or a cancel before the COMMIT): the file documents the restore copied (their
+metadata names it) are removed — all of them while the database was not switched, so the target is
+exactly as before; after the switch, those its database does not refer to — the pre-restore backup is
+cancelled if it is still being made, the target is unlocked and the backup released, and FAILED or
+CANCELLED is logged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import logging
 import re
 import threading
@@ -30,21 +38,21 @@ from shared.adapters.postgres import (
     ExportedSnapshot,
     PostgresGateway,
     restore_atomically,
+    transaction_committed,
 )
 from shared.backups.layout import DUMP, FILES, FileEntry, snapshot_folder
-from shared.backups.runner import BackupRunner, RetryLater
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain.activity import Action, Outcome
 from shared.domain.environments import Environment, EnvironmentState
-from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier
-from shared.errors import AppError
-from shared.faults import Fault
+from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier, new_snapshot_id
+from shared.errors import Conflict, StaleRecord
+from shared.faults import Fault, crash_point
 from shared.identity import Principal
-from shared.operations.engine import OperationDefinition, StepContext, StepDefinition
-from shared.operations.model import Operation
-from shared.services.activity import ActivityLog
+from shared.operations.engine import OperationDefinition, OperationEngine, StepContext, StepDefinition, WaitLater
+from shared.operations.model import Operation, OperationStatus
+from shared.services.activity import ActivityLog, new_entry_id
 from shared.services.backups import BackupService
 from shared.streams import prefetched
 
@@ -115,7 +123,7 @@ class RestoreSteps:
         environments: EnvironmentCatalog,
         snapshots: SnapshotCatalog,
         backups: BackupService,
-        backup_runner: BackupRunner,
+        engine: OperationEngine,
         activity: ActivityLog,
         snapshot_store: BlobStore,
         content_store: BlobStore,
@@ -124,11 +132,13 @@ class RestoreSteps:
         postgres_bin_dir: str | None,
         clock: Clock,
         copy_concurrency: int = 16,
+        pre_restore_poll: float = 10.0,
     ) -> None:
+        self._pre_restore_poll = pre_restore_poll
         self._environments = environments
         self._snapshots = snapshots
         self._backups = backups
-        self._backup_runner = backup_runner
+        self._engine = engine
         self._activity = activity
         self._snapshot_store = snapshot_store
         self._content = content_store
@@ -152,7 +162,7 @@ class RestoreSteps:
                 StepDefinition("clean_up_files", "Remove file documents no longer referred to", self.clean_up_files),
                 StepDefinition("unlock", "Unlock the environment", self.unlock),
             ),
-            on_failed=self.compensate,
+            undo=StepDefinition("undo", "Undo the restore's changes and unlock the environment", self.undo),
         )
 
     # -- what the steps share ------------------------------------------------------------------
@@ -179,32 +189,34 @@ class RestoreSteps:
 
     def pre_restore_backup(self, context: StepContext) -> None:
         operation = context.operation
-        snapshot_id = context.output.get("preRestoreSnapshotId")
-        if snapshot_id is None:
-            snapshot = self._backups.record(
-                operation.environment_id,
-                Principal(operation.created_by.id, operation.created_by.name),
-                tier=Tier.PRE_RESTORE,
-                comment=f"Taken before restore {operation.id}",
-            )
-            snapshot_id = snapshot.id
-            context.checkpoint(preRestoreSnapshotId=snapshot_id)
-        context.report(detail="backing up the target")
-        try:
-            self._backup_runner.run(
-                operation.environment_id,
-                snapshot_id,
-                on_files=lambda collected, total: context.report(
-                    done=collected, total=total, detail="backing up the target: file documents"
-                ),
-            )
-        except RetryLater as error:
-            raise Fault(f"The pre-restore backup hit a transient fault: {error}", transient=True) from error
-        snapshot = self._snapshots.get(operation.environment_id, snapshot_id)
+        snapshot_id = context.remember("preRestoreSnapshotId", lambda: new_snapshot_id(self._clock()))
+        snapshot = self._snapshots.find(operation.environment_id, snapshot_id)
+        if snapshot is None:
+            try:
+                snapshot = self._backups.record(
+                    operation.environment_id,
+                    Principal(operation.created_by.id, operation.created_by.name),
+                    tier=Tier.PRE_RESTORE,
+                    comment=f"Taken before restore {operation.id}",
+                    snapshot_id=snapshot_id,
+                    parent_operation_id=operation.id,
+                )
+            except Conflict:  # recorded by an earlier attempt that died before it could see it
+                snapshot = self._snapshots.get(operation.environment_id, snapshot_id)
+            self._backups.start(snapshot)
         if snapshot.status is SnapshotStatus.PROCESSING:
-            raise Fault("The pre-restore backup is still being made by another worker.", transient=True)
+            child = self._engine.find(str(snapshot.operation_id))
+            progress = child.steps[0].progress if child is not None else None
+            context.report(
+                done=progress.done if progress else 0,
+                total=progress.total if progress else None,
+                detail=f"backing up the target ({progress.detail if progress else 'queued'})",
+            )
+            raise WaitLater(self._pre_restore_poll, "waiting for the pre-restore backup")
         if snapshot.status is SnapshotStatus.FAILED:
             raise Fault(f"The pre-restore backup failed, so nothing was overwritten: {snapshot.status_message}")
+        if snapshot.status is SnapshotStatus.CANCELLED:
+            raise Fault("The pre-restore backup was cancelled, so nothing was overwritten.")
         files = snapshot.file_count or 0
         context.report(done=files, total=files, detail=f"backup {snapshot.id} of the target")
 
@@ -213,44 +225,69 @@ class RestoreSteps:
     def switch(self, context: StepContext) -> None:
         snapshot = self._source(context.operation)
         target = self._target(context.operation)
+        parameters = self._databases.parameters(target.database)
+        transaction = context.output.get("commitTransaction")
+        if transaction is not None:
+            # An earlier attempt sent (or was about to send) the COMMIT, then died: ask the server.
+            committed = transaction_committed(parameters, int(transaction))
+            if committed is None:
+                raise Fault("The database switch of an earlier attempt has not ended yet.", transient=True)
+            if committed:
+                context.output["committed"] = True
+                return
+            context.output.pop("commitTransaction")
+            context.take_back_point_of_no_return()
         folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
         total = snapshot.dump_size or 0
         digest = {"sha256": hashlib.sha256()}
 
-        def stream() -> Iterator[bytes]:
+        reads = itertools.count()  # the dump is read twice: its table of contents first, then to load it
+
+        def stream(loading: bool) -> Iterator[bytes]:
             digest["sha256"] = hashing = hashlib.sha256()
             read = 0
             # Read ahead, so that pg_restore is not kept waiting on each storage request.
             for chunk in prefetched(self._snapshot_store.read_chunks(folder + DUMP), depth=2):
                 hashing.update(chunk)
                 read += len(chunk)
-                context.report(bytes_done=read, bytes_total=total)
+                context.report(bytes_done=read, bytes_total=total, detail="loading the database")
                 yield chunk
+                if loading and read == len(chunk):
+                    crash_point("restore.database.loading")
 
         def dump() -> Iterator[bytes]:
-            return self.hooks.dump_stream(stream()) if self.hooks.dump_stream else stream()
+            chunks = stream(loading=next(reads) > 0)
+            return self.hooks.dump_stream(chunks) if self.hooks.dump_stream else chunks
 
         stop = threading.Event()
         with ThreadPoolExecutor(1, thread_name_prefix="restore-files") as pool:
             placing = pool.submit(self._copy_files, context, snapshot, target, replace_different=False, stop=stop)
 
-            def before_commit() -> None:
+            def before_commit(transaction: int) -> None:
                 context.report(detail="waiting for the file documents before the switch")
                 placement = placing.result()
-                context.output.update(copied=placement.copied, deferred=placement.deferred, extras=placement.extras)
                 if digest["sha256"].hexdigest() != snapshot.dump_sha256:
                     raise VerificationFailed(f"The database dump of backup {snapshot.id} does not match its SHA-256.")
                 if self.hooks.before_commit:
                     self.hooks.before_commit()
+                crash_point("restore.database.before_commit")
+                context.point_of_no_return(
+                    f"The restore has switched (or is switching) the database of {target.id}; it can no longer "
+                    "be cancelled. Restore the pre-restore backup to go back.",
+                    commitTransaction=transaction,
+                    copied=placement.copied,
+                    deferred=placement.deferred,
+                    extras=placement.extras,
+                )
                 context.report(detail="switching the database")
 
             try:
-                restore_atomically(
-                    self._databases.parameters(target.database), dump, self._bin_dir, before_commit=before_commit
-                )
+                restore_atomically(parameters, dump, self._bin_dir, before_commit=before_commit)
             finally:
                 stop.set()  # when the database part failed first, stop copying
                 wait([placing])
+        crash_point("restore.database.after_commit")
+        context.output["committed"] = True
 
     def _copy_files(
         self,
@@ -305,6 +342,8 @@ class RestoreSteps:
                     pending.popleft().result()
                 if done % 100 == 0:
                     context.report(done=done, total=total, detail="placing file documents")
+                if copied == 1 and not replace_different:
+                    crash_point("restore.files.placing")
             while pending:
                 pending.popleft().result()
         if done != total:
@@ -348,10 +387,11 @@ class RestoreSteps:
         context.output.update(replaced=replaced, removed=removed)
         context.report(done=checked, total=checked, detail=f"{replaced} replaced, {removed} removed")
 
-    # -- 6, and compensation -------------------------------------------------------------------
+    # -- 4, and the undo -----------------------------------------------------------------------
 
     def unlock(self, context: StepContext) -> None:
         operation = context.operation
+        entry_id = context.remember("activityEntry", new_entry_id)
         self._release(operation)
         pre_restore = operation.output("pre_restore_backup", "preRestoreSnapshotId")
         placed = operation.step("switch").output
@@ -362,32 +402,79 @@ class RestoreSteps:
             f"Restored backup {operation.snapshot_id} of {operation.parameters['sourceEnvironmentId']}: "
             f"{placed.get('copied', 0) + cleaned.get('replaced', 0)} file documents copied, "
             f"{cleaned.get('removed', 0)} removed. Pre-restore backup: {pre_restore}.",
+            entry_id,
         )
 
-    def compensate(self, operation: Operation) -> None:
-        """A failed restore: remove the file documents it added that the target's database does not
-        refer to, unlock the target and say why. The database is as it was (the database step is
-        one transaction), or — when a later step failed — exactly the backup's."""
-        removed = ""
-        try:
-            count = self._remove_added_files(operation)
-            if count:
-                removed = f" The {count} file documents it had added were removed."
-        except Exception as error:  # the target stays usable; the files are unreferenced extras
-            logger.warning("restore %s: could not remove the file documents it added: %s", operation.id, error)
-            removed = " The file documents it had added could not be removed; the next restore removes them."
+    def undo(self, context: StepContext) -> None:
+        """A failed or cancelled restore. Before the database switched, every file document the restore
+        copied goes, so the target is exactly as it was; after it, those its database does not refer to.
+        Then the pre-restore backup (if still being made) is cancelled, the target unlocked, the backup
+        released, and the outcome logged. Every part is safe to repeat."""
+        operation = context.operation
+        cancelled = operation.ending is OperationStatus.CANCELLED
+        entry_id = context.remember("activityEntry", new_entry_id)
+        switched = self._database_switched(operation)
+        context.report(detail="removing the file documents the restore copied")
+        removed = context.output.get("removedFiles")
+        if removed is None:
+            removed = self._remove_added_files(operation, keep_referenced=switched)
+            context.checkpoint(removedFiles=removed)
+        crash_point("restore.undo")
+        self._cancel_pre_restore_backup(operation)
         self._release(operation)
-        self._record(
-            operation,
-            Outcome.FAILED,
-            f"Restore of backup {operation.snapshot_id} failed at '{operation.error_step}': {operation.error}"
-            + removed,
-        )
+        note = f" The {removed} file documents it had added were removed." if removed else ""
+        if switched:
+            note += " The database had been replaced by the backup's; restore the pre-restore backup to go back."
+        if cancelled:
+            who = operation.cancel_requested_by
+            actor = Principal(who.id, who.name) if who else None
+            message = (
+                f"Restore of backup {operation.snapshot_id} cancelled by {(who.name or who.id) if who else 'a user'}"
+                f"; the target is as it was.{note}"
+            )
+            self._record(operation, Outcome.CANCELLED, message, entry_id, actor=actor)
+        else:
+            message = f"Restore of backup {operation.snapshot_id} failed at '{operation.error_step}': {operation.error}"
+            self._record(operation, Outcome.FAILED, message + note, entry_id)
 
-    def _record(self, operation: Operation, outcome: Outcome, message: str) -> None:
+    def _database_switched(self, operation: Operation) -> bool:
+        """Did the restore's COMMIT happen? Asked of the server when an attempt died around it."""
+        switch = operation.step("switch").output
+        if switch.get("committed"):
+            return True
+        transaction = switch.get("commitTransaction")
+        if transaction is None:
+            return False
+        target = self._environments.get(operation.environment_id)
+        committed = transaction_committed(self._databases.parameters(target.database), int(transaction))
+        if committed is None:
+            raise Fault("The database switch of the restore has not ended yet.", transient=True)
+        return committed
+
+    def _cancel_pre_restore_backup(self, operation: Operation) -> None:
+        snapshot_id = operation.output("pre_restore_backup", "preRestoreSnapshotId")
+        if snapshot_id is None:
+            return
+        snapshot = self._snapshots.find(operation.environment_id, snapshot_id)
+        if snapshot is None or snapshot.status is not SnapshotStatus.PROCESSING or snapshot.operation_id is None:
+            return
+        who = operation.cancel_requested_by or operation.created_by
+        # Refused when it has just finished, or passed the point where it can be cancelled: then it is kept.
+        with contextlib.suppress(Conflict):
+            self._engine.cancel(snapshot.operation_id, Actor(who.id, who.name))
+
+    def _record(
+        self,
+        operation: Operation,
+        outcome: Outcome,
+        message: str,
+        entry_id: str,
+        *,
+        actor: Principal | None = None,
+    ) -> None:
         """Log the restore in the target's activity log and, when the backup is another
         environment's, in that one's too: its data went somewhere."""
-        actor = Principal(operation.created_by.id, operation.created_by.name)
+        actor = actor or Principal(operation.created_by.id, operation.created_by.name)
         source = operation.parameters["sourceEnvironmentId"]
         logs = [(operation.environment_id, message)]
         if source != operation.environment_id:
@@ -401,11 +488,14 @@ class RestoreSteps:
                 text,
                 snapshot_id=operation.snapshot_id,
                 operation_id=operation.id,
+                entry_id=entry_id,
             )
 
-    def _remove_added_files(self, operation: Operation) -> int:
-        """Remove the file documents this restore copied (their metadata names it) that the target's
-        database does not refer to. Files that were there before the restore stay."""
+    def _remove_added_files(self, operation: Operation, *, keep_referenced: bool) -> int:
+        """Remove the file documents this restore copied (their metadata names it) — only those the
+        target's database does not refer to when ``keep_referenced``. Files that were there before the
+        restore are never touched: a restore copies a file only where the target had none, until the
+        database has switched."""
         if not operation.step("switch").attempts:
             return 0  # nothing was placed
         target = self._environments.find(operation.environment_id)
@@ -419,6 +509,11 @@ class RestoreSteps:
             if blob.metadata.get(PLACED_BY) == operation.id and _UUID.match(blob.name[len(prefix) :])
         )
         removed = 0
+        if not keep_referenced:
+            for name in added:
+                store.delete(prefix + name)
+                removed += 1
+            return removed
         with ExportedSnapshot(self._databases.parameters(target.database)) as database:
             known = database.file_document_uuids(target.file_document_query, default=ALL_FILE_DOCUMENTS_QUERY)
             keep = next(known, None)
@@ -431,14 +526,27 @@ class RestoreSteps:
         return removed
 
     def _release(self, operation: Operation) -> None:
-        environment = self._environments.find(operation.environment_id)
-        if environment is not None and environment.active_restore_id == operation.id:
-            self._environments.save(
-                replace(environment, state=EnvironmentState.STOPPED, active_restore_id=None, updated_on=self._clock())
-            )
-        try:
-            self._snapshots.release(
-                operation.parameters["sourceEnvironmentId"], str(operation.snapshot_id), f"restore {operation.id}"
-            )
-        except AppError:
-            logger.warning("could not release backup %s from restore %s", operation.snapshot_id, operation.id)
+        """Unlock the target (Stopped) if this restore holds it, and release the backup."""
+        for _ in range(8):
+            environment = self._environments.find(operation.environment_id)
+            if environment is None or environment.active_restore_id != operation.id:
+                break
+            try:
+                self._environments.save(
+                    replace(
+                        environment, state=EnvironmentState.STOPPED, active_restore_id=None, updated_on=self._clock()
+                    )
+                )
+                break
+            except StaleRecord:
+                continue
+        else:
+            raise Fault(f"Environment {operation.environment_id} kept changing while being unlocked.", transient=True)
+        self._snapshots.release(
+            operation.parameters["sourceEnvironmentId"], str(operation.snapshot_id), user_of(operation)
+        )
+
+
+def user_of(operation: Operation) -> str:
+    """How a restore names itself in a backup's ``inUseBy``."""
+    return f"restore {operation.id}"

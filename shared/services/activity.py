@@ -14,6 +14,10 @@ def namespace_log(namespace: str) -> str:
     return f"namespace:{namespace}"
 
 
+def new_entry_id() -> str:
+    return newest_first_key()
+
+
 class ActivityLog:
     def __init__(self, catalog: ActivityCatalog, clock: Clock) -> None:
         self._catalog = catalog
@@ -29,10 +33,13 @@ class ActivityLog:
         *,
         snapshot_id: str | None = None,
         operation_id: str | None = None,
+        entry_id: str | None = None,
     ) -> ActivityEntry:
+        """Append an entry. Work that may run again after a crash passes an ``entry_id`` it has
+        checkpointed (``new_entry_id``), so the entry is written once whatever happens."""
         now = self._clock()
         entry = ActivityEntry(
-            id=newest_first_key(now),
+            id=entry_id or newest_first_key(now),
             environment_id=environment_id,
             action=action,
             outcome=outcome,

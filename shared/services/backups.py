@@ -1,4 +1,4 @@
-"""Use cases on backups: request one, list, read, edit (comment, pin), delete."""
+"""Use cases on backups: request one, list, read, edit (comment, pin), cancel, delete."""
 
 from __future__ import annotations
 
@@ -9,25 +9,23 @@ from datetime import datetime
 from azure.core.exceptions import AzureError
 
 from shared.adapters.blobs import BlobStore
-from shared.adapters.queues import WorkQueue
 from shared.backups.layout import snapshot_folder
+from shared.backups.steps import KIND
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain import retention
 from shared.domain.activity import Action, Outcome
 from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier, is_snapshot_id, new_snapshot_id
-from shared.errors import NotFound, ServiceUnavailable, Unprocessable
+from shared.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
 from shared.identity import Principal
+from shared.operations.engine import OperationEngine
+from shared.operations.model import Operation
 from shared.services.activity import ActivityLog
 
 logger = logging.getLogger("appbackups.backups")
 
 _UNSET = object()
-
-
-def backup_message(snapshot: Snapshot) -> dict[str, str]:
-    return {"kind": "backup", "environmentId": snapshot.environment_id, "snapshotId": snapshot.id}
 
 
 class BackupService:
@@ -36,38 +34,35 @@ class BackupService:
         snapshots: SnapshotCatalog,
         environments: EnvironmentCatalog,
         activity: ActivityLog,
-        queue: WorkQueue,
+        engine: OperationEngine,
         snapshot_store: BlobStore,
         clock: Clock,
     ) -> None:
         self._snapshots = snapshots
         self._environments = environments
         self._activity = activity
-        self._queue = queue
+        self._engine = engine
         self._store = snapshot_store
         self._clock = clock
 
     def request(
-        self, environment_id: str, actor: Principal, *, comment: str = "", tier: Tier = Tier.MANUAL
+        self,
+        environment_id: str,
+        actor: Principal,
+        *,
+        comment: str = "",
+        tier: Tier = Tier.MANUAL,
+        snapshot_id: str | None = None,
     ) -> Snapshot:
-        """Record a Processing snapshot and queue the work. The environment must be eligible."""
-        return self.queue_work(self.record(environment_id, actor, comment=comment, tier=tier), actor)
+        """Record a Processing backup and start making it. The environment must be eligible."""
+        return self.start(self.record(environment_id, actor, comment=comment, tier=tier, snapshot_id=snapshot_id))
 
-    def queue_work(self, snapshot: Snapshot, actor: Principal) -> Snapshot:
-        """Queue the making of a recorded snapshot; if the queue is down, the snapshot fails (503)."""
-        environment_id = snapshot.environment_id
+    def start(self, snapshot: Snapshot) -> Snapshot:
+        """Queue the making of a recorded backup; if the queue is down, the backup fails (503)."""
         try:
-            self._queue.send(backup_message(snapshot))
+            self._engine.wake(str(snapshot.operation_id))
         except AzureError as error:
-            failed = self._snapshots.save(snapshot.failed(self._clock(), "The backup could not be queued."))
-            self._activity.record(
-                environment_id,
-                Action.BACKUP,
-                Outcome.FAILED,
-                actor,
-                "The backup could not be queued.",
-                snapshot_id=failed.id,
-            )
+            self._engine.abandon(str(snapshot.operation_id), "The backup could not be queued.")
             raise ServiceUnavailable(
                 "The work queue is unavailable; the backup was not started. Try again shortly.",
                 code="queue_unavailable",
@@ -82,28 +77,64 @@ class BackupService:
         comment: str = "",
         tier: Tier = Tier.MANUAL,
         snapshot_id: str | None = None,
+        parent_operation_id: str | None = None,
     ) -> Snapshot:
-        """Record a Processing snapshot for a worker (or a restore's first step) to make."""
+        """Record a Processing backup and the operation that makes it (not queued yet: see ``start``).
+        A pre-restore backup names the restore that waits for it."""
         environment = self._environments.get(environment_id)
         if tier is not Tier.PRE_RESTORE:
             environment.ensure_can_back_up()
         now = self._clock()
-        return self._snapshots.add(
-            Snapshot(
-                id=snapshot_id or new_snapshot_id(now),
-                environment_id=environment.id,
-                namespace=environment.namespace,
-                status=SnapshotStatus.PROCESSING,
-                tier=tier,
-                created_on=now,
-                expires_on=retention.expiry(tier, now),
-                created_by=Actor(actor.id, actor.name),
-                comment=comment,
-                deployment_package=environment.deployment_package,
-                model_version=environment.model_version,
-                progress="queued",
-            )
+        snapshot_id = snapshot_id or new_snapshot_id(now)
+        operation = self._engine.new(
+            KIND,
+            environment_id=environment.id,
+            namespace=environment.namespace,
+            actor=Actor(actor.id, actor.name),
+            snapshot_id=snapshot_id,
+            parameters={"tier": tier.value}
+            | ({"parentOperationId": parent_operation_id} if parent_operation_id else {}),
         )
+        try:
+            return self._snapshots.add(
+                Snapshot(
+                    id=snapshot_id,
+                    environment_id=environment.id,
+                    namespace=environment.namespace,
+                    status=SnapshotStatus.PROCESSING,
+                    tier=tier,
+                    created_on=now,
+                    expires_on=retention.expiry(tier, now),
+                    created_by=Actor(actor.id, actor.name),
+                    comment=comment,
+                    deployment_package=environment.deployment_package,
+                    model_version=environment.model_version,
+                    operation_id=operation.id,
+                )
+            )
+        except Conflict:
+            self._engine.abandon(operation.id, f"Backup {snapshot_id} exists already.")
+            raise
+
+    def operation(self, snapshot: Snapshot) -> Operation | None:
+        """The work that makes the backup, while it is being made (for its progress)."""
+        if snapshot.status is not SnapshotStatus.PROCESSING or snapshot.operation_id is None:
+            return None
+        return self._engine.find(snapshot.operation_id)
+
+    def cancel(self, environment_id: str, snapshot_id: str, actor: Principal) -> Snapshot:
+        """Stop a backup being made; it ends Cancelled, its partial data removed. Idempotent."""
+        snapshot = self.get(environment_id, snapshot_id)
+        if snapshot.status is SnapshotStatus.CANCELLED:
+            return snapshot
+        if snapshot.status is not SnapshotStatus.PROCESSING or snapshot.operation_id is None:
+            raise Conflict(
+                f"Backup {snapshot.id} is {snapshot.status.value}; only a backup being made can be cancelled.",
+                code="backup_not_processing",
+                backupStatus=snapshot.status.value,
+            )
+        self._engine.cancel(snapshot.operation_id, Actor(actor.id, actor.name))
+        return self._snapshots.get(environment_id, snapshot_id)
 
     def page(self, environment_id: str, *, limit: int, continuation: str | None) -> tuple[list[Snapshot], str | None]:
         self._environments.get(environment_id)

@@ -1,4 +1,4 @@
-"""Use cases on downloads: request an archive of a backup, see whether it is ready, clean up."""
+"""Use cases on downloads: request an archive of a backup, see whether it is ready, cancel it, clean up."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus
 from shared.downloads.steps import KIND, DataType, DownloadSteps, user_of
-from shared.errors import AppError, Conflict, NotFound, ServiceUnavailable
+from shared.errors import Conflict, NotFound, ServiceUnavailable, StaleRecord
 from shared.identity import Principal
 from shared.operations.catalog import OperationCatalog
 from shared.operations.engine import OperationEngine
@@ -26,7 +26,7 @@ logger = logging.getLogger("appbackups.downloads")
 
 @dataclass(frozen=True)
 class Download:
-    status: str  # Processing | Ready | Failed | Expired
+    status: str  # Processing | Ready | Failed | Cancelled | Expired
     data_type: DataType
     operation: Operation
     url: str | None = None
@@ -78,28 +78,23 @@ class DownloadService:
             parameters={"dataType": data_type.value},
         )
         try:
-            self._snapshots.mark_in_use(snapshot.environment_id, snapshot.id, user_of(operation))
-            for attempt in range(5):
-                latest = self._snapshots.get(snapshot.environment_id, snapshot.id)
-                try:
-                    self._snapshots.save(
-                        replace(
-                            latest,
-                            downloads={**latest.downloads, data_type.value: operation.id},
-                            latest_download=data_type.value,
-                        )
-                    )
-                    break
-                except Conflict:
-                    if attempt == 4:
-                        raise
-        except AppError as error:
-            self._engine.fail(operation.id, "The backup changed while the download was being started.")
+            self._snapshots.update(
+                snapshot.environment_id,
+                snapshot.id,
+                lambda latest: replace(
+                    latest,
+                    in_use_by=tuple(dict.fromkeys((*latest.in_use_by, user_of(operation)))),
+                    downloads={**latest.downloads, data_type.value: operation.id},
+                    latest_download=data_type.value,
+                ),
+            )
+        except (StaleRecord, NotFound) as error:
+            self._engine.abandon(operation.id, "The backup changed while the download was being started.")
             raise Conflict(f"Backup {snapshot.id} changed while the download was being started; try again.") from error
         try:
             self._engine.start(operation)
         except AzureError as error:
-            self._engine.fail(operation.id, "The download could not be queued.")
+            self._engine.abandon(operation.id, "The download could not be queued.")
             raise ServiceUnavailable("The work queue is unavailable; the download was not started.") from error
         return self._describe(operation, data_type), True
 
@@ -121,11 +116,27 @@ class DownloadService:
         operation = self._operations.find(operation_id)
         return self._describe(operation, data_type) if operation is not None else None
 
+    def cancel(self, environment_id: str, snapshot_id: str, data_type: DataType | None, actor: Principal) -> Download:
+        """Stop preparing a download; the archive goes. Idempotent; refused (409) once it is ready."""
+        current = self.status(environment_id, snapshot_id, data_type)
+        if current.status == "Cancelled":
+            return current
+        if current.status != "Processing":
+            raise Conflict(
+                f"The download is {current.status}; only a download being prepared can be cancelled.",
+                code="download_not_processing",
+                downloadStatus=current.status,
+            )
+        operation = self._engine.cancel(current.operation.id, Actor(actor.id, actor.name), KIND)
+        return self._describe(operation, current.data_type)
+
     def _describe(self, operation: Operation, data_type: DataType) -> Download:
         if operation.status is OperationStatus.RUNNING:
             return Download("Processing", data_type, operation)
         if operation.status is OperationStatus.FAILED:
             return Download("Failed", data_type, operation)
+        if operation.status is OperationStatus.CANCELLED:
+            return Download("Cancelled", data_type, operation)
         prepared = operation.step("prepare").output
         published = operation.step("publish").output
         ready_on = datetime.fromisoformat(published["readyOn"])
@@ -157,7 +168,7 @@ class DownloadService:
                     self._operations.save(
                         replace(operation, parameters={**operation.parameters, "archiveRemoved": True})
                     )
-                except AppError:
+                except StaleRecord:
                     continue
                 removed.append(operation)
         return removed

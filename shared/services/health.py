@@ -82,7 +82,7 @@ class HealthService:
                     .by_page()
                 ),
             ),
-            _check("queue", lambda: clients.queue(Queues.BACKUPS).get_queue_properties(**once)),
+            _check("queue", lambda: clients.queue(Queues.OPERATIONS).get_queue_properties(**once)),
         ]
         databases: list[CheckResult] = []
         if all(result.status == "ok" for result in storage):

@@ -35,7 +35,7 @@ from shared.clock import Clock
 from shared.domain import retention
 from shared.domain.activity import Action, Outcome
 from shared.domain.snapshots import Snapshot, SnapshotStatus
-from shared.errors import AppError
+from shared.errors import StaleRecord
 from shared.identity import SCHEDULER
 from shared.services.activity import ActivityLog
 
@@ -144,7 +144,7 @@ class PruneService:
                 continue
             try:
                 self._snapshots.delete(snapshot)
-            except AppError:
+            except StaleRecord:
                 continue  # changed meanwhile (pinned, put in use): the next run decides again
             folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
             try:

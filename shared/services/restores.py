@@ -1,4 +1,4 @@
-"""Use cases on restores: request one (checks, lock, pre-flight warnings) and read its status."""
+"""Use cases on restores: request one (checks, lock, pre-flight warnings), read its status, cancel it."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain.environments import EnvironmentState
 from shared.domain.snapshots import Actor, SnapshotStatus
-from shared.errors import AppError, Conflict, ServiceUnavailable, Unprocessable
+from shared.errors import Conflict, NotFound, ServiceUnavailable, StaleRecord, Unprocessable
 from shared.identity import Principal
 from shared.operations.engine import OperationEngine
 from shared.operations.model import Operation
-from shared.restores.steps import KIND
+from shared.restores.steps import KIND, user_of
 from shared.services.backups import BackupService
 
 logger = logging.getLogger("appbackups.restores")
@@ -83,16 +83,16 @@ class RestoreService:
                     target, state=EnvironmentState.RESTORING, active_restore_id=operation.id, updated_on=self._clock()
                 )
             )
-        except Conflict as error:
-            self._engine.fail(operation.id, "The target environment changed while the restore was being started.")
+        except StaleRecord as error:
+            self._engine.abandon(operation.id, "The target environment changed while the restore was being started.")
             raise Conflict(
                 f"Environment {target.id} changed while the restore was being started; look at it and try again.",
                 code="concurrent_update",
             ) from error
         try:
-            self._snapshots.mark_in_use(snapshot.environment_id, snapshot.id, f"restore {operation.id}")
-        except AppError as error:
-            self._engine.fail(operation.id, "The backup changed while the restore was being started.")
+            self._snapshots.mark_in_use(snapshot.environment_id, snapshot.id, user_of(operation))
+        except (StaleRecord, NotFound) as error:
+            self._engine.abandon(operation.id, "The backup changed while the restore was being started.")
             raise Conflict(
                 f"Backup {snapshot.id} changed (or is in use) while the restore was being started; try again.",
                 code="concurrent_update",
@@ -100,9 +100,14 @@ class RestoreService:
         try:
             self._engine.start(operation)
         except AzureError as error:
-            self._engine.fail(operation.id, "The restore could not be queued.")
+            self._engine.abandon(operation.id, "The restore could not be queued.")
             raise ServiceUnavailable("The work queue is unavailable; the restore was not started.") from error
         return operation
 
     def get(self, restore_id: str) -> Operation:
         return self._engine.get(restore_id, KIND)
+
+    def cancel(self, restore_id: str, actor: Principal) -> Operation:
+        """Stop the restore and undo it: before its COMMIT the target is left exactly as it was; after
+        it, cancel is refused (409) with the reason. Idempotent."""
+        return self._engine.cancel(restore_id, Actor(actor.id, actor.name), KIND)

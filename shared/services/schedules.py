@@ -14,8 +14,8 @@ from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain import retention
 from shared.domain.environments import BACKUP_ELIGIBLE_STATES
-from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier, new_snapshot_id
-from shared.errors import Conflict
+from shared.domain.snapshots import Snapshot, Tier, new_snapshot_id
+from shared.errors import Conflict, StaleRecord
 from shared.identity import SCHEDULER
 from shared.schedules.ncrontab import next_occurrence
 from shared.services.backups import BackupService
@@ -92,7 +92,7 @@ class SchedulerService:
         for _ in range(10):
             try:
                 return self._run_once(environment_id, tier, night)
-            except Conflict:
+            except StaleRecord:
                 continue  # another timer moved the same night on; look again
         raise Conflict(f"The {tier.value} backup of {environment_id} for {night} kept colliding; it is retried.")
 
@@ -116,17 +116,17 @@ class SchedulerService:
         if snapshot is None:
             first_tier = record.tiers[0] if record.tiers else tier
             try:
-                snapshot = self._backups.record(
+                snapshot = self._backups.request(
                     environment_id,
                     SCHEDULER,
                     tier=first_tier,
                     snapshot_id=record.snapshot_id,
                     comment=f"Scheduled backup of the night of {night.isoformat()}",
                 )
-            except Conflict:
-                snapshot = self._snapshots.get(environment_id, str(record.snapshot_id))
-        if snapshot.status is SnapshotStatus.PROCESSING and snapshot.attempts == 0:
-            self._backups.queue_work(snapshot, SCHEDULER)  # a duplicate message is dropped by the worker
+            except Conflict as error:
+                if error.code != "backup_exists":
+                    raise
+                snapshot = self._snapshots.get(environment_id, str(record.snapshot_id))  # another timer made it
         if tier not in record.tiers:
             self._nights.save(replace(record, tiers=(*record.tiers, tier)))
         if snapshot.tier in retention.SCHEDULED_TIERS and retention.longest(snapshot.tier, tier) is not snapshot.tier:

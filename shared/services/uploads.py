@@ -17,7 +17,7 @@ from shared.catalog.uploads import UploadCatalog, UploadSession, UploadStatus
 from shared.clock import Clock
 from shared.domain import retention
 from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier, new_snapshot_id
-from shared.errors import Conflict, ServiceUnavailable
+from shared.errors import Conflict, ServiceUnavailable, StaleRecord
 from shared.identity import Principal
 from shared.operations.engine import OperationEngine
 from shared.operations.model import Operation
@@ -73,11 +73,14 @@ class UploadService:
         )
 
     def complete(self, environment_id: str, upload_id: str, actor: Principal) -> tuple[Snapshot, Operation | None]:
-        """Validate and ingest what was uploaded, in the background; a new backup (tier uploaded) appears."""
+        """Validate and ingest what was uploaded, in the background; a new backup (tier uploaded) appears.
+        Completing again is harmless: it answers with the same backup (and finishes a completion that
+        was interrupted half-way)."""
         session = self._sessions.get(environment_id, upload_id)
         if session.status is UploadStatus.COMPLETED and session.snapshot_id:
-            snapshot = self._snapshots.get(environment_id, session.snapshot_id)
-            return snapshot, None
+            existing = self._snapshots.find(environment_id, session.snapshot_id)
+            if existing is not None:
+                return existing, None
         if session.status is UploadStatus.EXPIRED:
             raise Conflict(f"Upload {upload_id} expired; start a new one.", code="upload_expired")
         info = self._uploads.info(session.blob_name)
@@ -88,9 +91,22 @@ class UploadService:
             )
         environment = self._environments.get(environment_id)
         now = self._clock()
-        snapshot = self._snapshots.add(
+        if session.status is not UploadStatus.COMPLETED:
+            try:  # the claim: whoever completes the session first makes the backup
+                session = self._sessions.save(
+                    replace(
+                        session,
+                        status=UploadStatus.COMPLETED,
+                        snapshot_id=new_snapshot_id(now),
+                        operation_id=str(uuid.uuid4()),
+                    )
+                )
+            except StaleRecord:
+                return self.complete(environment_id, upload_id, actor)
+        snapshot_id, operation_id = str(session.snapshot_id), str(session.operation_id)
+        snapshot = self._snapshots.find(environment.id, snapshot_id) or self._snapshots.add(
             Snapshot(
-                id=new_snapshot_id(now),
+                id=snapshot_id,
                 environment_id=environment.id,
                 namespace=environment.namespace,
                 status=SnapshotStatus.PROCESSING,
@@ -99,28 +115,21 @@ class UploadService:
                 expires_on=retention.expiry(Tier.UPLOADED, now),
                 created_by=Actor(actor.id, actor.name),
                 comment=session.backup_comment,
-                progress="queued",
+                operation_id=operation_id,
             )
         )
-        operation = self._engine.new(
+        operation = self._engine.find(operation_id) or self._engine.new(
             KIND,
             environment_id=environment.id,
             namespace=environment.namespace,
             actor=Actor(actor.id, actor.name),
-            snapshot_id=snapshot.id,
+            snapshot_id=snapshot_id,
             parameters={"uploadId": upload_id, "uploadBlob": session.blob_name, "uploadSize": info.size},
+            operation_id=operation_id,
         )
         try:
-            self._sessions.save(
-                replace(session, status=UploadStatus.COMPLETED, snapshot_id=snapshot.id, operation_id=operation.id)
-            )
-        except Conflict:
-            self._engine.fail(operation.id, "The upload was completed twice at the same time.")
-            raise
-        try:
             self._engine.start(operation)
-        except AzureError as error:
-            self._engine.fail(operation.id, "The upload could not be queued.")
+        except AzureError as error:  # the operation waits; completing again (or the reaper) queues it
             raise ServiceUnavailable("The work queue is unavailable; try completing the upload again.") from error
         return snapshot, operation
 
@@ -134,6 +143,6 @@ class UploadService:
             try:
                 self._uploads.delete(session.blob_name)
                 expired.append(self._sessions.save(replace(session, status=UploadStatus.EXPIRED)))
-            except (AzureError, Conflict):
+            except (AzureError, StaleRecord):
                 logger.warning("could not expire upload %s", session.id)
         return expired

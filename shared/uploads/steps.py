@@ -1,5 +1,7 @@
-"""The upload operation: check the archive as a stream and store it, check the dump, store the file
-documents, add the backup. A refused archive leaves nothing behind but the Failed backup row."""
+"""The upload operation, on the one engine: check the archive as a stream and store it, check the dump,
+store the file documents, add the backup. Each step is safe to run again after a crash (a repeated
+ingest starts over under the same names). Undo: a refused or failed archive leaves nothing behind but
+the Failed backup row."""
 
 from __future__ import annotations
 
@@ -13,8 +15,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from azure.core.exceptions import AzureError
-
 from shared.adapters.blobs import BlobStore, BlockWriter
 from shared.adapters.postgres import DatabaseError, dump_schemas, tool_dir
 from shared.archives.reader import DUMP_MAGIC, GZIP_MAGIC, Entry, Refused, full_snapshot_entries
@@ -23,11 +23,11 @@ from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain.activity import Action, Outcome
 from shared.domain.snapshots import Snapshot, SnapshotStatus
-from shared.errors import AppError
+from shared.faults import crash_point
 from shared.identity import Principal
 from shared.operations.engine import OperationDefinition, StepContext, StepDefinition
-from shared.operations.model import Operation
-from shared.services.activity import ActivityLog
+from shared.operations.model import Operation, OperationStatus
+from shared.services.activity import ActivityLog, new_entry_id
 from shared.streams import prefetched
 
 logger = logging.getLogger("appbackups.uploads")
@@ -140,7 +140,7 @@ class UploadSteps:
                 StepDefinition("store_files", "Store the file documents", self.store_files),
                 StepDefinition("finish", "Add the backup", self.finish),
             ),
-            on_failed=self.compensate,
+            undo=StepDefinition("undo", "Remove what the upload stored", self.undo),
         )
 
     def _snapshot(self, operation: Operation) -> Snapshot:
@@ -214,6 +214,8 @@ class UploadSteps:
                     count += 1
                     files_size += entry.size
                     context.report(done=count, detail=f"{count} file documents checked")
+                    if count == 1:
+                        crash_point("upload.ingest.files")
             stored = keeping.finish()
             if dump is None:
                 raise Refused("The archive has no db/db.backup.")
@@ -356,9 +358,16 @@ class UploadSteps:
         self._snapshot_store.put(
             folder + MANIFEST, json.dumps(manifest, indent=2).encode(), content_type="application/json", overwrite=True
         )
-        if snapshot.status is SnapshotStatus.PROCESSING:
-            snapshot = self._snapshots.save(snapshot.finished(now, **results))
-        self._remove_upload(operation)
+        entry_id = context.remember("activityEntry", new_entry_id)
+        context.point_of_no_return(f"The uploaded archive has become backup {snapshot.id}.")
+        snapshot = self._snapshots.update(
+            snapshot.environment_id,
+            snapshot.id,
+            lambda current: (
+                current.finished(now, **results) if current.status is SnapshotStatus.PROCESSING else current
+            ),
+        )
+        self._uploads.delete(operation.parameters["uploadBlob"])
         self._activity.record(
             operation.environment_id,
             Action.UPLOAD,
@@ -368,42 +377,48 @@ class UploadSteps:
             f"{results['file_count']} file documents ({results['files_copied']} new).",
             snapshot_id=snapshot.id,
             operation_id=operation.id,
+            entry_id=entry_id,
         )
 
     # -- refused or failed ----------------------------------------------------------------------
 
-    def compensate(self, operation: Operation) -> None:
+    def undo(self, context: StepContext) -> None:
         """Nothing stays behind: not the dump, not the file list, not a file object, not the upload."""
-        for store, prefix in (
-            (self._snapshot_store, self._folder(operation)),
-            (self._uploads, pending_folder(operation)),
-        ):
-            try:
-                store.delete_prefix(prefix)
-            except AzureError:
-                logger.warning("could not remove %s of failed upload %s", prefix, operation.id)
-        self._remove_upload(operation)
-        snapshot = self._snapshots.find(operation.environment_id, str(operation.snapshot_id))
-        if snapshot is not None and snapshot.status is SnapshotStatus.PROCESSING:
-            try:
-                self._snapshots.save(snapshot.failed(self._clock(), operation.error))
-            except AppError:
-                logger.warning("could not mark uploaded backup %s failed", snapshot.id)
+        operation = context.operation
+        entry_id = context.remember("activityEntry", new_entry_id)
+        self._snapshot_store.delete_prefix(self._folder(operation))
+        self._uploads.delete_prefix(pending_folder(operation))
+        self._uploads.delete(operation.parameters["uploadBlob"])
+        if operation.ending is OperationStatus.CANCELLED:
+            who = operation.cancel_requested_by or operation.created_by
+            status, outcome, actor = SnapshotStatus.CANCELLED, Outcome.CANCELLED, Principal(who.id, who.name)
+            message = f"Cancelled by {who.name or who.id}."
+        else:
+            status, outcome = SnapshotStatus.FAILED, Outcome.FAILED
+            actor = Principal(operation.created_by.id, operation.created_by.name)
+            message = operation.error
+        if self._snapshots.find(operation.environment_id, str(operation.snapshot_id)) is not None:
+            self._snapshots.update(
+                operation.environment_id,
+                str(operation.snapshot_id),
+                lambda current: (
+                    current.failed(self._clock(), message, status)
+                    if current.status is SnapshotStatus.PROCESSING
+                    else current
+                ),
+            )
         self._activity.record(
             operation.environment_id,
             Action.UPLOAD,
-            Outcome.FAILED,
-            Principal(operation.created_by.id, operation.created_by.name),
-            f"Upload refused or failed: {operation.error}",
+            outcome,
+            actor,
+            f"Upload cancelled: {message}"
+            if status is SnapshotStatus.CANCELLED
+            else f"Upload refused or failed: {message}",
             snapshot_id=operation.snapshot_id,
             operation_id=operation.id,
+            entry_id=entry_id,
         )
-
-    def _remove_upload(self, operation: Operation) -> None:
-        try:
-            self._uploads.delete(operation.parameters["uploadBlob"])
-        except AzureError:
-            logger.warning("could not remove the uploaded archive of %s; the lifecycle rule will", operation.id)
 
 
 def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

@@ -10,10 +10,13 @@ import psycopg
 import pytest
 
 from shared.backups.layout import DUMP, FILES, MANIFEST, FileEntry, snapshot_folder
-from shared.backups.runner import BackupHooks, RetryLater
+from shared.backups.steps import BackupHooks
+from shared.clock import utc_now
+from shared.domain.environments import EnvironmentState
 from shared.domain.snapshots import SnapshotStatus, Tier
 from shared.errors import Conflict
 from shared.identity import Principal
+from shared.operations.model import OperationStatus
 from tests.support.appdata import create_scratch_app, md5_hex, table_contents
 from tests.support.restoring import Harness
 
@@ -23,11 +26,16 @@ ADA = Principal(id="ada", name="Ada")
 
 
 @pytest.fixture
-def services(storage_connection_string):
-    """Fresh services per test (their runner's hooks and settings are the test's to change). Their work
+def harness(storage_connection_string):
+    """Fresh services per test (their steps' hooks and settings are the test's to change). Their work
     queues are in memory: the development host of the end-to-end tests consumes the Azurite ones, and
-    these tests run the work themselves."""
-    return Harness(storage_connection_string, APPBACKUPS_BACKUP_ATTEMPTS="2").services
+    these tests deliver the messages themselves."""
+    return Harness(storage_connection_string, APPBACKUPS_BACKUP_ATTEMPTS="2")
+
+
+@pytest.fixture
+def services(harness):
+    return harness.services
 
 
 @pytest.fixture
@@ -35,10 +43,15 @@ def app(services, storage_services, database_factory, postgres_admin_dsn):
     return create_scratch_app(services, database_factory(), postgres_admin_dsn)
 
 
-def backup(services, app, on_files=None, **kwargs):
-    snapshot = services.backups.request(app.environment_id, ADA, **kwargs)
-    services.backup_runner.run(app.environment_id, snapshot.id, on_files=on_files)
-    return services.snapshot_catalog.get(app.environment_id, snapshot.id)
+def backup(services, app, **kwargs):
+    harness = services.harness
+    snapshot_id = harness.backup(app.environment_id, ADA, **kwargs)
+    return services.snapshot_catalog.get(app.environment_id, snapshot_id)
+
+
+def dump_progress(services, snapshot):
+    progress = services.operations.get(snapshot.operation_id).step("dump").progress
+    return progress.done, progress.total
 
 
 def folder_blobs(services, snapshot) -> list[str]:
@@ -76,9 +89,8 @@ def test_a_backup_holds_the_database_and_exactly_the_referenced_files(
     temporary = app.add_document(delete_after_download=True)
     orphan = app.add_orphan_blob()
 
-    progress: list[tuple[int, int]] = []
-    snapshot = backup(services, app, comment="first", on_files=lambda *counts: progress.append(counts))
-    assert progress == [(count, len(app.files)) for count in range(1, len(app.files) + 1)]
+    snapshot = backup(services, app, comment="first")
+    assert dump_progress(services, snapshot) == (len(app.files), len(app.files))
 
     assert snapshot.status is SnapshotStatus.FINISHED, snapshot.status_message
     assert snapshot.comment == "first"
@@ -176,7 +188,7 @@ def test_a_write_after_the_snapshot_began_is_in_neither_the_dump_nor_the_file_li
         late["uuid"] = app.add_document()
         app.add_customers(1, start=1000)
 
-    services.backup_runner.hooks = BackupHooks(after_snapshot_exported=write_meanwhile)
+    services.backup_steps.hooks = BackupHooks(after_snapshot_exported=write_meanwhile)
     snapshot = backup(services, app)
     assert snapshot.status is SnapshotStatus.FINISHED, snapshot.status_message
 
@@ -198,11 +210,10 @@ def test_a_custom_file_document_query(services, app):
     _reregister(services, app, fileDocumentQuery="SELECT file_key FROM attachments")
     assert app.environment.file_document_query == "SELECT file_key FROM attachments"
 
-    progress: list[tuple[int, int]] = []
-    snapshot = backup(services, app, on_files=lambda collected, total: progress.append((collected, total)))
+    snapshot = backup(services, app)
     assert snapshot.status is SnapshotStatus.FINISHED, snapshot.status_message
     assert [entry.uuid for entry in file_entries(services, snapshot)] == [keep]
-    assert progress == [(1, 1)]  # the total counts distinct uuids, as the list does
+    assert dump_progress(services, snapshot) == (1, 1)  # the total counts distinct uuids, as the list does
 
 
 @pytest.mark.parametrize(
@@ -235,60 +246,61 @@ def test_a_missing_file_blob_fails_the_backup_cleanly(services, app):
     assert folder_blobs(services, snapshot) == []
 
 
-def test_a_dropped_connection_is_retried_and_the_retry_finishes(services, app):
+def _drop_backup_connections(app):
+    with psycopg.connect(app.dsn, autocommit=True) as connection:
+        connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'appbackups' "
+            "AND datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+def test_a_dropped_connection_is_retried_and_the_retry_finishes(harness, services, app):
     calls = []
 
     def drop_connection(exported):
         calls.append(1)
         if len(calls) == 1:
-            with psycopg.connect(app.dsn, autocommit=True) as connection:
-                connection.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'appbackups' "
-                    "AND datname = current_database() AND pid <> pg_backend_pid()"
-                )
+            _drop_backup_connections(app)
 
-    services.backup_runner.hooks = BackupHooks(after_snapshot_exported=drop_connection)
+    services.backup_steps.hooks = BackupHooks(after_snapshot_exported=drop_connection)
     snapshot = services.backups.request(app.environment_id, ADA)
-    with pytest.raises(RetryLater):
-        services.backup_runner.run(app.environment_id, snapshot.id)
+    assert harness.deliver()
     waiting = services.snapshot_catalog.get(app.environment_id, snapshot.id)
     assert waiting.status is SnapshotStatus.PROCESSING
-    assert "Attempt 1 of 2 failed" in waiting.status_message
+    step = services.operations.get(snapshot.operation_id).step("dump")
+    assert "Attempt 1 of 2 failed" in step.message
     assert folder_blobs(services, waiting) == []
 
-    services.backup_runner.run(app.environment_id, snapshot.id)
+    harness.drain()
     finished = services.snapshot_catalog.get(app.environment_id, snapshot.id)
     assert finished.status is SnapshotStatus.FINISHED
     assert finished.attempts == 2
 
 
-def test_a_dropped_connection_on_the_last_attempt_fails(services, app):
-    def drop_connection(exported):
-        with psycopg.connect(app.dsn, autocommit=True) as connection:
-            connection.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'appbackups' "
-                "AND datname = current_database() AND pid <> pg_backend_pid()"
-            )
-
-    services.backup_runner.hooks = BackupHooks(after_snapshot_exported=drop_connection)
+def test_a_dropped_connection_on_the_last_attempt_fails(harness, services, app):
+    services.backup_steps.hooks = BackupHooks(after_snapshot_exported=lambda exported: _drop_backup_connections(app))
     snapshot = services.backups.request(app.environment_id, ADA)
-    with pytest.raises(RetryLater):
-        services.backup_runner.run(app.environment_id, snapshot.id)
-    services.backup_runner.run(app.environment_id, snapshot.id)
+    harness.drain()
     failed = services.snapshot_catalog.get(app.environment_id, snapshot.id)
     assert failed.status is SnapshotStatus.FAILED
     assert "connection" in failed.status_message
+    assert failed.attempts == 2
     assert folder_blobs(services, failed) == []
 
 
-def test_a_worker_that_died_is_resumed_after_its_lease_ran_out(services, app):
+def test_a_worker_that_died_is_resumed_once_its_lease_ran_out(harness, services, app):
     snapshot = services.backups.request(app.environment_id, ADA)
-    # A worker claimed it and died: the lease is held but will not be renewed.
-    dead = services.snapshot_catalog.save(
-        replace(snapshot, attempts=1, lease_owner="dead-worker", lease_until=snapshot.created_on + timedelta(minutes=2))
+    harness.queues["operation-work"].clear()
+    operation = services.operations.get(snapshot.operation_id)
+    # A worker claimed it and died mid-dump: the step is Running under a lease nobody renews.
+    dead = services.operations._catalog.save(
+        replace(
+            operation.with_step(0, status=operation.steps[0].status.RUNNING, attempts=1),
+            lease_owner="dead-worker",
+            lease_until=utc_now() - timedelta(seconds=1),
+        )
     )
-    services.snapshot_catalog.save(replace(dead, lease_until=dead.created_on - timedelta(seconds=1)))
-    services.backup_runner.run(app.environment_id, snapshot.id)
+    services.operations.handle(dead.id, watch="dead-worker")  # its watchdog
     finished = services.snapshot_catalog.get(app.environment_id, snapshot.id)
     assert finished.status is SnapshotStatus.FINISHED
     assert finished.attempts == 2
@@ -296,23 +308,48 @@ def test_a_worker_that_died_is_resumed_after_its_lease_ran_out(services, app):
 
 def test_a_duplicate_message_while_a_worker_holds_the_lease_does_nothing(services, app):
     snapshot = services.backups.request(app.environment_id, ADA)
-    from shared.clock import utc_now
-
-    held = services.snapshot_catalog.save(
-        replace(snapshot, attempts=1, lease_owner="live-worker", lease_until=utc_now() + timedelta(minutes=2))
+    operation = services.operations.get(snapshot.operation_id)
+    held = services.operations._catalog.save(
+        replace(operation, lease_owner="live-worker", lease_until=utc_now() + timedelta(minutes=2))
     )
-    assert services.backup_runner.run(app.environment_id, snapshot.id) is None
-    assert services.snapshot_catalog.get(app.environment_id, snapshot.id).etag == held.etag
+    assert services.operations.handle(held.id) is None
+    assert services.operations.get(held.id).etag == held.etag
+    assert services.snapshot_catalog.get(app.environment_id, snapshot.id).status is SnapshotStatus.PROCESSING
 
 
-def test_the_reaper_fails_backups_nobody_works_on(services, app):
-    snapshot = services.backups.request(app.environment_id, ADA)
-    assert services.backup_runner.reap(timedelta(minutes=30)) == []
-    reaped = services.backup_runner.reap(timedelta(seconds=0))
-    assert snapshot.id in [item.id for item in reaped]
-    failed = services.snapshot_catalog.get(app.environment_id, snapshot.id)
+def test_the_reaper_fails_a_backup_that_no_work_is_making(storage_connection_string, services, app):
+    recorded = services.backups.record(app.environment_id, ADA)
+    orphan = services.snapshot_catalog.save(replace(recorded, operation_id="never-recorded"))
+    assert services.reaper.reap().orphans_failed == []  # too new: it may be being started right now
+    later = Harness(storage_connection_string, clock=lambda: utc_now() + timedelta(minutes=10))
+    reaped = later.services.reaper.reap()
+    assert orphan.id in [item.id for item in reaped.orphans_failed]
+    failed = services.snapshot_catalog.get(app.environment_id, orphan.id)
     assert failed.status is SnapshotStatus.FAILED
-    assert "never picked up" in failed.status_message
+    assert "never recorded" in failed.status_message
+
+
+def test_a_backup_is_cancelled_while_it_is_made_and_leaves_nothing(harness, services, app):
+    bob = Principal(id="bob", name="Bob")
+
+    def cancel_while_dumping(exported):
+        services.backups.cancel(app.environment_id, snapshot.id, bob)
+
+    services.backup_steps.hooks = BackupHooks(after_snapshot_exported=cancel_while_dumping)
+    snapshot = services.backups.request(app.environment_id, ADA)
+    harness.drain()
+    cancelled = services.snapshot_catalog.get(app.environment_id, snapshot.id)
+    assert cancelled.status is SnapshotStatus.CANCELLED
+    assert "Bob" in cancelled.status_message
+    assert folder_blobs(services, cancelled) == []
+    assert services.operations.get(snapshot.operation_id).status is OperationStatus.CANCELLED
+    activity, _ = services.activity.page(app.environment_id, limit=1, continuation=None)
+    assert (activity[0].outcome.value, activity[0].actor_name) == ("CANCELLED", "Bob")
+    assert services.backups.cancel(app.environment_id, snapshot.id, bob).status is SnapshotStatus.CANCELLED
+    done = backup(services, app)
+    with pytest.raises(Conflict) as refused:
+        services.backups.cancel(app.environment_id, done.id, bob)
+    assert refused.value.code == "backup_not_processing"
 
 
 def test_eligibility_paging_edit_and_delete(services, app):
@@ -340,9 +377,20 @@ def test_eligibility_paging_edit_and_delete(services, app):
     assert "Deploying" in caught.value.detail
 
 
-def test_a_pre_restore_backup_is_allowed_while_restoring(services, app):
+def test_a_pre_restore_backup_is_made_while_the_environment_is_restoring(harness, services, app):
+    environment = services.environment_catalog.get(app.environment_id)
+    services.environment_catalog.save(
+        replace(environment, state=EnvironmentState.RESTORING, active_restore_id="some-restore")
+    )
+    with pytest.raises(Conflict) as refused:
+        services.backups.request(app.environment_id, ADA)
+    assert refused.value.code == "environment_not_eligible"
     snapshot = services.backups.request(app.environment_id, ADA, tier=Tier.PRE_RESTORE)
     assert snapshot.expires_on == snapshot.created_on + timedelta(days=14)
+    harness.drain()
+    made = services.snapshot_catalog.get(app.environment_id, snapshot.id)
+    assert made.status is SnapshotStatus.FINISHED, made.status_message
+    assert made.file_count == len(app.files)
 
 
 def _reregister(services, app, **changes):
@@ -384,21 +432,20 @@ def test_the_dump_never_blocks_the_apps_writers(
             connection.execute("INSERT INTO \"sales$customer\" (id, name) VALUES (999999, 'new')")
             observed["wrote"] = True
 
-    services.backup_runner.hooks = BackupHooks(after_first_dump_chunk=write_while_dumping)
+    services.backup_steps.hooks = BackupHooks(after_first_dump_chunk=write_while_dumping)
     snapshot = backup(services, app)
     assert snapshot.status is SnapshotStatus.FINISHED, snapshot.status_message
     assert observed == {"pg_dump running": 1, "wrote": True}
 
 
-def test_give_up_respects_a_live_lease(services, app):
-    from shared.clock import utc_now
-
+def test_abandon_respects_a_live_lease(services, app):
     snapshot = services.backups.request(app.environment_id, ADA)
-    held = services.snapshot_catalog.save(
-        replace(snapshot, attempts=1, lease_owner="live", lease_until=utc_now() + timedelta(minutes=1))
+    operation = services.operations.get(snapshot.operation_id)
+    held = services.operations._catalog.save(
+        replace(operation, lease_owner="live", lease_until=utc_now() + timedelta(minutes=1))
     )
-    assert services.backup_runner.give_up(app.environment_id, snapshot.id, "poisoned") is None
-    services.snapshot_catalog.save(replace(held, lease_until=utc_now() - timedelta(seconds=1)))
-    failed = services.backup_runner.give_up(app.environment_id, snapshot.id, "poisoned")
-    assert failed is not None
+    assert services.operations.abandon(held.id, "poisoned") is None
+    services.operations._catalog.save(replace(services.operations.get(held.id), lease_until=utc_now()))
+    assert services.operations.abandon(held.id, "poisoned") is not None
+    failed = services.snapshot_catalog.get(app.environment_id, snapshot.id)
     assert (failed.status, failed.status_message) == (SnapshotStatus.FAILED, "poisoned")

@@ -284,9 +284,8 @@ def test_a_worker_killed_after_the_files_are_placed_resumes_and_finishes(harness
 
     services.restore_steps.hooks.before_commit = die_once
     operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
-    message = harness.operation_queue.messages.pop(0)
     with pytest.raises(WorkerKilled):
-        services.operations.advance(operation.id, message["step"])
+        harness.drain()
     crashed = services.restores.get(operation.id)
     assert crashed.step("pre_restore_backup").status is StepStatus.FINISHED
     assert crashed.step("switch").status is StepStatus.RUNNING
@@ -294,12 +293,13 @@ def test_a_worker_killed_after_the_files_are_placed_resumes_and_finishes(harness
     assert target.table_contents() == before  # the open transaction died with the worker
     assert set(expected_files) <= set(blobs(target))  # the files were in place
 
-    # The message for the switch reappears while the dead worker's lease is valid: nothing happens.
-    assert services.operations.advance(operation.id, 1) is None
-    # Its lease runs out; the redelivered message resumes at the switch.
+    # Another message for the restore arrives while the dead worker's lease is valid: nothing happens.
+    assert services.operations.handle(operation.id) is None
+    # Its lease runs out; the claim's watchdog resumes the switch.
+    watchdog = next(m.body for m in harness.operation_queue.sent if m.body.get("watch") == crashed.lease_owner)
     operations = OperationCatalog(AzureRowTable(services.clients.table_service.get_table_client(Tables.OPERATIONS)))
     operations.save(replace(crashed, lease_until=crashed.created_on - timedelta(seconds=1)))
-    services.operations.advance(operation.id, 1)
+    services.operations.handle(operation.id, watch=watchdog["watch"])
     harness.drain()
     done = services.restores.get(operation.id)
     assert done.status is OperationStatus.FINISHED
@@ -317,7 +317,8 @@ def test_a_duplicated_message_does_not_run_a_step_twice(harness, apps):
     operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
     duplicate = dict(harness.operation_queue.messages[0])
     harness.drain()
-    services.operations.advance(duplicate["operationId"], duplicate["step"])
+    services.operations.handle(duplicate["operationId"])
+    services.operations.handle(duplicate["operationId"], watch="a-stale-watchdog")
     done = services.restores.get(operation.id)
     assert done.status is OperationStatus.FINISHED
     assert all(step.attempts == 1 for step in done.steps)

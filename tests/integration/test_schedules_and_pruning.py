@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from shared.backups.layout import FILES, FileEntry, snapshot_folder
-from shared.backups.runner import BackupHooks
+from shared.backups.steps import BackupHooks
 from shared.domain.snapshots import SnapshotStatus, Tier
 from shared.identity import Principal
 from tests.support.appdata import create_scratch_app
@@ -49,11 +49,13 @@ def test_a_scheduled_night_is_backed_up_once_with_the_longest_retention(harness,
     night = date(2026, 11, 1)  # the first Sunday of November
     for tier in (Tier.WEEKLY, Tier.NIGHTLY, Tier.MONTHLY, Tier.NIGHTLY):
         services.scheduler.run(app.environment_id, tier, night)
-    work = harness.queues["backup-work"].messages
-    assert len({message["snapshotId"] for message in work}) == 1
-    snapshot_id = work[0]["snapshotId"]
+    work = [message.body for message in harness.queues["operation-work"].sent]
+    made = {services.operations.get(message["operationId"]).snapshot_id for message in work}
+    assert len(made) == 1
+    (snapshot_id,) = made
     for message in work:  # the queue delivered the work more than once: nothing is made twice
-        services.backup_runner.run(message["environmentId"], message["snapshotId"])
+        services.operations.handle(message["operationId"])
+    harness.drain()
     snapshot = services.snapshot_catalog.get(app.environment_id, snapshot_id)
     assert (snapshot.status, snapshot.tier, snapshot.created_by.id) == (
         SnapshotStatus.FINISHED,
@@ -126,9 +128,9 @@ def test_pruning_while_a_backup_is_made_keeps_every_object_it_needs(harness, app
         reports.append(services.pruning.prune({app.namespace}))  # forgets first, marks its objects
         reports.append(services.pruning.prune({app.namespace}))  # would sweep them: a backup is being made
 
-    services.backup_runner.hooks = BackupHooks(after_snapshot_exported=prune_meanwhile)
+    services.backup_steps.hooks = BackupHooks(after_snapshot_exported=prune_meanwhile)
     second = harness.backup(app.environment_id, ADA)
-    services.backup_runner.hooks = BackupHooks()
+    services.backup_steps.hooks = BackupHooks()
     assert [s.id for s in reports[0].forgotten] == [first]
     assert app.namespace in reports[1].postponed
     assert services.snapshot_catalog.get(app.environment_id, second).status is SnapshotStatus.FINISHED
@@ -154,9 +156,9 @@ def test_a_backup_repairs_an_object_swept_while_it_was_made(harness, app):
             overwrite=True,
         )
 
-    services.backup_runner.hooks = BackupHooks(after_snapshot_exported=sweep_behind_its_back)
+    services.backup_steps.hooks = BackupHooks(after_snapshot_exported=sweep_behind_its_back)
     second = harness.backup(app.environment_id, ADA)
-    services.backup_runner.hooks = BackupHooks()
+    services.backup_steps.hooks = BackupHooks()
     assert services.snapshot_catalog.get(app.environment_id, second).status is SnapshotStatus.FINISHED
     assert victim["name"] in referenced(services, second, app.environment_id)
     assert victim["name"] in objects(services, app.namespace)

@@ -51,3 +51,59 @@ def iter_pages(fetch, limit: int) -> Iterator[list]:  # type: ignore[no-untyped-
         yield items
         if token is None:
             return
+
+
+class ManualClock:
+    """A clock that moves only when the test moves it."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 10, 22, 2, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class QueueSimulator:
+    """Delivers a MemoryWorkQueue's messages to a handler in the order the queue would make them
+    visible (send time + delay), moving the clock forward to each one: the queue of Azure Storage,
+    without its clock."""
+
+    def __init__(self, queue, clock: ManualClock, handle) -> None:  # type: ignore[no-untyped-def]
+        self.queue = queue
+        self.clock = clock
+        self.handle = handle
+        self.pending: list[tuple[datetime, int, dict]] = []
+        self.delivered: list[dict] = []
+        self.seen: list = []  # every SentMessage, in the order sent
+        self._sequence = 0
+
+    def collect(self) -> None:
+        while self.queue.sent:
+            message = self.queue.pop()
+            self.seen.append(message)
+            self._sequence += 1
+            due = self.clock.now + timedelta(seconds=message.delay_seconds)
+            self.pending.append((due, self._sequence, message.body))
+        self.pending.sort(key=lambda item: (item[0], item[1]))
+
+    def deliver_one(self) -> dict:
+        self.collect()
+        due, _, body = self.pending.pop(0)
+        if due > self.clock.now:
+            self.clock.now = due
+        self.delivered.append(body)
+        self.handle(body)
+        self.collect()
+        return body
+
+    def run(self, *, until=None, limit: int = 200) -> int:  # type: ignore[no-untyped-def]
+        """Deliver until nothing is left (or ``until()`` is true); the number delivered."""
+        for count in range(limit):
+            self.collect()
+            if not self.pending or (until is not None and until()):
+                return count
+            self.deliver_one()
+        raise AssertionError(f"still delivering after {limit} messages: {self.pending[:3]}")

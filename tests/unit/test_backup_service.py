@@ -56,7 +56,9 @@ def test_a_request_records_a_processing_snapshot_and_queues_it():
     assert (snapshot.tier, snapshot.comment, snapshot.namespace) == (Tier.MANUAL, "hello", "ns")
     assert (snapshot.model_version, snapshot.deployment_package) == ("3.1", "app_3.1.mda")
     assert snapshot.expires_on == snapshot.created_on + timedelta(days=14)
-    assert queue.messages == [{"kind": "backup", "environmentId": "prod", "snapshotId": snapshot.id}]
+    assert queue.messages == [{"kind": "operation", "operationId": snapshot.operation_id}]
+    operation = services.operations.get(str(snapshot.operation_id))
+    assert (operation.kind, operation.snapshot_id, operation.parameters["tier"]) == ("backup", snapshot.id, "manual")
 
 
 def test_a_queue_outage_fails_the_snapshot_and_answers_503():

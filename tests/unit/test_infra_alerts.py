@@ -80,9 +80,9 @@ def test_the_stale_backup_query_matches_the_freshness_check(formats: set[str]) -
         assert _environment(query, line) == "acme-acceptance"
 
 
-def test_the_backup_runner_logs_every_final_failure() -> None:
-    runner = (ROOT / "shared" / "backups" / "runner.py").read_text(encoding="utf-8")
-    assert f'"{FAILED_LINE}"' in runner
+def test_the_backup_steps_log_every_final_failure() -> None:
+    steps = (ROOT / "shared" / "backups" / "steps.py").read_text(encoding="utf-8")
+    assert f'"{FAILED_LINE}"' in steps
 
 
 @pytest.mark.parametrize("query_file", ["failed-backups.kql", "stale-backups.kql"])

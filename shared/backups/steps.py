@@ -1,0 +1,353 @@
+"""The backup operation's steps, on the one engine. Each is safe to run again after a crash.
+
+1. dump — from one database snapshot: pg_dump streamed into staged blocks (with its SHA-256), and the
+   file documents the database refers to collected into the namespace's content store (a merge of
+   three sorted streams; server-side copies of only what the store lacks); the dump and the file list
+   are committed together. A repeat starts over: nothing of an earlier attempt is trusted.
+2. finish — the manifest, then (past the point of no return) the backup becomes Finished and is logged.
+Undo: the backup's partial data goes, and the backup becomes Failed (or Cancelled), logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from azure.core.exceptions import ResourceNotFoundError
+
+from shared.adapters.blobs import BlobStore, BlockWriter
+from shared.adapters.postgres import DumpProcess, ExportedSnapshot, PostgresGateway, tool_dir
+from shared.backups.files import FileCollector, FileStats, MissingFileDocument
+from shared.backups.layout import DUMP, FILES, MANIFEST, FileEntry, manifest_head, snapshot_folder
+from shared.catalog.environments import EnvironmentCatalog
+from shared.catalog.snapshots import SnapshotCatalog
+from shared.clock import Clock
+from shared.domain.activity import Action, Outcome
+from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier
+from shared.faults import Fault, crash_point
+from shared.identity import Principal
+from shared.operations.engine import OperationDefinition, StepContext, StepDefinition
+from shared.operations.model import Operation, OperationStatus
+from shared.services.activity import ActivityLog, new_entry_id
+from shared.stores import Stores
+
+logger = logging.getLogger("appbackups.backup")
+
+KIND = "backup"
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    max_attempts: int = 3
+    copy_concurrency: int = 16
+    block_size: int = 8 * 1024 * 1024
+    postgres_bin_dir: str | None = None
+
+
+@dataclass
+class BackupHooks:
+    """Test seams: called at fixed points of a backup."""
+
+    after_snapshot_exported: Callable[[ExportedSnapshot], None] | None = None
+    after_first_dump_chunk: Callable[[], None] | None = None
+    before_finish: Callable[[Snapshot], None] | None = None
+
+
+def creator(snapshot: Snapshot) -> Principal:
+    return Principal(id=snapshot.created_by.id, name=snapshot.created_by.name)
+
+
+class BackupSteps:
+    def __init__(
+        self,
+        snapshots: SnapshotCatalog,
+        environments: EnvironmentCatalog,
+        activity: ActivityLog,
+        stores: Stores,
+        databases: PostgresGateway,
+        settings: BackupSettings,
+        clock: Clock,
+        last_sweep: Callable[[str], datetime | None] | None = None,
+    ) -> None:
+        self._snapshots = snapshots
+        self._environments = environments
+        self._activity = activity
+        self._stores = stores
+        self._databases = databases
+        self._settings = settings
+        self._clock = clock
+        self._last_sweep = last_sweep
+        self.hooks = BackupHooks()
+
+    def definition(self) -> OperationDefinition:
+        return OperationDefinition(
+            kind=KIND,
+            steps=(
+                StepDefinition("dump", "Dump the database and collect its file documents", self.dump),
+                StepDefinition("finish", "Write the manifest and finish the backup", self.finish),
+            ),
+            undo=StepDefinition("undo", "Remove the backup's partial data", self.undo),
+            max_attempts=self._settings.max_attempts,
+        )
+
+    def _snapshot(self, operation: Operation) -> Snapshot:
+        return self._snapshots.get(operation.environment_id, str(operation.snapshot_id))
+
+    # -- 1 ---------------------------------------------------------------------------------------
+
+    def dump(self, context: StepContext) -> None:
+        snapshot = self._snapshot(context.operation)
+        if snapshot.operation_id != context.operation.id or snapshot.status is not SnapshotStatus.PROCESSING:
+            raise Fault(f"Backup {snapshot.id} is {snapshot.status.value} and not this operation's to make.")
+        started = time.monotonic()
+        environment = self._environments.get(snapshot.environment_id)
+        if snapshot.tier is not Tier.PRE_RESTORE:
+            environment.ensure_can_back_up()
+        parameters = self._databases.parameters(environment.database)
+        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+        store = self._stores.snapshots
+        dump_writer = store.writer(folder + DUMP, block_size=self._settings.block_size)
+        files_writer = store.writer(folder + FILES, block_size=4 * 1024 * 1024, parallelism=2)
+        source = self._stores.file_store(environment)
+        if not source.exists():
+            raise MissingFileDocument(
+                f"The file-document container {environment.files.container!r} does not exist in its storage account."
+            )
+        total = 0
+
+        def report(stats: FileStats) -> None:
+            context.report(
+                done=stats.count, total=total, detail=f"file documents: {stats.count} of {total}, {stats.copied} new"
+            )
+            if stats.count == 1:
+                crash_point("backup.files.copying")
+
+        collector = FileCollector(
+            source,
+            self._stores.content,
+            snapshot.namespace,
+            concurrency=self._settings.copy_concurrency,
+            on_progress=report,
+        )
+        try:
+            with ExportedSnapshot(parameters) as exported, ThreadPoolExecutor(1, thread_name_prefix="dump") as pool:
+                if self.hooks.after_snapshot_exported:
+                    self.hooks.after_snapshot_exported(exported)
+                bin_dir = tool_dir(exported.server_version, self._settings.postgres_bin_dir)
+                dump = DumpProcess(parameters, exported.snapshot_id, bin_dir)
+                dumping = pool.submit(self._stream_dump, dump, dump_writer)
+                try:
+                    database_size = exported.database_size()
+                    total = exported.count_file_documents(environment.file_document_query)
+                    context.report(done=0, total=total, detail="dumping the database and collecting file documents")
+                    uuids = exported.file_document_uuids(environment.file_document_query)
+                    for entry in collector.collect(uuids, environment.files.prefix, self._previous_files(snapshot)):
+                        files_writer.write(entry.to_line())
+                    dumping.result()
+                except BaseException:
+                    dump.cancel()
+                    raise
+            context.check()
+            dump_writer.commit(metadata={"sha256": dump_writer.sha256}, content_type="application/octet-stream")
+            files_writer.commit(
+                metadata={"sha256": files_writer.sha256, "count": str(collector.stats.count)},
+                content_type="application/x-ndjson",
+            )
+        except BaseException:
+            dump_writer.abort()
+            files_writer.abort()
+            raise
+        self._check_against_sweeps(snapshot, folder + FILES, source, environment.files.prefix)
+        stats = collector.stats
+        context.output.update(
+            dumpSize=dump_writer.size,
+            dumpSha256=dump_writer.sha256,
+            databaseSize=database_size,
+            fileCount=stats.count,
+            filesSize=stats.size,
+            filesCopied=stats.copied,
+            bytesCopied=stats.copied_bytes,
+            filesHashed=stats.hashed,
+            listSha256=files_writer.sha256,
+            seconds=round(time.monotonic() - started, 3),
+        )
+        context.report(done=stats.count, total=stats.count, detail=f"{stats.count} file documents, {stats.copied} new")
+
+    def _stream_dump(self, dump: DumpProcess, writer: BlockWriter) -> None:
+        for number, chunk in enumerate(dump.chunks(self._settings.block_size)):
+            writer.write(chunk)
+            if number == 0:
+                crash_point("backup.dump.streaming")
+                if self.hooks.after_first_dump_chunk:
+                    self.hooks.after_first_dump_chunk()
+        dump.wait()
+
+    def _previous_files(self, snapshot: Snapshot) -> Iterator[FileEntry]:
+        """The file list of the environment's latest finished backup: what the store is known to hold."""
+        previous = self._snapshots.latest_finished(snapshot.environment_id)
+        if previous is None:
+            return iter(())
+        name = snapshot_folder(previous.namespace, previous.environment_id, previous.id) + FILES
+
+        def entries() -> Iterator[FileEntry]:
+            try:
+                for line in self._stores.snapshots.read_lines(name):
+                    if line.strip():
+                        yield FileEntry.from_line(line)
+            except ResourceNotFoundError:
+                return
+
+        return entries()
+
+    def _check_against_sweeps(self, snapshot: Snapshot, files: str, source: BlobStore, prefix: str) -> None:
+        """If pruning swept this namespace while the backup was being made, a sweep may have judged
+        an object this backup reuses unreferenced: copy any that is gone again from the source."""
+        swept = self._last_sweep(snapshot.namespace) if self._last_sweep else None
+        if swept is None or swept < snapshot.created_on:
+            return
+        content = self._stores.content
+        listing = content.list(f"{snapshot.namespace}/", page_size=5000)
+        present = next(listing, None)
+        restored = 0
+        for line in self._stores.snapshots.read_lines(files):
+            if not line.strip():
+                continue
+            entry = FileEntry.from_line(line)
+            while present is not None and present.name < entry.object:
+                present = next(listing, None)
+            if present is None or present.name != entry.object:
+                content.copy_from_url(
+                    entry.object,
+                    source.copy_source_url(prefix + entry.uuid, content),
+                    source_etag=entry.source_etag,
+                    metadata={"md5": entry.md5},
+                )
+                restored += 1
+        if restored:
+            logger.warning("backup %s: %d content objects swept meanwhile were copied again", snapshot.id, restored)
+
+    # -- 2 ---------------------------------------------------------------------------------------
+
+    def finish(self, context: StepContext) -> None:
+        operation = context.operation
+        made = operation.step("dump").output
+        snapshot = self._snapshot(operation)
+        if snapshot.status is SnapshotStatus.FINISHED:
+            return  # a repeat after the backup was finished and before the step was checkpointed
+        now = self._clock()
+        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+        manifest = {
+            **manifest_head(snapshot, now, snapshot.model_version, snapshot.deployment_package),
+            "database": {
+                "dump": DUMP,
+                "format": "pg_dump --format=custom --no-owner --no-privileges",
+                "dumpSize": made["dumpSize"],
+                "dumpSha256": made["dumpSha256"],
+                "databaseSize": made["databaseSize"],
+            },
+            "files": {
+                "list": FILES,
+                "count": made["fileCount"],
+                "size": made["filesSize"],
+                "listSha256": made["listSha256"],
+                "copied": made["filesCopied"],
+                "copiedBytes": made["bytesCopied"],
+                "hashed": made["filesHashed"],
+            },
+            "durationSeconds": made["seconds"],
+        }
+        self._stores.snapshots.put(
+            folder + MANIFEST, json.dumps(manifest, indent=2).encode(), content_type="application/json", overwrite=True
+        )
+        if self.hooks.before_finish:
+            self.hooks.before_finish(snapshot)
+        entry_id = context.remember("activityEntry", new_entry_id)
+        context.point_of_no_return(f"Backup {snapshot.id} has been made; it can be deleted, not cancelled.")
+        finished = self._snapshots.update(
+            snapshot.environment_id,
+            snapshot.id,
+            lambda current: current.finished(
+                now,
+                dump_size=made["dumpSize"],
+                dump_sha256=made["dumpSha256"],
+                database_size=made["databaseSize"],
+                file_count=made["fileCount"],
+                files_size=made["filesSize"],
+                files_copied=made["filesCopied"],
+                bytes_copied=made["bytesCopied"],
+                attempts=operation.step("dump").attempts,
+            ),
+        )
+        self._activity.record(
+            finished.environment_id,
+            Action.BACKUP,
+            Outcome.FINISHED,
+            creator(finished),
+            f"{finished.tier.value.capitalize()} backup finished: database dump {made['dumpSize']} bytes, "
+            f"{made['fileCount']} file documents ({made['filesCopied']} new).",
+            snapshot_id=finished.id,
+            operation_id=operation.id,
+            entry_id=entry_id,
+        )
+        logger.info(
+            "backup %s of %s finished: dump %d bytes, %d files (%d copied)",
+            finished.id,
+            finished.environment_id,
+            made["dumpSize"],
+            made["fileCount"],
+            made["filesCopied"],
+        )
+
+    # -- undo ------------------------------------------------------------------------------------
+
+    def undo(self, context: StepContext) -> None:
+        """The backup failed or was cancelled: its own data goes (file contents it already stored are
+        complete, shared objects that pruning reclaims when nothing refers to them)."""
+        operation = context.operation
+        snapshot = self._snapshots.find(operation.environment_id, str(operation.snapshot_id))
+        if snapshot is None or snapshot.operation_id != operation.id:
+            return  # the backup row was never written, or belongs to other work
+        if operation.step("dump").attempts:
+            folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+            self._stores.snapshots.delete_prefix(folder)
+        if snapshot.status is not SnapshotStatus.PROCESSING:
+            return
+        cancelled = operation.ending is OperationStatus.CANCELLED
+        entry_id = context.remember("activityEntry", new_entry_id)
+        if cancelled:
+            who = operation.cancel_requested_by
+            message = f"Cancelled by {who.name or who.id}." if who else "Cancelled."
+            actor = Principal(who.id, who.name) if who else creator(snapshot)
+            status, outcome = SnapshotStatus.CANCELLED, Outcome.CANCELLED
+        else:
+            message, actor = operation.error or "The backup failed.", creator(snapshot)
+            status, outcome = SnapshotStatus.FAILED, Outcome.FAILED
+        ended = self._snapshots.update(
+            snapshot.environment_id,
+            snapshot.id,
+            lambda current: (
+                replace(current.failed(self._clock(), message, status), attempts=operation.step("dump").attempts)
+                if current.status is SnapshotStatus.PROCESSING
+                else current
+            ),
+        )
+        verb = "cancelled" if cancelled else "failed"
+        if cancelled:
+            logger.info("backup %s of %s cancelled: %s", ended.id, ended.environment_id, message)
+        else:
+            logger.warning("backup %s of %s failed: %s", ended.id, ended.environment_id, message)
+        self._activity.record(
+            ended.environment_id,
+            Action.BACKUP,
+            outcome,
+            actor,
+            f"{ended.tier.value.capitalize()} backup {verb}: {message}",
+            snapshot_id=ended.id,
+            operation_id=operation.id,
+            entry_id=entry_id,
+        )
