@@ -1,0 +1,359 @@
+"""Crashes, caused for real: the development host is SIGKILLed at named points of long work and started
+again. Each case asserts the outcome (finished, or failed and fully undone), the data (the target
+database compared row by row, the files by MD5), that nothing happened twice, that nothing stays
+locked, and that the work resumed within the bound the lease sets."""
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+
+from shared.backups.layout import DUMP, FILES, FileEntry, snapshot_folder
+from shared.bootstrap import build_services
+from shared.config import STORAGE_CONNECTION, Settings
+from shared.domain.environments import EnvironmentState
+from shared.domain.snapshots import SnapshotStatus, Tier
+from shared.downloads.steps import archive_folder
+from shared.operations.model import OperationStatus
+from tests.support.appdata import create_scratch_app, md5_hex, table_contents
+from tests.support.faults import FaultHarness
+from tools import azurite as azurite_launcher
+from tools.provision import provision
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """A private Azurite: no other development host may pick up (and finish) the work meant to crash."""
+    data = tmp_path_factory.mktemp("fault-azurite")
+    azurite = azurite_launcher.start(data, log_file=data / "azurite.log")
+    settings = Settings.from_environ(
+        {STORAGE_CONNECTION: azurite.connection_string, "APPBACKUPS_DEVELOPMENT_MODE": "true"}
+    )
+    services = build_services(settings)
+    provision(services.clients)
+    try:
+        yield services, azurite.connection_string, data
+    finally:
+        azurite.stop()
+
+
+@pytest.fixture
+def faults(stack, tmp_path):
+    services, connection_string, _ = stack
+    harness = FaultHarness(services, connection_string, tmp_path)
+    yield harness
+    harness.stop_all()
+
+
+@pytest.fixture
+def apps(stack, database_factory, postgres_admin_dsn):
+    services = stack[0]
+    source = create_scratch_app(services, database_factory(), postgres_admin_dsn, documents=8, customers=400)
+    target = create_scratch_app(
+        services, database_factory(), postgres_admin_dsn, namespace=source.namespace, state="Stopped", documents=3
+    )
+    return source, target
+
+
+def files_of(app) -> dict[str, str]:
+    """The app's file store: blob name under its prefix -> MD5 of the content."""
+    return {
+        blob.name.removeprefix(app.prefix): md5_hex(app.container.download_blob(blob.name).readall())
+        for blob in app.container.list_blobs(name_starts_with=app.prefix)
+    }
+
+
+def referenced_files(app) -> dict[str, str]:
+    return {file_uuid: md5_hex(content) for file_uuid, content in app.files.items()}
+
+
+def wait_for_status(url: str, busy: tuple[str, ...], timeout: float = 120) -> dict:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        document = requests.get(url, timeout=30).json()
+        if document["status"] not in busy:
+            return document
+        assert time.monotonic() < deadline, document
+        time.sleep(0.3)
+
+
+def make_backup(api: str, app) -> dict:
+    created = requests.post(f"{api}/environments/{app.environment_id}/backups", json={}, timeout=30)
+    assert created.status_code == 202, created.text
+    done = wait_for_status(api.removesuffix("/api") + created.headers["Location"], ("Processing",))
+    assert done["status"] == "Finished", done
+    return done
+
+
+def dump_restores_to(services, snapshot, database_factory, postgres_admin_dsn, tmp_path: Path) -> dict:
+    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+    dump = services.stores.snapshots.read_bytes(folder + DUMP)
+    assert hashlib.sha256(dump).hexdigest() == snapshot.dump_sha256
+    (tmp_path / "db.backup").write_bytes(dump)
+    database = database_factory()
+    subprocess.run(
+        ["pg_restore", "-O", "-x", "-h", "127.0.0.1", "-U", "postgres", "-d", database, str(tmp_path / "db.backup")],
+        check=True,
+        capture_output=True,
+    )
+    return table_contents(psycopg.conninfo.make_conninfo(postgres_admin_dsn, dbname=database))
+
+
+def activity_of(services, environment_id, action: str) -> list:
+    entries, _ = services.activity.page(environment_id, limit=100, continuation=None)
+    return [entry for entry in entries if entry.action.value == action]
+
+
+def assert_within_bound(recovery) -> None:
+    assert recovery.resumed_after is not None
+    assert recovery.resumed_after <= recovery.bound, (
+        f"resumed {recovery.resumed_after:.1f} s after the kill; the bound is {recovery.bound:.1f} s"
+    )
+
+
+# -- backups -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("point", ["backup.dump.streaming", "backup.files.copying"])
+def test_a_backup_killed_mid_way_resumes_and_finishes_once(
+    faults, apps, point, database_factory, postgres_admin_dsn, tmp_path
+):
+    source, _ = apps
+    services = faults.services
+
+    def start(host):
+        created = requests.post(f"{host.api}/environments/{source.environment_id}/backups", json={}, timeout=30)
+        assert created.status_code == 202, created.text
+        return created.json()["operationId"]
+
+    recovery = faults.crash_and_recover(point, start)
+    assert recovery.operation.status is OperationStatus.FINISHED, recovery.operation.error
+    assert recovery.operation.step("dump").attempts == 2
+    assert_within_bound(recovery)
+
+    backups = list(services.snapshot_catalog.of_environment(source.environment_id))
+    assert len(backups) == 1  # one request, one backup
+    (snapshot,) = backups
+    assert snapshot.status is SnapshotStatus.FINISHED
+    assert snapshot.file_count == len(source.files)
+    assert dump_restores_to(services, snapshot, database_factory, postgres_admin_dsn, tmp_path) == (
+        source.table_contents()
+    )
+    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+    entries = [FileEntry.from_line(line) for line in services.stores.snapshots.read_lines(folder + FILES) if line]
+    assert {entry.uuid: entry.md5 for entry in entries} == referenced_files(source)
+    for entry in entries:
+        assert md5_hex(services.stores.content.read_bytes(entry.object)) == entry.md5
+    finished = [entry for entry in activity_of(services, source.environment_id, "backup")]
+    assert [entry.outcome.value for entry in finished] == ["FINISHED"]
+
+
+# -- restores ----------------------------------------------------------------------------------------
+
+
+def start_restore(faults, source, target):
+    """A backup of the source on a host without crash points, then the restore request."""
+    services = faults.services
+    clean = faults.start_host()
+    backup = make_backup(clean.api, source)
+    clean.stop()
+
+    def start(host):
+        accepted = requests.post(
+            f"{host.api}/environments/{source.environment_id}/backups/{backup['id']}/restore",
+            json={"targetEnvironment": target.environment_id},
+            timeout=30,
+        )
+        assert accepted.status_code == 202, accepted.text
+        return accepted.json()["id"]
+
+    return services, backup, start
+
+
+def assert_unlocked_and_released(services, source, target, backup) -> None:
+    environment = services.environment_catalog.get(target.environment_id)
+    assert (environment.state, environment.active_restore_id) == (EnvironmentState.STOPPED, None)
+    assert services.snapshot_catalog.get(source.environment_id, backup["id"]).in_use_by == ()
+
+
+def pre_restore_backups(services, target) -> list:
+    return [s for s in services.snapshot_catalog.of_environment(target.environment_id) if s.tier is Tier.PRE_RESTORE]
+
+
+@pytest.mark.parametrize(
+    ("point", "switch_attempts"),
+    [
+        ("restore.files.placing", 2),
+        ("restore.database.loading", 2),
+        ("restore.database.after_commit", 2),
+    ],
+)
+def test_a_restore_killed_mid_way_resumes_and_leaves_exactly_the_backup(faults, apps, point, switch_attempts):
+    source, target = apps
+    services, backup, start = start_restore(faults, source, target)
+    before_tables, before_files = target.table_contents(), files_of(target)
+    expected_tables = source.table_contents()
+    seen = {}
+
+    def after_kill(crashed):
+        seen["tables"] = target.table_contents()
+
+    recovery = faults.crash_and_recover(point, start, after_kill=after_kill)
+    if point == "restore.database.after_commit":
+        assert seen["tables"] == expected_tables  # the COMMIT had happened: the repeat must not redo it
+    else:
+        assert seen["tables"] == before_tables  # the open transaction died with the process
+    restore = recovery.operation
+    assert restore.status is OperationStatus.FINISHED, restore.error
+    assert restore.step("switch").attempts == switch_attempts
+    assert_within_bound(recovery)
+
+    assert target.table_contents() == expected_tables
+    assert files_of(target) == referenced_files(source)
+    assert_unlocked_and_released(services, source, target, backup)
+    (pre_restore,) = pre_restore_backups(services, target)  # exactly one, however often the step ran
+    assert pre_restore.status is SnapshotStatus.FINISHED
+    assert pre_restore.file_count == len(before_files)
+    outcomes = [entry.outcome.value for entry in activity_of(services, target.environment_id, "restore")]
+    assert outcomes == ["FINISHED"]
+
+
+def test_a_restore_killed_during_its_undo_finishes_undoing_it(faults, apps):
+    source, target = apps
+    services, backup, start = start_restore(faults, source, target)
+    snapshot = services.snapshot_catalog.get(source.environment_id, backup["id"])
+    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+    dump = bytearray(services.stores.snapshots.read_bytes(folder + DUMP))
+    dump[len(dump) // 2] ^= 0xFF  # a flipped byte: the restore fails and must undo what it did
+    services.stores.snapshots.put(folder + DUMP, bytes(dump), overwrite=True)
+    before_tables, before_files = target.table_contents(), files_of(target)
+
+    recovery = faults.crash_and_recover("restore.undo", start)
+    restore = recovery.operation
+    assert restore.status is OperationStatus.FAILED
+    assert restore.error_step == "switch"
+    assert restore.step("undo").attempts == 2
+    assert_within_bound(recovery)
+
+    assert target.table_contents() == before_tables
+    assert files_of(target) == before_files  # the file documents it had placed are gone again
+    assert_unlocked_and_released(services, source, target, backup)
+    outcomes = [entry.outcome.value for entry in activity_of(services, target.environment_id, "restore")]
+    assert outcomes == ["FAILED"]
+
+
+# -- downloads and uploads ---------------------------------------------------------------------------
+
+
+def test_a_download_killed_while_building_its_archive_is_built_once(faults, apps):
+    source, _ = apps
+    services = faults.services
+    clean = faults.start_host()
+    backup = make_backup(clean.api, source)
+    clean.stop()
+    url = f"/environments/{source.environment_id}/backups/{backup['id']}/download"
+
+    def start(host):
+        requested = requests.post(host.api + url, json={"dataType": "files_and_database"}, timeout=30)
+        assert requested.status_code == 202, requested.text
+        return requested.json()["operationId"]
+
+    recovery = faults.crash_and_recover("download.archive.building", start)
+    download = recovery.operation
+    assert download.status is OperationStatus.FINISHED, download.error
+    assert download.step("prepare").attempts == 2
+    assert_within_bound(recovery)
+    archives = list(services.stores.archives.list(archive_folder(download)))
+    assert len(archives) == 1  # one archive, not one per attempt
+    content = services.stores.archives.read_bytes(archives[0].name)
+    assert hashlib.sha256(content).hexdigest() == download.output("prepare", "archiveSha256")
+    assert services.snapshot_catalog.get(source.environment_id, backup["id"]).in_use_by == ()
+
+
+def test_an_upload_killed_during_its_ingest_adds_one_backup(faults, apps):
+    source, target = apps
+    services = faults.services
+    clean = faults.start_host()
+    backup = make_backup(clean.api, source)
+    url = f"{clean.api}/environments/{source.environment_id}/backups/{backup['id']}/download"
+    requests.post(url, json={"dataType": "files_and_database"}, timeout=30)
+    ready = wait_for_status(url, ("Processing",))
+    archive = requests.get(ready["url"], timeout=60).content
+    started = requests.post(f"{clean.api}/environments/{target.environment_id}/uploads", timeout=30).json()
+    put = requests.put(started["uploadUrl"], data=archive, headers={"x-ms-blob-type": "BlockBlob"}, timeout=60)
+    assert put.status_code == 201
+    clean.stop()
+
+    def start(host):
+        completed = requests.post(host.api.removesuffix("/api") + started["completeUrl"], timeout=30)
+        assert completed.status_code == 202, completed.text
+        return completed.json()["operationId"]
+
+    recovery = faults.crash_and_recover("upload.ingest.files", start)
+    upload = recovery.operation
+    assert upload.status is OperationStatus.FINISHED, upload.error
+    assert upload.step("ingest").attempts == 2
+    assert_within_bound(recovery)
+    uploaded = [s for s in services.snapshot_catalog.of_environment(target.environment_id) if s.tier is Tier.UPLOADED]
+    assert len(uploaded) == 1
+    assert uploaded[0].status is SnapshotStatus.FINISHED
+    assert uploaded[0].file_count == len(source.files)
+    assert uploaded[0].dump_sha256 == backup["dumpSha256"]
+    outcomes = [entry.outcome.value for entry in activity_of(services, target.environment_id, "upload")]
+    assert outcomes == ["FINISHED"]
+
+
+# -- scale-out -----------------------------------------------------------------------------------------
+
+
+def test_two_hosts_on_one_storage_account_do_each_job_exactly_once(faults, apps, database_factory, postgres_admin_dsn):
+    source, target = apps
+    services = faults.services
+    first, second = faults.start_host(), faults.start_host()
+    other = create_scratch_app(
+        services, database_factory(), postgres_admin_dsn, namespace=source.namespace, state="Stopped", documents=2
+    )
+    backups = []
+    for host in (first, second, first, second):
+        created = requests.post(f"{host.api}/environments/{source.environment_id}/backups", json={}, timeout=30)
+        assert created.status_code == 202, created.text
+        backups.append(created.json())
+        services.operations.wake(created.json()["operationId"])  # a duplicate message, for good measure
+    done = [
+        wait_for_status(first.api.removesuffix("/api") + f"/api/environments/{source.environment_id}/backups/{b['id']}",
+                        ("Processing",))
+        for b in backups
+    ]  # fmt: skip
+    assert [backup["status"] for backup in done] == ["Finished"] * 4
+    restores = []
+    for host, into in ((first, target), (second, other)):
+        accepted = requests.post(
+            f"{host.api}/environments/{source.environment_id}/backups/{done[0]['id']}/restore",
+            json={"targetEnvironment": into.environment_id},
+            timeout=30,
+        )
+        assert accepted.status_code == 202, accepted.text
+        restores.append(accepted.json()["id"])
+        for _ in range(3):
+            services.operations.wake(accepted.json()["id"])
+    for restore_id, host in zip(restores, (second, first), strict=True):  # each followed on the other host
+        status = wait_for_status(f"{host.api}/restores/{restore_id}", ("Running", "Stalled"))
+        assert status["status"] == "Finished", status
+        assert all(step["attempts"] == 1 for step in status["steps"]), status["steps"]
+
+    expected = source.table_contents()
+    for into in (target, other):
+        assert into.table_contents() == expected
+        assert len(pre_restore_backups(services, into)) == 1
+        assert [e.outcome.value for e in activity_of(services, into.environment_id, "restore")] == ["FINISHED"]
+    made = list(services.snapshot_catalog.of_environment(source.environment_id))
+    assert len(made) == 4
+    assert all(services.operations.get(s.operation_id).step("dump").attempts == 1 for s in made)
+    assert len(activity_of(services, source.environment_id, "backup")) == 4
