@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -101,6 +102,24 @@ def backup_path(reference: str, env: str | None) -> tuple[str, str]:
         err.print(f"[red]error:[/red] {environment} has no finished backup")
         raise typer.Exit(NOT_FOUND)
     return environment, backup_id
+
+
+def waiting_with_cancel(what: str, wait: Callable[[], dict[str, Any]], cancel: Callable[[], dict[str, Any]]) -> Any:
+    """Run ``wait``; on Ctrl-C, offer to cancel the work (it goes on otherwise) and say where it stands."""
+    try:
+        return wait()
+    except KeyboardInterrupt:
+        err.print()
+        interactive = sys.stdin.isatty()
+        if interactive and typer.confirm(f"Cancel the {what}?", default=False):
+            try:
+                document = cancel()
+            except ApiError as error:
+                fail(error)
+            err.print(f"{what}: cancel requested; it undoes what it did ({document.get('status')})")
+            raise typer.Exit(130) from None
+        err.print(f"stopped watching; the {what} goes on")
+        raise typer.Exit(130) from None
 
 
 # -- environments ------------------------------------------------------------------------------
@@ -224,16 +243,17 @@ def backups_list(
 
 
 def _wait_for_backup(environment: str, backup_id: str) -> dict[str, Any]:
-    with err.status(f"backup {backup_id}: Processing") as status:
+    path = f"/environments/{environment}/backups/{backup_id}"
 
-        def show(document: dict[str, Any]) -> None:
-            status.update(f"backup {backup_id}: {document['status']} {document.get('progress') or ''}")
+    def follow() -> dict[str, Any]:
+        with err.status(f"backup {backup_id}: Processing") as status:
 
-        return state.client.wait(
-            f"/environments/{environment}/backups/{backup_id}",
-            done=lambda d: d["status"] != "Processing",
-            on_update=show,
-        )
+            def show(document: dict[str, Any]) -> None:
+                status.update(f"backup {backup_id}: {document['status']} {document.get('progress') or ''}")
+
+            return state.client.wait(path, done=lambda d: d["status"] != "Processing", on_update=show)
+
+    return waiting_with_cancel("backup", follow, lambda: state.client.post(f"{path}/cancel").json())
 
 
 def _finish(document: dict[str, Any]) -> None:
@@ -243,7 +263,7 @@ def _finish(document: dict[str, Any]) -> None:
         out.print(_backup_table([document]))
         if document.get("statusMessage"):
             out.print(document["statusMessage"])
-    if document["status"] == "Failed":
+    if document["status"] in ("Failed", "Cancelled"):
         raise typer.Exit(FAILED)
 
 
@@ -316,6 +336,28 @@ def backups_edit(
     _finish(document)
 
 
+@backups.command("cancel")
+def backups_cancel(
+    backup: str,
+    env: Annotated[str | None, typer.Option("--env", "-e")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait until it is Cancelled.")] = False,
+) -> None:
+    """Cancel a backup being made (ENV/ID); its partial data is removed."""
+    try:
+        environment, backup_id = backup_path(backup, env)
+        document = state.client.post(f"/environments/{environment}/backups/{backup_id}/cancel").json()
+        if wait:
+            document = state.client.wait(
+                f"/environments/{environment}/backups/{backup_id}", done=lambda d: d["status"] != "Processing"
+            )
+    except ApiError as error:
+        fail(error)
+    if state.as_json:
+        emit(document)
+    else:
+        out.print(f"backup {backup_id}: {document['status']} {document.get('progress') or ''}".rstrip())
+
+
 @backups.command("delete")
 def backups_delete(
     backup: str,
@@ -357,18 +399,28 @@ def _follow_restore(restore_id: str) -> dict[str, Any]:
                 detail = f"{step['status']} {step['progress'].get('detail') or ''}".strip()
                 progress.update(task, completed=percent or 0, detail=detail)
 
-        return state.client.wait(f"/restores/{restore_id}", done=lambda d: d["status"] != "Running", on_update=show)
+        return waiting_with_cancel(
+            "restore",
+            lambda: state.client.wait(f"/restores/{restore_id}", done=_restore_ended, on_update=show),
+            lambda: state.client.post(f"/restores/{restore_id}/cancel").json(),
+        )
+
+
+def _restore_ended(document: dict[str, Any]) -> bool:
+    return document["status"] not in ("Running", "Stalled")
 
 
 def _restore_result(document: dict[str, Any]) -> None:
     if state.as_json:
         emit(document)
     else:
-        outcome = {"Finished": "FINISHED", "Failed": "FAILED"}.get(document["status"], document["status"])
+        outcome = {"Finished": "FINISHED", "Failed": "FAILED", "Cancelled": "CANCELLED"}.get(
+            document["status"], document["status"]
+        )
         out.print(f"restore {document['id']}: {outcome}")
         if document.get("error"):
             out.print(f"{document['error']['step']}: {document['error']['message']}")
-    if document["status"] == "Failed":
+    if document["status"] in ("Failed", "Cancelled"):
         raise typer.Exit(FAILED)
 
 
@@ -426,9 +478,29 @@ def restores_show(
             step["title"], step["status"], f"{percent:.0f}%" if percent is not None else "", str(step["attempts"])
         )
     out.print(f"restore {document['id']}: {document['status']}")
+    if document.get("stalledSince"):
+        out.print(f"its worker stopped checking in at {when(document['stalledSince'])}; it resumes by itself")
     out.print(table)
     if document.get("error"):
         out.print(f"{document['error']['step']}: {document['error']['message']}")
+
+
+@restores.command("cancel")
+def restores_cancel(
+    restore_id: str, wait: Annotated[bool, typer.Option(help="Wait until it is Cancelled.")] = False
+) -> None:
+    """Cancel a restore. Before its database switch the target is left exactly as it was; after it,
+    the API refuses (exit 4) and says why."""
+    try:
+        document = state.client.post(f"/restores/{restore_id}/cancel").json()
+        if wait:
+            document = state.client.wait(f"/restores/{restore_id}", done=_restore_ended)
+    except ApiError as error:
+        fail(error)
+    if state.as_json:
+        emit(document)
+    else:
+        out.print(f"restore {restore_id}: {document['status']}" + (" (undoing)" if document.get("undoing") else ""))
 
 
 # -- transfers --------------------------------------------------------------------------------
@@ -461,14 +533,20 @@ def download(
         path = f"/environments/{environment}/backups/{backup_id}/download"
         document = state.client.post(path, {"dataType": data_type}).json()
         if document["status"] != "Ready":
-            with err.status("preparing the archive") as status:
-                document = state.client.wait(
-                    f"{path}?dataType={data_type}",
-                    done=lambda d: d["status"] != "Processing",
-                    on_update=lambda d: status.update(
-                        f"preparing the archive: {d.get('progress', {}).get('percent') or 0}%"
-                    ),
-                )
+
+            def follow() -> dict[str, Any]:
+                with err.status("preparing the archive") as status:
+                    return state.client.wait(
+                        f"{path}?dataType={data_type}",
+                        done=lambda d: d["status"] != "Processing",
+                        on_update=lambda d: status.update(
+                            f"preparing the archive: {d.get('progress', {}).get('percent') or 0}%"
+                        ),
+                    )
+
+            document = waiting_with_cancel(
+                "download", follow, lambda: state.client.post(f"{path}/cancel?dataType={data_type}").json()
+            )
         if document["status"] != "Ready":
             message = (document.get("error") or {}).get("message") or document["status"]
             raise ApiError(f"the download is {document['status']}: {message}", exit_code=FAILED)

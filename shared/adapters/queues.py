@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,6 +29,11 @@ class AzureWorkQueue:
 class SentMessage:
     body: dict[str, Any]
     delay_seconds: int
+    sent_at: float = 0.0  # time.monotonic() when sent
+
+    @property
+    def visible_at(self) -> float:
+        return self.sent_at + self.delay_seconds
 
 
 class MemoryWorkQueue:
@@ -43,11 +49,19 @@ class MemoryWorkQueue:
 
     def send(self, message: dict[str, Any], *, delay_seconds: int = 0) -> None:
         with self._lock:
-            self.sent.append(SentMessage(dict(message), delay_seconds))
+            self.sent.append(SentMessage(dict(message), delay_seconds, time.monotonic()))
 
     def pop(self) -> SentMessage:
         with self._lock:
             return self.sent.pop(0)
+
+    def pop_next_visible(self) -> SentMessage | None:
+        """The message the queue would deliver next (the soonest visible), taken out; None if empty."""
+        with self._lock:
+            if not self.sent:
+                return None
+            soonest = min(range(len(self.sent)), key=lambda index: self.sent[index].visible_at)
+            return self.sent.pop(soonest)
 
     def clear(self) -> None:
         with self._lock:

@@ -12,47 +12,29 @@ import pytest
 import requests
 
 from shared.backups.layout import DUMP, FILES, FileEntry, snapshot_folder
-from shared.bootstrap import build_services
-from shared.config import STORAGE_CONNECTION, Settings
 from shared.domain.environments import EnvironmentState
 from shared.domain.snapshots import SnapshotStatus, Tier
 from shared.downloads.steps import archive_folder
+from shared.errors import Conflict
+from shared.identity import Principal
 from shared.operations.model import OperationStatus
 from tests.support.appdata import create_scratch_app, md5_hex, table_contents
 from tests.support.faults import FaultHarness
-from tools import azurite as azurite_launcher
-from tools.provision import provision
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    """A private Azurite: no other development host may pick up (and finish) the work meant to crash."""
-    data = tmp_path_factory.mktemp("fault-azurite")
-    azurite = azurite_launcher.start(data, log_file=data / "azurite.log")
-    settings = Settings.from_environ(
-        {STORAGE_CONNECTION: azurite.connection_string, "APPBACKUPS_DEVELOPMENT_MODE": "true"}
-    )
-    services = build_services(settings)
-    provision(services.clients)
-    try:
-        yield services, azurite.connection_string, data
-    finally:
-        azurite.stop()
-
-
 @pytest.fixture
-def faults(stack, tmp_path):
-    services, connection_string, _ = stack
+def faults(private_stack, tmp_path):
+    services, connection_string, _ = private_stack
     harness = FaultHarness(services, connection_string, tmp_path)
     yield harness
     harness.stop_all()
 
 
 @pytest.fixture
-def apps(stack, database_factory, postgres_admin_dsn):
-    services = stack[0]
+def apps(private_stack, database_factory, postgres_admin_dsn):
+    services = private_stack[0]
     source = create_scratch_app(services, database_factory(), postgres_admin_dsn, documents=8, customers=400)
     target = create_scratch_app(
         services, database_factory(), postgres_admin_dsn, namespace=source.namespace, state="Stopped", documents=3
@@ -204,10 +186,16 @@ def test_a_restore_killed_mid_way_resumes_and_leaves_exactly_the_backup(faults, 
 
     def after_kill(crashed):
         seen["tables"] = target.table_contents()
+        if point == "restore.database.after_commit":  # past its point of no return: cancel is refused
+            with pytest.raises(Conflict) as refused:
+                services.restores.cancel(crashed.id, Principal(id="bob", name="Bob"))
+            seen["refusal"] = refused.value
 
     recovery = faults.crash_and_recover(point, start, after_kill=after_kill)
     if point == "restore.database.after_commit":
         assert seen["tables"] == expected_tables  # the COMMIT had happened: the repeat must not redo it
+        assert seen["refusal"].code == "past_point_of_no_return"
+        assert "can no longer be cancelled" in seen["refusal"].detail
     else:
         assert seen["tables"] == before_tables  # the open transaction died with the process
     restore = recovery.operation

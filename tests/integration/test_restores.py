@@ -327,3 +327,38 @@ def test_a_duplicated_message_does_not_run_a_step_twice(harness, apps):
     ]
     assert len(snapshots) == 1
     assert snapshots[0].status is SnapshotStatus.FINISHED
+
+
+def test_a_cancel_at_the_last_moment_before_the_commit_leaves_the_target_exactly_as_before(harness, apps):
+    """The hardest window: files placed, the database loaded in its open transaction, COMMIT not sent."""
+    source, target = apps
+    services = harness.services
+    snapshot_id = harness.backup(source.environment_id, ADA)
+    before_schema, before_tables, before_files = (
+        schema_text(database_name(target)),
+        target.table_contents(),
+        blobs(target),
+    )
+    bob = Principal(id="bob", name="Bob")
+    state = {}
+
+    def cancel_now():
+        state["placed"] = set(blobs(target)) - set(before_files)
+        services.restores.cancel(state["id"], bob)
+
+    services.restore_steps.hooks.before_commit = cancel_now
+    operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    state["id"] = operation.id
+    harness.drain()
+    cancelled = services.restores.get(operation.id)
+    assert cancelled.status is OperationStatus.CANCELLED
+    assert cancelled.step("switch").status is StepStatus.CANCELLED
+    assert state["placed"]  # it had copied file documents the target lacked
+    assert schema_text(database_name(target)) == before_schema
+    assert target.table_contents() == before_tables
+    assert blobs(target) == before_files
+    unlocked = services.environments.get(target.environment_id)
+    assert (unlocked.state, unlocked.active_restore_id) == (EnvironmentState.STOPPED, None)
+    entries, _ = services.activity.page(target.environment_id, limit=1, continuation=None)
+    assert (entries[0].outcome.value, entries[0].actor_name) == ("CANCELLED", "Bob")
+    assert services.restores.cancel(operation.id, bob).status is OperationStatus.CANCELLED  # idempotent

@@ -42,8 +42,14 @@ class AppHost:
 
 
 def start_app_host(
-    connection_string: str, log_path: Path, *, extra_settings: dict[str, str] | None = None, timers: bool = False
+    connection_string: str,
+    log_path: Path,
+    *,
+    extra_settings: dict[str, str] | None = None,
+    timers: bool = False,
+    queues: bool = True,
 ) -> AppHost:
+    """``queues=False`` serves the API only: work is accepted and queued, and nothing runs it."""
     port = free_port()
     environment = {key: value for key, value in os.environ.items() if not key.startswith("APPBACKUPS_")}
     environment.update(
@@ -59,6 +65,8 @@ def start_app_host(
     command = [sys.executable, "-m", "devhost", "serve", "--app-dir", str(REPO_ROOT), "--port", str(port)]
     if not timers:
         command.append("--no-timers")
+    if not queues:
+        command.append("--no-queues")
     log_file = open(log_path, "ab")  # noqa: SIM115 - the child process owns it
     process = subprocess.Popen(command, cwd=REPO_ROOT, env=environment, stdout=log_file, stderr=subprocess.STDOUT)
     log_file.close()

@@ -36,12 +36,15 @@ class Harness:
         Watchdog messages are left aside: they matter only when a worker dies, and the fault tests
         kill real processes for that. False when nothing is queued."""
         queue = self.queues.setdefault("operation-work", MemoryWorkQueue())
-        while queue.sent:
-            message = queue.pop()
+        while (message := queue.pop_next_visible()) is not None:
             if "watch" in message.body:
                 continue
-            if message.delay_seconds:
-                time.sleep(message.delay_seconds)
+            operation = self.services.operations.find(message.body["operationId"])
+            if operation is None or not operation.open:
+                continue  # it would be dropped on delivery: no need to wait for it
+            wait = message.visible_at - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
             self.services.operations.handle(message.body["operationId"])
             return True
         return False
