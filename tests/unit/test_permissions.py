@@ -94,6 +94,7 @@ CASES = [
     Case("get_environment", "GET", {"env": "prod"}, None, NS_READERS),
     Case("list_activity", "GET", {"env": "prod"}, None, NS_READERS),
     Case("put_environment", "PUT", {"env": "prod"}, lambda w: registration("ns", "Running"), ADMINS),
+    Case("deregister_environment", "DELETE", {"env": "acc"}, None, ADMINS),
     Case("stop_environment", "POST", {"env": "prod"}, None, STOPPERS),
     Case("start_environment", "POST", {"env": "prod"}, None, STOPPERS),
     Case("list_backups", "GET", {"env": "prod"}, None, NS_READERS),
