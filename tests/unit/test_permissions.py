@@ -115,6 +115,8 @@ CASES = [
     Case("openapi_document", "GET", {}, None, frozenset(CALLERS)),
     Case("portal_page", "GET", {}, None, frozenset(CALLERS)),
     Case("portal_asset", "GET", {"asset": "index.html"}, None, frozenset(CALLERS)),
+    Case("docs_page", "GET", {}, None, frozenset(CALLERS)),
+    Case("docs_asset", "GET", {"asset": "docs.js"}, None, frozenset(CALLERS)),
 ]
 
 
