@@ -18,20 +18,28 @@ ENV AzureWebJobsScriptRoot=/home/site/wwwroot \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
+# bash for the RUN steps: the package list below is an array (no word splitting of unquoted strings), and
+# pipefail so that a failing command on the left of a pipe fails the build.
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+
 # The PGDG repository is configured the way postgresql.org documents it for Debian: with the
 # script and signing key that ship in Debian's own postgresql-common package (no key download).
+# hadolint DL3008 (pin apt versions) is ignored here: the client majors are pinned by PG_MAJORS, and the
+# PGDG and Debian repositories keep only their latest minor release, so a pinned minor would stop building
+# at its next update.
+# hadolint ignore=DL3008
 RUN set -eux; \
     export DEBIAN_FRONTEND=noninteractive; \
     apt-get update; \
     apt-get install -y --no-install-recommends ca-certificates postgresql-common; \
     /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y; \
-    packages=""; \
-    for major in ${PG_MAJORS}; do packages="${packages} postgresql-client-${major}"; done; \
-    apt-get install -y --no-install-recommends ${packages}; \
+    packages=(); \
+    for major in ${PG_MAJORS}; do packages+=("postgresql-client-${major}"); done; \
+    apt-get install -y --no-install-recommends "${packages[@]}"; \
     rm -rf /var/lib/apt/lists/*; \
-    pg_dump --version | grep -q "(PostgreSQL) ${PG_DEFAULT}\."; \
-    pg_restore --version | grep -q "(PostgreSQL) ${PG_DEFAULT}\."; \
-    psql --version | grep -q "(PostgreSQL) ${PG_DEFAULT}\."
+    for tool in pg_dump pg_restore psql; do \
+        [[ "$("${tool}" --version)" == *"(PostgreSQL) ${PG_DEFAULT}."* ]]; \
+    done
 
 # Dependencies first: this layer is rebuilt only when requirements.txt changes.
 COPY requirements.txt /requirements.txt

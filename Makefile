@@ -7,6 +7,8 @@ STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 VENV_CHECKOV := .venv-checkov
 STAMP_CHECKOV := $(VENV_CHECKOV)/.installed
+VENV_INFRA := .venv-infra
+STAMP_INFRA := $(VENV_INFRA)/.installed
 
 .PHONY: setup run test lint format unit infra browser clean
 
@@ -26,6 +28,12 @@ $(STAMP_NODE): package.json package-lock.json
 $(STAMP_CHECKOV): requirements-checkov.txt
 	test -x $(VENV_CHECKOV)/bin/python || $(PYTHON) -m venv $(VENV_CHECKOV)
 	$(VENV_CHECKOV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+# The ARM models of the azure-mgmt-* packages (tools/arm_check.py) and hadolint, in their own environment too.
+$(STAMP_INFRA): requirements-infra.txt
+	test -x $(VENV_INFRA)/bin/python || $(PYTHON) -m venv $(VENV_INFRA)
+	$(VENV_INFRA)/bin/pip install --quiet --disable-pip-version-check -r requirements-infra.txt
 	touch $@
 
 # The Backups page is tested in Debian's Chromium, driven by Playwright (pip) with executable_path.
@@ -48,11 +56,11 @@ format: setup
 unit: setup
 	$(PY) -m pytest tests/unit -q
 
-infra: setup $(STAMP_CHECKOV)
+infra: setup $(STAMP_CHECKOV) $(STAMP_INFRA)
 	$(PY) -m tools.check_infra
 
 test: lint infra browser
 	$(PY) -m pytest -q
 
 clean:
-	rm -rf $(VENV) $(VENV_CHECKOV) node_modules .azurite .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(VENV_CHECKOV) $(VENV_INFRA) node_modules .azurite .pytest_cache .ruff_cache *.egg-info

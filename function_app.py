@@ -8,6 +8,7 @@ import azure.functions as func
 
 from functions import (
     backups,
+    docs,
     downloads,
     environments,
     health,
@@ -42,5 +43,6 @@ for blueprint in (
     health.bp,
     openapi.bp,
     portal.bp,
+    docs.bp,
 ):
     app.register_functions(blueprint)

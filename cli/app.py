@@ -1,17 +1,24 @@
-"""The commands. Human output by default (tables, progress bars); --json prints the API's own JSON
-for scripts. Exit codes: 0 done, 1 the operation failed, 2 bad usage or request, 3 not found,
-4 conflict (state, concurrency, namespace), 5 not signed in or not allowed, 6 service unreachable."""
+"""The commands. Human output by default (tables, progress bars); --json (or --output json) prints the
+API's own JSON for scripts. Exit codes: 0 done, 1 the operation failed, 2 bad usage or request, 3 not
+found, 4 conflict (state, concurrency, namespace), 5 not signed in or not allowed, 6 service unreachable.
+
+The options that say where the API is and how to print (--url, --key, --token, --principal, --config,
+--json, --output) are accepted before the command (``appbackups --json backups list ENV``) and after it
+(``appbackups backups list ENV --json``), as operators type them with ``az`` and ``kubectl``."""
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.main
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
@@ -32,9 +39,52 @@ out = Console()
 err = Console(stderr=True)
 
 
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
 class State:
-    client: Client
-    as_json: bool = False
+    """The global options as given (before or after the command); the client is built on first use."""
+
+    def __init__(self) -> None:
+        self.options: dict[str, Any] = {}
+        self.output = OutputFormat.TABLE
+        self._client: Client | None = None
+
+    @property
+    def as_json(self) -> bool:
+        return self.output is OutputFormat.JSON
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            try:
+                settings = load_config(
+                    url=self.options.get("url"),
+                    function_key=self.options.get("key"),
+                    token=self.options.get("token"),
+                    principal=self.options.get("principal"),
+                    config_file=self.options.get("config"),
+                )
+            except ConfigError as error:
+                err.print(f"[red]{error}[/red]")
+                raise typer.Exit(USAGE) from error
+            self._client = Client(settings)
+        return self._client
+
+    def given(self, name: str, value: Any) -> None:
+        """Record a global option; a later one (after the command) wins over an earlier one."""
+        if value is None or value is False:
+            return
+        if name == "as_json":
+            self.output = OutputFormat.JSON
+        elif name == "output":
+            self.output = OutputFormat(value)
+        elif name == "config":
+            self.options[name] = Path(value)
+        else:
+            self.options[name] = value
 
 
 state = State()
@@ -49,15 +99,56 @@ def configure(
         str | None, typer.Option(help="Development mode: act as this principal id (env APPBACKUPS_PRINCIPAL).")
     ] = None,
     config: Annotated[Path | None, typer.Option(help="Config file (default ~/.config/appbackups/config.toml).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON, for scripts (same as --output json).")] = False,
+    output: Annotated[
+        OutputFormat | None, typer.Option("--output", "-o", help="Output format: table (default) or json.")
+    ] = None,
 ) -> None:
-    try:
-        settings = load_config(url=url, function_key=key, token=token, principal=principal, config_file=config)
-    except ConfigError as error:
-        err.print(f"[red]{error}[/red]")
-        raise typer.Exit(USAGE) from error
-    state.client = Client(settings)
-    state.as_json = as_json
+    for name, value in (
+        ("url", url),
+        ("key", key),
+        ("token", token),
+        ("principal", principal),
+        ("config", config),
+        ("as_json", as_json),
+        ("output", output),
+    ):
+        state.given(name, value)
+
+
+GLOBAL_OPTIONS = ("url", "key", "token", "principal", "config", "as_json", "output")
+GLOBAL_PANEL = "Global options (before or after the command)"
+
+
+def _remember(ctx: Any, param: Any, value: Any) -> Any:
+    state.given(param.name, value)
+    return value
+
+
+def _leaves(command: Any) -> list[Any]:
+    children = getattr(command, "commands", None)
+    if children is None:
+        return [command]
+    return [leaf for child in children.values() for leaf in _leaves(child)]
+
+
+def command() -> Any:
+    """The click command of the app, with the global options added to every command, so that they can
+    follow the command as well as precede it."""
+    root = typer.main.get_command(app)
+    shared = [param for param in root.params if param.name in GLOBAL_OPTIONS]
+    for leaf in _leaves(root):
+        taken = {opt for param in leaf.params for opt in (*param.opts, *param.secondary_opts)}
+        for param in shared:
+            clash = taken & {*param.opts, *param.secondary_opts}
+            if clash:
+                raise RuntimeError(f"command {leaf.name!r} defines {', '.join(sorted(clash))}, a global option")
+            clone = copy.copy(param)
+            clone.expose_value = False
+            clone.callback = _remember
+            clone.rich_help_panel = GLOBAL_PANEL
+            leaf.params.append(clone)
+    return root
 
 
 def emit(document: Any) -> None:
@@ -126,10 +217,14 @@ def waiting_with_cancel(what: str, wait: Callable[[], dict[str, Any]], cancel: C
 
 
 @envs.command("list")
-def envs_list() -> None:
+def envs_list(
+    deregistered: Annotated[
+        bool, typer.Option("--deregistered", help="Also the deregistered ones, whose backups stay until they expire.")
+    ] = False,
+) -> None:
     """The environments you can see."""
     try:
-        items = state.client.get("/environments")["items"]
+        items = state.client.get("/environments", deregistered="true" if deregistered else None)["items"]
     except ApiError as error:
         fail(error)
     if state.as_json:
@@ -189,6 +284,27 @@ def _transition(environment: str, action: str) -> None:
         emit(item)
     else:
         out.print(f"{environment} is {item['state']}")
+
+
+@envs.command("remove")
+def envs_remove(
+    environment: str,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Deregister an environment whose app is gone (needs NamespaceAdmin). Its backups stay until they
+    expire (list, download, restore them into another environment); its activity log stays."""
+    if not yes and not typer.confirm(f"Deregister {environment}? Its backups stay until they expire."):
+        raise typer.Exit(FAILED)
+    try:
+        item = state.client.request("DELETE", f"/environments/{environment}").json()
+    except ApiError as error:
+        fail(error)
+    if state.as_json:
+        emit(item)
+    else:
+        out.print(
+            f"{environment} is deregistered; its backups stay until they expire: appbackups backups list {environment}"
+        )
 
 
 @envs.command("stop")
@@ -522,8 +638,8 @@ def download(
     backup: str,
     env: Annotated[str | None, typer.Option("--env", "-e")] = None,
     database_only: Annotated[bool, typer.Option("--database-only", help="The dump alone (.backup).")] = False,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="File to write (default: the archive's name).")
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="File to write (default: the archive's name).")
     ] = None,
 ) -> None:
     """Prepare a download (Full Snapshot .tar.gz, or the dump alone), wait for it, fetch it."""
@@ -550,7 +666,7 @@ def download(
         if document["status"] != "Ready":
             message = (document.get("error") or {}).get("message") or document["status"]
             raise ApiError(f"the download is {document['status']}: {message}", exit_code=FAILED)
-        target = output or Path(document["fileName"])
+        target = file or Path(document["fileName"])
         with _bytes_progress() as progress:
             task = progress.add_task(f"downloading {target.name}", total=document.get("size"))
             download_file(
@@ -598,7 +714,7 @@ def upload(
 
 def main() -> None:
     try:
-        app()
+        command()(prog_name="appbackups")
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)

@@ -1,4 +1,4 @@
-"""Routes: environments (register, read, list, stop, start) and their activity log."""
+"""Routes: environments (register, read, list, stop, start, deregister) and their activity log."""
 
 from __future__ import annotations
 
@@ -14,10 +14,25 @@ bp = ApiBlueprint()
 TAG = "Environments"
 
 
-@bp.api("environments", "GET", RouteSpec("List environments", SIGNED_IN, response_model=Page[EnvironmentView], tag=TAG))
+@bp.api(
+    "environments",
+    "GET",
+    RouteSpec(
+        "List environments (with deregistered=true, also the deregistered ones whose backups stay)",
+        SIGNED_IN,
+        response_model=Page[EnvironmentView],
+        query=("deregistered",),
+        tag=TAG,
+    ),
+)
 def list_environments(request: ApiRequest) -> Reply:
     visible = services().access.visible_namespaces(request.caller)
-    environments = [env for env in services().environments.list() if visible is None or env.namespace in visible]
+    deregistered = request.query_flag("deregistered")
+    environments = [
+        env
+        for env in services().environments.list(deregistered=deregistered)
+        if visible is None or env.namespace in visible
+    ]
     return Reply(200, Page[EnvironmentView](items=[EnvironmentView.of(env) for env in environments]))
 
 
@@ -52,6 +67,24 @@ def put_environment(request: ApiRequest) -> Reply:
     if created:
         headers["Location"] = f"/api/environments/{environment.id}"
     return Reply(201 if created else 200, EnvironmentView.of(environment), headers)
+
+
+@bp.api(
+    "environments/{env}",
+    "DELETE",
+    RouteSpec(
+        "Deregister an environment whose app is gone (409 while work runs on it); its backups stay until they "
+        "expire, and its activity log stays",
+        REGISTRATION,
+        response_model=EnvironmentView,
+        tag=TAG,
+    ),
+)
+def deregister_environment(request: ApiRequest) -> Reply:
+    environment = services().environments.deregister(
+        request.environment_id(), request.caller, services().snapshot_catalog
+    )
+    return Reply(200, EnvironmentView.of(environment), {"ETag": environment.etag})
 
 
 @bp.api(

@@ -116,9 +116,10 @@ class RouteSpec:
 
 
 class ApiRequest:
-    def __init__(self, request: func.HttpRequest, caller: Principal) -> None:
+    def __init__(self, request: func.HttpRequest, caller: Principal, template: str = "") -> None:
         self.raw = request
         self.caller = caller
+        self.template = template  # the route as registered, e.g. environments/{env}/backups/{id}
 
     def route(self, name: str) -> str:
         return self.raw.route_params[name]
@@ -163,6 +164,14 @@ class ApiRequest:
     def query(self, name: str) -> str | None:
         value = self.raw.params.get(name)
         return value if value not in (None, "") else None
+
+    def query_flag(self, name: str) -> bool:
+        raw = self.query(name)
+        if raw is None:
+            return False
+        if raw.lower() not in ("true", "false"):
+            raise InvalidRequest(f"Query parameter {name} must be true or false.", code="invalid_query")
+        return raw.lower() == "true"
 
     def query_int(self, name: str, *, default: int, minimum: int, maximum: int) -> int:
         raw = self.query(name)
@@ -274,6 +283,16 @@ def _environment_hidden(environment_id: str) -> NotFound:
     return NotFound(f"There is no environment {environment_id!r}.", code="environment_not_found")
 
 
+# What a deregistered environment still answers: every read (the environment, its activity, its backups)
+# and what a caller does with a backup that stays — edit, delete, download, restore into another
+# environment. Everything else (a new backup, an upload, stop, start) is a 409 naming the deregistration.
+_BACKUP_ROUTES = "environments/{env}/backups/{id}"
+
+
+def _allowed_when_deregistered(request: ApiRequest) -> bool:
+    return request.raw.method.upper() == "GET" or request.template.startswith(_BACKUP_ROUTES)
+
+
 def authorize(access: Access, request: ApiRequest) -> None:
     """Enforce a route's declared access. Where the caller has no permission at all in the namespace,
     the answer is 404, as if the environment (or restore) did not exist: existence does not leak."""
@@ -308,6 +327,8 @@ def authorize(access: Access, request: ApiRequest) -> None:
     if environment is None:
         raise _environment_hidden(environment_id)
     app.access.require(caller, environment.namespace, access.permissions, hidden=_environment_hidden(environment_id))
+    if not _allowed_when_deregistered(request):
+        environment.ensure_registered(f"{request.raw.method.upper()} /api/{request.template}")
     if access.scope is Scope.RESTORE:
         target_id = request.body_field("targetEnvironment")
         target = app.environment_catalog.find(target_id) if target_id and ENVIRONMENT_ID.match(target_id) else None
@@ -315,12 +336,13 @@ def authorize(access: Access, request: ApiRequest) -> None:
             if target is None:
                 raise _environment_hidden(target_id)
             app.access.require(caller, target.namespace, access.permissions, hidden=_environment_hidden(target_id))
+            target.ensure_registered("restoring into it")
 
 
-def handle(request: func.HttpRequest, handler: Handler, access: Access) -> func.HttpResponse:
+def handle(request: func.HttpRequest, handler: Handler, access: Access, template: str = "") -> func.HttpResponse:
     try:
         caller = ANONYMOUS if access.scope is Scope.PUBLIC else caller_of(request)
-        api_request = ApiRequest(request, caller)
+        api_request = ApiRequest(request, caller, template)
         authorize(access, api_request)
         reply = handler(api_request)
     except AppError as error:
@@ -369,7 +391,7 @@ class ApiBlueprint(func.Blueprint):
 
         def register(handler: Handler) -> Handler:
             def entrypoint(req: func.HttpRequest) -> func.HttpResponse:
-                return handle(req, handler, spec.access)
+                return handle(req, handler, spec.access, route)
 
             entrypoint.__name__ = handler.__name__
             entrypoint.__qualname__ = handler.__qualname__

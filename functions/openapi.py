@@ -29,6 +29,7 @@ _QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
     "limit": {"type": "integer", "minimum": 1, "maximum": 200, "description": "Page size."},
     "continuationToken": {"type": "string", "description": "From the previous page's continuationToken."},
     "dataType": {"type": "string", "enum": [member.value for member in DataType]},
+    "deregistered": {"type": "string", "enum": ["true", "false"], "description": "Include deregistered ones."},
 }
 _ERRORS = {
     400: "The request is not valid (bad JSON, a field that fails validation, a malformed id or query).",

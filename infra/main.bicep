@@ -7,7 +7,8 @@
 //   modules/registry.bicep     container registry for the appbackups image
 //   modules/roles.bicep        the identity's role assignments
 //   modules/functionapp.bicep  Elastic Premium plan, function app (container), App Service Authentication
-// infra/README.md has the deploy commands, the parameters and the post-deploy steps.
+// Two ways to deploy it (infra/README.md has both, step by step): `azd up` (azure.yaml; main.parameters.json
+// takes azd's environment variables), or `az deployment group create` with `az acr build`.
 
 targetScope = 'resourceGroup'
 
@@ -29,6 +30,12 @@ param imageTag string = ''
 
 @description('Repository of the appbackups image in the registry.')
 param imageRepository string = 'appbackups'
+
+@description('Full reference of the image to run, as azd records it after a deploy (SERVICE_API_IMAGE_NAME); takes precedence over imageTag.')
+param imageName string = ''
+
+@description('Create the function app even before an image of the app exists, on the stock Functions Python image, for azd deploy to replace (azd provision runs before azd deploy).')
+param placeholderImage bool = false
 
 @description('Application (client) id of the Microsoft Entra app registration of the API (infra/README.md, Post-deploy steps).')
 param authClientId string
@@ -127,6 +134,10 @@ param secretsOfficerPrincipalIds array = []
 
 var token = uniqueString(subscription().id, resourceGroup().id, appName)
 
+// The stock image the function app starts on when azd provisions it before its first deploy.
+var stockImage = 'mcr.microsoft.com/azure-functions/python:4-python3.11'
+var deployFunctionApp = !empty(imageName) || !empty(imageTag) || placeholderImage
+
 var names = {
   identity: 'id-${appName}-${token}'
   workspace: 'log-${appName}-${token}'
@@ -211,7 +222,7 @@ module roles 'modules/roles.bicep' = {
   }
 }
 
-module functionApp 'modules/functionapp.bicep' = if (!empty(imageTag)) {
+module functionApp 'modules/functionapp.bicep' = if (deployFunctionApp) {
   name: 'appbackups-functionapp'
   params: {
     planName: names.plan
@@ -221,7 +232,7 @@ module functionApp 'modules/functionapp.bicep' = if (!empty(imageTag)) {
     planSku: planSku
     minimumInstances: minimumInstances
     maximumInstances: maximumInstances
-    image: '${registry.outputs.loginServer}/${imageRepository}:${imageTag}'
+    image: !empty(imageName) ? imageName : (!empty(imageTag) ? '${registry.outputs.loginServer}/${imageRepository}:${imageTag}' : stockImage)
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
     storageAccountName: storage.outputs.name
@@ -250,9 +261,14 @@ output keyVaultName string = keyVault.outputs.name
 output keyVaultUri string = keyVault.outputs.uri
 output registryName string = registry.outputs.name
 output registryLoginServer string = registry.outputs.loginServer
-output image string = empty(imageTag) ? '' : '${registry.outputs.loginServer}/${imageRepository}:${imageTag}'
+output image string = !empty(imageName) ? imageName : (!empty(imageTag) ? '${registry.outputs.loginServer}/${imageRepository}:${imageTag}' : (placeholderImage ? stockImage : ''))
 output appInsightsName string = monitoring.outputs.appInsightsName
 output logAnalyticsWorkspaceName string = monitoring.outputs.workspaceName
 output alertRuleNames array = monitoring.outputs.alertRuleNames
-output functionAppName string = empty(imageTag) ? '' : functionApp.outputs.name
-output functionAppUrl string = empty(imageTag) ? '' : functionApp.outputs.url
+output functionAppName string = deployFunctionApp ? functionApp.outputs.name : ''
+output functionAppUrl string = deployFunctionApp ? functionApp.outputs.url : ''
+
+// For azd: it builds the image into this registry and runs the hooks with these as environment variables.
+output AZURE_CONTAINER_REGISTRY_ENDPOINT string = registry.outputs.loginServer
+output AZURE_FUNCTION_APP_NAME string = deployFunctionApp ? functionApp.outputs.name : ''
+output AZURE_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId

@@ -1,16 +1,20 @@
-"""Checks the Bicep in infra/ without a Bicep compiler.
+"""Checks the Bicep in infra/ without a Bicep compiler, and lints the Dockerfile.
 
-``python tools/check_infra.py`` (run with the main virtual environment) runs checkov, which lives in
-its own virtual environment (``.venv-checkov``, from requirements-checkov.txt) because of its pins,
-over infra/ with ``--framework bicep``. It fails (exit 1) when
+``python -m tools.check_infra`` (run with the main virtual environment) runs three checks, each from its own
+virtual environment: checkov (``.venv-checkov``, requirements-checkov.txt, because of its pins) over infra/
+with ``--framework bicep``; the ARM-model check of tools/arm_check.py and hadolint on the Dockerfile
+(``.venv-infra``, requirements-infra.txt). It fails (exit 1) when
 
 - a .bicep file does not parse: checkov only counts parse errors and still exits 0, so every file is
   also parsed here with checkov's parser (pycep) to report the line and the token;
 - a check fails;
 - a check is skipped without a written reason (``// checkov:skip=CKV_AZURE_1: why``), or a skip
-  comment suppresses nothing (stale: the check passes or no longer applies, so the comment misleads).
+  comment suppresses nothing (stale: the check passes or no longer applies, so the comment misleads);
+- tools/arm_check.py finds a resource type or API version no package knows, a property path that its
+  model does not have, or a value of the wrong type (file:line), or a role id it cannot name;
+- hadolint reports anything on the Dockerfile (an ignored rule carries its reason in the Dockerfile).
 
-Exit 2 when checkov is not installed. The module also holds the small Bicep text model that
+Exit 2 when checkov or the infra environment is not installed. The module also holds the small Bicep text model that
 tests/unit/test_infra_*.py read the templates with (comments, strings, blocks, declarations).
 """
 
@@ -29,6 +33,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = ROOT / "infra"
 CHECKOV_VENV = ROOT / ".venv-checkov"
+INFRA_VENV = ROOT / ".venv-infra"
+DOCKERFILE = ROOT / "Dockerfile"
 MIN_REASON_LENGTH = 20
 
 SKIP_COMMENT = re.compile(r"//\s*checkov:skip=(?P<check>[A-Z0-9_]+)(?::(?P<reason>.*))?$")
@@ -52,7 +58,7 @@ print(json.dumps(errors))
 # -- a Bicep text model: enough to read declarations, objects and arrays -----------------------------
 
 
-def _skip_string(text: str, start: int) -> int:
+def skip_string(text: str, start: int) -> int:
     """Index just past the string literal that opens at ``start`` (a quote)."""
     if text.startswith("'''", start):
         end = text.find("'''", start + 3)
@@ -68,7 +74,7 @@ def _skip_string(text: str, start: int) -> int:
         if char == "'":
             return index + 1
         if text.startswith("${", index):
-            index = _skip_expression(text, index + 2, "}")
+            index = skip_expression(text, index + 2, "}")
             continue
         index += 1
     raise ValueError(f"unterminated string at offset {start}")
@@ -81,7 +87,7 @@ def _block_comment_end(text: str, start: int) -> int:
     return end + 2
 
 
-def _skip_expression(text: str, start: int, closer: str) -> int:
+def skip_expression(text: str, start: int, closer: str) -> int:
     """Index just past ``closer`` that ends the expression starting at ``start`` (strings and
     nested brackets taken into account)."""
     pairs = {"{": "}", "[": "]", "(": ")"}
@@ -90,7 +96,7 @@ def _skip_expression(text: str, start: int, closer: str) -> int:
     while index < len(text):
         char = text[index]
         if char == "'":
-            index = _skip_string(text, index)
+            index = skip_string(text, index)
             continue
         if text.startswith("//", index):
             index = text.find("\n", index)
@@ -117,7 +123,7 @@ def strip_comments(text: str) -> str:
     index = 0
     while index < len(text):
         if text[index] == "'":
-            end = _skip_string(text, index)
+            end = skip_string(text, index)
             out.append(text[index:end])
             index = end
         elif text.startswith("//", index):
@@ -138,7 +144,7 @@ def strip_comments(text: str) -> str:
 def block_at(code: str, start: int) -> str:
     """The bracketed block (object, array or call) whose opening bracket is at ``start``."""
     closer = {"{": "}", "[": "]", "(": ")"}[code[start]]
-    return code[start : _skip_expression(code, start + 1, closer)]
+    return code[start : skip_expression(code, start + 1, closer)]
 
 
 def split_top_level(inner: str, separators: str = "\n,") -> list[str]:
@@ -149,12 +155,12 @@ def split_top_level(inner: str, separators: str = "\n,") -> list[str]:
     while index < len(inner):
         char = inner[index]
         if char == "'":
-            end = _skip_string(inner, index)
+            end = skip_string(inner, index)
             current.append(inner[index:end])
             index = end
             continue
         if char in "{[(":
-            end = _skip_expression(inner, index + 1, {"{": "}", "[": "]", "(": ")"}[char])
+            end = skip_expression(inner, index + 1, {"{": "}", "[": "]", "(": ")"}[char])
             current.append(inner[index:end])
             index = end
             continue
@@ -206,7 +212,7 @@ def objects_in(expression: str) -> list[dict[str, str]]:
     while index < len(expression):
         char = expression[index]
         if char == "'":
-            index = _skip_string(expression, index)
+            index = skip_string(expression, index)
         elif char == "{":
             block = block_at(expression, index)
             found.append(object_entries(block) if block.strip("{} \n") else {})
@@ -432,23 +438,58 @@ def check(infra: Path, checkov: Path) -> list[str]:
     return problems
 
 
+def arm_models(infra: Path, python: Path) -> list[str]:
+    """tools/arm_check.py in the infra environment: its summary and notes are printed, its problems returned."""
+    result = subprocess.run(
+        [str(python), "-m", "tools.arm_check", "--infra", str(infra)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    if result.returncode not in (0, 1):
+        raise RuntimeError(f"tools/arm_check.py exited with {result.returncode}: {result.stderr.strip()[-2000:]}")
+    print(result.stdout.rstrip())
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def hadolint(dockerfile: Path, executable: Path) -> list[str]:
+    result = subprocess.run(
+        [str(executable), "--no-color", str(dockerfile)], capture_output=True, text=True, check=False
+    )
+    findings = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    if result.returncode != 0 and not findings:
+        raise RuntimeError(f"hadolint exited with {result.returncode} and said nothing")
+    version = subprocess.run([str(executable), "--version"], capture_output=True, text=True, check=False)
+    print(f"{version.stdout.strip() or 'hadolint'}: {shown(dockerfile)}, {len(findings)} findings")
+    return [f"hadolint: {finding}" for finding in findings]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--infra", type=Path, default=INFRA, help="folder with the Bicep files (default: infra)")
     parser.add_argument(
         "--checkov", type=Path, default=CHECKOV_VENV / "bin" / "checkov", help="checkov executable in its own venv"
     )
+    parser.add_argument(
+        "--infra-venv", type=Path, default=INFRA_VENV, help="venv with the azure-mgmt-* models and hadolint"
+    )
+    parser.add_argument("--dockerfile", type=Path, default=DOCKERFILE, help="the Dockerfile to lint")
     options = parser.parse_args(argv)
     checkov: Path = options.checkov
-    if not checkov.exists():
-        print(
-            f"{checkov} is missing: python3 -m venv .venv-checkov && "
-            ".venv-checkov/bin/pip install -r requirements-checkov.txt",
-            file=sys.stderr,
-        )
-        return 2
+    infra_python: Path = options.infra_venv / "bin" / "python"
+    missing = [
+        (checkov, "python3 -m venv .venv-checkov && .venv-checkov/bin/pip install -r requirements-checkov.txt"),
+        (infra_python, "python3 -m venv .venv-infra && .venv-infra/bin/pip install -r requirements-infra.txt"),
+    ]
+    for path, remedy in missing:
+        if not path.exists():
+            print(f"{path} is missing (make infra installs it): {remedy}", file=sys.stderr)
+            return 2
     try:
         problems = check(options.infra.resolve(), checkov)
+        problems += arm_models(options.infra.resolve(), infra_python)
+        problems += hadolint(options.dockerfile.resolve(), options.infra_venv / "bin" / "hadolint")
     except (RuntimeError, ValueError) as error:
         print(f"check_infra: {error}", file=sys.stderr)
         return 1

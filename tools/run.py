@@ -19,8 +19,9 @@ import psycopg
 import requests
 
 from shared.bootstrap import build_services
-from shared.config import DEFAULT_SCHEDULES, STORAGE_CONNECTION, Settings
+from shared.config import Settings
 from tools import azurite
+from tools.local_settings import ensure_local_settings
 from tools.provision import provision
 from tools.seed_demo import ADMIN_DSN, seed
 
@@ -48,19 +49,10 @@ def ensure_postgres(admin_dsn: str) -> None:
     raise SystemExit(f"PostgreSQL is not reachable at {admin_dsn!r}; start it and run again.")
 
 
-def app_environment(connection_string: str) -> dict[str, str]:
-    environment = dict(os.environ)
-    environment.update(
-        {
-            "AzureWebJobsStorage": connection_string,
-            STORAGE_CONNECTION: connection_string,
-            "FUNCTIONS_WORKER_RUNTIME": "python",
-            "APPBACKUPS_DEVELOPMENT_MODE": "true",
-        }
-    )
-    for name, schedule in DEFAULT_SCHEDULES.items():
-        environment.setdefault(name, schedule)
-    return environment
+def app_environment(local_settings: dict[str, str]) -> dict[str, str]:
+    """The settings the app sees: local.settings.json's, under what the process environment sets (as the
+    Functions host merges them)."""
+    return {**local_settings, **os.environ}
 
 
 def wait_for_api(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -92,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / ".azurite")
     parser.add_argument("--admin-dsn", default=ADMIN_DSN)
     parser.add_argument("--database-prefix", default="appbackups_demo")
+    parser.add_argument(
+        "--app-dir", type=Path, default=REPO_ROOT, help="folder of function_app.py and local.settings.json"
+    )
     arguments = parser.parse_args(argv)
 
     ensure_postgres(arguments.admin_dsn)
@@ -113,23 +108,33 @@ def main(argv: list[str] | None = None) -> int:
 
     host: subprocess.Popen[bytes] | None = None
     try:
-        environment = app_environment(connection_string)
+        app_dir: Path = arguments.app_dir.resolve()
+        settings_file = ensure_local_settings(app_dir, connection_string, arguments.api_port)
+        if settings_file.written:
+            print(f"Wrote {settings_file.path} (Azurite, the schedules, development mode).", flush=True)
+        else:
+            print(f"Using {settings_file.path}.", flush=True)
+        for warning in settings_file.warnings:
+            print(f"warning: {warning}", flush=True)
+        environment = app_environment(settings_file.values)
         services = build_services(Settings.from_environ(environment))
         provision(services.clients)
         seeded = seed(services, admin_dsn=arguments.admin_dsn, database_prefix=arguments.database_prefix)
         print(f"Demo namespace 'demo' ready: {', '.join(seeded)}.", flush=True)
 
+        # The host reads local.settings.json itself, as `func start` does: it gets only our own environment.
         host = subprocess.Popen(
-            [sys.executable, "-m", "devhost", "serve", "--app-dir", str(REPO_ROOT), "--port", str(arguments.api_port)],
-            cwd=REPO_ROOT,
-            env=environment,
+            [sys.executable, "-m", "devhost", "serve", "--app-dir", str(app_dir), "--port", str(arguments.api_port)],
+            cwd=app_dir,
         )
         url = f"http://127.0.0.1:{arguments.api_port}/api"
         wait_for_api(url, host)
         print(
             f"\nappbackups is serving {url}\n"
             f"  the Backups page:  {url}/portal\n"
+            f"  the API docs:      {url}/docs\n"
             f"  the CLI:           .venv/bin/appbackups --url {url} envs list\n"
+            f"  a timer, now:      .venv/bin/python -m devhost fire nightly_backups\n"
             f"  curl:              curl {url}/environments\n"
             "Press Ctrl-C to stop.\n",
             flush=True,

@@ -1,4 +1,5 @@
-// The environment selector, the selected environment's summary, and Stop / Start Application.
+// The environment selector, the selected environment's summary, Stop / Start Application, and Deregister
+// (namespace admins). Deregistered environments stay in the selector while their backups stay.
 
 import { allPages, api, describeError, route } from "./api.js";
 import { confirmAction } from "./dialogs.js";
@@ -50,6 +51,8 @@ function renderSummary() {
   const schedule = environment.schedule;
   const refusal = backupRefusal(environment);
   const mayStop = holds(environment.namespace, "StopApps");
+  const mayDeregister = holds(environment.namespace, "NamespaceAdmin");
+  const deregistered = environment.state === "Deregistered";
   const focused = summary.contains(document.activeElement) ? document.activeElement.id : "";
   fill(
     summary,
@@ -74,7 +77,18 @@ function renderSummary() {
       RUN_STATES.has(environment.state) && !mayStop
         ? h("p", { class: "hint", id: "environment-run-state-note" }, `Stopping and starting needs the Stop Apps permission in namespace ${environment.namespace}.`)
         : null,
+      !deregistered && mayDeregister
+        ? h("button", { type: "button", class: "secondary danger", id: "environment-deregister", onclick: () => deregister(environment.id) }, "Deregister…")
+        : null,
     ),
+    deregistered
+      ? h(
+          "p",
+          { class: "banner banner-info", role: "status", id: "environment-deregistered" },
+          `${environmentName(environment)} was deregistered on ${time(environment.deregisteredOn)}${environment.deregisteredBy ? ` by ${environment.deregisteredBy}` : ""}. ` +
+            "Its backups stay until they expire: download them, or restore them into another environment of the namespace.",
+        )
+      : null,
     environment.activeRestoreId
       ? h(
           "div",
@@ -83,7 +97,7 @@ function renderSummary() {
           h("button", { type: "button", class: "link-button", id: "environment-follow-restore", onclick: () => emit("follow-restore", { restoreId: environment.activeRestoreId }) }, "Follow the restore"),
         )
       : null,
-    refusal && !environment.activeRestoreId ? h("p", { class: "banner banner-warning" }, refusal) : null,
+    refusal && !environment.activeRestoreId && !deregistered ? h("p", { class: "banner banner-warning" }, refusal) : null,
   );
   // Keep the keyboard where it was: on the same control, or on its successor (Stop ⇄ Start).
   if (focused) (document.getElementById(focused) ?? summary.querySelector("button"))?.focus();
@@ -111,6 +125,29 @@ async function changeRunState(environmentId, action) {
   try {
     const changedEnvironment = await setRunState(environmentId, action);
     say(message, `${changedEnvironment.displayName} is ${changedEnvironment.state}.`, "success");
+  } catch (error) {
+    say(message, describeError(error), "error");
+  }
+}
+
+/** DELETE the registration (namespace admins): the environment stays listed as Deregistered with its backups. */
+async function deregister(environmentId) {
+  const environment = environmentById(environmentId);
+  const sure = await confirmAction({
+    title: `Deregister ${environment.displayName}?`,
+    text:
+      `${environmentName(environment)} is no longer backed up, scheduled or checked. Its backups stay until they ` +
+      "expire (they can be downloaded and restored into another environment of the namespace), and so does its activity log. " +
+      "Deregister an environment whose app is gone.",
+    confirmLabel: "Deregister",
+  });
+  if (!sure) return;
+  say(message, "Deregistering…", "info");
+  try {
+    const { data } = await api(route`environments/${environmentId}`, { method: "DELETE" });
+    updateEnvironment(data);
+    changed(environmentId, "backups", "activity");
+    say(message, `${data.displayName} is deregistered; its backups stay until they expire.`, "success");
   } catch (error) {
     say(message, describeError(error), "error");
   }
@@ -149,7 +186,7 @@ function selectionFromAddress() {
 
 export async function loadEnvironments() {
   say(message, "");
-  const environments = await allPages("environments");
+  const environments = await allPages("environments", { deregistered: "true" });
   setEnvironments(environments);
   const initial = selectionFromAddress() || (environmentById(state.selectedId) ? state.selectedId : environments[0]?.id ?? "");
   select(initial);

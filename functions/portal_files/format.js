@@ -77,6 +77,7 @@ const NOT_BACKED_UP_BECAUSE = {
   Starting: "it is starting",
   Stopping: "it is stopping",
   Restoring: "a restore into it is in progress",
+  Deregistered: "it was deregistered (its app is gone); its backups stay until they expire",
 };
 
 /** Why no backup can be made of the environment now, or "" when one can. */

@@ -32,7 +32,10 @@ function chosenTarget() {
 }
 
 function renderTargetOptions(backup) {
-  const candidates = state.environments.filter((environment) => environment.namespace === backup.namespace);
+  // A deregistered environment keeps its backups but takes no restore.
+  const candidates = state.environments.filter(
+    (environment) => environment.namespace === backup.namespace && environment.state !== "Deregistered",
+  );
   const current = targetSelect.value;
   fill(
     targetSelect,

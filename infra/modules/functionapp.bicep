@@ -168,7 +168,10 @@ resource site 'Microsoft.Web/sites@2023-12-01' = {
   // checkov:skip=CKV_AZURE_222: The API and the Backups page are reached over the internet, guarded by App Service Authentication and function keys; a private-only app needs a virtual network this template does not create (infra/README.md, Network isolation).
   name: functionAppName
   location: location
-  tags: tags
+  // azd deploy finds the app it puts the image on by this tag (azure.yaml: services.api).
+  tags: union(tags, {
+    'azd-service-name': 'api'
+  })
   kind: 'functionapp,linux,container'
   identity: {
     type: 'UserAssigned'
@@ -185,6 +188,8 @@ resource site 'Microsoft.Web/sites@2023-12-01' = {
     keyVaultReferenceIdentity: identityId
     siteConfig: {
       linuxFxVersion: 'DOCKER|${image}'
+      // Always: the stock image azd provisions the app on first is only there until azd deploy replaces it
+      // with the app's image from the registry, which needs these.
       acrUseManagedIdentityCreds: true
       acrUserManagedIdentityID: identityClientId
       minimumElasticInstanceCount: minimumInstances

@@ -30,7 +30,7 @@ param retentionDays int
 @description('E-mail addresses that receive the alerts; empty: the alerts fire in the portal only.')
 param alertEmailAddresses array
 
-resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+resource workspace 'Microsoft.OperationalInsights/workspaces@2025-07-01' = {
   name: workspaceName
   location: location
   tags: tags

@@ -41,6 +41,8 @@ def _to_row(environment: Environment) -> Row:
         "Namespace": environment.namespace,
         "State": environment.state.value,
         "ActiveRestoreId": environment.active_restore_id,
+        "DeregisteredOn": to_iso(environment.deregistered_on),
+        "DeregisteredBy": environment.deregistered_by,
         "UpdatedOn": to_iso(environment.updated_on),
         "Body": dumps(body),
     }
@@ -75,6 +77,8 @@ def _from_row(row: Row) -> Environment:
         deployment_package=body.get("deploymentPackage"),
         file_document_query=body.get("fileDocumentQuery"),
         active_restore_id=row.get("ActiveRestoreId"),
+        deregistered_on=from_iso(row.get("DeregisteredOn")),
+        deregistered_by=row.get("DeregisteredBy"),
         etag=row.etag,
     )
 
@@ -94,8 +98,13 @@ class EnvironmentCatalog:
         return environment
 
     def all(self) -> list[Environment]:
+        """Every row, deregistered environments included: pruning still expires their backups and must count
+        what those refer to. What lists environments to people or checks them uses ``registered``."""
         environments = [_from_row(row) for row in iterate(self._table) if row.row_key == _ROW_KEY]
         return sorted(environments, key=lambda environment: (environment.namespace, environment.id))
+
+    def registered(self) -> list[Environment]:
+        return [environment for environment in self.all() if environment.registered]
 
     def add(self, environment: Environment) -> Environment:
         try:

@@ -179,5 +179,17 @@ class SnapshotCatalog:
         """Snapshots that some restore or download says it relies on."""
         return (_from_row(row) for row in iterate(self._table, equals={"InUse": True}))
 
+    def work_on(self, environment_id: str) -> list[str]:
+        """What runs on the environment's backups now, read-only: each backup being made (a backup, a
+        scheduled or pre-restore backup, an upload being ingested) and each one a restore or download
+        relies on. Empty when nothing does."""
+        work = []
+        for snapshot in self.of_environment(environment_id):
+            if snapshot.status is SnapshotStatus.PROCESSING:
+                work.append(f"backup {snapshot.id} is being made ({snapshot.tier.value})")
+            if snapshot.in_use_by:
+                work.append(f"backup {snapshot.id} is in use by {', '.join(snapshot.in_use_by)}")
+        return work
+
     def processing(self) -> Iterator[Snapshot]:
         return (_from_row(row) for row in iterate(self._table, equals={"Status": SnapshotStatus.PROCESSING.value}))

@@ -91,7 +91,8 @@ class EnvironmentBody(ApiModel):
     display_name: ShortText
     state: EnvironmentState = Field(
         default=EnvironmentState.STOPPED,
-        description="The state the platform reports. `Restoring` is set only by a restore.",
+        description="The state the platform reports. `Restoring` is set only by a restore, `Deregistered` only by "
+        "DELETE /api/environments/{env}.",
     )
     database: DatabaseConnectionBody
     files: FileLocationBody
@@ -147,6 +148,10 @@ class EnvironmentView(ApiModel):
     created_on: datetime
     updated_on: datetime
     etag: str = Field(description="Send back as If-Match to update only the version you read.")
+    deregistered_on: datetime | None = Field(
+        default=None, description="When the registration was removed (state Deregistered); its backups stay."
+    )
+    deregistered_by: str | None = Field(default=None, description="Who removed the registration.")
     schedule: ScheduleView | None = Field(
         default=None, description="The last scheduled backup and the next run (on single-environment reads)."
     )
@@ -168,5 +173,7 @@ class EnvironmentView(ApiModel):
             created_on=environment.created_on,
             updated_on=environment.updated_on,
             etag=environment.etag,
+            deregistered_on=environment.deregistered_on,
+            deregistered_by=environment.deregistered_by,
             schedule=schedule,
         )

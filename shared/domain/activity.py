@@ -10,6 +10,7 @@ from enum import StrEnum
 class Action(StrEnum):
     REGISTER = "register"
     UPDATE = "update"
+    DEREGISTER = "deregister"
     STOP = "stop"
     START = "start"
     BACKUP = "backup"

@@ -18,7 +18,12 @@ class EnvironmentState(StrEnum):
     STOPPING = "Stopping"
     STOPPED = "Stopped"
     RESTORING = "Restoring"
+    # Set only by DELETE /api/environments/{env}: the app is gone, its backups stay until they expire.
+    DEREGISTERED = "Deregistered"
 
+
+# States a registration (PUT) cannot set: each belongs to the operation that sets it.
+RESERVED_STATES = frozenset({EnvironmentState.RESTORING, EnvironmentState.DEREGISTERED})
 
 BACKUP_ELIGIBLE_STATES = frozenset({EnvironmentState.RUNNING, EnvironmentState.STOPPED})
 
@@ -29,6 +34,7 @@ _WHY_NOT = {
     EnvironmentState.STARTING: "it is starting",
     EnvironmentState.STOPPING: "it is stopping",
     EnvironmentState.RESTORING: "a restore is in progress",
+    EnvironmentState.DEREGISTERED: "it was deregistered",
 }
 
 
@@ -75,7 +81,37 @@ class Environment:
     deployment_package: str | None = None
     file_document_query: str | None = None
     active_restore_id: str | None = None
+    deregistered_on: datetime | None = None
+    deregistered_by: str | None = None  # the name of who deregistered it
     etag: str = ""
+
+    @property
+    def registered(self) -> bool:
+        return self.state is not EnvironmentState.DEREGISTERED
+
+    def ensure_registered(self, action: str) -> None:
+        if not self.registered:
+            raise Conflict(
+                f"Environment {self.id} was deregistered on {self.deregistered_on:%Y-%m-%d %H:%M} UTC; {action} is "
+                f"not possible. Its backups can still be listed, downloaded and restored into another environment "
+                f"of namespace {self.namespace}.",
+                code="environment_deregistered",
+                state=self.state.value,
+            )
+
+    def deregistered(self, now: datetime, by: str) -> Environment:
+        """The registration's tombstone: it keeps the namespace (whose permissions guard the backups that stay)
+        and answers as Deregistered everywhere else."""
+        self.ensure_registered("deregistering it again")
+        self.ensure_not_restoring("deregistering it")
+        return replace(
+            self,
+            state=EnvironmentState.DEREGISTERED,
+            active_restore_id=None,
+            deregistered_on=now,
+            deregistered_by=by,
+            updated_on=now,
+        )
 
     def ensure_can_back_up(self) -> None:
         if self.state not in BACKUP_ELIGIBLE_STATES:

@@ -50,7 +50,7 @@ class HealthService:
         older than the freshness window (26 hours: a night's backup plus slack)."""
         now = self._clock()
         results = []
-        for environment in self._environments.all():
+        for environment in self._environments.registered():
             if environment.state in (EnvironmentState.CREATING, EnvironmentState.CREATION_FAILED):
                 continue
             latest = self._snapshots.latest_finished(environment.id)
@@ -86,7 +86,7 @@ class HealthService:
         ]
         databases: list[CheckResult] = []
         if all(result.status == "ok" for result in storage):
-            environments = self._environments.all()
+            environments = self._environments.registered()  # a deregistered app's database is gone
             with ThreadPoolExecutor(max_workers=min(8, max(1, len(environments)))) as pool:
                 databases = list(
                     pool.map(lambda env: _check(env.id, lambda: self._databases.ping(env.database)), environments)

@@ -88,7 +88,7 @@ def test_a_backup_from_creation_to_restore_download_upload_and_deletion(api, app
     assert appbackups(api, "restores", "show", restore_id, "--watch").returncode == 0
 
     archive = tmp_path / "snapshot.tar.gz"
-    downloaded = as_json(api, "download", reference, "-o", str(archive))
+    downloaded = as_json(api, "download", reference, "--file", str(archive))
     assert downloaded["path"] == str(archive)
     with tarfile.open(archive) as snapshot:
         members = [member for member in snapshot.getmembers() if member.isfile()]

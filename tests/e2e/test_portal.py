@@ -339,6 +339,7 @@ def test_a_member_without_stop_apps_is_not_offered_stop_start_or_restore(browser
         no_stop = "Stopping and starting needs the Stop Apps permission in namespace demo."
         expect(page.get_by_text(no_stop)).to_be_visible()
         expect(page.get_by_role("button", name="Stop Application")).to_have_count(0)
+        expect(page.get_by_role("button", name="Deregister…")).to_have_count(0)  # namespace admins only
 
         row = backup_row(page, "operator")
         expect(row.get_by_text("Finished", exact=True)).to_be_visible(timeout=WORK)
@@ -352,3 +353,46 @@ def test_a_member_without_stop_apps_is_not_offered_stop_start_or_restore(browser
         expect(page.get_by_role("menuitem", name="Download")).not_to_have_attribute("aria-disabled", "true")
     finally:
         context.close()
+
+
+def test_an_admin_deregisters_an_environment_and_its_backups_stay(page: Page, stack: PortalStack) -> None:
+    production = requests.get(f"{stack.api}/environments/demo-production", timeout=30).json()
+    body = {
+        "namespace": "demo",
+        "appName": "demo-app",
+        "displayName": "Retired",
+        "state": "Stopped",
+        "database": production["database"],
+        "files": production["files"],
+    }
+    assert requests.put(f"{stack.api}/environments/demo-retired", json=body, timeout=30).status_code in (200, 201)
+    created = requests.post(f"{stack.api}/environments/demo-retired/backups", json={"comment": "last one"}, timeout=30)
+    assert created.status_code == 202, created.text
+
+    open_page(page, stack, "demo-retired")
+    row = backup_row(page, "last one")
+    expect(row.get_by_text("Finished", exact=True)).to_be_visible(timeout=WORK)
+    page.get_by_role("button", name="Deregister…").click()
+    confirm = page.get_by_role("alertdialog", name="Deregister Retired?")
+    expect(confirm).to_contain_text("Its backups stay until they expire")
+    confirm.get_by_role("button", name="Deregister").click()
+    expect(page.get_by_text("Retired is deregistered; its backups stay until they expire.")).to_be_visible(
+        timeout=QUICK
+    )
+
+    selector = page.get_by_label("Environment", exact=True)
+    expect(
+        selector.get_by_role("option", name="Retired (demo-retired) — Deregistered, cannot be backed up")
+    ).to_be_attached()
+    expect(page.get_by_text(re.compile(r"^Retired \(demo-retired\) was deregistered on .* by "))).to_be_visible()
+    expect(page.get_by_role("button", name="Create Backup")).to_be_disabled()
+    expect(page.get_by_role("button", name="Deregister…")).to_have_count(0)
+    expect(row.get_by_text("Finished", exact=True)).to_be_visible()  # the backup stays, and restores elsewhere
+    more_options(page, row, "Restore")
+    restore = page.get_by_role("dialog", name="Restore backup")
+    destinations = restore.get_by_label("Destination environment").get_by_role("option")
+    expect(destinations.filter(has_text="demo-acceptance")).to_have_count(1)
+    expect(destinations.filter(has_text="demo-retired")).to_have_count(0)
+    restore.get_by_role("button", name="Cancel").click()
+    activity = requests.get(f"{stack.api}/environments/demo-retired/activity", timeout=30).json()["items"]
+    assert activity[0]["action"] == "deregister"

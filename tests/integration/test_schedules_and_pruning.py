@@ -198,3 +198,21 @@ def test_orphaned_backup_data_is_removed(harness, app):
     assert report.orphans == 1
     assert services.stores.snapshots.info(orphan) is None
     assert list(services.stores.snapshots.list(snapshot_folder(app.namespace, app.environment_id, kept)))
+
+
+def test_a_deregistered_environments_backups_keep_their_content_and_still_expire(harness, app):
+    services = harness.services
+    kept = harness.backup(app.environment_id, ADA)
+    expiring = harness.backup(app.environment_id, ADA)
+    services.environments.deregister(app.environment_id, ADA, services.snapshot_catalog)
+    expire(services, app.environment_id, expiring)
+
+    services.pruning.grace = timedelta(0)
+    first = services.pruning.prune({app.namespace})  # forgets the expired one, marks what nothing needs
+    services.pruning.prune({app.namespace})  # sweeps: nothing the remaining backup refers to may go
+    assert [snapshot.id for snapshot in first.forgotten] == [expiring]
+    assert services.snapshot_catalog.find(app.environment_id, expiring) is None  # expired, forgotten
+    assert services.snapshot_catalog.find(app.environment_id, kept) is not None
+    assert referenced(services, kept, app.environment_id) <= objects(services, app.namespace)
+    fan_out = services.scheduler.fan_out(Tier.NIGHTLY, datetime(2026, 11, 2, 2, tzinfo=UTC))
+    assert app.environment_id not in fan_out.queued

@@ -94,6 +94,7 @@ CASES = [
     Case("get_environment", "GET", {"env": "prod"}, None, NS_READERS),
     Case("list_activity", "GET", {"env": "prod"}, None, NS_READERS),
     Case("put_environment", "PUT", {"env": "prod"}, lambda w: registration("ns", "Running"), ADMINS),
+    Case("deregister_environment", "DELETE", {"env": "acc"}, None, ADMINS),
     Case("stop_environment", "POST", {"env": "prod"}, None, STOPPERS),
     Case("start_environment", "POST", {"env": "prod"}, None, STOPPERS),
     Case("list_backups", "GET", {"env": "prod"}, None, NS_READERS),
@@ -117,6 +118,8 @@ CASES = [
     Case("openapi_document", "GET", {}, None, frozenset(CALLERS)),
     Case("portal_page", "GET", {}, None, frozenset(CALLERS)),
     Case("portal_asset", "GET", {"asset": "index.html"}, None, frozenset(CALLERS)),
+    Case("docs_page", "GET", {}, None, frozenset(CALLERS)),
+    Case("docs_asset", "GET", {"asset": "docs.js"}, None, frozenset(CALLERS)),
 ]
 
 
