@@ -114,7 +114,7 @@ def restore_through_api(
     status_url = bench.api.removesuffix("/api") + accepted.headers["Location"]
     while True:
         status = requests.get(status_url, timeout=60).json()
-        if status["status"] != "Running":
+        if status["status"] not in ("Running", "Stalled"):
             break
         time.sleep(0.1)
     elapsed = time.perf_counter() - started

@@ -74,6 +74,10 @@ class StaleRecord(Conflict):
     code = "concurrent_update"
 
 
+class AlreadyExists(Conflict):
+    """An insert found a record with the same key: somebody (or an earlier attempt) made it first."""
+
+
 class PreconditionFailed(AppError):
     kind = ErrorKind.PRECONDITION_FAILED
     code = "precondition_failed"

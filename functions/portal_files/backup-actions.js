@@ -52,6 +52,8 @@ function renderDetails(backup) {
     row("Created by", backup.createdBy?.name ?? "–"),
     row("Status message", backup.statusMessage || "–"),
     backup.status === "Processing" ? row("Progress", backup.progress || "queued") : null,
+    backup.heartbeatOn ? row("Worker last checked in", time(backup.heartbeatOn, { long: true })) : null,
+    backup.stalledSince ? row("Stalled since", time(backup.stalledSince, { long: true }), " — it resumes by itself") : null,
     backup.inUseBy?.length ? row("In use by", `${backup.inUseBy.length} restore or download operation(s)`) : null,
   );
 }
@@ -123,6 +125,18 @@ deleteButton.addEventListener("click", async () => {
     deleteButton.disabled = false;
   }
 });
+
+// ---- Cancel (a backup being made) --------------------------------------------------------------------------
+
+export async function cancelBackup(backup) {
+  try {
+    await api(`${backupRoute(backup)}/cancel`, { method: "POST" });
+    emit("notice", { text: `Cancelling ${describeBackup(backup)}: it stops and its partial data is removed.`, kind: "info" });
+  } catch (error) {
+    emit("notice", { text: describeError(error), kind: "error" });
+  }
+  changed(backup.environmentId, "backups", "activity");
+}
 
 // ---- Pin -------------------------------------------------------------------------------------------------
 

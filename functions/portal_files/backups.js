@@ -2,7 +2,7 @@
 // while it runs, "Show more backups", and each row's More Options menu.
 
 import { api, describeError, firstPages, route } from "./api.js";
-import { showDetails, confirmDelete, showPin } from "./backup-actions.js";
+import { cancelBackup, showDetails, confirmDelete, showPin } from "./backup-actions.js";
 import { byId, fill, h, say } from "./dom.js";
 import { backupRefusal, formatBytes, formatCount, formatDateTime, statusBadge, tierLabel, time } from "./format.js";
 import { menuButton } from "./menu.js";
@@ -104,6 +104,7 @@ function announceRequested() {
   const name = requested.environmentName;
   requested = null;
   if (backup.status === "Finished") say(message, `The backup of ${name} is Finished (${formatCount(backup.fileCount, "file document", "file documents")}).`, "success");
+  else if (backup.status === "Cancelled") say(message, `The backup of ${name} was cancelled: ${backup.statusMessage}`, "info");
   else say(message, `The backup of ${name} Failed: ${backup.statusMessage || "no reason was given"}`, "error");
 }
 
@@ -111,7 +112,7 @@ function menuItems(id) {
   const backup = backupById(id);
   if (!backup) return [];
   const finished = backup.status === "Finished";
-  const notFinished = backup.status === "Processing" ? "it is still being made" : "it failed";
+  const notFinished = backup.status === "Processing" ? "it is still being made" : `it ${backup.status.toLowerCase()}`;
   const namespace = selectedEnvironment()?.namespace ?? "";
   let restoreRefusal = finished ? "" : notFinished;
   if (finished && !holds(namespace, "ManageAppsBackups", "StopApps")) {
@@ -120,8 +121,12 @@ function menuItems(id) {
   let deleteRefusal = "";
   if (backup.status === "Processing") deleteRefusal = "it is still being made";
   else if (backup.inUseBy?.length) deleteRefusal = "a restore or download is using it";
+  let cancelRefusal = "";
+  if (backup.status !== "Processing") cancelRefusal = "only a backup being made can be cancelled";
+  else if (!backup.cancellable) cancelRefusal = "it is being cancelled, or finishing, already";
   return [
     { label: "Details", onSelect: (opener) => showDetails(backup, opener) },
+    ...(backup.status === "Processing" ? [{ label: "Cancel", onSelect: () => cancelBackup(backup), disabledReason: cancelRefusal }] : []),
     { label: "Restore", onSelect: (opener) => startRestore(backup, opener), disabledReason: restoreRefusal },
     { label: "Download", onSelect: (opener) => showDownload(backup, opener), disabledReason: finished ? "" : notFinished },
     { label: "Pin", onSelect: (opener) => showPin(backup, opener), disabledReason: finished ? "" : notFinished },
@@ -130,8 +135,11 @@ function menuItems(id) {
 }
 
 function statusCell(backup) {
-  const note = backup.status === "Processing" ? backup.progress || "queued" : backup.status === "Failed" ? backup.statusMessage : "";
-  return [statusBadge(backup.status), note ? h("span", { class: "cell-note" }, note) : null];
+  let note = "";
+  if (backup.status === "Processing") note = backup.progress || "queued";
+  else if (backup.status === "Failed" || backup.status === "Cancelled") note = backup.statusMessage;
+  const badge = backup.stalledSince ? statusBadge("stalled", "Processing (stalled)") : statusBadge(backup.status);
+  return [badge, note ? h("span", { class: "cell-note" }, note) : null];
 }
 
 function expiryCell(backup) {

@@ -23,6 +23,7 @@ const outcome = byId("restore-outcome");
 const warningsList = byId("restore-warnings");
 const stepsList = byId("restore-steps");
 const showTargetButton = byId("restore-show-target");
+const cancelButton = byId("restore-cancel");
 
 let restoreBackup = null;
 let dialogSignal = null;
@@ -194,9 +195,18 @@ function renderRestore(restore) {
   fill(stepsList, restore.steps.map(renderStep));
   fill(warningsList, restore.warnings.map((warning) => h("li", {}, warning)));
   warningsList.hidden = restore.warnings.length === 0;
-  if (restore.status === "Running") {
+  if (restore.undoing === "Cancelled") {
+    fill(outcome, statusBadge("processing", "Cancelling"), " Undoing what the restore did; the environment is unlocked when that is done…");
+  } else if (restore.undoing === "Failed") {
+    fill(outcome, statusBadge("processing", "Failing"), ` ${restore.error?.message ?? "The restore failed"}. Undoing what it did…`);
+  } else if (restore.status === "Running") {
     const running = restore.steps.find((step) => step.status === "Running");
     fill(outcome, statusBadge("processing", "Running"), ` ${running ? running.title : "Waiting for the next step"}…`);
+  } else if (restore.status === "Stalled") {
+    fill(outcome, statusBadge("stalled", "Stalled"), " Its worker stopped checking in at ", time(restore.stalledSince), "; it resumes from its last step by itself.");
+  } else if (restore.status === "Cancelled") {
+    const who = restore.cancel?.requestedBy?.name;
+    fill(outcome, statusBadge("cancelled", "CANCELLED"), ` The restore into ${targetName} was cancelled${who ? ` by ${who}` : ""}; ${targetName} is as it was before.`);
   } else if (restore.status === "Finished") {
     fill(outcome, statusBadge("finished", "FINISHED"), ` The backup was restored into ${targetName} on ${formatDateTime(restore.finishedOn)}.`);
   } else {
@@ -207,7 +217,12 @@ function renderRestore(restore) {
       ` The restore into ${targetName} failed${where}: ${restore.error?.message ?? "no reason was given"}. The database of ${targetName} is as it was before the restore.`,
     );
   }
-  showTargetButton.hidden = restore.status === "Running" || restore.environmentId === state.selectedId;
+  const going = restore.status === "Running" || restore.status === "Stalled";
+  cancelButton.hidden = !(going && restore.cancellable);
+  cancelButton.disabled = false;
+  cancelButton.dataset.restore = restore.id;
+  if (going && !restore.cancellable && restore.notCancellableBecause) cancelButton.title = restore.notCancellableBecause;
+  showTargetButton.hidden = going || restore.environmentId === state.selectedId;
   fill(showTargetButton, `Show ${targetName}`);
   showTargetButton.dataset.environment = restore.environmentId;
 }
@@ -215,7 +230,7 @@ function renderRestore(restore) {
 async function watch(restore, signal) {
   let current = restore;
   renderRestore(current);
-  while (current.status === "Running") {
+  while (current.status === "Running" || current.status === "Stalled") {
     await pause(POLL_MS, signal);
     ({ data: current } = await api(route`restores/${current.id}`, { signal }));
     renderRestore(current);
@@ -235,6 +250,17 @@ function followInDialog(restore) {
     if (error.name !== "AbortError") fill(outcome, statusBadge("failed", "Unknown"), ` Could not follow the restore: ${describeError(error)}`);
   });
 }
+
+cancelButton.addEventListener("click", async () => {
+  cancelButton.disabled = true;
+  try {
+    const { data } = await api(route`restores/${cancelButton.dataset.restore}/cancel`, { method: "POST" });
+    renderRestore(data);
+  } catch (error) {
+    cancelButton.hidden = true;
+    fill(outcome, statusBadge("processing", "Running"), ` ${describeError(error)}`);
+  }
+});
 
 showTargetButton.addEventListener("click", () => {
   const id = showTargetButton.dataset.environment;

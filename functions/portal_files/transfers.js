@@ -15,6 +15,7 @@ const downloadSource = byId("download-source");
 const downloadStatus = byId("download-status");
 const downloadMessage = byId("download-message");
 const startButton = byId("download-start");
+const cancelDownloadButton = byId("download-cancel");
 const readyBox = byId("download-ready");
 const downloadLink = byId("download-link");
 const showUrlButton = byId("download-show-url");
@@ -38,6 +39,8 @@ function downloadRoute(backup) {
 function renderDownload(view) {
   readyBox.hidden = true;
   startButton.hidden = false;
+  cancelDownloadButton.hidden = !(view?.status === "Processing" && view.cancellable);
+  cancelDownloadButton.disabled = false;
   fill(startButton, "Start");
   if (!view) {
     fill(downloadStatus, h("p", {}, "No download of this kind has been prepared yet. Start prepares the archive; its link then works for 8 hours."));
@@ -65,6 +68,10 @@ function renderDownload(view) {
       break;
     case "Expired":
       fill(downloadStatus, h("p", {}, "The archive prepared before has expired. Start prepares a new one."));
+      break;
+    case "Cancelled":
+      fill(startButton, "Start again");
+      fill(downloadStatus, h("p", {}, "Preparing the archive was cancelled; nothing was kept. Start prepares a new one."));
       break;
     default:
       fill(startButton, "Start again");
@@ -128,6 +135,16 @@ for (const radio of document.querySelectorAll('input[name="download-type"]')) {
     followDownload();
   });
 }
+
+cancelDownloadButton.addEventListener("click", async () => {
+  cancelDownloadButton.disabled = true;
+  try {
+    await api(`${downloadRoute(downloadBackup)}/cancel`, { method: "POST", query: { dataType: dataType() } });
+    changed(downloadBackup.environmentId, "backups", "activity");
+  } catch (error) {
+    say(downloadMessage, describeError(error), "error");
+  }
+});
 
 startButton.addEventListener("click", async () => {
   say(downloadMessage, "");

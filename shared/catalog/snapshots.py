@@ -9,7 +9,7 @@ from typing import Any
 from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
 from shared.catalog.codec import dumps, from_iso, loads, to_iso
 from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier
-from shared.errors import Conflict, NotFound, StaleRecord
+from shared.errors import AlreadyExists, NotFound, StaleRecord
 
 _RESULT_FIELDS = (
     "deployment_package",
@@ -99,7 +99,7 @@ class SnapshotCatalog:
         try:
             stored = self._table.insert(_to_row(snapshot))
         except RowExists as error:
-            raise Conflict(f"Backup {snapshot.id} exists already.", code="backup_exists") from error
+            raise AlreadyExists(f"Backup {snapshot.id} exists already.", code="backup_exists") from error
         return replace(snapshot, etag=stored.etag)
 
     def save(self, snapshot: Snapshot) -> Snapshot:

@@ -9,7 +9,7 @@ from typing import Any
 from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
 from shared.catalog.codec import dumps, from_iso, loads, to_iso
 from shared.domain.snapshots import Actor
-from shared.errors import Conflict, NotFound, StaleRecord
+from shared.errors import AlreadyExists, NotFound, StaleRecord
 from shared.operations.model import Operation, OperationStatus, Progress, Step, StepStatus
 
 _ROW_KEY = "operation"
@@ -132,7 +132,7 @@ class OperationCatalog:
         try:
             stored = self._table.insert(_to_row(operation))
         except RowExists as error:
-            raise Conflict(f"Operation {operation.id} exists already.", code="operation_exists") from error
+            raise AlreadyExists(f"Operation {operation.id} exists already.", code="operation_exists") from error
         return replace(operation, etag=stored.etag)
 
     def save(self, operation: Operation) -> Operation:

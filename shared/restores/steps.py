@@ -47,7 +47,7 @@ from shared.clock import Clock
 from shared.domain.activity import Action, Outcome
 from shared.domain.environments import Environment, EnvironmentState
 from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier, new_snapshot_id
-from shared.errors import Conflict, StaleRecord
+from shared.errors import AlreadyExists, Conflict, StaleRecord
 from shared.faults import Fault, crash_point
 from shared.identity import Principal
 from shared.operations.engine import OperationDefinition, OperationEngine, StepContext, StepDefinition, WaitLater
@@ -201,7 +201,7 @@ class RestoreSteps:
                     snapshot_id=snapshot_id,
                     parent_operation_id=operation.id,
                 )
-            except Conflict:  # recorded by an earlier attempt that died before it could see it
+            except AlreadyExists:  # recorded by an earlier attempt that died before it could see it
                 snapshot = self._snapshots.get(operation.environment_id, snapshot_id)
             self._backups.start(snapshot)
         if snapshot.status is SnapshotStatus.PROCESSING:
@@ -254,6 +254,8 @@ class RestoreSteps:
                 yield chunk
                 if loading and read == len(chunk):
                     crash_point("restore.database.loading")
+                if loading and read - len(chunk) < total // 2 <= read:
+                    crash_point("restore.database.half-loaded")
 
         def dump() -> Iterator[bytes]:
             chunks = stream(loading=next(reads) > 0)

@@ -17,7 +17,7 @@ from shared.clock import Clock
 from shared.domain import retention
 from shared.domain.activity import Action, Outcome
 from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier, is_snapshot_id, new_snapshot_id
-from shared.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
+from shared.errors import AlreadyExists, Conflict, NotFound, ServiceUnavailable, Unprocessable
 from shared.identity import Principal
 from shared.operations.engine import OperationEngine
 from shared.operations.model import Operation
@@ -112,7 +112,7 @@ class BackupService:
                     operation_id=operation.id,
                 )
             )
-        except Conflict:
+        except AlreadyExists:
             self._engine.abandon(operation.id, f"Backup {snapshot_id} exists already.")
             raise
 

@@ -15,7 +15,7 @@ from shared.clock import Clock
 from shared.domain import retention
 from shared.domain.environments import BACKUP_ELIGIBLE_STATES
 from shared.domain.snapshots import Snapshot, Tier, new_snapshot_id
-from shared.errors import Conflict, StaleRecord
+from shared.errors import AlreadyExists, Conflict, StaleRecord
 from shared.identity import SCHEDULER
 from shared.schedules.ncrontab import next_occurrence
 from shared.services.backups import BackupService
@@ -123,9 +123,7 @@ class SchedulerService:
                     snapshot_id=record.snapshot_id,
                     comment=f"Scheduled backup of the night of {night.isoformat()}",
                 )
-            except Conflict as error:
-                if error.code != "backup_exists":
-                    raise
+            except AlreadyExists:
                 snapshot = self._snapshots.get(environment_id, str(record.snapshot_id))  # another timer made it
         if tier not in record.tiers:
             self._nights.save(replace(record, tiers=(*record.tiers, tier)))

@@ -17,7 +17,7 @@ from shared.catalog.uploads import UploadCatalog, UploadSession, UploadStatus
 from shared.clock import Clock
 from shared.domain import retention
 from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier, new_snapshot_id
-from shared.errors import Conflict, ServiceUnavailable, StaleRecord
+from shared.errors import AlreadyExists, Conflict, ServiceUnavailable, StaleRecord
 from shared.identity import Principal
 from shared.operations.engine import OperationEngine
 from shared.operations.model import Operation
@@ -104,29 +104,39 @@ class UploadService:
             except StaleRecord:
                 return self.complete(environment_id, upload_id, actor)
         snapshot_id, operation_id = str(session.snapshot_id), str(session.operation_id)
-        snapshot = self._snapshots.find(environment.id, snapshot_id) or self._snapshots.add(
-            Snapshot(
-                id=snapshot_id,
-                environment_id=environment.id,
-                namespace=environment.namespace,
-                status=SnapshotStatus.PROCESSING,
-                tier=Tier.UPLOADED,
-                created_on=now,
-                expires_on=retention.expiry(Tier.UPLOADED, now),
-                created_by=Actor(actor.id, actor.name),
-                comment=session.backup_comment,
-                operation_id=operation_id,
-            )
-        )
-        operation = self._engine.find(operation_id) or self._engine.new(
-            KIND,
-            environment_id=environment.id,
-            namespace=environment.namespace,
-            actor=Actor(actor.id, actor.name),
-            snapshot_id=snapshot_id,
-            parameters={"uploadId": upload_id, "uploadBlob": session.blob_name, "uploadSize": info.size},
-            operation_id=operation_id,
-        )
+        snapshot = self._snapshots.find(environment.id, snapshot_id)
+        if snapshot is None:
+            try:
+                snapshot = self._snapshots.add(
+                    Snapshot(
+                        id=snapshot_id,
+                        environment_id=environment.id,
+                        namespace=environment.namespace,
+                        status=SnapshotStatus.PROCESSING,
+                        tier=Tier.UPLOADED,
+                        created_on=now,
+                        expires_on=retention.expiry(Tier.UPLOADED, now),
+                        created_by=Actor(actor.id, actor.name),
+                        comment=session.backup_comment,
+                        operation_id=operation_id,
+                    )
+                )
+            except AlreadyExists:  # a second completion at the same moment
+                snapshot = self._snapshots.get(environment.id, snapshot_id)
+        operation = self._engine.find(operation_id)
+        if operation is None:
+            try:
+                operation = self._engine.new(
+                    KIND,
+                    environment_id=environment.id,
+                    namespace=environment.namespace,
+                    actor=Actor(actor.id, actor.name),
+                    snapshot_id=snapshot_id,
+                    parameters={"uploadId": upload_id, "uploadBlob": session.blob_name, "uploadSize": info.size},
+                    operation_id=operation_id,
+                )
+            except AlreadyExists:
+                operation = self._engine.get(operation_id)
         try:
             self._engine.start(operation)
         except AzureError as error:  # the operation waits; completing again (or the reaper) queues it

@@ -42,8 +42,9 @@ class PortalStack:
 
 
 @contextlib.contextmanager
-def portal_stack(work_dir: Path, admin_dsn: str = ADMIN_DSN) -> Iterator[PortalStack]:
-    """Start Azurite, seed the demo namespace into fresh databases, serve the app; stop and drop it all after."""
+def portal_stack(work_dir: Path, admin_dsn: str = ADMIN_DSN, *, queues: bool = True) -> Iterator[PortalStack]:
+    """Start Azurite, seed the demo namespace into fresh databases, serve the app; stop and drop it all after.
+    ``queues=False``: the host serves the page and the API but runs no queued work (a test starts a worker)."""
     database_prefix = f"appbackups_portal_{uuid.uuid4().hex[:8]}"
     storage = azurite_launcher.start(work_dir / "azurite", log_file=work_dir / "azurite.log")
     host: AppHost | None = None
@@ -54,7 +55,7 @@ def portal_stack(work_dir: Path, admin_dsn: str = ADMIN_DSN) -> Iterator[PortalS
         services = build_services(settings)
         provision(services.clients)
         seed(services, admin_dsn=admin_dsn, database_prefix=database_prefix)
-        host = start_app_host(storage.connection_string, work_dir / "devhost.log")
+        host = start_app_host(storage.connection_string, work_dir / "devhost.log", queues=queues)
         yield PortalStack(host, storage, database_prefix)
     finally:
         if host is not None:

@@ -1,0 +1,127 @@
+"""Cancel on the Backups page, in Chromium: a backup being made, a download being prepared and a restore,
+each stopped from the page. The page's host runs no queued work, so each job waits where the test wants
+it; a worker host started afterwards carries the cancels out, and the page follows them to the end."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, expect
+
+from tests.support.apphost import AppHost, start_app_host
+from tests.support.portal_browser import LAPTOP, chromium, chromium_missing
+from tests.support.portal_stack import PortalStack, portal_stack
+
+pytestmark = pytest.mark.e2e
+
+WORK = 60_000
+
+
+@pytest.fixture(scope="module")
+def stack(postgres_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalStack]:
+    with portal_stack(tmp_path_factory.mktemp("portal-cancel"), postgres_admin_dsn, queues=False) as running:
+        yield running
+
+
+@pytest.fixture
+def worker(stack: PortalStack, tmp_path) -> Iterator:
+    started: list[AppHost] = []
+
+    def start() -> AppHost:
+        host = start_app_host(stack.azurite.connection_string, tmp_path / f"worker-{len(started)}.log")
+        started.append(host)
+        return host
+
+    yield start
+    for host in started:
+        host.stop()
+
+
+@pytest.fixture
+def page(stack: PortalStack) -> Iterator[Page]:
+    missing = chromium_missing()
+    if missing:
+        pytest.fail(missing)
+    browser: Browser
+    with chromium() as browser:
+        context = browser.new_context(viewport=LAPTOP, locale="en-US", timezone_id="UTC")
+        opened = context.new_page()
+        errors: list[str] = []
+        opened.on("pageerror", lambda error: errors.append(str(error)))
+        yield opened
+        context.close()
+    assert errors == [], f"the page threw: {errors}"
+
+
+def finished_backup(api: str) -> dict:
+    created = requests.post(f"{api}/environments/demo-production/backups", json={"comment": "to restore"}, timeout=30)
+    location = api.removesuffix("/api") + created.headers["Location"]
+    deadline = time.monotonic() + 60
+    while (document := requests.get(location, timeout=30).json())["status"] == "Processing":
+        assert time.monotonic() < deadline, document
+        time.sleep(0.3)
+    assert document["status"] == "Finished", document
+    return document
+
+
+def test_cancel_a_backup_a_download_and_a_restore_from_the_page(page: Page, stack: PortalStack, worker) -> None:
+    first = worker()
+    finished_backup(stack.api)
+    first.stop()
+
+    page.goto(f"{stack.page_url}#environment=demo-production")
+    expect(page.get_by_label("Environment", exact=True)).to_have_value("demo-production", timeout=10_000)
+    table = page.get_by_role("table", name=re.compile("^Backups of"))
+
+    # A backup being made: More Options → Cancel.
+    page.get_by_label("Comment (optional)").fill("never mind")
+    page.get_by_role("button", name="Create Backup").click()
+    pending = table.get_by_role("row").filter(has_text="never mind")
+    expect(pending.get_by_text("Processing", exact=True)).to_be_visible()
+    pending.get_by_role("button", name="More Options").click()
+    page.get_by_role("menuitem", name="Cancel", exact=True).click()
+    expect(page.get_by_text(re.compile("^Cancelling the manual backup of Production"))).to_be_visible()
+
+    # A download being prepared: Cancel Download.
+    kept = table.get_by_role("row").filter(has_text="to restore")
+    kept.get_by_role("button", name="More Options").click()
+    page.get_by_role("menuitem", name="Download", exact=True).click()
+    download = page.get_by_role("dialog", name="Download backup")
+    download.get_by_role("button", name="Start").click()
+    expect(download.get_by_text("Preparing the archive…")).to_be_visible()
+    download.get_by_role("button", name="Cancel Download").click()
+    expect(download.get_by_role("button", name="Cancel Download")).to_be_disabled()
+    download.get_by_role("button", name="Close").click()
+
+    # A restore into acceptance (Stopped): Cancel Restore in its progress.
+    kept.get_by_role("button", name="More Options").click()
+    page.get_by_role("menuitem", name="Restore", exact=True).click()
+    restore = page.get_by_role("dialog", name="Restore backup")
+    restore.get_by_label("Destination environment").select_option("demo-acceptance")
+    restore.get_by_role("button", name="Restore Backup").click()
+    expect(restore.get_by_role("heading", name="Restore into Acceptance")).to_be_visible()
+    restore.get_by_role("button", name="Cancel Restore").click()
+    expect(restore.get_by_role("status")).to_contain_text("Cancelling")
+    expect(restore.get_by_role("button", name="Cancel Restore")).to_be_hidden()
+
+    worker()  # now the work runs, and undoes itself
+    expect(restore.get_by_role("status")).to_contain_text("CANCELLED", timeout=WORK)
+    expect(restore.get_by_role("status")).to_contain_text("Acceptance is as it was before")
+    restore.get_by_role("button", name="Close").click()
+    expect(pending.get_by_text("Cancelled", exact=True)).to_be_visible(timeout=WORK)
+    expect(pending).to_contain_text("Cancelled by Local developer")
+    kept.get_by_role("button", name="More Options").click()
+    page.get_by_role("menuitem", name="Download", exact=True).click()
+    expect(download.get_by_text("Preparing the archive was cancelled")).to_be_visible(timeout=WORK)
+    download.get_by_role("button", name="Close").click()
+    activity = page.get_by_role("table", name="Activity of Production")
+    # The backup, the download, and the restore of one of its backups into acceptance ("Into demo-acceptance").
+    expect(activity.get_by_role("row").filter(has_text="CANCELLED")).to_have_count(3, timeout=WORK)
+    page.get_by_label("Environment", exact=True).select_option("demo-acceptance")
+    expect(page.get_by_role("table", name="Activity of Acceptance").get_by_role("row").nth(1)).to_contain_text(
+        "CANCELLED"
+    )
