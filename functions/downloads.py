@@ -6,7 +6,7 @@ from functions.http import ApiBlueprint, ApiRequest, Reply, RouteSpec, in_enviro
 from shared.bootstrap import services
 from shared.contracts.downloads import DownloadBody, DownloadView
 from shared.domain.access import Permission
-from shared.downloads.steps import DataType
+from shared.domain.downloads import DataType
 from shared.errors import InvalidRequest
 
 bp = ApiBlueprint()

@@ -62,7 +62,9 @@ def get_environment(request: ApiRequest) -> Reply:
 def put_environment(request: ApiRequest) -> Reply:
     environment_id = request.environment_id()
     body = request.body(EnvironmentBody)
-    environment, created = services().environments.put(environment_id, body, request.caller, request.header("If-Match"))
+    environment, created = services().environments.put(
+        environment_id, body.to_registration(), request.caller, request.header("If-Match")
+    )
     headers = {"ETag": environment.etag}
     if created:
         headers["Location"] = f"/api/environments/{environment.id}"

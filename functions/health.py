@@ -16,4 +16,4 @@ bp = ApiBlueprint()
 )
 def health(request: ApiRequest) -> Reply:
     report = services().health.check()
-    return Reply(503 if report.status == "unhealthy" else 200, report)
+    return Reply(503 if report.status == "unhealthy" else 200, HealthView.of(report))

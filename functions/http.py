@@ -15,12 +15,12 @@ import azure.functions as func
 from azure.core.exceptions import AzureError
 from pydantic import BaseModel, ValidationError
 
+from shared.access.identity import principal_from_headers
 from shared.adapters.tables import decode_token
 from shared.bootstrap import services
 from shared.contracts.common import ENVIRONMENT_ID_PATTERN, NAMESPACE_PATTERN, ApiModel, FieldError, Problem
-from shared.domain.access import Permission
+from shared.domain.access import ANONYMOUS, Permission, Principal
 from shared.errors import AppError, ErrorKind, InvalidRequest, NotFound, ServiceUnavailable
-from shared.identity import ANONYMOUS, Principal, principal_from_headers
 
 logger = logging.getLogger("appbackups.http")
 

@@ -6,13 +6,13 @@ from pydantic import TypeAdapter, ValidationError
 
 from functions.http import SIGNED_IN, ApiBlueprint, ApiRequest, Reply, RouteSpec, in_namespace
 from shared.bootstrap import services
+from shared.catalog.activity import namespace_log
 from shared.contracts.access import CallerView, MembershipBody, MembershipView, PrincipalId
 from shared.contracts.activity import ActivityEntryView
 from shared.contracts.common import Page
 from shared.domain.access import Permission
 from shared.domain.activity import Action, Outcome
 from shared.errors import InvalidRequest
-from shared.services.activity import namespace_log
 
 bp = ApiBlueprint()
 

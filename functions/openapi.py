@@ -11,7 +11,7 @@ from pydantic.json_schema import models_json_schema
 
 from functions.http import PUBLIC, ROUTES, ApiBlueprint, ApiRequest, RegisteredRoute, Reply, RouteSpec, Scope
 from shared.contracts.common import ENVIRONMENT_ID_PATTERN, NAMESPACE_PATTERN, Problem
-from shared.downloads.steps import DataType
+from shared.domain.downloads import DataType
 
 bp = ApiBlueprint()
 

@@ -7,14 +7,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from shared.access.service import AccessService
 from shared.adapters.blobs import BlobStore
 from shared.adapters.postgres import PostgresGateway
 from shared.adapters.queues import AzureWorkQueue, WorkQueue
+from shared.adapters.stores import Stores
 from shared.adapters.tables import AzureRowTable, RowTable
+from shared.backups.service import BackupService
 from shared.backups.steps import BackupSettings, BackupSteps
-from shared.catalog.activity import ActivityCatalog
+from shared.catalog.activity import ActivityCatalog, ActivityLog
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.members import MemberCatalog
+from shared.catalog.operations import OperationCatalog
 from shared.catalog.schedules import ScheduleCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.catalog.uploads import UploadCatalog
@@ -22,23 +26,18 @@ from shared.clients import StorageClients
 from shared.clock import Clock, utc_now
 from shared.config import Containers, Queues, Settings, Tables
 from shared.domain.environments import Environment
+from shared.downloads.service import DownloadService
 from shared.downloads.steps import DownloadSteps
+from shared.environments.service import EnvironmentService
 from shared.faults import arm_crash_points
-from shared.operations.catalog import OperationCatalog
+from shared.health.service import HealthService
 from shared.operations.engine import EngineSettings, OperationEngine
+from shared.operations.reaper import Reaper
+from shared.pruning.service import PruneService
+from shared.restores.service import RestoreService
 from shared.restores.steps import RestoreSteps
-from shared.services.access import AccessService
-from shared.services.activity import ActivityLog
-from shared.services.backups import BackupService
-from shared.services.downloads import DownloadService
-from shared.services.environments import EnvironmentService
-from shared.services.health import HealthService
-from shared.services.pruning import PruneService
-from shared.services.reaping import Reaper
-from shared.services.restores import RestoreService
-from shared.services.schedules import SchedulerService
-from shared.services.uploads import UploadService
-from shared.stores import Stores
+from shared.schedules.service import SchedulerService
+from shared.uploads.service import UploadService
 from shared.uploads.steps import UploadSteps
 
 TableFactory = Callable[[str], RowTable]
@@ -208,9 +207,7 @@ def build_services(
         operations=operations,
         restore_steps=restore_steps,
         restores=RestoreService(operations, environment_catalog, snapshot_catalog, backups, clock),
-        downloads=DownloadService(
-            operations, operation_catalog, snapshot_catalog, backups, stores.archives, download_steps, clock
-        ),
+        downloads=DownloadService(operations, operation_catalog, snapshot_catalog, backups, stores.archives, clock),
         uploads=UploadService(
             operations,
             UploadCatalog(tables(Tables.UPLOADS)),
@@ -234,7 +231,12 @@ def build_services(
             operations, operation_catalog, snapshot_catalog, clock, timedelta(minutes=settings.operation_stale_minutes)
         ),
         health=HealthService(
-            clients, environment_catalog, databases, snapshot_catalog, clock, timedelta(hours=settings.freshness_hours)
+            clients.health_probes(Containers.SNAPSHOTS, Tables.ENVIRONMENTS, Queues.OPERATIONS),
+            environment_catalog,
+            databases,
+            snapshot_catalog,
+            clock,
+            timedelta(hours=settings.freshness_hours),
         ),
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -123,3 +124,15 @@ class StorageClients:
             with self._lock:
                 client = self._foreign_blob_services.setdefault(key, client)
         return client
+
+    def health_probes(self, container: str, table: str, queue: str) -> dict[str, Callable[[], object]]:
+        """One cheap request per storage service, without retries: a health probe reports, it does not
+        wait out back-offs. Each raises when its service cannot be reached."""
+        once = {"retry_total": 0, "timeout": 5}
+        return {
+            "blob": lambda: self.blob_service.get_container_client(container).get_container_properties(**once),
+            "table": lambda: next(
+                self.table_service.get_table_client(table).list_entities(results_per_page=1, retry_total=0).by_page()
+            ),
+            "queue": lambda: self.queue(queue).get_queue_properties(**once),
+        }

@@ -18,8 +18,8 @@ from psycopg import sql
 from shared.bootstrap import Services, build_services
 from shared.config import Settings
 from shared.contracts.environments import DatabaseConnectionBody, EnvironmentBody, FileLocationBody
+from shared.domain.access import SYSTEM
 from shared.domain.environments import EnvironmentState
-from shared.identity import SYSTEM
 
 DEMO_NAMESPACE = "demo"
 DEMO_FILES_CONTAINER = "demo-files"
@@ -162,7 +162,7 @@ def seed(services: Services, *, admin_dsn: str = ADMIN_DSN, database_prefix: str
                 model_version=environment.model_version,
                 deployment_package=environment.deployment_package,
             )
-            services.environments.put(environment.id, body, SYSTEM)
+            services.environments.put(environment.id, body.to_registration(), SYSTEM)
     return [environment.id for environment in DEMO_ENVIRONMENTS]
 
 

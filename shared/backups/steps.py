@@ -22,19 +22,19 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shared.adapters.blobs import BlobStore, BlockWriter
 from shared.adapters.postgres import DumpProcess, ExportedSnapshot, PostgresGateway, tool_dir
+from shared.adapters.stores import Stores
 from shared.backups.files import FileCollector, FileStats, MissingFileDocument
 from shared.backups.layout import DUMP, FILES, MANIFEST, FileEntry, manifest_head, snapshot_folder
+from shared.catalog.activity import ActivityLog, new_entry_id
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
+from shared.domain.access import Principal
 from shared.domain.activity import Action, Outcome
+from shared.domain.operations import Operation, OperationStatus
 from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier
 from shared.faults import Fault, crash_point
-from shared.identity import Principal
 from shared.operations.engine import OperationDefinition, StepContext, StepDefinition
-from shared.operations.model import Operation, OperationStatus
-from shared.services.activity import ActivityLog, new_entry_id
-from shared.stores import Stores
 
 logger = logging.getLogger("appbackups.backup")
 

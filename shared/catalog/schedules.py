@@ -6,23 +6,14 @@ first claims the night with a snapshot id; the others only raise its tier to the
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime
 
 from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
 from shared.catalog.codec import from_iso, to_iso
+from shared.domain.schedules import ScheduledNight
 from shared.domain.snapshots import Tier
 from shared.errors import StaleRecord
-
-
-@dataclass(frozen=True)
-class ScheduledNight:
-    environment_id: str
-    night: date
-    recorded_on: datetime
-    snapshot_id: str | None = None
-    tiers: tuple[Tier, ...] = ()
-    etag: str = ""
 
 
 def _row_key(night: date) -> str:

@@ -3,43 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from datetime import datetime
-from enum import StrEnum
+from dataclasses import replace
 
 from shared.adapters.tables import Row, RowChanged, RowTable, iterate
 from shared.catalog.codec import from_iso, to_iso
 from shared.domain.snapshots import Actor
+from shared.domain.uploads import UploadSession, UploadStatus
 from shared.errors import NotFound, StaleRecord
-
-
-class UploadStatus(StrEnum):
-    OPEN = "Open"
-    COMPLETED = "Completed"
-    EXPIRED = "Expired"
-
-
-@dataclass(frozen=True)
-class UploadSession:
-    id: str
-    environment_id: str
-    namespace: str
-    blob_name: str
-    created_on: datetime
-    expires_on: datetime
-    created_by: Actor
-    status: UploadStatus = UploadStatus.OPEN
-    snapshot_id: str | None = None
-    operation_id: str | None = None
-    file_name: str | None = None
-    comment: str = ""
-    etag: str = ""
-
-    @property
-    def backup_comment(self) -> str:
-        if self.comment:
-            return self.comment
-        return f"Uploaded {self.file_name}" if self.file_name else "Uploaded archive"
 
 
 def _to_row(session: UploadSession) -> Row:

@@ -8,8 +8,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from shared.contracts.common import ApiModel
-from shared.domain.access import Membership, Permission
-from shared.services.access import Caller
+from shared.domain.access import Caller, Membership, Permission
 
 PrincipalId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._@-]+$")]
 

@@ -8,8 +8,8 @@ from typing import Annotated
 from pydantic import AwareDatetime, Field, StringConstraints
 
 from shared.contracts.common import ApiModel
+from shared.domain.operations import UNDO, Operation, OperationStatus
 from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier
-from shared.operations.model import UNDO, Operation, OperationStatus
 
 Comment = Annotated[str, StringConstraints(max_length=500, strip_whitespace=True)]
 

@@ -9,8 +9,7 @@ from pydantic import Field
 
 from shared.contracts.common import ApiModel
 from shared.contracts.operations import ErrorView, OperationView, ProgressView
-from shared.downloads.steps import DataType
-from shared.services.downloads import Download
+from shared.domain.downloads import DataType, Download
 
 
 class DownloadBody(ApiModel):

@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, StringConstraints, model_validator
 
 from shared.contracts.common import ApiModel, EnvironmentId, NamespaceName
-from shared.domain.environments import DatabaseConnection, Environment, EnvironmentState, FileLocation
+from shared.domain.environments import DatabaseConnection, Environment, EnvironmentState, FileLocation, Registration
+from shared.domain.schedules import ScheduleState
 from shared.domain.snapshots import SnapshotStatus, Tier
-from shared.services.schedules import ScheduleState
 
 AppSettingName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")]
 ContainerName = Annotated[
@@ -103,6 +103,19 @@ class EnvironmentBody(ApiModel):
         description="SQL returning the uuids of referenced file documents (one text column), for apps whose "
         'file documents are not in "system$filedocument".',
     )
+
+    def to_registration(self) -> Registration:
+        return Registration(
+            namespace=self.namespace,
+            app_name=self.app_name,
+            display_name=self.display_name,
+            state=self.state,
+            database=self.database.to_domain(),
+            files=self.files.to_domain(),
+            model_version=self.model_version,
+            deployment_package=self.deployment_package,
+            file_document_query=self.file_document_query,
+        )
 
 
 class LastScheduledBackupView(ApiModel):

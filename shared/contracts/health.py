@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from shared.contracts.common import ApiModel
+from shared.domain.health import HealthReport
 
 
 class CheckResult(ApiModel):
@@ -30,3 +31,17 @@ class HealthView(ApiModel):
     storage: list[CheckResult]
     databases: list[CheckResult]
     backups: list[BackupFreshness] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, report: HealthReport) -> HealthView:
+        return cls(
+            status=report.status,
+            storage=[CheckResult(name=c.name, status=c.status, detail=c.detail) for c in report.storage],
+            databases=[CheckResult(name=c.name, status=c.status, detail=c.detail) for c in report.databases],
+            backups=[
+                BackupFreshness(
+                    environment=f.environment, status=f.status, last_successful_backup=f.last_successful_backup
+                )
+                for f in report.backups
+            ],
+        )

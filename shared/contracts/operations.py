@@ -11,7 +11,7 @@ from pydantic import Field
 
 from shared.contracts.backups import PrincipalView
 from shared.contracts.common import ApiModel, EnvironmentId
-from shared.operations.model import Operation, OperationStatus, StepStatus
+from shared.domain.operations import Operation, OperationStatus, StepStatus
 
 
 class ProgressView(ApiModel):

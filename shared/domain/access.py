@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -30,3 +30,24 @@ class Membership:
     granted_by: str
     granted_on: datetime
     etag: str = ""
+
+
+@dataclass(frozen=True)
+class Principal:
+    id: str
+    name: str
+    identity_provider: str = "aad"
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+
+LOCAL_DEVELOPER = Principal(id="local-developer", name="Local developer", identity_provider="development")
+SYSTEM = Principal(id="system", name="appbackups", identity_provider="system")
+ANONYMOUS = Principal(id="anonymous", name="Anonymous", identity_provider="none")
+SCHEDULER = Principal(id="scheduler", name="appbackups scheduler", identity_provider="system")
+
+
+@dataclass(frozen=True)
+class Caller:
+    principal: Principal
+    global_admin: bool
+    memberships: tuple[Membership, ...]

@@ -67,6 +67,21 @@ class FileLocation:
 
 
 @dataclass(frozen=True)
+class Registration:
+    """What a namespace admin says about an environment when registering it (or replacing that)."""
+
+    namespace: str
+    app_name: str
+    display_name: str
+    state: EnvironmentState
+    database: DatabaseConnection
+    files: FileLocation
+    model_version: str | None = None
+    deployment_package: str | None = None
+    file_document_query: str | None = None
+
+
+@dataclass(frozen=True)
 class Environment:
     id: str
     namespace: str

@@ -8,31 +8,26 @@ import hashlib
 import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from shared.adapters.blobs import BlobStore
 from shared.archives.fullsnapshot import DUMP as ARCHIVE_DUMP
 from shared.archives.fullsnapshot import ChecksumMismatch, Member, metadata_document, tree_path, write_archive
 from shared.backups.layout import DUMP, FILES, FileEntry, snapshot_folder
+from shared.catalog.activity import ActivityLog, new_entry_id
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
+from shared.domain.access import Principal
 from shared.domain.activity import Action, Outcome
+from shared.domain.downloads import DataType
+from shared.domain.operations import Operation, OperationStatus
 from shared.domain.snapshots import Snapshot, SnapshotStatus
 from shared.faults import Fault, crash_point
-from shared.identity import Principal
 from shared.operations.engine import OperationDefinition, StepContext, StepDefinition
-from shared.operations.model import Operation, OperationStatus
-from shared.services.activity import ActivityLog, new_entry_id
 
 logger = logging.getLogger("appbackups.downloads")
 
 KIND = "download"
 READY_FOR = timedelta(hours=8)
-
-
-class DataType(StrEnum):
-    FILES_AND_DATABASE = "files_and_database"
-    DATABASE_ONLY = "database_only"
 
 
 def archive_folder(operation: Operation) -> str:
@@ -229,11 +224,3 @@ class DownloadSteps:
 
     def _release(self, operation: Operation) -> None:
         self._snapshots.release(operation.environment_id, str(operation.snapshot_id), user_of(operation))
-
-    def expire(self, operation: Operation, now: datetime) -> bool:
-        """Remove a ready archive whose time is up. True when it was removed now."""
-        expires = operation.output("publish", "expiresOn")
-        if not expires or datetime.fromisoformat(expires) > now or operation.parameters.get("archiveRemoved"):
-            return False
-        self._archives.delete_prefix(archive_folder(operation))
-        return True

@@ -33,20 +33,13 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from shared.adapters.queues import WorkQueue
+from shared.catalog.operations import OperationCatalog
 from shared.clock import Clock
+from shared.domain.operations import ENDED, UNDO, Operation, OperationStatus, Step, StepStatus
 from shared.domain.snapshots import Actor
 from shared.errors import AppError, Conflict, StaleRecord
 from shared.faults import Fault, crash_point, describe, is_transient
-from shared.operations.catalog import OperationCatalog
 from shared.operations.lease import CancelRequested, LeaseLost, OperationLease
-from shared.operations.model import (
-    ENDED,
-    UNDO,
-    Operation,
-    OperationStatus,
-    Step,
-    StepStatus,
-)
 
 logger = logging.getLogger("appbackups.operations")
 

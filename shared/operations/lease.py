@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
+from shared.catalog.operations import OperationCatalog
 from shared.clock import Clock
+from shared.domain.operations import Operation
 from shared.errors import StaleRecord
-from shared.operations.catalog import OperationCatalog
-from shared.operations.model import Operation
 
 logger = logging.getLogger("appbackups.operations")
 

@@ -41,19 +41,19 @@ from shared.adapters.postgres import (
     transaction_committed,
 )
 from shared.backups.layout import DUMP, FILES, FileEntry, snapshot_folder
+from shared.backups.service import BackupService
+from shared.catalog.activity import ActivityLog, new_entry_id
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
+from shared.domain.access import Principal
 from shared.domain.activity import Action, Outcome
 from shared.domain.environments import Environment, EnvironmentState
+from shared.domain.operations import Operation, OperationStatus
 from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier, new_snapshot_id
 from shared.errors import AlreadyExists, Conflict, StaleRecord
 from shared.faults import Fault, crash_point
-from shared.identity import Principal
 from shared.operations.engine import OperationDefinition, OperationEngine, StepContext, StepDefinition, WaitLater
-from shared.operations.model import Operation, OperationStatus
-from shared.services.activity import ActivityLog, new_entry_id
-from shared.services.backups import BackupService
 from shared.streams import prefetched
 
 logger = logging.getLogger("appbackups.restore")

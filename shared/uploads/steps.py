@@ -19,15 +19,15 @@ from shared.adapters.blobs import BlobStore, BlockWriter
 from shared.adapters.postgres import DatabaseError, dump_schemas, tool_dir
 from shared.archives.reader import DUMP_MAGIC, GZIP_MAGIC, Entry, Refused, full_snapshot_entries
 from shared.backups.layout import DUMP, FILES, MANIFEST, FileEntry, content_object, manifest_head, snapshot_folder
+from shared.catalog.activity import ActivityLog, new_entry_id
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
+from shared.domain.access import Principal
 from shared.domain.activity import Action, Outcome
+from shared.domain.operations import Operation, OperationStatus
 from shared.domain.snapshots import Snapshot, SnapshotStatus
 from shared.faults import crash_point
-from shared.identity import Principal
 from shared.operations.engine import OperationDefinition, StepContext, StepDefinition
-from shared.operations.model import Operation, OperationStatus
-from shared.services.activity import ActivityLog, new_entry_id
 from shared.streams import prefetched
 
 logger = logging.getLogger("appbackups.uploads")

@@ -12,12 +12,12 @@ import pytest
 import requests
 
 from shared.backups.layout import DUMP, FILES, FileEntry, snapshot_folder
+from shared.domain.access import Principal
 from shared.domain.environments import EnvironmentState
+from shared.domain.operations import OperationStatus
 from shared.domain.snapshots import SnapshotStatus, Tier
 from shared.downloads.steps import archive_folder
 from shared.errors import Conflict
-from shared.identity import Principal
-from shared.operations.model import OperationStatus
 from tests.support.appdata import create_scratch_app, md5_hex, table_contents
 from tests.support.faults import FaultHarness
 

@@ -12,11 +12,11 @@ import pytest
 from shared.backups.layout import DUMP, FILES, MANIFEST, FileEntry, snapshot_folder
 from shared.backups.steps import BackupHooks
 from shared.clock import utc_now
+from shared.domain.access import Principal
 from shared.domain.environments import EnvironmentState
+from shared.domain.operations import OperationStatus
 from shared.domain.snapshots import SnapshotStatus, Tier
 from shared.errors import Conflict
-from shared.identity import Principal
-from shared.operations.model import OperationStatus
 from tests.support.appdata import create_scratch_app, md5_hex, table_contents
 from tests.support.restoring import Harness
 
@@ -406,7 +406,7 @@ def _reregister(services, app, **changes):
             registration["files"] = {**registration["files"], "container": value}
         else:
             registration[key] = value
-    services.environments.put(app.environment_id, EnvironmentBody.model_validate(registration), ADA)
+    services.environments.put(app.environment_id, EnvironmentBody.model_validate(registration).to_registration(), ADA)
 
 
 def test_the_dump_never_blocks_the_apps_writers(

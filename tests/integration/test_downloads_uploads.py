@@ -13,10 +13,10 @@ from azure.storage.blob import BlobSasPermissions
 
 from shared.archives.fullsnapshot import tree_path
 from shared.backups.layout import FILES, snapshot_folder
+from shared.domain.access import Principal
+from shared.domain.downloads import DataType
+from shared.domain.operations import OperationStatus
 from shared.domain.snapshots import SnapshotStatus, Tier
-from shared.downloads.steps import DataType
-from shared.identity import Principal
-from shared.operations.model import OperationStatus
 from tests.support.appdata import create_scratch_app, table_contents
 from tests.support.archives import metadata, special, tar_gz
 from tests.support.restoring import Harness

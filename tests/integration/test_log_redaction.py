@@ -8,9 +8,9 @@ import pytest
 import requests
 
 from shared.contracts.environments import EnvironmentBody, EnvironmentView
-from shared.downloads.steps import DataType
-from shared.identity import Principal
-from shared.operations.model import OperationStatus
+from shared.domain.access import Principal
+from shared.domain.downloads import DataType
+from shared.domain.operations import OperationStatus
 from tests.support.appdata import create_scratch_app
 from tests.support.restoring import Harness
 from tools.azurite import ACCOUNT_KEY
@@ -44,7 +44,7 @@ def test_logs_carry_no_secrets(
         )
         body = {key: view[key] for key in keys}
         body["database"] = {**body["database"], "passwordSetting": "SCRATCH_DB_PASSWORD"}
-        services.environments.put(app.environment_id, EnvironmentBody.model_validate(body), ADA)
+        services.environments.put(app.environment_id, EnvironmentBody.model_validate(body).to_registration(), ADA)
 
     caplog.set_level(logging.DEBUG)
     for name in ("azure", "azure.core.pipeline.policies.http_logging_policy", "urllib3"):

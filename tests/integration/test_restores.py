@@ -7,14 +7,14 @@ import psycopg
 import pytest
 
 from shared.adapters.tables import AzureRowTable
+from shared.catalog.operations import OperationCatalog
 from shared.config import Tables
 from shared.contracts.environments import EnvironmentBody, EnvironmentView
+from shared.domain.access import Principal
 from shared.domain.environments import EnvironmentState
+from shared.domain.operations import OperationStatus, StepStatus
 from shared.domain.snapshots import SnapshotStatus
 from shared.errors import Conflict, Unprocessable
-from shared.identity import Principal
-from shared.operations.catalog import OperationCatalog
-from shared.operations.model import OperationStatus, StepStatus
 from tests.support.appdata import create_scratch_app
 from tests.support.restoring import Harness, schema_text
 
@@ -58,7 +58,9 @@ def reregister(services, app, **changes):
     view = EnvironmentView.of(services.environments.get(app.environment_id)).to_json()
     keys = ("namespace", "appName", "displayName", "state", "database", "files", "modelVersion", "deploymentPackage")
     services.environments.put(
-        app.environment_id, EnvironmentBody.model_validate({**{k: view[k] for k in keys}, **changes}), ADA
+        app.environment_id,
+        EnvironmentBody.model_validate({**{k: view[k] for k in keys}, **changes}).to_registration(),
+        ADA,
     )
 
 

@@ -8,8 +8,8 @@ import pytest
 
 from shared.backups.layout import FILES, FileEntry, snapshot_folder
 from shared.backups.steps import BackupHooks
+from shared.domain.access import Principal
 from shared.domain.snapshots import SnapshotStatus, Tier
-from shared.identity import Principal
 from tests.support.appdata import create_scratch_app
 from tests.support.restoring import Harness
 

@@ -71,7 +71,7 @@ def test_seed_creates_the_demo_namespace_once(private_storage, postgres_admin_ds
 
 def test_health_reports_an_unreachable_database_as_degraded(storage_services):
     from shared.contracts.environments import EnvironmentBody
-    from shared.identity import SYSTEM
+    from shared.domain.access import SYSTEM
 
     body = EnvironmentBody.model_validate(
         {
@@ -83,7 +83,7 @@ def test_health_reports_an_unreachable_database_as_degraded(storage_services):
         }
     )
     environment_id = f"broken-{uuid.uuid4().hex[:8]}"
-    storage_services.environments.put(environment_id, body, SYSTEM)
+    storage_services.environments.put(environment_id, body.to_registration(), SYSTEM)
     report = storage_services.health.check()
     assert report.status == "degraded"
     failed = {check.name: check.detail for check in report.databases if check.status == "failed"}

@@ -14,8 +14,8 @@ from azure.storage.blob import ContainerClient
 
 from shared.bootstrap import Services
 from shared.contracts.environments import EnvironmentBody
+from shared.domain.access import SYSTEM
 from shared.domain.environments import Environment
-from shared.identity import SYSTEM
 from tools.seed_demo import SCHEMA
 
 
@@ -134,7 +134,7 @@ def create_scratch_app(
             "deploymentPackage": "scratch_1.0.0.mda",
         }
     )
-    services.environments.put(environment_id, body, SYSTEM)
+    services.environments.put(environment_id, body.to_registration(), SYSTEM)
     app = ScratchApp(services, environment_id, namespace, dsn, container, "docs/")
     for _ in range(documents):
         app.add_document()

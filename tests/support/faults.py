@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shared.bootstrap import Services
-from shared.operations.model import Operation
+from shared.domain.operations import Operation
 from tests.support.apphost import AppHost, start_app_host
 
 LEASE_SECONDS = 6

@@ -7,9 +7,9 @@ from shared.adapters.queues import MemoryWorkQueue
 from shared.bootstrap import build_services
 from shared.config import Settings, StorageConnection
 from shared.contracts.environments import EnvironmentBody
+from shared.domain.access import Principal
 from shared.domain.snapshots import SnapshotStatus, Tier, is_snapshot_id, new_snapshot_id
 from shared.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
-from shared.identity import Principal
 from tests.support.memory import SteppingClock
 from tools.azurite import connection_string
 
@@ -44,7 +44,7 @@ def make(queue):
             "deploymentPackage": "app_3.1.mda",
         }
     )
-    services.environments.put("prod", body, ADA)
+    services.environments.put("prod", body.to_registration(), ADA)
     return services, clock
 
 

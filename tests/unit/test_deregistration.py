@@ -10,10 +10,9 @@ import pytest
 
 from shared.bootstrap import install_services
 from shared.contracts.environments import EnvironmentBody
-from shared.domain.access import Permission
+from shared.domain.access import Permission, Principal
+from shared.domain.downloads import DataType
 from shared.domain.snapshots import Tier
-from shared.downloads.steps import DataType
-from shared.identity import Principal
 from tests.support.functions import call
 from tests.support.memory import memory_services
 
@@ -37,7 +36,9 @@ def registration(namespace: str = "ns", state: str = "Stopped") -> dict:
 def services():
     services = memory_services(easy_auth_enabled=True, global_admins=frozenset())
     for environment, state in (("old", "Stopped"), ("acc", "Stopped"), ("prod", "Running")):
-        services.environments.put(environment, EnvironmentBody.model_validate(registration(state=state)), ADMIN)
+        services.environments.put(
+            environment, EnvironmentBody.model_validate(registration(state=state)).to_registration(), ADMIN
+        )
     services.access.grant("ns", "admin-oid", frozenset({Permission.NAMESPACE_ADMIN}), "Admin", ADMIN)
     services.access.grant("ns", "manager-oid", frozenset({Permission.MANAGE_BACKUPS}), "Manager", ADMIN)
     install_services(services)
@@ -128,7 +129,9 @@ def test_refused_while_work_runs_on_it(services):
 
     status, _, document = deregister("acc")
     assert status == 200
-    services.environments.put("acc", EnvironmentBody.model_validate(registration()), ADMIN)  # registered again
+    services.environments.put(
+        "acc", EnvironmentBody.model_validate(registration()).to_registration(), ADMIN
+    )  # registered again
     processing = services.backups.record("acc", ADMIN)
     status, _, document = deregister("acc")
     assert (status, document["code"]) == (409, "environment_busy")

@@ -1,10 +1,10 @@
 import pytest
 
 from shared.contracts.environments import EnvironmentBody
+from shared.domain.access import Principal
 from shared.domain.activity import Action
 from shared.domain.environments import EnvironmentState
 from shared.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
-from shared.identity import Principal
 from tests.support.memory import memory_services
 
 ADA = Principal(id="ada", name="Ada")
@@ -35,10 +35,10 @@ def services():
 
 
 def test_register_then_update(services):
-    created, is_new = services.environments.put("prod", body(), ADA)
+    created, is_new = services.environments.put("prod", body().to_registration(), ADA)
     assert is_new
     assert created.database.password_setting == "PROD_DB_PASSWORD"
-    updated, is_new = services.environments.put("prod", body(deploymentPackage="app_2.mda"), ADA)
+    updated, is_new = services.environments.put("prod", body(deploymentPackage="app_2.mda").to_registration(), ADA)
     assert not is_new
     assert updated.deployment_package == "app_2.mda"
     assert updated.created_on == created.created_on
@@ -49,20 +49,20 @@ def test_register_then_update(services):
 
 
 def test_if_match_guards_against_lost_updates(services):
-    created, _ = services.environments.put("prod", body(), ADA)
-    services.environments.put("prod", body(displayName="Changed"), ADA, if_match=created.etag)
+    created, _ = services.environments.put("prod", body().to_registration(), ADA)
+    services.environments.put("prod", body(displayName="Changed").to_registration(), ADA, if_match=created.etag)
     with pytest.raises(PreconditionFailed):
-        services.environments.put("prod", body(displayName="Stale"), ADA, if_match=created.etag)
+        services.environments.put("prod", body(displayName="Stale").to_registration(), ADA, if_match=created.etag)
     assert services.environments.get("prod").display_name == "Changed"
 
 
 def test_if_match_on_a_missing_environment_fails(services):
     with pytest.raises(PreconditionFailed):
-        services.environments.put("prod", body(), ADA, if_match='W/"x"')
+        services.environments.put("prod", body().to_registration(), ADA, if_match='W/"x"')
 
 
 def test_concurrent_write_between_read_and_save_conflicts(services):
-    services.environments.put("prod", body(), ADA)
+    services.environments.put("prod", body().to_registration(), ADA)
     stale = services.environment_catalog.get("prod")
     services.environments.stop("prod", ADA)
     with pytest.raises(Conflict) as caught:
@@ -72,19 +72,19 @@ def test_concurrent_write_between_read_and_save_conflicts(services):
 
 
 def test_namespace_cannot_change(services):
-    services.environments.put("prod", body(), ADA)
+    services.environments.put("prod", body().to_registration(), ADA)
     with pytest.raises(Conflict) as caught:
-        services.environments.put("prod", body(namespace="other"), ADA)
+        services.environments.put("prod", body(namespace="other").to_registration(), ADA)
     assert caught.value.code == "namespace_immutable"
 
 
 def test_restoring_is_reserved(services):
     with pytest.raises(Unprocessable):
-        services.environments.put("prod", body(state="Restoring"), ADA)
+        services.environments.put("prod", body(state="Restoring").to_registration(), ADA)
 
 
 def test_stop_start_record_activity(services):
-    services.environments.put("prod", body(), ADA)
+    services.environments.put("prod", body().to_registration(), ADA)
     assert services.environments.stop("prod", ADA).state is EnvironmentState.STOPPED
     assert services.environments.stop("prod", ADA).state is EnvironmentState.STOPPED
     assert services.environments.start("prod", ADA).state is EnvironmentState.RUNNING
@@ -99,9 +99,9 @@ def test_unknown_environment_is_not_found(services):
 
 
 def test_list_is_sorted_by_namespace_then_id(services):
-    services.environments.put("b-env", body(namespace="zeta"), ADA)
-    services.environments.put("c-env", body(namespace="alpha"), ADA)
-    services.environments.put("a-env", body(namespace="zeta"), ADA)
+    services.environments.put("b-env", body(namespace="zeta").to_registration(), ADA)
+    services.environments.put("c-env", body(namespace="alpha").to_registration(), ADA)
+    services.environments.put("a-env", body(namespace="zeta").to_registration(), ADA)
     assert [env.id for env in services.environments.list()] == ["c-env", "a-env", "b-env"]
 
 
@@ -111,7 +111,7 @@ def test_password_setting_and_entra_are_exclusive():
 
 
 def test_activity_pages_newest_first(services):
-    services.environments.put("prod", body(), ADA)
+    services.environments.put("prod", body().to_registration(), ADA)
     for _ in range(4):
         services.environments.stop("prod", ADA)
         services.environments.start("prod", ADA)

@@ -3,8 +3,9 @@ import json
 
 import pytest
 
+from shared.access.identity import principal_from_headers
+from shared.domain.access import LOCAL_DEVELOPER
 from shared.errors import Unauthenticated
-from shared.identity import LOCAL_DEVELOPER, principal_from_headers
 
 
 def encode(document: object) -> str:

@@ -8,19 +8,13 @@ import pytest
 
 from shared.adapters.queues import MemoryWorkQueue
 from shared.adapters.tables import MemoryRowTable
+from shared.catalog.operations import OperationCatalog
 from shared.contracts.operations import JobStatus, OperationView, StepState
+from shared.domain.operations import UNDO, OperationStatus, StepStatus
 from shared.domain.snapshots import Actor
 from shared.errors import Conflict
 from shared.faults import Fault
-from shared.operations.catalog import OperationCatalog
-from shared.operations.engine import (
-    EngineSettings,
-    OperationDefinition,
-    OperationEngine,
-    StepDefinition,
-    WaitLater,
-)
-from shared.operations.model import UNDO, OperationStatus, StepStatus
+from shared.operations.engine import EngineSettings, OperationDefinition, OperationEngine, StepDefinition, WaitLater
 from tests.support.memory import ManualClock, QueueSimulator
 
 ADA = Actor("ada", "Ada")

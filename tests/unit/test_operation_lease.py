@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 
 from shared.adapters.tables import MemoryRowTable
+from shared.catalog.operations import OperationCatalog
+from shared.domain.operations import Operation, OperationStatus, Step
 from shared.domain.snapshots import Actor
-from shared.operations.catalog import OperationCatalog
 from shared.operations.lease import CancelRequested, LeaseLost, OperationLease
-from shared.operations.model import Operation, OperationStatus, Step
 from tests.support.memory import ManualClock
 
 LEASE = timedelta(seconds=40)

@@ -10,10 +10,9 @@ import pytest
 
 from shared.bootstrap import install_services
 from shared.contracts.environments import EnvironmentBody
-from shared.domain.access import Permission
+from shared.domain.access import Permission, Principal
+from shared.domain.downloads import DataType
 from shared.domain.snapshots import Tier
-from shared.downloads.steps import DataType
-from shared.identity import Principal
 from tests.support.functions import _FUNCTIONS, call
 from tests.support.memory import memory_services
 
@@ -57,9 +56,13 @@ class World:
 def world() -> World:
     services = memory_services(easy_auth_enabled=True, global_admins=frozenset({GLOBAL}))
     system = Principal(GLOBAL, "setup")
-    services.environments.put("prod", EnvironmentBody.model_validate(registration("ns", "Running")), system)
-    services.environments.put("acc", EnvironmentBody.model_validate(registration("ns")), system)
-    services.environments.put("elsewhere", EnvironmentBody.model_validate(registration("other")), system)
+    services.environments.put(
+        "prod", EnvironmentBody.model_validate(registration("ns", "Running")).to_registration(), system
+    )
+    services.environments.put("acc", EnvironmentBody.model_validate(registration("ns")).to_registration(), system)
+    services.environments.put(
+        "elsewhere", EnvironmentBody.model_validate(registration("other")).to_registration(), system
+    )
     for caller, (namespace, permissions) in PERMISSIONS.items():
         services.access.grant(namespace, f"{caller}-oid", frozenset(permissions), caller, system)
     backup = services.backups.record("prod", system)

@@ -11,8 +11,8 @@ from shared.adapters.tables import MemoryRowTable
 from shared.bootstrap import build_services
 from shared.config import Settings, StorageConnection
 from shared.contracts.environments import EnvironmentBody
+from shared.domain.access import SYSTEM
 from shared.domain.snapshots import SnapshotStatus, Tier
-from shared.identity import SYSTEM
 from tests.support.memory import SteppingClock
 from tools.azurite import connection_string
 
@@ -48,7 +48,7 @@ def world():
                 "files": {"container": "files"},
             }
         )
-        services.environments.put(environment_id, body, SYSTEM)
+        services.environments.put(environment_id, body.to_registration(), SYSTEM)
 
     register("prod")
     register("acc", "Stopped")

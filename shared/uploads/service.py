@@ -13,14 +13,15 @@ from azure.storage.blob import BlobSasPermissions
 from shared.adapters.blobs import BlobStore
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.snapshots import SnapshotCatalog
-from shared.catalog.uploads import UploadCatalog, UploadSession, UploadStatus
+from shared.catalog.uploads import UploadCatalog
 from shared.clock import Clock
 from shared.domain import retention
+from shared.domain.access import Principal
+from shared.domain.operations import Operation
 from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier, new_snapshot_id
+from shared.domain.uploads import UploadSession, UploadStatus
 from shared.errors import AlreadyExists, Conflict, ServiceUnavailable, StaleRecord
-from shared.identity import Principal
 from shared.operations.engine import OperationEngine
-from shared.operations.model import Operation
 from shared.uploads.steps import KIND
 
 logger = logging.getLogger("appbackups.uploads")

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from shared.catalog.members import MemberCatalog
 from shared.clock import Clock
-from shared.domain.access import ALL_PERMISSIONS, Membership, Permission, effective
+from shared.domain.access import ALL_PERMISSIONS, LOCAL_DEVELOPER, Caller, Membership, Permission, Principal, effective
 from shared.errors import Forbidden, NotFound, Unprocessable
-from shared.identity import LOCAL_DEVELOPER, Principal
-
-
-@dataclass(frozen=True)
-class Caller:
-    principal: Principal
-    global_admin: bool
-    memberships: tuple[Membership, ...]
 
 
 class AccessService:

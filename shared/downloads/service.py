@@ -3,38 +3,26 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 
 from azure.core.exceptions import AzureError
 from azure.storage.blob import BlobSasPermissions
 
 from shared.adapters.blobs import BlobStore
+from shared.backups.service import BackupService
+from shared.catalog.operations import OperationCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
+from shared.domain.access import Principal
+from shared.domain.downloads import DataType, Download
+from shared.domain.operations import Operation, OperationStatus
 from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus
-from shared.downloads.steps import KIND, DataType, DownloadSteps, user_of
+from shared.downloads.steps import KIND, archive_folder, user_of
 from shared.errors import Conflict, NotFound, ServiceUnavailable, StaleRecord
-from shared.identity import Principal
-from shared.operations.catalog import OperationCatalog
 from shared.operations.engine import OperationEngine
-from shared.operations.model import Operation, OperationStatus
-from shared.services.backups import BackupService
 
 logger = logging.getLogger("appbackups.downloads")
-
-
-@dataclass(frozen=True)
-class Download:
-    status: str  # Processing | Ready | Failed | Cancelled | Expired
-    data_type: DataType
-    operation: Operation
-    url: str | None = None
-    ready_on: datetime | None = None
-    expires_on: datetime | None = None
-    file_name: str | None = None
-    size: int | None = None
-    sha256: str | None = None
 
 
 class DownloadService:
@@ -45,7 +33,6 @@ class DownloadService:
         snapshots: SnapshotCatalog,
         backups: BackupService,
         archives: BlobStore,
-        steps: DownloadSteps,
         clock: Clock,
     ) -> None:
         self._engine = engine
@@ -53,7 +40,6 @@ class DownloadService:
         self._snapshots = snapshots
         self._backups = backups
         self._archives = archives
-        self._steps = steps
         self._clock = clock
 
     def request(
@@ -163,7 +149,7 @@ class DownloadService:
         now = self._clock()
         removed = []
         for operation in self._operations.of_kind(KIND, OperationStatus.FINISHED):
-            if self._steps.expire(operation, now):
+            if self._expire(operation, now):
                 try:
                     self._operations.save(
                         replace(operation, parameters={**operation.parameters, "archiveRemoved": True})
@@ -172,3 +158,11 @@ class DownloadService:
                     continue
                 removed.append(operation)
         return removed
+
+    def _expire(self, operation: Operation, now: datetime) -> bool:
+        """Remove a ready archive whose time is up. True when it was removed now."""
+        expires = operation.output("publish", "expiresOn")
+        if not expires or datetime.fromisoformat(expires) > now or operation.parameters.get("archiveRemoved"):
+            return False
+        self._archives.delete_prefix(archive_folder(operation))
+        return True

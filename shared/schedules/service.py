@@ -8,17 +8,18 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from shared.adapters.queues import WorkQueue
+from shared.backups.service import BackupService
 from shared.catalog.environments import EnvironmentCatalog
-from shared.catalog.schedules import ScheduleCatalog, ScheduledNight
+from shared.catalog.schedules import ScheduleCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain import retention
+from shared.domain.access import SCHEDULER
 from shared.domain.environments import BACKUP_ELIGIBLE_STATES
+from shared.domain.schedules import ScheduleState
 from shared.domain.snapshots import Snapshot, Tier, new_snapshot_id
 from shared.errors import AlreadyExists, Conflict, StaleRecord
-from shared.identity import SCHEDULER
 from shared.schedules.ncrontab import next_occurrence
-from shared.services.backups import BackupService
 
 logger = logging.getLogger("appbackups.schedules")
 
@@ -29,13 +30,6 @@ class FanOut:
     night: date
     queued: tuple[str, ...] = ()
     skipped: tuple[tuple[str, str], ...] = ()  # (environment, why)
-
-
-@dataclass(frozen=True)
-class ScheduleState:
-    last: ScheduledNight | None
-    last_snapshot: Snapshot | None
-    next_run: datetime | None
 
 
 def scheduled_message(environment_id: str, tier: Tier, night: date) -> dict[str, str]:

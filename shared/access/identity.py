@@ -6,9 +6,9 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from shared.domain.access import LOCAL_DEVELOPER, Principal
 from shared.errors import Unauthenticated
 
 PRINCIPAL_HEADER = "x-ms-client-principal"
@@ -18,20 +18,6 @@ PRINCIPAL_IDP_HEADER = "x-ms-client-principal-idp"
 
 _OBJECT_ID_CLAIMS = ("http://schemas.microsoft.com/identity/claims/objectidentifier", "oid")
 _NAME_CLAIMS = ("name", "preferred_username", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name")
-
-
-@dataclass(frozen=True)
-class Principal:
-    id: str
-    name: str
-    identity_provider: str = "aad"
-    roles: frozenset[str] = field(default_factory=frozenset)
-
-
-LOCAL_DEVELOPER = Principal(id="local-developer", name="Local developer", identity_provider="development")
-SYSTEM = Principal(id="system", name="appbackups", identity_provider="system")
-ANONYMOUS = Principal(id="anonymous", name="Anonymous", identity_provider="none")
-SCHEDULER = Principal(id="scheduler", name="appbackups scheduler", identity_provider="system")
 
 
 def _decode_client_principal(encoded: str) -> dict[str, Any]:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from shared.catalog.activity import ActivityLog
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
-from shared.contracts.environments import EnvironmentBody
+from shared.domain.access import Principal
 from shared.domain.activity import Action, Outcome
-from shared.domain.environments import RESERVED_STATES, Environment
+from shared.domain.environments import RESERVED_STATES, Environment, Registration
 from shared.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
-from shared.identity import Principal
-from shared.services.activity import ActivityLog
 
 
 class EnvironmentService:
@@ -29,7 +28,7 @@ class EnvironmentService:
         return self._catalog.get(environment_id)
 
     def put(
-        self, environment_id: str, body: EnvironmentBody, actor: Principal, if_match: str | None = None
+        self, environment_id: str, body: Registration, actor: Principal, if_match: str | None = None
     ) -> tuple[Environment, bool]:
         """Register the environment, or replace its registration. Returns it and whether it is new."""
         existing = self._catalog.find(environment_id)
@@ -55,8 +54,8 @@ class EnvironmentService:
             "app_name": body.app_name,
             "display_name": body.display_name,
             "state": body.state,
-            "database": body.database.to_domain(),
-            "files": body.files.to_domain(),
+            "database": body.database,
+            "files": body.files,
             "model_version": body.model_version,
             "deployment_package": body.deployment_package,
             "file_document_query": body.file_document_query,

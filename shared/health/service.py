@@ -2,50 +2,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-
-from azure.core.exceptions import AzureError
 
 from shared.adapters.postgres import PostgresGateway
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.snapshots import SnapshotCatalog
-from shared.clients import StorageClients
 from shared.clock import Clock
-from shared.config import Containers, Queues, Tables
-from shared.contracts.health import BackupFreshness, CheckResult, HealthView
 from shared.domain.environments import EnvironmentState
+from shared.domain.health import Check, Freshness, HealthReport
 from shared.errors import AppError
+from shared.faults import describe
+
+Probe = Callable[[], object]  # raises when what it probes cannot be reached
 
 
-def _check(name: str, probe: Callable[[], object]) -> CheckResult:
+def _check(name: str, probe: Probe) -> Check:
     try:
         probe()
-    except (AzureError, AppError, OSError) as error:
-        detail = error.detail if isinstance(error, AppError) else type(error).__name__
-        return CheckResult(name=name, status="failed", detail=detail)
-    return CheckResult(name=name, status="ok")
+    except AppError as error:
+        return Check(name=name, status="failed", detail=error.detail)
+    except Exception as error:  # a probe reports whatever stops it; it never raises
+        return Check(name=name, status="failed", detail=describe(error))
+    return Check(name=name, status="ok")
 
 
 class HealthService:
     def __init__(
         self,
-        clients: StorageClients,
+        storage_probes: Mapping[str, Probe],
         environments: EnvironmentCatalog,
         databases: PostgresGateway,
         snapshots: SnapshotCatalog,
         clock: Clock,
         freshness: timedelta,
     ) -> None:
-        self._clients = clients
+        self._storage_probes = storage_probes
         self._environments = environments
         self._databases = databases
         self._snapshots = snapshots
         self._clock = clock
         self._freshness = freshness
 
-    def freshness(self) -> list[BackupFreshness]:
+    def freshness(self) -> list[Freshness]:
         """Per environment that can be backed up: its last successful backup, and whether that is
         older than the freshness window (26 hours: a night's backup plus slack)."""
         now = self._clock()
@@ -61,30 +61,12 @@ class HealthService:
                 status = "new"
             else:
                 status = "stale"
-            results.append(BackupFreshness(environment=environment.id, status=status, last_successful_backup=last))
+            results.append(Freshness(environment=environment.id, status=status, last_successful_backup=last))
         return results
 
-    def check(self) -> HealthView:
-        clients = self._clients
-        once = {"retry_total": 0, "timeout": 5}  # a health probe reports; it does not wait out back-offs
-        storage = [
-            _check(
-                "blob",
-                lambda: clients.blob_service.get_container_client(Containers.SNAPSHOTS).get_container_properties(
-                    **once
-                ),
-            ),
-            _check(
-                "table",
-                lambda: next(
-                    clients.table_service.get_table_client(Tables.ENVIRONMENTS)
-                    .list_entities(results_per_page=1, retry_total=0)
-                    .by_page()
-                ),
-            ),
-            _check("queue", lambda: clients.queue(Queues.OPERATIONS).get_queue_properties(**once)),
-        ]
-        databases: list[CheckResult] = []
+    def check(self) -> HealthReport:
+        storage = [_check(name, probe) for name, probe in self._storage_probes.items()]
+        databases: list[Check] = []
         if all(result.status == "ok" for result in storage):
             environments = self._environments.registered()  # a deregistered app's database is gone
             with ThreadPoolExecutor(max_workers=min(8, max(1, len(environments)))) as pool:
@@ -98,4 +80,4 @@ class HealthService:
             status = "degraded"
         else:
             status = "healthy"
-        return HealthView(status=status, storage=storage, databases=databases, backups=backups)
+        return HealthReport(status=status, storage=storage, databases=databases, backups=backups)

@@ -11,17 +11,17 @@ from azure.core.exceptions import AzureError
 from shared.adapters.blobs import BlobStore
 from shared.backups.layout import snapshot_folder
 from shared.backups.steps import KIND
+from shared.catalog.activity import ActivityLog
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain import retention
+from shared.domain.access import Principal
 from shared.domain.activity import Action, Outcome
+from shared.domain.operations import Operation
 from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier, is_snapshot_id, new_snapshot_id
 from shared.errors import AlreadyExists, Conflict, NotFound, ServiceUnavailable, Unprocessable
-from shared.identity import Principal
 from shared.operations.engine import OperationEngine
-from shared.operations.model import Operation
-from shared.services.activity import ActivityLog
 
 logger = logging.getLogger("appbackups.backups")
 

@@ -7,13 +7,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from shared.catalog.operations import OperationCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
+from shared.domain.operations import Operation
 from shared.domain.snapshots import Snapshot
 from shared.errors import StaleRecord
-from shared.operations.catalog import OperationCatalog
 from shared.operations.engine import OperationEngine
-from shared.operations.model import Operation
 
 logger = logging.getLogger("appbackups.reaping")
 

@@ -7,17 +7,17 @@ from dataclasses import replace
 
 from azure.core.exceptions import AzureError
 
+from shared.backups.service import BackupService
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
+from shared.domain.access import Principal
 from shared.domain.environments import EnvironmentState
+from shared.domain.operations import Operation
 from shared.domain.snapshots import Actor, SnapshotStatus
 from shared.errors import Conflict, NotFound, ServiceUnavailable, StaleRecord, Unprocessable
-from shared.identity import Principal
 from shared.operations.engine import OperationEngine
-from shared.operations.model import Operation
 from shared.restores.steps import KIND, user_of
-from shared.services.backups import BackupService
 
 logger = logging.getLogger("appbackups.restores")
 

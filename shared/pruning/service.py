@@ -28,16 +28,16 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from shared.adapters.blobs import BlobStore
 from shared.backups.layout import FILES, FileEntry, snapshot_folder
+from shared.catalog.activity import ActivityLog
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.schedules import ScheduleCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain import retention
+from shared.domain.access import SCHEDULER
 from shared.domain.activity import Action, Outcome
 from shared.domain.snapshots import Snapshot, SnapshotStatus
 from shared.errors import StaleRecord
-from shared.identity import SCHEDULER
-from shared.services.activity import ActivityLog
 
 logger = logging.getLogger("appbackups.pruning")
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
 from shared.catalog.codec import dumps, from_iso, loads, to_iso
+from shared.domain.operations import Operation, OperationStatus, Progress, Step, StepStatus
 from shared.domain.snapshots import Actor
 from shared.errors import AlreadyExists, NotFound, StaleRecord
-from shared.operations.model import Operation, OperationStatus, Progress, Step, StepStatus
 
 _ROW_KEY = "operation"
 
