@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from shared.access.service import AccessService
 from shared.adapters.blobs import BlobStore
-from shared.adapters.postgres import PostgresGateway
+from shared.adapters.postgres import Databases, PostgresDatabases
 from shared.adapters.queues import AzureWorkQueue, WorkQueue
 from shared.adapters.stores import Stores
 from shared.adapters.tables import AzureRowTable, RowTable
@@ -48,7 +48,7 @@ QueueFactory = Callable[[str], WorkQueue]
 class Services:
     settings: Settings
     clients: StorageClients
-    databases: PostgresGateway
+    databases: Databases
     environment_catalog: EnvironmentCatalog
     snapshot_catalog: SnapshotCatalog
     stores: Stores
@@ -94,7 +94,12 @@ def build_services(
     def token_provider(scope: str) -> str:
         return clients.credential.get_token(scope).token
 
-    databases = PostgresGateway(settings, token_provider=None if settings.storage.uses_account_key else token_provider)
+    databases = PostgresDatabases(
+        settings.setting,
+        connect_timeout=settings.database_connect_timeout,
+        bin_dir=settings.postgres_bin_dir,
+        token_provider=None if settings.storage.uses_account_key else token_provider,
+    )
     environment_catalog = EnvironmentCatalog(tables(Tables.ENVIRONMENTS))
     snapshot_catalog = SnapshotCatalog(tables(Tables.SNAPSHOTS))
     activity = ActivityLog(ActivityCatalog(tables(Tables.ACTIVITY)), clock)
@@ -110,7 +115,6 @@ def build_services(
         max_attempts=settings.backup_attempts,
         copy_concurrency=settings.copy_concurrency,
         block_size=settings.block_size,
-        postgres_bin_dir=settings.postgres_bin_dir,
     )
     lease = timedelta(seconds=settings.operation_lease_seconds)
     operation_catalog = OperationCatalog(tables(Tables.OPERATIONS))
@@ -160,7 +164,6 @@ def build_services(
         content_store=stores.content,
         file_store=file_store,
         databases=databases,
-        postgres_bin_dir=settings.postgres_bin_dir,
         clock=clock,
         copy_concurrency=settings.copy_concurrency,
     )
@@ -187,7 +190,7 @@ def build_services(
             block_size=settings.block_size,
             expanded_limit=settings.upload_expanded_limit,
             copy_concurrency=settings.copy_concurrency,
-            postgres_bin_dir=settings.postgres_bin_dir,
+            databases=databases,
         ).definition()
     )
     return Services(

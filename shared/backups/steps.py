@@ -21,7 +21,7 @@ from datetime import datetime
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared.adapters.blobs import BlobStore, BlockWriter
-from shared.adapters.postgres import DumpProcess, ExportedSnapshot, PostgresGateway, tool_dir
+from shared.adapters.postgres import Databases, DatabaseSnapshot, DumpStream
 from shared.adapters.stores import Stores
 from shared.backups.files import FileCollector, FileStats, MissingFileDocument
 from shared.backups.layout import DUMP, FILES, MANIFEST, FileEntry, manifest_head, snapshot_folder
@@ -46,14 +46,13 @@ class BackupSettings:
     max_attempts: int = 3
     copy_concurrency: int = 16
     block_size: int = 8 * 1024 * 1024
-    postgres_bin_dir: str | None = None
 
 
 @dataclass
 class BackupHooks:
     """Test seams: called at fixed points of a backup."""
 
-    after_snapshot_exported: Callable[[ExportedSnapshot], None] | None = None
+    after_snapshot_exported: Callable[[DatabaseSnapshot], None] | None = None
     after_first_dump_chunk: Callable[[], None] | None = None
     before_finish: Callable[[Snapshot], None] | None = None
 
@@ -69,7 +68,7 @@ class BackupSteps:
         environments: EnvironmentCatalog,
         activity: ActivityLog,
         stores: Stores,
-        databases: PostgresGateway,
+        databases: Databases,
         settings: BackupSettings,
         clock: Clock,
         last_sweep: Callable[[str], datetime | None] | None = None,
@@ -108,7 +107,6 @@ class BackupSteps:
         environment = self._environments.get(snapshot.environment_id)
         if snapshot.tier is not Tier.PRE_RESTORE:
             environment.ensure_can_back_up()
-        parameters = self._databases.parameters(environment.database)
         folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
         store = self._stores.snapshots
         dump_writer = store.writer(folder + DUMP, block_size=self._settings.block_size)
@@ -135,11 +133,13 @@ class BackupSteps:
             on_progress=report,
         )
         try:
-            with ExportedSnapshot(parameters) as exported, ThreadPoolExecutor(1, thread_name_prefix="dump") as pool:
+            with (
+                self._databases.snapshot(environment.database) as exported,
+                ThreadPoolExecutor(1, thread_name_prefix="dump") as pool,
+            ):
                 if self.hooks.after_snapshot_exported:
                     self.hooks.after_snapshot_exported(exported)
-                bin_dir = tool_dir(exported.server_version, self._settings.postgres_bin_dir)
-                dump = DumpProcess(parameters, exported.snapshot_id, bin_dir)
+                dump = exported.dump()
                 dumping = pool.submit(self._stream_dump, dump, dump_writer)
                 try:
                     database_size = exported.database_size()
@@ -178,7 +178,7 @@ class BackupSteps:
         )
         context.report(done=stats.count, total=stats.count, detail=f"{stats.count} file documents, {stats.copied} new")
 
-    def _stream_dump(self, dump: DumpProcess, writer: BlockWriter) -> None:
+    def _stream_dump(self, dump: DumpStream, writer: BlockWriter) -> None:
         for number, chunk in enumerate(dump.chunks(self._settings.block_size)):
             writer.write(chunk)
             if number == 0:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from shared.adapters.postgres import PostgresGateway
+from shared.adapters.postgres import Databases
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
@@ -33,7 +33,7 @@ class HealthService:
         self,
         storage_probes: Mapping[str, Probe],
         environments: EnvironmentCatalog,
-        databases: PostgresGateway,
+        databases: Databases,
         snapshots: SnapshotCatalog,
         clock: Clock,
         freshness: timedelta,

@@ -33,13 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 
 from shared.adapters.blobs import BlobInfo, BlobStore
-from shared.adapters.postgres import (
-    ALL_FILE_DOCUMENTS_QUERY,
-    ExportedSnapshot,
-    PostgresGateway,
-    restore_atomically,
-    transaction_committed,
-)
+from shared.adapters.postgres import Databases
 from shared.backups.layout import DUMP, FILES, FileEntry, snapshot_folder
 from shared.backups.service import BackupService
 from shared.catalog.activity import ActivityLog, new_entry_id
@@ -128,8 +122,7 @@ class RestoreSteps:
         snapshot_store: BlobStore,
         content_store: BlobStore,
         file_store: Callable[[Environment], BlobStore],
-        databases: PostgresGateway,
-        postgres_bin_dir: str | None,
+        databases: Databases,
         clock: Clock,
         copy_concurrency: int = 16,
         pre_restore_poll: float = 10.0,
@@ -144,7 +137,6 @@ class RestoreSteps:
         self._content = content_store
         self._file_store = file_store
         self._databases = databases
-        self._bin_dir = postgres_bin_dir
         self._clock = clock
         self._copy_concurrency = copy_concurrency
         self.hooks = RestoreHooks()
@@ -225,11 +217,10 @@ class RestoreSteps:
     def switch(self, context: StepContext) -> None:
         snapshot = self._source(context.operation)
         target = self._target(context.operation)
-        parameters = self._databases.parameters(target.database)
         transaction = context.output.get("commitTransaction")
         if transaction is not None:
             # An earlier attempt sent (or was about to send) the COMMIT, then died: ask the server.
-            committed = transaction_committed(parameters, int(transaction))
+            committed = self._databases.transaction_committed(target.database, int(transaction))
             if committed is None:
                 raise Fault("The database switch of an earlier attempt has not ended yet.", transient=True)
             if committed:
@@ -284,7 +275,7 @@ class RestoreSteps:
                 context.report(detail="switching the database")
 
             try:
-                restore_atomically(parameters, dump, self._bin_dir, before_commit=before_commit)
+                self._databases.restore(target.database, dump, before_commit=before_commit)
             finally:
                 stop.set()  # when the database part failed first, stop copying
                 wait([placing])
@@ -371,8 +362,7 @@ class RestoreSteps:
         # After the switch the target holds the backup's file documents and its own extras.
         total = (self._source(operation).file_count or 0) + operation.output("switch", "extras", 0)
         checked = removed = 0
-        with ExportedSnapshot(self._databases.parameters(target.database)) as database:
-            known = database.file_document_uuids(target.file_document_query, default=ALL_FILE_DOCUMENTS_QUERY)
+        with self._databases.referenced_files(target.database, target.file_document_query) as known:
             keep = next(known, None)
             for blob in store.list(prefix, page_size=5000):
                 name = blob.name[len(prefix) :]
@@ -448,7 +438,7 @@ class RestoreSteps:
         if transaction is None:
             return False
         target = self._environments.get(operation.environment_id)
-        committed = transaction_committed(self._databases.parameters(target.database), int(transaction))
+        committed = self._databases.transaction_committed(target.database, int(transaction))
         if committed is None:
             raise Fault("The database switch of the restore has not ended yet.", transient=True)
         return committed
@@ -516,8 +506,7 @@ class RestoreSteps:
                 store.delete(prefix + name)
                 removed += 1
             return removed
-        with ExportedSnapshot(self._databases.parameters(target.database)) as database:
-            known = database.file_document_uuids(target.file_document_query, default=ALL_FILE_DOCUMENTS_QUERY)
+        with self._databases.referenced_files(target.database, target.file_document_query) as known:
             keep = next(known, None)
             for name in added:
                 while keep is not None and keep < name:

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from shared.adapters.blobs import BlobStore, BlockWriter
-from shared.adapters.postgres import DatabaseError, dump_schemas, tool_dir
+from shared.adapters.postgres import DatabaseError, Databases
 from shared.archives.reader import DUMP_MAGIC, GZIP_MAGIC, Entry, Refused, full_snapshot_entries
 from shared.backups.layout import DUMP, FILES, MANIFEST, FileEntry, content_object, manifest_head, snapshot_folder
 from shared.catalog.activity import ActivityLog, new_entry_id
@@ -118,7 +118,7 @@ class UploadSteps:
         block_size: int,
         expanded_limit: int,
         copy_concurrency: int,
-        postgres_bin_dir: str | None,
+        databases: Databases,
     ) -> None:
         self._snapshots = snapshots
         self._activity = activity
@@ -129,7 +129,7 @@ class UploadSteps:
         self._block_size = block_size
         self._expanded_limit = expanded_limit
         self._copy_concurrency = copy_concurrency
-        self._bin_dir = postgres_bin_dir
+        self._databases = databases
 
     def definition(self) -> OperationDefinition:
         return OperationDefinition(
@@ -292,7 +292,7 @@ class UploadSteps:
     def verify_dump(self, context: StepContext) -> None:
         name = self._folder(context.operation) + DUMP
         try:
-            dump_schemas(self._snapshot_store.read_chunks(name), tool_dir(None, self._bin_dir))
+            self._databases.dump_schemas(self._snapshot_store.read_chunks(name))
         except DatabaseError as error:
             raise Refused(
                 f"db/db.backup is not a PostgreSQL custom-format archive pg_restore can read: {error}"

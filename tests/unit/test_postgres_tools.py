@@ -1,4 +1,4 @@
-from shared.adapters.postgres import tool_dir
+from shared.adapters.postgres.tools import tool_dir
 
 
 def install(root, *majors):

@@ -1,0 +1,183 @@
+"""PostgreSQL seam: the one way in to an environment's database, by job.
+
+- ``snapshot`` — one consistent view (an exported snapshot): the database's size, its file-document
+  uuids in byte order, and a pg_dump stream of exactly that view (``snapshot.py``, ``dump.py``);
+- ``referenced_files`` — the file-document uuids the database refers to now;
+- ``restore`` — replace the database with a dump in one transaction (``restore.py``), and
+  ``transaction_committed`` to learn afterwards whether that transaction committed;
+- ``dump_schemas`` — read a dump's table of contents (is it a dump pg_restore reads?);
+- ``ping``.
+
+``Databases`` is the Protocol the use cases depend on; ``PostgresDatabases`` runs the real client
+tools against a real server (``connection.py`` holds credentials and error classification,
+``tools.py`` picks the client of the server's major); ``tests/support/memory_databases.py`` is its
+in-memory twin, held to it by ``tests/integration/test_databases_contract.py``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+import psycopg
+
+from shared.adapters.postgres.connection import (
+    ConnectionParameters,
+    Credentials,
+    DatabaseError,
+    SettingReader,
+    TokenProvider,
+    first_line,
+)
+from shared.adapters.postgres.dump import DumpProcess, dump_schemas
+from shared.adapters.postgres.restore import restore_atomically, transaction_committed
+from shared.adapters.postgres.snapshot import ALL_FILE_DOCUMENTS_QUERY, DEFAULT_FILE_DOCUMENT_QUERY, ExportedSnapshot
+from shared.adapters.postgres.tools import tool_dir
+from shared.domain.environments import DatabaseConnection
+from shared.errors import ServiceUnavailable
+
+__all__ = [
+    "ALL_FILE_DOCUMENTS_QUERY",
+    "DEFAULT_FILE_DOCUMENT_QUERY",
+    "DatabaseError",
+    "DatabaseSnapshot",
+    "Databases",
+    "DumpStream",
+    "PostgresDatabases",
+]
+
+
+class DumpStream(Protocol):
+    """A dump being made: its bytes in chunks, then ``wait`` (raises if it failed); ``cancel`` stops it."""
+
+    def chunks(self, size: int) -> Iterator[bytes]: ...
+
+    def wait(self) -> None: ...
+
+    def cancel(self) -> None: ...
+
+
+class DatabaseSnapshot(Protocol):
+    """One consistent view of a database, open until the context that gave it ends. Writers are never
+    blocked meanwhile."""
+
+    @property
+    def server_version(self) -> int: ...
+
+    def database_size(self) -> int: ...
+
+    def count_file_documents(self, query: str | None = None) -> int: ...
+
+    def file_document_uuids(self, query: str | None = None) -> Iterator[str]:
+        """Distinct uuids of the referenced file documents, in byte order (how Blob Storage lists names)."""
+
+    def dump(self) -> DumpStream:
+        """A custom-format dump (``pg_dump -Fc -O -x``) of exactly this view."""
+
+
+class Databases(Protocol):
+    def ping(self, database: DatabaseConnection, timeout: int = 5) -> None:
+        """Raises ServiceUnavailable with the reason when the database cannot be reached."""
+
+    def snapshot(self, database: DatabaseConnection) -> AbstractContextManager[DatabaseSnapshot]: ...
+
+    def referenced_files(
+        self, database: DatabaseConnection, query: str | None
+    ) -> AbstractContextManager[Iterator[str]]:
+        """Every file document the database refers to now (whatever its flags: what a restore must not
+        delete), or those ``query`` selects; distinct, in byte order."""
+
+    def restore(
+        self,
+        database: DatabaseConnection,
+        dump: Callable[[], Iterator[bytes]],
+        *,
+        before_commit: Callable[[int], None] | None = None,
+    ) -> None:
+        """Replace the database's content with the dump in one transaction. ``dump`` may be called more
+        than once (each call streams the dump from its start). ``before_commit`` gets the transaction's
+        id and may raise to stop it; the database is then exactly as it was."""
+
+    def transaction_committed(self, database: DatabaseConnection, transaction: int) -> bool | None:
+        """True or False once the transaction has ended; None while it runs or when it is unknown."""
+
+    def dump_schemas(self, dump: Iterator[bytes]) -> set[str]:
+        """The schemas a custom-format dump creates; raises DatabaseError when it is not one."""
+
+
+class PostgresDatabases:
+    """The real thing: psycopg and the PostgreSQL client tools."""
+
+    def __init__(
+        self,
+        setting: SettingReader,
+        *,
+        connect_timeout: int,
+        bin_dir: str | None,
+        token_provider: TokenProvider | None = None,
+    ) -> None:
+        self._credentials = Credentials(setting, connect_timeout, token_provider)
+        self._bin_dir = bin_dir
+
+    def parameters(self, database: DatabaseConnection) -> ConnectionParameters:
+        return self._credentials.parameters(database)
+
+    def ping(self, database: DatabaseConnection, timeout: int = 5) -> None:
+        parameters = self.parameters(database)
+        try:
+            with parameters.connect(connect_timeout=timeout) as connection:
+                connection.execute("SELECT 1")
+        except psycopg.Error as error:
+            raise ServiceUnavailable(
+                f"Cannot reach database {parameters.describe()}: {first_line(error)}", code="database_unreachable"
+            ) from error
+
+    @contextlib.contextmanager
+    def snapshot(self, database: DatabaseConnection) -> Iterator[DatabaseSnapshot]:
+        parameters = self.parameters(database)
+        with ExportedSnapshot(parameters) as exported:
+            yield _PostgresSnapshot(exported, self._bin_dir)
+
+    @contextlib.contextmanager
+    def referenced_files(self, database: DatabaseConnection, query: str | None) -> Iterator[Iterator[str]]:
+        with ExportedSnapshot(self.parameters(database)) as exported:
+            yield exported.file_document_uuids(query, default=ALL_FILE_DOCUMENTS_QUERY)
+
+    def restore(
+        self,
+        database: DatabaseConnection,
+        dump: Callable[[], Iterator[bytes]],
+        *,
+        before_commit: Callable[[int], None] | None = None,
+    ) -> None:
+        restore_atomically(self.parameters(database), dump, self._bin_dir, before_commit=before_commit)
+
+    def transaction_committed(self, database: DatabaseConnection, transaction: int) -> bool | None:
+        return transaction_committed(self.parameters(database), transaction)
+
+    def dump_schemas(self, dump: Iterator[bytes]) -> set[str]:
+        return dump_schemas(dump, tool_dir(None, self._bin_dir))
+
+
+class _PostgresSnapshot:
+    def __init__(self, exported: ExportedSnapshot, bin_dir: str | None) -> None:
+        self._exported = exported
+        self._bin_dir = bin_dir
+
+    @property
+    def server_version(self) -> int:
+        return self._exported.server_version
+
+    def database_size(self) -> int:
+        return self._exported.database_size()
+
+    def count_file_documents(self, query: str | None = None) -> int:
+        return self._exported.count_file_documents(query)
+
+    def file_document_uuids(self, query: str | None = None) -> Iterator[str]:
+        return self._exported.file_document_uuids(query)
+
+    def dump(self) -> DumpStream:
+        bin_dir = tool_dir(self._exported.server_version, self._bin_dir)
+        return DumpProcess(self._exported.parameters, self._exported.snapshot_id, bin_dir)

@@ -1,0 +1,120 @@
+"""pg_dump of an exported snapshot as a stream, and reading a dump's table of contents."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import threading
+from collections.abc import Iterator
+
+from shared.adapters.postgres.connection import ConnectionParameters, DatabaseError
+from shared.adapters.postgres.tools import postgres_tool
+
+
+class DumpProcess:
+    """``pg_dump -Fc -O -x`` of an exported snapshot, its output read as a stream."""
+
+    def __init__(self, parameters: ConnectionParameters, snapshot_id: str | None, bin_dir: str | None) -> None:
+        command = [postgres_tool("pg_dump", bin_dir), "--format=custom", "--no-owner", "--no-privileges"]
+        command += ["--lock-wait-timeout=60000"]
+        if snapshot_id:
+            command.append(f"--snapshot={snapshot_id}")
+        self._parameters = parameters
+        self._stderr = bytearray()
+        self._process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=parameters.libpq_environment(),
+        )
+        self._stderr_reader = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._stderr_reader.start()
+
+    def _drain_stderr(self) -> None:
+        assert self._process.stderr is not None
+        for line in self._process.stderr:
+            self._stderr += line
+            del self._stderr[:-16384]
+
+    def chunks(self, size: int) -> Iterator[bytes]:
+        assert self._process.stdout is not None
+        while chunk := self._process.stdout.read(size):
+            yield chunk
+
+    def wait(self) -> None:
+        returncode = self._process.wait()
+        self._stderr_reader.join(timeout=5)
+        if returncode != 0:
+            message = bytes(self._stderr).decode(errors="replace").strip().splitlines()
+            reason = message[-1] if message else f"exit code {returncode}"
+            transient = any(word in reason for word in ("connection", "terminat", "server closed", "timeout"))
+            raise DatabaseError(f"pg_dump of {self._parameters.describe()} failed: {reason}", transient=transient)
+
+    def cancel(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+
+
+def dump_schemas(dump: Iterator[bytes], bin_dir: str | None) -> set[str]:
+    """The schemas a custom-format dump creates, read from its table of contents."""
+    process = subprocess.Popen(
+        [postgres_tool("pg_restore", bin_dir), "--list"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    feeder = threading.Thread(target=feed, args=(dump, process.stdin, None), daemon=True)
+    errors = Collector(process.stderr)
+    feeder.start()
+    assert process.stdout is not None
+    listing = process.stdout.read()
+    process.wait()
+    feeder.join()
+    errors.join()
+    if process.returncode != 0:
+        raise DatabaseError(
+            f"The dump is not a readable pg_dump custom-format archive: {errors.text()}", transient=False
+        )
+    schemas = set()
+    for line in listing.decode(errors="replace").splitlines():
+        parts = line.split()
+        if not line.startswith(";") and len(parts) >= 6 and parts[3] == "SCHEMA" and parts[4] == "-":
+            schemas.add(parts[5])
+    return schemas
+
+
+def feed(chunks: Iterator[bytes], sink: object, errors: list[BaseException] | None) -> None:
+    """Write ``chunks`` into a process's stdin; a reader that stops early is not an error."""
+    try:
+        for chunk in chunks:
+            sink.write(chunk)  # type: ignore[attr-defined]
+    except (BrokenPipeError, ValueError):
+        pass
+    except BaseException as error:
+        if errors is not None:
+            errors.append(error)
+    finally:
+        with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+            sink.close()  # type: ignore[attr-defined]
+
+
+class Collector:
+    """Keeps the last lines a process writes to stderr."""
+
+    def __init__(self, stream: object) -> None:
+        self._lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: object) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            self._lines.append(line.decode(errors="replace").rstrip())
+            del self._lines[:-20]
+
+    def join(self) -> None:
+        self._thread.join(timeout=10)
+
+    def text(self) -> str:
+        errors = [line for line in self._lines if "ERROR" in line or "error" in line or "FATAL" in line]
+        return (errors or self._lines or [""])[-1].strip()
