@@ -10,7 +10,7 @@
 
 ``Databases`` is the Protocol the use cases depend on; ``PostgresDatabases`` runs the real client
 tools against a real server (``connection.py`` holds credentials and error classification,
-``tools.py`` picks the client of the server's major); ``tests/support/memory_databases.py`` is its
+``tools.py`` picks the client of the server's major); ``memory.py`` is its
 in-memory twin, held to it by ``tests/integration/test_databases_contract.py``."""
 
 from __future__ import annotations

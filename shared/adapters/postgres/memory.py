@@ -1,0 +1,199 @@
+"""The in-memory twin of the PostgreSQL seam, for unit tests of the core: databases as tables of rows,
+a dump as their serialised copy, a restore that replaces them all at once or not at all. Held to the
+real thing by tests/integration/test_databases_contract.py."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.adapters.postgres.connection import DatabaseError
+from shared.adapters.postgres.snapshot import ALL_FILE_DOCUMENTS_QUERY
+from shared.domain.environments import DatabaseConnection
+from shared.errors import ServiceUnavailable
+
+MAGIC = b"PGDMP"  # what a custom-format dump begins with, so the upload checks treat it as one
+_HEADER = MAGIC + b" appbackups-memory\n"
+FILE_DOCUMENTS = 'public."system$filedocument"'
+
+
+def address(connection: DatabaseConnection) -> str:
+    return f"{connection.user}@{connection.host}:{connection.port}/{connection.database}"
+
+
+@dataclass
+class Table:
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+@dataclass
+class MemoryDatabase:
+    """Tables by qualified name (as ``schema."table"``), rows as tuples of JSON-able values."""
+
+    tables: dict[str, Table] = field(default_factory=dict)
+    server_version: int = 150000
+
+    def contents(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every table's rows, sorted: equal means the same data (as tests.support.appdata.table_contents)."""
+        return {name: sorted(table.rows, key=repr) for name, table in sorted(self.tables.items())}
+
+    def file_documents(self, query: str | None) -> list[str]:
+        table = self.tables.get(FILE_DOCUMENTS)
+        if table is None:
+            if query is not None:
+                raise DatabaseError("a table the query needs does not exist", transient=False)
+            return []
+        position = {name: index for index, name in enumerate(table.columns)}
+        if query not in (None, ALL_FILE_DOCUMENTS_QUERY):
+            raise DatabaseError("the in-memory database runs only the built-in file-document queries", transient=False)
+        selected = set()
+        for row in table.rows:
+            if query is None and not (row[position["hascontents"]] and not row[position["deleteafterdownload"]]):
+                continue
+            if row[position["__uuid__"]] is not None:
+                selected.add(str(row[position["__uuid__"]]))
+        return sorted(selected, key=lambda uuid: uuid.encode())
+
+    def serialised(self) -> bytes:
+        document = {
+            name: {"columns": list(t.columns), "rows": [list(r) for r in t.rows]} for name, t in self.tables.items()
+        }
+        schemas = sorted({name.split(".", 1)[0] for name in self.tables} - {"public"})
+        return _HEADER + json.dumps({"schemas": schemas, "tables": document}).encode()
+
+
+def _parse(dump: bytes) -> dict[str, Table]:
+    if not dump.startswith(_HEADER):
+        raise DatabaseError("The dump is not a readable pg_dump custom-format archive.", transient=False)
+    try:
+        document = json.loads(dump[len(_HEADER) :])
+    except ValueError as error:
+        raise DatabaseError(f"The dump is damaged: {error}", transient=False) from error
+    return {
+        name: Table(tuple(table["columns"]), [tuple(row) for row in table["rows"]])
+        for name, table in document["tables"].items()
+    }
+
+
+class _Dump:
+    def __init__(self, content: bytes) -> None:
+        self._content = content
+        self.cancelled = False
+
+    def chunks(self, size: int) -> Iterator[bytes]:
+        for start in range(0, len(self._content), size):
+            if self.cancelled:
+                return
+            yield self._content[start : start + size]
+
+    def wait(self) -> None:
+        return None
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class _Snapshot:
+    def __init__(self, database: MemoryDatabase) -> None:
+        self._copy = MemoryDatabase(
+            {name: Table(t.columns, list(t.rows)) for name, t in database.tables.items()}, database.server_version
+        )
+
+    @property
+    def server_version(self) -> int:
+        return self._copy.server_version
+
+    def database_size(self) -> int:
+        return 8192 + len(self._copy.serialised())
+
+    def count_file_documents(self, query: str | None = None) -> int:
+        return len(self._copy.file_documents(query))
+
+    def file_document_uuids(self, query: str | None = None) -> Iterator[str]:
+        return iter(self._copy.file_documents(query))
+
+    def dump(self) -> _Dump:
+        return _Dump(self._copy.serialised())
+
+
+class MemoryDatabases:
+    """Several databases, found by the address an environment's registration gives."""
+
+    def __init__(self) -> None:
+        self._databases: dict[str, MemoryDatabase] = {}
+        self._transactions: dict[int, bool | None] = {}
+        self._next_transaction = itertools.count(1000)
+        self._lock = threading.Lock()
+
+    def create(self, connection: DatabaseConnection, tables: dict[str, Table] | None = None) -> MemoryDatabase:
+        database = MemoryDatabase(dict(tables or {}))
+        self._databases[address(connection)] = database
+        return database
+
+    def database(self, connection: DatabaseConnection) -> MemoryDatabase:
+        database = self._databases.get(address(connection))
+        if database is None:
+            raise DatabaseError(f"Database {address(connection)}: the database does not exist.", transient=False)
+        return database
+
+    def ping(self, database: DatabaseConnection, timeout: int = 5) -> None:
+        if address(database) not in self._databases:
+            raise ServiceUnavailable(
+                f"Cannot reach database {address(database)}: the database does not exist", code="database_unreachable"
+            )
+
+    @contextlib.contextmanager
+    def snapshot(self, database: DatabaseConnection) -> Iterator[_Snapshot]:
+        with self._lock:
+            view = _Snapshot(self.database(database))
+        yield view
+
+    @contextlib.contextmanager
+    def referenced_files(self, database: DatabaseConnection, query: str | None) -> Iterator[Iterator[str]]:
+        with self._lock:
+            uuids = self.database(database).file_documents(query or ALL_FILE_DOCUMENTS_QUERY)
+        yield iter(uuids)
+
+    def restore(
+        self,
+        database: DatabaseConnection,
+        dump: Callable[[], Iterator[bytes]],
+        *,
+        before_commit: Callable[[int], None] | None = None,
+    ) -> None:
+        target = self.database(database)
+        transaction = next(self._next_transaction)
+        self._transactions[transaction] = None
+        try:
+            try:
+                content = b"".join(dump())
+            except Exception as error:
+                raise DatabaseError(
+                    f"Restoring into {address(database)} failed and was rolled back: reading the dump failed: "
+                    f"{type(error).__name__}: {error}",
+                    transient=True,
+                ) from error
+            tables = _parse(content)
+            if before_commit is not None:
+                before_commit(transaction)
+        except BaseException:
+            self._transactions[transaction] = False
+            raise
+        with self._lock:
+            target.tables = tables
+            self._transactions[transaction] = True
+
+    def transaction_committed(self, database: DatabaseConnection, transaction: int) -> bool | None:
+        return self._transactions.get(transaction)
+
+    def dump_schemas(self, dump: Iterator[bytes]) -> set[str]:
+        """The schemas the dump creates: those of its tables but public, which every database has."""
+        content = b"".join(dump)
+        _parse(content)
+        return set(json.loads(content[len(_HEADER) :])["schemas"])

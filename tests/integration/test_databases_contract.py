@@ -1,0 +1,187 @@
+"""The in-memory databases must behave like PostgreSQL (with its client tools) for everything the core
+relies on: a consistent snapshot with its file uuids in byte order and a dump of it, an atomic restore
+that leaves the target as it was on any failure, and knowing afterwards whether it committed."""
+
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+import psycopg
+import pytest
+
+from shared.adapters.postgres import ALL_FILE_DOCUMENTS_QUERY, DatabaseError, Databases, PostgresDatabases
+from shared.adapters.postgres.memory import FILE_DOCUMENTS, MemoryDatabases, Table
+from shared.domain.environments import DatabaseConnection
+from shared.errors import ServiceUnavailable
+from tests.support.appdata import table_contents
+
+pytestmark = pytest.mark.integration
+
+CUSTOMERS = 'public."sales$customer"'
+SCHEMA = """
+CREATE TABLE "system$filedocument" (id bigint PRIMARY KEY, "__uuid__" varchar(36), hascontents boolean,
+                                    deleteafterdownload boolean);
+CREATE TABLE "sales$customer" (id bigint PRIMARY KEY, name text);
+"""
+# A referenced one, one without contents, one to be deleted after download, and uuids whose byte order
+# differs from a case-insensitive order.
+FILES = [
+    (1, "b0000000-0000-4000-8000-000000000001", True, False),
+    (2, "A0000000-0000-4000-8000-000000000002", True, False),
+    (3, "c0000000-0000-4000-8000-000000000003", False, False),
+    (4, "d0000000-0000-4000-8000-000000000004", True, True),
+    (5, "a0000000-0000-4000-8000-000000000005", True, False),
+]
+
+
+@dataclass
+class World:
+    databases: Databases
+    create: Any  # (customers) -> DatabaseConnection
+    contents: Any  # (DatabaseConnection) -> {table: sorted rows}
+    write: Any  # (DatabaseConnection, customer id, name) -> None: the app writing meanwhile
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def world(request):
+    if request.param == "memory":
+        databases = MemoryDatabases()
+
+        def create(customers):
+            connection = DatabaseConnection(host="memory", port=5432, database=uuid.uuid4().hex, user="app")
+            databases.create(
+                connection,
+                {
+                    FILE_DOCUMENTS: Table(("id", "__uuid__", "hascontents", "deleteafterdownload"), list(FILES)),
+                    CUSTOMERS: Table(("id", "name"), list(customers)),
+                },
+            )
+            return connection
+
+        def write(connection, customer, name):
+            databases.database(connection).tables[CUSTOMERS].rows.append((customer, name))
+
+        yield World(databases, create, lambda c: databases.database(c).contents(), write)
+        return
+    admin = request.getfixturevalue("postgres_admin_dsn")
+    factory = request.getfixturevalue("database_factory")
+    databases = PostgresDatabases(lambda name: None, connect_timeout=5, bin_dir=None)
+
+    def dsn(connection):
+        return psycopg.conninfo.make_conninfo(admin, dbname=connection.database)
+
+    def create(customers):
+        name = factory()
+        connection = DatabaseConnection(host="127.0.0.1", port=5432, database=name, user="postgres")
+        with psycopg.connect(dsn(connection), autocommit=True) as db, db.cursor() as cursor:
+            cursor.execute(SCHEMA)
+            cursor.executemany('INSERT INTO "system$filedocument" VALUES (%s, %s, %s, %s)', FILES)
+            cursor.executemany('INSERT INTO "sales$customer" VALUES (%s, %s)', customers)
+        return connection
+
+    def write(connection, customer, name):
+        with psycopg.connect(dsn(connection), autocommit=True) as db:
+            db.execute('INSERT INTO "sales$customer" VALUES (%s, %s)', (customer, name))
+
+    yield World(databases, create, lambda c: table_contents(dsn(c)), write)
+
+
+def dump_of(world, connection) -> bytes:
+    with world.databases.snapshot(connection) as snapshot:
+        dump = snapshot.dump()
+        content = b"".join(dump.chunks(1024))
+        dump.wait()
+    return content
+
+
+def test_a_snapshot_lists_the_referenced_file_documents_in_byte_order(world):
+    connection = world.create([(1, "Ada")])
+    with world.databases.snapshot(connection) as snapshot:
+        uuids = list(snapshot.file_document_uuids())
+        assert snapshot.count_file_documents() == len(uuids) == 3
+        assert snapshot.database_size() > 0
+        assert snapshot.server_version >= 100000
+    assert uuids == ["A0000000-0000-4000-8000-000000000002", FILES[4][1], FILES[0][1]]  # byte order: "A" < "a" < "b"
+    with world.databases.referenced_files(connection, None) as every:
+        assert list(every) == sorted((row[1] for row in FILES), key=str.encode)  # whatever their flags
+
+
+def test_the_dump_is_of_the_snapshot_not_of_what_was_written_after(world):
+    source = world.create([(1, "Ada"), (2, "Grace")])
+    before = world.contents(source)
+    with world.databases.snapshot(source) as snapshot:
+        world.write(source, 3, "written after the snapshot")
+        dump = snapshot.dump()
+        content = b"".join(dump.chunks(4096))
+        dump.wait()
+    target = world.create([])
+    world.databases.restore(target, lambda: iter([content]))
+    assert world.contents(target) == before
+    assert world.databases.dump_schemas(iter([content])) == set()  # public exists already: the dump creates none
+
+
+def test_a_restore_replaces_everything_and_says_it_committed(world):
+    source = world.create([(1, "Ada")])
+    target = world.create([(7, "only in the target")])
+    transactions = []
+    world.databases.restore(target, lambda: iter([dump_of(world, source)]), before_commit=transactions.append)
+    assert world.contents(target) == world.contents(source)
+    (transaction,) = transactions
+    assert world.databases.transaction_committed(target, transaction) is True
+
+
+class Refused(Exception):
+    pass
+
+
+def test_a_restore_that_is_stopped_before_its_commit_leaves_the_target_as_it_was(world):
+    source = world.create([(1, "Ada")])
+    target = world.create([(7, "only in the target")])
+    before = world.contents(target)
+    seen = []
+
+    def refuse(transaction):
+        seen.append(transaction)
+        raise Refused("a checksum did not match")
+
+    with pytest.raises(Refused):
+        world.databases.restore(target, lambda: iter([dump_of(world, source)]), before_commit=refuse)
+    assert world.contents(target) == before
+    assert world.databases.transaction_committed(target, seen[0]) is False
+
+
+def test_a_dump_that_breaks_off_leaves_the_target_as_it_was(world):
+    source = world.create([(n, f"customer {n}") for n in range(1, 200)])
+    target = world.create([(7, "only in the target")])
+    before = world.contents(target)
+    content = dump_of(world, source)
+
+    def broken():
+        yield content[: len(content) // 2]
+        raise OSError("the storage connection dropped half-way")
+
+    with pytest.raises(DatabaseError):
+        world.databases.restore(target, broken)
+    assert world.contents(target) == before
+
+
+def test_what_is_not_a_dump_is_refused(world):
+    with pytest.raises(DatabaseError):
+        world.databases.dump_schemas(iter([b"this is not a database dump at all"]))
+    target = world.create([(7, "kept")])
+    with pytest.raises(DatabaseError):
+        world.databases.restore(target, lambda: iter([b"PGDMP but nothing a restore can read"]))
+    assert world.contents(target) == {CUSTOMERS: [(7, "kept")], FILE_DOCUMENTS: sorted(FILES, key=repr)}
+
+
+def test_an_unreachable_database_is_named_in_the_reason(world):
+    connection = world.create([])
+    world.databases.ping(connection)
+    missing = replace(connection, database="appbackups_no_such_database")
+    with pytest.raises(ServiceUnavailable) as unreachable:
+        world.databases.ping(missing)
+    assert "appbackups_no_such_database" in unreachable.value.detail
+    with pytest.raises(DatabaseError):
+        world.databases.referenced_files(missing, ALL_FILE_DOCUMENTS_QUERY).__enter__()
+    with pytest.raises(DatabaseError):
+        world.databases.snapshot(missing).__enter__()
