@@ -10,13 +10,11 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from shared.adapters.blobs import BlobInfo, BlobStore
 from shared.backups.layout import FileEntry, content_object
 from shared.faults import Fault
-
-T = TypeVar("T")
+from shared.merges import SortedStream
 
 
 class MissingFileDocument(Fault):
@@ -42,18 +40,6 @@ class FileStats:
             self.hashed += 1
 
 
-def _names_under(listing: Iterator[BlobInfo], prefix: str) -> Iterator[tuple[str, BlobInfo]]:
-    for blob in listing:
-        yield blob.name[len(prefix) :], blob
-
-
-def _advance(stream: Iterator[tuple[str, T]], current: tuple[str, T] | None, key: str) -> tuple[str, T] | None:
-    """Move ``stream`` forward to the first item whose key is not below ``key``."""
-    while current is not None and current[0] < key:
-        current = next(stream, None)
-    return current
-
-
 def match_sources(
     uuids: Iterator[str],
     listing: Iterator[BlobInfo],
@@ -61,18 +47,15 @@ def match_sources(
     previous: Iterator[FileEntry],
 ) -> Iterator[tuple[str, BlobInfo, FileEntry | None]]:
     """Join three sorted streams on the uuid. Raises MissingFileDocument for a uuid the store lacks."""
-    blobs = _names_under(listing, prefix)
-    earlier = ((entry.uuid, entry) for entry in previous)
-    blob = next(blobs, None)
-    before = next(earlier, None)
+    blobs = SortedStream(listing, lambda blob: blob.name[len(prefix) :])
+    earlier = SortedStream(previous, lambda entry: entry.uuid)
     for file_uuid in uuids:
-        blob = _advance(blobs, blob, file_uuid)
-        if blob is None or blob[0] != file_uuid:
+        blob = blobs.seek(file_uuid)
+        if blob is None:
             raise MissingFileDocument(
                 f"File document {file_uuid} is referenced by the database but its blob {prefix}{file_uuid} is missing."
             )
-        before = _advance(earlier, before, file_uuid)
-        yield file_uuid, blob[1], before[1] if before is not None and before[0] == file_uuid else None
+        yield file_uuid, blob, earlier.seek(file_uuid)
 
 
 class FileCollector:

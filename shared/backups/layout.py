@@ -12,10 +12,12 @@ contents, and every snapshot of the namespace that needs the same file shares th
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from shared.adapters.blobs import BlobStore
 from shared.domain.snapshots import Snapshot
 
 DUMP = "db.backup"
@@ -73,3 +75,14 @@ class FileEntry:
             object=document["object"],
             source_etag=document.get("sourceEtag"),
         )
+
+
+def read_file_list(store: BlobStore, snapshot: Snapshot, *, missing_ok: bool = False) -> Iterator[FileEntry]:
+    """A backup's file list, streamed, in uuid order. With ``missing_ok`` a backup without one (a
+    backup whose data was removed) has none; otherwise its absence is an error."""
+    name = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id) + FILES
+    if missing_ok and store.info(name) is None:
+        return
+    for line in store.read_lines(name):
+        if line.strip():
+            yield FileEntry.from_line(line)

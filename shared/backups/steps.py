@@ -18,13 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from azure.core.exceptions import ResourceNotFoundError
-
 from shared.adapters.blobs import BlobStore, BlockWriter
 from shared.adapters.postgres import Databases, DatabaseSnapshot, DumpStream
 from shared.adapters.stores import Stores
 from shared.backups.files import FileCollector, FileStats, MissingFileDocument
-from shared.backups.layout import DUMP, FILES, MANIFEST, FileEntry, manifest_head, snapshot_folder
+from shared.backups.layout import DUMP, FILES, MANIFEST, FileEntry, manifest_head, read_file_list, snapshot_folder
 from shared.catalog.activity import ActivityLog, new_entry_id
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.snapshots import SnapshotCatalog
@@ -34,6 +32,7 @@ from shared.domain.activity import Action, Outcome
 from shared.domain.operations import Operation, OperationStatus
 from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier
 from shared.faults import Fault, crash_point
+from shared.merges import SortedStream
 from shared.operations.engine import OperationDefinition, StepContext, StepDefinition
 
 logger = logging.getLogger("appbackups.backup")
@@ -162,7 +161,7 @@ class BackupSteps:
             dump_writer.abort()
             files_writer.abort()
             raise
-        self._check_against_sweeps(snapshot, folder + FILES, source, environment.files.prefix)
+        self._check_against_sweeps(snapshot, source, environment.files.prefix)
         stats = collector.stats
         context.output.update(
             dumpSize=dump_writer.size,
@@ -192,35 +191,19 @@ class BackupSteps:
         previous = self._snapshots.latest_finished(snapshot.environment_id)
         if previous is None:
             return iter(())
-        name = snapshot_folder(previous.namespace, previous.environment_id, previous.id) + FILES
+        return read_file_list(self._stores.snapshots, previous, missing_ok=True)
 
-        def entries() -> Iterator[FileEntry]:
-            try:
-                for line in self._stores.snapshots.read_lines(name):
-                    if line.strip():
-                        yield FileEntry.from_line(line)
-            except ResourceNotFoundError:
-                return
-
-        return entries()
-
-    def _check_against_sweeps(self, snapshot: Snapshot, files: str, source: BlobStore, prefix: str) -> None:
+    def _check_against_sweeps(self, snapshot: Snapshot, source: BlobStore, prefix: str) -> None:
         """If pruning swept this namespace while the backup was being made, a sweep may have judged
         an object this backup reuses unreferenced: copy any that is gone again from the source."""
         swept = self._last_sweep(snapshot.namespace) if self._last_sweep else None
         if swept is None or swept < snapshot.created_on:
             return
         content = self._stores.content
-        listing = content.list(f"{snapshot.namespace}/", page_size=5000)
-        present = next(listing, None)
+        present = SortedStream(content.list(f"{snapshot.namespace}/", page_size=5000), lambda blob: blob.name)
         restored = 0
-        for line in self._stores.snapshots.read_lines(files):
-            if not line.strip():
-                continue
-            entry = FileEntry.from_line(line)
-            while present is not None and present.name < entry.object:
-                present = next(listing, None)
-            if present is None or present.name != entry.object:
+        for entry in read_file_list(self._stores.snapshots, snapshot):
+            if not present.contains(entry.object):
                 content.copy_from_url(
                     entry.object,
                     source.copy_source_url(prefix + entry.uuid, content),

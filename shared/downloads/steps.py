@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from shared.adapters.blobs import BlobStore
 from shared.archives.fullsnapshot import DUMP as ARCHIVE_DUMP
 from shared.archives.fullsnapshot import ChecksumMismatch, Member, metadata_document, tree_path, write_archive
-from shared.backups.layout import DUMP, FILES, FileEntry, snapshot_folder
+from shared.backups.layout import DUMP, read_file_list, snapshot_folder
 from shared.catalog.activity import ActivityLog, new_entry_id
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
@@ -118,10 +118,7 @@ class DownloadSteps:
                 str(snapshot.dump_sha256),
                 lambda: self._snapshot_store.read_chunks(folder + DUMP),
             )
-            for line in self._snapshot_store.read_lines(folder + FILES):
-                if not line.strip():
-                    continue
-                entry = FileEntry.from_line(line)
+            for entry in read_file_list(self._snapshot_store, snapshot):
                 yield Member(
                     tree_path(entry.uuid),
                     entry.size,

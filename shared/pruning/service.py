@@ -20,14 +20,14 @@ from __future__ import annotations
 import heapq
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from shared.adapters.blobs import BlobStore
-from shared.backups.layout import FILES, FileEntry, snapshot_folder
+from shared.backups.layout import read_file_list, snapshot_folder
 from shared.catalog.activity import ActivityLog
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.schedules import ScheduleCatalog
@@ -38,6 +38,7 @@ from shared.domain.access import SCHEDULER
 from shared.domain.activity import Action, Outcome
 from shared.domain.snapshots import Snapshot, SnapshotStatus
 from shared.errors import StaleRecord
+from shared.merges import distinct, found_in, missing_from
 
 logger = logging.getLogger("appbackups.pruning")
 
@@ -53,34 +54,6 @@ class PruneReport:
     swept: dict[str, int] = field(default_factory=dict)
     postponed: dict[str, str] = field(default_factory=dict)
     orphans: int = 0
-
-
-def _unique(names: Iterable[str]) -> Iterator[str]:
-    last = None
-    for name in names:
-        if name != last:
-            yield name
-            last = name
-
-
-def _minus(names: Iterator[str], excluded: Iterator[str]) -> Iterator[str]:
-    """Sorted ``names`` without those in sorted ``excluded``."""
-    other = next(excluded, None)
-    for name in names:
-        while other is not None and other < name:
-            other = next(excluded, None)
-        if name != other:
-            yield name
-
-
-def _both(first: Iterator[str], second: Iterator[str]) -> Iterator[str]:
-    """Names in both sorted streams."""
-    other = next(second, None)
-    for name in first:
-        while other is not None and other < name:
-            other = next(second, None)
-        if name == other:
-            yield name
 
 
 class PruneService:
@@ -184,15 +157,9 @@ class PruneService:
         """Every content object the given backups' file lists name, sorted, each once."""
 
         def objects(snapshot: Snapshot) -> Iterator[str]:
-            name = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id) + FILES
-            try:
-                for line in self._snapshot_store.read_lines(name):
-                    if line.strip():
-                        yield FileEntry.from_line(line).object
-            except ResourceNotFoundError:
-                return
+            return (entry.object for entry in read_file_list(self._snapshot_store, snapshot, missing_ok=True))
 
-        return _unique(heapq.merge(*(objects(snapshot) for snapshot in snapshots)))
+        return distinct(heapq.merge(*(objects(snapshot) for snapshot in snapshots)))
 
     def _namespace_snapshots(self, environment_ids: list[str]) -> list[Snapshot]:
         return [
@@ -219,12 +186,12 @@ class PruneService:
                 return  # keep the mark: it sweeps at the next quiet run
             self._note_sweep(namespace, now)
             snapshots = self._namespace_snapshots(environment_ids)
-            unreferenced = _minus(
+            unreferenced = missing_from(
                 (blob.name for blob in self._content.list(f"{namespace}/", page_size=5000)), self._referenced(snapshots)
             )
             marked = (line.decode() for line in self._maintenance.read_lines(mark_name) if line.strip())
             batch: list[str] = []
-            for name in _both(unreferenced, marked):
+            for name in found_in(unreferenced, marked):
                 batch.append(name)
                 if len(batch) >= _BATCH:
                     if self._busy(environment_ids):
@@ -239,7 +206,7 @@ class PruneService:
         elif mark is not None:
             return  # the grace period of the current mark has not passed yet
         snapshots = self._namespace_snapshots(environment_ids)
-        unreferenced_now = _minus(
+        unreferenced_now = missing_from(
             (blob.name for blob in self._content.list(f"{namespace}/", page_size=5000)), self._referenced(snapshots)
         )
         writer = self._maintenance.writer(mark_name, block_size=4 * 1024 * 1024, parallelism=2)

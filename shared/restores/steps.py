@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 
 from shared.adapters.blobs import BlobInfo, BlobStore
 from shared.adapters.postgres import Databases
-from shared.backups.layout import DUMP, FILES, FileEntry, snapshot_folder
+from shared.backups.layout import DUMP, read_file_list, snapshot_folder
 from shared.backups.service import BackupService
 from shared.catalog.activity import ActivityLog, new_entry_id
 from shared.catalog.environments import EnvironmentCatalog
@@ -47,6 +47,7 @@ from shared.domain.operations import Operation, OperationStatus
 from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier, new_snapshot_id
 from shared.errors import AlreadyExists, Conflict, StaleRecord
 from shared.faults import Fault, crash_point
+from shared.merges import SortedStream, missing_from
 from shared.operations.engine import OperationDefinition, OperationEngine, StepContext, StepDefinition, WaitLater
 from shared.streams import prefetched
 
@@ -79,35 +80,6 @@ class Placement:
     copied: int  # file documents copied into the target
     deferred: int  # file documents the target has with other content, left for after the switch
     extras: int  # file documents the target has that the backup does not
-
-
-class _TargetMerge:
-    """Pairs each file entry (uuid order) with the target's blob of that uuid, if it has one, and
-    counts the target's file documents that the backup does not have (``extras``)."""
-
-    def __init__(self, listing: Iterator[BlobInfo], prefix: str) -> None:
-        self._listing = listing
-        self._prefix = prefix
-        self.extras = 0
-
-    def _skip(self, blob: BlobInfo) -> None:
-        if _UUID.match(blob.name[len(self._prefix) :]):
-            self.extras += 1
-
-    def pairs(self, entries: Iterator[FileEntry]) -> Iterator[tuple[FileEntry, BlobInfo | None]]:
-        current = next(self._listing, None)
-        for entry in entries:
-            name = self._prefix + entry.uuid
-            while current is not None and current.name < name:
-                self._skip(current)
-                current = next(self._listing, None)
-            matched = current is not None and current.name == name
-            yield entry, current if matched else None
-            if matched:
-                current = next(self._listing, None)
-        while current is not None:
-            self._skip(current)
-            current = next(self._listing, None)
 
 
 class RestoreSteps:
@@ -170,12 +142,6 @@ class RestoreSteps:
         if target.active_restore_id != operation.id:
             raise VerificationFailed(f"Environment {target.id} is no longer locked by this restore.")
         return target
-
-    def _entries(self, snapshot: Snapshot) -> Iterator[FileEntry]:
-        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-        for line in self._snapshot_store.read_lines(folder + FILES):
-            if line.strip():
-                yield FileEntry.from_line(line)
 
     # -- 1 ---------------------------------------------------------------------------------------
 
@@ -297,17 +263,27 @@ class RestoreSteps:
         prefix = target.files.prefix
         total = snapshot.file_count or 0
         done = copied = deferred = 0
-        contents = prefetched(self._content.list(f"{snapshot.namespace}/", with_metadata=True, page_size=1000))
-        content = next(contents, None)
-        target_files = _TargetMerge(prefetched(store.list(prefix, with_metadata=True, page_size=1000)), prefix)
+        extras = 0
+
+        def extra(blob: BlobInfo) -> None:  # a file document of the target's that the backup does not have
+            nonlocal extras
+            extras += bool(_UUID.match(blob.name[len(prefix) :]))
+
+        listing = self._content.list(f"{snapshot.namespace}/", with_metadata=True, page_size=1000)
+        contents = SortedStream(prefetched(listing), lambda blob: blob.name)
+        target_files = SortedStream(
+            prefetched(store.list(prefix, with_metadata=True, page_size=1000)),
+            lambda blob: blob.name[len(prefix) :],
+            on_skip=extra,
+        )
         with ThreadPoolExecutor(self._copy_concurrency, thread_name_prefix="restore-copy") as pool:
             pending: deque[Future[bool]] = deque()
-            for entry, existing in target_files.pairs(self._entries(snapshot)):
+            for entry in read_file_list(self._snapshot_store, snapshot):
                 if stop is not None and stop.is_set():
                     raise Fault("The restore stopped while placing file documents.", transient=True)
-                while content is not None and content.name < entry.object:
-                    content = next(contents, None)
-                if content is None or content.name != entry.object:
+                existing = target_files.seek(entry.uuid)
+                content = contents.seek(entry.object)
+                if content is None:
                     raise VerificationFailed(
                         f"File document {entry.uuid} of backup {snapshot.id} is missing from the store."
                     )
@@ -339,10 +315,11 @@ class RestoreSteps:
                     crash_point("restore.files.placing")
             while pending:
                 pending.popleft().result()
+        target_files.drain()
         if done != total:
             raise VerificationFailed(f"Backup {snapshot.id} lists {done} file documents, not {total}.")
         context.report(done=done, total=total)
-        return Placement(copied, deferred, target_files.extras)
+        return Placement(copied, deferred, extras)
 
     # -- 3 ---------------------------------------------------------------------------------------
 
@@ -363,14 +340,12 @@ class RestoreSteps:
         total = (self._source(operation).file_count or 0) + operation.output("switch", "extras", 0)
         checked = removed = 0
         with self._databases.referenced_files(target.database, target.file_document_query) as known:
-            keep = next(known, None)
+            keep = SortedStream(known, str)
             for blob in store.list(prefix, page_size=5000):
                 name = blob.name[len(prefix) :]
                 if not _UUID.match(name):
                     continue  # not a file document: not ours to remove
-                while keep is not None and keep < name:
-                    keep = next(known, None)
-                if keep != name:
+                if not keep.contains(name):
                     store.delete(blob.name)
                     removed += 1
                 checked += 1
@@ -507,13 +482,9 @@ class RestoreSteps:
                 removed += 1
             return removed
         with self._databases.referenced_files(target.database, target.file_document_query) as known:
-            keep = next(known, None)
-            for name in added:
-                while keep is not None and keep < name:
-                    keep = next(known, None)
-                if keep != name:
-                    store.delete(prefix + name)
-                    removed += 1
+            for name in missing_from(added, known):
+                store.delete(prefix + name)
+                removed += 1
         return removed
 
     def _release(self, operation: Operation) -> None:

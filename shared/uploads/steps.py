@@ -11,6 +11,7 @@ import logging
 import sqlite3
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -18,7 +19,16 @@ from typing import Any
 from shared.adapters.blobs import BlobStore, BlockWriter
 from shared.adapters.postgres import DatabaseError, Databases
 from shared.archives.reader import DUMP_MAGIC, GZIP_MAGIC, Entry, Refused, full_snapshot_entries
-from shared.backups.layout import DUMP, FILES, MANIFEST, FileEntry, content_object, manifest_head, snapshot_folder
+from shared.backups.layout import (
+    DUMP,
+    FILES,
+    MANIFEST,
+    FileEntry,
+    content_object,
+    manifest_head,
+    read_file_list,
+    snapshot_folder,
+)
 from shared.catalog.activity import ActivityLog, new_entry_id
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
@@ -27,6 +37,7 @@ from shared.domain.activity import Action, Outcome
 from shared.domain.operations import Operation, OperationStatus
 from shared.domain.snapshots import Snapshot, SnapshotStatus
 from shared.faults import crash_point
+from shared.merges import SortedStream
 from shared.operations.engine import OperationDefinition, StepContext, StepDefinition
 from shared.streams import prefetched
 
@@ -301,32 +312,38 @@ class UploadSteps:
     # -- 3 -----------------------------------------------------------------------------------
 
     def store_files(self, context: StepContext) -> None:
-        """Publish the kept files under their content names (never overwriting), then drop the pending folder."""
+        """Publish the kept files under their content names (never overwriting), then drop each pending
+        copy. The pending folder's listing and the file list are both in uuid order: one merge, a few
+        copies in flight, so memory does not grow with the number of files."""
         operation = context.operation
         prefix = pending_folder(operation)
-        pending = [blob.name for blob in self._uploads.list(prefix, page_size=5000)]
-        md5_of = {}
-        for line in self._snapshot_store.read_lines(self._folder(operation) + FILES):
-            if line.strip():
-                entry = FileEntry.from_line(line)
-                md5_of[entry.uuid] = entry.md5
-        total = len(pending)
+        pending = SortedStream(self._uploads.list(prefix, page_size=5000), lambda blob: blob.name[len(prefix) :])
+        total = operation.output("ingest", "filesStored")
 
-        def publish(name: str) -> bool:
-            file_uuid = name[len(prefix) :]
-            target = content_object(operation.namespace, file_uuid, md5_of[file_uuid])
+        def publish(name: str, entry: FileEntry) -> bool:
             created = self._content.copy_from_url(
-                target, self._uploads.copy_source_url(name, self._content), metadata={"md5": md5_of[file_uuid]}
+                entry.object, self._uploads.copy_source_url(name, self._content), metadata={"md5": entry.md5}
             )
             self._uploads.delete(name)
             return created
 
-        copied = 0
+        copied = done = 0
+        window: deque[Future[bool]] = deque()
         with ThreadPoolExecutor(self._copy_concurrency, thread_name_prefix="upload-publish") as pool:
-            for number, created in enumerate(pool.map(publish, pending), start=1):
-                copied += created
-                if number % 100 == 0 or number == total:
-                    context.report(done=number, total=total, detail="storing file documents")
+            for entry in read_file_list(self._snapshot_store, self._snapshot(operation)):
+                kept = pending.seek(entry.uuid)
+                if kept is None:
+                    continue  # the namespace's store had it already
+                window.append(pool.submit(publish, kept.name, entry))
+                while len(window) > 2 * self._copy_concurrency or (window and window[0].done()):
+                    copied += window.popleft().result()
+                    done += 1
+                    if done % 100 == 0:
+                        context.report(done=done, total=total, detail="storing file documents")
+            while window:
+                copied += window.popleft().result()
+                done += 1
+        context.report(done=done, total=total, detail="storing file documents")
         context.output.update(copied=copied)
 
     # -- 4 -----------------------------------------------------------------------------------

@@ -4,13 +4,13 @@ no request may cause a 5xx, and every response must conform to the schema the de
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.support.appdata import create_scratch_app
+from tests.support.polling import wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -19,14 +19,9 @@ CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance
 
 def finished_backup(api: str, environment_id: str) -> str:
     created = requests.post(f"{api}/environments/{environment_id}/backups", json={}, timeout=30).json()
-    deadline = time.monotonic() + 60
-    while True:
-        state = requests.get(f"{api}/environments/{environment_id}/backups/{created['id']}", timeout=30).json()
-        if state["status"] != "Processing":
-            assert state["status"] == "Finished", state
-            return state["id"]
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
+    state = wait_for_status(f"{api}/environments/{environment_id}/backups/{created['id']}", "Processing", timeout=60)
+    assert state["status"] == "Finished", state
+    return state["id"]
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(

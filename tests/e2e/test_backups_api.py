@@ -1,12 +1,12 @@
 """Backups through the development host: the queue worker makes them, the API shows them."""
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 
 from tests.support.appdata import create_scratch_app
+from tests.support.polling import wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -17,13 +17,7 @@ def app(storage_services, database_factory, postgres_admin_dsn):
 
 
 def wait_until_done(api: str, location: str, timeout: float = 90) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        document = requests.get(f"{api.removesuffix('/api')}{location}", timeout=30).json()
-        if document["status"] != "Processing":
-            return document
-        assert time.monotonic() < deadline, document
-        time.sleep(0.5)
+    return wait_for_status(f"{api.removesuffix('/api')}{location}", "Processing", timeout=timeout)
 
 
 def test_create_poll_list_edit_delete(api, app):

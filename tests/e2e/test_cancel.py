@@ -16,6 +16,7 @@ import requests
 from shared.domain.environments import EnvironmentState
 from tests.support.appdata import create_scratch_app, md5_hex
 from tests.support.apphost import REPO_ROOT, start_app_host
+from tests.support.polling import wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -57,16 +58,6 @@ def apps(private_stack, database_factory, postgres_admin_dsn):
     return source, target
 
 
-def wait_for(url: str, busy: tuple[str, ...], timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        document = requests.get(url, timeout=30).json()
-        if document["status"] not in busy:
-            return document
-        assert time.monotonic() < deadline, document
-        time.sleep(0.3)
-
-
 def files_of(app) -> dict[str, str]:
     return {
         blob.name: md5_hex(app.container.download_blob(blob.name).readall())
@@ -76,7 +67,7 @@ def files_of(app) -> dict[str, str]:
 
 def finished_backup(api: str, app) -> dict:
     created = requests.post(f"{api}/environments/{app.environment_id}/backups", json={}, timeout=30)
-    done = wait_for(api.removesuffix("/api") + created.headers["Location"], ("Processing",))
+    done = wait_for_status(api.removesuffix("/api") + created.headers["Location"], ("Processing",))
     assert done["status"] == "Finished", done
     return done
 
@@ -108,7 +99,7 @@ def test_a_restore_cancelled_before_its_switch_leaves_the_target_as_it_was(hosts
     assert again.status_code == 202  # idempotent while it undoes
 
     hosts()  # a worker comes along and carries the cancel out
-    done = wait_for(f"{front.api}/restores/{restore_id}", ("Running", "Stalled"))
+    done = wait_for_status(f"{front.api}/restores/{restore_id}", ("Running", "Stalled"))
     assert done["status"] == "Cancelled", done
     assert requests.post(cancel_url, headers=BOB, timeout=30).status_code == 200  # and once it is Cancelled
     assert target.table_contents() == before_tables
@@ -142,12 +133,12 @@ def test_a_backup_and_a_download_are_cancelled_and_leave_nothing(hosts, apps, pr
     assert download_cancel.status_code == 202, download_cancel.text
 
     hosts()
-    cancelled_backup = wait_for(backup_url, ("Processing",))
+    cancelled_backup = wait_for_status(backup_url, ("Processing",))
     assert cancelled_backup["status"] == "Cancelled"
     assert "bob@example.com" in cancelled_backup["statusMessage"]
     folder = f"{source.namespace}/{source.environment_id}/{created['id']}/"
     assert list(services.stores.snapshots.list(folder)) == []
-    cancelled_download = wait_for(download_url, ("Processing",))
+    cancelled_download = wait_for_status(download_url, ("Processing",))
     assert cancelled_download["status"] == "Cancelled"
     assert list(services.stores.archives.list(f"{source.namespace}/{source.environment_id}/{backup['id']}/")) == []
     assert services.snapshot_catalog.get(source.environment_id, backup["id"]).in_use_by == ()
@@ -165,7 +156,7 @@ def test_a_backup_and_a_download_are_cancelled_and_leave_nothing(hosts, apps, pr
     assert (finished.status_code, finished.json()["code"]) == (409, "backup_not_processing")
     ready = requests.post(download_url, json={"dataType": "database_only"}, timeout=30)
     assert ready.status_code == 202
-    wait_for(f"{download_url}?dataType=database_only", ("Processing",))
+    wait_for_status(f"{download_url}?dataType=database_only", ("Processing",))
     refused = requests.post(f"{download_url}/cancel?dataType=database_only", timeout=30)
     assert (refused.status_code, refused.json()["code"]) == (409, "download_not_processing")
 
@@ -179,7 +170,7 @@ def test_a_finished_restore_cannot_be_cancelled(hosts, apps):
         json={"targetEnvironment": target.environment_id},
         timeout=30,
     ).json()
-    assert wait_for(f"{worker.api}/restores/{accepted['id']}", ("Running", "Stalled"))["status"] == "Finished"
+    assert wait_for_status(f"{worker.api}/restores/{accepted['id']}", ("Running", "Stalled"))["status"] == "Finished"
     refused = requests.post(f"{worker.api}/restores/{accepted['id']}/cancel", timeout=30)
     assert (refused.status_code, refused.json()["code"]) == (409, "operation_ended")
     assert "finished" in refused.json()["detail"]
@@ -223,7 +214,7 @@ def test_ctrl_c_during_restore_wait_offers_to_cancel(hosts, apps, private_stack)
     assert restore is not None
     assert restore.cancel_requested_by is not None
     hosts()
-    done = wait_for(f"{front.api}/restores/{restore.id}", ("Running", "Stalled"))
+    done = wait_for_status(f"{front.api}/restores/{restore.id}", ("Running", "Stalled"))
     assert done["status"] == "Cancelled"
 
 

@@ -20,6 +20,7 @@ from shared.downloads.steps import archive_folder
 from shared.errors import Conflict
 from tests.support.appdata import create_scratch_app, md5_hex, table_contents
 from tests.support.faults import FaultHarness
+from tests.support.polling import wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -52,18 +53,6 @@ def files_of(app) -> dict[str, str]:
 
 def referenced_files(app) -> dict[str, str]:
     return {file_uuid: md5_hex(content) for file_uuid, content in app.files.items()}
-
-
-def wait_for_status(url: str, busy: tuple[str, ...], timeout: float = 120) -> dict:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        document = requests.get(url, timeout=30).json()
-        if document["status"] not in busy:
-            return document
-        assert time.monotonic() < deadline, document
-        time.sleep(0.3)
 
 
 def make_backup(api: str, app) -> dict:

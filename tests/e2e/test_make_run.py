@@ -3,12 +3,12 @@
 import signal
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
 import requests
 
+from tests.support.polling import wait_for
 from tools.azurite import free_port, port_open
 from tools.seed_demo import drop
 
@@ -31,11 +31,12 @@ def test_run_serves_the_demo_namespace_and_stops_cleanly(tmp_path, postgres_admi
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     api = f"http://127.0.0.1:{ports['api']}/api"
     try:
-        deadline = time.monotonic() + 90
-        while b"is serving" not in (tmp_path / "run.log").read_bytes():
+
+        def serving() -> bool:
             assert process.poll() is None, (tmp_path / "run.log").read_text()
-            assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()
-            time.sleep(0.3)
+            return b"is serving" in (tmp_path / "run.log").read_bytes()
+
+        wait_for(serving, 90, interval=0.3, what="make run serving")
         health = requests.get(f"{api}/health", timeout=30)
         assert health.status_code == 200, health.text
         assert health.json()["status"] == "healthy"

@@ -5,7 +5,6 @@ it; a worker host started afterwards carries the cancels out, and the page follo
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +12,7 @@ import requests
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.apphost import AppHost, start_app_host
+from tests.support.polling import wait_for_status
 from tests.support.portal_browser import LAPTOP, chromium, chromium_missing
 from tests.support.portal_stack import PortalStack, portal_stack
 
@@ -59,11 +59,7 @@ def page(stack: PortalStack) -> Iterator[Page]:
 
 def finished_backup(api: str) -> dict:
     created = requests.post(f"{api}/environments/demo-production/backups", json={"comment": "to restore"}, timeout=30)
-    location = api.removesuffix("/api") + created.headers["Location"]
-    deadline = time.monotonic() + 60
-    while (document := requests.get(location, timeout=30).json())["status"] == "Processing":
-        assert time.monotonic() < deadline, document
-        time.sleep(0.3)
+    document = wait_for_status(api.removesuffix("/api") + created.headers["Location"], "Processing", timeout=60)
     assert document["status"] == "Finished", document
     return document
 

@@ -12,7 +12,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 import requests
 
 from shared.config import DEFAULT_SCHEDULES
+from tests.support.polling import wait_for
 from tools.azurite import connection_string, free_port, port_open
 from tools.seed_demo import drop
 
@@ -38,13 +38,6 @@ def readme_lines() -> list[str]:
     blocks = MARKER.findall((REPO_ROOT / "README.md").read_text(encoding="utf-8"))
     assert len(blocks) == 2, "the README's Quick start and command-line blocks are marked for this test"
     return [line.rstrip() for block in blocks for line in block.splitlines() if line.strip()]
-
-
-def wait_for(condition, what: str, timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.5)
 
 
 def test_the_readme_commands_work_after_make_run(tmp_path, postgres_admin_dsn):
@@ -69,7 +62,7 @@ def test_the_readme_commands_work_after_make_run(tmp_path, postgres_admin_dsn):
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
     api = f"http://127.0.0.1:{ports['api']}/api"
     try:
-        wait_for(lambda: b"is serving" in log_path.read_bytes() or process.poll() is not None, "make run")
+        wait_for(lambda: b"is serving" in log_path.read_bytes() or process.poll() is not None, 120, what="make run")
         assert process.poll() is None, log_path.read_text()
 
         # func start's settings file: written by make run, with this Azurite and the schedules.
@@ -133,7 +126,7 @@ def run_readme(api: str, app_dir: Path, environment: dict[str, str]) -> None:
         if " restore " in f" {command}" and "--wait" in command:
             names["RESTORE_ID"] = re.search(r"restore (\S+): FINISHED", result.stdout)[1]  # type: ignore[index]
         if "devhost fire nightly_backups" in command:
-            wait_for(lambda: nightly_finished(api), "the nightly backups devhost fire queued")
+            wait_for(lambda: nightly_finished(api), 120, interval=0.5, what="the nightly backups devhost fire queued")
 
     # What the commands did, as the API sees it afterwards.
     assert (app_dir / "snapshot.tar.gz").stat().st_size > 0

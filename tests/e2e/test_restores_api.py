@@ -1,11 +1,10 @@
 """Restores through the development host: the queue drives the steps, the API shows progress."""
 
-import time
-
 import pytest
 import requests
 
 from tests.support.appdata import create_scratch_app
+from tests.support.polling import wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -20,13 +19,7 @@ def apps(storage_services, database_factory, postgres_admin_dsn):
 
 
 def poll(url: str, field: str, busy: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        document = requests.get(url, timeout=30).json()
-        if document[field] != busy:
-            return document
-        assert time.monotonic() < deadline, document
-        time.sleep(0.5)
+    return wait_for_status(url, busy, field=field, timeout=timeout)
 
 
 def test_restore_to_another_environment_with_its_stop_prompt(api, apps):

@@ -1,11 +1,10 @@
 """Downloads and uploads through the development host, with the archive moved over its SAS URLs."""
 
-import time
-
 import pytest
 import requests
 
 from tests.support.appdata import create_scratch_app
+from tests.support.polling import wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -16,13 +15,7 @@ def app(storage_services, database_factory, postgres_admin_dsn):
 
 
 def poll(url: str, busy: str, timeout: float = 120, **params) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        document = requests.get(url, params=params, timeout=30).json()
-        if document["status"] != busy:
-            return document
-        assert time.monotonic() < deadline, document
-        time.sleep(0.5)
+    return wait_for_status(url, busy, timeout=timeout, **params)
 
 
 def test_download_then_upload_it_back(api, app):

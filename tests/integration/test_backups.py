@@ -2,9 +2,12 @@
 
 import hashlib
 import json
+import logging
+import re
 import subprocess
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -234,6 +237,20 @@ def test_failures_leave_a_failed_backup_with_a_reason_and_no_data(services, app,
     assert folder_blobs(services, snapshot) == []
     activity, _ = services.activity.page(app.environment_id, limit=1, continuation=None)
     assert (activity[0].outcome.value, activity[0].snapshot_id) == ("FAILED", snapshot.id)
+
+
+def test_a_backup_that_fails_for_good_logs_the_line_the_failed_backups_alert_matches(services, app, caplog):
+    query = (Path(__file__).resolve().parents[2] / "infra" / "alerts" / "failed-backups.kql").read_text()
+    (pattern,) = re.findall(r'matches regex @"([^"]+)"', query)
+    (environment_pattern,) = re.findall(r'extract\(@"([^"]+)", 1, message\)', query)
+    _reregister(services, app, database="appbackups_no_such_db")
+    with caplog.at_level(logging.INFO):
+        snapshot = backup(services, app)
+    assert snapshot.status is SnapshotStatus.FAILED
+    matching = [record.getMessage() for record in caplog.records if re.search(pattern, record.getMessage())]
+    assert len(matching) == 1, [record.getMessage() for record in caplog.records]
+    assert re.search(environment_pattern, matching[0])[1] == app.environment_id
+    assert snapshot.id in matching[0]
 
 
 def test_a_missing_file_blob_fails_the_backup_cleanly(services, app):

@@ -15,7 +15,8 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient
 
 from devhost import DevHost
-from tests.support.devhost_fixture import make_app_dir, read_records, wait_for
+from tests.support.devhost_fixture import make_app_dir, read_records
+from tests.support.polling import wait_for
 from tools import azurite as azurite_launcher
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

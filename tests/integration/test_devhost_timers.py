@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from devhost import DevHost
-from tests.support.devhost_fixture import make_app_dir, read_records, wait_for
+from tests.support.devhost_fixture import make_app_dir, read_records
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 

@@ -80,11 +80,6 @@ def test_the_stale_backup_query_matches_the_freshness_check(formats: set[str]) -
         assert _environment(query, line) == "acme-acceptance"
 
 
-def test_the_backup_steps_log_every_final_failure() -> None:
-    steps = (ROOT / "shared" / "backups" / "steps.py").read_text(encoding="utf-8")
-    assert f'"{FAILED_LINE}"' in steps
-
-
 @pytest.mark.parametrize("query_file", ["failed-backups.kql", "stale-backups.kql"])
 def test_each_query_is_an_alert_split_by_environment(query_file: str) -> None:
     monitoring = BicepFile(ROOT / "infra" / "modules" / "monitoring.bicep")
