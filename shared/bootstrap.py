@@ -18,8 +18,8 @@ from shared.backups.steps import BackupSettings, BackupSteps
 from shared.catalog.activity import ActivityCatalog, ActivityLog
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.members import MemberCatalog
+from shared.catalog.nights import NightCatalog
 from shared.catalog.operations import OperationCatalog
-from shared.catalog.schedules import ScheduleCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.catalog.uploads import UploadCatalog
 from shared.clients import StorageClients
@@ -131,11 +131,11 @@ def build_services(
         ),
     )
     backups = BackupService(snapshot_catalog, environment_catalog, activity, operations, stores.snapshots, clock)
-    schedule_catalog = ScheduleCatalog(tables(Tables.SCHEDULES))
+    night_catalog = NightCatalog(tables(Tables.SCHEDULES))
     pruning = PruneService(
         environment_catalog,
         snapshot_catalog,
-        schedule_catalog,
+        night_catalog,
         activity,
         stores.snapshots,
         stores.content,
@@ -222,7 +222,7 @@ def build_services(
         ),
         scheduler=SchedulerService(
             environment_catalog,
-            schedule_catalog,
+            night_catalog,
             snapshot_catalog,
             backups,
             queues(Queues.SCHEDULED),

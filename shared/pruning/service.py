@@ -30,7 +30,7 @@ from shared.adapters.blobs import BlobStore
 from shared.backups.layout import read_file_list, snapshot_folder
 from shared.catalog.activity import ActivityLog
 from shared.catalog.environments import EnvironmentCatalog
-from shared.catalog.schedules import ScheduleCatalog
+from shared.catalog.nights import NightCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain import retention
@@ -61,7 +61,7 @@ class PruneService:
         self,
         environments: EnvironmentCatalog,
         snapshots: SnapshotCatalog,
-        nights: ScheduleCatalog,
+        nights: NightCatalog,
         activity: ActivityLog,
         snapshot_store: BlobStore,
         content_store: BlobStore,

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from shared.adapters.queues import WorkQueue
 from shared.backups.service import BackupService
 from shared.catalog.environments import EnvironmentCatalog
-from shared.catalog.schedules import ScheduleCatalog
+from shared.catalog.nights import NightCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain import retention
@@ -40,7 +40,7 @@ class SchedulerService:
     def __init__(
         self,
         environments: EnvironmentCatalog,
-        nights: ScheduleCatalog,
+        nights: NightCatalog,
         snapshots: SnapshotCatalog,
         backups: BackupService,
         queue: WorkQueue,

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from shared.domain.environments import EnvironmentState
-from tests.support.appdata import create_scratch_app, md5_hex
+from tests.support.appdata import source_and_target
 from tests.support.apphost import REPO_ROOT, start_app_host
 from tests.support.polling import wait_for_status
 
@@ -50,19 +50,7 @@ def hosts(private_stack, tmp_path):
 
 @pytest.fixture
 def apps(private_stack, database_factory, postgres_admin_dsn):
-    services = private_stack[0]
-    source = create_scratch_app(services, database_factory(), postgres_admin_dsn, documents=4)
-    target = create_scratch_app(
-        services, database_factory(), postgres_admin_dsn, namespace=source.namespace, state="Stopped", documents=2
-    )
-    return source, target
-
-
-def files_of(app) -> dict[str, str]:
-    return {
-        blob.name: md5_hex(app.container.download_blob(blob.name).readall())
-        for blob in app.container.list_blobs(name_starts_with=app.prefix)
-    }
+    return source_and_target(private_stack[0], database_factory, postgres_admin_dsn, documents=4, target_documents=2)
 
 
 def finished_backup(api: str, app) -> dict:
@@ -78,7 +66,7 @@ def test_a_restore_cancelled_before_its_switch_leaves_the_target_as_it_was(hosts
     worker = hosts()
     backup = finished_backup(worker.api, source)
     worker.stop()
-    before_tables, before_files = target.table_contents(), files_of(target)
+    before_tables, before_files = target.table_contents(), target.stored_files()
 
     front = hosts(queues=False)
     accepted = requests.post(
@@ -103,7 +91,7 @@ def test_a_restore_cancelled_before_its_switch_leaves_the_target_as_it_was(hosts
     assert done["status"] == "Cancelled", done
     assert requests.post(cancel_url, headers=BOB, timeout=30).status_code == 200  # and once it is Cancelled
     assert target.table_contents() == before_tables
-    assert files_of(target) == before_files
+    assert target.stored_files() == before_files
     environment = services.environment_catalog.get(target.environment_id)
     assert (environment.state, environment.active_restore_id) == (EnvironmentState.STOPPED, None)
     assert services.snapshot_catalog.get(source.environment_id, backup["id"]).in_use_by == ()

@@ -18,7 +18,7 @@ from shared.domain.operations import OperationStatus
 from shared.domain.snapshots import SnapshotStatus, Tier
 from shared.downloads.steps import archive_folder
 from shared.errors import Conflict
-from tests.support.appdata import create_scratch_app, md5_hex, table_contents
+from tests.support.appdata import create_scratch_app, md5_hex, source_and_target, table_contents
 from tests.support.faults import FaultHarness
 from tests.support.polling import wait_for_status
 
@@ -35,24 +35,7 @@ def faults(private_stack, tmp_path):
 
 @pytest.fixture
 def apps(private_stack, database_factory, postgres_admin_dsn):
-    services = private_stack[0]
-    source = create_scratch_app(services, database_factory(), postgres_admin_dsn, documents=8, customers=400)
-    target = create_scratch_app(
-        services, database_factory(), postgres_admin_dsn, namespace=source.namespace, state="Stopped", documents=3
-    )
-    return source, target
-
-
-def files_of(app) -> dict[str, str]:
-    """The app's file store: blob name under its prefix -> MD5 of the content."""
-    return {
-        blob.name.removeprefix(app.prefix): md5_hex(app.container.download_blob(blob.name).readall())
-        for blob in app.container.list_blobs(name_starts_with=app.prefix)
-    }
-
-
-def referenced_files(app) -> dict[str, str]:
-    return {file_uuid: md5_hex(content) for file_uuid, content in app.files.items()}
+    return source_and_target(private_stack[0], database_factory, postgres_admin_dsn, documents=8, customers=400)
 
 
 def make_backup(api: str, app) -> dict:
@@ -119,7 +102,7 @@ def test_a_backup_killed_mid_way_resumes_and_finishes_once(
     )
     folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
     entries = [FileEntry.from_line(line) for line in services.stores.snapshots.read_lines(folder + FILES) if line]
-    assert {entry.uuid: entry.md5 for entry in entries} == referenced_files(source)
+    assert {entry.uuid: entry.md5 for entry in entries} == source.referenced_files()
     for entry in entries:
         assert md5_hex(services.stores.content.read_bytes(entry.object)) == entry.md5
     finished = [entry for entry in activity_of(services, source.environment_id, "backup")]
@@ -169,7 +152,7 @@ def pre_restore_backups(services, target) -> list:
 def test_a_restore_killed_mid_way_resumes_and_leaves_exactly_the_backup(faults, apps, point, switch_attempts):
     source, target = apps
     services, backup, start = start_restore(faults, source, target)
-    before_tables, before_files = target.table_contents(), files_of(target)
+    before_tables, before_files = target.table_contents(), target.stored_files()
     expected_tables = source.table_contents()
     seen = {}
 
@@ -193,7 +176,7 @@ def test_a_restore_killed_mid_way_resumes_and_leaves_exactly_the_backup(faults, 
     assert_within_bound(recovery)
 
     assert target.table_contents() == expected_tables
-    assert files_of(target) == referenced_files(source)
+    assert target.stored_files() == source.referenced_files()
     assert_unlocked_and_released(services, source, target, backup)
     (pre_restore,) = pre_restore_backups(services, target)  # exactly one, however often the step ran
     assert pre_restore.status is SnapshotStatus.FINISHED
@@ -210,7 +193,7 @@ def test_a_restore_killed_during_its_undo_finishes_undoing_it(faults, apps):
     dump = bytearray(services.stores.snapshots.read_bytes(folder + DUMP))
     dump[len(dump) // 2] ^= 0xFF  # a flipped byte: the restore fails and must undo what it did
     services.stores.snapshots.put(folder + DUMP, bytes(dump), overwrite=True)
-    before_tables, before_files = target.table_contents(), files_of(target)
+    before_tables, before_files = target.table_contents(), target.stored_files()
 
     recovery = faults.crash_and_recover("restore.undo", start)
     restore = recovery.operation
@@ -220,7 +203,7 @@ def test_a_restore_killed_during_its_undo_finishes_undoing_it(faults, apps):
     assert_within_bound(recovery)
 
     assert target.table_contents() == before_tables
-    assert files_of(target) == before_files  # the file documents it had placed are gone again
+    assert target.stored_files() == before_files  # the file documents it had placed are gone again
     assert_unlocked_and_released(services, source, target, backup)
     outcomes = [entry.outcome.value for entry in activity_of(services, target.environment_id, "restore")]
     assert outcomes == ["FAILED"]

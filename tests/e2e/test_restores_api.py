@@ -3,7 +3,7 @@
 import pytest
 import requests
 
-from tests.support.appdata import create_scratch_app
+from tests.support.appdata import create_scratch_app, source_and_target
 from tests.support.polling import wait_for_status
 
 pytestmark = pytest.mark.e2e
@@ -11,11 +11,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def apps(storage_services, database_factory, postgres_admin_dsn):
-    source = create_scratch_app(storage_services, database_factory(), postgres_admin_dsn, documents=4)
-    target = create_scratch_app(
-        storage_services, database_factory(), postgres_admin_dsn, namespace=source.namespace, state="Stopped"
-    )
-    return source, target
+    return source_and_target(storage_services, database_factory, postgres_admin_dsn, documents=4, target_documents=5)
 
 
 def poll(url: str, field: str, busy: str, timeout: float = 120) -> dict:

@@ -15,7 +15,7 @@ from shared.domain.environments import EnvironmentState
 from shared.domain.operations import OperationStatus, StepStatus
 from shared.domain.snapshots import SnapshotStatus
 from shared.errors import Conflict, Unprocessable
-from tests.support.appdata import create_scratch_app
+from tests.support.appdata import create_scratch_app, source_and_target
 from tests.support.restoring import Harness, schema_text
 
 pytestmark = pytest.mark.integration
@@ -34,17 +34,7 @@ def harness(storage_services, storage_connection_string):
 
 @pytest.fixture
 def apps(harness, database_factory, postgres_admin_dsn):
-    """A source (Running) and a target (Stopped) in one namespace."""
-    source = create_scratch_app(harness.services, database_factory(), postgres_admin_dsn, documents=6)
-    target = create_scratch_app(
-        harness.services,
-        database_factory(),
-        postgres_admin_dsn,
-        namespace=source.namespace,
-        state="Stopped",
-        documents=3,
-    )
-    return source, target
+    return source_and_target(harness.services, database_factory, postgres_admin_dsn)
 
 
 def blobs(app) -> dict[str, bytes]:

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psycopg
@@ -75,6 +76,17 @@ class ScratchApp:
     def table_contents(self, dsn: str | None = None) -> dict[str, list[tuple]]:
         return table_contents(dsn or self.dsn)
 
+    def stored_files(self) -> dict[str, str]:
+        """The app's file store as it is: each blob under its prefix (name without it) and its MD5."""
+        return {
+            blob.name.removeprefix(self.prefix): md5_hex(self.container.download_blob(blob.name).readall())
+            for blob in self.container.list_blobs(name_starts_with=self.prefix)
+        }
+
+    def referenced_files(self) -> dict[str, str]:
+        """What the app's database refers to: each file document's uuid and the MD5 of its content."""
+        return {file_uuid: md5_hex(content) for file_uuid, content in self.files.items()}
+
 
 def table_contents(dsn: str) -> dict[str, list[tuple]]:
     """Every user table's rows, sorted, keyed by table name: equal means the same data."""
@@ -140,3 +152,20 @@ def create_scratch_app(
         app.add_document()
     app.add_customers(customers)
     return app
+
+
+def source_and_target(
+    services: Services,
+    database_factory: Callable[[], str],
+    admin_dsn: str,
+    *,
+    documents: int = 6,
+    target_documents: int = 3,
+    customers: int = 10,
+) -> tuple[ScratchApp, ScratchApp]:
+    """A source environment (Running) and a restore target (Stopped) in one namespace."""
+    source = create_scratch_app(services, database_factory(), admin_dsn, documents=documents, customers=customers)
+    target = create_scratch_app(
+        services, database_factory(), admin_dsn, namespace=source.namespace, state="Stopped", documents=target_documents
+    )
+    return source, target

@@ -1,4 +1,4 @@
-"""The schedules table: per environment, one row per night a scheduled backup was due.
+"""The schedules table, as the nights it holds: per environment, one row per night a scheduled backup was due.
 
 The row is the idempotency key the nightly, weekly and monthly timers meet on: whichever comes
 first claims the night with a snapshot id; the others only raise its tier to the longest-kept."""
@@ -46,7 +46,7 @@ def _from_row(row: Row) -> ScheduledNight:
     )
 
 
-class ScheduleCatalog:
+class NightCatalog:
     def __init__(self, table: RowTable) -> None:
         self._table = table
 
