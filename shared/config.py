@@ -113,8 +113,8 @@ class StorageConnection:
 # -- app settings ------------------------------------------------------------------------------------
 # Each app setting the core reads is one field of Settings below: its name (the field's alias), its
 # default, its bounds and what it means, stated once. The README's "Configuration" table is generated
-# from them (settings_table; tests/unit/test_settings.py holds the README to it), and whatever reads a
-# setting (bootstrap, the engine's and the steps' settings) takes it from a Settings attribute.
+# from them (settings_table; tests/unit/test_settings.py holds the README to it). Code reads a setting
+# as a Settings attribute; bootstrap hands the values on to the engine and the steps.
 
 
 @dataclass(frozen=True)
