@@ -21,6 +21,7 @@ from functions import (
     uploads,
     workers,
 )
+from functions.http import ApiFunctionApp
 from shared.logs import install_redaction
 
 logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
@@ -28,7 +29,7 @@ logging.getLogger("azure").setLevel(logging.WARNING)
 logging.getLogger("urllib3").setLevel(logging.WARNING)  # its debug lines would carry request URLs
 install_redaction()
 
-app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app = ApiFunctionApp(http_auth_level=func.AuthLevel.FUNCTION)  # indexed once; the OpenAPI document reads it too
 
 for blueprint in (
     environments.bp,

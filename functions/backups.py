@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functions.http import ApiBlueprint, ApiRequest, Reply, RouteSpec, in_environment
+from functions.http import CONTINUATION, ApiBlueprint, ApiRequest, Reply, RouteSpec, in_environment, page_size
 from shared.bootstrap import services
 from shared.contracts.backups import CreateBackupBody, EditBackupBody, SnapshotView
 from shared.contracts.common import Page
@@ -13,6 +13,8 @@ bp = ApiBlueprint()
 MANAGE = in_environment(Permission.MANAGE_BACKUPS)
 
 TAG = "Backups"
+
+LIMIT = page_size(default=20, maximum=100)
 
 
 def _location(environment_id: str, snapshot_id: str) -> str:
@@ -26,14 +28,14 @@ def _location(environment_id: str, snapshot_id: str) -> str:
         "List backups, newest first",
         MANAGE,
         response_model=Page[SnapshotView],
-        query=("limit", "continuationToken"),
+        query=(LIMIT, CONTINUATION),
         tag=TAG,
     ),
 )
 def list_backups(request: ApiRequest) -> Reply:
     snapshots, token = services().backups.page(
         request.environment_id(),
-        limit=request.query_int("limit", default=20, minimum=1, maximum=100),
+        limit=request.query_int(LIMIT),
         continuation=request.continuation_token(),
     )
     backups = services().backups

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from functions.http import ApiBlueprint, ApiRequest, Reply, RouteSpec, in_environment
+from functions.http import ApiBlueprint, ApiRequest, ChoiceQuery, Reply, RouteSpec, in_environment
 from shared.bootstrap import services
 from shared.contracts.downloads import DownloadBody, DownloadView
 from shared.domain.access import Permission
 from shared.domain.downloads import DataType
-from shared.errors import InvalidRequest
 
 bp = ApiBlueprint()
 
 MANAGE = in_environment(Permission.MANAGE_BACKUPS)
 
 TAG = "Downloads"
+
+DATA_TYPE = ChoiceQuery(
+    name="dataType",
+    description="Which download; by default the one requested last.",
+    choices=tuple(member.value for member in DataType),
+)
 
 
 @bp.api(
@@ -42,7 +47,7 @@ def request_download(request: ApiRequest) -> Reply:
 @bp.api(
     "environments/{env}/backups/{id}/download",
     "GET",
-    RouteSpec("Download status; the URL once Ready", MANAGE, response_model=DownloadView, query=("dataType",), tag=TAG),
+    RouteSpec("Download status; the URL once Ready", MANAGE, response_model=DownloadView, query=(DATA_TYPE,), tag=TAG),
 )
 def get_download(request: ApiRequest) -> Reply:
     download = services().downloads.status(request.environment_id(), request.route("id"), _data_type(request))
@@ -59,7 +64,7 @@ def get_download(request: ApiRequest) -> Reply:
         response_model=DownloadView,
         success_status=202,
         also_success=(200,),
-        query=("dataType",),
+        query=(DATA_TYPE,),
         tag=TAG,
     ),
 )
@@ -73,8 +78,5 @@ def cancel_download(request: ApiRequest) -> Reply:
 
 
 def _data_type(request: ApiRequest) -> DataType | None:
-    raw = request.query("dataType")
-    try:
-        return DataType(raw) if raw else None
-    except ValueError as error:
-        raise InvalidRequest("dataType must be files_and_database or database_only.", code="invalid_query") from error
+    raw = request.query_choice(DATA_TYPE)
+    return DataType(raw) if raw else None

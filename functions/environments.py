@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from functions.http import REGISTRATION, SIGNED_IN, ApiBlueprint, ApiRequest, Reply, RouteSpec, in_environment
+from functions.http import (
+    CONTINUATION,
+    REGISTRATION,
+    SIGNED_IN,
+    ApiBlueprint,
+    ApiRequest,
+    FlagQuery,
+    Reply,
+    RouteSpec,
+    in_environment,
+    page_size,
+)
 from shared.bootstrap import services
 from shared.contracts.activity import ActivityEntryView
 from shared.contracts.common import Page
@@ -13,6 +24,9 @@ bp = ApiBlueprint()
 
 TAG = "Environments"
 
+DEREGISTERED = FlagQuery(name="deregistered", description="Include deregistered ones.")
+ACTIVITY_LIMIT = page_size(default=50, maximum=200)
+
 
 @bp.api(
     "environments",
@@ -21,13 +35,13 @@ TAG = "Environments"
         "List environments (with deregistered=true, also the deregistered ones whose backups stay)",
         SIGNED_IN,
         response_model=Page[EnvironmentView],
-        query=("deregistered",),
+        query=(DEREGISTERED,),
         tag=TAG,
     ),
 )
 def list_environments(request: ApiRequest) -> Reply:
     visible = services().access.visible_namespaces(request.caller)
-    deregistered = request.query_flag("deregistered")
+    deregistered = request.query_flag(DEREGISTERED)
     environments = [
         env
         for env in services().environments.list(deregistered=deregistered)
@@ -116,7 +130,7 @@ def start_environment(request: ApiRequest) -> Reply:
         "Activity log, newest first",
         in_environment(),
         response_model=Page[ActivityEntryView],
-        query=("limit", "continuationToken"),
+        query=(ACTIVITY_LIMIT, CONTINUATION),
         tag=TAG,
     ),
 )
@@ -124,7 +138,7 @@ def list_activity(request: ApiRequest) -> Reply:
     environment = services().environments.get(request.environment_id())
     entries, token = services().activity.page(
         environment.id,
-        limit=request.query_int("limit", default=50, minimum=1, maximum=200),
+        limit=request.query_int(ACTIVITY_LIMIT),
         continuation=request.continuation_token(),
     )
     return Reply(

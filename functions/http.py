@@ -1,11 +1,13 @@
-"""The HTTP plumbing every route shares: request parsing, the caller's identity, and the one place
-that maps core errors to RFC 9457 problem responses."""
+"""The HTTP plumbing every route shares: each route's declared spec (access, query parameters, what the
+API description says), request parsing, the caller's identity, and the one place that maps core errors
+to RFC 9457 problem responses."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -100,6 +102,59 @@ def in_namespace(*permissions: Permission) -> Access:
     return Access(Scope.NAMESPACE, permissions)
 
 
+@dataclass(frozen=True, kw_only=True)
+class QueryParam:
+    """A query parameter as a route declares it (``RouteSpec.query``): the OpenAPI document describes it
+    from here, and the handler reads it through it (``ApiRequest.query_int`` and the like), so what is
+    documented and what is accepted are one statement."""
+
+    name: str
+    description: str
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "description": self.description}
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntQuery(QueryParam):
+    default: int
+    minimum: int
+    maximum: int
+
+    def schema(self) -> dict[str, Any]:
+        return {
+            "type": "integer",
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+            "default": self.default,
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlagQuery(QueryParam):
+    """``true`` or ``false`` (any case); absent is false."""
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "enum": ["true", "false"], "description": self.description}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChoiceQuery(QueryParam):
+    choices: tuple[str, ...]
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "enum": list(self.choices), "description": self.description}
+
+
+def page_size(*, default: int, maximum: int) -> IntQuery:
+    """The ``limit`` of a paged list."""
+    return IntQuery(name="limit", description="Page size.", default=default, minimum=1, maximum=maximum)
+
+
+CONTINUATION = QueryParam(name="continuationToken", description="From the previous page's continuationToken.")
+
+
 @dataclass(frozen=True)
 class RouteSpec:
     """What the OpenAPI document says about a route, and who may call it; kept with the registered function."""
@@ -111,15 +166,18 @@ class RouteSpec:
     success_status: int = 200
     also_success: tuple[int, ...] = ()  # other success statuses, with the same body (e.g. 201 for a PUT that creates)
     media_types: tuple[str, ...] = ()  # what a non-JSON success body may be (the Backups page's files)
-    query: tuple[str, ...] = ()
+    query: tuple[QueryParam, ...] = ()  # the only query parameters the handler may read
     tag: str = ""
 
 
 class ApiRequest:
-    def __init__(self, request: func.HttpRequest, caller: Principal, template: str = "") -> None:
+    def __init__(
+        self, request: func.HttpRequest, caller: Principal, template: str = "", query: tuple[QueryParam, ...] = ()
+    ) -> None:
         self.raw = request
         self.caller = caller
         self.template = template  # the route as registered, e.g. environments/{env}/backups/{id}
+        self._declared = query  # the route's RouteSpec.query
 
     def route(self, name: str) -> str:
         return self.raw.route_params[name]
@@ -149,7 +207,7 @@ class ApiRequest:
         return value if isinstance(value, str) else None
 
     def continuation_token(self) -> str | None:
-        token = self.query("continuationToken")
+        token = self._query(CONTINUATION)
         if token is None:
             return None
         try:
@@ -161,31 +219,47 @@ class ApiRequest:
     def header(self, name: str) -> str | None:
         return self.raw.headers.get(name)
 
-    def query(self, name: str) -> str | None:
-        value = self.raw.params.get(name)
+    def _query(self, param: QueryParam) -> str | None:
+        if param not in self._declared:
+            undeclared = (
+                f"{self.template}: the handler reads query parameter {param.name!r}, undeclared in its RouteSpec"
+            )
+            raise LookupError(undeclared)
+        value = self.raw.params.get(param.name)
         return value if value not in (None, "") else None
 
-    def query_flag(self, name: str) -> bool:
-        raw = self.query(name)
+    def query_flag(self, param: FlagQuery) -> bool:
+        raw = self._query(param)
         if raw is None:
             return False
         if raw.lower() not in ("true", "false"):
-            raise InvalidRequest(f"Query parameter {name} must be true or false.", code="invalid_query")
+            raise InvalidRequest(f"Query parameter {param.name} must be true or false.", code="invalid_query")
         return raw.lower() == "true"
 
-    def query_int(self, name: str, *, default: int, minimum: int, maximum: int) -> int:
-        raw = self.query(name)
+    def query_int(self, param: IntQuery) -> int:
+        raw = self._query(param)
         if raw is None:
-            return default
+            return param.default
         try:
             value = int(raw)
         except ValueError as error:
-            raise InvalidRequest(f"Query parameter {name} must be a whole number.", code="invalid_query") from error
-        if not minimum <= value <= maximum:
             raise InvalidRequest(
-                f"Query parameter {name} must be between {minimum} and {maximum}.", code="invalid_query"
+                f"Query parameter {param.name} must be a whole number.", code="invalid_query"
+            ) from error
+        if not param.minimum <= value <= param.maximum:
+            raise InvalidRequest(
+                f"Query parameter {param.name} must be between {param.minimum} and {param.maximum}.",
+                code="invalid_query",
             )
         return value
+
+    def query_choice(self, param: ChoiceQuery) -> str | None:
+        raw = self._query(param)
+        if raw is not None and raw not in param.choices:
+            *others, last = param.choices
+            either = f"{', '.join(others)} or {last}" if others else last
+            raise InvalidRequest(f"{param.name} must be {either}.", code="invalid_query")
+        return raw
 
     def body(self, model: type[M]) -> M:
         raw = self.raw.get_body() or b""
@@ -339,10 +413,11 @@ def authorize(access: Access, request: ApiRequest) -> None:
             target.ensure_registered("restoring into it")
 
 
-def handle(request: func.HttpRequest, handler: Handler, access: Access, template: str = "") -> func.HttpResponse:
+def handle(request: func.HttpRequest, handler: Handler, spec: RouteSpec, template: str = "") -> func.HttpResponse:
+    access = spec.access
     try:
         caller = ANONYMOUS if access.scope is Scope.PUBLIC else caller_of(request)
-        api_request = ApiRequest(request, caller, template)
+        api_request = ApiRequest(request, caller, template, spec.query)
         authorize(access, api_request)
         reply = handler(api_request)
     except AppError as error:
@@ -366,17 +441,22 @@ def _storage_unavailable(error: AzureError) -> AppError:
     )
 
 
-@dataclass(frozen=True)
-class RegisteredRoute:
-    """A route as the OpenAPI document describes it; the test holds this list against the app's functions."""
+class ApiFunctionApp(func.FunctionApp):
+    """The FunctionApp, indexed once: ``get_functions()`` builds the functions on its first call and returns
+    the same ones after, where FunctionApp's own refuses a second call (it takes each function for a duplicate
+    of itself). The host indexes the app (the Python worker, the development host, the tests), and the
+    OpenAPI document (functions/openapi.py) reads the same functions: no second route table."""
 
-    route: str
-    method: str
-    function_name: str
-    spec: RouteSpec
+    def __init__(self, http_auth_level: func.AuthLevel | str = func.AuthLevel.FUNCTION) -> None:
+        super().__init__(http_auth_level=http_auth_level)
+        self._indexed: list[func.Function] | None = None
+        self._indexing = threading.Lock()
 
-
-ROUTES: list[RegisteredRoute] = []
+    def get_functions(self) -> list[func.Function]:
+        with self._indexing:
+            if self._indexed is None:
+                self._indexed = super().get_functions()
+            return list(self._indexed)
 
 
 class ApiBlueprint(func.Blueprint):
@@ -391,14 +471,13 @@ class ApiBlueprint(func.Blueprint):
 
         def register(handler: Handler) -> Handler:
             def entrypoint(req: func.HttpRequest) -> func.HttpResponse:
-                return handle(req, handler, spec.access, route)
+                return handle(req, handler, spec, route)
 
             entrypoint.__name__ = handler.__name__
             entrypoint.__qualname__ = handler.__qualname__
             entrypoint.__doc__ = handler.__doc__
             entrypoint.route_spec = spec  # type: ignore[attr-defined]
             self.route(route=route, methods=[method], auth_level=auth_level)(entrypoint)
-            ROUTES.append(RegisteredRoute(route, method, handler.__name__, spec))
             return handler
 
         return register

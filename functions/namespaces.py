@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import TypeAdapter, ValidationError
 
-from functions.http import SIGNED_IN, ApiBlueprint, ApiRequest, Reply, RouteSpec, in_namespace
+from functions.http import CONTINUATION, SIGNED_IN, ApiBlueprint, ApiRequest, Reply, RouteSpec, in_namespace, page_size
 from shared.bootstrap import services
 from shared.catalog.activity import namespace_log
 from shared.contracts.access import CallerView, MembershipBody, MembershipView, PrincipalId
@@ -18,6 +18,7 @@ bp = ApiBlueprint()
 
 TAG = "Access"
 ADMIN = in_namespace(Permission.NAMESPACE_ADMIN)
+LIMIT = page_size(default=50, maximum=200)
 
 
 def _principal_id(request: ApiRequest) -> str:
@@ -100,14 +101,14 @@ def delete_member(request: ApiRequest) -> Reply:
         "The namespace's own changes (grants and revocations), newest first",
         ADMIN,
         response_model=Page[ActivityEntryView],
-        query=("limit", "continuationToken"),
+        query=(LIMIT, CONTINUATION),
         tag=TAG,
     ),
 )
 def namespace_activity(request: ApiRequest) -> Reply:
     entries, token = services().activity.page(
         namespace_log(request.namespace()),
-        limit=request.query_int("limit", default=50, minimum=1, maximum=200),
+        limit=request.query_int(LIMIT),
         continuation=request.continuation_token(),
     )
     return Reply(

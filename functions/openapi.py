@@ -1,17 +1,21 @@
-"""Route: the OpenAPI 3.1 description of the API, generated from the registered routes and their
-pydantic models (so it cannot drift from the code; a test holds it against the app's functions)."""
+"""Route: the OpenAPI 3.1 description of the API, generated from the app's registered functions
+(``app.get_functions()``: each HTTP trigger's route and methods, and the RouteSpec its entrypoint carries)
+and their pydantic models, so it cannot drift from the code; a test holds it against the app's functions."""
 
 from __future__ import annotations
 
+import enum
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+import azure.functions as func
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from functions.http import PUBLIC, ROUTES, ApiBlueprint, ApiRequest, RegisteredRoute, Reply, RouteSpec, Scope
+from functions.http import PUBLIC, ApiBlueprint, ApiRequest, Reply, RouteSpec, Scope
 from shared.contracts.common import ENVIRONMENT_ID_PATTERN, NAMESPACE_PATTERN, Problem
-from shared.domain.downloads import DataType
 
 bp = ApiBlueprint()
 
@@ -25,12 +29,6 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "asset": {"type": "string", "description": "A file of the Backups page, e.g. app.js."},
 }
 _PARAMETER = r"{\*?([^}:?=]+)[^}]*}"  # {name}, {name:constraint}, {name?}, {*catchall}
-_QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
-    "limit": {"type": "integer", "minimum": 1, "maximum": 200, "description": "Page size."},
-    "continuationToken": {"type": "string", "description": "From the previous page's continuationToken."},
-    "dataType": {"type": "string", "enum": [member.value for member in DataType]},
-    "deregistered": {"type": "string", "enum": ["true", "false"], "description": "Include deregistered ones."},
-}
 _ERRORS = {
     400: "The request is not valid (bad JSON, a field that fails validation, a malformed id or query).",
     401: "No authenticated caller, or a malformed principal header.",
@@ -44,7 +42,40 @@ _ERRORS = {
 _WITHOUT_REQUEST = {401, 403, 404, 409, 412, 422, 503}
 
 
-def _models(routes: list[RegisteredRoute]) -> list[tuple[type[BaseModel], str]]:
+@dataclass(frozen=True)
+class _Route:
+    """One method of one HTTP function, as the app registered it."""
+
+    route: str
+    method: str
+    function_name: str
+    spec: RouteSpec
+
+
+def _routes(functions: Iterable[func.Function]) -> list[_Route]:
+    routes = []
+    for function in functions:
+        if not function.is_http_function():
+            continue
+        name = function.get_function_name()
+        spec = getattr(function.get_user_function(), "route_spec", None)
+        if not isinstance(spec, RouteSpec):
+            raise LookupError(f"HTTP function {name} has no RouteSpec: register it with ApiBlueprint.api")
+        trigger = function.get_trigger().get_dict_repr()
+        for method in trigger["methods"]:
+            method_name = method.value if isinstance(method, enum.Enum) else str(method)
+            routes.append(_Route(str(trigger["route"]), method_name.upper(), name, spec))
+    return routes
+
+
+def app_functions() -> list[func.Function]:
+    """The functions of the app this blueprint is registered in, as the host indexed them."""
+    from function_app import app  # function_app imports this module: the app is read at call time
+
+    return app.get_functions()
+
+
+def _models(routes: list[_Route]) -> list[tuple[type[BaseModel], str]]:
     models: list[tuple[type[BaseModel], str]] = [(Problem, "serialization")]
     for registered in routes:
         if registered.spec.request_model is not None:
@@ -61,7 +92,7 @@ def _parameters(route: str, spec: RouteSpec) -> list[dict[str, Any]]:
         for name in names
     ]
     parameters += [
-        {"name": name, "in": "query", "required": False, "schema": _QUERY_PARAMETERS[name]} for name in spec.query
+        {"name": param.name, "in": "query", "required": False, "schema": param.schema()} for param in spec.query
     ]
     return parameters
 
@@ -70,8 +101,9 @@ def _required_body(model: type[BaseModel]) -> bool:
     return any(field.is_required() for field in model.model_fields.values())
 
 
-def build_openapi(routes: list[RegisteredRoute] | None = None) -> dict[str, Any]:
-    routes = ROUTES if routes is None else routes
+def build_openapi(functions: Iterable[func.Function] | None = None) -> dict[str, Any]:
+    """The document for ``functions`` (by default, the app's)."""
+    routes = _routes(app_functions() if functions is None else functions)
     keys, definitions = models_json_schema(_models(routes), by_alias=True, ref_template="#/components/schemas/{model}")
     schemas = definitions.get("$defs", {})
 

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 # The named connection the app's own storage is reached through. Like the Functions host's
 # identity-based connections: either `BackupStorage` holds a connection string (Azurite, local), or
@@ -49,29 +61,13 @@ class Queues:
 # The timers' NCRONTAB schedules are app settings (the triggers name them as %SETTING%); these are
 # their defaults, which every launcher (make run, the tests, Bicep) sets. UTC. The monthly timer
 # fires on Sundays; the code keeps the first Sunday of each month.
+NIGHTLY_SCHEDULE = "APPBACKUPS_NIGHTLY_SCHEDULE"
 DEFAULT_SCHEDULES = {
-    "APPBACKUPS_NIGHTLY_SCHEDULE": "0 0 2 * * *",
+    NIGHTLY_SCHEDULE: "0 0 2 * * *",
     "APPBACKUPS_WEEKLY_SCHEDULE": "0 0 2 * * 0",
     "APPBACKUPS_MONTHLY_SCHEDULE": "0 0 2 * * 0",
     "APPBACKUPS_PRUNE_SCHEDULE": "0 0 4 * * *",
 }
-
-
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _int(environ: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
-    raw = environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as error:
-        raise ValueError(f"app setting {name} must be a whole number, got {raw!r}") from error
-    if value < minimum:
-        raise ValueError(f"app setting {name} must be at least {minimum}, got {value}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -114,62 +110,345 @@ class StorageConnection:
         return self.connection_string is not None
 
 
+# -- app settings ------------------------------------------------------------------------------------
+# Each app setting the core reads is one field of Settings below: its name (the field's alias), its
+# default, its bounds and what it means, stated once. The README's "Configuration" table is generated
+# from them (settings_table; tests/unit/test_settings.py holds the README to it). Code reads a setting
+# as a Settings attribute; bootstrap hands the values on to the engine and the steps.
+
+
 @dataclass(frozen=True)
-class Settings:
-    storage: StorageConnection
-    development_mode: bool = False
-    easy_auth_enabled: bool = False
-    running_in_azure: bool = False
-    global_admins: frozenset[str] = field(default_factory=frozenset)
-    copy_concurrency: int = 16
-    block_size: int = 8 * 1024 * 1024
-    database_connect_timeout: int = 10
-    postgres_bin_dir: str | None = None
-    backup_attempts: int = 3
-    operation_attempts: int = 4
-    operation_retry_seconds: int = 5
-    operation_lease_seconds: int = 120
-    operation_stale_minutes: int = 3
-    archive_compression: int = 1
-    upload_expanded_limit: int = 100 * 1024**3
-    upload_url_minutes: int = 120
-    nightly_schedule: str = "0 0 2 * * *"
-    prune_grace_hours: int = 6
-    freshness_hours: int = 26
-    crash_points: frozenset[str] = field(default_factory=frozenset)  # fault tests only (shared/faults.py)
-    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+class Shown:
+    """How the README's table shows a field's default, where the value itself would mislead."""
+
+    default: str
+
+
+def _whole_number(value: object) -> object:
+    """Whole numbers as int() reads them (" 16 ", "1_000"); "16.0" or "many" are refused."""
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            raise PydanticCustomError(
+                "whole_number", "must be a whole number, got {raw}", {"raw": repr(value)}
+            ) from None
+    return value
+
+
+def _flag(value: object) -> object:
+    """1, true, yes or on (any case) is true; anything else is false, as before: a flag never fails."""
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return value
+
+
+def _present(value: object) -> object:
+    """A setting whose presence is what counts (WEBSITE_INSTANCE_ID holds an instance id)."""
+    if isinstance(value, str):
+        return bool(value.strip())
+    return value
+
+
+def _names(value: object) -> object:
+    """A comma-separated list of names, blanks dropped."""
+    if isinstance(value, str):
+        return frozenset(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_whole_number)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+Names = Annotated[frozenset[str], NoDecode, BeforeValidator(_names)]
+_MB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """The app settings, validated. ``from_environ`` reads them (the app's environment, or a given mapping);
+    constructed directly (``Settings(storage=..., development_mode=True)``, in tests) it holds what it is
+    given and the defaults, and reads nothing."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, case_sensitive=True, validate_by_name=True, validate_by_alias=True, extra="forbid"
+    )
+
+    storage: StorageConnection  # from BackupStorage or BackupStorage__* (StorageConnection.from_settings)
+    development_mode: Flag = Field(
+        False,
+        validation_alias="APPBACKUPS_DEVELOPMENT_MODE",
+        description="`true` accepts requests without Easy Auth, a local developer standing in when no principal "
+        "is given (local development only; refused in Azure)",
+    )
+    easy_auth_enabled: Annotated[Flag, Shown("unset")] = Field(
+        False,
+        validation_alias="WEBSITE_AUTH_ENABLED",
+        description="set by App Service when App Service Authentication (Easy Auth) is on: only then are the "
+        "principal headers trusted",
+    )
+    running_in_azure: Annotated[bool, BeforeValidator(_present), Shown("unset")] = Field(
+        False,
+        validation_alias="WEBSITE_INSTANCE_ID",
+        description="set by App Service on each instance: the app runs in Azure, where development mode is refused",
+    )
+    global_admins: Names = Field(
+        frozenset(),
+        validation_alias="APPBACKUPS_GLOBAL_ADMINS",
+        description="comma-separated principal object ids of global admins",
+    )
+    copy_concurrency: Count = Field(
+        16, ge=1, validation_alias="APPBACKUPS_COPY_CONCURRENCY", description="parallel server-side copies"
+    )
+    block_size_mb: Count = Field(
+        8, ge=1, validation_alias="APPBACKUPS_BLOCK_SIZE_MB", description="block size for streamed uploads, in MB"
+    )
+    database_connect_timeout: Count = Field(
+        10,
+        ge=1,
+        validation_alias="APPBACKUPS_DATABASE_CONNECT_TIMEOUT",
+        description="seconds to wait for a database connection",
+    )
+    postgres_bin_dir: str | None = Field(
+        None,
+        validation_alias="APPBACKUPS_POSTGRES_BIN_DIR",
+        description="the client tools to use for every database; when unset, for each server, the installed client "
+        "of its major version (`/usr/lib/postgresql/<major>/bin`, else the closest newer one, else `PATH`)",
+    )
+    backup_attempts: Count = Field(
+        3, ge=1, validation_alias="APPBACKUPS_BACKUP_ATTEMPTS", description="attempts per backup before it fails"
+    )
+    operation_attempts: Count = Field(
+        4, ge=1, validation_alias="APPBACKUPS_OPERATION_ATTEMPTS", description="attempts per operation step"
+    )
+    operation_retry_seconds: Count = Field(
+        5,
+        ge=1,
+        validation_alias="APPBACKUPS_OPERATION_RETRY_SECONDS",
+        description="first retry delay of a step, in seconds; it doubles, to at most 5 minutes",
+    )
+    operation_lease_seconds: Count = Field(
+        120,
+        ge=2,
+        validation_alias="APPBACKUPS_OPERATION_LEASE_SECONDS",
+        description="a worker's lease on a job, in seconds, renewed every quarter of it; a dead worker's job "
+        "resumes when it runs out",
+    )
+    operation_stale_minutes: Count = Field(
+        3,
+        ge=1,
+        validation_alias="APPBACKUPS_OPERATION_STALE_MINUTES",
+        description="the reaper wakes a job nobody has touched for this many minutes: a lost message",
+    )
+    crash_points: Names = Field(
+        frozenset(),
+        validation_alias="APPBACKUPS_CRASH_POINTS",
+        description="fault tests only: kill the process at these named points (`shared/faults.py`); never set it "
+        "elsewhere",
+    )
+    archive_compression: Count = Field(
+        1,
+        ge=0,
+        le=9,
+        validation_alias="APPBACKUPS_ARCHIVE_COMPRESSION",
+        description="gzip level of download archives",
+    )
+    upload_max_expanded_mb: Count = Field(
+        100 * 1024,
+        ge=1,
+        validation_alias="APPBACKUPS_UPLOAD_MAX_EXPANDED_MB",
+        description="an upload that expands beyond this many MB is refused",
+    )
+    upload_url_minutes: Count = Field(
+        120, ge=1, validation_alias="APPBACKUPS_UPLOAD_URL_MINUTES", description="lifetime of an upload URL, in minutes"
+    )
+    prune_grace_hours: Count = Field(
+        6,
+        ge=0,
+        validation_alias="APPBACKUPS_PRUNE_GRACE_HOURS",
+        description="how long a content object stays marked before a sweep may delete it, in hours",
+    )
+    freshness_hours: Count = Field(
+        26,
+        ge=1,
+        validation_alias="APPBACKUPS_BACKUP_FRESHNESS_HOURS",
+        description="an environment without a successful backup for this many hours is reported",
+    )
+    nightly_schedule: str = Field(
+        DEFAULT_SCHEDULES[NIGHTLY_SCHEDULE],
+        validation_alias=NIGHTLY_SCHEDULE,
+        description="NCRONTAB (six fields, UTC) of the nightly backups; required, as the timer names it "
+        "(`make run`, the tests and Bicep set it); the API shows the next run from it",
+    )
+    environ: Mapping[str, str] = Field(default_factory=dict, repr=False)  # every app setting, for ``setting``
+
+    @property
+    def block_size(self) -> int:
+        """In bytes."""
+        return self.block_size_mb * _MB
+
+    @property
+    def upload_expanded_limit(self) -> int:
+        """In bytes."""
+        return self.upload_max_expanded_mb * _MB
 
     def setting(self, name: str) -> str | None:
         """An arbitrary app setting, e.g. one that holds an environment's database password."""
         return self.environ.get(name)
 
     @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only what the constructor is given: from_environ passes the app settings it read.
+        return (init_settings,)
+
+    @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings from ``environ`` alone (default: the process environment). A bad value is a ValueError
+        naming the app setting; a blank one counts as unset."""
         env = dict(os.environ if environ is None else environ)
-        admins = {item.strip() for item in env.get("APPBACKUPS_GLOBAL_ADMINS", "").split(",") if item.strip()}
-        return cls(
-            storage=StorageConnection.from_settings(STORAGE_CONNECTION, env),
-            development_mode=_flag(env.get("APPBACKUPS_DEVELOPMENT_MODE")),
-            easy_auth_enabled=_flag(env.get("WEBSITE_AUTH_ENABLED")),  # set by App Service when Easy Auth is on
-            running_in_azure=bool(env.get("WEBSITE_INSTANCE_ID")),
-            global_admins=frozenset(admins),
-            copy_concurrency=_int(env, "APPBACKUPS_COPY_CONCURRENCY", 16),
-            block_size=_int(env, "APPBACKUPS_BLOCK_SIZE_MB", 8) * 1024 * 1024,
-            database_connect_timeout=_int(env, "APPBACKUPS_DATABASE_CONNECT_TIMEOUT", 10),
-            postgres_bin_dir=env.get("APPBACKUPS_POSTGRES_BIN_DIR") or None,
-            backup_attempts=_int(env, "APPBACKUPS_BACKUP_ATTEMPTS", 3),
-            operation_attempts=_int(env, "APPBACKUPS_OPERATION_ATTEMPTS", 4),
-            operation_retry_seconds=_int(env, "APPBACKUPS_OPERATION_RETRY_SECONDS", 5),
-            operation_lease_seconds=_int(env, "APPBACKUPS_OPERATION_LEASE_SECONDS", 120, minimum=2),
-            operation_stale_minutes=_int(env, "APPBACKUPS_OPERATION_STALE_MINUTES", 3),
-            archive_compression=_int(env, "APPBACKUPS_ARCHIVE_COMPRESSION", 1, minimum=0),
-            upload_expanded_limit=_int(env, "APPBACKUPS_UPLOAD_MAX_EXPANDED_MB", 100 * 1024) * 1024 * 1024,
-            upload_url_minutes=_int(env, "APPBACKUPS_UPLOAD_URL_MINUTES", 120),
-            nightly_schedule=env.get("APPBACKUPS_NIGHTLY_SCHEDULE") or DEFAULT_SCHEDULES["APPBACKUPS_NIGHTLY_SCHEDULE"],
-            prune_grace_hours=_int(env, "APPBACKUPS_PRUNE_GRACE_HOURS", 6, minimum=0),
-            freshness_hours=_int(env, "APPBACKUPS_BACKUP_FRESHNESS_HOURS", 26),
-            crash_points=frozenset(
-                name.strip() for name in env.get("APPBACKUPS_CRASH_POINTS", "").split(",") if name.strip()
-            ),
-            environ=env,
+        values = {
+            **_AppSettingsSource(cls, env)(),
+            "storage": StorageConnection.from_settings(STORAGE_CONNECTION, env),
+            "environ": env,
+        }
+        try:
+            return cls(**values)
+        except ValidationError as error:
+            raise ValueError("; ".join(_describe(item) for item in error.errors(include_url=False))) from None
+
+
+class _AppSettingsSource(EnvSettingsSource):
+    """pydantic-settings' environment source over one mapping rather than ``os.environ`` (the way its own
+    DotEnvSettingsSource reads a file): each field by its alias, the app setting's name, case-sensitively."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls, case_sensitive=True, env_ignore_empty=True)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name: value for name, value in self._environ.items() if value.strip()}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        # By the app setting's name alone, never by the field's own (validate_by_name is for the constructor);
+        # storage and environ, which have none, from_environ builds itself.
+        name = field.validation_alias
+        if not isinstance(name, str):
+            return None, field_name, False
+        return self.env_vars.get(name), name, False
+
+
+def _describe(error: ErrorDetails) -> str:
+    name = ".".join(str(part) for part in error["loc"])
+    context = error.get("ctx", {})
+    if error["type"] == "greater_than_equal":
+        return f"app setting {name} must be at least {context['ge']}, got {error['input']}"
+    if error["type"] == "less_than_equal":
+        return f"app setting {name} must be at most {context['le']}, got {error['input']}"
+    return f"app setting {name} {error['msg']}"
+
+
+# -- the README's table ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OtherSetting:
+    """An app setting read outside Settings: by the Functions host, a trigger, or an SDK client."""
+
+    shown: str  # as the table shows it (markdown)
+    names: tuple[str, ...]  # the settings themselves
+    default: str
+    meaning: str
+
+
+OTHER_SETTINGS_FIRST = (
+    OtherSetting(
+        f"`{STORAGE_CONNECTION}`",
+        (STORAGE_CONNECTION,),
+        "unset",
+        "connection string of the service's storage account (Azurite locally)",
+    ),
+    OtherSetting(
+        f"`{STORAGE_CONNECTION}__accountName` or `{STORAGE_CONNECTION}__blobServiceUri` / `__queueServiceUri` / "
+        "`__tableServiceUri`",
+        tuple(
+            f"{STORAGE_CONNECTION}__{suffix}"
+            for suffix in ("accountName", "blobServiceUri", "queueServiceUri", "tableServiceUri", "clientId")
+        ),
+        "unset",
+        f"identity-based connection (Azure); `{STORAGE_CONNECTION}__clientId` picks a user-assigned identity",
+    ),
+    OtherSetting(
+        "`AzureWebJobsStorage`", ("AzureWebJobsStorage",), "unset", "the Functions host's own storage (same forms)"
+    ),
+)
+OTHER_SETTINGS_LAST = (
+    *(
+        OtherSetting(
+            f"`{name}`",
+            (name,),
+            f"`{schedule}`",
+            f"NCRONTAB (six fields, UTC) of the {what}; required, as the timer names it (`make run`, the tests and "
+            "Bicep set it)",
         )
+        for name, schedule, what in (
+            ("APPBACKUPS_WEEKLY_SCHEDULE", DEFAULT_SCHEDULES["APPBACKUPS_WEEKLY_SCHEDULE"], "weekly backups"),
+            (
+                "APPBACKUPS_MONTHLY_SCHEDULE",
+                DEFAULT_SCHEDULES["APPBACKUPS_MONTHLY_SCHEDULE"],
+                "monthly backups (it fires on Sundays; the first Sunday of each month counts)",
+            ),
+            ("APPBACKUPS_PRUNE_SCHEDULE", DEFAULT_SCHEDULES["APPBACKUPS_PRUNE_SCHEDULE"], "pruning"),
+        )
+    ),
+    OtherSetting(
+        "`HTTPS_PROXY` / `HTTP_PROXY`",
+        ("HTTPS_PROXY", "HTTP_PROXY"),
+        "unset",
+        "a proxy for the storage clients; the blob clients read the environment (proxy variables, `~/.netrc`) on "
+        "each request only when one is set",
+    ),
+)
+
+
+def _shown_default(info: FieldInfo) -> str:
+    shown = next((item for item in info.metadata if isinstance(item, Shown)), None)
+    if shown is not None:
+        return shown.default
+    value = info.get_default(call_default_factory=True)
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, frozenset):
+        return ", ".join(sorted(value)) or "none"
+    if isinstance(value, str):
+        return f"`{value}`"
+    minimum = next((item.ge for item in info.metadata if hasattr(item, "ge")), None)  # Field(ge=...), Field(le=...)
+    maximum = next((item.le for item in info.metadata if hasattr(item, "le")), None)
+    if maximum is not None:
+        return f"{value} ({minimum} to {maximum})"
+    if minimum is not None:
+        return f"{value} (at least {minimum})"
+    return str(value)
+
+
+def settings_table() -> str:
+    """The README's "Configuration" table, in markdown: every app setting, its default (with the bounds of a
+    number) and its meaning."""
+    rows = [
+        *((other.shown, other.default, other.meaning) for other in OTHER_SETTINGS_FIRST),
+        *(
+            (f"`{info.validation_alias}`", _shown_default(info), info.description or "")
+            for info in Settings.model_fields.values()
+            if isinstance(info.validation_alias, str)
+        ),
+        *((other.shown, other.default, other.meaning) for other in OTHER_SETTINGS_LAST),
+    ]
+    lines = ["| setting | default | meaning |", "|---|---|---|"]
+    lines += [f"| {name} | {default} | {meaning} |" for name, default, meaning in rows]
+    return "\n".join(lines) + "\n"
