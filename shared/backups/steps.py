@@ -42,9 +42,11 @@ KIND = "backup"
 
 @dataclass(frozen=True)
 class BackupSettings:
-    max_attempts: int = 3
-    copy_concurrency: int = 16
-    block_size: int = 8 * 1024 * 1024
+    """What the backup steps take from the app settings (shared/config.py states the defaults)."""
+
+    max_attempts: int
+    copy_concurrency: int
+    block_size: int
 
 
 @dataclass

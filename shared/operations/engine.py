@@ -136,14 +136,15 @@ class OperationDefinition:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    max_attempts: int = 4
-    retry_base: timedelta = timedelta(seconds=5)
+    """From the app settings (shared/config.py states their defaults), and the engine's own constants."""
+
+    max_attempts: int
+    retry_base: timedelta
+    lease: timedelta
+    watchdog_slack: timedelta
+    stale_after: timedelta
     retry_cap: timedelta = timedelta(minutes=5)
-    lease: timedelta = timedelta(minutes=2)
-    watchdog_slack: timedelta = timedelta(seconds=5)
-    stale_after: timedelta = timedelta(minutes=3)
     inline_budget: timedelta = timedelta(minutes=10)
-    wait_interval: timedelta = timedelta(seconds=30)  # how often a waiting step looks again at most
 
 
 def work_message(operation: Operation, watch: str | None = None) -> dict[str, Any]:
@@ -166,12 +167,12 @@ class OperationEngine:
         catalog: OperationCatalog,
         queue: WorkQueue,
         clock: Clock,
-        settings: EngineSettings | None = None,
+        settings: EngineSettings,
     ) -> None:
         self._catalog = catalog
         self._queue = queue
         self._clock = clock
-        self.settings = settings or EngineSettings()
+        self.settings = settings
         self._definitions: dict[str, OperationDefinition] = {}
 
     def register(self, definition: OperationDefinition) -> None:

@@ -96,7 +96,7 @@ class RestoreSteps:
         file_store: Callable[[Environment], BlobStore],
         databases: Databases,
         clock: Clock,
-        copy_concurrency: int = 16,
+        copy_concurrency: int,
         pre_restore_poll: float = 10.0,
     ) -> None:
         self._pre_restore_poll = pre_restore_poll

@@ -145,6 +145,21 @@ def _documented_optional_settings() -> set[str]:
     return set(re.findall(r"^\| `(APPBACKUPS_[A-Z0-9_]+)` \|", match["section"], re.M))
 
 
+def test_documented_optional_defaults_are_the_codes() -> None:
+    from shared.config import Settings
+
+    text = (INFRA / "README.md").read_text(encoding="utf-8")
+    section = re.search(r"^### Optional app settings\n(?P<section>.*?)(?=^#)", text, re.M | re.S)
+    assert section
+    rows = re.findall(r"^\| `(APPBACKUPS_[A-Z0-9_]+)` \| ([^|]+) \|", section["section"], re.M)
+    fields = {info.validation_alias: info for info in Settings.model_fields.values()}
+    assert rows
+    for name, documented in rows:
+        default = fields[name].default
+        expected = "(none)" if default in (None, frozenset(), "") else str(default)
+        assert documented.strip() == expected, f"infra/README.md says {name} defaults to {documented.strip()!r}"
+
+
 def test_the_code_reads_settings_from_config_py() -> None:
     """Guards the scan below: if it found nothing, the other tests would pass for the wrong reason."""
     config = (ROOT / "shared" / "config.py").read_text(encoding="utf-8")

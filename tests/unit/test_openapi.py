@@ -9,7 +9,7 @@ import pytest
 from functions.http import PUBLIC, ApiBlueprint, ApiFunctionApp, ApiRequest, Reply, RouteSpec, page_size
 from functions.openapi import build_openapi
 from shared.bootstrap import install_services
-from shared.identity import ANONYMOUS
+from shared.domain.access import ANONYMOUS
 from tests.support.functions import _FUNCTIONS, call
 from tests.support.memory import memory_services
 

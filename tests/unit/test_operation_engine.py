@@ -63,7 +63,13 @@ def world():
     clock = ManualClock()
     queue = MemoryWorkQueue()
     catalog = OperationCatalog(MemoryRowTable())
-    settings = EngineSettings(max_attempts=3, lease=LEASE, watchdog_slack=SLACK, stale_after=timedelta(minutes=3))
+    settings = EngineSettings(
+        max_attempts=3,
+        retry_base=timedelta(seconds=5),
+        lease=LEASE,
+        watchdog_slack=SLACK,
+        stale_after=timedelta(minutes=3),
+    )
     engine = OperationEngine(catalog, queue, clock, settings)
     script = Script()
     engine.register(
