@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from shared.access.service import AccessService
-from shared.adapters.blobs import BlobStore
+from shared.adapters.blobs import AzureBlobStore, BlobStore
 from shared.adapters.postgres import PostgresGateway
 from shared.adapters.queues import AzureWorkQueue, WorkQueue
 from shared.adapters.stores import Stores
@@ -89,7 +89,7 @@ def build_services(
             return AzureWorkQueue(clients.queue(name))
 
     def file_store(environment: Environment) -> BlobStore:
-        return BlobStore(clients.blob_service_for(environment.files.account_url), environment.files.container)
+        return AzureBlobStore(clients.blob_service_for(environment.files.account_url), environment.files.container)
 
     def token_provider(scope: str) -> str:
         return clients.credential.get_token(scope).token
@@ -99,11 +99,11 @@ def build_services(
     snapshot_catalog = SnapshotCatalog(tables(Tables.SNAPSHOTS))
     activity = ActivityLog(ActivityCatalog(tables(Tables.ACTIVITY)), clock)
     stores = Stores(
-        snapshots=BlobStore(clients.blob_service, Containers.SNAPSHOTS),
-        content=BlobStore(clients.blob_service, Containers.CONTENT),
-        archives=BlobStore(clients.blob_service, Containers.ARCHIVES),
-        uploads=BlobStore(clients.blob_service, Containers.UPLOADS),
-        maintenance=BlobStore(clients.blob_service, Containers.MAINTENANCE),
+        snapshots=AzureBlobStore(clients.blob_service, Containers.SNAPSHOTS),
+        content=AzureBlobStore(clients.blob_service, Containers.CONTENT),
+        archives=AzureBlobStore(clients.blob_service, Containers.ARCHIVES),
+        uploads=AzureBlobStore(clients.blob_service, Containers.UPLOADS),
+        maintenance=AzureBlobStore(clients.blob_service, Containers.MAINTENANCE),
         file_store=file_store,
     )
     backup_settings = BackupSettings(

@@ -1,5 +1,6 @@
 """Blob Storage seam: listing in name order, streamed reads, server-side copies that never
-overwrite, and block-staged writes with bounded memory."""
+overwrite, and block-staged writes with bounded memory. ``BlobStore`` is what the core needs;
+``AzureBlobStore`` is Azure Blob Storage, raising only the project's errors (``shared.adapters.errors``)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import Protocol
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import (
     BlobBlock,
+    BlobClient,
     BlobSasPermissions,
     BlobServiceClient,
     ContainerClient,
@@ -23,19 +27,21 @@ from azure.storage.blob import (
     generate_blob_sas,
 )
 
-from shared.faults import Fault
+from shared.adapters.errors import (
+    BlobCopyFailed,
+    BlobExists,
+    BlobNotFound,
+    SourceChanged,
+    storage_fault,
+    translated,
+)
 
 
-class BlobCopyFailed(Fault):
-    """The service reported a failed or aborted copy."""
+class BlobPermission(Enum):
+    """What a signed URL lets its holder do with its one blob."""
 
-    transient = True
-
-
-class SourceChanged(Fault):
-    """The source blob changed (or vanished) while we were reading or copying it."""
-
-    transient = True
+    READ = "r"  # downloads
+    CREATE_WRITE = "cw"  # uploads: create the blob and write its content, nothing else
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,122 @@ class BlobInfo:
     last_modified: datetime | None = None
 
 
+class BlockWriter(Protocol):
+    """Writes one blob from a stream; nothing is visible until ``commit``."""
+
+    name: str
+    size: int  # bytes written so far
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of what was written so far."""
+        ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def commit(
+        self, *, metadata: dict[str, str] | None = None, content_type: str | None = None, overwrite: bool = True
+    ) -> None:
+        """Make the blob what was written. Unless ``overwrite``, an existing blob raises ``BlobExists``."""
+        ...
+
+    def abort(self) -> None:
+        """Drop what was written; the blob stays as it was."""
+        ...
+
+
+class BlobStore(Protocol):
+    """One container of one storage account: what the core needs from Blob Storage."""
+
+    container_name: str
+    account_url: str
+
+    def copy_source_url(self, name: str, destination: BlobStore) -> str:
+        """The URL ``destination`` copies ``name`` from."""
+        ...
+
+    def signed_url(
+        self, name: str, permission: BlobPermission, expires_on: datetime, *, content_disposition: str | None = None
+    ) -> str:
+        """A URL that lets its holder do ``permission`` on the blob ``name`` (only) until ``expires_on``."""
+        ...
+
+    def exists(self) -> bool:
+        """Does the container exist?"""
+        ...
+
+    def url(self, name: str) -> str: ...
+
+    def list(self, prefix: str, *, with_metadata: bool = False, page_size: int = 1000) -> Iterator[BlobInfo]:
+        """Blobs under ``prefix`` in name order; their metadata only when asked for."""
+        ...
+
+    def info(self, name: str) -> BlobInfo | None:
+        """The blob's properties and metadata, None when it (or its container) does not exist."""
+        ...
+
+    def read_chunks(self, name: str, *, etag: str | None = None) -> Iterator[bytes]:
+        """The content in chunks; with ``etag``, only that version (else ``SourceChanged``).
+        A missing blob raises ``BlobNotFound``."""
+        ...
+
+    def read_bytes(self, name: str) -> bytes: ...
+
+    def read_lines(self, name: str) -> Iterator[bytes]: ...
+
+    def put(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        metadata: dict[str, str] | None = None,
+        content_type: str | None = None,
+        overwrite: bool = False,
+    ) -> BlobInfo:
+        """Write a small blob at once (it gets a Content-MD5). Unless ``overwrite``, an existing one
+        raises ``BlobExists``."""
+        ...
+
+    def copy_from_url(
+        self,
+        name: str,
+        source_url: str,
+        *,
+        source_etag: str | None = None,
+        metadata: dict[str, str] | None = None,
+        overwrite: bool = False,
+    ) -> bool:
+        """Server-side copy into ``name`` (content, Content-MD5, and the source's metadata unless
+        ``metadata`` is given). A missing source, or one whose ETag is not ``source_etag``, raises
+        ``SourceChanged``; then, unless ``overwrite``, an existing blob is left as it is. True when
+        this call wrote the blob."""
+        ...
+
+    def delete(self, name: str) -> bool:
+        """True when this call deleted the blob."""
+        ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every blob under ``prefix``; how many were deleted."""
+        ...
+
+    def writer(self, name: str, *, block_size: int, parallelism: int = 4) -> BlockWriter: ...
+
+
+def lines_of(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The lines of a chunked stream, without their newlines."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        yield from lines
+    if pending:
+        yield pending
+
+
+# -- Azure Blob Storage ---------------------------------------------------------------------------
+
+
 def _info(properties: object) -> BlobInfo:
     content_md5 = properties.content_settings.content_md5  # type: ignore[attr-defined]
     return BlobInfo(
@@ -58,6 +180,12 @@ def _info(properties: object) -> BlobInfo:
         metadata=dict(properties.metadata or {}),  # type: ignore[attr-defined]
         last_modified=properties.last_modified,  # type: ignore[attr-defined]
     )
+
+
+_SAS_PERMISSIONS = {
+    BlobPermission.READ: BlobSasPermissions(read=True),
+    BlobPermission.CREATE_WRITE: BlobSasPermissions(create=True, write=True),
+}
 
 
 class UrlSigner:
@@ -75,7 +203,8 @@ class UrlSigner:
             if self._delegation_key is None or self._delegation_expiry < until:
                 start = datetime.now(UTC) - timedelta(minutes=5)
                 expiry = max(until, datetime.now(UTC) + timedelta(hours=1))
-                self._delegation_key = self._service.get_user_delegation_key(start, expiry)
+                with translated():
+                    self._delegation_key = self._service.get_user_delegation_key(start, expiry)
                 self._delegation_expiry = expiry
             return self._delegation_key
 
@@ -83,7 +212,7 @@ class UrlSigner:
         self,
         container_name: str,
         blob_name: str,
-        permission: BlobSasPermissions,
+        permission: BlobPermission,
         expires_on: datetime,
         *,
         content_disposition: str | None = None,
@@ -94,7 +223,7 @@ class UrlSigner:
             "account_name": self._service.account_name,
             "container_name": container_name,
             "blob_name": blob_name,
-            "permission": permission,
+            "permission": _SAS_PERMISSIONS[permission],
             "expiry": expires_on,
             "start": start,
             "content_disposition": content_disposition,
@@ -107,7 +236,7 @@ class UrlSigner:
         return f"{self._service.get_blob_client(container_name, blob_name).url}?{token}"
 
 
-class BlobStore:
+class AzureBlobStore:
     """One container of one storage account."""
 
     def __init__(self, service: BlobServiceClient, container_name: str, signer: UrlSigner | None = None) -> None:
@@ -117,59 +246,60 @@ class BlobStore:
         self.account_url = service.url.rstrip("/")
 
     def copy_source_url(self, name: str, destination: BlobStore) -> str:
-        """The URL ``destination`` copies ``name`` from: plain within one account (the copy request's
-        own authorization covers the source), a short read-only SAS across accounts."""
+        """Plain within one account (the copy request's own authorization covers the source), a
+        short read-only SAS across accounts."""
         if destination.account_url == self.account_url:
             return self.url(name)
-        return self.signed_url(name, BlobSasPermissions(read=True), datetime.now(UTC) + timedelta(hours=2))
+        return self.signed_url(name, BlobPermission.READ, datetime.now(UTC) + timedelta(hours=2))
 
     def signed_url(
-        self, name: str, permission: BlobSasPermissions, expires_on: datetime, *, content_disposition: str | None = None
+        self, name: str, permission: BlobPermission, expires_on: datetime, *, content_disposition: str | None = None
     ) -> str:
         return self._signer.sign(
             self.container_name, name, permission, expires_on, content_disposition=content_disposition
         )
 
     def exists(self) -> bool:
-        return self._container.exists()
+        with translated(BlobNotFound):
+            return self._container.exists()
 
     def url(self, name: str) -> str:
         return self._container.get_blob_client(name).url
 
     def list(self, prefix: str, *, with_metadata: bool = False, page_size: int = 1000) -> Iterator[BlobInfo]:
-        """Blobs under ``prefix`` in name order (the service lists in byte order of the name)."""
+        """The service lists in byte order of the name."""
         include = ["metadata"] if with_metadata else None
-        for properties in self._container.list_blobs(
-            name_starts_with=prefix, include=include, results_per_page=page_size
-        ):
-            yield _info(properties)
+        with translated(BlobNotFound):
+            for properties in self._container.list_blobs(
+                name_starts_with=prefix, include=include, results_per_page=page_size
+            ):
+                yield _info(properties)
 
     def info(self, name: str) -> BlobInfo | None:
         try:
             return _info(self._container.get_blob_client(name).get_blob_properties())
         except ResourceNotFoundError:
             return None
+        except AzureError as error:
+            raise storage_fault(error, BlobNotFound) from error
 
     def read_chunks(self, name: str, *, etag: str | None = None) -> Iterator[bytes]:
-        """The blob's content in chunks (of the client's chunk size), only the version ``etag`` if given."""
+        """In chunks of the client's chunk size."""
         conditions = {"etag": etag, "match_condition": MatchConditions.IfNotModified} if etag else {}
         try:
             yield from self._container.get_blob_client(name).download_blob(max_concurrency=1, **conditions).chunks()
-        except ResourceModifiedError as error:
+        except ResourceModifiedError as error:  # also what a condition on a missing blob answers (412)
             raise SourceChanged(name) from error
+        except AzureError as error:
+            raise storage_fault(error, BlobNotFound) from error
 
     def read_bytes(self, name: str) -> bytes:
-        return self._container.get_blob_client(name).download_blob().readall()
+        with translated(BlobNotFound):
+            return self._container.get_blob_client(name).download_blob().readall()
 
     def read_lines(self, name: str) -> Iterator[bytes]:
         """The blob's lines, streamed."""
-        pending = b""
-        for chunk in self.read_chunks(name):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            yield from lines
-        if pending:
-            yield pending
+        return lines_of(self.read_chunks(name))
 
     def put(
         self,
@@ -181,14 +311,20 @@ class BlobStore:
         overwrite: bool = False,
     ) -> BlobInfo:
         client = self._container.get_blob_client(name)
-        client.upload_blob(
-            data,
-            overwrite=overwrite,
-            metadata=metadata,
-            content_settings=ContentSettings(content_type=content_type) if content_type else None,
-        )
+        try:
+            client.upload_blob(
+                data,
+                overwrite=overwrite,
+                metadata=metadata,
+                content_settings=ContentSettings(content_type=content_type) if content_type else None,
+            )
+        except ResourceExistsError as error:
+            raise BlobExists(f"{self.container_name}/{name} exists") from error
+        except AzureError as error:
+            raise storage_fault(error, BlobNotFound) from error
         info = self.info(name)
-        assert info is not None
+        if info is None:
+            raise BlobNotFound(f"{self.container_name}/{name} vanished as it was written")
         return info
 
     def copy_from_url(
@@ -202,8 +338,7 @@ class BlobStore:
         poll_interval: float = 0.2,
         timeout: float = 3600,
     ) -> bool:
-        """Server-side copy into ``name``. Unless ``overwrite``, an existing blob is left as it is
-        (our own objects are never rewritten). Returns True when this call wrote the blob."""
+        """Our own objects are never rewritten."""
         client = self._container.get_blob_client(name)
         conditions: dict[str, object] = {} if overwrite else {"match_condition": MatchConditions.IfMissing}
         if source_etag:
@@ -212,10 +347,17 @@ class BlobStore:
             result = client.start_copy_from_url(source_url, metadata=metadata, **conditions)
         except ResourceExistsError:
             return False
-        except ResourceModifiedError as error:
+        except (ResourceModifiedError, ResourceNotFoundError) as error:  # a 404 does not say whose it is
             raise SourceChanged(source_url.split("?")[0]) from error
-        except ResourceNotFoundError as error:
-            raise SourceChanged(source_url.split("?")[0]) from error
+        except AzureError as error:
+            raise storage_fault(error, BlobNotFound) from error
+        with translated(BlobNotFound):
+            self._await_copy(client, name, result, poll_interval, timeout)
+        return True
+
+    def _await_copy(
+        self, client: BlobClient, name: str, result: dict[str, object], poll_interval: float, timeout: float
+    ) -> None:
         status = result.get("copy_status")
         deadline = time.monotonic() + timeout
         delay = poll_interval
@@ -229,26 +371,28 @@ class BlobStore:
         if status != "success":
             self.delete(name)
             raise BlobCopyFailed(f"copy into {name} ended {status}")
-        return True
 
     def delete(self, name: str) -> bool:
         try:
             self._container.delete_blob(name, delete_snapshots="include")
         except ResourceNotFoundError:
             return False
+        except AzureError as error:
+            raise storage_fault(error, BlobNotFound) from error
         return True
 
     def delete_prefix(self, prefix: str) -> int:
         count = 0
-        for blob in self._container.list_blobs(name_starts_with=prefix):
-            count += self.delete(blob.name)
+        with translated(BlobNotFound):
+            for blob in self._container.list_blobs(name_starts_with=prefix):
+                count += self.delete(blob.name)
         return count
 
-    def writer(self, name: str, *, block_size: int, parallelism: int = 4) -> BlockWriter:
-        return BlockWriter(self._container, name, block_size=block_size, parallelism=parallelism)
+    def writer(self, name: str, *, block_size: int, parallelism: int = 4) -> AzureBlockWriter:
+        return AzureBlockWriter(self._container, name, block_size=block_size, parallelism=parallelism)
 
 
-class BlockWriter:
+class AzureBlockWriter:
     """Writes one block blob from a stream: fixed-size blocks staged in parallel, at most
     ``parallelism`` in flight (so memory stays near ``(parallelism + 1) * block_size``), a
     SHA-256 of the whole content computed on the way, nothing visible until ``commit``."""
@@ -280,6 +424,10 @@ class BlockWriter:
             self._stage(bytes(self._buffer[: self._block_size]))
             del self._buffer[: self._block_size]
 
+    def _stage_block(self, block_id: str, chunk: bytes) -> None:
+        with translated(BlobNotFound):
+            self._client.stage_block(block_id, chunk, length=len(chunk))
+
     def _stage(self, chunk: bytes) -> None:
         for future in self._staged:
             if future.done() and future.exception() is not None:
@@ -287,7 +435,7 @@ class BlockWriter:
         block_id = base64.b64encode(f"{len(self._blocks):08d}".encode()).decode()
         self._blocks.append(BlobBlock(block_id=block_id))
         self._slots.acquire()
-        future = self._pool.submit(self._client.stage_block, block_id, chunk, length=len(chunk))
+        future = self._pool.submit(self._stage_block, block_id, chunk)
         future.add_done_callback(lambda _: self._slots.release())
         self._staged.append(future)
 
@@ -307,10 +455,14 @@ class BlockWriter:
                 content_settings=ContentSettings(content_type=content_type) if content_type else None,
                 **conditions,
             )
+        except ResourceExistsError as error:
+            raise BlobExists(f"{self._client.container_name}/{self.name} exists") from error
+        except AzureError as error:
+            raise storage_fault(error, BlobNotFound) from error
         finally:
             self._pool.shutdown(wait=True)
 
     def abort(self) -> None:
-        """Drop what was staged: uncommitted blocks are never visible and the service discards them."""
+        """Uncommitted blocks are never visible and the service discards them."""
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._buffer.clear()

@@ -18,9 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from azure.core.exceptions import ResourceNotFoundError
-
 from shared.adapters.blobs import BlobStore, BlockWriter
+from shared.adapters.errors import BlobNotFound
 from shared.adapters.postgres import DumpProcess, ExportedSnapshot, PostgresGateway, tool_dir
 from shared.adapters.stores import Stores
 from shared.backups.files import FileCollector, FileStats, MissingFileDocument
@@ -199,7 +198,7 @@ class BackupSteps:
                 for line in self._stores.snapshots.read_lines(name):
                     if line.strip():
                         yield FileEntry.from_line(line)
-            except ResourceNotFoundError:
+            except BlobNotFound:
                 return
 
         return entries()
