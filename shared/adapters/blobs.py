@@ -572,7 +572,7 @@ class MemoryBlobAccount:
         (a permission letter) there: the account's own URLs need no signature (the caller is the
         account itself, as in a copy within it); others need a valid, unexpired one."""
         base, _, query_string = url.partition("?")
-        account = next((known for url, known in self._accounts.items() if base.startswith(url + "/")), None)
+        account = next((known for prefix, known in self._accounts.items() if base.startswith(prefix + "/")), None)
         if account is None:
             raise PermissionError(f"{base} is not a blob of a known account")
         container_name, _, quoted = base[len(account.url) + 1 :].partition("/")
