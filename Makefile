@@ -45,9 +45,11 @@ browser:
 run: setup
 	$(PY) -m tools.run
 
+# ruff, then the import-linter contracts of pyproject.toml (the code's layers; no cache folder left behind).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 format: setup
 	$(VENV)/bin/ruff check --fix .

@@ -14,10 +14,10 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 import azure.functions as func
-from azure.core.exceptions import AzureError
 from pydantic import BaseModel, ValidationError
 
 from shared.access.identity import principal_from_headers
+from shared.adapters.errors import StorageFault
 from shared.adapters.tables import decode_token
 from shared.bootstrap import services
 from shared.contracts.common import ENVIRONMENT_ID_PATTERN, NAMESPACE_PATTERN, ApiModel, FieldError, Problem
@@ -422,8 +422,8 @@ def handle(request: func.HttpRequest, handler: Handler, spec: RouteSpec, templat
         reply = handler(api_request)
     except AppError as error:
         return problem_response(error)
-    except AzureError as error:
-        logger.warning("storage call failed: %s", type(error).__name__, exc_info=True)
+    except StorageFault as error:
+        logger.warning("storage call failed: %s", error.error_type, exc_info=True)
         return problem_response(_storage_unavailable(error))
     except Exception:
         logger.exception("unhandled error in %s %s", request.method, request.url.split("?")[0])
@@ -435,9 +435,9 @@ def handle(request: func.HttpRequest, handler: Handler, spec: RouteSpec, templat
     return json_response(reply.status, reply.body, reply.headers)
 
 
-def _storage_unavailable(error: AzureError) -> AppError:
+def _storage_unavailable(error: StorageFault) -> AppError:
     return ServiceUnavailable(
-        f"Storage did not answer as expected ({type(error).__name__}); try again shortly.", code="storage_unavailable"
+        f"Storage did not answer as expected ({error.error_type}); try again shortly.", code="storage_unavailable"
     )
 
 

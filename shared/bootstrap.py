@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from shared.access.service import AccessService
-from shared.adapters.blobs import BlobStore
+from shared.adapters.blobs import AzureBlobStore, BlobFactory, BlobStore
 from shared.adapters.postgres import Databases, PostgresDatabases
 from shared.adapters.queues import AzureWorkQueue, WorkQueue
 from shared.adapters.stores import Stores
@@ -74,6 +74,7 @@ def build_services(
     clients: StorageClients | None = None,
     tables: TableFactory | None = None,
     queues: QueueFactory | None = None,
+    blobs: BlobFactory | None = None,
     clock: Clock = utc_now,
 ) -> Services:
     arm_crash_points(settings.crash_points)
@@ -88,8 +89,13 @@ def build_services(
         def queues(name: str) -> WorkQueue:
             return AzureWorkQueue(clients.queue(name))
 
+    if blobs is None:
+
+        def blobs(account_url: str | None, container: str) -> BlobStore:
+            return AzureBlobStore(clients.blob_service_for(account_url), container)
+
     def file_store(environment: Environment) -> BlobStore:
-        return BlobStore(clients.blob_service_for(environment.files.account_url), environment.files.container)
+        return blobs(environment.files.account_url, environment.files.container)
 
     def token_provider(scope: str) -> str:
         return clients.credential.get_token(scope).token
@@ -104,11 +110,11 @@ def build_services(
     snapshot_catalog = SnapshotCatalog(tables(Tables.SNAPSHOTS))
     activity = ActivityLog(ActivityCatalog(tables(Tables.ACTIVITY)), clock)
     stores = Stores(
-        snapshots=BlobStore(clients.blob_service, Containers.SNAPSHOTS),
-        content=BlobStore(clients.blob_service, Containers.CONTENT),
-        archives=BlobStore(clients.blob_service, Containers.ARCHIVES),
-        uploads=BlobStore(clients.blob_service, Containers.UPLOADS),
-        maintenance=BlobStore(clients.blob_service, Containers.MAINTENANCE),
+        snapshots=blobs(None, Containers.SNAPSHOTS),
+        content=blobs(None, Containers.CONTENT),
+        archives=blobs(None, Containers.ARCHIVES),
+        uploads=blobs(None, Containers.UPLOADS),
+        maintenance=blobs(None, Containers.MAINTENANCE),
         file_store=file_store,
     )
     backup_settings = BackupSettings(

@@ -17,6 +17,7 @@ from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePoli
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from shared.adapters.errors import translated
 from shared.config import StorageConnection
 
 
@@ -127,12 +128,21 @@ class StorageClients:
 
     def health_probes(self, container: str, table: str, queue: str) -> dict[str, Callable[[], object]]:
         """One cheap request per storage service, without retries: a health probe reports, it does not
-        wait out back-offs. Each raises when its service cannot be reached."""
+        wait out back-offs. Each raises StorageFault when its service cannot be reached."""
         once = {"retry_total": 0, "timeout": 5}
-        return {
+        probes: dict[str, Callable[[], object]] = {
             "blob": lambda: self.blob_service.get_container_client(container).get_container_properties(**once),
             "table": lambda: next(
                 self.table_service.get_table_client(table).list_entities(results_per_page=1, retry_total=0).by_page()
             ),
             "queue": lambda: self.queue(queue).get_queue_properties(**once),
         }
+        return {name: _translating(probe) for name, probe in probes.items()}
+
+
+def _translating(probe: Callable[[], object]) -> Callable[[], object]:
+    def run() -> object:
+        with translated():
+            return probe()
+
+    return run

@@ -6,13 +6,13 @@ import logging
 import os
 import signal
 
-from azure.core.exceptions import AzureError, ResourceNotFoundError
-
 from shared.errors import AppError
 
 
 class Fault(Exception):
-    """A failure of background work with a message a person can act on."""
+    """A failure of background work with a message a person can act on. The adapters raise theirs
+    (``shared.adapters.errors.StorageFault`` for storage) in these terms, so nothing here needs to
+    know an SDK's exceptions."""
 
     transient = False
 
@@ -26,9 +26,9 @@ def is_transient(error: BaseException) -> bool:
     """May the same work succeed if it is simply tried again?"""
     if isinstance(error, Fault):
         return error.transient
-    if isinstance(error, AppError | ResourceNotFoundError):
+    if isinstance(error, AppError):
         return False
-    return isinstance(error, AzureError | OSError)
+    return isinstance(error, OSError)
 
 
 def describe(error: BaseException) -> str:
@@ -36,11 +36,6 @@ def describe(error: BaseException) -> str:
         return error.detail
     if isinstance(error, Fault):
         return str(error)
-    if isinstance(error, ResourceNotFoundError):
-        return f"A storage container or blob that is needed does not exist ({error.reason or 'not found'})."
-    if isinstance(error, AzureError):
-        first = str(error).splitlines()[0] if str(error) else ""
-        return f"Storage failed: {type(error).__name__}: {first}".strip()
     return f"Unexpected error: {type(error).__name__}"
 
 

@@ -1,4 +1,6 @@
-"""Queue Storage seam: JSON work messages, base64-encoded as the Functions queue trigger expects."""
+"""Queue Storage seam: JSON work messages, base64-encoded as the Functions queue trigger expects.
+``AzureWorkQueue`` and its twin ``MemoryWorkQueue`` are held to one behaviour by
+tests/integration/test_work_queue_contract.py; a failed send raises ``StorageFault``."""
 
 from __future__ import annotations
 
@@ -10,9 +12,12 @@ from typing import Any, Protocol
 
 from azure.storage.queue import QueueClient
 
+from shared.adapters.errors import translated
+
 
 class WorkQueue(Protocol):
-    def send(self, message: dict[str, Any], *, delay_seconds: int = 0) -> None: ...
+    def send(self, message: dict[str, Any], *, delay_seconds: int = 0) -> None:
+        """Queue ``message``, invisible for ``delay_seconds``. A queue that cannot take it raises ``StorageFault``."""
 
 
 class AzureWorkQueue:
@@ -20,9 +25,10 @@ class AzureWorkQueue:
         self._client = client
 
     def send(self, message: dict[str, Any], *, delay_seconds: int = 0) -> None:
-        self._client.send_message(
-            json.dumps(message, separators=(",", ":")).encode(), visibility_timeout=delay_seconds or None
-        )
+        with translated():
+            self._client.send_message(
+                json.dumps(message, separators=(",", ":")).encode(), visibility_timeout=delay_seconds or None
+            )
 
 
 @dataclass(frozen=True)

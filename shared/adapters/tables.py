@@ -1,4 +1,6 @@
-"""Table Storage seam: a small row store with ETag concurrency, paging and a faithful in-memory twin."""
+"""Table Storage seam: a small row store with ETag concurrency, paging and a faithful in-memory twin.
+Besides ``RowExists`` and ``RowChanged``, the Azure adapter raises only ``StorageFault`` (translated from
+the SDK's exceptions)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import EdmType, EntityProperty, TableClient, UpdateMode
+
+from shared.adapters.errors import storage_fault, translated
 
 _INT32 = range(-(2**31), 2**31)
 
@@ -146,6 +150,8 @@ class AzureRowTable:
             entity = self._client.get_entity(partition_key, row_key)
         except ResourceNotFoundError:
             return None
+        except AzureError as error:
+            raise storage_fault(error) from error
         return _from_entity(entity, entity.metadata["etag"])
 
     def insert(self, row: Row) -> Row:
@@ -153,6 +159,8 @@ class AzureRowTable:
             result = self._client.create_entity(_to_entity(row))
         except ResourceExistsError as error:
             raise RowExists(f"{row.partition_key}/{row.row_key}") from error
+        except AzureError as error:
+            raise storage_fault(error) from error
         return Row(row.partition_key, row.row_key, _present(row.properties), result["etag"])
 
     def replace(self, row: Row, etag: str) -> Row:
@@ -162,10 +170,13 @@ class AzureRowTable:
             )
         except (ResourceModifiedError, ResourceNotFoundError) as error:
             raise RowChanged(f"{row.partition_key}/{row.row_key}") from error
+        except AzureError as error:
+            raise storage_fault(error) from error
         return Row(row.partition_key, row.row_key, _present(row.properties), result["etag"])
 
     def upsert(self, row: Row) -> Row:
-        result = self._client.upsert_entity(_to_entity(row), mode=UpdateMode.REPLACE)
+        with translated():
+            result = self._client.upsert_entity(_to_entity(row), mode=UpdateMode.REPLACE)
         return Row(row.partition_key, row.row_key, _present(row.properties), result["etag"])
 
     def delete(self, partition_key: str, row_key: str, etag: str | None = None) -> None:
@@ -178,6 +189,8 @@ class AzureRowTable:
                 )
         except ResourceModifiedError as error:
             raise RowChanged(f"{partition_key}/{row_key}") from error
+        except AzureError as error:
+            raise storage_fault(error) from error
 
     def query(
         self,
@@ -203,8 +216,9 @@ class AzureRowTable:
         else:
             pages = self._client.list_entities(results_per_page=limit).by_page(continuation_token=token)
         try:
-            page = next(pages)
-            rows = [_from_entity(entity, entity.metadata["etag"]) for entity in page]
+            with translated():
+                page = next(pages)
+                rows = [_from_entity(entity, entity.metadata["etag"]) for entity in page]
         except StopIteration:
             rows = []
         next_token = pages.continuation_token

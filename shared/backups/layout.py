@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.adapters.blobs import BlobStore
+from shared.adapters.errors import BlobNotFound
 from shared.domain.snapshots import Snapshot
 
 DUMP = "db.backup"
@@ -78,11 +79,13 @@ class FileEntry:
 
 
 def read_file_list(store: BlobStore, snapshot: Snapshot, *, missing_ok: bool = False) -> Iterator[FileEntry]:
-    """A backup's file list, streamed, in uuid order. With ``missing_ok`` a backup without one (a
-    backup whose data was removed) has none; otherwise its absence is an error."""
+    """A backup's file list, streamed, in uuid order. With ``missing_ok`` a backup without one (its data
+    was removed, perhaps while it was being read) has none; otherwise its absence is an error."""
     name = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id) + FILES
-    if missing_ok and store.info(name) is None:
-        return
-    for line in store.read_lines(name):
-        if line.strip():
-            yield FileEntry.from_line(line)
+    try:
+        for line in store.read_lines(name):
+            if line.strip():
+                yield FileEntry.from_line(line)
+    except BlobNotFound:
+        if not missing_ok:
+            raise

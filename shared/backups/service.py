@@ -6,9 +6,8 @@ import logging
 from dataclasses import replace
 from datetime import datetime
 
-from azure.core.exceptions import AzureError
-
 from shared.adapters.blobs import BlobStore
+from shared.adapters.errors import StorageFault
 from shared.backups.layout import snapshot_folder
 from shared.backups.steps import KIND
 from shared.catalog.activity import ActivityLog
@@ -61,7 +60,7 @@ class BackupService:
         """Queue the making of a recorded backup; if the queue is down, the backup fails (503)."""
         try:
             self._engine.wake(str(snapshot.operation_id))
-        except AzureError as error:
+        except StorageFault as error:
             self._engine.abandon(str(snapshot.operation_id), "The backup could not be queued.")
             raise ServiceUnavailable(
                 "The work queue is unavailable; the backup was not started. Try again shortly.",
@@ -188,7 +187,7 @@ class BackupService:
         folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
         try:
             self._store.delete_prefix(folder)
-        except AzureError:
+        except StorageFault:
             logger.warning(
                 "backup %s deleted from the catalog; its data is left to pruning", snapshot_id, exc_info=True
             )

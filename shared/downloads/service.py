@@ -6,10 +6,8 @@ import logging
 from dataclasses import replace
 from datetime import datetime
 
-from azure.core.exceptions import AzureError
-from azure.storage.blob import BlobSasPermissions
-
-from shared.adapters.blobs import BlobStore
+from shared.adapters.blobs import BlobPermission, BlobStore
+from shared.adapters.errors import StorageFault
 from shared.backups.service import BackupService
 from shared.catalog.operations import OperationCatalog
 from shared.catalog.snapshots import SnapshotCatalog
@@ -79,7 +77,7 @@ class DownloadService:
             raise Conflict(f"Backup {snapshot.id} changed while the download was being started; try again.") from error
         try:
             self._engine.start(operation)
-        except AzureError as error:
+        except StorageFault as error:
             self._engine.abandon(operation.id, "The download could not be queued.")
             raise ServiceUnavailable("The work queue is unavailable; the download was not started.") from error
         return self._describe(operation, data_type), True
@@ -138,7 +136,7 @@ class DownloadService:
             return Download("Expired", data_type, operation, **common)  # type: ignore[arg-type]
         url = self._archives.signed_url(
             prepared["archiveBlob"],
-            BlobSasPermissions(read=True),
+            BlobPermission.READ,
             expires_on,
             content_disposition=f'attachment; filename="{prepared["fileName"]}"',
         )

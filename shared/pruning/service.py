@@ -24,9 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from azure.core.exceptions import AzureError, ResourceNotFoundError
-
 from shared.adapters.blobs import BlobStore
+from shared.adapters.errors import BlobNotFound, StorageFault
 from shared.backups.layout import read_file_list, snapshot_folder
 from shared.catalog.activity import ActivityLog
 from shared.catalog.environments import EnvironmentCatalog
@@ -122,7 +121,7 @@ class PruneService:
             folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
             try:
                 self._snapshot_store.delete_prefix(folder)
-            except AzureError:
+            except StorageFault:
                 logger.warning("could not delete the data of expired backup %s; the orphan sweep will", snapshot.id)
             forgotten.append(snapshot)
             logger.info(
@@ -222,7 +221,7 @@ class PruneService:
         for name in names:
             try:
                 removed += self._content.delete(name)
-            except AzureError:
+            except StorageFault:
                 logger.warning("could not delete content object %s; the next sweep will", name)
         return removed
 
@@ -234,7 +233,7 @@ class PruneService:
     def last_sweep(self, namespace: str) -> datetime | None:
         try:
             document = json.loads(self._maintenance.read_bytes(f"{namespace}/last-sweep.json"))
-        except ResourceNotFoundError:
+        except BlobNotFound:
             return None
         return datetime.fromisoformat(document["startedOn"])
 

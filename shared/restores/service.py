@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from azure.core.exceptions import AzureError
-
+from shared.adapters.errors import StorageFault
 from shared.backups.service import BackupService
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.snapshots import SnapshotCatalog
@@ -99,7 +98,7 @@ class RestoreService:
             ) from error
         try:
             self._engine.start(operation)
-        except AzureError as error:
+        except StorageFault as error:
             self._engine.abandon(operation.id, "The restore could not be queued.")
             raise ServiceUnavailable("The work queue is unavailable; the restore was not started.") from error
         return operation

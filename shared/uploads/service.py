@@ -7,10 +7,8 @@ import uuid
 from dataclasses import replace
 from datetime import timedelta
 
-from azure.core.exceptions import AzureError
-from azure.storage.blob import BlobSasPermissions
-
-from shared.adapters.blobs import BlobStore
+from shared.adapters.blobs import BlobPermission, BlobStore
+from shared.adapters.errors import StorageFault
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.catalog.uploads import UploadCatalog
@@ -69,9 +67,7 @@ class UploadService:
         return session, self.url(session)
 
     def url(self, session: UploadSession) -> str:
-        return self._uploads.signed_url(
-            session.blob_name, BlobSasPermissions(create=True, write=True), session.expires_on
-        )
+        return self._uploads.signed_url(session.blob_name, BlobPermission.CREATE_WRITE, session.expires_on)
 
     def complete(self, environment_id: str, upload_id: str, actor: Principal) -> tuple[Snapshot, Operation | None]:
         """Validate and ingest what was uploaded, in the background; a new backup (tier uploaded) appears.
@@ -140,7 +136,7 @@ class UploadService:
                 operation = self._engine.get(operation_id)
         try:
             self._engine.start(operation)
-        except AzureError as error:  # the operation waits; completing again (or the reaper) queues it
+        except StorageFault as error:  # the operation waits; completing again (or the reaper) queues it
             raise ServiceUnavailable("The work queue is unavailable; try completing the upload again.") from error
         return snapshot, operation
 
@@ -154,6 +150,6 @@ class UploadService:
             try:
                 self._uploads.delete(session.blob_name)
                 expired.append(self._sessions.save(replace(session, status=UploadStatus.EXPIRED)))
-            except (AzureError, StaleRecord):
+            except (StorageFault, StaleRecord):
                 logger.warning("could not expire upload %s", session.id)
         return expired

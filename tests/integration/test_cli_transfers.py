@@ -6,10 +6,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from azure.storage.blob import BlobSasPermissions
 
 from cli.client import ApiError
 from cli.transfers import download_file, upload_file
+from shared.adapters.blobs import BlobPermission
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ def test_a_file_of_several_blocks_goes_up_and_comes_back(storage_services, tmp_p
 
     sent: list[int] = []
     upload_file(
-        uploads.signed_url(name, BlobSasPermissions(create=True, write=True), expires),
+        uploads.signed_url(name, BlobPermission.CREATE_WRITE, expires),
         source,
         sent.append,
         block_size=1024,
@@ -34,9 +34,7 @@ def test_a_file_of_several_blocks_goes_up_and_comes_back(storage_services, tmp_p
     target = tmp_path / "back.tar.gz"
     received: list[int] = []
     totals: list[int | None] = []
-    download_file(
-        uploads.signed_url(name, BlobSasPermissions(read=True), expires), target, totals.append, received.append
-    )
+    download_file(uploads.signed_url(name, BlobPermission.READ, expires), target, totals.append, received.append)
     assert target.read_bytes() == source.read_bytes()
     assert totals == [source.stat().st_size]
     assert sum(received) == source.stat().st_size
@@ -45,7 +43,7 @@ def test_a_file_of_several_blocks_goes_up_and_comes_back(storage_services, tmp_p
     missing = tmp_path / "missing.tar.gz"
     with pytest.raises(ApiError, match="download failed: 404"):
         download_file(
-            uploads.signed_url(f"{name}-absent", BlobSasPermissions(read=True), expires),
+            uploads.signed_url(f"{name}-absent", BlobPermission.READ, expires),
             missing,
             totals.append,
             received.append,

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 import requests
-from azure.storage.blob import BlobSasPermissions
 
+from shared.adapters.blobs import BlobPermission
 from shared.archives.fullsnapshot import tree_path
 from shared.backups.layout import FILES, snapshot_folder
 from shared.domain.access import Principal
@@ -172,7 +172,7 @@ def test_an_expired_url_is_refused_by_storage(harness, app):
     ready = download(harness, app, snapshot_id, DataType.DATABASE_ONLY)
     blob = ready.operation.step("prepare").output["archiveBlob"]
     short = harness.services.stores.archives.signed_url(
-        blob, BlobSasPermissions(read=True), datetime.now(UTC) + timedelta(seconds=2)
+        blob, BlobPermission.READ, datetime.now(UTC) + timedelta(seconds=2)
     )
     assert requests.get(short, timeout=30).status_code == 200
     time.sleep(3)

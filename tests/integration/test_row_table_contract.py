@@ -3,9 +3,12 @@
 import uuid
 
 import pytest
-from azure.data.tables import TableServiceClient
+from azure.data.tables import TableClient, TableServiceClient
 
+from shared.adapters.errors import StorageFault, StorageNotFound
 from shared.adapters.tables import AzureRowTable, MemoryRowTable, Row, RowChanged, RowExists, iterate
+from shared.faults import is_transient
+from tools.azurite import connection_string
 
 pytestmark = pytest.mark.integration
 
@@ -88,3 +91,27 @@ def test_query_orders_filters_and_pages(table):
 def test_quotes_in_values_are_escaped(table):
     table.insert(Row("it's", "r", {"Name": "O'Brien"}))
     assert [row.partition_key for row in iterate(table, "it's", equals={"Name": "O'Brien"})] == ["it's"]
+
+
+def test_the_azure_table_translates_other_failures_into_storage_faults(storage_connection_string):
+    missing = AzureRowTable(
+        TableClient.from_connection_string(storage_connection_string, "missing" + uuid.uuid4().hex[:8])
+    )
+    for action in (lambda: missing.query("p"), lambda: missing.upsert(Row("p", "r", {}))):
+        with pytest.raises(StorageNotFound) as refused:
+            action()
+        assert not is_transient(refused.value)
+    with pytest.raises(RowChanged):  # a conditional write on what is not there stays what it was
+        missing.replace(Row("p", "r", {}), 'W/"x"')
+    nothing_listens = AzureRowTable(TableClient.from_connection_string(connection_string(1, 1, 1), "t", retry_total=0))
+    for action in (
+        lambda: nothing_listens.get("p", "r"),
+        lambda: nothing_listens.insert(Row("p", "r", {})),
+        lambda: nothing_listens.upsert(Row("p", "r", {})),
+        lambda: nothing_listens.delete("p", "r"),
+        lambda: nothing_listens.query("p"),
+    ):
+        with pytest.raises(StorageFault) as down:
+            action()
+        assert is_transient(down.value)
+        assert down.value.error_type == "ServiceRequestError"

@@ -1,10 +1,11 @@
-"""Services wired to in-memory tables, for unit tests of the core and of the HTTP handlers."""
+"""Services wired to in-memory tables, queues and blobs, for unit tests of the core and of the HTTP handlers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+from shared.adapters.blobs import BlobStore, MemoryBlobAccount
 from shared.adapters.queues import MemoryWorkQueue
 from shared.adapters.tables import MemoryRowTable
 from shared.bootstrap import Services, build_services
@@ -34,13 +35,21 @@ def memory_services(clock: SteppingClock | None = None, **settings: object) -> S
     def queue(name: str) -> MemoryWorkQueue:
         return queues.setdefault(name, MemoryWorkQueue())
 
+    clock = clock or SteppingClock()
+    account = MemoryBlobAccount(clock=clock)
+
+    def blobs(account_url: str | None, container: str) -> BlobStore:
+        """Our containers, and every environment's, exist (as make run provisions them)."""
+        return (account if account_url is None else account.other_account(account_url)).store(container)
+
     # An endpoint nothing listens on: unit tests must not reach storage through the clients.
     storage = StorageConnection(connection_string=connection_string(1, 1, 1))
     return build_services(
         Settings(storage=storage, **settings),  # type: ignore[arg-type]
         tables=table,
         queues=queue,
-        clock=clock or SteppingClock(),
+        blobs=blobs,
+        clock=clock,
     )
 
 

@@ -1,8 +1,8 @@
 from datetime import timedelta
 
 import pytest
-from azure.core.exceptions import ServiceRequestError
 
+from shared.adapters.errors import StorageFault
 from shared.adapters.queues import MemoryWorkQueue
 from shared.bootstrap import build_services
 from shared.config import Settings, StorageConnection
@@ -18,7 +18,7 @@ ADA = Principal(id="ada", name="Ada")
 
 class BrokenQueue:
     def send(self, message, *, delay_seconds=0):
-        raise ServiceRequestError("queue down")
+        raise StorageFault("queue down")
 
 
 def make(queue):

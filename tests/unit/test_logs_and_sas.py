@@ -2,9 +2,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
-from azure.storage.blob import BlobSasPermissions, BlobServiceClient, UserDelegationKey
+from azure.storage.blob import BlobServiceClient, UserDelegationKey
 
-from shared.adapters.blobs import UrlSigner
+from shared.adapters.blobs import BlobPermission, UrlSigner
 from shared.logs import RedactingFilter, redact
 from tools.azurite import connection_string
 
@@ -67,20 +67,18 @@ def test_user_delegation_sas_is_https_only_for_one_blob_and_least_permission():
     signer = UrlSigner(_Service())  # type: ignore[arg-type]
     expires = datetime.now(UTC) + timedelta(hours=8)
     read = sas_of(
-        signer.sign(
-            "archives", "ns/env/x.tar.gz", BlobSasPermissions(read=True), expires, content_disposition="attachment"
-        )
+        signer.sign("archives", "ns/env/x.tar.gz", BlobPermission.READ, expires, content_disposition="attachment")
     )
     assert (read["spr"], read["sp"], read["sr"]) == ("https", "r", "b")
     assert read["skoid"] == "oid"  # a user-delegation signature, not an account key
     assert read["rscd"] == "attachment"
-    write = sas_of(signer.sign("uploads", "ns/env/u", BlobSasPermissions(create=True, write=True), expires))
+    write = sas_of(signer.sign("uploads", "ns/env/u", BlobPermission.CREATE_WRITE, expires))
     assert (write["sp"], write["sr"]) == ("cw", "b")
 
 
 def test_account_key_sas_on_azurite_names_one_blob():
     service = BlobServiceClient.from_connection_string(connection_string(1, 1, 1))
-    url = UrlSigner(service).sign("c", "b", BlobSasPermissions(read=True), datetime.now(UTC) + timedelta(minutes=5))
+    url = UrlSigner(service).sign("c", "b", BlobPermission.READ, datetime.now(UTC) + timedelta(minutes=5))
     sas = sas_of(url)
     assert (sas["sp"], sas["sr"]) == ("r", "b")
     assert urlparse(url).path.endswith("/c/b")
