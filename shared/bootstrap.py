@@ -75,6 +75,7 @@ def build_services(
     tables: TableFactory | None = None,
     queues: QueueFactory | None = None,
     blobs: BlobFactory | None = None,
+    databases: Databases | None = None,
     clock: Clock = utc_now,
 ) -> Services:
     arm_crash_points(settings.crash_points)
@@ -100,7 +101,7 @@ def build_services(
     def token_provider(scope: str) -> str:
         return clients.credential.get_token(scope).token
 
-    databases = PostgresDatabases(
+    databases = databases or PostgresDatabases(
         settings.setting,
         connect_timeout=settings.database_connect_timeout,
         bin_dir=settings.postgres_bin_dir,

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from shared.adapters.blobs import BlobStore, MemoryBlobAccount
+from shared.adapters.postgres.memory import MemoryDatabases
 from shared.adapters.queues import MemoryWorkQueue
 from shared.adapters.tables import MemoryRowTable
 from shared.bootstrap import Services, build_services
@@ -25,9 +26,17 @@ class SteppingClock:
         return self.now
 
 
-def memory_services(clock: SteppingClock | None = None, **settings: object) -> Services:
+def memory_services(
+    clock: SteppingClock | ManualClock | None = None,
+    *,
+    account: MemoryBlobAccount | None = None,
+    databases: MemoryDatabases | None = None,
+    queues: dict[str, MemoryWorkQueue] | None = None,
+    **settings: object,
+) -> Services:
+    """Services on in-memory tables, queues, blobs (``account``) and databases (``databases``)."""
     tables: dict[str, MemoryRowTable] = {}
-    queues: dict[str, MemoryWorkQueue] = {}
+    queues = {} if queues is None else queues
 
     def table(name: str) -> MemoryRowTable:
         return tables.setdefault(name, MemoryRowTable(name))
@@ -36,7 +45,7 @@ def memory_services(clock: SteppingClock | None = None, **settings: object) -> S
         return queues.setdefault(name, MemoryWorkQueue())
 
     clock = clock or SteppingClock()
-    account = MemoryBlobAccount(clock=clock)
+    account = account or MemoryBlobAccount(clock=clock)
 
     def blobs(account_url: str | None, container: str) -> BlobStore:
         """Our containers, and every environment's, exist (as make run provisions them)."""
@@ -49,6 +58,7 @@ def memory_services(clock: SteppingClock | None = None, **settings: object) -> S
         tables=table,
         queues=queue,
         blobs=blobs,
+        databases=databases or MemoryDatabases(),
         clock=clock,
     )
 

@@ -1,0 +1,155 @@
+"""The backup operation on the twins: what a backup holds, what a second one copies, how it fails,
+retries and is cancelled — fast, with no Azurite, no PostgreSQL and no sleeps."""
+
+import pytest
+
+from shared.adapters.errors import StorageFault
+from shared.backups.layout import DUMP, read_file_list, snapshot_folder
+from shared.backups.steps import BackupHooks
+from shared.domain.access import Principal
+from shared.domain.operations import OperationStatus
+from shared.domain.snapshots import SnapshotStatus
+from shared.errors import Conflict
+from tests.support.core import CoreWorld, md5_hex
+
+ADA = Principal(id="ada", name="Ada")
+
+
+@pytest.fixture
+def world():
+    return CoreWorld()
+
+
+def make_backup(world, app, **kwargs):
+    snapshot = world.services.backups.request(app.environment_id, ADA, **kwargs)
+    world.settle(str(snapshot.operation_id))
+    return world.services.snapshot_catalog.get(app.environment_id, snapshot.id)
+
+
+def test_a_backup_holds_the_database_and_exactly_the_referenced_files(world):
+    app = world.app(documents=4)
+    app.add_document(has_contents=False, upload=False)
+    app.store.put(app.prefix + "not-referenced", b"an orphan", overwrite=True)
+    snapshot = make_backup(world, app, comment="first")
+    assert snapshot.status is SnapshotStatus.FINISHED, snapshot.status_message
+    assert (snapshot.file_count, snapshot.files_copied) == (4, 4)
+    entries = list(read_file_list(world.services.stores.snapshots, snapshot))
+    assert {entry.uuid: entry.md5 for entry in entries} == app.referenced_files()
+    for entry in entries:
+        assert md5_hex(world.services.stores.content.read_bytes(entry.object)) == entry.md5
+    # The dump restores into an empty database with the same rows.
+    dump = world.services.stores.snapshots.read_bytes(
+        snapshot_folder(app.namespace, app.environment_id, snapshot.id) + DUMP
+    )
+    target = world.app(documents=0, customers=0)
+    world.databases.restore(target.connection, lambda: iter([dump]))
+    assert target.contents() == app.contents()
+    entries_, _ = world.services.activity.page(app.environment_id, limit=1, continuation=None)
+    assert (entries_[0].action.value, entries_[0].outcome.value) == ("backup", "FINISHED")
+
+
+def test_a_second_backup_copies_only_what_is_new(world):
+    app = world.app(documents=5)
+    make_backup(world, app)
+    app.add_document()
+    second = make_backup(world, app)
+    assert (second.file_count, second.files_copied) == (6, 1)
+
+
+def test_a_write_after_the_snapshot_began_is_not_in_the_backup(world):
+    app = world.app(documents=2, customers=1)
+    before = app.contents()
+    world.services.backup_steps.hooks = BackupHooks(after_snapshot_exported=lambda exported: app.add_customers("late"))
+    snapshot = make_backup(world, app)
+    dump = world.services.stores.snapshots.read_bytes(
+        snapshot_folder(app.namespace, app.environment_id, snapshot.id) + DUMP
+    )
+    target = world.app(documents=0, customers=0)
+    world.databases.restore(target.connection, lambda: iter([dump]))
+    assert target.contents() == before
+
+
+def test_a_missing_file_blob_fails_the_backup_and_leaves_no_data(world):
+    app = world.app(documents=2)
+    gone = app.add_document(upload=False)
+    snapshot = make_backup(world, app)
+    assert snapshot.status is SnapshotStatus.FAILED
+    assert gone in snapshot.status_message
+    folder = snapshot_folder(app.namespace, app.environment_id, snapshot.id)
+    assert list(world.services.stores.snapshots.list(folder)) == []
+
+
+class FlakyOnce:
+    """The first write of the dump meets a storage hiccup."""
+
+    def __init__(self):
+        self.failed = False
+
+    def __call__(self, exported):
+        if not self.failed:
+            self.failed = True
+            raise StorageFault("Storage failed: ServiceResponseError: connection reset", transient=True)
+
+
+def test_a_storage_hiccup_is_retried_after_its_back_off(world):
+    app = world.app(documents=2)
+    world.services.backup_steps.hooks = BackupHooks(after_snapshot_exported=FlakyOnce())
+    started = world.clock.now
+    snapshot = make_backup(world, app)
+    assert snapshot.status is SnapshotStatus.FINISHED
+    assert snapshot.attempts == 2
+    assert world.clock.now - started >= world.services.operations.settings.retry_base
+
+
+def test_a_backup_fails_after_its_attempts_with_the_last_reason(world):
+    app = world.app(documents=1)
+
+    def always(exported):
+        raise StorageFault("Storage failed: ServiceResponseError: connection reset", transient=True)
+
+    world.services.backup_steps.hooks = BackupHooks(after_snapshot_exported=always)
+    snapshot = make_backup(world, app)
+    assert snapshot.status is SnapshotStatus.FAILED
+    assert snapshot.attempts == world.services.settings.backup_attempts
+    assert "connection reset" in snapshot.status_message
+
+
+def test_a_backup_cancelled_while_it_dumps_ends_cancelled_and_leaves_nothing(world):
+    app = world.app(documents=2)
+    bob = Principal(id="bob", name="Bob")
+    state = {}
+
+    def cancel(exported):
+        world.services.backups.cancel(app.environment_id, state["id"], bob)
+
+    world.services.backup_steps.hooks = BackupHooks(after_snapshot_exported=cancel)
+    snapshot = world.services.backups.request(app.environment_id, ADA)
+    state["id"] = snapshot.id
+    operation = world.settle(str(snapshot.operation_id))
+    assert operation.status is OperationStatus.CANCELLED
+    cancelled = world.services.snapshot_catalog.get(app.environment_id, snapshot.id)
+    assert cancelled.status is SnapshotStatus.CANCELLED
+    assert "Bob" in cancelled.status_message
+    assert (
+        list(world.services.stores.snapshots.list(snapshot_folder(app.namespace, app.environment_id, snapshot.id)))
+        == []
+    )
+    with pytest.raises(Conflict):
+        world.services.backups.cancel(app.environment_id, make_backup(world, app).id, bob)
+
+
+def test_a_pre_restore_backup_is_made_while_the_environment_is_restoring(world):
+    from dataclasses import replace
+
+    from shared.domain.environments import EnvironmentState
+    from shared.domain.snapshots import Tier
+
+    app = world.app(documents=1)
+    environment = world.services.environment_catalog.get(app.environment_id)
+    world.services.environment_catalog.save(
+        replace(environment, state=EnvironmentState.RESTORING, active_restore_id="r")
+    )
+    with pytest.raises(Conflict):
+        world.services.backups.request(app.environment_id, ADA)
+    snapshot = make_backup(world, app, tier=Tier.PRE_RESTORE)
+    assert snapshot.status is SnapshotStatus.FINISHED
