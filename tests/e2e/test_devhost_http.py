@@ -99,12 +99,14 @@ def test_clients_that_keep_their_connection_alive_are_served_request_after_reque
     assert body == b"item 9"
 
 
-def test_precedence_and_constraints_over_http(host: DevHost) -> None:
+def test_a_literal_route_beats_a_parameter_and_the_method_picks_the_function(host: DevHost) -> None:
     assert requests.get(f"{host.api_url}/items/new", timeout=10).text == "new item form"
     assert requests.get(f"{host.api_url}/Items/NEW", timeout=10).text == "new item form"
     assert requests.get(f"{host.api_url}/items/42", timeout=10).text == "item 42"
-    assert requests.get(f"{host.api_url}/items/blue%20shoes", timeout=10).text == "item slug blue shoes"
-    assert requests.delete(f"{host.api_url}/items/42", timeout=10).text == "item slug 42"
+    assert requests.get(f"{host.api_url}/items/blue%20shoes", timeout=10).text == "item blue shoes"
+    assert requests.delete(f"{host.api_url}/items/42", timeout=10).text == "deleted item 42"
+    # items/new takes GET only: a DELETE goes on to items/{id}
+    assert requests.delete(f"{host.api_url}/items/new", timeout=10).text == "deleted item new"
 
 
 def test_wrong_method_is_405_with_allow_header(host: DevHost) -> None:
@@ -119,8 +121,15 @@ def test_wrong_method_is_405_with_allow_header(host: DevHost) -> None:
     assert "POST" in str(body["detail"])
 
 
+def test_head_is_405_for_a_get_only_function_and_has_no_body(host: DevHost) -> None:
+    response = requests.head(f"{host.api_url}/items/42", timeout=10)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "DELETE, GET"
+    assert response.content == b""
+
+
 def test_unknown_route_is_404_problem(host: DevHost) -> None:
-    for url in (f"{host.api_url}/nothing/here", f"{host.url}/not-under-the-prefix", f"{host.api_url}/async/123"):
+    for url in (f"{host.api_url}/nothing/here", f"{host.url}/not-under-the-prefix", f"{host.api_url}/items/42/parts"):
         response = requests.get(url, timeout=10)
         assert response.status_code == 404
         body = get_problem(response)
