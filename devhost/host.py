@@ -9,7 +9,8 @@ from types import TracebackType
 from typing import Any
 
 from devhost.hostconfig import HostConfig, load_host_config
-from devhost.http_server import DevHttpServer, build_router
+from devhost.http_app import FunctionsWsgiApp, build_router
+from devhost.http_server import DevHttpServer
 from devhost.invoker import InvocationResult, Invoker
 from devhost.loader import (
     DEFAULT_APP,
@@ -23,6 +24,7 @@ from devhost.loader import (
 )
 from devhost.manual import manual_details, manual_trigger_value
 from devhost.queues import DEFAULT_LEASE_SECONDS, QueueConnections, QueuePoller, resolve_connection
+from devhost.routing import Router
 from devhost.settings import apply_settings, read_local_settings, remove_settings
 from devhost.timers import TimerRunner
 
@@ -107,16 +109,10 @@ class DevHost:
             self._timers = [self._timer(function) for function in self.app.of_type(TIMER_TRIGGER)]
         if self.queues_enabled:
             self._pollers = [self._poller(function) for function in self.app.of_type(QUEUE_TRIGGER)]
-        self._server = DevHttpServer(
-            (self.host, self.port),
-            app=self.app,
-            router=router,
-            invoker=self.invoker,
-            run_in_background=self.run_in_background,
-        )
+        application = FunctionsWsgiApp(self.app, router, self.invoker, self.run_in_background)
+        self._server = DevHttpServer(self.host, self.port, application, self.invoker.inflight)
         self.port = int(self._server.server_address[1])
-        self._server_thread = threading.Thread(target=self._server.serve_forever, name="devhost-http", daemon=True)
-        self._server_thread.start()
+        self._server_thread = self._server.serve_in_thread()
         self._log_functions(router)
         for runner in self._timers:
             runner.start()
@@ -152,9 +148,7 @@ class DevHost:
         self._started = False
         wait = self.shutdown_timeout if timeout is None else timeout
         if self._server is not None:
-            self._server.closing = True
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop_accepting()
         for runner in self._timers:
             runner.stop(timeout=0.1)
         for poller in self._pollers:
@@ -165,7 +159,7 @@ class DevHost:
             if not finished:
                 log.warning("Stopped with %d invocation(s) still running", self.invoker.inflight.count)
         if self._server is not None:
-            self._server.drop_idle_connections()
+            self._server.drop_connections()
         if self._server_thread is not None:
             self._server_thread.join(timeout=5)
         if self._connections is not None:
@@ -229,7 +223,7 @@ class DevHost:
             raise UnknownFunction(name)
         return function, manual_trigger_value(function, input_text)
 
-    def _log_functions(self, router: Any) -> None:
+    def _log_functions(self, router: Router) -> None:
         assert self.app is not None
         log.info("Loaded %s from %s (%d functions)", self.app_reference, self.app_dir, len(self.app.functions))
         log.info("Functions:")

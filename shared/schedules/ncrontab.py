@@ -20,6 +20,29 @@ settings are the host's business: resolve them before parsing (the development h
 
 Times are UTC (``WEBSITE_TIME_ZONE`` is not honoured). Fractions of a second in the base time are dropped
 before the search, as NCrontab works on whole seconds; the result is always strictly after ``after``.
+
+Why not croniter: croniter 7.0.0, asked for NCRONTAB's shape (``second_at_beginning=True``, and
+``day_or=False`` so that day-of-month and day-of-week must both match), passes the Friday-the-13th cases
+and 31 of the 34 cases of ``test_next_occurrence`` in tests/unit/test_ncrontab.py. It reads three of them
+otherwise than NCrontab, and accepts or words differently what NCrontab refuses:
+
+- ``0 0 17-9 * * *`` after 17:00: croniter reads a reversed range as wrapping past midnight (17-23 and
+  0-9) and fires at 18:00; NCrontab reads it as 9-17 and fires at 09:00 the next day;
+- ``0 0 9 * * tuesday`` and ``0 0 0 1 december *``: croniter knows only three-letter names and refuses
+  them ("is not acceptable"); NCrontab takes any prefix of the English name;
+- ``* * * * * 7`` (Sunday for croniter; NCrontab refuses 7) and ``0 0 0 L * *`` (croniter's last day of
+  the month; NCrontab has no ``L``) are accepted, where a schedule the Functions host would refuse must be
+  refused here too, before it is deployed;
+- croniter's messages name neither the field nor the value and show the fields reordered, seconds last
+  (``[* * * * * 1,,2] is not acceptable`` for ``1,,2 * * * * *``), where the tests expect the field named;
+  an impossible date such as ``0 0 0 30 2 *`` is no error until the first search, which gives up after 50
+  years (``failed to find next date``);
+- an aware base time is searched in its own zone (10:30+02:00 gives 09:00+02:00), not in UTC.
+
+Rewriting expressions so that croniter reads them as NCrontab does would keep this grammar anyway (to
+normalise names and ranges and to refuse what NCrontab refuses, with the messages above), and the search it
+would replace is the thirty lines of ``CronSchedule.next_after``: so the schedule stays here, and the
+runtime carries no dependency for it.
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ def test_list_prints_functions_and_triggers(app_dir: Path, env: dict[str, str]) 
     result = devhost("list", "--app-dir", str(app_dir), env=env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert "item_by_id: httpTrigger [GET] /api/items/{id:int}" in lines
+    assert "item_by_id: httpTrigger [GET] /api/items/{id}" in lines
     assert "boom: httpTrigger [ANY] /api/boom" in lines
     assert any(line.startswith("tick: timerTrigger schedule '%DEVHOST_FIXTURE_SCHEDULE%', next ") for line in lines)
     assert "work: queueTrigger queue '%DEVHOST_FIXTURE_QUEUE%' (connection DevhostFixtureStorage)" in lines
@@ -128,7 +128,7 @@ def test_serve_answers_then_stops_gracefully_on_sigterm(app_dir: Path, env: dict
             process.kill()
             process.wait(timeout=10)
     stderr = process.stderr.read() if process.stderr else ""
-    assert f"item_by_id: [GET] http://127.0.0.1:{port}/api/items/{{id:int}}" in stderr
+    assert f"item_by_id: [GET] http://127.0.0.1:{port}/api/items/{{id}}" in stderr
     assert f"echo: [DELETE,GET,PATCH,POST,PUT] http://127.0.0.1:{port}/api/echo/{{*rest}}" in stderr
     assert "tick: timerTrigger schedule '%DEVHOST_FIXTURE_SCHEDULE%'" in stderr
     assert "work: queueTrigger queue '%DEVHOST_FIXTURE_QUEUE%'" in stderr

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import concurrent.futures
+import errno
 import json
 import logging
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +34,17 @@ def host(tmp_path_factory: pytest.TempPathFactory, record_file: Path) -> Iterato
         yield devhost
     finally:
         devhost.stop(timeout=10)
+
+
+def exchange(host: DevHost, request: bytes) -> tuple[bytes, bytes]:
+    """Send raw bytes, read until the server closes the connection; the response head and body."""
+    with socket.create_connection(("127.0.0.1", host.port), timeout=10) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    return head, body
 
 
 def get_problem(response: requests.Response) -> dict[str, object]:
@@ -65,12 +79,34 @@ def test_chunked_request_body(host: DevHost) -> None:
     assert response.json()["method"] == "PUT"
 
 
-def test_precedence_and_constraints_over_http(host: DevHost) -> None:
+def test_a_malformed_chunked_body_is_a_400_problem(host: DevHost) -> None:
+    head, body = exchange(
+        host, b"PUT /api/echo/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
+    )
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b"Content-Type: application/problem+json" in head
+    assert json.loads(body)["code"] == "invalid_request"
+
+
+def test_clients_that_keep_their_connection_alive_are_served_request_after_request(host: DevHost) -> None:
+    with requests.Session() as session:
+        for number in range(3):
+            assert session.get(f"{host.api_url}/items/{number}", timeout=10).text == f"item {number}"
+    # The whole answer, then the server closes the connection (werkzeug's server does not keep it alive).
+    head, body = exchange(host, b"GET /api/items/9 HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert b"Connection: close" in head
+    assert body == b"item 9"
+
+
+def test_a_literal_route_beats_a_parameter_and_the_method_picks_the_function(host: DevHost) -> None:
     assert requests.get(f"{host.api_url}/items/new", timeout=10).text == "new item form"
     assert requests.get(f"{host.api_url}/Items/NEW", timeout=10).text == "new item form"
     assert requests.get(f"{host.api_url}/items/42", timeout=10).text == "item 42"
-    assert requests.get(f"{host.api_url}/items/blue%20shoes", timeout=10).text == "item slug blue shoes"
-    assert requests.delete(f"{host.api_url}/items/42", timeout=10).text == "item slug 42"
+    assert requests.get(f"{host.api_url}/items/blue%20shoes", timeout=10).text == "item blue shoes"
+    assert requests.delete(f"{host.api_url}/items/42", timeout=10).text == "deleted item 42"
+    # items/new takes GET only: a DELETE goes on to items/{id}
+    assert requests.delete(f"{host.api_url}/items/new", timeout=10).text == "deleted item new"
 
 
 def test_wrong_method_is_405_with_allow_header(host: DevHost) -> None:
@@ -85,8 +121,15 @@ def test_wrong_method_is_405_with_allow_header(host: DevHost) -> None:
     assert "POST" in str(body["detail"])
 
 
+def test_head_is_405_for_a_get_only_function_and_has_no_body(host: DevHost) -> None:
+    response = requests.head(f"{host.api_url}/items/42", timeout=10)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "DELETE, GET"
+    assert response.content == b""
+
+
 def test_unknown_route_is_404_problem(host: DevHost) -> None:
-    for url in (f"{host.api_url}/nothing/here", f"{host.url}/not-under-the-prefix", f"{host.api_url}/async/123"):
+    for url in (f"{host.api_url}/nothing/here", f"{host.url}/not-under-the-prefix", f"{host.api_url}/items/42/parts"):
         response = requests.get(url, timeout=10)
         assert response.status_code == 404
         body = get_problem(response)
@@ -179,3 +222,24 @@ def test_admin_api_errors(host: DevHost, method: str, path: str, body: object, s
     response = requests.request(method, f"{host.url}{path}", data=json.dumps(body) if body else None, timeout=10)
     assert response.status_code == status
     assert get_problem(response)["code"] == code
+
+
+def test_a_port_in_use_is_an_os_error_for_the_caller(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        devhost = DevHost(make_app_dir(tmp_path / "app"), port=busy.getsockname()[1], timers=False, queues=False)
+        with pytest.raises(OSError, match="in use") as caught:
+            devhost.start()
+    assert caught.value.errno == errno.EADDRINUSE
+
+
+def test_stop_closes_idle_connections_and_leaves_no_thread_behind(tmp_path: Path) -> None:
+    before = set(threading.enumerate())
+    devhost = DevHost(make_app_dir(tmp_path / "app"), port=0, timers=False, queues=False).start()
+    idle = socket.create_connection(("127.0.0.1", devhost.port), timeout=10)  # a browser's preconnect, say
+    try:
+        assert requests.get(f"{devhost.api_url}/items/1", timeout=10).text == "item 1"
+        assert devhost.stop(timeout=5)
+        assert idle.recv(1) == b""  # closed by the host, not left waiting for a request
+    finally:
+        idle.close()
+    wait_for(lambda: set(threading.enumerate()) <= before, timeout=5)

@@ -40,7 +40,9 @@ class QueueScenario:
         return self.host
 
     def send(self, body: str) -> None:
-        """Send as the host expects with messageEncoding base64."""
+        """Send as the host expects with messageEncoding base64, once the queue exists (the host's poller
+        creates it in its own thread, after ``start`` has returned)."""
+        wait_for(_exists(self.queue), timeout=10)
         self.queue.send_message(base64.b64encode(body.encode()).decode())
 
     def invocations(self, body: str | None = None) -> list[dict[str, object]]:
@@ -84,7 +86,7 @@ def test_a_succeeding_message_is_delivered_once_and_deleted(
     scenario: QueueScenario, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="devhost"):
-        scenario.start()  # creates the queue
+        scenario.start()  # its poller creates the queue
         scenario.send("ok")
         [entry] = wait_for(lambda: scenario.invocations("ok"), timeout=10)
         assert entry["dequeue_count"] == 1

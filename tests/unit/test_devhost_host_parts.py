@@ -15,7 +15,7 @@ import azure.functions as func
 import pytest
 
 from devhost.hostconfig import QueueOptions
-from devhost.http_server import problem, to_http_response
+from devhost.http_app import problem, to_http_response
 from devhost.invoker import Invoker
 from devhost.loader import FunctionInfo, load_app
 from devhost.manual import NotManuallyRunnable, manual_trigger_value

@@ -33,7 +33,7 @@ def echo(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(document), mimetype="application/json", headers={"X-Echo": "yes"})
 
 
-@app.route(route="items/{id:int}", methods=["GET"])
+@app.route(route="items/{id}", methods=["GET"])
 def item_by_id(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(f"item {req.route_params['id']}")
 
@@ -43,9 +43,9 @@ def new_item_form(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse("new item form")
 
 
-@app.route(route="items/{slug}", methods=["GET", "DELETE"])
-def item_by_slug(req: func.HttpRequest) -> func.HttpResponse:
-    return func.HttpResponse(f"item slug {req.route_params['slug']}")
+@app.route(route="items/{id}", methods=["DELETE"])
+def delete_item(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(f"deleted item {req.route_params['id']}")
 
 
 @app.route(route="created", methods=["POST"])
@@ -73,7 +73,7 @@ def slow(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse("done")
 
 
-@app.route(route="async/{name:alpha}")
+@app.route(route="async/{name}")
 async def async_hello(req: func.HttpRequest) -> func.HttpResponse:
     await asyncio.sleep(0)
     return func.HttpResponse(f"hello {req.route_params['name']}", mimetype="text/html", charset="latin-1")
