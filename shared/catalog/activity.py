@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from shared.adapters.tables import Row, RowTable
 from shared.catalog.codec import from_iso, newest_first_key, to_iso
 from shared.clock import Clock
@@ -83,10 +85,11 @@ class ActivityLog:
         snapshot_id: str | None = None,
         operation_id: str | None = None,
         entry_id: str | None = None,
+        occurred_on: datetime | None = None,
     ) -> ActivityEntry:
         """Append an entry. Work that may run again after a crash passes an ``entry_id`` it has
         checkpointed (``new_entry_id``), so the entry is written once whatever happens."""
-        now = self._clock()
+        now = occurred_on or self._clock()
         entry = ActivityEntry(
             id=entry_id or newest_first_key(now),
             environment_id=environment_id,

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-_MAX_MILLIS = 10**13 - 1  # beyond the year 2286
+_MAX_MICROS = 10**16 - 1  # beyond the year 2286
 
 
 def to_iso(moment: datetime | None) -> str | None:
@@ -28,6 +28,7 @@ def loads(text: str | None) -> dict[str, Any]:
 
 
 def newest_first_key(moment: datetime | None = None) -> str:
-    """A row key that sorts newest first (Table Storage sorts keys ascending), unique per call."""
-    millis = int((moment.timestamp() if moment else time.time()) * 1000)
-    return f"{_MAX_MILLIS - millis:013d}-{uuid.uuid4().hex[:12]}"
+    """A row key that sorts newest first (Table Storage sorts keys ascending), to the microsecond, unique
+    per call."""
+    micros = round((moment.timestamp() if moment else time.time()) * 1_000_000)
+    return f"{_MAX_MICROS - micros:016d}-{uuid.uuid4().hex[:12]}"

@@ -146,8 +146,10 @@ class EnvironmentService:
         stopped = environment.stopped(self._clock())
         if stopped is environment:
             return environment
-        saved = self._catalog.save(stopped)
-        self._activity.record(environment_id, Action.STOP, Outcome.FINISHED, actor, "Environment stopped.")
+        saved = self._catalog.save(stopped)  # logged at the time it was saved: two changes log in their order
+        self._activity.record(
+            environment_id, Action.STOP, Outcome.FINISHED, actor, "Environment stopped.", occurred_on=saved.updated_on
+        )
         return saved
 
     def start(self, environment_id: str, actor: Principal) -> Environment:
@@ -156,7 +158,9 @@ class EnvironmentService:
         if started is environment:
             return environment
         saved = self._catalog.save(started)
-        self._activity.record(environment_id, Action.START, Outcome.FINISHED, actor, "Environment started.")
+        self._activity.record(
+            environment_id, Action.START, Outcome.FINISHED, actor, "Environment started.", occurred_on=saved.updated_on
+        )
         return saved
 
 

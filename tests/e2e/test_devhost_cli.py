@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.devhost_fixture import REPO_ROOT, make_app_dir, read_records, wait_for
+from tests.support.devhost_fixture import REPO_ROOT, make_app_dir, read_records
+from tests.support.polling import wait_for
 from tools.azurite import free_port, port_open
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]

@@ -16,7 +16,8 @@ import pytest
 import requests
 
 from devhost import DevHost
-from tests.support.devhost_fixture import make_app_dir, read_records, wait_for
+from tests.support.devhost_fixture import make_app_dir, read_records
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 

@@ -8,6 +8,7 @@ import uuid
 import pytest
 import requests
 
+from tests.support.apphost import app_folder
 from tests.support.polling import wait_for
 from tools.azurite import free_port, port_open
 from tools.seed_demo import drop
@@ -26,6 +27,7 @@ def test_run_serves_the_demo_namespace_and_stops_cleanly(tmp_path, postgres_admi
         "--table-port", str(ports["table"]),
         "--data-dir", str(tmp_path / "azurite"),
         "--database-prefix", prefix,
+        "--app-dir", str(app_folder(tmp_path / "app")),  # its own local.settings.json, not the checkout's
     ]  # fmt: skip
     log = open(tmp_path / "run.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)

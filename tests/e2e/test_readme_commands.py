@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from shared.config import DEFAULT_SCHEDULES
+from tests.support.apphost import app_folder
 from tests.support.polling import wait_for
 from tools.azurite import connection_string, free_port, port_open
 from tools.seed_demo import drop
@@ -29,9 +30,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV = REPO_ROOT / ".venv"
 MARKER = re.compile(r"<!-- tests/e2e/test_readme_commands\.py runs this block[^>]*-->\n```sh\n(.*?)```", re.S)
 README_API = "http://127.0.0.1:7071/api"
-# What the app folder of a checkout holds that make run and the commands use.
-APP_ENTRIES = ("function_app.py", "host.json", "requirements.txt", "local.settings.sample.json",
-               "functions", "shared", "devhost")  # fmt: skip
 
 
 def readme_lines() -> list[str]:
@@ -41,11 +39,7 @@ def readme_lines() -> list[str]:
 
 
 def test_the_readme_commands_work_after_make_run(tmp_path, postgres_admin_dsn):
-    app_dir = tmp_path / "app"
-    app_dir.mkdir()
-    for name in APP_ENTRIES:
-        (app_dir / name).symlink_to(REPO_ROOT / name)
-    (app_dir / ".venv").symlink_to(VENV)
+    app_dir = app_folder(tmp_path / "app")
     ports = {name: free_port() for name in ("api", "blob", "queue", "table")}
     prefix = f"appbackups_test_readme_{uuid.uuid4().hex[:8]}"
     environment = {key: value for key, value in os.environ.items() if not key.startswith("APPBACKUPS_")}

@@ -16,6 +16,19 @@ from shared.config import DEFAULT_SCHEDULES, STORAGE_CONNECTION
 from tools.azurite import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# What the app folder of a checkout holds that make run and the commands use.
+APP_ENTRIES = ("function_app.py", "host.json", "requirements.txt", "local.settings.sample.json",
+               "functions", "shared", "devhost")  # fmt: skip
+
+
+def app_folder(where: Path) -> Path:
+    """A folder that is the app as the checkout has it (its parts linked), but with a local.settings.json
+    of its own: make run writes that file, and a test must not leave one in the checkout."""
+    where.mkdir(parents=True, exist_ok=True)
+    for name in APP_ENTRIES:
+        (where / name).symlink_to(REPO_ROOT / name)
+    (where / ".venv").symlink_to(REPO_ROOT / ".venv")
+    return where
 
 
 @dataclass
