@@ -11,6 +11,7 @@ from functions import (
     docs,
     downloads,
     environments,
+    events,
     health,
     maintenance,
     namespaces,
@@ -19,6 +20,7 @@ from functions import (
     restores,
     schedules,
     uploads,
+    webhooks,
     workers,
 )
 from shared.logs import install_redaction
@@ -37,8 +39,10 @@ for blueprint in (
     downloads.bp,
     uploads.bp,
     namespaces.bp,
+    webhooks.bp,
     schedules.bp,
     workers.bp,
+    events.bp,
     maintenance.bp,
     health.bp,
     openapi.bp,

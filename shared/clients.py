@@ -12,6 +12,7 @@ import requests
 from azure.core.credentials import TokenCredential
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
+from azure.eventgrid import EventGridPublisherClient
 from azure.storage.blob import BlobServiceClient, ExponentialRetry
 from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePolicy, QueueClient, QueueServiceClient
 from requests.adapters import HTTPAdapter
@@ -136,3 +137,9 @@ class StorageClients:
             ),
             "queue": lambda: self.queue(queue).get_queue_properties(**once),
         }
+
+
+def event_grid_publisher(endpoint: str, credential: TokenCredential) -> EventGridPublisherClient:
+    """The client of the Event Grid topic, signed in with the app's managed identity (EventGrid Data Sender
+    on the topic; the topic allows no access keys). Built once per process, by the bootstrap."""
+    return EventGridPublisherClient(endpoint, credential, retry_total=2, retry_backoff_factor=1)

@@ -31,15 +31,19 @@ class Tables:
     MEMBERS = "members"
     SCHEDULES = "schedules"
     UPLOADS = "uploads"
+    WEBHOOKS = "webhooks"  # per namespace: the webhooks that receive its events (URL, events, secret)
+    DELIVERIES = "eventdeliveries"  # per webhook (and the Event Grid topic): each event's delivery attempts
 
-    ALL = (ENVIRONMENTS, SNAPSHOTS, ACTIVITY, OPERATIONS, MEMBERS, SCHEDULES, UPLOADS)
+    ALL = (ENVIRONMENTS, SNAPSHOTS, ACTIVITY, OPERATIONS, MEMBERS, SCHEDULES, UPLOADS, WEBHOOKS, DELIVERIES)
 
 
 class Queues:
     OPERATIONS = "operation-work"  # every long job's steps: backups, restores, downloads, uploads
     SCHEDULED = "scheduled-backups"
+    EVENTS = "events"  # the outbox: one message per published event, fanned out to its targets
+    DELIVERIES = "event-deliveries"  # one message per delivery attempt of an event to a webhook or Event Grid
 
-    ALL = (OPERATIONS, SCHEDULED)
+    ALL = (OPERATIONS, SCHEDULED, EVENTS, DELIVERIES)
 
     @staticmethod
     def poison(queue: str) -> str:
@@ -72,6 +76,19 @@ def _int(environ: Mapping[str, str], name: str, default: int, minimum: int = 1) 
     if value < minimum:
         raise ValueError(f"app setting {name} must be at least {minimum}, got {value}")
     return value
+
+
+def _seconds_list(environ: Mapping[str, str], name: str) -> tuple[int, ...]:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return ()
+    try:
+        values = tuple(int(item) for item in raw.split(",") if item.strip())
+    except ValueError as error:
+        raise ValueError(f"app setting {name} must be comma-separated whole seconds, got {raw!r}") from error
+    if any(value < 1 or value > 7 * 24 * 3600 for value in values):
+        raise ValueError(f"app setting {name}: each delay is 1 second to 7 days (a queue message's limit), got {raw!r}")
+    return values
 
 
 @dataclass(frozen=True)
@@ -137,6 +154,9 @@ class Settings:
     prune_grace_hours: int = 6
     freshness_hours: int = 26
     crash_points: frozenset[str] = field(default_factory=frozenset)  # fault tests only (shared/faults.py)
+    event_grid_endpoint: str | None = None  # the Event Grid topic events are published to, if any
+    webhook_retry_seconds: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    webhook_timeout_seconds: int = 15
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def setting(self, name: str) -> str | None:
@@ -171,5 +191,9 @@ class Settings:
             crash_points=frozenset(
                 name.strip() for name in env.get("APPBACKUPS_CRASH_POINTS", "").split(",") if name.strip()
             ),
+            event_grid_endpoint=env.get("APPBACKUPS_EVENTGRID_TOPIC_ENDPOINT") or None,
+            webhook_retry_seconds=_seconds_list(env, "APPBACKUPS_WEBHOOK_RETRY_SECONDS")
+            or (5, 300, 1800, 7200, 18000, 36000, 36000),
+            webhook_timeout_seconds=_int(env, "APPBACKUPS_WEBHOOK_TIMEOUT_SECONDS", 15),
             environ=env,
         )
