@@ -141,5 +141,7 @@ class StorageClients:
 
 def event_grid_publisher(endpoint: str, credential: TokenCredential) -> EventGridPublisherClient:
     """The client of the Event Grid topic, signed in with the app's managed identity (EventGrid Data Sender
-    on the topic; the topic allows no access keys). Built once per process, by the bootstrap."""
-    return EventGridPublisherClient(endpoint, credential, retry_total=2, retry_backoff_factor=1)
+    on the topic; the topic allows no access keys). Built once per process, by the bootstrap. Its own
+    retries are the SDK's defaults (azure-eventgrid 4.22 passes no options to a basic topic's pipeline);
+    a publish that still fails is retried by the delivery's schedule."""
+    return EventGridPublisherClient(endpoint, credential)
