@@ -43,3 +43,24 @@ def test_the_spec_is_served(monkeypatch):
     status, _headers, document = call("openapi_document", "GET", "openapi.json")
     assert status == 200
     assert document["paths"]["/api/environments/{env}/backups"]["post"]["responses"]["202"]
+
+
+def test_the_spec_describes_every_event_a_webhook_receives():
+    from shared.domain.events import EventType
+
+    document = build_openapi()
+    assert set(document["webhooks"]) == {event.value for event in EventType}
+    schemas = document["components"]["schemas"]
+    for event_type, described in document["webhooks"].items():
+        body = described["post"]["requestBody"]["content"]["application/cloudevents+json"]["schema"]
+        assert body["properties"]["type"] == {"const": event_type}
+        data = body["properties"]["data"]["$ref"].removeprefix("#/components/schemas/")
+        assert data in schemas
+        assert {p["name"] for p in described["post"]["parameters"]} == {
+            "webhook-id",
+            "webhook-timestamp",
+            "webhook-signature",
+        }
+    finished = schemas["JobEventData"]["properties"]
+    assert {"backupId", "status", "reason", "dumpSize", "durationSeconds"} <= set(finished)
+    assert not any("url" in name.lower() or "secret" in name.lower() for name in finished)
