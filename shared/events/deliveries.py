@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -48,6 +49,7 @@ def _error_of(error: BaseException) -> str:
     text = describe(error)
     if text.startswith("Unexpected error"):
         first = str(error).splitlines()[0] if str(error) else ""
+        first = re.sub(r"<[^>]*object at 0x[0-9a-f]+>:?\s*", "", first)  # urllib3 names its connection object
         text = f"{type(error).__name__}: {first}".strip(": ")
     return text[:300]
 
