@@ -11,6 +11,7 @@ from functions import (
     docs,
     downloads,
     environments,
+    events,
     health,
     maintenance,
     namespaces,
@@ -19,6 +20,7 @@ from functions import (
     restores,
     schedules,
     uploads,
+    webhooks,
     workers,
 )
 from functions.http import ApiFunctionApp
@@ -38,8 +40,10 @@ for blueprint in (
     downloads.bp,
     uploads.bp,
     namespaces.bp,
+    webhooks.bp,
     schedules.bp,
     workers.bp,
+    events.bp,
     maintenance.bp,
     health.bp,
     openapi.bp,

@@ -31,9 +31,11 @@ app = typer.Typer(help="appbackups: back up and restore app environments.", no_a
 envs = typer.Typer(help="Environments.", no_args_is_help=True)
 backups = typer.Typer(help="Backups of an environment.", no_args_is_help=True)
 restores = typer.Typer(help="Restores.", no_args_is_help=True)
+webhooks = typer.Typer(help="A namespace's webhooks: its events, signed, to your HTTPS endpoint.", no_args_is_help=True)
 app.add_typer(envs, name="envs")
 app.add_typer(backups, name="backups")
 app.add_typer(restores, name="restores")
+app.add_typer(webhooks, name="webhooks")
 
 out = Console()
 err = Console(stderr=True)
@@ -710,6 +712,132 @@ def upload(
         emit(document)
     else:
         out.print(f"uploaded; backup {document['id']} is being checked: appbackups backups show {env}/{document['id']}")
+
+
+# -- webhooks ---------------------------------------------------------------------------------
+
+
+def _new_secret() -> str:
+    import base64
+    import secrets
+
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _last(delivery: dict[str, Any] | None) -> str:
+    if not delivery:
+        return "-"
+    attempt = (delivery.get("attempts") or [{}])[-1]
+    code = attempt.get("statusCode")
+    return f"{delivery['status']} ({code if code is not None else attempt.get('error') or 'no answer'})"
+
+
+@webhooks.command("add")
+def webhooks_add(
+    namespace: str,
+    webhook_id: Annotated[str, typer.Argument(metavar="ID", help="A name: lower-case letters, digits, hyphens.")],
+    endpoint: Annotated[str, typer.Argument(metavar="URL", help="Where the events are POSTed (https).")],
+    events: Annotated[
+        list[str] | None,
+        typer.Option("--event", help="An event type, appbackups.backup.* for a kind, or * (the default); repeatable."),
+    ] = None,
+    secret: Annotated[
+        str | None,
+        typer.Option("--secret", help="whsec_… (Standard Webhooks); default: a new one, printed once."),
+    ] = None,
+    keep_secret: Annotated[
+        bool, typer.Option("--keep-secret", help="Replacing a webhook: keep the secret it has.")
+    ] = False,
+    description: Annotated[str, typer.Option("--description")] = "",
+) -> None:
+    """Register a webhook of a namespace, or replace it (needs NamespaceAdmin)."""
+    made = None if keep_secret or secret else _new_secret()
+    body: dict[str, Any] = {"url": endpoint, "events": list(events or ["*"]), "description": description}
+    if secret or made:
+        body["secret"] = secret or made
+    try:
+        document = state.client.request("PUT", f"/namespaces/{namespace}/webhooks/{webhook_id}", json=body).json()
+    except ApiError as error:
+        fail(error)
+    if state.as_json:
+        emit({**document, **({"secret": made} if made else {})})
+        return
+    out.print(f"webhook {webhook_id} of {namespace}: {document['url']} ({', '.join(document['events'])})")
+    if made:
+        out.print(f"its signing secret (shown once, keep it with the receiver): {made}")
+
+
+@webhooks.command("list")
+def webhooks_list(namespace: str) -> None:
+    """The webhooks of a namespace, each with its latest delivery (needs NamespaceAdmin)."""
+    try:
+        items = state.client.get(f"/namespaces/{namespace}/webhooks")["items"]
+    except ApiError as error:
+        fail(error)
+    if state.as_json:
+        emit(items)
+        return
+    table = Table("id", "url", "events", "secret", "last delivery")
+    for item in items:
+        table.add_row(
+            item["id"],
+            item["url"],
+            ", ".join(item["events"]),
+            "set" if item["secretSet"] else "-",
+            _last(item.get("lastDelivery")),
+        )
+    out.print(table)
+
+
+@webhooks.command("remove")
+def webhooks_remove(
+    namespace: str,
+    webhook_id: Annotated[str, typer.Argument(metavar="ID")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Remove a webhook; what it had not received yet is dropped."""
+    if not yes and not typer.confirm(f"Remove webhook {webhook_id} of {namespace}?"):
+        raise typer.Exit(FAILED)
+    try:
+        state.client.request("DELETE", f"/namespaces/{namespace}/webhooks/{webhook_id}")
+    except ApiError as error:
+        fail(error)
+    if state.as_json:
+        emit({"removed": webhook_id, "namespace": namespace})
+    else:
+        out.print(f"removed webhook {webhook_id} of {namespace}")
+
+
+@webhooks.command("deliveries")
+def webhooks_deliveries(
+    namespace: str,
+    webhook_id: Annotated[str, typer.Argument(metavar="ID")],
+    limit: Annotated[int, typer.Option("--limit", min=1, max=200)] = 20,
+) -> None:
+    """A webhook's recent deliveries, newest event first, with each attempt's status code, time and error."""
+    try:
+        items = state.client.get(f"/namespaces/{namespace}/webhooks/{webhook_id}/deliveries", limit=limit)["items"]
+    except ApiError as error:
+        fail(error)
+    if state.as_json:
+        emit(items)
+        return
+    table = Table("event", "type", "status", "attempts", "last attempt", "next")
+    for item in items:
+        attempts = item["attempts"]
+        last = attempts[-1] if attempts else {}
+        code = last.get("statusCode")
+        table.add_row(
+            item["eventId"],
+            item["eventType"].removeprefix("appbackups."),
+            item["status"],
+            str(len(attempts)),
+            f"{when(last.get('on'))} {code if code is not None else ''} {last.get('error', '')}".strip()
+            if last
+            else "-",
+            when(item.get("nextAttemptOn")),
+        )
+    out.print(table)
 
 
 def main() -> None:

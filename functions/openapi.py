@@ -16,6 +16,8 @@ from pydantic.json_schema import models_json_schema
 
 from functions.http import PUBLIC, ApiBlueprint, ApiRequest, Reply, RouteSpec, Scope
 from shared.contracts.common import ENVIRONMENT_ID_PATTERN, NAMESPACE_PATTERN, Problem
+from shared.contracts.webhooks import EVENT_DATA, EVENT_SUMMARIES, event_envelope_schema
+from shared.domain.events import EventType
 
 bp = ApiBlueprint()
 
@@ -26,6 +28,7 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "restoreId": {"type": "string", "description": "Restore id, from the Location of POST …/restore."},
     "uploadId": {"type": "string", "description": "Upload id, from POST …/uploads."},
     "principalId": {"type": "string", "description": "Object id of a Microsoft Entra principal."},
+    "webhookId": {"type": "string", "pattern": NAMESPACE_PATTERN, "description": "Webhook id, chosen at PUT."},
     "asset": {"type": "string", "description": "A file of the Backups page, e.g. app.js."},
 }
 _PARAMETER = r"{\*?([^}:?=]+)[^}]*}"  # {name}, {name:constraint}, {name?}, {*catchall}
@@ -77,6 +80,7 @@ def app_functions() -> list[func.Function]:
 
 def _models(routes: list[_Route]) -> list[tuple[type[BaseModel], str]]:
     models: list[tuple[type[BaseModel], str]] = [(Problem, "serialization")]
+    models += [(model, "serialization") for model in EVENT_DATA.values()]
     for registered in routes:
         if registered.spec.request_model is not None:
             models.append((registered.spec.request_model, "validation"))
@@ -149,6 +153,7 @@ def build_openapi(functions: Iterable[func.Function] | None = None) -> dict[str,
         paths.setdefault(path, {})[registered.method.lower()] = operation
     return {
         "openapi": "3.1.0",
+        "webhooks": _events(ref),
         "info": {
             "title": "appbackups",
             "version": "1.0.0",
@@ -167,6 +172,42 @@ def build_openapi(functions: Iterable[func.Function] | None = None) -> dict[str,
             },
         },
     }
+
+
+_SIGNATURE_HEADERS = [
+    {"name": "webhook-id", "in": "header", "required": True, "schema": {"type": "string"},
+     "description": "The event's id: the same on every attempt, so a receiver can de-duplicate."},
+    {"name": "webhook-timestamp", "in": "header", "required": True, "schema": {"type": "string"},
+     "description": "Seconds since the epoch when this attempt was signed."},
+    {"name": "webhook-signature", "in": "header", "required": True, "schema": {"type": "string"},
+     "description": "v1,<base64 HMAC-SHA256 of 'id.timestamp.body' with the webhook's secret> (Standard Webhooks)."},
+]  # fmt: skip
+
+
+def _events(ref: Any) -> dict[str, Any]:
+    """What a webhook receives (OpenAPI 3.1 ``webhooks``): one CloudEvent per POST, in structured mode."""
+    described = {}
+    for event_type in EventType:
+        described[event_type.value] = {
+            "post": {
+                "operationId": "event_" + event_type.value.removeprefix("appbackups.").replace(".", "_"),
+                "summary": EVENT_SUMMARIES[event_type],
+                "description": "Sent to the namespace's webhooks that want it (signed per Standard Webhooks) and to "
+                "the Event Grid topic, if one is configured. Retried with back-off for about a day until a 2xx.",
+                "tags": ["Events"],
+                "parameters": _SIGNATURE_HEADERS,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/cloudevents+json": {
+                            "schema": event_envelope_schema(event_type, ref(EVENT_DATA[event_type], "serialization"))
+                        }
+                    },
+                },
+                "responses": {"2XX": {"description": "Received; anything else (or no answer) is tried again."}},
+            }
+        }
+    return described
 
 
 @bp.api("openapi.json", "GET", RouteSpec("This API description (OpenAPI 3.1)", PUBLIC, tag="Service"))

@@ -4,7 +4,7 @@ freshness check."""
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import azure.functions as func
 
@@ -15,6 +15,8 @@ from shared.domain.snapshots import Tier
 
 bp = func.Blueprint()
 logger = logging.getLogger("appbackups.schedules")
+
+DELIVERY_RECORDS_KEPT = timedelta(days=30)  # how long the deliveries of an event stay listed
 
 
 def occurrence_of(timer: func.TimerRequest) -> datetime:
@@ -69,16 +71,22 @@ def scheduled_backup_worker(message: func.QueueMessage) -> None:
 
 @bp.timer_trigger(arg_name="timer", schedule="%APPBACKUPS_PRUNE_SCHEDULE%", run_on_startup=False)
 def prune_backups(timer: func.TimerRequest) -> None:
-    services().pruning.prune()
+    app = services()
+    app.pruning.prune()
+    app.deliveries.forget_before(datetime.now(UTC) - DELIVERY_RECORDS_KEPT)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 30 * * * *", run_on_startup=False)
 def check_backup_freshness(timer: func.TimerRequest) -> None:
-    """Warn, every hour, about environments without a successful backup in the freshness window."""
-    for entry in services().health.freshness():
+    """Warn, every hour, about environments without a successful backup in the freshness window, and raise
+    ``appbackups.schedule.missed`` for each (once per missed window: the same event id every hour)."""
+    app = services()
+    entries = app.health.freshness()
+    for entry in entries:
         if entry.status == "stale":
             logger.warning(
                 "environment %s has no successful backup since %s",
                 entry.environment,
                 entry.last_successful_backup.isoformat() if entry.last_successful_backup else "it was registered",
             )
+    app.events.schedules_missed(entries)

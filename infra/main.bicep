@@ -5,6 +5,7 @@
 //                              lifecycle rules, optional WORM for snapshots
 //   modules/keyvault.bicep     Key Vault for database passwords (Key Vault references)
 //   modules/registry.bicep     container registry for the appbackups image
+//   modules/events.bicep       Event Grid topic of the jobs' events (CloudEvents), optional failure subscription
 //   modules/roles.bicep        the identity's role assignments
 //   modules/functionapp.bicep  Elastic Premium plan, function app (container), App Service Authentication
 // Two ways to deploy it (infra/README.md has both, step by step): `azd up` (azure.yaml; main.parameters.json
@@ -121,6 +122,10 @@ param logRetentionDays int = 30
 @description('E-mail addresses that receive the alerts (failed backups, no successful backup in 26 hours).')
 param alertEmailAddresses array = []
 
+@description('HTTPS endpoint that receives the failure events from the Event Grid topic (backup, restore, download, upload failed; schedule missed); empty: none. See infra/README.md, Events.')
+@secure()
+param failureWebhookUrl string = ''
+
 @description('Container registry SKU.')
 @allowed([
   'Basic'
@@ -147,6 +152,7 @@ var names = {
   registry: 'cr${appName}${token}'
   plan: 'plan-${appName}-${token}'
   functionApp: 'func-${appName}-${token}'
+  eventGridTopic: 'evgt-${appName}-${token}'
 }
 
 module identity 'modules/identity.bicep' = {
@@ -210,6 +216,17 @@ module registry 'modules/registry.bicep' = {
   }
 }
 
+module events 'modules/events.bicep' = {
+  name: 'appbackups-events'
+  params: {
+    name: names.eventGridTopic
+    location: location
+    tags: tags
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
+    failureWebhookUrl: failureWebhookUrl
+  }
+}
+
 module roles 'modules/roles.bicep' = {
   name: 'appbackups-roles'
   params: {
@@ -218,6 +235,7 @@ module roles 'modules/roles.bicep' = {
     keyVaultName: keyVault.outputs.name
     registryName: registry.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
+    eventGridTopicName: events.outputs.name
     secretsOfficerPrincipalIds: secretsOfficerPrincipalIds
   }
 }
@@ -245,6 +263,7 @@ module functionApp 'modules/functionapp.bicep' = if (deployFunctionApp) {
     unauthenticatedAction: unauthenticatedAction
     authExcludedPaths: authExcludedPaths
     globalAdmins: globalAdmins
+    eventGridTopicEndpoint: events.outputs.endpoint
     functionTimeout: functionTimeout
     appSettings: appSettings
   }
@@ -262,6 +281,8 @@ output keyVaultUri string = keyVault.outputs.uri
 output registryName string = registry.outputs.name
 output registryLoginServer string = registry.outputs.loginServer
 output image string = !empty(imageName) ? imageName : (!empty(imageTag) ? '${registry.outputs.loginServer}/${imageRepository}:${imageTag}' : (placeholderImage ? stockImage : ''))
+output eventGridTopicName string = events.outputs.name
+output eventGridTopicEndpoint string = events.outputs.endpoint
 output appInsightsName string = monitoring.outputs.appInsightsName
 output logAnalyticsWorkspaceName string = monitoring.outputs.workspaceName
 output alertRuleNames array = monitoring.outputs.alertRuleNames

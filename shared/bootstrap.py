@@ -4,34 +4,42 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from shared.access.service import AccessService
 from shared.adapters.blobs import AzureBlobStore, BlobFactory, BlobStore
+from shared.adapters.dns import system_resolver
+from shared.adapters.eventgrid import AzureEventGridSink, EventSink
 from shared.adapters.postgres import Databases, PostgresDatabases
 from shared.adapters.queues import AzureWorkQueue, WorkQueue
 from shared.adapters.stores import Stores
 from shared.adapters.tables import AzureRowTable, RowTable
+from shared.adapters.webhooks import PinnedTransport, WebhookTransport
 from shared.backups.service import BackupService
 from shared.backups.steps import BackupSettings, BackupSteps
 from shared.catalog.activity import ActivityCatalog, ActivityLog
 from shared.catalog.environments import EnvironmentCatalog
+from shared.catalog.events import DeliveryCatalog, WebhookCatalog
 from shared.catalog.members import MemberCatalog
 from shared.catalog.nights import NightCatalog
 from shared.catalog.operations import OperationCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.catalog.uploads import UploadCatalog
-from shared.clients import StorageClients
+from shared.clients import StorageClients, event_grid_publisher
 from shared.clock import Clock, utc_now
 from shared.config import Containers, Queues, Settings, Tables
+from shared.domain.addresses import Resolver
 from shared.domain.environments import Environment
 from shared.downloads.service import DownloadService
 from shared.downloads.steps import DownloadSteps
 from shared.environments.service import EnvironmentService
+from shared.events.deliveries import DeliveryService, DeliverySettings
+from shared.events.publishing import EventPublisher
+from shared.events.webhooks import WebhookService
 from shared.faults import arm_crash_points
 from shared.health.service import HealthService
-from shared.operations.engine import EngineSettings, OperationEngine
+from shared.operations.engine import EngineSettings, OperationDefinition, OperationEngine
 from shared.operations.reaper import Reaper
 from shared.pruning.service import PruneService
 from shared.restores.service import RestoreService
@@ -66,6 +74,9 @@ class Services:
     pruning: PruneService
     reaper: Reaper
     health: HealthService
+    events: EventPublisher
+    deliveries: DeliveryService
+    webhooks: WebhookService
 
 
 def build_services(
@@ -77,7 +88,12 @@ def build_services(
     blobs: BlobFactory | None = None,
     databases: Databases | None = None,
     clock: Clock = utc_now,
+    event_grid: EventSink | None = None,
+    webhook_transport: WebhookTransport | None = None,
+    resolver: Resolver | None = None,
 ) -> Services:
+    """``event_grid``, ``webhook_transport`` and ``resolver`` replace the real ones (tests); without
+    ``event_grid``, the Event Grid topic of the settings is used when one is configured."""
     arm_crash_points(settings.crash_points)
     clients = clients or StorageClients(settings.storage)
     if tables is None:
@@ -138,6 +154,14 @@ def build_services(
         ),
     )
     backups = BackupService(snapshot_catalog, environment_catalog, activity, operations, stores.snapshots, clock)
+    events = EventPublisher(
+        queues(Queues.EVENTS), snapshot_catalog, environment_catalog, clock, timedelta(hours=settings.freshness_hours)
+    )
+
+    def register(definition: OperationDefinition) -> None:
+        """Every job announces its end: its event is published once its outcome is checkpointed."""
+        operations.register(replace(definition, on_ended=events.announce))
+
     night_catalog = NightCatalog(tables(Tables.SCHEDULES))
     pruning = PruneService(
         environment_catalog,
@@ -149,6 +173,7 @@ def build_services(
         stores.maintenance,
         clock,
         timedelta(hours=settings.prune_grace_hours),
+        on_forgotten=events.backup_expired,
     )
     backup_steps = BackupSteps(
         snapshot_catalog,
@@ -160,7 +185,7 @@ def build_services(
         clock,
         last_sweep=pruning.last_sweep,
     )
-    operations.register(backup_steps.definition())
+    register(backup_steps.definition())
     restore_steps = RestoreSteps(
         environments=environment_catalog,
         snapshots=snapshot_catalog,
@@ -174,7 +199,7 @@ def build_services(
         clock=clock,
         copy_concurrency=settings.copy_concurrency,
     )
-    operations.register(restore_steps.definition())
+    register(restore_steps.definition())
     download_steps = DownloadSteps(
         snapshots=snapshot_catalog,
         activity=activity,
@@ -185,8 +210,8 @@ def build_services(
         block_size=settings.block_size,
         compress_level=settings.archive_compression,
     )
-    operations.register(download_steps.definition())
-    operations.register(
+    register(download_steps.definition())
+    register(
         UploadSteps(
             snapshots=snapshot_catalog,
             activity=activity,
@@ -199,6 +224,25 @@ def build_services(
             copy_concurrency=settings.copy_concurrency,
             databases=databases,
         ).definition()
+    )
+    if event_grid is None and settings.event_grid_endpoint:
+        event_grid = AzureEventGridSink(event_grid_publisher(settings.event_grid_endpoint, clients.credential))
+    resolver = resolver or system_resolver
+    webhook_catalog = WebhookCatalog(tables(Tables.WEBHOOKS))
+    delivery_catalog = DeliveryCatalog(tables(Tables.DELIVERIES))
+    deliveries = DeliveryService(
+        webhook_catalog,
+        delivery_catalog,
+        queues(Queues.DELIVERIES),
+        clock,
+        DeliverySettings(
+            retry_delays=tuple(timedelta(seconds=seconds) for seconds in settings.webhook_retry_seconds),
+            timeout_seconds=float(settings.webhook_timeout_seconds),
+            development_mode=settings.development_mode,
+        ),
+        webhook_transport or PinnedTransport(),
+        resolver,
+        event_grid,
     )
     return Services(
         settings=settings,
@@ -248,6 +292,9 @@ def build_services(
             clock,
             timedelta(hours=settings.freshness_hours),
         ),
+        events=events,
+        deliveries=deliveries,
+        webhooks=WebhookService(webhook_catalog, delivery_catalog, clock, resolver, settings.development_mode),
     )
 
 

@@ -12,6 +12,7 @@ import requests
 from azure.core.credentials import TokenCredential
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
+from azure.eventgrid import EventGridPublisherClient
 from azure.storage.blob import BlobServiceClient, ExponentialRetry
 from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePolicy, QueueClient, QueueServiceClient
 from requests.adapters import HTTPAdapter
@@ -146,3 +147,11 @@ def _translating(probe: Callable[[], object]) -> Callable[[], object]:
             return probe()
 
     return run
+
+
+def event_grid_publisher(endpoint: str, credential: TokenCredential) -> EventGridPublisherClient:
+    """The client of the Event Grid topic, signed in with the app's managed identity (EventGrid Data Sender
+    on the topic; the topic allows no access keys). Built once per process, by the bootstrap. Its own
+    retries are the SDK's defaults (azure-eventgrid 4.22 passes no options to a basic topic's pipeline);
+    a publish that still fails is retried by the delivery's schedule."""
+    return EventGridPublisherClient(endpoint, credential)

@@ -43,15 +43,19 @@ class Tables:
     MEMBERS = "members"
     SCHEDULES = "schedules"
     UPLOADS = "uploads"
+    WEBHOOKS = "webhooks"  # per namespace: the webhooks that receive its events (URL, events, secret)
+    DELIVERIES = "eventdeliveries"  # per webhook (and the Event Grid topic): each event's delivery attempts
 
-    ALL = (ENVIRONMENTS, SNAPSHOTS, ACTIVITY, OPERATIONS, MEMBERS, SCHEDULES, UPLOADS)
+    ALL = (ENVIRONMENTS, SNAPSHOTS, ACTIVITY, OPERATIONS, MEMBERS, SCHEDULES, UPLOADS, WEBHOOKS, DELIVERIES)
 
 
 class Queues:
     OPERATIONS = "operation-work"  # every long job's steps: backups, restores, downloads, uploads
     SCHEDULED = "scheduled-backups"
+    EVENTS = "events"  # the outbox: one message per published event, fanned out to its targets
+    DELIVERIES = "event-deliveries"  # one message per delivery attempt of an event to a webhook or Event Grid
 
-    ALL = (OPERATIONS, SCHEDULED)
+    ALL = (OPERATIONS, SCHEDULED, EVENTS, DELIVERIES)
 
     @staticmethod
     def poison(queue: str) -> str:
@@ -157,9 +161,32 @@ def _names(value: object) -> object:
     return value
 
 
+_MAX_QUEUE_DELAY = 7 * 24 * 3600  # a queue message's visibility delay: at most 7 days
+
+
+def _seconds_list(value: object) -> object:
+    """Comma-separated whole seconds, each 1 second to 7 days (a queue message's limit)."""
+    if isinstance(value, str):
+        try:
+            values = tuple(int(item) for item in value.split(",") if item.strip())
+        except ValueError:
+            raise PydanticCustomError(
+                "seconds_list", "must be comma-separated whole seconds, got {raw}", {"raw": repr(value)}
+            ) from None
+        if not values or any(item < 1 or item > _MAX_QUEUE_DELAY for item in values):
+            raise PydanticCustomError(
+                "seconds_list",
+                "each delay is 1 second to 7 days (a queue message's limit), got {raw}",
+                {"raw": repr(value)},
+            )
+        return values
+    return value
+
+
 Count = Annotated[int, BeforeValidator(_whole_number)]
 Flag = Annotated[bool, BeforeValidator(_flag)]
 Names = Annotated[frozenset[str], NoDecode, BeforeValidator(_names)]
+Delays = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_seconds_list)]
 _MB = 1024 * 1024
 
 
@@ -271,6 +298,21 @@ class Settings(BaseSettings):
         ge=1,
         validation_alias="APPBACKUPS_BACKUP_FRESHNESS_HOURS",
         description="an environment without a successful backup for this many hours is reported",
+    )
+    event_grid_endpoint: str | None = Field(
+        None,
+        validation_alias="APPBACKUPS_EVENTGRID_TOPIC_ENDPOINT",
+        description="the Event Grid topic every job's outcome is published to (through the managed identity); "
+        "none: events go to the namespaces' webhooks only",
+    )
+    webhook_retry_seconds: Delays = Field(
+        (5, 300, 1800, 7200, 18000, 36000, 36000),
+        validation_alias="APPBACKUPS_WEBHOOK_RETRY_SECONDS",
+        description="comma-separated delays, in seconds, before each retry of a webhook delivery (about a day in "
+        "all); then it is given up and marked",
+    )
+    webhook_timeout_seconds: Count = Field(
+        15, ge=1, validation_alias="APPBACKUPS_WEBHOOK_TIMEOUT_SECONDS", description="how long a receiver may take"
     )
     nightly_schedule: str = Field(
         DEFAULT_SCHEDULES[NIGHTLY_SCHEDULE],
@@ -426,6 +468,8 @@ def _shown_default(info: FieldInfo) -> str:
         return str(value).lower()
     if isinstance(value, frozenset):
         return ", ".join(sorted(value)) or "none"
+    if isinstance(value, tuple):
+        return ", ".join(str(item) for item in value)
     if isinstance(value, str):
         return f"`{value}`"
     minimum = next((item.ge for item in info.metadata if hasattr(item, "ge")), None)  # Field(ge=...), Field(le=...)

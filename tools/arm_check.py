@@ -115,6 +115,14 @@ MODELS: dict[tuple[str, str], Model] = {
         "Workspace",
         operations="azure.mgmt.loganalytics.operations._workspaces_operations",
     ),
+    ("Microsoft.EventGrid/topics", "2025-02-15"): Model(
+        "azure.mgmt.eventgrid.models", "Topic", operations="azure.mgmt.eventgrid.operations._topics_operations"
+    ),
+    ("Microsoft.EventGrid/topics/eventSubscriptions", "2025-02-15"): Model(
+        "azure.mgmt.eventgrid.models",
+        "EventSubscription",
+        operations="azure.mgmt.eventgrid.operations._topic_event_subscriptions_operations",
+    ),
 }
 
 # Types and versions declared in infra/ that no installed package has models of, each with why it is
@@ -131,6 +139,7 @@ ROLE_DEFINITIONS = {
     "Key Vault Secrets Officer": "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
     "AcrPull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
     "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
+    "EventGrid Data Sender": "d5a91429-5739-47e2-a06b-3470a27159e7",
 }
 
 # Keys of a resource body that are Bicep's, not the resource type's.

@@ -1,9 +1,10 @@
 // The Backups page: who is signed in, the optional function key, and the first load. The parts of the page
-// (environments, backups, activity, restore, transfers) wire themselves up when imported.
+// (environments, backups, activity, restore, transfers, webhooks) wire themselves up when imported.
 
 import { api, describeError, functionKey, setFunctionKey } from "./api.js";
 import "./activity.js";
 import "./backups.js";
+import "./webhooks.js";
 import { closeDialog, openDialog } from "./dialogs.js";
 import { byId, fill, say } from "./dom.js";
 import { loadEnvironments } from "./environments.js";

@@ -79,6 +79,9 @@ param unauthenticatedAction string
 @description('Paths App Service Authentication lets through without a token, e.g. /api/health for an outside probe.')
 param authExcludedPaths array
 
+@description('Endpoint of the Event Grid topic the events are published to (APPBACKUPS_EVENTGRID_TOPIC_ENDPOINT).')
+param eventGridTopicEndpoint string
+
 @description('Object ids of the global admins (APPBACKUPS_GLOBAL_ADMINS).')
 param globalAdmins array
 
@@ -136,6 +139,7 @@ var authSettings = {
 var appbackupsSettings = {
   APPBACKUPS_DEVELOPMENT_MODE: 'false'
   APPBACKUPS_GLOBAL_ADMINS: join(globalAdmins, ',')
+  APPBACKUPS_EVENTGRID_TOPIC_ENDPOINT: eventGridTopicEndpoint
 }
 
 var timeoutSettings = empty(functionTimeout) ? {} : {

@@ -5,6 +5,7 @@
 //   Key Vault:             Key Vault Secrets User (Key Vault references in app settings)
 //   container registry:    AcrPull (the function app pulls its image with the identity)
 //   Application Insights:  Monitoring Metrics Publisher (Entra ID-authenticated telemetry)
+//   Event Grid topic:      EventGrid Data Sender (the jobs' events; the topic has no keys)
 // Optionally, operators get Key Vault Secrets Officer to store the database passwords.
 
 @description('Object (principal) id of the app managed identity.')
@@ -22,6 +23,9 @@ param registryName string
 @description('Application Insights name.')
 param appInsightsName string
 
+@description('Event Grid topic name.')
+param eventGridTopicName string
+
 @description('Object ids of users or groups that may write secrets (database passwords) into the Key Vault.')
 param secretsOfficerPrincipalIds array
 
@@ -34,6 +38,7 @@ var roles = {
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7' // Key Vault Secrets Officer
   acrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d' // AcrPull
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
+  eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7' // EventGrid Data Sender
 }
 
 var storageRoles = [
@@ -56,6 +61,10 @@ resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' existing =
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
+}
+
+resource eventGridTopic 'Microsoft.EventGrid/topics@2025-02-15' existing = {
+  name: eventGridTopicName
 }
 
 resource storageRoleAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for roleId in storageRoles: {
@@ -93,6 +102,16 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   scope: appInsights
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource eventSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(eventGridTopic.id, principalId, roles.eventGridDataSender)
+  scope: eventGridTopic
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventGridDataSender)
     principalId: principalId
     principalType: 'ServicePrincipal'
   }

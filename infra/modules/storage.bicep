@@ -76,6 +76,8 @@ var tableNames = [
   'members'
   'schedules'
   'uploads'
+  'webhooks'
+  'eventdeliveries'
 ]
 
 // Queues: shared/config.py Queues.ALL and each one's poison queue (Queues.poison).
@@ -84,6 +86,10 @@ var queueNames = [
   'operation-work-poison'
   'scheduled-backups'
   'scheduled-backups-poison'
+  'events'
+  'events-poison'
+  'event-deliveries'
+  'event-deliveries-poison'
 ]
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {

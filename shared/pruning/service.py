@@ -20,7 +20,7 @@ from __future__ import annotations
 import heapq
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -67,7 +67,9 @@ class PruneService:
         maintenance_store: BlobStore,
         clock: Clock,
         grace: timedelta,
+        on_forgotten: Callable[[Snapshot], None] | None = None,  # each forgotten backup, e.g. its event
     ) -> None:
+        self._on_forgotten = on_forgotten
         self._environments = environments
         self._snapshots = snapshots
         self._nights = nights
@@ -124,6 +126,8 @@ class PruneService:
             except StorageFault:
                 logger.warning("could not delete the data of expired backup %s; the orphan sweep will", snapshot.id)
             forgotten.append(snapshot)
+            if self._on_forgotten is not None:
+                self._on_forgotten(snapshot)
             logger.info(
                 "forgot expired %s backup %s of %s (expired %s)",
                 snapshot.tier.value,

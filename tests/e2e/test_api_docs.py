@@ -24,9 +24,11 @@ def browser() -> Iterator[Browser]:
 
 
 def test_the_docs_page_renders_every_route_from_the_app_alone(browser, api):
-    described = requests.get(f"{api}/openapi.json", timeout=30).json()["paths"]
+    document = requests.get(f"{api}/openapi.json", timeout=30).json()
+    described = {**document["paths"], **document["webhooks"]}  # the events a webhook receives render too
     expected = {(method.upper(), path) for path, operations in described.items() for method in operations}
     assert ("DELETE", "/api/environments/{env}") in expected
+    assert ("POST", "appbackups.backup.failed") in expected
 
     context = browser.new_context(viewport=LAPTOP, locale="en-US")
     page = context.new_page()

@@ -158,3 +158,32 @@ def test_exit_codes_and_configuration(api, apps, tmp_path):
         check=False,
     )
     assert from_environment.returncode == 0, from_environment.stderr
+
+
+def test_webhooks_add_list_deliveries_and_remove(api):
+    namespace = f"hooks-{os.getpid()}"
+    added = appbackups(api, "webhooks", "add", namespace, "ops", "http://127.0.0.1:9/in", "--event",
+                       "appbackups.backup.failed", "--event", "appbackups.restore.*")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert "signing secret (shown once" in added.stdout
+    secret = added.stdout.split("once, keep it with the receiver): ")[1].split()[0]
+    assert secret.startswith("whsec_")
+    [listed] = as_json(api, "webhooks", "list", namespace)
+    assert (listed["id"], listed["secretSet"], listed["events"]) == (
+        "ops",
+        True,
+        ["appbackups.backup.failed", "appbackups.restore.*"],
+    )
+    assert secret not in json.dumps(listed)
+    table = appbackups(api, "webhooks", "list", namespace)
+    assert "http://127.0.0.1:9/in" in table.stdout
+    replaced = as_json(api, "webhooks", "add", namespace, "ops", "http://127.0.0.1:9/v2", "--keep-secret")
+    assert (replaced["url"], replaced["events"], replaced["secretSet"]) == ("http://127.0.0.1:9/v2", ["*"], True)
+    assert "secret" not in replaced
+    assert as_json(api, "webhooks", "deliveries", namespace, "ops") == []
+    refused = appbackups(api, "webhooks", "add", namespace, "lan", "http://10.0.0.1/in")
+    assert refused.returncode == 2
+    assert "a private address" in refused.stderr
+    assert appbackups(api, "webhooks", "remove", namespace, "ops", "--yes").returncode == 0
+    assert as_json(api, "webhooks", "list", namespace) == []
+    assert appbackups(api, "webhooks", "deliveries", namespace, "ops").returncode == 3

@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -14,6 +15,10 @@ from tools.azurite import free_port, port_open
 from tools.seed_demo import drop
 
 pytestmark = pytest.mark.e2e
+
+# tools.run writes the app folder's local.settings.json when there is none, with this run's Azurite: a file
+# left behind would point the next run at an Azurite that is gone.
+LOCAL_SETTINGS = Path(__file__).resolve().parents[2] / "local.settings.json"
 
 
 def test_run_serves_the_demo_namespace_and_stops_cleanly(tmp_path, postgres_admin_dsn):
@@ -29,6 +34,7 @@ def test_run_serves_the_demo_namespace_and_stops_cleanly(tmp_path, postgres_admi
         "--database-prefix", prefix,
         "--app-dir", str(app_folder(tmp_path / "app")),  # its own local.settings.json, not the checkout's
     ]  # fmt: skip
+    had_settings = LOCAL_SETTINGS.exists()
     log = open(tmp_path / "run.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     api = f"http://127.0.0.1:{ports['api']}/api"
@@ -54,5 +60,7 @@ def test_run_serves_the_demo_namespace_and_stops_cleanly(tmp_path, postgres_admi
         finally:
             log.close()
             drop(postgres_admin_dsn, prefix)
+            if not had_settings:
+                LOCAL_SETTINGS.unlink(missing_ok=True)
     assert process.returncode == 0, (tmp_path / "run.log").read_text()
     assert not any(port_open(port) for port in ports.values()), "tools.run left a process listening"

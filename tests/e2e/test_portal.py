@@ -340,6 +340,7 @@ def test_a_member_without_stop_apps_is_not_offered_stop_start_or_restore(browser
         expect(page.get_by_text(no_stop)).to_be_visible()
         expect(page.get_by_role("button", name="Stop Application")).to_have_count(0)
         expect(page.get_by_role("button", name="Deregister…")).to_have_count(0)  # namespace admins only
+        expect(page.get_by_role("heading", name=re.compile("^Webhooks"))).to_have_count(0)  # admins only
 
         row = backup_row(page, "operator")
         expect(row.get_by_text("Finished", exact=True)).to_be_visible(timeout=WORK)
@@ -396,3 +397,39 @@ def test_an_admin_deregisters_an_environment_and_its_backups_stay(page: Page, st
     restore.get_by_role("button", name="Cancel").click()
     activity = requests.get(f"{stack.api}/environments/demo-retired/activity", timeout=30).json()["items"]
     assert activity[0]["action"] == "deregister"
+
+
+def test_an_admin_adds_a_webhook_sees_its_last_delivery_and_removes_it(page: Page, stack: PortalStack) -> None:
+    open_page(page, stack, "demo-production")
+    card = page.get_by_role("region", name="Webhooks of namespace demo")
+    expect(card).to_be_visible(timeout=QUICK)
+    expect(card.get_by_text("No webhook receives this namespace's events.")).to_be_visible()
+    card.get_by_label("Name").fill("ops-alerts")
+    card.get_by_label("URL").fill("http://127.0.0.1:9/hooks")  # nothing listens there: deliveries fail
+    card.get_by_label("Events").fill("appbackups.backup.finished, appbackups.backup.failed")
+    card.get_by_role("button", name="Add Webhook").click()
+    expect(card.get_by_text("Webhook ops-alerts is registered.")).to_be_visible(timeout=QUICK)
+    secret = card.locator("#webhook-secret")
+    expect(secret).to_have_text(re.compile(r"^whsec_[A-Za-z0-9+/]{43}=$"))
+    row = card.get_by_role("row").filter(has_text="ops-alerts")
+    expect(row).to_contain_text("http://127.0.0.1:9/hooks")
+    expect(row).to_contain_text("appbackups.backup.finished, appbackups.backup.failed")
+    listed = requests.get(f"{stack.api}/namespaces/demo/webhooks", timeout=30).json()["items"]
+    assert [(item["id"], item["secretSet"]) for item in listed] == [("ops-alerts", True)]
+
+    create_backup(page, "with a webhook")
+    deadline = datetime.now(UTC) + timedelta(seconds=30)
+    while "Connection refused" not in (row.text_content() or ""):  # the first attempt, seen after a Refresh
+        assert datetime.now(UTC) < deadline, row.text_content()
+        page.get_by_role("button", name="Refresh").click()
+        page.wait_for_timeout(500)
+    expect(row).to_contain_text("Pending backup.finished")
+    deliveries = requests.get(f"{stack.api}/namespaces/demo/webhooks/ops-alerts/deliveries", timeout=30).json()
+    assert deliveries["items"][0]["eventType"] == "appbackups.backup.finished"
+
+    row.get_by_role("button", name="Remove webhook ops-alerts").click()
+    confirm = page.get_by_role("alertdialog", name="Remove webhook")
+    confirm.get_by_role("button", name="Remove").click()
+    expect(card.get_by_text("Webhook ops-alerts was removed.")).to_be_visible(timeout=QUICK)
+    expect(card.get_by_role("row").filter(has_text="ops-alerts")).to_have_count(0)
+    assert requests.get(f"{stack.api}/namespaces/demo/webhooks", timeout=30).json()["items"] == []

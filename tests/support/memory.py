@@ -6,11 +6,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from shared.adapters.blobs import BlobStore, MemoryBlobAccount
+from shared.adapters.eventgrid import MemoryEventGrid
 from shared.adapters.postgres.memory import MemoryDatabases
 from shared.adapters.queues import MemoryWorkQueue
 from shared.adapters.tables import MemoryRowTable
+from shared.adapters.webhooks import MemoryTransport
 from shared.bootstrap import Services, build_services
 from shared.config import Settings, StorageConnection
+from shared.domain.addresses import AddressRefused
 from tools.azurite import connection_string
 
 
@@ -26,15 +29,37 @@ class SteppingClock:
         return self.now
 
 
+# Names the fake resolver knows (unit tests resolve nothing for real): a public host, and the usual suspects.
+HOSTS = {
+    "hooks.example.com": ["93.184.215.14"],
+    "localhost": ["127.0.0.1"],
+    "rebound.example.com": ["10.1.2.3"],
+    "metadata.example.com": ["169.254.169.254"],
+    "mixed.example.com": ["93.184.215.14", "192.168.1.5"],
+    "six.example.com": ["2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+}
+
+
+def fake_resolver(host: str, port: int) -> list[str]:
+    if host in HOSTS:
+        return list(HOSTS[host])
+    if all(part.isdigit() for part in host.split(".")) or ":" in host:
+        return [host]  # an address literal resolves to itself
+    raise AddressRefused(f"The host {host!r} cannot be resolved (unknown name).")
+
+
 def memory_services(
     clock: SteppingClock | ManualClock | None = None,
     *,
     account: MemoryBlobAccount | None = None,
     databases: MemoryDatabases | None = None,
     queues: dict[str, MemoryWorkQueue] | None = None,
+    event_grid: MemoryEventGrid | None = None,
+    webhook_transport: MemoryTransport | None = None,
     **settings: object,
 ) -> Services:
-    """Services on in-memory tables, queues, blobs (``account``) and databases (``databases``)."""
+    """Services on in-memory tables, queues, blobs (``account``), databases (``databases``), Event Grid and
+    webhook receivers, and a resolver that knows a few made-up hosts."""
     tables: dict[str, MemoryRowTable] = {}
     queues = {} if queues is None else queues
 
@@ -60,6 +85,9 @@ def memory_services(
         blobs=blobs,
         databases=databases or MemoryDatabases(),
         clock=clock,
+        event_grid=event_grid,
+        webhook_transport=webhook_transport or MemoryTransport(),
+        resolver=fake_resolver,
     )
 
 

@@ -34,6 +34,7 @@ ROLE_IDS = {
     "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
     "AcrPull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
     "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
+    "EventGrid Data Sender": "d5a91429-5739-47e2-a06b-3470a27159e7",
 }
 
 
@@ -154,6 +155,7 @@ def test_the_identity_gets_exactly_the_roles_it_needs() -> None:
         ROLE_IDS["Key Vault Secrets User"]: "vault",
         ROLE_IDS["AcrPull"]: "registry",
         ROLE_IDS["Monitoring Metrics Publisher"]: "appInsights",
+        ROLE_IDS["EventGrid Data Sender"]: "eventGridTopic",
     }
 
 

@@ -1,6 +1,7 @@
 """The API description is generated from the app's registered functions and must name exactly the registered
 routes; each query parameter is declared once, and the handler accepts exactly what the description says."""
 
+import base64
 import re
 
 import azure.functions as func
@@ -21,7 +22,7 @@ ENVIRONMENT = {
     "database": {"host": "127.0.0.1", "database": "prod", "user": "postgres"},
     "files": {"container": "demo-files", "prefix": "prod/"},
 }
-ROUTE_VALUES = {"env": "demo-production", "ns": "demo"}
+ROUTE_VALUES = {"env": "demo-production", "ns": "demo", "webhookId": "ops"}
 
 
 def registered_http_routes() -> set[tuple[str, str]]:
@@ -91,6 +92,9 @@ def test_the_page_sizes_are_documented_as_each_handler_caps_them():
         ("/api/namespaces/{ns}/activity", "get"): {
             "type": "integer", "minimum": 1, "maximum": 200, "default": 50, "description": "Page size.",
         },
+        ("/api/namespaces/{ns}/webhooks/{webhookId}/deliveries", "get"): {
+            "type": "integer", "minimum": 1, "maximum": 200, "default": 50, "description": "Page size.",
+        },
     }  # fmt: skip
 
 
@@ -102,6 +106,10 @@ def registered():
         "put_environment", "PUT", "environments/demo-production", route={"env": "demo-production"}, body=ENVIRONMENT
     )
     assert status == 201
+    secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
+    webhook = {"url": "https://hooks.example.com/appbackups", "events": ["appbackups.backup.failed"], "secret": secret}
+    status, _, document = call("put_webhook", "PUT", "x", route={"ns": "demo", "webhookId": "ops"}, body=webhook)
+    assert status == 201, document
     yield services
     install_services(None)
 
@@ -128,7 +136,7 @@ def test_every_integer_query_parameter_is_accepted_exactly_within_its_documented
                 else:
                     assert (status, document["code"]) == (400, "invalid_query"), (path, parameter["name"], value)
             checked.append(path)
-    assert len(checked) == 3, checked
+    assert len(checked) == 4, checked
 
 
 def test_every_choice_query_parameter_accepts_its_documented_values_and_no_other(registered):
@@ -194,3 +202,24 @@ def test_the_app_is_indexed_once_and_read_again_by_the_description():
     first = once.get_functions()
     assert once.get_functions() == first
     assert [function.get_function_name() for function in first] == ["ping"]
+
+
+def test_the_spec_describes_every_event_a_webhook_receives():
+    from shared.domain.events import EventType
+
+    document = build_openapi()
+    assert set(document["webhooks"]) == {event.value for event in EventType}
+    schemas = document["components"]["schemas"]
+    for event_type, described in document["webhooks"].items():
+        body = described["post"]["requestBody"]["content"]["application/cloudevents+json"]["schema"]
+        assert body["properties"]["type"] == {"const": event_type}
+        data = body["properties"]["data"]["$ref"].removeprefix("#/components/schemas/")
+        assert data in schemas
+        assert {p["name"] for p in described["post"]["parameters"]} == {
+            "webhook-id",
+            "webhook-timestamp",
+            "webhook-signature",
+        }
+    finished = schemas["JobEventData"]["properties"]
+    assert {"backupId", "status", "reason", "dumpSize", "durationSeconds"} <= set(finished)
+    assert not any("url" in name.lower() or "secret" in name.lower() for name in finished)

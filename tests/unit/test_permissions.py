@@ -25,6 +25,7 @@ PERMISSIONS = {
     "namespace-admin": ("ns", {Permission.NAMESPACE_ADMIN}),
 }
 HIDDEN = {"environment_not_found", "namespace_not_found", "restore_not_found"}
+HOOK = {"url": "https://hooks.example.com/appbackups", "events": ["*"], "secret": "whsec_" + "A" * 32}
 
 
 def headers_of(caller: str) -> dict[str, str]:
@@ -72,6 +73,9 @@ def world() -> World:
     services.downloads.request("prod", done.id, DataType.DATABASE_ONLY, system)
     restore = services.restores.request("prod", finished.id, "acc", system)
     services.environments.stop("prod", system)
+    services.webhooks.put(
+        "ns", "hook", url=HOOK["url"], events=("*",), secret=HOOK["secret"], description="", caller=system
+    )
     install_services(services)
     yield World(services, done.id, restore.id)
     install_services(None)
@@ -118,6 +122,11 @@ CASES = [
     Case("put_member", "PUT", {"ns": "ns", "principalId": "new-oid"}, lambda w: {"permissions": ["StopApps"]}, ADMINS),
     Case("delete_member", "DELETE", {"ns": "ns", "principalId": "manager-oid"}, None, ADMINS),
     Case("namespace_activity", "GET", {"ns": "ns"}, None, ADMINS),
+    Case("list_webhooks", "GET", {"ns": "ns"}, None, ADMINS),
+    Case("get_webhook", "GET", {"ns": "ns", "webhookId": "hook"}, None, ADMINS),
+    Case("put_webhook", "PUT", {"ns": "ns", "webhookId": "new-hook"}, lambda w: HOOK, ADMINS),
+    Case("delete_webhook", "DELETE", {"ns": "ns", "webhookId": "hook"}, None, ADMINS),
+    Case("list_deliveries", "GET", {"ns": "ns", "webhookId": "hook"}, None, ADMINS),
     Case("openapi_document", "GET", {}, None, frozenset(CALLERS)),
     Case("portal_page", "GET", {}, None, frozenset(CALLERS)),
     Case("portal_asset", "GET", {"asset": "index.html"}, None, frozenset(CALLERS)),

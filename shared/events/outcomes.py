@@ -1,0 +1,216 @@
+"""What each end of a job says, as an event: its type, its subject and the data the API shows — ids,
+status, reason, sizes, durations; never a URL, key or password. Each event's id is derived from its
+occurrence, so the resend of an event after a crash has the same id."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.domain.environments import Environment
+from shared.domain.events import Event, EventType, event_id, source_of
+from shared.domain.operations import Operation, OperationStatus
+from shared.domain.snapshots import Snapshot
+
+SnapshotLookup = Callable[[str, str], Snapshot | None]  # environment id, snapshot id
+
+_BY_OUTCOME: dict[str, dict[OperationStatus, EventType]] = {
+    "backup": {
+        OperationStatus.FINISHED: EventType.BACKUP_FINISHED,
+        OperationStatus.FAILED: EventType.BACKUP_FAILED,
+        OperationStatus.CANCELLED: EventType.BACKUP_CANCELLED,
+    },
+    "restore": {
+        OperationStatus.FINISHED: EventType.RESTORE_FINISHED,
+        OperationStatus.FAILED: EventType.RESTORE_FAILED,
+        OperationStatus.CANCELLED: EventType.RESTORE_CANCELLED,
+    },
+    "download": {
+        OperationStatus.FINISHED: EventType.DOWNLOAD_READY,
+        OperationStatus.FAILED: EventType.DOWNLOAD_FAILED,
+        OperationStatus.CANCELLED: EventType.DOWNLOAD_CANCELLED,
+    },
+    "upload": {
+        OperationStatus.FINISHED: EventType.UPLOAD_FINISHED,
+        OperationStatus.FAILED: EventType.UPLOAD_FAILED,
+        OperationStatus.CANCELLED: EventType.UPLOAD_CANCELLED,
+    },
+}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return round((end - start).total_seconds(), 3) if start and end else None
+
+
+def backup_outcome(status: OperationStatus, warnings: tuple[str, ...]) -> EventType:
+    """Where a backup's outcome becomes an event type. A backup that finished with warnings (its
+    operation's ``warnings``: file documents without content, once backups record them) is ``.warned``."""
+    if status is OperationStatus.FINISHED and warnings:
+        return EventType.BACKUP_WARNED
+    return _BY_OUTCOME["backup"][status]
+
+
+def _common(operation: Operation) -> dict[str, Any]:
+    ended = operation.finished_on or operation.updated_on
+    data: dict[str, Any] = {
+        "namespace": operation.namespace,
+        "environmentId": operation.environment_id,
+        "operationId": operation.id,
+        "status": operation.status.value,
+        "reason": operation.error or None,
+        "createdOn": _iso(operation.created_on),
+        "finishedOn": _iso(ended),
+        "durationSeconds": _seconds(operation.created_on, ended),
+        "createdBy": {"id": operation.created_by.id, "name": operation.created_by.name},
+    }
+    if operation.error_step:
+        data["errorStep"] = operation.error_step
+    if operation.status is OperationStatus.CANCELLED and operation.cancel_requested_by is not None:
+        who = operation.cancel_requested_by
+        data["cancelledBy"] = {"id": who.id, "name": who.name}
+    return data
+
+
+def _snapshot_data(snapshot: Snapshot | None) -> dict[str, Any]:
+    if snapshot is None:
+        return {}
+    return {
+        "backupId": snapshot.id,
+        "tier": snapshot.tier.value,
+        "dumpSize": snapshot.dump_size,
+        "databaseSize": snapshot.database_size,
+        "fileCount": snapshot.file_count,
+        "filesSize": snapshot.files_size,
+    }
+
+
+def operation_event(operation: Operation, snapshot_of: SnapshotLookup) -> Event | None:
+    """The event of an operation that has ended; None for a kind that raises none."""
+    outcomes = _BY_OUTCOME.get(operation.kind)
+    if outcomes is None or operation.status not in outcomes:
+        return None
+    data = _common(operation)
+    if operation.kind == "backup":
+        event_type = backup_outcome(operation.status, operation.warnings)
+        snapshot = snapshot_of(operation.environment_id, str(operation.snapshot_id))
+        data.update(_snapshot_data(snapshot), backupId=operation.snapshot_id)
+        if snapshot is not None:
+            data.update(
+                status=snapshot.status.value,
+                reason=snapshot.status_message or data["reason"],
+                filesCopied=snapshot.files_copied,
+                attempts=snapshot.attempts,
+                comment=snapshot.comment,
+            )
+        if event_type is EventType.BACKUP_WARNED:
+            data["warnings"] = list(operation.warnings)
+        subject = f"backups/{operation.snapshot_id}"
+    elif operation.kind == "restore":
+        event_type = outcomes[operation.status]
+        switch = next((step.output for step in operation.steps if step.name == "switch"), {})
+        clean = next((step.output for step in operation.steps if step.name == "clean_up_files"), {})
+        pre = next((step.output for step in operation.steps if step.name == "pre_restore_backup"), {})
+        data.update(
+            restoreId=operation.id,
+            backupId=operation.snapshot_id,
+            sourceEnvironmentId=operation.parameters.get("sourceEnvironmentId"),
+            preRestoreBackupId=pre.get("preRestoreSnapshotId"),
+            warnings=list(operation.warnings),
+        )
+        if operation.status is OperationStatus.FINISHED:
+            data.update(
+                filesCopied=int(switch.get("copied", 0)) + int(clean.get("replaced", 0)),
+                filesRemoved=int(clean.get("removed", 0)),
+            )
+        subject = f"restores/{operation.id}"
+    elif operation.kind == "download":
+        event_type = outcomes[operation.status]
+        prepared = next((step.output for step in operation.steps if step.name == "prepare"), {})
+        published = next((step.output for step in operation.steps if step.name == "publish"), {})
+        data.update(
+            downloadId=operation.id,
+            backupId=operation.snapshot_id,
+            dataType=operation.parameters.get("dataType"),
+            status="Ready" if operation.status is OperationStatus.FINISHED else operation.status.value,
+        )
+        if operation.status is OperationStatus.FINISHED:
+            data.update(
+                fileName=prepared.get("fileName"),
+                archiveSize=prepared.get("archiveSize"),
+                expiresOn=published.get("expiresOn"),
+            )
+        subject = f"backups/{operation.snapshot_id}/downloads/{operation.id}"
+    else:  # upload
+        event_type = outcomes[operation.status]
+        snapshot = snapshot_of(operation.environment_id, str(operation.snapshot_id))
+        data.update(
+            _snapshot_data(snapshot),
+            uploadId=operation.parameters.get("uploadId"),
+            backupId=operation.snapshot_id,
+            uploadSize=operation.parameters.get("uploadSize"),
+        )
+        if snapshot is not None:
+            data.update(reason=snapshot.status_message or data["reason"])
+        subject = f"uploads/{operation.parameters.get('uploadId') or operation.id}"
+    return Event(
+        id=event_id(f"{operation.id}/{event_type.value}"),
+        type=event_type,
+        source=source_of(operation.namespace, operation.environment_id),
+        subject=subject,
+        time=operation.finished_on or operation.updated_on,
+        namespace=operation.namespace,
+        data=data,
+    )
+
+
+def schedule_missed_event(
+    environment: Environment, last_success: datetime | None, freshness: timedelta, now: datetime
+) -> Event:
+    """An environment with no successful backup within the freshness window. One event per missed window:
+    the window is named by the last success (or the registration), so every hourly check of the same
+    window raises the same id."""
+    since = (last_success or environment.created_on) + freshness
+    anchor = _iso(last_success) or f"registered {_iso(environment.created_on)}"
+    return Event(
+        id=event_id(f"{environment.id}/{EventType.SCHEDULE_MISSED.value}/{anchor}"),
+        type=EventType.SCHEDULE_MISSED,
+        source=source_of(environment.namespace, environment.id),
+        subject="schedules/backups",
+        time=since,
+        namespace=environment.namespace,
+        data={
+            "namespace": environment.namespace,
+            "environmentId": environment.id,
+            "state": environment.state.value,
+            "lastSuccessfulBackupOn": _iso(last_success),
+            "missedSince": _iso(since),
+            "hoursWithoutBackup": round((now - (last_success or environment.created_on)).total_seconds() / 3600, 1),
+            "freshnessHours": round(freshness.total_seconds() / 3600, 1),
+        },
+    )
+
+
+def backup_expired_event(snapshot: Snapshot, now: datetime) -> Event:
+    return Event(
+        id=event_id(f"{snapshot.id}/{EventType.BACKUP_EXPIRED.value}"),
+        type=EventType.BACKUP_EXPIRED,
+        source=source_of(snapshot.namespace, snapshot.environment_id),
+        subject=f"backups/{snapshot.id}",
+        time=now,
+        namespace=snapshot.namespace,
+        data={
+            "namespace": snapshot.namespace,
+            "environmentId": snapshot.environment_id,
+            **_snapshot_data(snapshot),
+            "status": snapshot.status.value,
+            "createdOn": _iso(snapshot.created_on),
+            "expiresOn": _iso(snapshot.expires_on),
+            "keepUntil": _iso(snapshot.keep_until),
+            "prunedOn": _iso(now),
+        },
+    )

@@ -1,0 +1,106 @@
+"""The webhooks of a namespace, on the request side: register (or replace) one, read, list and remove
+them, and show their recent deliveries. A webhook's URL is checked when it is registered (and again
+before every delivery): HTTPS, to a host whose addresses are all public. Its secret is write-only."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import replace
+
+from shared.catalog.events import DeliveryCatalog, WebhookCatalog
+from shared.clock import Clock
+from shared.domain.access import Principal
+from shared.domain.addresses import AddressRefused, Resolver, checked_addresses, endpoint_of
+from shared.domain.events import Delivery, Webhook
+from shared.domain.snapshots import Actor
+from shared.errors import AlreadyExists, Conflict, InvalidRequest
+
+
+class WebhookService:
+    def __init__(
+        self,
+        webhooks: WebhookCatalog,
+        deliveries: DeliveryCatalog,
+        clock: Clock,
+        resolver: Resolver,
+        development_mode: bool,
+    ) -> None:
+        self._webhooks = webhooks
+        self._deliveries = deliveries
+        self._clock = clock
+        self._resolver = resolver
+        self._development_mode = development_mode
+
+    def check_url(self, url: str) -> None:
+        try:
+            endpoint = endpoint_of(url, development_mode=self._development_mode)
+            checked_addresses(endpoint, self._resolver, development_mode=self._development_mode)
+        except AddressRefused as error:
+            raise InvalidRequest(str(error), code="webhook_url_refused") from error
+
+    def put(
+        self,
+        namespace: str,
+        webhook_id: str,
+        *,
+        url: str,
+        events: tuple[str, ...],
+        secret: str | None,
+        description: str,
+        caller: Principal,
+    ) -> tuple[Webhook, bool]:
+        """Register the webhook (True) or replace it (False); a replacement without a secret keeps the old one."""
+        self.check_url(url)
+        now = self._clock()
+        existing = self._webhooks.find(namespace, webhook_id)
+        if existing is None:
+            if not secret:
+                raise InvalidRequest(
+                    "A new webhook needs a secret (whsec_ and base64 of 24 to 64 random bytes) to sign its deliveries.",
+                    code="webhook_secret_required",
+                )
+            webhook = Webhook(
+                namespace=namespace,
+                id=webhook_id,
+                url=url,
+                events=events,
+                secret=secret,
+                description=description,
+                created_on=now,
+                created_by=Actor(caller.id, caller.name),
+                updated_on=now,
+            )
+            try:
+                return self._webhooks.add(webhook), True
+            except AlreadyExists as error:
+                raise Conflict(
+                    f"Webhook {webhook_id} was registered by another request meanwhile; try again.",
+                    code="concurrent_update",
+                ) from error
+        changed = replace(
+            existing, url=url, events=events, secret=secret or existing.secret, description=description, updated_on=now
+        )
+        return self._webhooks.save(changed), False
+
+    def get(self, namespace: str, webhook_id: str) -> Webhook:
+        return self._webhooks.get(namespace, webhook_id)
+
+    def of_namespace(self, namespace: str) -> list[Webhook]:
+        return self._webhooks.of_namespace(namespace)
+
+    def remove(self, namespace: str, webhook_id: str) -> None:
+        """Remove the webhook; its pending deliveries are dropped and its delivery records go."""
+        webhook = self._webhooks.get(namespace, webhook_id)
+        self._webhooks.remove(namespace, webhook_id)
+        for delivery in list(self._deliveries.of_target(webhook.target)):
+            with contextlib.suppress(Exception):  # best effort: records of a removed webhook are never read
+                self._deliveries.remove(delivery)
+
+    def last_delivery(self, webhook: Webhook) -> Delivery | None:
+        return self._deliveries.latest(webhook.target)
+
+    def deliveries(
+        self, namespace: str, webhook_id: str, *, limit: int, continuation: str | None
+    ) -> tuple[list[Delivery], str | None]:
+        webhook = self._webhooks.get(namespace, webhook_id)
+        return self._deliveries.page(webhook.target, limit=limit, continuation=continuation)
