@@ -71,7 +71,7 @@ async function load() {
     if (generation !== view.generation) return;
     fill(body, data.items.map(renderRow));
     empty.hidden = data.items.length > 0;
-    say(message, "");
+    if (message.dataset.kind === "error") say(message, ""); // a failure to load is over; a "registered" stays
   } catch (error) {
     if (generation === view.generation) say(message, describeError(error), "error");
   }
