@@ -34,6 +34,7 @@ from shared.health.service import HealthService
 from shared.operations.engine import EngineSettings, OperationEngine
 from shared.operations.reaper import Reaper
 from shared.pruning.service import PruneService
+from shared.restores.preflight import Preflight
 from shared.restores.service import RestoreService
 from shared.restores.steps import RestoreSteps
 from shared.schedules.service import SchedulerService
@@ -209,7 +210,20 @@ def build_services(
         backup_steps=backup_steps,
         operations=operations,
         restore_steps=restore_steps,
-        restores=RestoreService(operations, environment_catalog, snapshot_catalog, backups, clock),
+        restores=RestoreService(
+            operations,
+            environment_catalog,
+            snapshot_catalog,
+            backups,
+            clock,
+            Preflight(
+                environments=environment_catalog,
+                backups=backups,
+                databases=databases,
+                snapshot_store=stores.snapshots,
+                file_store=file_store,
+            ),
+        ),
         downloads=DownloadService(operations, operation_catalog, snapshot_catalog, backups, stores.archives, clock),
         uploads=UploadService(
             operations,
