@@ -1,5 +1,5 @@
-"""Timers: the nightly, weekly and monthly backups (fanned out per environment), pruning, and the
-freshness check."""
+"""Timers: the nightly, weekly and monthly backups (fanned out per environment), pruning, the weekly
+restore drills, and the freshness check."""
 
 from __future__ import annotations
 
@@ -70,6 +70,12 @@ def scheduled_backup_worker(message: func.QueueMessage) -> None:
 @bp.timer_trigger(arg_name="timer", schedule="%APPBACKUPS_PRUNE_SCHEDULE%", run_on_startup=False)
 def prune_backups(timer: func.TimerRequest) -> None:
     services().pruning.prune()
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%APPBACKUPS_DRILL_SCHEDULE%", run_on_startup=False)
+def restore_drills(timer: func.TimerRequest) -> None:
+    """Weekly by default: a restore drill of the newest Finished backup of every environment (unless it opted out)."""
+    services().drills.run_scheduled()
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 30 * * * *", run_on_startup=False)

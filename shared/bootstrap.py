@@ -25,9 +25,11 @@ from shared.catalog.uploads import UploadCatalog
 from shared.clients import StorageClients
 from shared.clock import Clock, utc_now
 from shared.config import Containers, Queues, Settings, Tables
-from shared.domain.environments import Environment
+from shared.domain.environments import DatabaseConnection, Environment
 from shared.downloads.service import DownloadService
 from shared.downloads.steps import DownloadSteps
+from shared.drills.service import DrillService
+from shared.drills.steps import DrillSteps
 from shared.environments.service import EnvironmentService
 from shared.faults import arm_crash_points
 from shared.health.service import HealthService
@@ -61,6 +63,8 @@ class Services:
     operations: OperationEngine
     restore_steps: RestoreSteps
     restores: RestoreService
+    drill_steps: DrillSteps
+    drills: DrillService
     downloads: DownloadService
     uploads: UploadService
     scheduler: SchedulerService
@@ -76,6 +80,7 @@ def build_services(
     tables: TableFactory | None = None,
     queues: QueueFactory | None = None,
     clock: Clock = utc_now,
+    databases: Databases | None = None,
 ) -> Services:
     arm_crash_points(settings.crash_points)
     clients = clients or StorageClients(settings.storage)
@@ -95,7 +100,7 @@ def build_services(
     def token_provider(scope: str) -> str:
         return clients.credential.get_token(scope).token
 
-    databases = PostgresDatabases(
+    databases = databases or PostgresDatabases(
         settings.setting,
         connect_timeout=settings.database_connect_timeout,
         bin_dir=settings.postgres_bin_dir,
@@ -169,6 +174,29 @@ def build_services(
         copy_concurrency=settings.copy_concurrency,
     )
     operations.register(restore_steps.definition())
+    drill_steps = DrillSteps(
+        environments=environment_catalog,
+        snapshots=snapshot_catalog,
+        activity=activity,
+        snapshot_store=stores.snapshots,
+        content_store=stores.content,
+        databases=databases,
+        clock=clock,
+        read_concurrency=settings.copy_concurrency,
+        verification_servers={
+            namespace: DatabaseConnection(
+                host=server.host,
+                port=server.port,
+                database=server.database,
+                user=server.user,
+                password_setting=server.passwordSetting,
+                entra_auth=server.entraAuth,
+                ssl_mode=server.sslMode,
+            )
+            for namespace, server in (settings.verification_servers or {}).items()
+        },
+    )
+    operations.register(drill_steps.definition())
     download_steps = DownloadSteps(
         snapshots=snapshot_catalog,
         activity=activity,
@@ -224,6 +252,8 @@ def build_services(
                 file_store=file_store,
             ),
         ),
+        drill_steps=drill_steps,
+        drills=DrillService(operations, environment_catalog, snapshot_catalog, backups, clock),
         downloads=DownloadService(operations, operation_catalog, snapshot_catalog, backups, stores.archives, clock),
         uploads=UploadService(
             operations,

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from azure.core.exceptions import AzureError
+
 from shared.adapters.blobs import BlobInfo, BlobStore
 from shared.adapters.postgres import DatabaseError, Databases
 from shared.backups.layout import DUMP, read_file_list, snapshot_folder
@@ -26,7 +28,8 @@ from shared.domain.access import Permission, Principal
 from shared.domain.environments import Environment, EnvironmentState
 from shared.domain.snapshots import Snapshot, SnapshotStatus
 from shared.domain.verification import VerificationStatus
-from shared.errors import AppError, Conflict, Forbidden, ServiceUnavailable, Unprocessable
+from shared.errors import AppError, Conflict, Forbidden, Unprocessable
+from shared.faults import describe
 from shared.merges import SortedStream
 
 logger = logging.getLogger("appbackups.restores")
@@ -79,7 +82,7 @@ class RestorePlan:
         return tuple(check for check in self.checks if check.status is Verdict.FAIL)
 
     def refuse_if_failed(self) -> None:
-        """Raise the first failed check's refusal (409, 422, 403 or 503), naming it and every failed one."""
+        """Raise the first failed check's refusal (409, 422 or 403), naming it and every failed one."""
         failed = self.failed
         if not failed:
             return
@@ -219,6 +222,15 @@ class Preflight:
         return PreflightCheck("model_version", Verdict.PASS, f"Both have model version {target.model_version or '-'}.")
 
     def _postgres_check(self, snapshot: Snapshot, target: Environment) -> PreflightCheck:
+        try:
+            target_version = self._databases.server_version(target.database)
+        except (DatabaseError, AppError) as error:
+            # Nothing is overwritten then: the pre-restore backup of the target needs the server first.
+            return PreflightCheck(
+                "postgres_version",
+                Verdict.WARN,
+                f"The database server of {target.id} cannot be reached just now, so its version is unknown: {error}",
+            )
         folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
         try:
             info = self._databases.dump_info(self._snapshot_store.read_chunks(folder + DUMP))
@@ -227,12 +239,11 @@ class Preflight:
             return PreflightCheck(
                 "postgres_version", Verdict.FAIL, reason, Unprocessable(reason, code="dump_unreadable")
             )
-        try:
-            target_version = self._databases.server_version(target.database)
-        except (DatabaseError, AppError) as error:
-            reason = f"The database server of {target.id} cannot be reached: {error}"
-            refusal = ServiceUnavailable(reason, code="database_unreachable")
-            return PreflightCheck("postgres_version", Verdict.FAIL, reason, refusal)
+        except (AzureError, OSError) as error:
+            # Not a verdict on the dump: the restore checks it again as it loads it.
+            return PreflightCheck(
+                "postgres_version", Verdict.WARN, f"The backup's dump could not be read just now: {describe(error)}"
+            )
         dumped = info.server_version or snapshot.server_version or 0
         if not dumped:
             return PreflightCheck(

@@ -63,7 +63,7 @@ class RestoreService:
         actor: Principal,
         permissions: Callable[[str], frozenset[Permission]] | None = None,
     ) -> Operation:
-        """Start a restore. The pre-flight checks run first: a failed one refuses it (409, 422, 403 or 503,
+        """Start a restore. The pre-flight checks run first: a failed one refuses it (409, 422 or 403,
         naming the check) before anything is stopped, backed up or written."""
         plan = self._preflight.plan(
             source_environment_id, snapshot_id, target_environment_id, actor, sizes=False, permissions=permissions

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+from shared.adapters.postgres.memory import MemoryDatabases
 from shared.adapters.queues import MemoryWorkQueue
 from shared.adapters.tables import MemoryRowTable
 from shared.bootstrap import Services, build_services
@@ -41,6 +42,7 @@ def memory_services(clock: SteppingClock | None = None, **settings: object) -> S
         tables=table,
         queues=queue,
         clock=clock or SteppingClock(),
+        databases=MemoryDatabases(),  # the twin: unit tests reach no database server
     )
 
 

@@ -85,14 +85,16 @@ def server_version_number(major: int, minor: int, patch: int | None) -> int:
 
 def dump_info(dump: Iterator[bytes], bin_dir: str | None) -> DumpInfo:
     """Read a custom-format dump's table of contents (``pg_restore --list``, which stops reading after
-    it: the data is not streamed). Raises DatabaseError when this pg_restore cannot read it."""
+    it: the data is not streamed). Raises DatabaseError when this pg_restore cannot read it, and what reading
+    the dump raised when that broke off first."""
     process = subprocess.Popen(
         [postgres_tool("pg_restore", bin_dir), "--list"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    feeder = threading.Thread(target=feed, args=(dump, process.stdin, None), daemon=True)
+    feed_errors: list[BaseException] = []
+    feeder = threading.Thread(target=feed, args=(dump, process.stdin, feed_errors), daemon=True)
     errors = Collector(process.stderr)
     feeder.start()
     assert process.stdout is not None
@@ -101,6 +103,8 @@ def dump_info(dump: Iterator[bytes], bin_dir: str | None) -> DumpInfo:
     feeder.join()
     errors.join()
     if process.returncode != 0:
+        if feed_errors:
+            raise feed_errors[0]
         raise DatabaseError(
             f"The dump is not a readable pg_dump custom-format archive: {errors.text()}", transient=False
         )
