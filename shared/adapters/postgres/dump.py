@@ -123,8 +123,14 @@ def dump_info(dump: Iterator[bytes], bin_dir: str | None) -> DumpInfo:
 
 
 def dump_schemas(dump: Iterator[bytes], bin_dir: str | None) -> set[str]:
-    """The schemas a custom-format dump creates, read from its table of contents."""
-    return set(dump_info(dump, bin_dir).schemas)
+    """The schemas a custom-format dump creates, read from its table of contents. Reading the dump breaking
+    off is a DatabaseError too (transient: a retry may read it whole)."""
+    try:
+        return set(dump_info(dump, bin_dir).schemas)
+    except DatabaseError:
+        raise
+    except Exception as error:
+        raise DatabaseError(f"reading the dump failed: {type(error).__name__}: {error}", transient=True) from error
 
 
 def feed(chunks: Iterator[bytes], sink: object, errors: list[BaseException] | None) -> None:
