@@ -89,6 +89,13 @@ async function renderPlan() {
   }
 }
 
+// Once the restore runs, the plan made before it has done its part: its words are not left in the dialog.
+function clearPlan() {
+  planRequest++;
+  fill(planSection);
+  planSection.hidden = true;
+}
+
 function renderTargetStatus() {
   renderPlan();
   const target = chosenTarget();
@@ -287,6 +294,7 @@ async function watch(restore, signal) {
 
 function followInDialog(restore) {
   chooser.hidden = true;
+  clearPlan();
   progressSection.hidden = false;
   renderRestore(restore);
   byId("restore-close").focus();
@@ -318,6 +326,7 @@ showTargetButton.addEventListener("click", () => {
 on("follow-restore", async ({ restoreId }) => {
   dialogSignal = openDialog("restore-dialog");
   chooser.hidden = true;
+  clearPlan();
   progressSection.hidden = false;
   fill(outcome, "Loading the restore…");
   fill(stepsList);
