@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from cli.client import FAILED, NOT_FOUND, USAGE, ApiError, Client
+from cli.client import CONFLICT, FAILED, NOT_FOUND, USAGE, ApiError, Client
 from cli.config import ConfigError, load_config
 from cli.transfers import download_file, upload_file
 
@@ -325,11 +325,13 @@ def envs_start(environment: str) -> None:
 
 
 def _backup_table(items: list[dict[str, Any]]) -> Table:
-    table = Table("id", "status", "tier", "created", "expires", "database", "files", "comment")
+    table = Table("id", "status", "verified", "tier", "created", "expires", "database", "files", "comment")
     for item in items:
+        status = item["status"] + (" (warnings)" if item.get("warnings") else "")
         table.add_row(
             item["id"],
-            item["status"],
+            status,
+            _verified(item),
             item["tier"],
             when(item["createdOn"]),
             when(item.get("retainedUntil") or item["expiresOn"]),
@@ -338,6 +340,15 @@ def _backup_table(items: list[dict[str, Any]]) -> Table:
             item.get("comment") or "",
         )
     return table
+
+
+def _verified(item: dict[str, Any]) -> str:
+    verification = item.get("verification")
+    if not verification:
+        return "-"
+    return {"Passed": "verified", "Failed": "verification failed", "Running": "verifying"}.get(
+        verification["status"], verification["status"]
+    )
 
 
 @backups.command("list")
@@ -381,6 +392,8 @@ def _finish(document: dict[str, Any]) -> None:
         out.print(_backup_table([document]))
         if document.get("statusMessage"):
             out.print(document["statusMessage"])
+        for warning in document.get("warnings") or []:
+            err.print(f"[yellow]warning:[/yellow] {warning}")
     if document["status"] in ("Failed", "Cancelled"):
         raise typer.Exit(FAILED)
 
@@ -499,6 +512,74 @@ def backups_delete(
 # -- restores ---------------------------------------------------------------------------------
 
 
+@backups.command("verify")
+def backups_verify(
+    backup: str,
+    env: Annotated[str | None, typer.Option("--env", "-e")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the drill until it ends; exit 1 if verification failed.")] = False,
+) -> None:
+    """Verify a backup: a restore drill into a scratch database, then its checks (checksums, load, row counts,
+    file references, assertions)."""
+    try:
+        environment, backup_id = backup_path(backup, env)
+        document = state.client.post(f"/environments/{environment}/backups/{backup_id}/verify").json()
+        if wait:
+            _follow_operation(f"/drills/{document['id']}", "drill", f"/drills/{document['id']}/cancel")
+            document = state.client.get(f"/environments/{environment}/backups/{backup_id}")
+    except ApiError as error:
+        fail(error)
+    if not wait:
+        if state.as_json:
+            emit(document)
+        else:
+            out.print(f"restore drill {document['id']} started; follow it with: appbackups backups verify … --wait")
+        return
+    verification = document.get("verification") or {}
+    if state.as_json:
+        emit(document)
+    else:
+        out.print(_checks_table(verification))
+        seconds = verification.get("restoreSeconds")
+        out.print(
+            f"backup {document['id']}: {verification.get('status')}"
+            + (f"; the dump loaded in {seconds:.1f} s" if seconds is not None else "")
+        )
+    if verification.get("status") != "Passed":
+        raise typer.Exit(FAILED)
+
+
+def _checks_table(verification: dict[str, Any]) -> Table:
+    table = Table("check", "status", "detail")
+    for check in verification.get("checks") or []:
+        table.add_row(check["name"], check["status"], check["detail"])
+    return table
+
+
+def _follow_operation(path: str, what: str, cancel_path: str) -> dict[str, Any]:
+    """Live steps and progress of a long job until it ends."""
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"), console=err, transient=False
+    ) as progress:
+        tasks: dict[str, Any] = {}
+
+        def show(document: dict[str, Any]) -> None:
+            for step in document["steps"]:
+                task = tasks.get(step["name"])
+                if task is None:
+                    task = tasks[step["name"]] = progress.add_task(step["title"], total=100, detail="")
+                percent = step["progress"].get("percent")
+                if step["status"] == "Finished":
+                    percent = 100
+                detail = f"{step['status']} {step['progress'].get('detail') or ''}".strip()
+                progress.update(task, completed=percent or 0, detail=detail)
+
+        return waiting_with_cancel(
+            what,
+            lambda: state.client.wait(path, done=_restore_ended, on_update=show),
+            lambda: state.client.post(cancel_path).json(),
+        )
+
+
 def _follow_restore(restore_id: str) -> dict[str, Any]:
     """Live steps and progress until the restore ends."""
     with Progress(
@@ -548,14 +629,20 @@ def restore(
     to: Annotated[str, typer.Option("--to", help="The environment to restore into (same namespace, Stopped).")],
     env: Annotated[str | None, typer.Option("--env", "-e", help="The backup's environment, if not in BACKUP.")] = None,
     wait: Annotated[bool, typer.Option(help="Follow the restore until it ends.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only show the plan and its checks; change nothing (exit 4 if it fails).")
+    ] = False,
 ) -> None:
-    """Restore a backup into an environment of its namespace."""
+    """Restore a backup into an environment of its namespace (its pre-flight checks run first)."""
     try:
         environment, backup_id = backup_path(backup, env)
         response = state.client.post(
-            f"/environments/{environment}/backups/{backup_id}/restore", {"targetEnvironment": to}
+            f"/environments/{environment}/backups/{backup_id}/restore", {"targetEnvironment": to, "dryRun": dry_run}
         )
         document = response.json()
+        if dry_run:
+            _show_plan(document)
+            return
         for warning in document.get("warnings", []):
             err.print(f"[yellow]warning:[/yellow] {warning}")
         if wait:
@@ -572,6 +659,28 @@ def restore(
         out.print(
             f"restore {document['id']} started; follow it with: appbackups restores show {document['id']} --watch"
         )
+
+
+def _show_plan(plan: dict[str, Any]) -> None:
+    if state.as_json:
+        emit(plan)
+    else:
+        table = Table("check", "result", "reason")
+        for check in plan["checks"]:
+            table.add_row(check["name"], check["status"], check["reason"])
+        out.print(table)
+        sizes = plan["sizes"]
+        out.print(
+            f"dump {size(sizes.get('dumpSize'))}, database at backup time {size(sizes.get('databaseSize'))}, "
+            f"file documents to copy: {sizes.get('filesToCopy')} ({size(sizes.get('bytesToCopy'))})"
+        )
+        if plan.get("estimatedSeconds") is not None:
+            out.print(f"estimated: {plan['estimatedSeconds']:.0f} s to load the database. {plan['estimateBasis']}")
+        if plan["stopNeeded"]:
+            out.print(f"stop it first: appbackups envs stop {plan['targetEnvironmentId']}")
+        out.print(f"plan: {plan['outcome']} (nothing was changed)")
+    if plan["outcome"] == "fail":
+        raise typer.Exit(CONFLICT)
 
 
 @restores.command("show")
@@ -650,6 +759,10 @@ def download(
         environment, backup_id = backup_path(backup, env)
         path = f"/environments/{environment}/backups/{backup_id}/download"
         document = state.client.post(path, {"dataType": data_type}).json()
+        expected = document.get("expectedSize")
+        if expected is not None and not state.as_json:
+            about = "about " if document.get("expectedSizeIsEstimate", True) else ""
+            err.print(f"the archive is {about}{size(expected)}{' (an estimate)' if about else ''}")
         if document["status"] != "Ready":
 
             def follow() -> dict[str, Any]:

@@ -64,6 +64,7 @@ class Scope(StrEnum):
     NAMESPACE = "namespace"  # permissions in the {ns} of the route
     RESTORE = "restore"  # permissions in the source's and the target's namespace
     RESTORE_STATUS = "restore-status"  # permissions in the restore's namespace
+    DRILL_STATUS = "drill-status"  # permissions in the drill's namespace
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class Access:
             Scope.NAMESPACE: f"{needed} in the namespace.",
             Scope.RESTORE: f"{needed} in the namespace of the backup and of the target environment (the same one).",
             Scope.RESTORE_STATUS: f"{needed} in the restore's namespace.",
+            Scope.DRILL_STATUS: f"{needed} in the restore drill's namespace.",
         }[self.scope]
 
 
@@ -92,6 +94,7 @@ REGISTRATION = Access(Scope.REGISTRATION, (Permission.NAMESPACE_ADMIN,))
 RESTORE = Access(Scope.RESTORE, (Permission.MANAGE_BACKUPS, Permission.STOP_APPS))
 RESTORE_STATUS = Access(Scope.RESTORE_STATUS, (Permission.MANAGE_BACKUPS,))
 RESTORE_CANCEL = Access(Scope.RESTORE_STATUS, (Permission.MANAGE_BACKUPS, Permission.STOP_APPS))
+DRILL_STATUS = Access(Scope.DRILL_STATUS, (Permission.MANAGE_BACKUPS,))
 
 
 def in_environment(*permissions: Permission) -> Access:
@@ -165,6 +168,7 @@ class RouteSpec:
     response_model: Any = None
     success_status: int = 200
     also_success: tuple[int, ...] = ()  # other success statuses, with the same body (e.g. 201 for a PUT that creates)
+    other_success: tuple[tuple[int, type[BaseModel], str], ...] = ()  # other success statuses with their own body
     media_types: tuple[str, ...] = ()  # what a non-JSON success body may be (the Backups page's files)
     query: tuple[QueryParam, ...] = ()  # the only query parameters the handler may read
     tag: str = ""
@@ -379,11 +383,14 @@ def authorize(access: Access, request: ApiRequest) -> None:
         hidden = NotFound(f"There is no namespace {namespace!r} you can see.", code="namespace_not_found")
         app.access.require(caller, namespace, access.permissions, hidden=hidden)
         return
-    if access.scope is Scope.RESTORE_STATUS:
-        restore_id = request.route("restoreId")
-        hidden = NotFound(f"There is no restore {restore_id!r}.", code="restore_not_found")
+    if access.scope in (Scope.RESTORE_STATUS, Scope.DRILL_STATUS):
+        restore = access.scope is Scope.RESTORE_STATUS
+        restore_id = request.route("restoreId" if restore else "drillId")
+        noun, kind = ("restore", "restore") if restore else ("restore drill", "verify")
+        code = "restore_not_found" if restore else "drill_not_found"
+        hidden = NotFound(f"There is no {noun} {restore_id!r}.", code=code)
         operation = app.operations.find(restore_id)
-        if operation is None or operation.kind != "restore":
+        if operation is None or operation.kind != kind:
             raise hidden
         app.access.require(caller, operation.namespace, access.permissions, hidden=hidden)
         return

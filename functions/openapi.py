@@ -26,6 +26,7 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "ns": {"type": "string", "pattern": NAMESPACE_PATTERN, "description": "Namespace."},
     "id": {"type": "string", "description": "Backup (snapshot) id, a UUID."},
     "restoreId": {"type": "string", "description": "Restore id, from the Location of POST …/restore."},
+    "drillId": {"type": "string", "description": "Restore drill id, from the Location of POST …/verify."},
     "uploadId": {"type": "string", "description": "Upload id, from POST …/uploads."},
     "principalId": {"type": "string", "description": "Object id of a Microsoft Entra principal."},
     "webhookId": {"type": "string", "pattern": NAMESPACE_PATTERN, "description": "Webhook id, chosen at PUT."},
@@ -86,6 +87,7 @@ def _models(routes: list[_Route]) -> list[tuple[type[BaseModel], str]]:
             models.append((registered.spec.request_model, "validation"))
         if registered.spec.response_model is not None:
             models.append((registered.spec.response_model, "serialization"))
+        models += [(model, "serialization") for _, model, _ in registered.spec.other_success]
     return list(dict.fromkeys(models))
 
 
@@ -127,6 +129,9 @@ def build_openapi(functions: Iterable[func.Function] | None = None) -> dict[str,
         if spec.success_status in (201, 202):
             success["headers"] = {"Location": {"schema": {"type": "string"}, "description": "Where to follow it."}}
         responses: dict[str, Any] = {str(status): success for status in (spec.success_status, *spec.also_success)}
+        for status, model, description in spec.other_success:
+            content = {"application/json": {"schema": ref(model, "serialization")}}
+            responses[str(status)] = {"description": description, "content": content}
         for status, description in _ERRORS.items():
             if spec.access.scope is Scope.PUBLIC and status in (401, 403):
                 continue

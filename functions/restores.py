@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from functions.http import RESTORE, RESTORE_CANCEL, RESTORE_STATUS, ApiBlueprint, ApiRequest, Reply, RouteSpec
 from shared.bootstrap import services
-from shared.contracts.operations import OperationView, RestoreBody
+from shared.contracts.operations import OperationView, RestoreBody, RestorePlanView
+from shared.domain.access import Permission
 
 bp = ApiBlueprint()
 
@@ -15,19 +16,28 @@ TAG = "Restores"
     "environments/{env}/backups/{id}/restore",
     "POST",
     RouteSpec(
-        "Restore a backup (answers 202; poll Location)",
+        "Restore a backup (answers 202; poll Location). With dryRun, 200 with the plan and its checks",
         RESTORE,
         request_model=RestoreBody,
         response_model=OperationView,
         success_status=202,
+        other_success=((200, RestorePlanView, "dryRun: the plan; nothing was changed"),),
         tag=TAG,
     ),
 )
 def restore_backup(request: ApiRequest) -> Reply:
+    """The pre-flight checks run first, also for a real restore: a failed one refuses it (409, 422 or 403,
+    naming the check in ``check``) before anything is stopped, backed up or written."""
     body = request.body(RestoreBody)
-    operation = services().restores.request(
-        request.environment_id(), request.route("id"), body.target_environment, request.caller
-    )
+    app = services()
+
+    def permissions(namespace: str) -> frozenset[Permission]:
+        return app.access.permissions(request.caller, namespace)
+
+    arguments = (request.environment_id(), request.route("id"), body.target_environment, request.caller)
+    if body.dry_run:
+        return Reply(200, RestorePlanView.of(app.restores.plan(*arguments, permissions=permissions)))
+    operation = app.restores.request(*arguments, permissions=permissions)
     headers = {"Location": f"/api/restores/{operation.id}", "Retry-After": "5"}
     return Reply(202, OperationView.of(operation), headers)
 

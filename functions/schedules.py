@@ -1,5 +1,5 @@
-"""Timers: the nightly, weekly and monthly backups (fanned out per environment), pruning, and the
-freshness check."""
+"""Timers: the nightly, weekly and monthly backups (fanned out per environment), pruning, the weekly
+restore drills, and the freshness check."""
 
 from __future__ import annotations
 
@@ -74,6 +74,12 @@ def prune_backups(timer: func.TimerRequest) -> None:
     app = services()
     app.pruning.prune()
     app.deliveries.forget_before(datetime.now(UTC) - DELIVERY_RECORDS_KEPT)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%APPBACKUPS_DRILL_SCHEDULE%", run_on_startup=False)
+def restore_drills(timer: func.TimerRequest) -> None:
+    """Weekly by default: a restore drill of the newest Finished backup of every environment (unless it opted out)."""
+    services().drills.run_scheduled()
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 30 * * * *", run_on_startup=False)

@@ -30,9 +30,11 @@ from shared.clients import StorageClients, event_grid_publisher
 from shared.clock import Clock, utc_now
 from shared.config import Containers, Queues, Settings, Tables
 from shared.domain.addresses import Resolver
-from shared.domain.environments import Environment
+from shared.domain.environments import DatabaseConnection, Environment
 from shared.downloads.service import DownloadService
 from shared.downloads.steps import DownloadSteps
+from shared.drills.service import DrillService
+from shared.drills.steps import DrillSteps
 from shared.environments.service import EnvironmentService
 from shared.events.deliveries import DeliveryService, DeliverySettings
 from shared.events.publishing import EventPublisher
@@ -42,6 +44,7 @@ from shared.health.service import HealthService
 from shared.operations.engine import EngineSettings, OperationDefinition, OperationEngine
 from shared.operations.reaper import Reaper
 from shared.pruning.service import PruneService
+from shared.restores.preflight import Preflight
 from shared.restores.service import RestoreService
 from shared.restores.steps import RestoreSteps
 from shared.schedules.service import SchedulerService
@@ -68,6 +71,8 @@ class Services:
     operations: OperationEngine
     restore_steps: RestoreSteps
     restores: RestoreService
+    drill_steps: DrillSteps
+    drills: DrillService
     downloads: DownloadService
     uploads: UploadService
     scheduler: SchedulerService
@@ -200,6 +205,29 @@ def build_services(
         copy_concurrency=settings.copy_concurrency,
     )
     register(restore_steps.definition())
+    drill_steps = DrillSteps(
+        environments=environment_catalog,
+        snapshots=snapshot_catalog,
+        activity=activity,
+        snapshot_store=stores.snapshots,
+        content_store=stores.content,
+        databases=databases,
+        clock=clock,
+        read_concurrency=settings.copy_concurrency,
+        verification_servers={
+            namespace: DatabaseConnection(
+                host=server.host,
+                port=server.port,
+                database=server.database,
+                user=server.user,
+                password_setting=server.passwordSetting,
+                entra_auth=server.entraAuth,
+                ssl_mode=server.sslMode,
+            )
+            for namespace, server in (settings.verification_servers or {}).items()
+        },
+    )
+    register(drill_steps.definition())
     download_steps = DownloadSteps(
         snapshots=snapshot_catalog,
         activity=activity,
@@ -260,7 +288,22 @@ def build_services(
         backup_steps=backup_steps,
         operations=operations,
         restore_steps=restore_steps,
-        restores=RestoreService(operations, environment_catalog, snapshot_catalog, backups, clock),
+        restores=RestoreService(
+            operations,
+            environment_catalog,
+            snapshot_catalog,
+            backups,
+            clock,
+            Preflight(
+                environments=environment_catalog,
+                backups=backups,
+                databases=databases,
+                snapshot_store=stores.snapshots,
+                file_store=file_store,
+            ),
+        ),
+        drill_steps=drill_steps,
+        drills=DrillService(operations, environment_catalog, snapshot_catalog, backups, clock),
         downloads=DownloadService(operations, operation_catalog, snapshot_catalog, backups, stores.archives, clock),
         uploads=UploadService(
             operations,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticCustomError
 from pydantic_settings import (
@@ -71,7 +72,9 @@ DEFAULT_SCHEDULES = {
     "APPBACKUPS_WEEKLY_SCHEDULE": "0 0 2 * * 0",
     "APPBACKUPS_MONTHLY_SCHEDULE": "0 0 2 * * 0",
     "APPBACKUPS_PRUNE_SCHEDULE": "0 0 4 * * *",
+    "APPBACKUPS_DRILL_SCHEDULE": "0 0 5 * * 0",
 }
+VERIFICATION_SERVERS = "APPBACKUPS_VERIFICATION_SERVERS"
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,33 @@ Flag = Annotated[bool, BeforeValidator(_flag)]
 Names = Annotated[frozenset[str], NoDecode, BeforeValidator(_names)]
 Delays = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_seconds_list)]
 _MB = 1024 * 1024
+
+
+class VerificationServer(BaseModel):
+    """A PostgreSQL server where a namespace's restore drills make their scratch databases, for environments
+    whose own server refuses CREATE DATABASE. ``database`` is where the service connects to create them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str
+    port: int = 5432
+    user: str
+    database: str = "postgres"
+    passwordSetting: str | None = None  # noqa: N815 - as the registration's database connection names it
+    entraAuth: bool = False  # noqa: N815
+    sslMode: str = "prefer"  # noqa: N815
+
+
+def _verification_servers(value: object) -> object:
+    """JSON: {"namespace": {"host": …, "port": …, "user": …, "database": …, "passwordSetting": …}}."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value) if value.strip() else None
+        except ValueError:
+            raise PydanticCustomError(
+                "json_object", "must be a JSON object of namespace to server, got {raw}", {"raw": repr(value[:40])}
+            ) from None
+    return value
 
 
 class Settings(BaseSettings):
@@ -320,6 +350,15 @@ class Settings(BaseSettings):
         description="NCRONTAB (six fields, UTC) of the nightly backups; required, as the timer names it "
         "(`make run`, the tests and Bicep set it); the API shows the next run from it",
     )
+    verification_servers: Annotated[
+        dict[str, VerificationServer] | None, NoDecode, BeforeValidator(_verification_servers), Shown("none")
+    ] = Field(
+        None,
+        validation_alias=VERIFICATION_SERVERS,
+        description='where each namespace\'s restore drills make their scratch databases, as JSON: `{"ns": {"host": '
+        '…, "port": 5432, "user": …, "database": "postgres", "passwordSetting": …}}`; a namespace without one uses '
+        "each environment's own server, which must allow CREATE DATABASE",
+    )
     environ: Mapping[str, str] = Field(default_factory=dict, repr=False)  # every app setting, for ``setting``
 
     @property
@@ -445,6 +484,11 @@ OTHER_SETTINGS_LAST = (
                 "monthly backups (it fires on Sundays; the first Sunday of each month counts)",
             ),
             ("APPBACKUPS_PRUNE_SCHEDULE", DEFAULT_SCHEDULES["APPBACKUPS_PRUNE_SCHEDULE"], "pruning"),
+            (
+                "APPBACKUPS_DRILL_SCHEDULE",
+                DEFAULT_SCHEDULES["APPBACKUPS_DRILL_SCHEDULE"],
+                "restore drills (the newest Finished backup of every environment that has not opted out)",
+            ),
         )
     ),
     OtherSetting(

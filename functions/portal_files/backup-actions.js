@@ -3,7 +3,7 @@
 import { api, describeError, pause, route } from "./api.js";
 import { closeDialog, openDialog } from "./dialogs.js";
 import { byId, fill, h, say } from "./dom.js";
-import { formatBytes, formatCount, formatDateTime, statusBadge, tierLabel, time } from "./format.js";
+import { formatBytes, formatCount, formatDateTime, statusBadge, tierLabel, time, verificationBadge } from "./format.js";
 import { changed, emit, environmentById } from "./state.js";
 
 const POLL_MS = 1500;
@@ -55,7 +55,29 @@ function renderDetails(backup) {
     backup.heartbeatOn ? row("Worker last checked in", time(backup.heartbeatOn, { long: true })) : null,
     backup.stalledSince ? row("Stalled since", time(backup.stalledSince, { long: true }), " — it resumes by itself") : null,
     backup.inUseBy?.length ? row("In use by", `${backup.inUseBy.length} restore or download operation(s)`) : null,
+    backup.warnings?.length ? row("Warnings", h("ul", { class: "plain-list" }, ...backup.warnings.map((warning) => h("li", {}, warning)))) : null,
+    row("Verification", ...verificationCell(backup.verification)),
+    ...(backup.verification?.checks ?? []).map((check) => row(`Check: ${check.name}`, statusBadge(check.status === "Passed" ? "finished" : check.status === "Failed" ? "failed" : "processing", check.status), " ", check.detail)),
   );
+}
+
+function verificationCell(verification) {
+  if (!verification) return ["not verified by a restore drill yet"];
+  const when = verification.verifiedOn ? [" on ", time(verification.verifiedOn, { long: true })] : [];
+  const took = verification.restoreSeconds == null ? "" : `; the dump loaded in ${verification.restoreSeconds.toFixed(1)} s`;
+  return [verificationBadge(verification), ...when, took];
+}
+
+// Verify: a restore drill of the backup (POST …/verify); the list shows its badge as it runs and ends.
+export async function verifyBackup(backup, message) {
+  say(message, `Starting a restore drill of the backup of ${formatDateTime(backup.createdOn)}…`, "info");
+  try {
+    await api(route`environments/${backup.environmentId}/backups/${backup.id}/verify`, { method: "POST" });
+    say(message, "A restore drill is verifying the backup: it restores it into a scratch database and checks it.", "success");
+    changed(backup.environmentId, "backups", "activity");
+  } catch (error) {
+    say(message, describeError(error), "error");
+  }
 }
 
 export async function showDetails(backup, opener) {

@@ -2,9 +2,9 @@
 // while it runs, "Show more backups", and each row's More Options menu.
 
 import { api, describeError, firstPages, route } from "./api.js";
-import { cancelBackup, showDetails, confirmDelete, showPin } from "./backup-actions.js";
+import { cancelBackup, showDetails, confirmDelete, showPin, verifyBackup } from "./backup-actions.js";
 import { byId, fill, h, say } from "./dom.js";
-import { backupRefusal, formatBytes, formatCount, formatDateTime, statusBadge, tierLabel, time } from "./format.js";
+import { backupRefusal, formatBytes, formatCount, formatDateTime, statusBadge, tierLabel, time, verificationBadge } from "./format.js";
 import { menuButton } from "./menu.js";
 import { startRestore } from "./restore.js";
 import { changed, holds, on, selectedEnvironment, state } from "./state.js";
@@ -92,7 +92,7 @@ async function loadMore() {
 /** While any backup shown is Processing, look again shortly: the Status column updates by itself. */
 function schedulePoll() {
   window.clearTimeout(pollTimer);
-  if (list.items.some((item) => item.status === "Processing")) {
+  if (list.items.some((item) => item.status === "Processing" || item.verification?.status === "Running")) {
     pollTimer = window.setTimeout(() => load({ keepPages: true }), POLL_MS);
   }
 }
@@ -129,6 +129,7 @@ function menuItems(id) {
     ...(backup.status === "Processing" ? [{ label: "Cancel", onSelect: () => cancelBackup(backup), disabledReason: cancelRefusal }] : []),
     { label: "Restore", onSelect: (opener) => startRestore(backup, opener), disabledReason: restoreRefusal },
     { label: "Download", onSelect: (opener) => showDownload(backup, opener), disabledReason: finished ? "" : notFinished },
+    { label: "Verify", onSelect: () => verifyBackup(backup, message), disabledReason: !finished ? notFinished : backup.verification?.status === "Running" ? "a restore drill of it is running" : "" },
     { label: "Pin", onSelect: (opener) => showPin(backup, opener), disabledReason: finished ? "" : notFinished },
     { label: "Delete", onSelect: (opener) => confirmDelete(backup, opener), disabledReason: deleteRefusal },
   ];
@@ -139,7 +140,9 @@ function statusCell(backup) {
   if (backup.status === "Processing") note = backup.progress || "queued";
   else if (backup.status === "Failed" || backup.status === "Cancelled") note = backup.statusMessage;
   const badge = backup.stalledSince ? statusBadge("stalled", "Processing (stalled)") : statusBadge(backup.status);
-  return [badge, note ? h("span", { class: "cell-note" }, note) : null];
+  const warnings = backup.warnings?.length ? statusBadge("warning", "Warnings") : null;
+  if (warnings) note = backup.warnings.join(" ");
+  return [badge, warnings, verificationBadge(backup.verification), note ? h("span", { class: "cell-note" }, note) : null];
 }
 
 function expiryCell(backup) {

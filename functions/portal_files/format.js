@@ -121,3 +121,11 @@ export function progressBar(percent, label) {
   if (percent !== null && percent !== undefined) attributes.value = String(Math.round(percent));
   return h("progress", attributes, percent === null || percent === undefined ? "working…" : `${Math.round(percent)}%`);
 }
+
+// A backup's last restore drill, as a badge: Verified, Verification failed, or Verifying.
+export function verificationBadge(verification) {
+  if (!verification) return null;
+  const label = { Passed: "Verified", Failed: "Verification failed", Running: "Verifying" }[verification.status] ?? verification.status;
+  const kind = { Passed: "verified", Failed: "unverified", Running: "processing" }[verification.status] ?? "processing";
+  return statusBadge(kind, label);
+}

@@ -4,7 +4,7 @@
 import { ApiError, api, describeError, pause, route } from "./api.js";
 import { openDialog } from "./dialogs.js";
 import { byId, fill, h, say } from "./dom.js";
-import { environmentName, formatDateTime, percentOf, progressBar, progressText, statusBadge, tierLabel, time } from "./format.js";
+import { environmentName, formatBytes, formatDateTime, percentOf, progressBar, progressText, statusBadge, tierLabel, time } from "./format.js";
 import { refreshEnvironment, setRunState } from "./environments.js";
 import { changed, environmentById, on, select, state } from "./state.js";
 
@@ -46,7 +46,58 @@ function renderTargetOptions(backup) {
   if (candidates.some((environment) => environment.id === current)) targetSelect.value = current;
 }
 
+const planSection = byId("restore-plan");
+let planRequest = 0;
+
+// The pre-flight plan (a dry run: nothing changes): each check with its result, the sizes and an estimate.
+async function renderPlan() {
+  const target = chosenTarget();
+  const backup = restoreBackup;
+  const mine = ++planRequest;
+  if (!target || !backup) {
+    planSection.hidden = true;
+    return;
+  }
+  try {
+    const { data } = await api(route`environments/${backup.environmentId}/backups/${backup.id}/restore`, {
+      method: "POST",
+      body: { targetEnvironment: target.id, dryRun: true },
+    });
+    if (mine !== planRequest) return;
+    const sizes = data.sizes;
+    const badge = { pass: "finished", warn: "warning", fail: "failed" };
+    fill(
+      planSection,
+      h("h3", {}, `Plan: ${{ pass: "ready", warn: "ready, with warnings", fail: "the restore would be refused" }[data.outcome]}`),
+      h(
+        "ul",
+        { class: "plain-list plan-checks" },
+        ...data.checks.map((check) => h("li", { "data-check": check.name }, statusBadge(badge[check.status], check.status), ` ${check.name.replaceAll("_", " ")}: ${check.reason}`)),
+      ),
+      h(
+        "p",
+        { class: "plan-sizes" },
+        `Dump ${formatBytes(sizes.dumpSize)}; database at backup time ${formatBytes(sizes.databaseSize)}; file documents to copy: ${sizes.filesToCopy ?? "–"} (${formatBytes(sizes.bytesToCopy)}).`,
+      ),
+      h("p", { class: "plan-estimate" }, data.estimatedSeconds == null ? data.estimateBasis : `Estimated time to load the database: about ${Math.ceil(data.estimatedSeconds)} s. ${data.estimateBasis}`),
+    );
+    planSection.hidden = false;
+  } catch (error) {
+    if (mine !== planRequest) return;
+    fill(planSection, h("p", { class: "banner banner-warning" }, `The plan could not be made: ${describeError(error)}`));
+    planSection.hidden = false;
+  }
+}
+
+// Once the restore runs, the plan made before it has done its part: its words are not left in the dialog.
+function clearPlan() {
+  planRequest++;
+  fill(planSection);
+  planSection.hidden = true;
+}
+
 function renderTargetStatus() {
+  renderPlan();
   const target = chosenTarget();
   const backup = restoreBackup;
   submitButton.setAttribute("aria-disabled", String(!target || target.state !== "Stopped"));
@@ -243,6 +294,7 @@ async function watch(restore, signal) {
 
 function followInDialog(restore) {
   chooser.hidden = true;
+  clearPlan();
   progressSection.hidden = false;
   renderRestore(restore);
   byId("restore-close").focus();
@@ -274,6 +326,7 @@ showTargetButton.addEventListener("click", () => {
 on("follow-restore", async ({ restoreId }) => {
   dialogSignal = openDialog("restore-dialog");
   chooser.hidden = true;
+  clearPlan();
   progressSection.hidden = false;
   fill(outcome, "Loading the restore…");
   fill(stepsList);

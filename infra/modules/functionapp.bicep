@@ -102,6 +102,7 @@ var scheduleSettings = {
   APPBACKUPS_WEEKLY_SCHEDULE: '0 0 2 * * 0'
   APPBACKUPS_MONTHLY_SCHEDULE: '0 0 2 * * 0'
   APPBACKUPS_PRUNE_SCHEDULE: '0 0 4 * * *'
+  APPBACKUPS_DRILL_SCHEDULE: '0 0 5 * * 0'
 }
 
 var platformSettings = {

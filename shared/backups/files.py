@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from shared.adapters.blobs import BlobInfo, BlobStore
 from shared.backups.layout import FileEntry, content_object
+from shared.domain.snapshots import MISSING_UUIDS_KEPT
 from shared.faults import Fault
 from shared.merges import SortedStream
 
@@ -28,6 +29,8 @@ class FileStats:
     copied: int = 0
     copied_bytes: int = 0
     hashed: int = 0
+    missing: int = 0  # file-document rows whose blob is not in the file store (missingFiles: warn)
+    missing_uuids: list[str] = field(default_factory=list)  # the first MISSING_UUIDS_KEPT of them
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_copy(self, size: int) -> None:
@@ -39,22 +42,34 @@ class FileStats:
         with self._lock:
             self.hashed += 1
 
+    def add_missing(self, file_uuid: str) -> None:
+        with self._lock:
+            self.missing += 1
+            if len(self.missing_uuids) < MISSING_UUIDS_KEPT:
+                self.missing_uuids.append(file_uuid)
+
 
 def match_sources(
     uuids: Iterator[str],
     listing: Iterator[BlobInfo],
     prefix: str,
     previous: Iterator[FileEntry],
+    on_missing: Callable[[str], None] | None = None,
 ) -> Iterator[tuple[str, BlobInfo, FileEntry | None]]:
-    """Join three sorted streams on the uuid. Raises MissingFileDocument for a uuid the store lacks."""
+    """Join three sorted streams on the uuid. A uuid the store lacks goes to ``on_missing`` and is left
+    out; without it, that raises MissingFileDocument."""
     blobs = SortedStream(listing, lambda blob: blob.name[len(prefix) :])
     earlier = SortedStream(previous, lambda entry: entry.uuid)
     for file_uuid in uuids:
         blob = blobs.seek(file_uuid)
         if blob is None:
-            raise MissingFileDocument(
-                f"File document {file_uuid} is referenced by the database but its blob {prefix}{file_uuid} is missing."
-            )
+            if on_missing is None:
+                raise MissingFileDocument(
+                    f"File document {file_uuid} is referenced by the database but its blob {prefix}{file_uuid} is "
+                    "missing (the environment's missingFiles setting is fail)."
+                )
+            on_missing(file_uuid)
+            continue
         yield file_uuid, blob, earlier.seek(file_uuid)
 
 
@@ -67,7 +82,9 @@ class FileCollector:
         *,
         concurrency: int,
         on_progress: Callable[[FileStats], None] | None = None,
+        strict: bool = False,
     ) -> None:
+        self._strict = strict  # a missing blob fails the backup (missingFiles: fail) rather than being counted
         self._source = source
         self._content = content
         self._namespace = namespace
@@ -104,7 +121,9 @@ class FileCollector:
         pending: deque[Future[FileEntry]] = deque()
         with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="copy") as pool:
             try:
-                for file_uuid, blob, before in match_sources(uuids, self._source.list(prefix), prefix, previous):
+                on_missing = None if self._strict else self.stats.add_missing
+                matched = match_sources(uuids, self._source.list(prefix), prefix, previous, on_missing)
+                for file_uuid, blob, before in matched:
                     known_md5 = blob.md5 or (before.md5 if before and before.source_etag == blob.etag else None)
                     reusable = (
                         known_md5 and before and before.object == content_object(self._namespace, file_uuid, known_md5)

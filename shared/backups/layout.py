@@ -2,6 +2,7 @@
 
 snapshots/{namespace}/{environment}/{snapshot}/db.backup     pg_dump -Fc -O -x output
 snapshots/{namespace}/{environment}/{snapshot}/files.jsonl   one FileEntry per line, in uuid byte order
+snapshots/{namespace}/{environment}/{snapshot}/rows.json     exact row counts per table, as of the dump's snapshot
 snapshots/{namespace}/{environment}/{snapshot}/manifest.json the summary, written last
 content/{namespace}/{uuid}/{md5}                             one file document's content, written once
 
@@ -24,6 +25,7 @@ from shared.domain.snapshots import Snapshot
 DUMP = "db.backup"
 FILES = "files.jsonl"
 MANIFEST = "manifest.json"
+ROWS = "rows.json"
 MANIFEST_FORMAT = "appbackups/1"
 
 
@@ -89,3 +91,13 @@ def read_file_list(store: BlobStore, snapshot: Snapshot, *, missing_ok: bool = F
     except BlobNotFound:
         if not missing_ok:
             raise
+
+
+def read_row_counts(store: BlobStore, snapshot: Snapshot) -> dict[str, int] | None:
+    """The exact row counts per table recorded with a backup; None for one made without them (an upload)."""
+    name = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id) + ROWS
+    try:
+        document = json.loads(store.read_bytes(name))
+    except BlobNotFound:
+        return None
+    return {str(table): int(count) for table, count in document["tables"].items()}

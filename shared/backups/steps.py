@@ -22,13 +22,23 @@ from shared.adapters.blobs import BlobStore, BlockWriter
 from shared.adapters.postgres import Databases, DatabaseSnapshot, DumpStream
 from shared.adapters.stores import Stores
 from shared.backups.files import FileCollector, FileStats, MissingFileDocument
-from shared.backups.layout import DUMP, FILES, MANIFEST, FileEntry, manifest_head, read_file_list, snapshot_folder
+from shared.backups.layout import (
+    DUMP,
+    FILES,
+    MANIFEST,
+    ROWS,
+    FileEntry,
+    manifest_head,
+    read_file_list,
+    snapshot_folder,
+)
 from shared.catalog.activity import ActivityLog, new_entry_id
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain.access import Principal
 from shared.domain.activity import Action, Outcome
+from shared.domain.environments import MissingFiles
 from shared.domain.operations import Operation, OperationStatus
 from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier
 from shared.faults import Fault, crash_point
@@ -132,6 +142,7 @@ class BackupSteps:
             snapshot.namespace,
             concurrency=self._settings.copy_concurrency,
             on_progress=report,
+            strict=environment.missing_files is MissingFiles.FAIL,
         )
         try:
             with (
@@ -144,6 +155,10 @@ class BackupSteps:
                 dumping = pool.submit(self._stream_dump, dump, dump_writer)
                 try:
                     database_size = exported.database_size()
+                    server_version = exported.server_version
+                    counting = time.monotonic()
+                    rows = exported.table_rows()  # exact, as of the dump's snapshot: what a drill checks against
+                    row_count_seconds = time.monotonic() - counting
                     total = exported.count_file_documents(environment.file_document_query)
                     context.report(done=0, total=total, detail="dumping the database and collecting file documents")
                     uuids = exported.file_document_uuids(environment.file_document_query)
@@ -155,6 +170,12 @@ class BackupSteps:
                     raise
             context.check()
             dump_writer.commit(metadata={"sha256": dump_writer.sha256}, content_type="application/octet-stream")
+            store.put(
+                folder + ROWS,
+                json.dumps({"serverVersion": server_version, "tables": rows}, indent=1).encode(),
+                content_type="application/json",
+                overwrite=True,
+            )
             files_writer.commit(
                 metadata={"sha256": files_writer.sha256, "count": str(collector.stats.count)},
                 content_type="application/x-ndjson",
@@ -175,8 +196,22 @@ class BackupSteps:
             bytesCopied=stats.copied_bytes,
             filesHashed=stats.hashed,
             listSha256=files_writer.sha256,
+            serverVersion=server_version,
+            tableCount=len(rows),
+            rowCount=sum(rows.values()),
+            rowCountSeconds=round(row_count_seconds, 3),
+            missingFiles=stats.missing,
+            missingFileUuids=list(stats.missing_uuids),
             seconds=round(time.monotonic() - started, 3),
         )
+        if stats.missing:
+            logger.warning(
+                "backup %s of %s: %d file documents referred to by the database have no content; the backup "
+                "goes on without them",
+                snapshot.id,
+                snapshot.environment_id,
+                stats.missing,
+            )
         context.report(done=stats.count, total=stats.count, detail=f"{stats.count} file documents, {stats.copied} new")
 
     def _stream_dump(self, dump: DumpStream, writer: BlockWriter) -> None:
@@ -243,7 +278,10 @@ class BackupSteps:
                 "copied": made["filesCopied"],
                 "copiedBytes": made["bytesCopied"],
                 "hashed": made["filesHashed"],
+                "missing": made.get("missingFiles", 0),
+                "missingUuids": made.get("missingFileUuids", []),
             },
+            "rows": {"list": ROWS, "tables": made.get("tableCount"), "rows": made.get("rowCount")},
             "durationSeconds": made["seconds"],
         }
         self._stores.snapshots.put(
@@ -265,16 +303,23 @@ class BackupSteps:
                 files_size=made["filesSize"],
                 files_copied=made["filesCopied"],
                 bytes_copied=made["bytesCopied"],
+                server_version=made.get("serverVersion"),
+                table_count=made.get("tableCount"),
+                row_count=made.get("rowCount"),
+                missing_files=made.get("missingFiles", 0),
+                missing_file_uuids=tuple(made.get("missingFileUuids", ())),
                 attempts=operation.step("dump").attempts,
             ),
         )
+        missing = made.get("missingFiles", 0)
+        warning = f" Warning: {missing} file documents had no content." if missing else ""
         self._activity.record(
             finished.environment_id,
             Action.BACKUP,
             Outcome.FINISHED,
             creator(finished),
             f"{finished.tier.value.capitalize()} backup finished: database dump {made['dumpSize']} bytes, "
-            f"{made['fileCount']} file documents ({made['filesCopied']} new).",
+            f"{made['fileCount']} file documents ({made['filesCopied']} new).{warning}",
             snapshot_id=finished.id,
             operation_id=operation.id,
             entry_id=entry_id,

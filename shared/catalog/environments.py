@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
 from shared.catalog.codec import dumps, from_iso, loads, to_iso
-from shared.domain.environments import DatabaseConnection, Environment, EnvironmentState, FileLocation
+from shared.domain.environments import (
+    DatabaseConnection,
+    Environment,
+    EnvironmentState,
+    FileLocation,
+    MissingFiles,
+    VerificationQuery,
+)
+from shared.domain.verification import LastDrill
 from shared.errors import Conflict, NotFound, StaleRecord
 
 _ROW_KEY = "environment"
@@ -35,6 +44,10 @@ def _to_row(environment: Environment) -> Row:
         "modelVersion": environment.model_version,
         "deploymentPackage": environment.deployment_package,
         "fileDocumentQuery": environment.file_document_query,
+        "missingFiles": environment.missing_files.value,
+        "verificationQueries": [{"name": q.name, "query": q.query} for q in environment.verification_queries],
+        "scheduledDrills": environment.scheduled_drills,
+        "lastDrill": environment.last_drill.to_dict() if environment.last_drill else None,
         "createdOn": to_iso(environment.created_on),
     }
     properties = {
@@ -76,6 +89,12 @@ def _from_row(row: Row) -> Environment:
         model_version=body.get("modelVersion"),
         deployment_package=body.get("deploymentPackage"),
         file_document_query=body.get("fileDocumentQuery"),
+        missing_files=MissingFiles(body.get("missingFiles") or MissingFiles.WARN.value),
+        verification_queries=tuple(
+            VerificationQuery(str(q["name"]), str(q["query"])) for q in body.get("verificationQueries") or ()
+        ),
+        scheduled_drills=bool(body.get("scheduledDrills", True)),
+        last_drill=LastDrill.from_dict(body.get("lastDrill")),
         active_restore_id=row.get("ActiveRestoreId"),
         deregistered_on=from_iso(row.get("DeregisteredOn")),
         deregistered_by=row.get("DeregisteredBy"),
@@ -126,3 +145,20 @@ class EnvironmentCatalog:
                 code="concurrent_update",
             ) from error
         return replace(environment, etag=stored.etag)
+
+    def update(self, environment_id: str, change: Callable[[Environment], Environment]) -> Environment | None:
+        """Apply ``change`` to the environment as it is now, reading it again when another writer was first.
+        None when it does not exist."""
+        for attempt in range(8):
+            environment = self.find(environment_id)
+            if environment is None:
+                return None
+            changed = change(environment)
+            if changed == environment:
+                return environment
+            try:
+                return self.save(changed)
+            except StaleRecord:
+                if attempt == 7:
+                    raise
+        raise AssertionError("unreachable")

@@ -9,6 +9,7 @@ from typing import Any
 from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
 from shared.catalog.codec import dumps, from_iso, loads, to_iso
 from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier
+from shared.domain.verification import Verification
 from shared.errors import AlreadyExists, NotFound, StaleRecord
 
 _RESULT_FIELDS = (
@@ -21,6 +22,9 @@ _RESULT_FIELDS = (
     "files_size",
     "files_copied",
     "bytes_copied",
+    "server_version",
+    "table_count",
+    "row_count",
 )
 
 
@@ -38,6 +42,9 @@ def _to_row(snapshot: Snapshot) -> Row:
         createdByName=snapshot.created_by.name,
         downloads=snapshot.downloads,
         latestDownload=snapshot.latest_download,
+        missingFiles=snapshot.missing_files,
+        missingFileUuids=list(snapshot.missing_file_uuids),
+        verification=snapshot.verification.to_dict() if snapshot.verification else None,
     )
     properties = {
         "Namespace": snapshot.namespace,
@@ -75,6 +82,9 @@ def _from_row(row: Row) -> Snapshot:
         attempts=int(row.get("Attempts") or 0),
         downloads=dict(body.get("downloads") or {}),
         latest_download=body.get("latestDownload"),
+        missing_files=int(body.get("missingFiles") or 0),
+        missing_file_uuids=tuple(body.get("missingFileUuids") or ()),
+        verification=Verification.from_dict(body.get("verification")),
         in_use_by=tuple(user for user in (row.get("InUseBy") or "").split(",") if user),
         etag=row.etag,
         **{name: body.get(_camel(name)) for name in _RESULT_FIELDS},

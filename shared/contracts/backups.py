@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, Field, StringConstraints
 from shared.contracts.common import ApiModel
 from shared.domain.operations import UNDO, Operation, OperationStatus
 from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier
+from shared.domain.verification import CheckStatus, Verification, VerificationStatus
 
 Comment = Annotated[str, StringConstraints(max_length=500, strip_whitespace=True)]
 
@@ -30,6 +31,39 @@ class EditBackupBody(ApiModel):
 class PrincipalView(ApiModel):
     id: str
     name: str
+
+
+class CheckView(ApiModel):
+    name: str = Field(description="checksums, load, row_counts, file_references or assertions.")
+    status: CheckStatus
+    detail: str
+
+
+class VerificationView(ApiModel):
+    """The backup's last restore drill."""
+
+    status: VerificationStatus
+    operation_id: str = Field(description="The drill: GET /api/drills/{operationId}.")
+    started_on: datetime
+    verified_on: datetime | None
+    restore_seconds: float | None = Field(description="How long loading the dump into the scratch database took.")
+    checks: list[CheckView]
+
+    @classmethod
+    def of(cls, verification: Verification) -> VerificationView:
+        return cls(
+            status=verification.status,
+            operation_id=verification.operation_id,
+            started_on=verification.started_on,
+            verified_on=verification.verified_on,
+            restore_seconds=verification.restore_seconds,
+            checks=[CheckView(name=c.name, status=c.status, detail=c.detail) for c in verification.checks],
+        )
+
+
+class MissingFilesView(ApiModel):
+    count: int = Field(description="File-document rows whose content was not in the file store.")
+    uuids: list[str] = Field(description="The first 100 of them.")
 
 
 class SnapshotView(ApiModel):
@@ -53,6 +87,16 @@ class SnapshotView(ApiModel):
     file_count: int | None
     files_size: int | None = Field(description="Total bytes of the file documents.")
     files_copied: int | None = Field(description="File documents this backup had to store; the rest were shared.")
+    server_version: int | None = Field(
+        default=None, description="Of the database server it was dumped from, as server_version_num (150008)."
+    )
+    table_count: int | None = Field(default=None, description="Tables whose exact row counts were recorded.")
+    row_count: int | None = Field(default=None, description="Their rows, in all, as of the backup's snapshot.")
+    warnings: list[str] = Field(default_factory=list, description="What the backup holds less of than it should.")
+    missing_files: MissingFilesView | None = Field(
+        default=None, description="File documents the database referred to that had no content (missingFiles: warn)."
+    )
+    verification: VerificationView | None = Field(default=None, description="Its last restore drill.")
     created_by: PrincipalView
     progress: str = Field(description="What the backup is doing, while it is Processing.")
     attempts: int
@@ -107,6 +151,14 @@ class SnapshotView(ApiModel):
             file_count=snapshot.file_count,
             files_size=snapshot.files_size,
             files_copied=snapshot.files_copied,
+            server_version=snapshot.server_version,
+            table_count=snapshot.table_count,
+            row_count=snapshot.row_count,
+            warnings=list(snapshot.warnings),
+            missing_files=MissingFilesView(count=snapshot.missing_files, uuids=list(snapshot.missing_file_uuids))
+            if snapshot.missing_files
+            else None,
+            verification=VerificationView.of(snapshot.verification) if snapshot.verification else None,
             created_by=PrincipalView(id=snapshot.created_by.id, name=snapshot.created_by.name),
             progress=progress,
             attempts=attempts,

@@ -28,8 +28,14 @@ class DownloadView(ApiModel):
     expires_on: datetime | None = Field(default=None, description="8 hours after the archive became ready.")
     url: str | None = Field(default=None, description="Read-only, for this one archive, until expiresOn.")
     file_name: str | None = None
-    size: int | None = None
+    size: int | None = Field(default=None, description="Of the archive, once Ready.")
     sha256: str | None = None
+    expected_size: int | None = Field(
+        default=None, description="Before it is ready: the archive's size, exact for database_only, else an estimate."
+    )
+    expected_size_is_estimate: bool = Field(
+        default=True, description="files_and_database: an estimate (the uncompressed tar of its members)."
+    )
     progress: ProgressView | None = None
     error: ErrorView | None = None
     stalled_since: datetime | None = Field(default=None, description="While its worker has stopped checking in.")
@@ -49,6 +55,8 @@ class DownloadView(ApiModel):
             file_name=download.file_name,
             size=download.size,
             sha256=download.sha256,
+            expected_size=download.expected_size,
+            expected_size_is_estimate=download.expected_size_is_estimate,
             progress=view.steps[0].progress,
             error=view.error,
             stalled_since=view.stalled_since,

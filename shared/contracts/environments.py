@@ -8,7 +8,15 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, StringConstraints, model_validator
 
 from shared.contracts.common import ApiModel, EnvironmentId, NamespaceName
-from shared.domain.environments import DatabaseConnection, Environment, EnvironmentState, FileLocation, Registration
+from shared.domain.environments import (
+    DatabaseConnection,
+    Environment,
+    EnvironmentState,
+    FileLocation,
+    MissingFiles,
+    Registration,
+    VerificationQuery,
+)
 from shared.domain.schedules import ScheduleState
 from shared.domain.snapshots import SnapshotStatus, Tier
 
@@ -83,6 +91,23 @@ class FileLocationBody(ApiModel):
         return cls(container=location.container, prefix=location.prefix, account_url=location.account_url)  # type: ignore[arg-type]
 
 
+class VerificationQueryBody(ApiModel):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+    query: Annotated[str, StringConstraints(min_length=1, max_length=4000)] = Field(
+        description="SQL that must return one row whose first column is true; run read-only against the "
+        "restored database of a restore drill."
+    )
+
+
+class LastDrillView(ApiModel):
+    snapshot_id: str
+    status: str = Field(description="Passed or Failed.")
+    verified_on: datetime
+    restore_seconds: float | None = Field(description="How long loading the dump took: the measured restore time.")
+    dump_size: int | None
+    database_size: int | None
+
+
 class EnvironmentBody(ApiModel):
     """Registers an environment, or replaces its registration."""
 
@@ -103,6 +128,24 @@ class EnvironmentBody(ApiModel):
         description="SQL returning the uuids of referenced file documents (one text column), for apps whose "
         'file documents are not in "system$filedocument".',
     )
+    missing_files: MissingFiles = Field(
+        default=MissingFiles.WARN,
+        description="A file-document row whose content is missing from the file store: `warn` (the backup "
+        "finishes with warnings naming them) or `fail` (the backup fails).",
+    )
+    verification_queries: Annotated[list[VerificationQueryBody], Field(max_length=50)] = Field(
+        default_factory=list, description="Assertions a restore drill checks against the restored database."
+    )
+    scheduled_drills: bool = Field(
+        default=True, description="Whether the weekly restore drill tests this environment's newest backup."
+    )
+
+    @model_validator(mode="after")
+    def _distinct_query_names(self) -> EnvironmentBody:
+        names = [query.name for query in self.verification_queries]
+        if len(names) != len(set(names)):
+            raise ValueError("verificationQueries: each name must be distinct")
+        return self
 
     def to_registration(self) -> Registration:
         return Registration(
@@ -115,6 +158,9 @@ class EnvironmentBody(ApiModel):
             model_version=self.model_version,
             deployment_package=self.deployment_package,
             file_document_query=self.file_document_query,
+            missing_files=self.missing_files,
+            verification_queries=tuple(VerificationQuery(q.name, q.query) for q in self.verification_queries),
+            scheduled_drills=self.scheduled_drills,
         )
 
 
@@ -157,6 +203,12 @@ class EnvironmentView(ApiModel):
     model_version: str | None
     deployment_package: str | None
     file_document_query: str | None
+    missing_files: MissingFiles = MissingFiles.WARN
+    verification_queries: list[VerificationQueryBody] = Field(default_factory=list)
+    scheduled_drills: bool = True
+    last_drill: LastDrillView | None = Field(
+        default=None, description="Its newest finished restore drill: the measured restore time and size."
+    )
     active_restore_id: str | None = Field(description="The restore that holds the environment, while one runs.")
     created_on: datetime
     updated_on: datetime
@@ -182,6 +234,21 @@ class EnvironmentView(ApiModel):
             model_version=environment.model_version,
             deployment_package=environment.deployment_package,
             file_document_query=environment.file_document_query,
+            missing_files=environment.missing_files,
+            verification_queries=[
+                VerificationQueryBody(name=q.name, query=q.query) for q in environment.verification_queries
+            ],
+            scheduled_drills=environment.scheduled_drills,
+            last_drill=LastDrillView(
+                snapshot_id=environment.last_drill.snapshot_id,
+                status=environment.last_drill.status.value,
+                verified_on=environment.last_drill.verified_on,
+                restore_seconds=environment.last_drill.restore_seconds,
+                dump_size=environment.last_drill.dump_size,
+                database_size=environment.last_drill.database_size,
+            )
+            if environment.last_drill
+            else None,
             active_restore_id=environment.active_restore_id,
             created_on=environment.created_on,
             updated_on=environment.updated_on,

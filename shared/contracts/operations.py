@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from shared.contracts.backups import PrincipalView
 from shared.contracts.common import ApiModel, EnvironmentId
 from shared.domain.operations import Operation, OperationStatus, StepStatus
+
+if TYPE_CHECKING:
+    from shared.domain.restores import RestorePlan
 
 
 class ProgressView(ApiModel):
@@ -179,3 +182,67 @@ class OperationView(ApiModel):
 
 class RestoreBody(ApiModel):
     target_environment: EnvironmentId = Field(description="Where to restore: an environment of the same namespace.")
+    dry_run: bool = Field(
+        default=False,
+        description="Only check: answer 200 with the plan (the pre-flight checks, sizes, an estimate); change nothing.",
+    )
+
+
+class PreflightCheckView(ApiModel):
+    name: str = Field(
+        description="permissions, backup, namespace, target_state, model_version, postgres_version, missing_files "
+        "or verification."
+    )
+    status: Literal["pass", "warn", "fail"]
+    reason: str
+
+
+class PlanSizesView(ApiModel):
+    dump_size: int | None
+    database_size: int | None = Field(description="Of the database when it was backed up.")
+    file_count: int | None
+    files_size: int | None
+    files_to_copy: int | None = Field(description="File documents the target lacks with the same content.")
+    bytes_to_copy: int | None
+
+
+class RestorePlanView(ApiModel):
+    """What a restore would do, and what would stop it: nothing was changed."""
+
+    dry_run: bool = True
+    outcome: Literal["pass", "warn", "fail"] = Field(description="fail: a real restore would be refused.")
+    snapshot_id: str
+    source_environment_id: str
+    target_environment_id: str
+    stop_needed: bool = Field(description="The target runs: Stop Application first.")
+    checks: list[PreflightCheckView]
+    sizes: PlanSizesView
+    estimated_seconds: float | None = Field(description="From the last restore drill of the backup's environment.")
+    estimate_basis: str
+    warnings: list[str]
+
+    @classmethod
+    def of(cls, plan: RestorePlan) -> RestorePlanView:
+        sizes = plan.sizes
+        return cls(
+            outcome=plan.outcome.value,
+            snapshot_id=plan.snapshot.id,
+            source_environment_id=plan.snapshot.environment_id,
+            target_environment_id=plan.target.id if plan.target else "",
+            stop_needed=plan.stop_needed,
+            checks=[
+                PreflightCheckView(name=check.name, status=check.status.value, reason=check.reason)
+                for check in plan.checks
+            ],
+            sizes=PlanSizesView(
+                dump_size=sizes.dump_size,
+                database_size=sizes.database_size,
+                file_count=sizes.file_count,
+                files_size=sizes.files_size,
+                files_to_copy=sizes.files_to_copy,
+                bytes_to_copy=sizes.bytes_to_copy,
+            ),
+            estimated_seconds=plan.estimated_seconds,
+            estimate_basis=plan.estimate_basis,
+            warnings=list(plan.warnings),
+        )

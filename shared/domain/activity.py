@@ -20,6 +20,7 @@ class Action(StrEnum):
     DOWNLOAD = "download"
     UPLOAD = "upload"
     PRUNE = "prune"
+    VERIFY = "verify"
     GRANT = "grant"
     REVOKE = "revoke"
 

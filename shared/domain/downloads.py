@@ -25,3 +25,5 @@ class Download:
     file_name: str | None = None
     size: int | None = None
     sha256: str | None = None
+    expected_size: int | None = None  # said before it is ready: exact for database_only, else an estimate
+    expected_size_is_estimate: bool = True

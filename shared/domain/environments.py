@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from shared.domain.verification import LastDrill
 from shared.errors import Conflict
 
 
@@ -20,6 +21,21 @@ class EnvironmentState(StrEnum):
     RESTORING = "Restoring"
     # Set only by DELETE /api/environments/{env}: the app is gone, its backups stay until they expire.
     DEREGISTERED = "Deregistered"
+
+
+class MissingFiles(StrEnum):
+    """What a backup does with a file-document row whose content is not in the file store."""
+
+    WARN = "warn"  # the backup finishes, with a warning that counts and names them
+    FAIL = "fail"  # the backup fails, as it always did
+
+
+@dataclass(frozen=True)
+class VerificationQuery:
+    """An assertion a restore drill runs read-only against the restored database: it must return true."""
+
+    name: str
+    query: str
 
 
 # States a registration (PUT) cannot set: each belongs to the operation that sets it.
@@ -79,6 +95,9 @@ class Registration:
     model_version: str | None = None
     deployment_package: str | None = None
     file_document_query: str | None = None
+    missing_files: MissingFiles = MissingFiles.WARN
+    verification_queries: tuple[VerificationQuery, ...] = ()
+    scheduled_drills: bool = True
 
 
 @dataclass(frozen=True)
@@ -95,6 +114,10 @@ class Environment:
     model_version: str | None = None
     deployment_package: str | None = None
     file_document_query: str | None = None
+    missing_files: MissingFiles = MissingFiles.WARN
+    verification_queries: tuple[VerificationQuery, ...] = ()
+    scheduled_drills: bool = True  # the weekly drill tests its newest backup; false opts out
+    last_drill: LastDrill | None = None  # its newest finished drill: the measured restore time
     active_restore_id: str | None = None
     deregistered_on: datetime | None = None
     deregistered_by: str | None = None  # the name of who deregistered it

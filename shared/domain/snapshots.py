@@ -8,7 +8,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
+from shared.domain.verification import Verification
 from shared.errors import Conflict
+
+MISSING_UUIDS_KEPT = 100  # of the file documents a backup found without content, the first this many are named
 
 
 class SnapshotStatus(StrEnum):
@@ -75,12 +78,31 @@ class Snapshot:
     files_size: int | None = None
     files_copied: int | None = None
     bytes_copied: int | None = None
+    server_version: int | None = None  # of the database server it was dumped from (server_version_num)
+    table_count: int | None = None  # tables whose exact row counts were recorded with it (rows.json)
+    row_count: int | None = None  # their rows, in all
+    missing_files: int = 0  # file-document rows the database referred to whose content was not in the store
+    missing_file_uuids: tuple[str, ...] = ()  # the first MISSING_UUIDS_KEPT of them
+    verification: Verification | None = None  # its last restore drill
     attempts: int = 0  # of its making, once it has ended (while it is made, its operation has them)
     operation_id: str | None = None  # the operation that makes it (a backup, or an upload's ingest)
     in_use_by: tuple[str, ...] = ()
     downloads: dict[str, str] = field(default_factory=dict)  # data type -> the download operation
     latest_download: str | None = None
     etag: str = ""
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What a Finished backup holds less of than its database referred to."""
+        if not self.missing_files:
+            return ()
+        named = ", ".join(self.missing_file_uuids)
+        more = self.missing_files - len(self.missing_file_uuids)
+        return (
+            f"{self.missing_files} file document{'s' if self.missing_files != 1 else ''} referred to by the database "
+            f"had no content in the file store and {'are' if self.missing_files != 1 else 'is'} not in the backup: "
+            f"{named}{f' and {more} more' if more > 0 else ''}.",
+        )
 
     @property
     def retained_until(self) -> datetime:

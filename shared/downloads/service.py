@@ -16,6 +16,7 @@ from shared.domain.access import Principal
 from shared.domain.downloads import DataType, Download
 from shared.domain.operations import Operation, OperationStatus
 from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus
+from shared.downloads.sizes import expected_size
 from shared.downloads.steps import KIND, archive_folder, user_of
 from shared.errors import Conflict, NotFound, ServiceUnavailable, StaleRecord
 from shared.operations.engine import OperationEngine
@@ -52,7 +53,7 @@ class DownloadService:
             )
         current = self._current(snapshot, data_type)
         if current is not None and current.status in ("Processing", "Ready"):
-            return current, False
+            return self._sized(snapshot, current), False
         operation = self._engine.new(
             KIND,
             environment_id=snapshot.environment_id,
@@ -80,7 +81,7 @@ class DownloadService:
         except StorageFault as error:
             self._engine.abandon(operation.id, "The download could not be queued.")
             raise ServiceUnavailable("The work queue is unavailable; the download was not started.") from error
-        return self._describe(operation, data_type), True
+        return self._sized(snapshot, self._describe(operation, data_type)), True
 
     def status(self, environment_id: str, snapshot_id: str, data_type: DataType | None) -> Download:
         snapshot = self._backups.get(environment_id, snapshot_id)
@@ -91,7 +92,12 @@ class DownloadService:
                 f"No download of backup {snapshot.id} has been requested; POST to this route to prepare one.",
                 code="download_not_requested",
             )
-        return current
+        return self._sized(snapshot, current)
+
+    @staticmethod
+    def _sized(snapshot: Snapshot, download: Download) -> Download:
+        size, estimate = expected_size(snapshot, download.data_type)
+        return replace(download, expected_size=size, expected_size_is_estimate=estimate)
 
     def _current(self, snapshot: Snapshot, data_type: DataType) -> Download | None:
         operation_id = snapshot.downloads.get(data_type.value)

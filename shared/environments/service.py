@@ -59,6 +59,9 @@ class EnvironmentService:
             "model_version": body.model_version,
             "deployment_package": body.deployment_package,
             "file_document_query": body.file_document_query,
+            "missing_files": body.missing_files,
+            "verification_queries": body.verification_queries,
+            "scheduled_drills": body.scheduled_drills,
             "updated_on": now,
         }
         if existing is None:

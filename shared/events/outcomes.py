@@ -36,6 +36,11 @@ _BY_OUTCOME: dict[str, dict[OperationStatus, EventType]] = {
         OperationStatus.FAILED: EventType.UPLOAD_FAILED,
         OperationStatus.CANCELLED: EventType.UPLOAD_CANCELLED,
     },
+    # a restore drill: a failed check fails it; a cancelled one verified nothing, so it raises no event
+    "verify": {
+        OperationStatus.FINISHED: EventType.VERIFICATION_PASSED,
+        OperationStatus.FAILED: EventType.VERIFICATION_FAILED,
+    },
 }
 
 
@@ -48,8 +53,8 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 
 
 def backup_outcome(status: OperationStatus, warnings: tuple[str, ...]) -> EventType:
-    """Where a backup's outcome becomes an event type. A backup that finished with warnings (its
-    operation's ``warnings``: file documents without content, once backups record them) is ``.warned``."""
+    """Where a backup's outcome becomes an event type. A backup that finished with warnings (file
+    documents the database referred to that had no content) is ``.warned``."""
     if status is OperationStatus.FINISHED and warnings:
         return EventType.BACKUP_WARNED
     return _BY_OUTCOME["backup"][status]
@@ -96,8 +101,9 @@ def operation_event(operation: Operation, snapshot_of: SnapshotLookup) -> Event 
         return None
     data = _common(operation)
     if operation.kind == "backup":
-        event_type = backup_outcome(operation.status, operation.warnings)
         snapshot = snapshot_of(operation.environment_id, str(operation.snapshot_id))
+        warnings = (snapshot.warnings if snapshot is not None else ()) + operation.warnings
+        event_type = backup_outcome(operation.status, warnings)
         data.update(_snapshot_data(snapshot), backupId=operation.snapshot_id)
         if snapshot is not None:
             data.update(
@@ -108,8 +114,21 @@ def operation_event(operation: Operation, snapshot_of: SnapshotLookup) -> Event 
                 comment=snapshot.comment,
             )
         if event_type is EventType.BACKUP_WARNED:
-            data["warnings"] = list(operation.warnings)
+            data["warnings"] = list(warnings)
+            data["missingFiles"] = snapshot.missing_files if snapshot is not None else 0
         subject = f"backups/{operation.snapshot_id}"
+    elif operation.kind == "verify":
+        event_type = outcomes[operation.status]
+        snapshot = snapshot_of(operation.environment_id, str(operation.snapshot_id))
+        verification = snapshot.verification if snapshot is not None else None
+        mine = verification is not None and verification.operation_id == operation.id
+        data.update(
+            drillId=operation.id,
+            backupId=operation.snapshot_id,
+            restoreSeconds=verification.restore_seconds if mine else None,  # type: ignore[union-attr]
+            checks=[check.to_dict() for check in verification.checks] if mine else [],  # type: ignore[union-attr]
+        )
+        subject = f"drills/{operation.id}"
     elif operation.kind == "restore":
         event_type = outcomes[operation.status]
         switch = next((step.output for step in operation.steps if step.name == "switch"), {})

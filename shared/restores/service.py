@@ -1,8 +1,10 @@
-"""Use cases on restores: request one (checks, lock, pre-flight warnings), read its status, cancel it."""
+"""Use cases on restores: plan one (a dry run), request one (the pre-flight checks, then the lock), read its
+status, cancel it."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 from shared.adapters.errors import StorageFault
@@ -10,12 +12,14 @@ from shared.backups.service import BackupService
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
-from shared.domain.access import Principal
+from shared.domain.access import Permission, Principal
 from shared.domain.environments import EnvironmentState
 from shared.domain.operations import Operation
-from shared.domain.snapshots import Actor, SnapshotStatus
-from shared.errors import Conflict, NotFound, ServiceUnavailable, StaleRecord, Unprocessable
+from shared.domain.restores import RestorePlan
+from shared.domain.snapshots import Actor
+from shared.errors import Conflict, NotFound, ServiceUnavailable, StaleRecord
 from shared.operations.engine import OperationEngine
+from shared.restores.preflight import Preflight
 from shared.restores.steps import KIND, user_of
 
 logger = logging.getLogger("appbackups.restores")
@@ -29,43 +33,45 @@ class RestoreService:
         snapshots: SnapshotCatalog,
         backups: BackupService,
         clock: Clock,
+        preflight: Preflight,
     ) -> None:
+        self._preflight = preflight
         self._engine = engine
         self._environments = environments
         self._snapshots = snapshots
         self._backups = backups
         self._clock = clock
 
+    def plan(
+        self,
+        source_environment_id: str,
+        snapshot_id: str,
+        target_environment_id: str,
+        actor: Principal,
+        permissions: Callable[[str], frozenset[Permission]] | None = None,
+    ) -> RestorePlan:
+        """A dry run: the pre-flight checks, the sizes and the estimate. Changes nothing."""
+        return self._preflight.plan(
+            source_environment_id, snapshot_id, target_environment_id, actor, sizes=True, permissions=permissions
+        )
+
     def request(
-        self, source_environment_id: str, snapshot_id: str, target_environment_id: str, actor: Principal
+        self,
+        source_environment_id: str,
+        snapshot_id: str,
+        target_environment_id: str,
+        actor: Principal,
+        permissions: Callable[[str], frozenset[Permission]] | None = None,
     ) -> Operation:
-        snapshot = self._backups.get(source_environment_id, snapshot_id)
-        if snapshot.status is not SnapshotStatus.FINISHED:
-            raise Conflict(
-                f"Backup {snapshot.id} is {snapshot.status.value}; only a Finished backup can be restored.",
-                code="backup_not_finished",
-            )
-        target = self._environments.get(target_environment_id)
-        if target.namespace != snapshot.namespace:
-            raise Unprocessable(
-                f"Backup {snapshot.id} belongs to namespace {snapshot.namespace!r} and environment {target.id} to "
-                f"{target.namespace!r}: backups are restored only within their own namespace.",
-                code="cross_namespace",
-            )
-        target.ensure_not_restoring("another restore")
-        if target.state is not EnvironmentState.STOPPED:
-            raise Conflict(
-                f"Environment {target.id} is {target.state.value}: stop the environment first, then restore.",
-                code="environment_not_stopped",
-                state=target.state.value,
-            )
-        warnings: list[str] = []
-        if snapshot.model_version != target.model_version:
-            warnings.append(
-                f"The backup was made with model version {snapshot.model_version or 'unknown'} and {target.id} "
-                f"runs {target.model_version or 'an unknown version'}: deploy the same model "
-                f"({snapshot.model_version or 'of the backup'}) to {target.id} after the restore."
-            )
+        """Start a restore. The pre-flight checks run first: a failed one refuses it (409, 422 or 403,
+        naming the check) before anything is stopped, backed up or written."""
+        plan = self._preflight.plan(
+            source_environment_id, snapshot_id, target_environment_id, actor, sizes=False, permissions=permissions
+        )
+        plan.refuse_if_failed()
+        snapshot, target = plan.snapshot, plan.target
+        assert target is not None
+        warnings = list(plan.warnings)
 
         operation = self._engine.new(
             KIND,

@@ -187,3 +187,31 @@ def test_webhooks_add_list_deliveries_and_remove(api):
     assert appbackups(api, "webhooks", "remove", namespace, "ops", "--yes").returncode == 0
     assert as_json(api, "webhooks", "list", namespace) == []
     assert appbackups(api, "webhooks", "deliveries", namespace, "ops").returncode == 3
+
+
+def test_verify_a_backup_and_plan_a_restore_before_it_runs(api, apps):
+    source, target = apps
+    created = as_json(api, "backups", "create", source.environment_id, "--wait")
+    reference = f"{source.environment_id}/{created['id']}"
+
+    verified = appbackups(api, "backups", "verify", reference, "--wait")
+    assert verified.returncode == 0, verified.stderr
+    assert "checksums" in verified.stdout
+    assert "Passed" in verified.stdout
+    shown = as_json(api, "backups", "show", reference)
+    assert shown["verification"]["status"] == "Passed"
+    assert {check["name"] for check in shown["verification"]["checks"]} >= {"checksums", "load", "row_counts"}
+    listed = appbackups(api, "backups", "list", source.environment_id)
+    assert "verified" in listed.stdout
+
+    # The target runs: the dry run says so and what would be needed, changes nothing, and exits 4.
+    plan = appbackups(api, "restore", reference, "--to", target.environment_id, "--dry-run")
+    assert plan.returncode == 4, plan.stderr
+    assert "target_state" in plan.stdout
+    assert f"appbackups envs stop {target.environment_id}" in plan.stdout
+    assert as_json(api, "envs", "show", target.environment_id)["state"] == "Running"
+    document = json.loads(
+        appbackups(api, "--json", "restore", reference, "--to", target.environment_id, "--dry-run").stdout
+    )
+    assert (document["outcome"], document["stopNeeded"]) == ("fail", True)
+    assert document["estimatedSeconds"] is not None  # from the drill above

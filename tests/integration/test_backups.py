@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from shared.backups.layout import DUMP, FILES, MANIFEST, FileEntry, snapshot_folder
+from shared.backups.layout import DUMP, FILES, MANIFEST, FileEntry, read_row_counts, snapshot_folder
 from shared.backups.steps import BackupHooks
 from shared.clock import utc_now
 from shared.domain.access import Principal
@@ -253,14 +253,51 @@ def test_a_backup_that_fails_for_good_logs_the_line_the_failed_backups_alert_mat
     assert snapshot.id in matching[0]
 
 
-def test_a_missing_file_blob_fails_the_backup_cleanly(services, app):
+def test_a_missing_file_blob_finishes_the_backup_with_a_warning_that_counts_and_names_it(services, app):
+    gone = app.add_document()
+    app.container.delete_blob(app.prefix + gone)
+    snapshot = backup(services, app)
+    assert snapshot.status is SnapshotStatus.FINISHED, snapshot.status_message
+    assert (snapshot.missing_files, snapshot.missing_file_uuids) == (1, (gone,))
+    (warning,) = snapshot.warnings
+    assert gone in warning
+    assert warning.startswith("1 file document referred to by the database had no content")
+    listed = {entry.uuid for entry in file_entries(services, snapshot)}
+    assert gone not in listed
+    assert listed == set(app.files) - {gone}
+    assert manifest_of(services, snapshot)["files"]["missing"] == 1
+    entries, _ = services.activity.page(app.environment_id, limit=1, continuation=None)
+    assert "Warning: 1 file documents had no content." in entries[0].message
+    # A restore of it says so in its warnings.
+    plan = services.restores.plan(app.environment_id, snapshot.id, app.environment_id, ADA)
+    (missing,) = [check for check in plan.checks if check.name == "missing_files"]
+    assert missing.status.value == "warn"
+    assert "1 file documents had no content" in missing.reason
+
+
+def test_with_missing_files_fail_a_missing_file_blob_fails_the_backup_cleanly(services, app):
+    _reregister(services, app, missingFiles="fail")
     gone = app.add_document()
     app.container.delete_blob(app.prefix + gone)
     snapshot = backup(services, app)
     assert snapshot.status is SnapshotStatus.FAILED
     assert gone in snapshot.status_message
     assert "missing" in snapshot.status_message
+    assert "missingFiles setting is fail" in snapshot.status_message
     assert folder_blobs(services, snapshot) == []
+
+
+def test_a_backup_records_the_exact_row_counts_of_its_snapshot(services, app):
+    customers = len(app.table_contents()['public."sales$customer"'])
+    app.add_customers(7, start=1000)
+    snapshot = backup(services, app)
+    counts = read_row_counts(services.stores.snapshots, snapshot)
+    assert counts is not None
+    assert counts['public."sales$customer"'] == customers + 7
+    assert counts['public."system$filedocument"'] == len(app.files)
+    assert snapshot.table_count == len(counts)
+    assert snapshot.row_count == sum(counts.values())
+    assert snapshot.server_version >= 100000
 
 
 def _drop_backup_connections(app):

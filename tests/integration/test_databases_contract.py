@@ -2,6 +2,7 @@
 relies on: a consistent snapshot with its file uuids in byte order and a dump of it, an atomic restore
 that leaves the target as it was on any failure, and knowing afterwards whether it committed."""
 
+import contextlib
 import uuid
 from dataclasses import dataclass, replace
 from typing import Any
@@ -9,7 +10,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from shared.adapters.postgres import ALL_FILE_DOCUMENTS_QUERY, DatabaseError, Databases, PostgresDatabases
+from shared.adapters.postgres import (
+    ALL_FILE_DOCUMENTS_QUERY,
+    DatabaseError,
+    Databases,
+    PostgresDatabases,
+    ScratchDatabaseRefused,
+)
 from shared.adapters.postgres.memory import FILE_DOCUMENTS, MemoryDatabases, Table
 from shared.domain.environments import DatabaseConnection
 from shared.errors import ServiceUnavailable
@@ -40,6 +47,7 @@ class World:
     create: Any  # (customers) -> DatabaseConnection
     contents: Any  # (DatabaseConnection) -> {table: sorted rows}
     write: Any  # (DatabaseConnection, customer id, name) -> None: the app writing meanwhile
+    unprivileged: Any  # (DatabaseConnection) -> the same database, as a user that may not CREATE DATABASE
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -61,7 +69,13 @@ def world(request):
         def write(connection, customer, name):
             databases.database(connection).tables[CUSTOMERS].rows.append((customer, name))
 
-        yield World(databases, create, lambda c: databases.database(c).contents(), write)
+        def unprivileged(connection):
+            restricted = replace(connection, host="memory-restricted")
+            databases.create(restricted)
+            databases.refuse_create.add(restricted.host)
+            return restricted
+
+        yield World(databases, create, lambda c: databases.database(c).contents(), write, unprivileged)
         return
     admin = request.getfixturevalue("postgres_admin_dsn")
     factory = request.getfixturevalue("database_factory")
@@ -83,7 +97,14 @@ def world(request):
         with psycopg.connect(dsn(connection), autocommit=True) as db:
             db.execute('INSERT INTO "sales$customer" VALUES (%s, %s)', (customer, name))
 
-    yield World(databases, create, lambda c: table_contents(dsn(c)), write)
+    def unprivileged(connection):
+        with psycopg.connect(admin, autocommit=True) as db:
+            if not db.execute("SELECT 1 FROM pg_roles WHERE rolname = 'appbackups_nocreatedb'").fetchone():
+                with contextlib.suppress(psycopg.errors.DuplicateObject):
+                    db.execute("CREATE ROLE appbackups_nocreatedb LOGIN NOCREATEDB")
+        return replace(connection, user="appbackups_nocreatedb")
+
+    yield World(databases, create, lambda c: table_contents(dsn(c)), write, unprivileged)
 
 
 def dump_of(world, connection) -> bytes:
@@ -185,3 +206,55 @@ def test_an_unreachable_database_is_named_in_the_reason(world):
         world.databases.referenced_files(missing, ALL_FILE_DOCUMENTS_QUERY).__enter__()
     with pytest.raises(DatabaseError):
         world.databases.snapshot(missing).__enter__()
+
+
+def test_a_snapshot_counts_the_rows_of_every_table_as_of_itself(world):
+    connection = world.create([(1, "Ada"), (2, "Grace")])
+    with world.databases.snapshot(connection) as snapshot:
+        world.write(connection, 3, "written after the snapshot")
+        assert snapshot.table_rows() == {CUSTOMERS: 2, FILE_DOCUMENTS: len(FILES)}
+    assert world.databases.table_rows(connection) == {CUSTOMERS: 3, FILE_DOCUMENTS: len(FILES)}
+
+
+def test_a_dump_says_which_server_it_came_from(world):
+    connection = world.create([(1, "Ada")])
+    version = world.databases.server_version(connection)
+    assert version >= 100000
+    info = world.databases.dump_info(iter([dump_of(world, connection)]))
+    assert info.major == version // 10000
+    assert info.server_version // 10000 == version // 10000
+    assert info.archive_version
+    with pytest.raises(DatabaseError):
+        world.databases.dump_info(iter([b"this is not a database dump at all"]))
+
+
+def test_a_scratch_database_is_made_next_to_a_database_loaded_and_dropped(world):
+    source = world.create([(1, "Ada"), (2, "Grace")])
+    name = f"appbackups_verify_{uuid.uuid4().hex[:12]}"
+    try:
+        scratch = world.databases.create_scratch(source, name)
+        assert (scratch.database, scratch.host) == (name, source.host)
+        assert world.databases.scratch_exists(source, name)
+        assert world.databases.create_scratch(source, name) == scratch  # an earlier attempt's is kept
+        world.databases.restore(scratch, lambda: iter([dump_of(world, source)]))
+        assert world.databases.table_rows(scratch) == {CUSTOMERS: 2, FILE_DOCUMENTS: len(FILES)}
+        assert world.databases.query_is_true(scratch, 'SELECT count(*) = 2 FROM "sales$customer"') is True
+        assert world.databases.query_is_true(scratch, 'SELECT count(*) > 2 FROM "sales$customer"') is False
+        with pytest.raises(DatabaseError, match="does not exist"):
+            world.databases.query_is_true(scratch, "SELECT count(*) > 0 FROM no_such_table")
+        with pytest.raises(DatabaseError):  # read-only: an assertion cannot change what it checks
+            world.databases.query_is_true(scratch, 'WITH gone AS (DELETE FROM "sales$customer") SELECT true')
+        assert world.databases.table_rows(scratch)[CUSTOMERS] == 2
+    finally:
+        world.databases.drop_scratch(source, name)
+    assert not world.databases.scratch_exists(source, name)
+    world.databases.drop_scratch(source, name)  # again: nothing to drop, no error
+    assert world.contents(source)[CUSTOMERS] == [(1, "Ada"), (2, "Grace")]  # the source is untouched
+    with pytest.raises(ValueError, match="not the name of a drill's scratch database"):
+        world.databases.drop_scratch(source, source.database)  # never anything but a scratch database
+
+
+def test_a_server_that_refuses_create_database_says_so(world):
+    source = world.create([])
+    with pytest.raises(ScratchDatabaseRefused, match="refused to create the scratch database"):
+        world.databases.create_scratch(world.unprivileged(source), f"appbackups_verify_{uuid.uuid4().hex[:12]}")

@@ -65,6 +65,9 @@ def test_a_download_restores_by_the_manual_procedure(harness, app, tmp_path, dat
     assert response.status_code == 200
     assert ready.file_name in response.headers["Content-Disposition"]
     assert len(response.content) == ready.size
+    # Said before it was ready, and stated as an estimate: the members' sizes, which gzip makes no larger.
+    assert ready.expected_size_is_estimate
+    assert ready.size <= ready.expected_size <= 2 * ready.size, (ready.expected_size, ready.size)
     archive = tmp_path / "snapshot.tar.gz"
     archive.write_bytes(response.content)
 
@@ -124,6 +127,7 @@ def test_database_only_is_the_dump_alone(harness, app):
     snapshot = harness.services.snapshot_catalog.get(app.environment_id, snapshot_id)
     assert len(content) == snapshot.dump_size
     assert ready.sha256 == snapshot.dump_sha256
+    assert (ready.expected_size, ready.expected_size_is_estimate) == (len(content), False)  # exact, said up front
 
 
 def test_a_corrupted_content_object_fails_the_download(harness, app):

@@ -20,6 +20,7 @@ from shared.domain.environments import (
     DatabaseConnection,
     EnvironmentState,
     FileLocation,
+    MissingFiles,
     Registration,
 )
 from shared.domain.operations import Operation
@@ -95,7 +96,15 @@ class CoreWorld:
             lambda body: self.services.operations.handle(body["operationId"], watch=body.get("watch")),
         )
 
-    def app(self, *, namespace: str = "ns", state: str = "Running", documents: int = 3, customers: int = 3) -> TwinApp:
+    def app(
+        self,
+        *,
+        namespace: str = "ns",
+        state: str = "Running",
+        documents: int = 3,
+        customers: int = 3,
+        missing_files: MissingFiles = MissingFiles.WARN,
+    ) -> TwinApp:
         suffix = uuid.uuid4().hex[:8]
         connection = DatabaseConnection(host="memory", port=5432, database=f"db-{suffix}", user="app")
         self.databases.create(connection, {FILE_DOCUMENTS: Table(FILE_COLUMNS), CUSTOMERS: Table(("id", "name"))})
@@ -109,6 +118,7 @@ class CoreWorld:
             files=FileLocation(container=container, prefix="docs/"),
             model_version="1.0.0",
             deployment_package="app_1.0.0.mda",
+            missing_files=missing_files,
         )
         environment_id = f"app-{suffix}"
         self.services.environments.put(environment_id, registration, SYSTEM)

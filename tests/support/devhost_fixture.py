@@ -11,6 +11,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from tests.support.polling import wait_for
+
+__all__ = ["REPO_ROOT", "make_app_dir", "read_records", "wait_for"]  # wait_for: the devhost tests import it from here
+
 FIXTURE_APP = Path(__file__).resolve().parent / "devhost_app"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,6 +7,7 @@ from shared.adapters.errors import StorageFault
 from shared.backups.layout import DUMP, read_file_list, snapshot_folder
 from shared.backups.steps import BackupHooks
 from shared.domain.access import Principal
+from shared.domain.environments import MissingFiles
 from shared.domain.operations import OperationStatus
 from shared.domain.snapshots import SnapshotStatus
 from shared.errors import Conflict
@@ -69,8 +70,20 @@ def test_a_write_after_the_snapshot_began_is_not_in_the_backup(world):
     assert target.contents() == before
 
 
-def test_a_missing_file_blob_fails_the_backup_and_leaves_no_data(world):
+def test_a_missing_file_blob_is_left_out_of_the_backup_with_a_warning_naming_it(world):
     app = world.app(documents=2)
+    gone = app.add_document(upload=False)
+    snapshot = make_backup(world, app)
+    assert snapshot.status is SnapshotStatus.FINISHED
+    assert (snapshot.missing_files, snapshot.missing_file_uuids) == (1, (gone,))
+    assert gone in snapshot.warnings[0]
+    listed = {entry.uuid for entry in read_file_list(world.services.stores.snapshots, snapshot)}
+    assert gone not in listed
+    assert len(listed) == 2
+
+
+def test_with_missing_files_fail_a_missing_file_blob_fails_the_backup_and_leaves_no_data(world):
+    app = world.app(documents=2, missing_files=MissingFiles.FAIL)
     gone = app.add_document(upload=False)
     snapshot = make_backup(world, app)
     assert snapshot.status is SnapshotStatus.FAILED

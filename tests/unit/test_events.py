@@ -27,6 +27,7 @@ from shared.domain.environments import EnvironmentState
 from shared.domain.events import EVENT_GRID_TARGET, DeliveryStatus, EventType, event_id
 from shared.domain.operations import Operation, OperationStatus, Step, StepStatus
 from shared.domain.snapshots import Actor, SnapshotStatus
+from shared.domain.verification import Check, CheckStatus, Verification, VerificationStatus
 from shared.events.outcomes import operation_event
 from tests.support.memory import HOSTS, ManualClock, memory_services
 
@@ -168,14 +169,69 @@ def test_a_backup_event_carries_what_the_api_shows_of_the_backup() -> None:
     assert event.data["tier"] == "manual"
 
 
-def test_a_backup_that_finished_with_warnings_is_warned() -> None:
-    """Backups record no warnings yet (another change adds them); the hook where the outcome becomes an
-    event type is here, and takes the operation's warnings."""
-    warned = operation("backup", OperationStatus.FINISHED, warnings=("2 file documents have no content",))
-    event = operation_event(warned, lambda environment, snapshot: None)
+def test_a_backup_that_finished_with_file_documents_missing_is_warned() -> None:
+    world = World()
+    services = world.services
+    snapshot = services.backups.record("prod", ADA)
+    finished = services.snapshot_catalog.save(
+        snapshot.finished(
+            snapshot.created_on,
+            dump_size=1,
+            dump_sha256="0" * 64,
+            file_count=1,
+            files_size=1,
+            files_copied=1,
+            missing_files=2,
+            missing_file_uuids=("a1", "b2"),
+        )
+    )
+    ended = operation("backup", OperationStatus.FINISHED, snapshot_id=finished.id)
+    event = operation_event(ended, services.snapshot_catalog.find)
     assert event is not None
     assert event.type is EventType.BACKUP_WARNED
-    assert event.data["warnings"] == ["2 file documents have no content"]
+    assert event.data["missingFiles"] == 2
+    assert event.data["warnings"] == list(finished.warnings)
+    assert "a1, b2" in event.data["warnings"][0]
+    whole = services.snapshot_catalog.save(replace(finished, missing_files=0, missing_file_uuids=()))
+    assert operation_event(replace(ended, snapshot_id=whole.id), services.snapshot_catalog.find).type is (  # type: ignore[union-attr]
+        EventType.BACKUP_FINISHED
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (OperationStatus.FINISHED, EventType.VERIFICATION_PASSED),
+        (OperationStatus.FAILED, EventType.VERIFICATION_FAILED),
+    ],
+)
+def test_a_restore_drill_is_a_verification_event_with_its_checks(status, expected) -> None:
+    world = World()
+    services = world.services
+    snapshot = services.backups.record("prod", ADA)
+    drill_status = VerificationStatus.PASSED if status is OperationStatus.FINISHED else VerificationStatus.FAILED
+    check_status = CheckStatus.PASSED if status is OperationStatus.FINISHED else CheckStatus.FAILED
+    verified = services.snapshot_catalog.save(
+        replace(
+            snapshot.finished(snapshot.created_on, dump_size=1, dump_sha256="0" * 64, file_count=0, files_size=0),
+            verification=Verification(
+                drill_status,
+                "verify-op-1",
+                snapshot.created_on,
+                snapshot.created_on,
+                restore_seconds=2.5,
+                checks=(Check("load", check_status, "loaded"),),
+            ),
+        )
+    )
+    ended = operation("verify", status, snapshot_id=verified.id)
+    event = operation_event(ended, services.snapshot_catalog.find)
+    assert event is not None
+    assert (event.type, event.subject) == (expected, "drills/verify-op-1")
+    assert event.data["backupId"] == verified.id
+    assert event.data["restoreSeconds"] == 2.5
+    assert event.data["checks"] == [{"name": "load", "status": check_status.value, "detail": "loaded"}]
+    assert operation_event(replace(ended, status=OperationStatus.CANCELLED), services.snapshot_catalog.find) is None
 
 
 def test_a_download_event_names_no_url() -> None:

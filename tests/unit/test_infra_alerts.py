@@ -16,6 +16,7 @@ ALERTS = ROOT / "infra" / "alerts"
 RUNTIME_CODE = [ROOT / "function_app.py", *(ROOT / "functions").rglob("*.py"), *(ROOT / "shared").rglob("*.py")]
 
 FAILED_LINE = "backup %s of %s failed: %s"
+FAILED_DRILL_LINE = "backup %s of %s failed verification: %s"
 STALE_LINE = "environment %s has no successful backup since %s"
 
 
@@ -56,6 +57,16 @@ def test_the_failed_backup_query_matches_the_failure_line_the_app_writes(formats
     line = FAILED_LINE % ("0193a4b2-snapshot", "acme-production", "the database refused the login")
     assert _filter(query).search(line)
     assert _environment(query, line) == "acme-production"
+
+
+def test_a_failed_restore_drill_raises_the_same_alert_as_a_failed_backup(formats: set[str]) -> None:
+    assert FAILED_DRILL_LINE in formats, "no code writes the line of a failed drill"
+    query = _query("failed-backups.kql")
+    line = FAILED_DRILL_LINE % ("0193a4b2-snapshot", "acme-production", "row_counts: 9 rows loaded, 10 recorded")
+    assert _filter(query).search(line)
+    assert _environment(query, line) == "acme-production"
+    passed = next(line for line in formats if line.startswith("backup ") and " verified " in line)
+    assert not _filter(query).search(passed.replace("%s", "x"))
 
 
 def test_the_failed_backup_query_ignores_retries_and_successes(formats: set[str]) -> None:

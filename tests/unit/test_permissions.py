@@ -24,7 +24,7 @@ PERMISSIONS = {
     "manager-stopper": ("ns", {Permission.MANAGE_BACKUPS, Permission.STOP_APPS}),
     "namespace-admin": ("ns", {Permission.NAMESPACE_ADMIN}),
 }
-HIDDEN = {"environment_not_found", "namespace_not_found", "restore_not_found"}
+HIDDEN = {"environment_not_found", "namespace_not_found", "restore_not_found", "drill_not_found"}
 HOOK = {"url": "https://hooks.example.com/appbackups", "events": ["*"], "secret": "whsec_" + "A" * 32}
 
 
@@ -51,6 +51,7 @@ class World:
     services: object
     backup_id: str
     restore_id: str
+    drill_id: str
 
 
 @pytest.fixture
@@ -72,12 +73,13 @@ def world() -> World:
     done = services.snapshot_catalog.save(done.finished(done.created_on, dump_size=1, dump_sha256="0" * 64))
     services.downloads.request("prod", done.id, DataType.DATABASE_ONLY, system)
     restore = services.restores.request("prod", finished.id, "acc", system)
+    drill = services.drills.request("prod", done.id, system)
     services.environments.stop("prod", system)
     services.webhooks.put(
         "ns", "hook", url=HOOK["url"], events=("*",), secret=HOOK["secret"], description="", caller=system
     )
     install_services(services)
-    yield World(services, done.id, restore.id)
+    yield World(services, done.id, restore.id, drill.id)
     install_services(None)
 
 
@@ -90,6 +92,7 @@ class Case:
     allowed: frozenset[str]
 
 
+DRY_RUN = {"targetEnvironment": "prod", "dryRun": True}
 NS_READERS = frozenset({"manager", "manager-stopper", "namespace-admin", "global-admin"})
 STOPPERS = frozenset({"manager-stopper", "namespace-admin", "global-admin"})
 ADMINS = frozenset({"namespace-admin", "global-admin"})
@@ -112,6 +115,10 @@ CASES = [
     Case("restore_backup", "POST", {"env": "prod", "id": "@backup"}, lambda w: {"targetEnvironment": "prod"}, STOPPERS),
     Case("get_restore", "GET", {"restoreId": "@restore"}, None, NS_READERS),
     Case("cancel_restore", "POST", {"restoreId": "@restore"}, None, STOPPERS),
+    Case("verify_backup", "POST", {"env": "prod", "id": "@backup"}, None, NS_READERS),
+    Case("get_drill", "GET", {"drillId": "@drill"}, None, NS_READERS),
+    Case("cancel_drill", "POST", {"drillId": "@drill"}, None, NS_READERS),
+    Case("restore_backup", "POST", {"env": "prod", "id": "@backup"}, lambda w: DRY_RUN, STOPPERS),
     Case("cancel_backup", "POST", {"env": "prod", "id": "@backup"}, None, NS_READERS),
     Case("request_download", "POST", {"env": "prod", "id": "@backup"}, lambda w: {}, NS_READERS),
     Case("get_download", "GET", {"env": "prod", "id": "@backup"}, None, NS_READERS),
@@ -143,8 +150,8 @@ def test_every_registered_route_is_in_the_matrix():
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.function)
 def test_the_permission_matrix(world, case, caller):
-    route = {key: world.backup_id if value == "@backup" else world.restore_id if value == "@restore" else value
-             for key, value in case.route.items()}  # fmt: skip
+    named = {"@backup": world.backup_id, "@restore": world.restore_id, "@drill": world.drill_id}
+    route = {key: named.get(value, value) for key, value in case.route.items()}
     status, _, document = call(
         case.function,
         case.method,

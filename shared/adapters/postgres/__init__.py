@@ -5,8 +5,12 @@
 - ``referenced_files`` — the file-document uuids the database refers to now;
 - ``restore`` — replace the database with a dump in one transaction (``restore.py``), and
   ``transaction_committed`` to learn afterwards whether that transaction committed;
-- ``dump_schemas`` — read a dump's table of contents (is it a dump pg_restore reads?);
-- ``ping``.
+- ``dump_schemas``, ``dump_info`` — read a dump's table of contents (is it a dump pg_restore reads? which
+  server was it dumped from?);
+- for restore drills (``scratch.py``): ``create_scratch`` / ``drop_scratch`` a database next to an
+  environment's, ``table_rows`` (exact counts per table; a snapshot has them too, as of itself), and
+  ``query_is_true`` (a read-only assertion);
+- ``server_version``, ``ping``.
 
 ``Databases`` is the Protocol the use cases depend on; ``PostgresDatabases`` runs the real client
 tools against a real server (``connection.py`` holds credentials and error classification,
@@ -28,23 +32,37 @@ from shared.adapters.postgres.connection import (
     DatabaseError,
     SettingReader,
     TokenProvider,
+    classify,
     first_line,
 )
-from shared.adapters.postgres.dump import DumpProcess, dump_schemas
+from shared.adapters.postgres.dump import DumpInfo, DumpProcess, dump_info, dump_schemas
 from shared.adapters.postgres.restore import restore_atomically, transaction_committed
+from shared.adapters.postgres.scratch import (
+    SCRATCH_PREFIX,
+    ScratchDatabaseRefused,
+    count_rows,
+    create_scratch,
+    drop_scratch,
+    query_is_true,
+    scratch_exists,
+    table_rows,
+)
 from shared.adapters.postgres.snapshot import ALL_FILE_DOCUMENTS_QUERY, DEFAULT_FILE_DOCUMENT_QUERY, ExportedSnapshot
-from shared.adapters.postgres.tools import tool_dir
+from shared.adapters.postgres.tools import server_version, tool_dir
 from shared.domain.environments import DatabaseConnection
 from shared.errors import ServiceUnavailable
 
 __all__ = [
     "ALL_FILE_DOCUMENTS_QUERY",
     "DEFAULT_FILE_DOCUMENT_QUERY",
+    "SCRATCH_PREFIX",
     "DatabaseError",
     "DatabaseSnapshot",
     "Databases",
+    "DumpInfo",
     "DumpStream",
     "PostgresDatabases",
+    "ScratchDatabaseRefused",
 ]
 
 
@@ -71,6 +89,9 @@ class DatabaseSnapshot(Protocol):
 
     def file_document_uuids(self, query: str | None = None) -> Iterator[str]:
         """Distinct uuids of the referenced file documents, in byte order (how Blob Storage lists names)."""
+
+    def table_rows(self) -> dict[str, int]:
+        """Exact row counts of every user table (``schema."table"``), as of this view."""
 
     def dump(self) -> DumpStream:
         """A custom-format dump (``pg_dump -Fc -O -x``) of exactly this view."""
@@ -104,6 +125,31 @@ class Databases(Protocol):
 
     def dump_schemas(self, dump: Iterator[bytes]) -> set[str]:
         """The schemas a custom-format dump creates; raises DatabaseError when it is not one."""
+
+    def dump_info(self, dump: Iterator[bytes]) -> DumpInfo:
+        """The server version a dump was made from, its archive format and schemas, read by the newest
+        installed pg_restore (only its table of contents is read); raises DatabaseError when no installed
+        pg_restore reads it."""
+
+    def server_version(self, database: DatabaseConnection) -> int:
+        """The server's version as server_version_num (150008)."""
+
+    def create_scratch(self, server: DatabaseConnection, name: str) -> DatabaseConnection:
+        """Create the scratch database ``name`` (``appbackups_verify_…``) on ``server``'s server, connecting
+        as ``server`` does; an existing one (an earlier attempt's) is kept. Returns the connection to it.
+        Raises ScratchDatabaseRefused when the server does not allow it."""
+
+    def drop_scratch(self, server: DatabaseConnection, name: str) -> None:
+        """Drop the scratch database if it exists (``WITH (FORCE)``). Safe to repeat."""
+
+    def scratch_exists(self, server: DatabaseConnection, name: str) -> bool: ...
+
+    def table_rows(self, database: DatabaseConnection) -> dict[str, int]:
+        """Exact row counts of every user table, now."""
+
+    def query_is_true(self, database: DatabaseConnection, query: str, timeout_seconds: int = 60) -> bool:
+        """Run ``query`` read-only: whether it returned true. Raises DatabaseError (with the server's reason)
+        when it fails, writes, or returns anything but one boolean."""
 
 
 class PostgresDatabases:
@@ -159,6 +205,27 @@ class PostgresDatabases:
     def dump_schemas(self, dump: Iterator[bytes]) -> set[str]:
         return dump_schemas(dump, tool_dir(None, self._bin_dir))
 
+    def dump_info(self, dump: Iterator[bytes]) -> DumpInfo:
+        return dump_info(dump, tool_dir(None, self._bin_dir))
+
+    def server_version(self, database: DatabaseConnection) -> int:
+        return server_version(self.parameters(database))
+
+    def create_scratch(self, server: DatabaseConnection, name: str) -> DatabaseConnection:
+        return create_scratch(self.parameters(server), server, name)
+
+    def drop_scratch(self, server: DatabaseConnection, name: str) -> None:
+        drop_scratch(self.parameters(server), name)
+
+    def scratch_exists(self, server: DatabaseConnection, name: str) -> bool:
+        return scratch_exists(self.parameters(server), name)
+
+    def table_rows(self, database: DatabaseConnection) -> dict[str, int]:
+        return table_rows(self.parameters(database))
+
+    def query_is_true(self, database: DatabaseConnection, query: str, timeout_seconds: int = 60) -> bool:
+        return query_is_true(self.parameters(database), query, timeout_seconds)
+
 
 class _PostgresSnapshot:
     def __init__(self, exported: ExportedSnapshot, bin_dir: str | None) -> None:
@@ -177,6 +244,12 @@ class _PostgresSnapshot:
 
     def file_document_uuids(self, query: str | None = None) -> Iterator[str]:
         return self._exported.file_document_uuids(query)
+
+    def table_rows(self) -> dict[str, int]:
+        try:
+            return count_rows(self._exported.connection)
+        except psycopg.Error as error:
+            raise classify(error, self._exported.parameters) from error
 
     def dump(self) -> DumpStream:
         bin_dir = tool_dir(self._exported.server_version, self._bin_dir)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from shared.adapters.postgres.connection import ConnectionParameters, DatabaseError
 from shared.adapters.postgres.tools import postgres_tool
@@ -56,15 +58,43 @@ class DumpProcess:
         self._process.wait()
 
 
-def dump_schemas(dump: Iterator[bytes], bin_dir: str | None) -> set[str]:
-    """The schemas a custom-format dump creates, read from its table of contents."""
+@dataclass(frozen=True)
+class DumpInfo:
+    """What a custom-format dump's table of contents says of it."""
+
+    server_version: int  # of the server it was dumped from, as server_version_num (150008); 0 if unknown
+    server_version_text: str  # as pg_restore prints it ("15.8 (Debian 15.8-1)")
+    archive_version: str  # the archive format ("1.14-0"): which pg_restore releases read it
+    schemas: frozenset[str]  # the schemas it creates
+
+    @property
+    def major(self) -> int:
+        return self.server_version // 10000 if self.server_version >= 100000 else self.server_version // 100
+
+
+_DUMPED_FROM = re.compile(r"^;\s+Dumped from database version: (\d+)(?:\.(\d+))?(?:\.(\d+))?(.*)$")
+_ARCHIVE_VERSION = re.compile(r"^;\s+Dump Version: (\S+)")
+
+
+def server_version_number(major: int, minor: int, patch: int | None) -> int:
+    """As server_version_num: 15.8 is 150008; 9.6.24 is 90624."""
+    if major >= 10:
+        return major * 10000 + minor
+    return major * 10000 + minor * 100 + (patch or 0)
+
+
+def dump_info(dump: Iterator[bytes], bin_dir: str | None) -> DumpInfo:
+    """Read a custom-format dump's table of contents (``pg_restore --list``, which stops reading after
+    it: the data is not streamed). Raises DatabaseError when this pg_restore cannot read it, and what reading
+    the dump raised when that broke off first."""
     process = subprocess.Popen(
         [postgres_tool("pg_restore", bin_dir), "--list"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    feeder = threading.Thread(target=feed, args=(dump, process.stdin, None), daemon=True)
+    feed_errors: list[BaseException] = []
+    feeder = threading.Thread(target=feed, args=(dump, process.stdin, feed_errors), daemon=True)
     errors = Collector(process.stderr)
     feeder.start()
     assert process.stdout is not None
@@ -73,15 +103,34 @@ def dump_schemas(dump: Iterator[bytes], bin_dir: str | None) -> set[str]:
     feeder.join()
     errors.join()
     if process.returncode != 0:
+        if feed_errors:
+            raise feed_errors[0]
         raise DatabaseError(
             f"The dump is not a readable pg_dump custom-format archive: {errors.text()}", transient=False
         )
-    schemas = set()
+    schemas, version, text, archive = set(), 0, "", ""
     for line in listing.decode(errors="replace").splitlines():
+        if match := _DUMPED_FROM.match(line):
+            major, minor, patch = int(match[1]), int(match[2] or 0), int(match[3]) if match[3] else None
+            version = server_version_number(major, minor, patch)
+            text = line.split(":", 1)[1].strip()
+        elif match := _ARCHIVE_VERSION.match(line):
+            archive = match[1]
         parts = line.split()
         if not line.startswith(";") and len(parts) >= 6 and parts[3] == "SCHEMA" and parts[4] == "-":
             schemas.add(parts[5])
-    return schemas
+    return DumpInfo(version, text, archive, frozenset(schemas))
+
+
+def dump_schemas(dump: Iterator[bytes], bin_dir: str | None) -> set[str]:
+    """The schemas a custom-format dump creates, read from its table of contents. Reading the dump breaking
+    off is a DatabaseError too (transient: a retry may read it whole)."""
+    try:
+        return set(dump_info(dump, bin_dir).schemas)
+    except DatabaseError:
+        raise
+    except Exception as error:
+        raise DatabaseError(f"reading the dump failed: {type(error).__name__}: {error}", transient=True) from error
 
 
 def feed(chunks: Iterator[bytes], sink: object, errors: list[BaseException] | None) -> None:

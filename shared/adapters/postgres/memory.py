@@ -7,12 +7,15 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.adapters.postgres.connection import DatabaseError
+from shared.adapters.postgres.dump import DumpInfo
+from shared.adapters.postgres.scratch import SCRATCH_PREFIX, ScratchDatabaseRefused
 from shared.adapters.postgres.snapshot import ALL_FILE_DOCUMENTS_QUERY
 from shared.domain.environments import DatabaseConnection
 from shared.errors import ServiceUnavailable
@@ -60,12 +63,16 @@ class MemoryDatabase:
                 selected.add(str(row[position["__uuid__"]]))
         return sorted(selected, key=lambda uuid: uuid.encode())
 
+    def table_rows(self) -> dict[str, int]:
+        return {name: len(table.rows) for name, table in sorted(self.tables.items())}
+
     def serialised(self) -> bytes:
         document = {
             name: {"columns": list(t.columns), "rows": [list(r) for r in t.rows]} for name, t in self.tables.items()
         }
         schemas = sorted({name.split(".", 1)[0] for name in self.tables} - {"public"})
-        return _HEADER + json.dumps({"schemas": schemas, "tables": document}).encode()
+        header = {"schemas": schemas, "serverVersion": self.server_version}
+        return _HEADER + json.dumps({**header, "tables": document}).encode()
 
 
 def _parse(dump: bytes) -> dict[str, Table]:
@@ -118,6 +125,9 @@ class _Snapshot:
     def file_document_uuids(self, query: str | None = None) -> Iterator[str]:
         return iter(self._copy.file_documents(query))
 
+    def table_rows(self) -> dict[str, int]:
+        return self._copy.table_rows()
+
     def dump(self) -> _Dump:
         return _Dump(self._copy.serialised())
 
@@ -126,13 +136,16 @@ class MemoryDatabases:
     """Several databases, found by the address an environment's registration gives."""
 
     def __init__(self) -> None:
+        self.refuse_create: set[str] = set()  # hosts whose user may not CREATE DATABASE
         self._databases: dict[str, MemoryDatabase] = {}
         self._transactions: dict[int, bool | None] = {}
         self._next_transaction = itertools.count(1000)
         self._lock = threading.Lock()
 
-    def create(self, connection: DatabaseConnection, tables: dict[str, Table] | None = None) -> MemoryDatabase:
-        database = MemoryDatabase(dict(tables or {}))
+    def create(
+        self, connection: DatabaseConnection, tables: dict[str, Table] | None = None, server_version: int = 150000
+    ) -> MemoryDatabase:
+        database = MemoryDatabase(dict(tables or {}), server_version)
         self._databases[address(connection)] = database
         return database
 
@@ -197,3 +210,60 @@ class MemoryDatabases:
         content = b"".join(dump)
         _parse(content)
         return set(json.loads(content[len(_HEADER) :])["schemas"])
+
+    def dump_info(self, dump: Iterator[bytes]) -> DumpInfo:
+        content = b"".join(dump)
+        _parse(content)
+        header = json.loads(content[len(_HEADER) :])
+        version = int(header.get("serverVersion") or 0)
+        return DumpInfo(version, f"{version // 10000}.{version % 10000}", "memory", frozenset(header["schemas"]))
+
+    def server_version(self, database: DatabaseConnection) -> int:
+        return self.database(database).server_version
+
+    def create_scratch(self, server: DatabaseConnection, name: str) -> DatabaseConnection:
+        if not name.startswith(SCRATCH_PREFIX):
+            raise ValueError(f"{name!r} is not the name of a drill's scratch database")
+        version = self.database(server).server_version
+        if server.host in self.refuse_create:
+            raise ScratchDatabaseRefused(
+                f"The server {server.host}:{server.port} refused to create the scratch database {name} for user "
+                f"{server.user}: permission denied to create database",
+                transient=False,
+            )
+        scratch = replace(server, database=name)
+        with self._lock:
+            if address(scratch) not in self._databases:
+                self._databases[address(scratch)] = MemoryDatabase({}, version)
+        return scratch
+
+    def drop_scratch(self, server: DatabaseConnection, name: str) -> None:
+        if not name.startswith(SCRATCH_PREFIX):
+            raise ValueError(f"{name!r} is not the name of a drill's scratch database")
+        with self._lock:
+            self._databases.pop(address(replace(server, database=name)), None)
+
+    def scratch_exists(self, server: DatabaseConnection, name: str) -> bool:
+        return address(replace(server, database=name)) in self._databases
+
+    def table_rows(self, database: DatabaseConnection) -> dict[str, int]:
+        with self._lock:
+            return self.database(database).table_rows()
+
+    def query_is_true(self, database: DatabaseConnection, query: str, timeout_seconds: int = 60) -> bool:
+        """The twin understands ``SELECT true``, ``SELECT false`` and ``SELECT count(*) <op> N FROM <table>``."""
+        target = self.database(database)
+        text = " ".join(query.split()).rstrip(";")
+        if text.lower() in ("select true", "select false"):
+            return text.lower() == "select true"
+        match = _COUNT_QUERY.match(text)
+        if match is None:
+            raise DatabaseError(f"The query failed: the in-memory database does not run {query!r}", transient=False)
+        table = target.tables.get(match["table"]) or target.tables.get(f"public.{match['table']}")
+        if table is None:
+            raise DatabaseError(f'The query failed: relation "{match["table"]}" does not exist', transient=False)
+        count, limit = len(table.rows), int(match["number"])
+        return {"=": count == limit, ">": count > limit, ">=": count >= limit, "<": count < limit}[match["op"]]
+
+
+_COUNT_QUERY = re.compile(r"^select count\(\*\) (?P<op>>=|=|>|<) (?P<number>\d+) from (?P<table>\S+)$", re.IGNORECASE)

@@ -1,0 +1,577 @@
+"""The restore drill's steps, on the one engine: prove that a backup restores. Each is safe to run again.
+
+1. check_objects — every stored object of the backup (the dump and each file document's content object)
+   is read back whole and checked against its checksum (SHA-256 of the dump, MD5 and size of each file);
+2. load — the dump is loaded, with the restore's own pipeline (``Databases.restore``), into a scratch
+   database ``appbackups_verify_<operation>`` on the environment's server (or the namespace's verification
+   server, which must run the same PostgreSQL major); the load is timed: the measured restore time;
+3. check_database — per-table row counts equal those recorded with the backup; the rows the environment's
+   file-document query selects and the backup's file list agree both ways; the environment's
+   verificationQueries return true (read-only);
+4. finish — the scratch database is dropped and the result kept on the backup (and, as the measured
+   restore time, on the environment); a failed check fails the drill.
+Undo (a failure, a cancel): the scratch database is dropped — retried until it is gone — and the result
+recorded. A drill never touches the environment's own database or files: it reads the backup's objects
+and writes only into its scratch database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+from shared.adapters.blobs import BlobStore
+from shared.adapters.errors import BlobNotFound
+from shared.adapters.postgres import SCRATCH_PREFIX, DatabaseError, Databases, ScratchDatabaseRefused
+from shared.backups.layout import DUMP, FileEntry, read_file_list, read_row_counts, snapshot_folder
+from shared.catalog.activity import ActivityLog, new_entry_id
+from shared.catalog.environments import EnvironmentCatalog
+from shared.catalog.snapshots import SnapshotCatalog
+from shared.clock import Clock
+from shared.config import VERIFICATION_SERVERS
+from shared.domain.access import Principal
+from shared.domain.activity import Action, Outcome
+from shared.domain.environments import DatabaseConnection, Environment
+from shared.domain.operations import Operation, OperationStatus
+from shared.domain.snapshots import Snapshot, SnapshotStatus
+from shared.domain.verification import (
+    ASSERTIONS,
+    CHECK_NAMES,
+    CHECKSUMS,
+    FILE_REFERENCES,
+    LOAD,
+    ROW_COUNTS,
+    Check,
+    CheckStatus,
+    LastDrill,
+    Verification,
+    VerificationStatus,
+)
+from shared.faults import Fault, crash_point
+from shared.merges import SortedStream
+from shared.operations.engine import OperationDefinition, StepContext, StepDefinition
+
+logger = logging.getLogger("appbackups.drills")
+
+KIND = "verify"
+_SHOWN = 5  # problems named in a check's detail; the rest are counted
+
+
+def scratch_database(operation_id: str) -> str:
+    """The drill's scratch database, named from its operation, so that a resumed drill finds it again."""
+    return SCRATCH_PREFIX + operation_id.replace("-", "")[:16]
+
+
+def user_of(operation: Operation) -> str:
+    """How a drill names itself in a backup's ``inUseBy``."""
+    return f"verify {operation.id}"
+
+
+class DrillFailed(Fault):
+    """The drill ran, and a check failed."""
+
+
+@dataclass
+class DrillHooks:
+    """Test seams: wrap the dump stream the load reads."""
+
+    dump_stream: Callable[[Iterator[bytes]], Iterator[bytes]] | None = None
+
+
+def _check(output: dict[str, Any], name: str) -> Check | None:
+    data = output.get("checks", {}).get(name)
+    return Check.from_dict(data) if data else None
+
+
+def _problems(items: list[str], total: int) -> str:
+    shown = "; ".join(items[:_SHOWN])
+    return shown + (f"; and {total - _SHOWN} more" if total > _SHOWN else "")
+
+
+class DrillSteps:
+    def __init__(
+        self,
+        *,
+        environments: EnvironmentCatalog,
+        snapshots: SnapshotCatalog,
+        activity: ActivityLog,
+        snapshot_store: BlobStore,
+        content_store: BlobStore,
+        databases: Databases,
+        clock: Clock,
+        read_concurrency: int,
+        verification_servers: Mapping[str, DatabaseConnection],
+    ) -> None:
+        self._environments = environments
+        self._snapshots = snapshots
+        self._activity = activity
+        self._snapshot_store = snapshot_store
+        self._content = content_store
+        self._databases = databases
+        self._clock = clock
+        self._read_concurrency = read_concurrency
+        self._servers = dict(verification_servers)
+        self.hooks = DrillHooks()
+
+    def definition(self) -> OperationDefinition:
+        return OperationDefinition(
+            kind=KIND,
+            steps=(
+                StepDefinition(
+                    "check_objects", "Read back every stored object of the backup and check it", self.check_objects
+                ),
+                StepDefinition("load", "Load the dump into a scratch database", self.load),
+                StepDefinition(
+                    "check_database", "Check row counts, file references and assertions", self.check_database
+                ),
+                StepDefinition("finish", "Drop the scratch database and record the result", self.finish),
+            ),
+            undo=StepDefinition("undo", "Drop the scratch database and record the outcome", self.undo),
+        )
+
+    # -- what the steps share ------------------------------------------------------------------
+
+    def _snapshot(self, operation: Operation) -> Snapshot:
+        snapshot = self._snapshots.find(operation.environment_id, str(operation.snapshot_id))
+        if snapshot is None or snapshot.status is not SnapshotStatus.FINISHED:
+            raise Fault(f"Backup {operation.snapshot_id} is no longer available.")
+        return snapshot
+
+    def server_for(self, environment: Environment) -> tuple[DatabaseConnection, bool]:
+        """Where the scratch database goes: the namespace's verification server, else the environment's own
+        server (connecting as the environment does). True when it is a verification server."""
+        server = self._servers.get(environment.namespace)
+        return (server, True) if server is not None else (environment.database, False)
+
+    def _scratch(self, operation: Operation) -> tuple[DatabaseConnection, str]:
+        environment = self._environments.get(operation.environment_id)
+        server, _ = self.server_for(environment)
+        return server, scratch_database(operation.id)
+
+    def _drop(self, operation: Operation) -> None:
+        environment = self._environments.find(operation.environment_id)
+        if environment is None:
+            return
+        server, _ = self.server_for(environment)
+        self._databases.drop_scratch(server, scratch_database(operation.id))
+
+    @staticmethod
+    def _record_check(context: StepContext, name: str, status: CheckStatus, detail: str) -> None:
+        checks = dict(context.output.get("checks", {}))
+        checks[name] = Check(name, status, detail).to_dict()
+        context.checkpoint(checks=checks)
+
+    # -- 1 ---------------------------------------------------------------------------------------
+
+    def check_objects(self, context: StepContext) -> None:
+        snapshot = self._snapshot(context.operation)
+        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+        problems: list[str] = []
+        total_bytes = (snapshot.dump_size or 0) + (snapshot.files_size or 0)
+        read = {"bytes": 0}
+
+        def progress(size: int, detail: str) -> None:
+            read["bytes"] += size
+            context.report(bytes_done=read["bytes"], bytes_total=total_bytes, detail=detail)
+
+        digest, size = hashlib.sha256(), 0
+        try:
+            for chunk in self._snapshot_store.read_chunks(folder + DUMP):
+                digest.update(chunk)
+                size += len(chunk)
+                progress(len(chunk), "reading the dump back")
+        except BlobNotFound:
+            problems.append(f"the dump {folder + DUMP} is missing")
+        else:
+            if digest.hexdigest() != snapshot.dump_sha256 or size != snapshot.dump_size:
+                problems.append(
+                    f"the dump does not match its SHA-256 ({size} bytes read, {snapshot.dump_size} recorded)"
+                )
+        count = bad = 0
+        total_files = snapshot.file_count or 0
+
+        def verify(entry: FileEntry) -> str | None:
+            digest = hashlib.md5(usedforsecurity=False)
+            size = 0
+            try:
+                for chunk in self._content.read_chunks(entry.object):
+                    digest.update(chunk)
+                    size += len(chunk)
+            except BlobNotFound:
+                return f"the content object of file document {entry.uuid} is missing"
+            if size != entry.size or digest.hexdigest() != entry.md5:
+                return f"file document {entry.uuid} does not match its MD5 and size"
+            return None
+
+        with ThreadPoolExecutor(self._read_concurrency, thread_name_prefix="drill-read") as pool:
+            pending: deque[tuple[FileEntry, Future[str | None]]] = deque()
+
+            def settle() -> None:
+                nonlocal count, bad
+                entry, future = pending.popleft()
+                problem = future.result()
+                count += 1
+                if problem:
+                    bad += 1
+                    if len(problems) < _SHOWN:
+                        problems.append(problem)
+                progress(entry.size, f"file documents: {count} of {total_files} read back")
+                context.report(done=count, total=total_files)
+
+            for entry in read_file_list(self._snapshot_store, snapshot):
+                pending.append((entry, pool.submit(verify, entry)))
+                while len(pending) > 2 * self._read_concurrency:
+                    settle()
+            while pending:
+                settle()
+        if count != total_files:
+            problems.append(f"the file list holds {count} file documents, not the {total_files} recorded")
+        if problems:
+            self._record_check(context, CHECKSUMS, CheckStatus.FAILED, _problems(problems, len(problems) + bad))
+        else:
+            self._record_check(
+                context,
+                CHECKSUMS,
+                CheckStatus.PASSED,
+                f"The dump ({snapshot.dump_size} bytes) and {count} file documents read back whole and match "
+                "their checksums.",
+            )
+
+    # -- 2 ---------------------------------------------------------------------------------------
+
+    def load(self, context: StepContext) -> None:
+        operation = context.operation
+        snapshot = self._snapshot(operation)
+        environment = self._environments.get(operation.environment_id)
+        server, dedicated = self.server_for(environment)
+        name = scratch_database(operation.id)
+        context.checkpoint(scratchDatabase=name, server=f"{server.host}:{server.port}")
+        if dedicated:
+            theirs = self._databases.server_version(environment.database) // 10000
+            ours = self._databases.server_version(server) // 10000
+            if theirs != ours:
+                self._record_check(
+                    context,
+                    LOAD,
+                    CheckStatus.FAILED,
+                    f"The verification server of namespace {environment.namespace} runs PostgreSQL {ours} and "
+                    f"{environment.id}'s server {theirs}: a drill loads on the environment's major version "
+                    f"({VERIFICATION_SERVERS}).",
+                )
+                return
+        try:
+            scratch = self._databases.create_scratch(server, name)
+        except ScratchDatabaseRefused as error:
+            raise Fault(
+                f"{error} A drill needs a server where it may create a database: give namespace "
+                f"{environment.namespace} a verification server in the app setting {VERIFICATION_SERVERS}, or "
+                f"grant CREATEDB to {server.user}.",
+                transient=False,
+            ) from error
+        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+        total = snapshot.dump_size or 0
+
+        def dump() -> Iterator[bytes]:
+            def chunks() -> Iterator[bytes]:
+                read = 0
+                for chunk in self._snapshot_store.read_chunks(folder + DUMP):
+                    read += len(chunk)
+                    context.report(bytes_done=read, bytes_total=total, detail=f"loading the dump into {name}")
+                    yield chunk
+                    if read - len(chunk) < total // 2 <= read:
+                        crash_point("drill.database.loading")
+
+            stream = chunks()
+            return self.hooks.dump_stream(stream) if self.hooks.dump_stream else stream
+
+        started = time.monotonic()
+        try:
+            self._databases.restore(scratch, dump)
+        except DatabaseError as error:
+            if error.transient:
+                raise
+            self._record_check(context, LOAD, CheckStatus.FAILED, str(error))
+            return
+        seconds = round(time.monotonic() - started, 3)
+        version = self._databases.server_version(scratch)
+        where = "the verification server" if dedicated else "the environment's server"
+        context.checkpoint(restoreSeconds=seconds)
+        self._record_check(
+            context,
+            LOAD,
+            CheckStatus.PASSED,
+            f"The dump loaded with zero errors into {name} on PostgreSQL {version // 10000} "
+            f"({where}) in {seconds:.1f} s.",
+        )
+
+    # -- 3 ---------------------------------------------------------------------------------------
+
+    def check_database(self, context: StepContext) -> None:
+        operation = context.operation
+        load = _check(operation.step("load").output, LOAD)
+        if load is None or load.status is not CheckStatus.PASSED:
+            for name in (ROW_COUNTS, FILE_REFERENCES, ASSERTIONS):
+                self._record_check(context, name, CheckStatus.SKIPPED, "The dump did not load.")
+            return
+        snapshot = self._snapshot(operation)
+        environment = self._environments.get(operation.environment_id)
+        server, name = self._scratch(operation)
+        scratch = replace(server, database=name)
+        context.report(detail="counting rows")
+        self._row_counts(context, snapshot, scratch)
+        context.report(detail="comparing file references with the backup's file list")
+        self._file_references(context, snapshot, environment, scratch)
+        context.report(detail="running the verification queries")
+        self._assertions(context, environment, scratch)
+
+    def _row_counts(self, context: StepContext, snapshot: Snapshot, scratch: DatabaseConnection) -> None:
+        recorded = read_row_counts(self._snapshot_store, snapshot)
+        if recorded is None:
+            self._record_check(
+                context,
+                ROW_COUNTS,
+                CheckStatus.SKIPPED,
+                "The backup has no recorded row counts (an uploaded backup, or one made before they were recorded).",
+            )
+            return
+        loaded = self._databases.table_rows(scratch)
+        differences = [
+            f"{table}: {loaded.get(table, 'no table')} rows loaded, {count} recorded"
+            for table, count in sorted(recorded.items())
+            if loaded.get(table) != count
+        ]
+        differences += [f"{table}: not in the backup's counts" for table in sorted(set(loaded) - set(recorded))]
+        if differences:
+            self._record_check(context, ROW_COUNTS, CheckStatus.FAILED, _problems(differences, len(differences)))
+        else:
+            self._record_check(
+                context,
+                ROW_COUNTS,
+                CheckStatus.PASSED,
+                f"{len(recorded)} tables, {sum(recorded.values())} rows: the counts recorded with the backup.",
+            )
+
+    def _file_references(
+        self, context: StepContext, snapshot: Snapshot, environment: Environment, scratch: DatabaseConnection
+    ) -> None:
+        """Both ways: every row the file-document query selects has its content in the file list, and the
+        list holds nothing the database does not refer to (one merge of two sorted streams)."""
+        without_content: list[str] = []
+        not_referred: list[str] = []
+        counts = {"without": 0, "extra": 0, "rows": 0}
+
+        def unreferred(entry: FileEntry) -> None:
+            counts["extra"] += 1
+            if len(not_referred) < _SHOWN:
+                not_referred.append(entry.uuid)
+
+        listed = SortedStream(
+            read_file_list(self._snapshot_store, snapshot), lambda entry: entry.uuid, on_skip=unreferred
+        )
+        with self._databases.snapshot(scratch) as view:
+            for file_uuid in view.file_document_uuids(environment.file_document_query):
+                counts["rows"] += 1
+                if listed.seek(file_uuid) is None:
+                    counts["without"] += 1
+                    if len(without_content) < _SHOWN:
+                        without_content.append(file_uuid)
+        listed.drain()
+        problems = []
+        if counts["extra"]:
+            problems.append(
+                f"the file list holds {counts['extra']} file documents the database does not refer to: "
+                + ", ".join(not_referred)
+            )
+        known = counts["without"] == snapshot.missing_files and set(without_content) <= set(snapshot.missing_file_uuids)
+        if counts["without"] and not known:
+            problems.append(
+                f"{counts['without']} file-document rows have no content in the backup: " + ", ".join(without_content)
+            )
+        if problems:
+            self._record_check(context, FILE_REFERENCES, CheckStatus.FAILED, "; ".join(problems))
+        elif counts["without"]:
+            self._record_check(
+                context,
+                FILE_REFERENCES,
+                CheckStatus.WARNING,
+                f"{counts['rows']} file-document rows; {counts['without']} had no content when the backup was made "
+                "(its warning); the others are all in the file list, which holds nothing else.",
+            )
+        else:
+            self._record_check(
+                context,
+                FILE_REFERENCES,
+                CheckStatus.PASSED,
+                f"{counts['rows']} file-document rows, each with its content in the file list, which holds nothing "
+                "else.",
+            )
+
+    def _assertions(self, context: StepContext, environment: Environment, scratch: DatabaseConnection) -> None:
+        queries = environment.verification_queries
+        if not queries:
+            self._record_check(context, ASSERTIONS, CheckStatus.SKIPPED, "The environment has no verificationQueries.")
+            return
+        failed = []
+        for query in queries:
+            try:
+                if not self._databases.query_is_true(scratch, query.query):
+                    failed.append(f"{query.name}: returned false")
+            except DatabaseError as error:
+                if error.transient:
+                    raise
+                failed.append(f"{query.name}: {error}")
+        if failed:
+            self._record_check(context, ASSERTIONS, CheckStatus.FAILED, _problems(failed, len(failed)))
+        else:
+            self._record_check(
+                context,
+                ASSERTIONS,
+                CheckStatus.PASSED,
+                f"{len(queries)} verificationQueries returned true: {', '.join(q.name for q in queries)}.",
+            )
+
+    # -- 4, and the undo -----------------------------------------------------------------------
+
+    def _checks(self, operation: Operation) -> tuple[Check, ...]:
+        found: dict[str, Check] = {}
+        for step in operation.steps:
+            for name in step.output.get("checks", {}):
+                check = _check(step.output, name)
+                if check is not None:
+                    found[name] = check
+        return tuple(found[name] for name in CHECK_NAMES if name in found)
+
+    def finish(self, context: StepContext) -> None:
+        operation = context.operation
+        context.report(detail="dropping the scratch database")
+        self._drop(operation)
+        crash_point("drill.dropped")
+        checks = self._checks(operation)
+        failed = [check for check in checks if check.status is CheckStatus.FAILED]
+        status = VerificationStatus.FAILED if failed else VerificationStatus.PASSED
+        entry_id = context.remember("activityEntry", new_entry_id)
+        self._conclude(operation, status, checks, entry_id)
+        if failed:
+            raise DrillFailed(
+                "Verification failed: " + "; ".join(f"{check.name}: {check.detail}" for check in failed),
+                transient=False,
+            )
+
+    def _conclude(
+        self, operation: Operation, status: VerificationStatus, checks: tuple[Check, ...], entry_id: str
+    ) -> None:
+        """Keep the result on the backup (and the measured restore time on the environment), release the
+        backup, log it. Safe to repeat."""
+        now = self._clock()
+        seconds = operation.output("load", "restoreSeconds")
+        snapshot = self._snapshots.find(operation.environment_id, str(operation.snapshot_id))
+        if snapshot is None:
+            return
+        result = Verification(
+            status=status,
+            operation_id=operation.id,
+            started_on=operation.created_on,
+            verified_on=now,
+            restore_seconds=seconds,
+            dump_size=snapshot.dump_size,
+            database_size=snapshot.database_size,
+            checks=checks,
+        )
+
+        def recorded(current: Snapshot) -> Snapshot:
+            released = tuple(user for user in current.in_use_by if user != user_of(operation))
+            mine = current.verification is not None and current.verification.operation_id == operation.id
+            if mine and current.verification.status is not VerificationStatus.RUNNING:  # type: ignore[union-attr]
+                return replace(current, in_use_by=released)  # recorded already
+            return replace(current, verification=result, in_use_by=released)
+
+        self._snapshots.update(snapshot.environment_id, snapshot.id, recorded)
+        if seconds is not None:
+            drill = LastDrill(snapshot.id, status, now, seconds, snapshot.dump_size, snapshot.database_size)
+            self._environments.update(
+                operation.environment_id,
+                lambda environment: (
+                    environment
+                    if environment.last_drill and environment.last_drill.verified_on > now
+                    else replace(environment, last_drill=drill)
+                ),
+            )
+        failed = [check for check in checks if check.status is CheckStatus.FAILED]
+        actor = Principal(operation.created_by.id, operation.created_by.name)
+        if failed:
+            reason = "; ".join(f"{check.name}: {check.detail}" for check in failed)
+            logger.error("backup %s of %s failed verification: %s", snapshot.id, snapshot.environment_id, reason)
+            message = f"Restore drill of backup {snapshot.id} failed: {reason}"
+            outcome = Outcome.FAILED
+        else:
+            logger.info("backup %s of %s verified in %ss", snapshot.id, snapshot.environment_id, seconds)
+            message = (
+                f"Restore drill of backup {snapshot.id} passed: the dump loaded in {seconds or 0:.1f} s; "
+                + ", ".join(f"{check.name} {check.status.value.lower()}" for check in checks)
+                + "."
+            )
+            outcome = Outcome.FINISHED
+        self._activity.record(
+            snapshot.environment_id,
+            Action.VERIFY,
+            outcome,
+            actor,
+            message,
+            snapshot_id=snapshot.id,
+            operation_id=operation.id,
+            entry_id=entry_id,
+        )
+
+    def undo(self, context: StepContext) -> None:
+        """Drop the scratch database (an error here is retried until it is gone), then record the outcome:
+        a failed drill is a failed verification; a cancelled one puts back the backup's earlier result."""
+        operation = context.operation
+        context.report(detail="dropping the scratch database")
+        self._drop(operation)
+        crash_point("drill.undo")
+        entry_id = context.remember("activityEntry", new_entry_id)
+        snapshot = self._snapshots.find(operation.environment_id, str(operation.snapshot_id))
+        if snapshot is None:
+            return
+        mine = snapshot.verification is not None and snapshot.verification.operation_id == operation.id
+        if mine and snapshot.verification.status is not VerificationStatus.RUNNING:  # type: ignore[union-attr]
+            # finish recorded the result (a failed check), then failed the drill: only the backup is left to release
+            self._snapshots.release(snapshot.environment_id, snapshot.id, user_of(operation))
+            return
+        if operation.ending is OperationStatus.CANCELLED:
+            previous = Verification.from_dict(operation.parameters.get("previousVerification"))
+            self._snapshots.update(
+                snapshot.environment_id,
+                snapshot.id,
+                lambda current: replace(
+                    current,
+                    verification=previous if mine or current.verification is None else current.verification,
+                    in_use_by=tuple(user for user in current.in_use_by if user != user_of(operation)),
+                ),
+            )
+            who = operation.cancel_requested_by
+            actor = (
+                Principal(who.id, who.name) if who else Principal(operation.created_by.id, operation.created_by.name)
+            )
+            self._activity.record(
+                snapshot.environment_id,
+                Action.VERIFY,
+                Outcome.CANCELLED,
+                actor,
+                f"Restore drill of backup {snapshot.id} cancelled by {(who.name or who.id) if who else 'a user'}; "
+                "its scratch database was dropped.",
+                snapshot_id=snapshot.id,
+                operation_id=operation.id,
+                entry_id=entry_id,
+            )
+            return
+        checks = self._checks(operation)
+        step = operation.error_step or "the drill"
+        checks = (*checks, Check(step, CheckStatus.FAILED, operation.error or "The drill failed."))
+        self._conclude(operation, VerificationStatus.FAILED, checks, entry_id)

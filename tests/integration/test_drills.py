@@ -1,0 +1,221 @@
+"""Restore drills against real Azurite and PostgreSQL: a good backup passes; each check fails on a backup
+damaged in that one way and names it; the scratch database is gone afterwards, whatever happened; the
+environment's own database and files are never touched."""
+
+import json
+
+import psycopg
+import pytest
+
+from shared.backups.layout import DUMP, ROWS, read_file_list, snapshot_folder
+from shared.contracts.environments import EnvironmentBody, EnvironmentView
+from shared.domain.access import Principal
+from shared.domain.operations import OperationStatus
+from shared.domain.verification import CheckStatus, VerificationStatus
+from shared.drills.steps import scratch_database
+from tests.support.appdata import create_scratch_app
+from tests.support.restoring import Harness
+
+pytestmark = pytest.mark.integration
+
+ADA = Principal(id="ada", name="Ada")
+
+
+@pytest.fixture
+def harness(storage_services, storage_connection_string):
+    return Harness(storage_connection_string)
+
+
+@pytest.fixture
+def app(harness, database_factory, postgres_admin_dsn):
+    return create_scratch_app(harness.services, database_factory(), postgres_admin_dsn, documents=4, customers=25)
+
+
+def scratch_exists(admin_dsn: str, operation_id: str) -> bool:
+    with psycopg.connect(admin_dsn) as connection:
+        row = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (scratch_database(operation_id),)
+        ).fetchone()
+    return row is not None
+
+
+def reregister(services, app, **changes):
+    view = EnvironmentView.of(services.environments.get(app.environment_id)).to_json()
+    keys = ("namespace", "appName", "displayName", "state", "database", "files", "modelVersion", "deploymentPackage")
+    body = {**{key: view[key] for key in keys}, **changes}
+    services.environments.put(app.environment_id, EnvironmentBody.model_validate(body).to_registration(), ADA)
+
+
+def drill(harness, app, snapshot_id):
+    operation = harness.services.drills.request(app.environment_id, snapshot_id, ADA)
+    harness.drain()
+    done = harness.services.drills.get(operation.id)
+    snapshot = harness.services.snapshot_catalog.get(app.environment_id, snapshot_id)
+    return done, snapshot
+
+
+def checks_of(snapshot) -> dict[str, CheckStatus]:
+    return {check.name: check.status for check in snapshot.verification.checks}
+
+
+def test_a_drill_of_a_good_backup_passes_and_leaves_nothing_behind(harness, app, postgres_admin_dsn):
+    services = harness.services
+    reregister(
+        services,
+        app,
+        verificationQueries=[{"name": "customers", "query": 'SELECT count(*) = 25 FROM "sales$customer"'}],
+    )
+    snapshot_id = harness.backup(app.environment_id, ADA)
+    tables, files = app.table_contents(), app.stored_files()
+
+    done, snapshot = drill(harness, app, snapshot_id)
+    assert done.status is OperationStatus.FINISHED, done.error
+    verification = snapshot.verification
+    assert verification.status is VerificationStatus.PASSED
+    assert checks_of(snapshot) == {
+        "checksums": CheckStatus.PASSED,
+        "load": CheckStatus.PASSED,
+        "row_counts": CheckStatus.PASSED,
+        "file_references": CheckStatus.PASSED,
+        "assertions": CheckStatus.PASSED,
+    }
+    assert verification.restore_seconds > 0
+    assert verification.verified_on is not None
+    assert snapshot.in_use_by == ()
+    assert not scratch_exists(postgres_admin_dsn, done.id)
+    # The environment's own database and files are as they were; it shows its measured restore time.
+    assert app.table_contents() == tables
+    assert app.stored_files() == files
+    environment = services.environments.get(app.environment_id)
+    assert environment.last_drill.snapshot_id == snapshot_id
+    assert environment.last_drill.restore_seconds == verification.restore_seconds
+    entries, _ = services.activity.page(app.environment_id, limit=1, continuation=None)
+    assert (entries[0].action.value, entries[0].outcome.value) == ("verify", "FINISHED")
+    # A dry-run restore now estimates its duration from that drill.
+    plan = services.restores.plan(app.environment_id, snapshot_id, app.environment_id, ADA)
+    assert plan.estimated_seconds is not None
+    assert snapshot_id in plan.estimate_basis
+
+
+def damage_dump(services, snapshot):
+    name = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id) + DUMP
+    data = bytearray(services.stores.snapshots.read_bytes(name))
+    data[len(data) // 2] ^= 0xFF
+    services.stores.snapshots.put(name, bytes(data), overwrite=True)
+
+
+def remove_a_content_object(services, snapshot):
+    entry = next(iter(read_file_list(services.stores.snapshots, snapshot)))
+    services.stores.content.delete(entry.object)
+    return entry.uuid
+
+
+def change_a_row_count(services, snapshot):
+    name = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id) + ROWS
+    document = json.loads(services.stores.snapshots.read_bytes(name))
+    document["tables"]['public."sales$customer"'] += 1
+    services.stores.snapshots.put(name, json.dumps(document).encode(), overwrite=True)
+
+
+@pytest.mark.parametrize(
+    ("damage", "failed_check", "named"),
+    [
+        ("dump", "checksums", "SHA-256"),
+        ("content", "checksums", "is missing"),
+        ("rows", "row_counts", 'public."sales$customer": 25 rows loaded, 26 recorded'),
+        ("assertion", "assertions", "never-true: returned false"),
+    ],
+)
+def test_each_check_fails_on_a_backup_damaged_in_that_one_way(
+    harness, app, postgres_admin_dsn, damage, failed_check, named
+):
+    services = harness.services
+    if damage == "assertion":
+        reregister(services, app, verificationQueries=[{"name": "never-true", "query": "SELECT false"}])
+    snapshot_id = harness.backup(app.environment_id, ADA)
+    snapshot = services.snapshot_catalog.get(app.environment_id, snapshot_id)
+    if damage == "dump":
+        damage_dump(services, snapshot)
+    elif damage == "content":
+        named = f"the content object of file document {remove_a_content_object(services, snapshot)} is missing"
+    elif damage == "rows":
+        change_a_row_count(services, snapshot)
+
+    done, snapshot = drill(harness, app, snapshot_id)
+    assert done.status is OperationStatus.FAILED
+    assert snapshot.verification.status is VerificationStatus.FAILED
+    checks = {check.name: check for check in snapshot.verification.checks}
+    assert checks[failed_check].status is CheckStatus.FAILED
+    assert named in checks[failed_check].detail
+    assert failed_check in done.error
+    if damage != "dump":  # a flipped byte may also break the load; every other damage is that one check alone
+        assert [name for name, check in checks.items() if check.status is CheckStatus.FAILED] == [failed_check]
+    assert not scratch_exists(postgres_admin_dsn, done.id)
+    entries, _ = services.activity.page(app.environment_id, limit=1, continuation=None)
+    assert (entries[0].action.value, entries[0].outcome.value) == ("verify", "FAILED")
+    assert snapshot.in_use_by == ()
+
+
+def test_a_drill_cancelled_while_it_loads_drops_its_scratch_database(harness, app, postgres_admin_dsn):
+    services = harness.services
+    snapshot_id = harness.backup(app.environment_id, ADA)
+    before = services.snapshot_catalog.get(app.environment_id, snapshot_id).verification
+    seen = {}
+
+    def cancel_while_loading(chunks):
+        for number, chunk in enumerate(chunks):
+            if number == 0:
+                seen["existed"] = scratch_exists(postgres_admin_dsn, seen["id"])
+                services.drills.cancel(seen["id"], ADA)
+            yield chunk
+
+    services.drill_steps.hooks.dump_stream = cancel_while_loading
+    operation = services.drills.request(app.environment_id, snapshot_id, ADA)
+    seen["id"] = operation.id
+    harness.drain()
+    done = services.drills.get(operation.id)
+    assert done.status is OperationStatus.CANCELLED
+    assert seen["existed"]
+    assert not scratch_exists(postgres_admin_dsn, operation.id)
+    snapshot = services.snapshot_catalog.get(app.environment_id, snapshot_id)
+    assert snapshot.verification == before  # a cancelled drill says nothing about the backup
+    assert snapshot.in_use_by == ()
+    entries, _ = services.activity.page(app.environment_id, limit=1, continuation=None)
+    assert (entries[0].action.value, entries[0].outcome.value) == ("verify", "CANCELLED")
+
+
+def test_a_server_that_refuses_create_database_fails_the_drill_and_names_the_setting(
+    harness, app, postgres_admin_dsn, storage_connection_string
+):
+    services = harness.services
+    snapshot_id = harness.backup(app.environment_id, ADA)
+    with psycopg.connect(postgres_admin_dsn, autocommit=True) as connection:
+        if not connection.execute("SELECT 1 FROM pg_roles WHERE rolname = 'appbackups_nocreatedb'").fetchone():
+            connection.execute("CREATE ROLE appbackups_nocreatedb LOGIN NOCREATEDB")
+    database = {**EnvironmentView.of(app.environment).to_json()["database"], "user": "appbackups_nocreatedb"}
+    reregister(services, app, database=database)
+    done, snapshot = drill(harness, app, snapshot_id)
+    assert done.status is OperationStatus.FAILED
+    assert "refused to create the scratch database" in done.error
+    assert "APPBACKUPS_VERIFICATION_SERVERS" in done.error
+    assert snapshot.verification.status is VerificationStatus.FAILED
+
+    # With a verification server for the namespace, the same backup passes there.
+    admin = psycopg.conninfo.conninfo_to_dict(postgres_admin_dsn)
+    servers = {app.namespace: {"host": admin["host"], "port": int(admin["port"]), "user": admin["user"]}}
+    verifying = Harness(storage_connection_string, APPBACKUPS_VERIFICATION_SERVERS=json.dumps(servers))
+    done, snapshot = drill(verifying, app, snapshot_id)
+    assert done.status is OperationStatus.FINISHED, done.error
+    assert snapshot.verification.status is VerificationStatus.PASSED
+    assert "verification server" in {check.name: check for check in snapshot.verification.checks}["load"].detail
+    assert not scratch_exists(postgres_admin_dsn, done.id)
+
+
+def test_a_backup_with_missing_file_content_verifies_with_a_warning(harness, app, postgres_admin_dsn):
+    gone = app.add_document()
+    app.container.delete_blob(app.prefix + gone)
+    snapshot_id = harness.backup(app.environment_id, ADA)
+    done, snapshot = drill(harness, app, snapshot_id)
+    assert done.status is OperationStatus.FINISHED, done.error
+    assert snapshot.verification.status is VerificationStatus.PASSED
+    assert checks_of(snapshot)["file_references"] is CheckStatus.WARNING
