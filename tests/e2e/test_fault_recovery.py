@@ -11,12 +11,15 @@ import psycopg
 import pytest
 import requests
 
+from shared.adapters.postgres import SCRATCH_PREFIX
 from shared.backups.layout import DUMP, FILES, FileEntry, snapshot_folder
 from shared.domain.access import Principal
 from shared.domain.environments import EnvironmentState
 from shared.domain.operations import OperationStatus
 from shared.domain.snapshots import SnapshotStatus, Tier
+from shared.domain.verification import CheckStatus, VerificationStatus
 from shared.downloads.steps import archive_folder
+from shared.drills.steps import scratch_database
 from shared.errors import Conflict
 from tests.support.appdata import create_scratch_app, md5_hex, source_and_target, table_contents
 from tests.support.faults import FaultHarness
@@ -268,6 +271,85 @@ def test_an_upload_killed_during_its_ingest_adds_one_backup(faults, apps):
     assert uploaded[0].dump_sha256 == backup["dumpSha256"]
     outcomes = [entry.outcome.value for entry in activity_of(services, target.environment_id, "upload")]
     assert outcomes == ["FINISHED"]
+
+
+# -- restore drills --------------------------------------------------------------------------------
+
+
+def scratch_databases(admin_dsn: str) -> list[str]:
+    with psycopg.connect(admin_dsn) as connection:
+        rows = connection.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (SCRATCH_PREFIX + "%",))
+        return [row[0] for row in rows]
+
+
+def start_drill(faults, source):
+    clean = faults.start_host()
+    backup = make_backup(clean.api, source)
+    clean.stop()
+
+    def start(host):
+        url = f"{host.api}/environments/{source.environment_id}/backups/{backup['id']}/verify"
+        accepted = requests.post(url, timeout=30)
+        assert accepted.status_code == 202, accepted.text
+        return accepted.json()["id"]
+
+    return backup, start
+
+
+@pytest.mark.parametrize(
+    ("point", "attempts"), [("drill.database.loading", ("load", 2)), ("drill.dropped", ("finish", 2))]
+)
+def test_a_drill_killed_mid_way_resumes_passes_and_drops_its_scratch_database(
+    faults, apps, point, attempts, postgres_admin_dsn
+):
+    source, _ = apps
+    services = faults.services
+    backup, start = start_drill(faults, source)
+    before = (source.table_contents(), source.stored_files())
+    left_by_kill = {}
+
+    def after_kill(crashed):
+        left_by_kill["scratch"] = scratch_databases(postgres_admin_dsn)
+
+    recovery = faults.crash_and_recover(point, start, after_kill=after_kill)
+    drill = recovery.operation
+    assert drill.status is OperationStatus.FINISHED, drill.error
+    assert drill.step(attempts[0]).attempts == attempts[1]
+    assert_within_bound(recovery)
+    if point == "drill.database.loading":
+        assert left_by_kill["scratch"] == [scratch_database(drill.id)]  # the kill left it half loaded
+    assert scratch_databases(postgres_admin_dsn) == []
+    snapshot = services.snapshot_catalog.get(source.environment_id, backup["id"])
+    assert snapshot.verification.status is VerificationStatus.PASSED
+    assert snapshot.verification.operation_id == drill.id
+    assert all(check.status is not CheckStatus.FAILED for check in snapshot.verification.checks)
+    assert snapshot.in_use_by == ()
+    outcomes = [entry.outcome.value for entry in activity_of(services, source.environment_id, "verify")]
+    assert outcomes == ["FINISHED"]
+    assert (source.table_contents(), source.stored_files()) == before  # a drill never touches its environment
+
+
+def test_a_drill_killed_during_its_undo_still_drops_its_scratch_database(faults, apps, postgres_admin_dsn):
+    source, _ = apps
+    services = faults.services
+    backup, start = start_drill(faults, source)
+    snapshot = services.snapshot_catalog.get(source.environment_id, backup["id"])
+    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+    dump = bytearray(services.stores.snapshots.read_bytes(folder + DUMP))
+    dump[len(dump) // 2] ^= 0xFF  # the checksum check and the load fail: the drill fails and undoes
+    services.stores.snapshots.put(folder + DUMP, bytes(dump), overwrite=True)
+
+    recovery = faults.crash_and_recover("drill.undo", start)
+    drill = recovery.operation
+    assert drill.status is OperationStatus.FAILED
+    assert drill.step("undo").attempts == 2
+    assert_within_bound(recovery)
+    assert scratch_databases(postgres_admin_dsn) == []
+    snapshot = services.snapshot_catalog.get(source.environment_id, backup["id"])
+    assert snapshot.verification.status is VerificationStatus.FAILED
+    assert snapshot.in_use_by == ()
+    outcomes = [entry.outcome.value for entry in activity_of(services, source.environment_id, "verify")]
+    assert outcomes == ["FAILED"]
 
 
 # -- scale-out -----------------------------------------------------------------------------------------
