@@ -9,6 +9,7 @@ VENV_CHECKOV := .venv-checkov
 STAMP_CHECKOV := $(VENV_CHECKOV)/.installed
 VENV_INFRA := .venv-infra
 STAMP_INFRA := $(VENV_INFRA)/.installed
+TEST_WORKERS ?= 2
 
 .PHONY: setup run test lint format unit infra browser clean
 
@@ -61,8 +62,10 @@ unit: setup
 infra: setup $(STAMP_CHECKOV) $(STAMP_INFRA)
 	$(PY) -m tools.check_infra
 
+# Two workers, a test file each at a time: a file's module fixtures (a private Azurite, a host) stay in one
+# worker, and each worker has its own session Azurite and development host on free ports.
 test: lint infra browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV) $(VENV_CHECKOV) $(VENV_INFRA) node_modules .azurite .pytest_cache .ruff_cache *.egg-info

@@ -2,7 +2,6 @@
 relies on: a consistent snapshot with its file uuids in byte order and a dump of it, an atomic restore
 that leaves the target as it was on any failure, and knowing afterwards whether it committed."""
 
-import contextlib
 import uuid
 from dataclasses import dataclass, replace
 from typing import Any
@@ -20,7 +19,7 @@ from shared.adapters.postgres import (
 from shared.adapters.postgres.memory import FILE_DOCUMENTS, MemoryDatabases, Table
 from shared.domain.environments import DatabaseConnection
 from shared.errors import ServiceUnavailable
-from tests.support.appdata import table_contents
+from tests.support.appdata import ensure_role_without_createdb, table_contents
 
 pytestmark = pytest.mark.integration
 
@@ -98,11 +97,7 @@ def world(request):
             db.execute('INSERT INTO "sales$customer" VALUES (%s, %s)', (customer, name))
 
     def unprivileged(connection):
-        with psycopg.connect(admin, autocommit=True) as db:
-            if not db.execute("SELECT 1 FROM pg_roles WHERE rolname = 'appbackups_nocreatedb'").fetchone():
-                with contextlib.suppress(psycopg.errors.DuplicateObject):
-                    db.execute("CREATE ROLE appbackups_nocreatedb LOGIN NOCREATEDB")
-        return replace(connection, user="appbackups_nocreatedb")
+        return replace(connection, user=ensure_role_without_createdb(admin))
 
     yield World(databases, create, lambda c: table_contents(dsn(c)), write, unprivileged)
 

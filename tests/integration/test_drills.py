@@ -13,7 +13,7 @@ from shared.domain.access import Principal
 from shared.domain.operations import OperationStatus
 from shared.domain.verification import CheckStatus, VerificationStatus
 from shared.drills.steps import scratch_database
-from tests.support.appdata import create_scratch_app
+from tests.support.appdata import create_scratch_app, ensure_role_without_createdb
 from tests.support.restoring import Harness
 
 pytestmark = pytest.mark.integration
@@ -189,10 +189,8 @@ def test_a_server_that_refuses_create_database_fails_the_drill_and_names_the_set
 ):
     services = harness.services
     snapshot_id = harness.backup(app.environment_id, ADA)
-    with psycopg.connect(postgres_admin_dsn, autocommit=True) as connection:
-        if not connection.execute("SELECT 1 FROM pg_roles WHERE rolname = 'appbackups_nocreatedb'").fetchone():
-            connection.execute("CREATE ROLE appbackups_nocreatedb LOGIN NOCREATEDB")
-    database = {**EnvironmentView.of(app.environment).to_json()["database"], "user": "appbackups_nocreatedb"}
+    role = ensure_role_without_createdb(postgres_admin_dsn)
+    database = {**EnvironmentView.of(app.environment).to_json()["database"], "user": role}
     reregister(services, app, database=database)
     done, snapshot = drill(harness, app, snapshot_id)
     assert done.status is OperationStatus.FAILED

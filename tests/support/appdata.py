@@ -169,3 +169,15 @@ def source_and_target(
         services, database_factory(), admin_dsn, namespace=source.namespace, state="Stopped", documents=target_documents
     )
     return source, target
+
+
+NO_CREATEDB_ROLE = "appbackups_nocreatedb"
+
+
+def ensure_role_without_createdb(admin_dsn: str) -> str:
+    """A login role that may not CREATE DATABASE; made once, safe when two test workers race to make it."""
+    with psycopg.connect(admin_dsn, autocommit=True) as connection:
+        if not connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (NO_CREATEDB_ROLE,)).fetchone():
+            with contextlib.suppress(psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+                connection.execute(f"CREATE ROLE {NO_CREATEDB_ROLE} LOGIN NOCREATEDB")
+    return NO_CREATEDB_ROLE
