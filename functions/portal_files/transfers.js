@@ -36,6 +36,12 @@ function downloadRoute(backup) {
   return route`environments/${backup.environmentId}/backups/${backup.id}/download`;
 }
 
+/** The archive's size before it is prepared ({size, estimate}): exact for the database alone, an estimate with the files. */
+function expectedSizeText(expected) {
+  if (!expected || expected.size === null || expected.size === undefined) return "";
+  return expected.estimate ? `The archive will be about ${formatBytes(expected.size)} (an estimate).` : `The archive will be ${formatBytes(expected.size)}.`;
+}
+
 function renderDownload(view) {
   readyBox.hidden = true;
   startButton.hidden = false;
@@ -43,7 +49,11 @@ function renderDownload(view) {
   cancelDownloadButton.disabled = false;
   fill(startButton, "Start");
   if (!view) {
-    fill(downloadStatus, h("p", {}, "No download of this kind has been prepared yet. Start prepares the archive; its link then works for 8 hours."));
+    fill(
+      downloadStatus,
+      h("p", {}, "No download of this kind has been prepared yet. Start prepares the archive; its link then works for 8 hours."),
+      h("p", { class: "cell-note" }, expectedSizeText(downloadBackup?.downloadSizes?.[dataType()])),
+    );
     return;
   }
   switch (view.status) {
@@ -55,6 +65,7 @@ function renderDownload(view) {
         h("span", {}, "Preparing the archive…"),
         progressBar(percent, "Preparing the archive"),
         h("span", { class: "cell-note" }, progressText(view.progress)),
+        h("span", { class: "cell-note" }, expectedSizeText({ size: view.expectedSize, estimate: view.expectedSizeIsEstimate })),
       );
       break;
     }

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, Field, StringConstraints
 
 from shared.contracts.common import ApiModel
+from shared.domain.downloads import DataType, expected_size
 from shared.domain.operations import UNDO, Operation, OperationStatus
 from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier
 from shared.domain.verification import CheckStatus, Verification, VerificationStatus
@@ -66,6 +67,18 @@ class MissingFilesView(ApiModel):
     uuids: list[str] = Field(description="The first 100 of them.")
 
 
+class DownloadSizeView(ApiModel):
+    size: int = Field(description="Bytes of the archive a download of this kind makes.")
+    estimate: bool = Field(description="Whether size is an estimate (files_and_database) or exact (database_only).")
+
+
+def download_sizes(snapshot: Snapshot) -> dict[DataType, DownloadSizeView] | None:
+    sizes = {kind: expected_size(snapshot, kind) for kind in DataType}
+    if any(size is None for size, _ in sizes.values()):
+        return None
+    return {kind: DownloadSizeView(size=size, estimate=estimate) for kind, (size, estimate) in sizes.items()}
+
+
 class SnapshotView(ApiModel):
     id: str
     environment_id: str
@@ -95,6 +108,10 @@ class SnapshotView(ApiModel):
     warnings: list[str] = Field(default_factory=list, description="What the backup holds less of than it should.")
     missing_files: MissingFilesView | None = Field(
         default=None, description="File documents the database referred to that had no content (missingFiles: warn)."
+    )
+    download_sizes: dict[DataType, DownloadSizeView] | None = Field(
+        default=None,
+        description="Per kind of download (dataType), the size of its archive, said before it is prepared.",
     )
     verification: VerificationView | None = Field(default=None, description="Its last restore drill.")
     created_by: PrincipalView
@@ -158,6 +175,7 @@ class SnapshotView(ApiModel):
             missing_files=MissingFilesView(count=snapshot.missing_files, uuids=list(snapshot.missing_file_uuids))
             if snapshot.missing_files
             else None,
+            download_sizes=download_sizes(snapshot),
             verification=VerificationView.of(snapshot.verification) if snapshot.verification else None,
             created_by=PrincipalView(id=snapshot.created_by.id, name=snapshot.created_by.name),
             progress=progress,

@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from shared.domain.operations import Operation
+from shared.domain.snapshots import Snapshot
 
 
 class DataType(StrEnum):
@@ -27,3 +28,22 @@ class Download:
     sha256: str | None = None
     expected_size: int | None = None  # said before it is ready: exact for database_only, else an estimate
     expected_size_is_estimate: bool = True
+
+
+# How big a download's archive will be, said before it is prepared: exact for the dump alone, an estimate
+# for a Full Snapshot archive (its members are known, what gzip makes of them is not).
+_MEMBER_OVERHEAD = 64  # a tar header of zeros and a name, deflated, plus the content's padding
+_METADATA = 600  # .metadata, a JSON object of some twenty short strings, with its header
+
+
+def expected_size(snapshot: Snapshot, data_type: DataType) -> tuple[int | None, bool]:
+    """The archive's size in bytes and whether that is an estimate. ``database_only`` is the dump itself,
+    byte for byte. ``files_and_database`` is a gzip of the tar of .metadata, the dump and each file document:
+    the dump and most file documents are compressed already, and blocks that would not shrink are stored,
+    so the estimate is their sizes plus what each member's header costs once deflated."""
+    if snapshot.dump_size is None:
+        return None, True
+    if data_type is DataType.DATABASE_ONLY:
+        return snapshot.dump_size, False
+    files = snapshot.file_count or 0
+    return _METADATA + snapshot.dump_size + (snapshot.files_size or 0) + (files + 1) * _MEMBER_OVERHEAD, True

@@ -13,10 +13,9 @@ from shared.catalog.operations import OperationCatalog
 from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain.access import Principal
-from shared.domain.downloads import DataType, Download
+from shared.domain.downloads import DataType, Download, expected_size
 from shared.domain.operations import Operation, OperationStatus
 from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus
-from shared.downloads.sizes import expected_size
 from shared.downloads.steps import KIND, archive_folder, user_of
 from shared.errors import Conflict, NotFound, ServiceUnavailable, StaleRecord
 from shared.operations.engine import OperationEngine

@@ -13,6 +13,7 @@ import requests
 from shared.adapters.blobs import BlobPermission
 from shared.archives.fullsnapshot import tree_path
 from shared.backups.layout import FILES, snapshot_folder
+from shared.contracts.backups import SnapshotView
 from shared.domain.access import Principal
 from shared.domain.downloads import DataType
 from shared.domain.operations import OperationStatus
@@ -128,6 +129,11 @@ def test_database_only_is_the_dump_alone(harness, app):
     assert len(content) == snapshot.dump_size
     assert ready.sha256 == snapshot.dump_sha256
     assert (ready.expected_size, ready.expected_size_is_estimate) == (len(content), False)  # exact, said up front
+    # The backup's own view says the same before any download is asked for (the page shows it in the dialog).
+    sizes = SnapshotView.of(snapshot).to_json()["downloadSizes"]
+    assert sizes["database_only"] == {"size": len(content), "estimate": False}
+    assert sizes["files_and_database"]["estimate"] is True
+    assert sizes["files_and_database"]["size"] > len(content)
 
 
 def test_a_corrupted_content_object_fails_the_download(harness, app):
