@@ -42,8 +42,8 @@ from shared.domain.environments import MissingFiles
 from shared.domain.operations import Operation, OperationStatus
 from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier
 from shared.faults import Fault, crash_point
-from shared.merges import SortedStream
 from shared.operations.engine import OperationDefinition, StepContext, StepDefinition
+from shared.streams import bounded_map
 
 logger = logging.getLogger("appbackups.backup")
 
@@ -237,17 +237,23 @@ class BackupSteps:
         if swept is None or swept < snapshot.created_on:
             return
         content = self._stores.content
-        present = SortedStream(content.list(f"{snapshot.namespace}/", page_size=5000), lambda blob: blob.name)
-        restored = 0
-        for entry in read_file_list(self._stores.snapshots, snapshot):
-            if not present.contains(entry.object):
-                content.copy_from_url(
-                    entry.object,
-                    source.copy_source_url(prefix + entry.uuid, content),
-                    source_etag=entry.source_etag,
-                    metadata={"md5": entry.md5},
-                )
-                restored += 1
+
+        def put_back(entry: FileEntry) -> bool:
+            # Looked up by name, not by listing the namespace's content store: the check grows with
+            # this backup, not with every environment's files in the namespace.
+            if content.info(entry.object) is not None:
+                return False
+            content.copy_from_url(
+                entry.object,
+                source.copy_source_url(prefix + entry.uuid, content),
+                source_etag=entry.source_etag,
+                metadata={"md5": entry.md5},
+            )
+            return True
+
+        with ThreadPoolExecutor(self._settings.copy_concurrency, thread_name_prefix="sweep-check") as pool:
+            entries = read_file_list(self._stores.snapshots, snapshot)
+            restored = sum(bounded_map(pool, put_back, entries, 2 * self._settings.copy_concurrency))
         if restored:
             logger.warning("backup %s: %d content objects swept meanwhile were copied again", snapshot.id, restored)
 
