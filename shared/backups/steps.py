@@ -131,7 +131,12 @@ class BackupSteps:
 
         def report(stats: FileStats) -> None:
             context.report(
-                done=stats.count, total=total, detail=f"file documents: {stats.count} of {total}, {stats.copied} new"
+                done=stats.count,
+                total=total,
+                files_done=stats.count,
+                files_total=total,
+                file_bytes_done=stats.size,
+                detail=f"file documents: {stats.count} of {total}, {stats.copied} new",
             )
             if stats.count == 1:
                 crash_point("backup.files.copying")
@@ -160,7 +165,12 @@ class BackupSteps:
                     rows = exported.table_rows()  # exact, as of the dump's snapshot: what a drill checks against
                     row_count_seconds = time.monotonic() - counting
                     total = exported.count_file_documents(environment.file_document_query)
-                    context.report(done=0, total=total, detail="dumping the database and collecting file documents")
+                    context.report(
+                        done=0,
+                        total=total,
+                        files_total=total,
+                        detail="dumping the database and collecting file documents",
+                    )
                     uuids = exported.file_document_uuids(environment.file_document_query)
                     for entry in collector.collect(uuids, environment.files.prefix, self._previous_files(snapshot)):
                         files_writer.write(entry.to_line())
@@ -212,7 +222,15 @@ class BackupSteps:
                 snapshot.environment_id,
                 stats.missing,
             )
-        context.report(done=stats.count, total=stats.count, detail=f"{stats.count} file documents, {stats.copied} new")
+        context.report(
+            done=stats.count,
+            total=stats.count,
+            files_done=stats.count,
+            files_total=stats.count,
+            file_bytes_done=stats.size,
+            file_bytes_total=stats.size,
+            detail=f"{stats.count} file documents, {stats.copied} new",
+        )
 
     def _stream_dump(self, dump: DumpStream, writer: BlockWriter) -> None:
         for number, chunk in enumerate(dump.chunks(self._settings.block_size)):

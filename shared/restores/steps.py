@@ -263,7 +263,16 @@ class RestoreSteps:
         prefix = target.files.prefix
         total = snapshot.file_count or 0
         done = copied = deferred = 0
-        extras = 0
+        extras = bytes_done = 0
+        bytes_total = snapshot.files_size
+
+        def files_progress() -> dict[str, int | None]:
+            return {
+                "files_done": done,
+                "files_total": total,
+                "file_bytes_done": bytes_done,
+                "file_bytes_total": bytes_total,
+            }
 
         def extra(blob: BlobInfo) -> None:  # a file document of the target's that the backup does not have
             nonlocal extras
@@ -306,10 +315,11 @@ class RestoreSteps:
                 elif not same:
                     deferred += 1
                 done += 1
+                bytes_done += entry.size
                 while len(pending) > 2 * self._copy_concurrency:  # a sliding window of copies in flight
                     pending.popleft().result()
                 if done % 100 == 0:
-                    context.report(done=done, total=total, detail="placing file documents")
+                    context.report(done=done, total=total, detail="placing file documents", **files_progress())
                 if copied == 1 and not replace_different:
                     crash_point("restore.files.placing")
             while pending:
@@ -317,7 +327,7 @@ class RestoreSteps:
         target_files.drain()
         if done != total:
             raise VerificationFailed(f"Backup {snapshot.id} lists {done} file documents, not {total}.")
-        context.report(done=done, total=total)
+        context.report(done=done, total=total, **files_progress())
         return Placement(copied, deferred, extras)
 
     # -- 3 ---------------------------------------------------------------------------------------

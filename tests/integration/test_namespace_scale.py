@@ -14,6 +14,7 @@ import pytest
 from shared.adapters.metering import StorageMeter
 from shared.backups.layout import content_object
 from shared.config import Containers
+from shared.contracts.operations import OperationView
 from shared.domain.access import Principal
 from shared.domain.operations import OperationStatus
 from tests.support.appdata import source_and_target
@@ -76,6 +77,17 @@ def test_backup_and_restore_do_not_touch_the_namespaces_other_content(
     done = services.restores.get(operation.id)
     assert done.status is OperationStatus.FINISHED, done.error
     assert target.stored_files() == source.referenced_files()
+    # Its progress counted the files and their bytes, of totals known from the start.
+    placed = done.step("switch").progress
+    size = sum(len(content) for content in source.files.values())
+    assert (placed.files_done, placed.files_total, placed.file_bytes_done, placed.file_bytes_total) == (
+        12,
+        12,
+        size,
+        size,
+    )
+    view = OperationView.of(done).to_json()["steps"][1]["progress"]["files"]
+    assert (view["done"], view["bytesTotal"], view["percent"], view["etaSeconds"]) == (12, size, 100.0, 0.0)
     assert restore.listed_prefixes(Containers.CONTENT) == {}
     # The pre-restore backup copies the target's 4 files in; the restore looks up each of the backup's
     # 12 content objects by name and copies it out (the copies out are counted on the target's container).
