@@ -279,7 +279,7 @@ class RestoreSteps:
             extras += bool(_UUID.match(blob.name[len(prefix) :]))
 
         target_files = SortedStream(
-            prefetched(store.list(prefix, with_metadata=True, page_size=1000)),
+            prefetched(store.list(prefix, with_metadata=True, page_size=5000)),
             lambda blob: blob.name[len(prefix) :],
             on_skip=extra,
         )
