@@ -173,6 +173,44 @@ def size(value: int | None) -> str:
     return str(value)
 
 
+def duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def files_text(files: dict[str, Any] | None) -> str:
+    """A backup's or restore's file documents as the bars show them: '1,200 of 20,000 files, 3.1 MiB of
+    51.0 MiB, about 1 min 20 s left'."""
+    if not files or files.get("total") is None:
+        return ""
+    parts = [f"{files['done']:,} of {files['total']:,} files"]
+    if files.get("bytesTotal") is not None:
+        parts.append(f"{size(files['bytesDone'])} of {size(files['bytesTotal'])}")
+    elif files.get("bytesDone"):
+        parts.append(size(files["bytesDone"]))
+    eta = files.get("etaSeconds")
+    if eta is not None and files["done"] != files["total"]:
+        parts.append(f"about {duration(eta)} left")
+    return ", ".join(parts)
+
+
+def _step_bar(step: dict[str, Any]) -> tuple[float, str]:
+    """A step's bar: by its file documents where it has them, else by its own progress."""
+    progress = step["progress"]
+    files = progress.get("files")
+    percent = (files or {}).get("percent") if files and files.get("done") else progress.get("percent")
+    if step["status"] == "Finished":
+        percent = 100
+    detail = " ".join(part for part in (step["status"], files_text(files), progress.get("detail") or "") if part)
+    return percent or 0, detail
+
+
 def when(value: str | None) -> str:
     if not value:
         return "-"
@@ -378,7 +416,8 @@ def _wait_for_backup(environment: str, backup_id: str) -> dict[str, Any]:
         with err.status(f"backup {backup_id}: Processing") as status:
 
             def show(document: dict[str, Any]) -> None:
-                status.update(f"backup {backup_id}: {document['status']} {document.get('progress') or ''}")
+                files = files_text(document.get("fileProgress"))
+                status.update(f"backup {backup_id}: {document['status']} {files or document.get('progress') or ''}")
 
             return state.client.wait(path, done=lambda d: d["status"] != "Processing", on_update=show)
 
@@ -567,11 +606,8 @@ def _follow_operation(path: str, what: str, cancel_path: str) -> dict[str, Any]:
                 task = tasks.get(step["name"])
                 if task is None:
                     task = tasks[step["name"]] = progress.add_task(step["title"], total=100, detail="")
-                percent = step["progress"].get("percent")
-                if step["status"] == "Finished":
-                    percent = 100
-                detail = f"{step['status']} {step['progress'].get('detail') or ''}".strip()
-                progress.update(task, completed=percent or 0, detail=detail)
+                percent, detail = _step_bar(step)
+                progress.update(task, completed=percent, detail=detail)
 
         return waiting_with_cancel(
             what,
@@ -592,11 +628,8 @@ def _follow_restore(restore_id: str) -> dict[str, Any]:
                 task = tasks.get(step["name"])
                 if task is None:
                     task = tasks[step["name"]] = progress.add_task(step["title"], total=100, detail="")
-                percent = step["progress"].get("percent")
-                if step["status"] == "Finished":
-                    percent = 100
-                detail = f"{step['status']} {step['progress'].get('detail') or ''}".strip()
-                progress.update(task, completed=percent or 0, detail=detail)
+                percent, detail = _step_bar(step)
+                progress.update(task, completed=percent, detail=detail)
 
         return waiting_with_cancel(
             "restore",
@@ -698,11 +731,15 @@ def restores_show(
     if state.as_json:
         emit(document)
         return
-    table = Table("step", "status", "progress", "attempts")
+    table = Table("step", "status", "progress", "file documents", "attempts")
     for step in document["steps"]:
         percent = step["progress"].get("percent")
         table.add_row(
-            step["title"], step["status"], f"{percent:.0f}%" if percent is not None else "", str(step["attempts"])
+            step["title"],
+            step["status"],
+            f"{percent:.0f}%" if percent is not None else "",
+            files_text(step["progress"].get("files")),
+            str(step["attempts"]),
         )
     out.print(f"restore {document['id']}: {document['status']}")
     if document.get("stalledSince"):

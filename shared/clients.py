@@ -19,6 +19,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from shared.adapters.errors import translated
+from shared.adapters.metering import MeteringTransport, StorageMeter
 from shared.config import StorageConnection
 
 
@@ -58,12 +59,30 @@ _QUEUE_CODEC: dict[str, Any] = {
 
 
 class StorageClients:
-    def __init__(self, connection: StorageConnection, credential: TokenCredential | None = None) -> None:
+    """``meter``, when given, counts every request the clients send (the benchmarks and the tests that
+    hold what a job touches); without it the transports are the plain ones."""
+
+    def __init__(
+        self,
+        connection: StorageConnection,
+        credential: TokenCredential | None = None,
+        *,
+        meter: StorageMeter | None = None,
+    ) -> None:
         self.connection = connection
+        self.meter = meter
         self._credential = credential
         self._lock = threading.RLock()
         self._queues: dict[str, QueueClient] = {}
         self._foreign_blob_services: dict[str, BlobServiceClient] = {}
+
+    def _transport(self, service: str) -> Any:
+        transport = _pooled_transport() if service == "blob" else RequestsTransport()
+        return transport if self.meter is None else MeteringTransport(transport, self.meter, service)
+
+    def _other_transport(self, service: str) -> dict[str, Any]:
+        """Tables and queues keep the SDK's own transport unless metered."""
+        return {} if self.meter is None else {"transport": self._transport(service)}
 
     @property
     def credential(self) -> TokenCredential:
@@ -78,12 +97,12 @@ class StorageClients:
     def blob_service(self) -> BlobServiceClient:
         if self.connection.connection_string:
             return BlobServiceClient.from_connection_string(
-                self.connection.connection_string, transport=_pooled_transport(), **_storage_retry(), **_BLOB_CHUNKS
+                self.connection.connection_string, transport=self._transport("blob"), **_storage_retry(), **_BLOB_CHUNKS
             )
         return BlobServiceClient(
             str(self.connection.blob_uri),
             credential=self.credential,
-            transport=_pooled_transport(),
+            transport=self._transport("blob"),
             **_storage_retry(),
             **_BLOB_CHUNKS,
         )
@@ -91,17 +110,25 @@ class StorageClients:
     @cached_property
     def table_service(self) -> TableServiceClient:
         if self.connection.connection_string:
-            return TableServiceClient.from_connection_string(self.connection.connection_string, **_TABLE_RETRY)
-        return TableServiceClient(str(self.connection.table_uri), credential=self.credential, **_TABLE_RETRY)
+            return TableServiceClient.from_connection_string(
+                self.connection.connection_string, **_TABLE_RETRY, **self._other_transport("table")
+            )
+        return TableServiceClient(
+            str(self.connection.table_uri), credential=self.credential, **_TABLE_RETRY, **self._other_transport("table")
+        )
 
     @cached_property
     def queue_service(self) -> QueueServiceClient:
         if self.connection.connection_string:
             return QueueServiceClient.from_connection_string(
-                self.connection.connection_string, **_QUEUE_CODEC, **_storage_retry()
+                self.connection.connection_string, **_QUEUE_CODEC, **_storage_retry(), **self._other_transport("queue")
             )
         return QueueServiceClient(
-            str(self.connection.queue_uri), credential=self.credential, **_QUEUE_CODEC, **_storage_retry()
+            str(self.connection.queue_uri),
+            credential=self.credential,
+            **_QUEUE_CODEC,
+            **_storage_retry(),
+            **self._other_transport("queue"),
         )
 
     def queue(self, name: str) -> QueueClient:
@@ -121,7 +148,7 @@ class StorageClients:
             client = self._foreign_blob_services.get(key)
         if client is None:
             client = BlobServiceClient(
-                key, credential=self.credential, transport=_pooled_transport(), **_storage_retry(), **_BLOB_CHUNKS
+                key, credential=self.credential, transport=self._transport("blob"), **_storage_retry(), **_BLOB_CHUNKS
             )
             with self._lock:
                 client = self._foreign_blob_services.setdefault(key, client)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Iterable
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Executor, Future
 from typing import TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 _END = object()
 
@@ -49,3 +52,19 @@ def prefetched(items: Iterable[T], depth: int = 1000) -> Generator[T, None, None
             yield item  # type: ignore[misc]
     finally:
         stop.set()
+
+
+def bounded_map(pool: Executor, function: Callable[[T], R], items: Iterable[T], window: int) -> Iterator[R]:
+    """``pool.map`` with at most ``window`` calls submitted ahead of the results read, in order:
+    memory stays bounded however long ``items`` is."""
+    pending: deque[Future[R]] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(function, item))
+            while len(pending) > window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()

@@ -3,7 +3,7 @@
 import { api, describeError, pause, route } from "./api.js";
 import { closeDialog, openDialog } from "./dialogs.js";
 import { byId, fill, h, say } from "./dom.js";
-import { formatBytes, formatCount, formatDateTime, statusBadge, tierLabel, time, verificationBadge } from "./format.js";
+import { formatBytes, formatCount, filesText, formatDateTime, statusBadge, tierLabel, time, verificationBadge } from "./format.js";
 import { changed, emit, environmentById } from "./state.js";
 
 const POLL_MS = 1500;
@@ -52,6 +52,7 @@ function renderDetails(backup) {
     row("Created by", backup.createdBy?.name ?? "–"),
     row("Status message", backup.statusMessage || "–"),
     backup.status === "Processing" ? row("Progress", backup.progress || "queued") : null,
+    backup.status === "Processing" && backup.fileProgress ? row("File documents stored", filesText(backup.fileProgress) || "–") : null,
     backup.heartbeatOn ? row("Worker last checked in", time(backup.heartbeatOn, { long: true })) : null,
     backup.stalledSince ? row("Stalled since", time(backup.stalledSince, { long: true }), " — it resumes by itself") : null,
     backup.inUseBy?.length ? row("In use by", `${backup.inUseBy.length} restore or download operation(s)`) : null,

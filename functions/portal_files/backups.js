@@ -4,7 +4,7 @@
 import { api, describeError, firstPages, route } from "./api.js";
 import { cancelBackup, showDetails, confirmDelete, showPin, verifyBackup } from "./backup-actions.js";
 import { byId, fill, h, say } from "./dom.js";
-import { backupRefusal, formatBytes, formatCount, formatDateTime, statusBadge, tierLabel, time, verificationBadge } from "./format.js";
+import { backupRefusal, formatBytes, formatCount, filesText, formatDateTime, statusBadge, tierLabel, time, verificationBadge } from "./format.js";
 import { menuButton } from "./menu.js";
 import { startRestore } from "./restore.js";
 import { changed, holds, on, selectedEnvironment, state } from "./state.js";
@@ -137,7 +137,7 @@ function menuItems(id) {
 
 function statusCell(backup) {
   let note = "";
-  if (backup.status === "Processing") note = backup.progress || "queued";
+  if (backup.status === "Processing") note = [filesText(backup.fileProgress), backup.progress || "queued"].filter(Boolean).join(" · ");
   else if (backup.status === "Failed" || backup.status === "Cancelled") note = backup.statusMessage;
   const badge = backup.stalledSince ? statusBadge("stalled", "Processing (stalled)") : statusBadge(backup.status);
   const warnings = backup.warnings?.length ? statusBadge("warning", "Warnings") : null;

@@ -104,10 +104,30 @@ export function percentOf(progress) {
   return null;
 }
 
-/** "3 of 10 · 1.2 MB of 4.0 MB · archiving …" from a ProgressView. */
+/** "about 1 min 20 s" from seconds. */
+export function formatDuration(seconds) {
+  const total = Math.round(seconds);
+  if (total < 60) return `${total} s`;
+  const minutes = Math.floor(total / 60);
+  if (minutes < 60) return `${minutes} min ${String(total % 60).padStart(2, "0")} s`;
+  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`;
+}
+
+/** "1,200 of 20,000 files · 3.1 MB of 51.0 MB · about 1 min 20 s left" from a FileProgressView. */
+export function filesText(files) {
+  if (!files || files.total === null || files.total === undefined) return "";
+  const parts = [`${files.done.toLocaleString()} of ${files.total.toLocaleString()} files`];
+  if (files.bytesTotal !== null && files.bytesTotal !== undefined) parts.push(`${formatBytes(files.bytesDone)} of ${formatBytes(files.bytesTotal)}`);
+  else if (files.bytesDone) parts.push(formatBytes(files.bytesDone));
+  if (files.etaSeconds !== null && files.etaSeconds !== undefined && files.done !== files.total) parts.push(`about ${formatDuration(files.etaSeconds)} left`);
+  return parts.join(" · ");
+}
+
+/** "3 of 10 · 1.2 MB of 4.0 MB · archiving …" from a ProgressView; a step with file documents shows them first. */
 export function progressText(progress) {
   if (!progress) return "";
   const parts = [];
+  if (progress.files) parts.push(filesText(progress.files));
   if (progress.total) parts.push(`${progress.done.toLocaleString()} of ${progress.total.toLocaleString()}`);
   if (progress.bytesTotal) parts.push(`${formatBytes(progress.bytesDone)} of ${formatBytes(progress.bytesTotal)}`);
   else if (progress.bytesDone) parts.push(formatBytes(progress.bytesDone));

@@ -17,6 +17,8 @@ from shared.domain.snapshots import MISSING_UUIDS_KEPT
 from shared.faults import Fault
 from shared.merges import SortedStream
 
+LIST_PAGE = 5000
+
 
 class MissingFileDocument(Fault):
     """The database refers to a file document whose blob is not in the file store."""
@@ -122,7 +124,9 @@ class FileCollector:
         with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="copy") as pool:
             try:
                 on_missing = None if self._strict else self.stats.add_missing
-                matched = match_sources(uuids, self._source.list(prefix), prefix, previous, on_missing)
+                # Pages of 5,000 (the service's most): each page is one billed List Blobs transaction.
+                listing = self._source.list(prefix, page_size=LIST_PAGE)
+                matched = match_sources(uuids, listing, prefix, previous, on_missing)
                 for file_uuid, blob, before in matched:
                     known_md5 = blob.md5 or (before.md5 if before and before.source_etag == blob.etag else None)
                     reusable = (

@@ -42,8 +42,8 @@ from shared.domain.environments import MissingFiles
 from shared.domain.operations import Operation, OperationStatus
 from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier
 from shared.faults import Fault, crash_point
-from shared.merges import SortedStream
 from shared.operations.engine import OperationDefinition, StepContext, StepDefinition
+from shared.streams import bounded_map
 
 logger = logging.getLogger("appbackups.backup")
 
@@ -131,7 +131,12 @@ class BackupSteps:
 
         def report(stats: FileStats) -> None:
             context.report(
-                done=stats.count, total=total, detail=f"file documents: {stats.count} of {total}, {stats.copied} new"
+                done=stats.count,
+                total=total,
+                files_done=stats.count,
+                files_total=total,
+                file_bytes_done=stats.size,
+                detail=f"file documents: {stats.count} of {total}, {stats.copied} new",
             )
             if stats.count == 1:
                 crash_point("backup.files.copying")
@@ -160,7 +165,12 @@ class BackupSteps:
                     rows = exported.table_rows()  # exact, as of the dump's snapshot: what a drill checks against
                     row_count_seconds = time.monotonic() - counting
                     total = exported.count_file_documents(environment.file_document_query)
-                    context.report(done=0, total=total, detail="dumping the database and collecting file documents")
+                    context.report(
+                        done=0,
+                        total=total,
+                        files_total=total,
+                        detail="dumping the database and collecting file documents",
+                    )
                     uuids = exported.file_document_uuids(environment.file_document_query)
                     for entry in collector.collect(uuids, environment.files.prefix, self._previous_files(snapshot)):
                         files_writer.write(entry.to_line())
@@ -212,7 +222,15 @@ class BackupSteps:
                 snapshot.environment_id,
                 stats.missing,
             )
-        context.report(done=stats.count, total=stats.count, detail=f"{stats.count} file documents, {stats.copied} new")
+        context.report(
+            done=stats.count,
+            total=stats.count,
+            files_done=stats.count,
+            files_total=stats.count,
+            file_bytes_done=stats.size,
+            file_bytes_total=stats.size,
+            detail=f"{stats.count} file documents, {stats.copied} new",
+        )
 
     def _stream_dump(self, dump: DumpStream, writer: BlockWriter) -> None:
         for number, chunk in enumerate(dump.chunks(self._settings.block_size)):
@@ -237,17 +255,23 @@ class BackupSteps:
         if swept is None or swept < snapshot.created_on:
             return
         content = self._stores.content
-        present = SortedStream(content.list(f"{snapshot.namespace}/", page_size=5000), lambda blob: blob.name)
-        restored = 0
-        for entry in read_file_list(self._stores.snapshots, snapshot):
-            if not present.contains(entry.object):
-                content.copy_from_url(
-                    entry.object,
-                    source.copy_source_url(prefix + entry.uuid, content),
-                    source_etag=entry.source_etag,
-                    metadata={"md5": entry.md5},
-                )
-                restored += 1
+
+        def put_back(entry: FileEntry) -> bool:
+            # Looked up by name, not by listing the namespace's content store: the check grows with
+            # this backup, not with every environment's files in the namespace.
+            if content.info(entry.object) is not None:
+                return False
+            content.copy_from_url(
+                entry.object,
+                source.copy_source_url(prefix + entry.uuid, content),
+                source_etag=entry.source_etag,
+                metadata={"md5": entry.md5},
+            )
+            return True
+
+        with ThreadPoolExecutor(self._settings.copy_concurrency, thread_name_prefix="sweep-check") as pool:
+            entries = read_file_list(self._stores.snapshots, snapshot)
+            restored = sum(bounded_map(pool, put_back, entries, 2 * self._settings.copy_concurrency))
         if restored:
             logger.warning("backup %s: %d content objects swept meanwhile were copied again", snapshot.id, restored)
 

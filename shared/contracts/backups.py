@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, Field, StringConstraints
 
 from shared.contracts.common import ApiModel
+from shared.contracts.progress import FileProgressView
 from shared.domain.downloads import DataType, expected_size
 from shared.domain.operations import UNDO, Operation, OperationStatus
 from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier
@@ -116,6 +117,10 @@ class SnapshotView(ApiModel):
     verification: VerificationView | None = Field(default=None, description="Its last restore drill.")
     created_by: PrincipalView
     progress: str = Field(description="What the backup is doing, while it is Processing.")
+    file_progress: FileProgressView | None = Field(
+        default=None,
+        description="While Processing: its file documents stored so far, of how many, and the time left.",
+    )
     attempts: int
     in_use_by: list[str] = Field(description="Restores and downloads that rely on the backup right now.")
     operation_id: str | None = Field(default=None, description="The work that makes (or made) the backup.")
@@ -135,10 +140,14 @@ class SnapshotView(ApiModel):
         live = operation if snapshot.status is SnapshotStatus.PROCESSING else None
         now = now or datetime.now(UTC)
         progress, attempts, stalled = "", snapshot.attempts, None
+        file_progress = None
         if live is not None:
             index = live.running_index() if live.running_index() is not None else live.current_index
             step = live.steps[index] if index is not None else None
             progress = (step.progress.detail or step.title) if step else ""
+            dumped = next((each for each in live.steps if each.name == "dump"), None)
+            if dumped is not None:
+                file_progress = FileProgressView.of(dumped.progress, dumped, now)
             if live.ending is not None:
                 progress = "cancelling" if live.ending is OperationStatus.CANCELLED else "failing"
             attempts = max((step.attempts for step in live.steps if step.name != UNDO), default=0)
@@ -179,6 +188,7 @@ class SnapshotView(ApiModel):
             verification=VerificationView.of(snapshot.verification) if snapshot.verification else None,
             created_by=PrincipalView(id=snapshot.created_by.id, name=snapshot.created_by.name),
             progress=progress,
+            file_progress=file_progress,
             attempts=attempts,
             in_use_by=list(snapshot.in_use_by),
             operation_id=snapshot.operation_id,

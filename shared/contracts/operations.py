@@ -11,6 +11,7 @@ from pydantic import Field
 
 from shared.contracts.backups import PrincipalView
 from shared.contracts.common import ApiModel, EnvironmentId
+from shared.contracts.progress import FileProgressView
 from shared.domain.operations import Operation, OperationStatus, StepStatus
 
 if TYPE_CHECKING:
@@ -24,6 +25,9 @@ class ProgressView(ApiModel):
     bytes_total: int | None
     percent: float | None = Field(description="Of the step, from done/total or bytes, when a total is known.")
     detail: str
+    files: FileProgressView | None = Field(
+        default=None, description="The file documents of a backup's dump step or a restore's switch step."
+    )
 
 
 class JobStatus(StrEnum):
@@ -134,6 +138,7 @@ class OperationView(ApiModel):
                         bytes_total=progress.bytes_total,
                         percent=percent,
                         detail=progress.detail,
+                        files=FileProgressView.of(progress, step, now),
                     ),
                     message=step.message,
                 )

@@ -38,6 +38,20 @@ class Progress:
     bytes_done: int = 0
     bytes_total: int | None = None
     detail: str = ""
+    # A backup's or restore's file documents, counted apart from the step's other work (a restore's
+    # switch loads the database while it places the files: done/total and bytes are the dump's there).
+    files_done: int = 0
+    files_total: int | None = None
+    file_bytes_done: int = 0
+    file_bytes_total: int | None = None
+
+
+def seconds_left(done: float, total: float | None, elapsed: float) -> float | None:
+    """Time left at the rate so far: ``elapsed`` seconds for ``done`` of ``total``. None until there is a
+    rate (nothing done yet) or without a total."""
+    if not total or done <= 0 or elapsed <= 0:
+        return None
+    return max(0.0, elapsed * (total - done) / done)
 
 
 @dataclass(frozen=True)

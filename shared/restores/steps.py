@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 
 from shared.adapters.blobs import BlobInfo, BlobStore
 from shared.adapters.postgres import Databases
-from shared.backups.layout import DUMP, read_file_list, snapshot_folder
+from shared.backups.layout import DUMP, FileEntry, read_file_list, snapshot_folder
 from shared.backups.service import BackupService
 from shared.catalog.activity import ActivityLog, new_entry_id
 from shared.catalog.environments import EnvironmentCatalog
@@ -263,54 +263,63 @@ class RestoreSteps:
         prefix = target.files.prefix
         total = snapshot.file_count or 0
         done = copied = deferred = 0
-        extras = 0
+        extras = bytes_done = 0
+        bytes_total = snapshot.files_size
+
+        def files_progress() -> dict[str, int | None]:
+            return {
+                "files_done": done,
+                "files_total": total,
+                "file_bytes_done": bytes_done,
+                "file_bytes_total": bytes_total,
+            }
 
         def extra(blob: BlobInfo) -> None:  # a file document of the target's that the backup does not have
             nonlocal extras
             extras += bool(_UUID.match(blob.name[len(prefix) :]))
 
-        listing = self._content.list(f"{snapshot.namespace}/", with_metadata=True, page_size=1000)
-        contents = SortedStream(prefetched(listing), lambda blob: blob.name)
         target_files = SortedStream(
-            prefetched(store.list(prefix, with_metadata=True, page_size=1000)),
+            prefetched(store.list(prefix, with_metadata=True, page_size=5000)),
             lambda blob: blob.name[len(prefix) :],
             on_skip=extra,
         )
+
+        def place(entry: FileEntry, overwrite: bool) -> bool:
+            # The content object is looked up by its name (one request for each file copied), never by
+            # listing the namespace's content store: a restore grows with its backup, not with every
+            # environment's files in the namespace.
+            content = self._content.info(entry.object)
+            if content is None:
+                raise VerificationFailed(
+                    f"File document {entry.uuid} of backup {snapshot.id} is missing from the store."
+                )
+            if content.size != entry.size or _blob_md5(content) != entry.md5:
+                raise VerificationFailed(f"File document {entry.uuid} of backup {snapshot.id} does not match its MD5.")
+            return store.copy_from_url(
+                prefix + entry.uuid,
+                self._content.copy_source_url(entry.object, store),
+                metadata={**content.metadata, PLACED_BY: context.operation.id},
+                overwrite=overwrite,
+            )
+
         with ThreadPoolExecutor(self._copy_concurrency, thread_name_prefix="restore-copy") as pool:
             pending: deque[Future[bool]] = deque()
             for entry in read_file_list(self._snapshot_store, snapshot):
                 if stop is not None and stop.is_set():
                     raise Fault("The restore stopped while placing file documents.", transient=True)
                 existing = target_files.seek(entry.uuid)
-                content = contents.seek(entry.object)
-                if content is None:
-                    raise VerificationFailed(
-                        f"File document {entry.uuid} of backup {snapshot.id} is missing from the store."
-                    )
-                if content.size != entry.size or _blob_md5(content) != entry.md5:
-                    raise VerificationFailed(
-                        f"File document {entry.uuid} of backup {snapshot.id} does not match its MD5."
-                    )
                 same = existing is not None and existing.size == entry.size and _blob_md5(existing) == entry.md5
                 if existing is None or (replace_different and not same):
-                    source_url = self._content.copy_source_url(entry.object, store)
-                    pending.append(
-                        pool.submit(
-                            store.copy_from_url,
-                            prefix + entry.uuid,
-                            source_url,
-                            metadata={**content.metadata, PLACED_BY: context.operation.id},
-                            overwrite=existing is not None,
-                        )
-                    )
+                    pending.append(pool.submit(place, entry, existing is not None))
                     copied += 1
                 elif not same:
                     deferred += 1
                 done += 1
+                bytes_done += entry.size
                 while len(pending) > 2 * self._copy_concurrency:  # a sliding window of copies in flight
                     pending.popleft().result()
                 if done % 100 == 0:
-                    context.report(done=done, total=total, detail="placing file documents")
+                    context.report(done=done, total=total, detail="placing file documents", **files_progress())
                 if copied == 1 and not replace_different:
                     crash_point("restore.files.placing")
             while pending:
@@ -318,7 +327,7 @@ class RestoreSteps:
         target_files.drain()
         if done != total:
             raise VerificationFailed(f"Backup {snapshot.id} lists {done} file documents, not {total}.")
-        context.report(done=done, total=total)
+        context.report(done=done, total=total, **files_progress())
         return Placement(copied, deferred, extras)
 
     # -- 3 ---------------------------------------------------------------------------------------

@@ -121,3 +121,31 @@ def test_cancel_a_backup_a_download_and_a_restore_from_the_page(page: Page, stac
     expect(page.get_by_role("table", name="Activity of Acceptance").get_by_role("row").nth(1)).to_contain_text(
         "CANCELLED"
     )
+
+
+def test_a_backup_being_made_shows_its_files_bytes_and_time_left(page: Page, stack: PortalStack) -> None:
+    """The page renders a Processing backup's fileProgress (as the API gives it while the dump step runs):
+    files and bytes done of total and the time left, in the list and in Details. The backup is a real one
+    left queued (this stack runs no work); its list entry gets the progress of a 20,000-file backup."""
+    created = requests.post(f"{stack.api}/environments/demo-production/backups", json={"comment": "big"}, timeout=30)
+    backup_id = created.json()["id"]
+    progress = {"done": 1200, "total": 20000, "bytesDone": 3_250_586, "bytesTotal": None, "percent": 6.0,
+                "etaSeconds": 80.4}  # fmt: skip
+
+    def with_progress(route) -> None:  # type: ignore[no-untyped-def]
+        response = route.fetch()
+        document = response.json()
+        for item in document["items"]:
+            if item["id"] == backup_id:
+                item["fileProgress"] = progress
+        route.fulfill(response=response, json=document)
+
+    page.route(re.compile(r".*/api/environments/demo-production/backups(\?.*)?$"), with_progress)
+    page.goto(f"{stack.page_url}#environment=demo-production")
+    table = page.get_by_role("table", name=re.compile("^Backups of"))
+    row = table.get_by_role("row").filter(has_text="big")
+    expected = "1,200 of 20,000 files · 3.1 MB · about 1 min 20 s left"
+    expect(row.get_by_text(re.compile(re.escape(expected)))).to_be_visible(timeout=15_000)
+    row.get_by_role("button", name="More Options").click()
+    page.get_by_role("menuitem", name="Details").click()
+    expect(page.get_by_role("dialog").get_by_text(expected)).to_be_visible()

@@ -5,14 +5,18 @@ from __future__ import annotations
 import subprocess
 import time
 
+from shared.adapters.metering import StorageMeter
 from shared.adapters.queues import MemoryWorkQueue
 from shared.bootstrap import Services, build_services
+from shared.clients import StorageClients
 from shared.clock import Clock, utc_now
 from shared.config import STORAGE_CONNECTION, Settings
 
 
 class Harness:
-    def __init__(self, connection_string: str, *, clock: Clock = utc_now, **settings: str) -> None:
+    def __init__(
+        self, connection_string: str, *, clock: Clock = utc_now, meter: StorageMeter | None = None, **settings: str
+    ) -> None:
         self.queues: dict[str, MemoryWorkQueue] = {}
         environ = {
             STORAGE_CONNECTION: connection_string,
@@ -20,8 +24,10 @@ class Harness:
             "APPBACKUPS_OPERATION_RETRY_SECONDS": "1",
             **settings,
         }
+        parsed = Settings.from_environ(environ)
         self.services: Services = build_services(
-            Settings.from_environ(environ),
+            parsed,
+            clients=StorageClients(parsed.storage, meter=meter),
             queues=lambda name: self.queues.setdefault(name, MemoryWorkQueue()),
             clock=clock,
         )

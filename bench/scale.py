@@ -1,0 +1,325 @@
+"""Scale benchmark: how backups and restores grow with the number of file documents, and what they
+cost in storage transactions, against hand-made baselines measured in the same run, on the same Azurite.
+
+Per size (small file documents of 1-4 KB, and the bench database):
+  copy baseline   list the environment's prefix and server-side copy every blob, 32 at a time
+  dump baseline   pg_dump -Fc into a blob, alone
+  full backup     a backup in a fresh namespace                     (target <= 1.0 x copy baseline)
+  second backup   after 1 % new files                               (target <= 1.15 x dump baseline)
+  restore         into another, empty, Stopped environment          (target <= 1.0 x restore baseline:
+                  pg_restore of the same dump while the files are copied, both at once)
+  prune           delete the first backup of the round, then prune the namespace
+Each operation's storage transactions are counted at the transport seam (shared/adapters/metering.py):
+list pages, copies, writes, reads, property reads, deletes and Table operations. Medians of the
+repetitions; seconds per 10k files; the peak RSS of the process that runs the work.
+
+The work runs in this process, on the one operation engine, with the operation queue held in memory
+(tests/support/restoring.Harness): the queue hops of the development host are not in these figures,
+and neither are their queue transactions (about three per step in Azure: put, get, delete). Azurite
+is private and, by default, in memory (--inMemoryPersistence), so that its disk is not what is measured.
+
+    .venv/bin/python -m bench.scale [--files 20000 100000] [--rows N] [--repeat N] [--on-disk]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench.common import (
+    Dataset,
+    add_files,
+    create_database,
+    drop_database,
+    generate_dataset,
+    machine,
+    peak_rss_mib,
+    peak_rss_reset,
+    pg_dump_command,
+    write_results,
+)
+from shared.adapters.metering import StorageMeter
+from shared.contracts.environments import EnvironmentBody
+from shared.domain.access import SYSTEM, Principal
+from shared.domain.operations import OperationStatus
+from tests.support.restoring import Harness
+from tools import azurite
+from tools.provision import provision
+from tools.seed_demo import SCHEMA
+
+ACTOR = Principal(id="bench", name="Bench")
+COPY_CONCURRENCY = 32
+
+
+def small_sizes(count: int, seed: int) -> list[int]:
+    """1-4 KB, as the small file documents of the operator's test."""
+    rng = random.Random(seed)
+    return [rng.randint(1024, 4096 - 40) for _ in range(count)]
+
+
+class Scale:
+    def __init__(self, harness: Harness, meter: StorageMeter, work_dir: Path) -> None:
+        self.harness = harness
+        self.services = harness.services
+        self.meter = meter
+        self.work_dir = work_dir
+        self.blob_service = self.services.clients.blob_service
+
+    # -- measuring ---------------------------------------------------------------------------------
+
+    def measure(self, work: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
+        pid = os.getpid()
+        peak_rss_reset(pid)
+        with self.meter.measuring() as measured:
+            started = time.perf_counter()
+            result = work()
+            seconds = time.perf_counter() - started
+        figures = {"seconds": seconds, "transactions": measured.by_kind(), "peakRssMiB": round(peak_rss_mib(pid), 1)}
+        return result, figures
+
+    # -- the baselines -----------------------------------------------------------------------------
+
+    def copy_files(self, container: str, prefix: str) -> int:
+        """What an operator scripts: list the prefix, server-side copy every blob, 32 at a time."""
+        target = f"baseline-{uuid.uuid4().hex[:8]}"
+        self.blob_service.create_container(target)
+        source = self.blob_service.get_container_client(container)
+
+        def copy(name: str) -> None:
+            self.blob_service.get_blob_client(target, name).start_copy_from_url(source.get_blob_client(name).url)
+
+        with ThreadPoolExecutor(COPY_CONCURRENCY) as pool:
+            names = (blob.name for blob in source.list_blobs(name_starts_with=prefix))
+            return sum(1 for _ in pool.map(copy, names))
+
+    def dump_into_blob(self, database: str) -> None:
+        container = f"dump-{uuid.uuid4().hex[:8]}"
+        self.blob_service.create_container(container)
+        process = subprocess.Popen(pg_dump_command(database), stdout=subprocess.PIPE)
+        self.blob_service.get_blob_client(container, "db.backup").upload_blob(process.stdout, max_concurrency=4)
+        if process.wait() != 0:
+            raise RuntimeError("pg_dump failed")
+
+    def restore_baseline(self, dump_file: Path, dataset: Dataset) -> None:
+        """pg_restore of the dump into an empty database while the files are copied: both at once."""
+        name = f"appbackups_bench_r_{uuid.uuid4().hex[:8]}"
+        create_database(name)
+        errors: list[BaseException] = []
+
+        def load() -> None:
+            try:
+                command = ["pg_restore", "-O", "-x", "-h", "127.0.0.1", "-U", "postgres", "-d", name, str(dump_file)]
+                subprocess.run(command, check=True, capture_output=True)
+            except BaseException as error:
+                errors.append(error)
+
+        loader = threading.Thread(target=load)
+        loader.start()
+        try:
+            self.copy_files(dataset.container, dataset.prefix)
+        finally:
+            loader.join()
+            drop_database(name)
+        if errors:
+            raise errors[0]
+
+    # -- the service ---------------------------------------------------------------------------------
+
+    def register(self, dataset: Dataset, namespace: str, state: str = "Running") -> str:
+        environment_id = f"scale-{uuid.uuid4().hex[:8]}"
+        body = EnvironmentBody.model_validate(
+            {
+                "namespace": namespace,
+                "appName": "bench",
+                "displayName": environment_id,
+                "state": state,
+                "database": {"host": "127.0.0.1", "port": 5432, "database": dataset.database, "user": "postgres"},
+                "files": {"container": dataset.container, "prefix": dataset.prefix},
+                "modelVersion": "1.0.0",
+            }
+        )
+        self.services.environments.put(environment_id, body.to_registration(), SYSTEM)
+        return environment_id
+
+    def backup(self, environment_id: str) -> str:
+        return self.harness.backup(environment_id, ACTOR)
+
+    def restore(self, source_id: str, snapshot_id: str, target_id: str) -> None:
+        operation = self.services.restores.request(source_id, snapshot_id, target_id, ACTOR)
+        self.harness.drain()
+        done = self.services.restores.get(operation.id)
+        if done.status is not OperationStatus.FINISHED:
+            raise RuntimeError(f"restore failed: {done.error}")
+
+    def empty_target(self, namespace: str) -> tuple[str, Dataset]:
+        name = f"appbackups_bench_t_{uuid.uuid4().hex[:8]}"
+        dsn = create_database(name)
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute(SCHEMA)
+        container = f"scale-target-{uuid.uuid4().hex[:8]}"
+        self.blob_service.create_container(container)
+        target = Dataset(name, dsn, container, "docs/", {}, 1)
+        return self.register(target, namespace, state="Stopped"), target
+
+    def prune_one(self, environment_id: str, snapshot_id: str, namespace: str) -> None:
+        self.services.backups.delete(environment_id, snapshot_id, ACTOR)
+        self.services.pruning.prune({namespace})
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ordered = sorted(runs, key=lambda run: run["seconds"])
+    middle = ordered[len(ordered) // 2]
+    return {
+        "seconds": round(statistics.median(run["seconds"] for run in runs), 3),
+        "runs": [round(run["seconds"], 3) for run in runs],
+        "transactions": middle["transactions"],
+        "peakRssMiB": max(run["peakRssMiB"] for run in runs),
+    }
+
+
+def run_size(scale: Scale, files: int, rows: int, repeat: int) -> dict[str, Any]:
+    print(f"[{files}] generating {rows} rows and {files} file documents of 1-4 KB …", flush=True)
+    dataset = generate_dataset(scale.services, rows=rows, files=0)
+    add_files(scale.services, dataset, small_sizes(files, seed=files))
+    dump_file = scale.work_dir / f"dump-{files}.backup"
+    with dump_file.open("wb") as out:
+        subprocess.run(pg_dump_command(dataset.database), stdout=out, check=True)
+    cleanup: list[str] = []
+    runs: dict[str, list[dict[str, Any]]] = {
+        name: [] for name in ("copyBaseline", "dumpBaseline", "restoreBaseline", "full", "second", "restore", "prune")
+    }
+    try:
+        for round_number in range(repeat):
+            label = f"[{files}] round {round_number + 1}"
+            print(f"{label}: baselines …", flush=True)
+            runs["copyBaseline"].append(scale.measure(lambda: scale.copy_files(dataset.container, dataset.prefix))[1])
+            runs["dumpBaseline"].append(scale.measure(lambda: scale.dump_into_blob(dataset.database))[1])
+            runs["restoreBaseline"].append(scale.measure(lambda: scale.restore_baseline(dump_file, dataset))[1])
+            namespace = f"scale-{files}-{round_number}-{uuid.uuid4().hex[:4]}"
+            environment_id = scale.register(dataset, namespace)
+            print(f"{label}: full backup …", flush=True)
+            first, figures = scale.measure(lambda: scale.backup(environment_id))  # noqa: B023
+            runs["full"].append(figures)
+            add_files(scale.services, dataset, small_sizes(max(1, files // 100), seed=1000 + round_number))
+            print(f"{label}: second backup after 1 % new files …", flush=True)
+            second, figures = scale.measure(lambda: scale.backup(environment_id))  # noqa: B023
+            runs["second"].append(figures)
+            target_id, target = scale.empty_target(namespace)
+            cleanup.append(target.database)
+            print(f"{label}: restore into another environment …", flush=True)
+            runs["restore"].append(scale.measure(lambda: scale.restore(environment_id, second, target_id))[1])  # noqa: B023
+            print(f"{label}: prune of one backup …", flush=True)
+            runs["prune"].append(scale.measure(lambda: scale.prune_one(environment_id, first, namespace))[1])  # noqa: B023
+        snapshot = scale.services.snapshot_catalog.get(environment_id, second)
+        result: dict[str, Any] = {
+            "files": files,
+            "filesBytes": snapshot.files_size,
+            "rows": rows,
+            "dumpBytes": snapshot.dump_size,
+            "databaseBytes": snapshot.database_size,
+            "operations": {name: _median(values) for name, values in runs.items()},
+        }
+        operations = result["operations"]
+        for name in ("copyBaseline", "full", "second", "restore", "restoreBaseline"):
+            operations[name]["secondsPer10kFiles"] = round(operations[name]["seconds"] * 10_000 / files, 3)
+        result["ratios"] = {
+            "full_over_copyBaseline": round(operations["full"]["seconds"] / operations["copyBaseline"]["seconds"], 3),
+            "second_over_dumpBaseline": round(
+                operations["second"]["seconds"] / operations["dumpBaseline"]["seconds"], 3
+            ),
+            "restore_over_restoreBaseline": round(
+                operations["restore"]["seconds"] / operations["restoreBaseline"]["seconds"], 3
+            ),
+            "restore_over_copyBaseline": round(
+                operations["restore"]["seconds"] / operations["copyBaseline"]["seconds"], 3
+            ),
+        }
+        return result
+    finally:
+        drop_database(dataset.database)
+        for name in cleanup:
+            drop_database(name)
+        dump_file.unlink(missing_ok=True)
+
+
+@contextmanager
+def scale_harness(work_dir: Path, *, in_memory: bool = True) -> Iterator[Scale]:
+    storage = azurite.start(work_dir / "azurite", log_file=work_dir / "azurite.log", in_memory=in_memory)
+    try:
+        meter = StorageMeter()
+        harness = Harness(
+            storage.connection_string,
+            meter=meter,
+            APPBACKUPS_COPY_CONCURRENCY=str(COPY_CONCURRENCY),
+            APPBACKUPS_DEVELOPMENT_MODE="true",
+        )
+        provision(harness.services.clients)
+        yield Scale(harness, meter, work_dir)
+    finally:
+        storage.stop()
+
+
+def run(sizes: list[int], *, rows: int, repeat: int, work_dir: Path, in_memory: bool = True) -> dict[str, Any]:
+    with scale_harness(work_dir, in_memory=in_memory) as scale:
+        results = [run_size(scale, files, rows, repeat) for files in sizes]
+    return {
+        "benchmark": "scale",
+        "machine": {**machine(), "azurite": "in memory" if in_memory else "on disk"},
+        "repeat": repeat,
+        "copyConcurrency": COPY_CONCURRENCY,
+        "targets": {
+            "full_over_copyBaseline": "<= 1.0",
+            "second_over_dumpBaseline": "<= 1.15",
+            "restore_over_copyBaseline": "<= 1.0",
+            "secondsPer10kFiles": "flat across sizes",
+            "peakRssMiB": "flat across sizes",
+        },
+        "sizes": results,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", type=int, nargs="+", default=[20_000])
+    parser.add_argument("--rows", type=int, default=1_500_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--on-disk", action="store_true", help="Azurite with its data on disk, not in memory")
+    parser.add_argument("--output", default="scale")
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="appbackups-scale-") as work:
+        results = run(
+            arguments.files,
+            rows=arguments.rows,
+            repeat=arguments.repeat,
+            work_dir=Path(work),
+            in_memory=not arguments.on_disk,
+        )
+    path = write_results(arguments.output, results)
+    for size in results["sizes"]:
+        operations = size["operations"]
+        print(
+            f"{size['files']:>7} files: "
+            + " ".join(f"{name}={figures['seconds']}s" for name, figures in operations.items())
+            + " "
+            + json.dumps(size["ratios"])
+        )
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()

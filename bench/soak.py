@@ -1,0 +1,184 @@
+"""Soak benchmark: many jobs in a row in one host process, and its resting memory after each.
+
+One development host (the queue worker, as in Azure one Functions host process) runs BACKUPS backups of
+an environment through the API, then RESTORES restores of its latest backup into another environment of
+the namespace. After each job has ended, and the host has been idle for a moment, its resident set
+(VmRSS) is read: the target is that it stays within 30 MiB of the reading after the first job.
+
+    .venv/bin/python -m bench.soak [--backups 50] [--restores 10] [--files N] [--rows N]
+                                   [--malloc-arena-max N] [--output soak]
+
+``--malloc-arena-max`` starts the host with MALLOC_ARENA_MAX set (glibc's limit on malloc arenas; each
+thread that allocates may otherwise get an arena of its own, up to 8 per core, and an arena's freed
+memory is seldom returned to the system), to tell the allocator's share of the growth from the code's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import requests
+
+from bench.common import (
+    Bench,
+    Dataset,
+    add_files,
+    backup_through_api,
+    create_database,
+    drop_database,
+    generate_dataset,
+    machine,
+    register,
+    write_results,
+)
+from bench.scale import small_sizes
+from shared.bootstrap import build_services
+from shared.config import STORAGE_CONNECTION, Settings
+from tests.support.apphost import start_app_host
+from tools import azurite
+from tools.provision import provision
+from tools.seed_demo import SCHEMA
+
+REST_SECONDS = 2.0  # idle time before a resting reading: the job's threads have ended, its pools are gone
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+@contextmanager
+def soak_services(work_dir: Path, host_settings: dict[str, str]) -> Iterator[Bench]:
+    storage = azurite.start(work_dir / "azurite", log_file=work_dir / "azurite.log", in_memory=True)
+    try:
+        services = build_services(Settings.from_environ({STORAGE_CONNECTION: storage.connection_string}))
+        provision(services.clients)
+        host = start_app_host(storage.connection_string, work_dir / "devhost.log", extra_settings=host_settings)
+        try:
+            yield Bench(storage, services, host, work_dir)
+        finally:
+            host.stop()
+    finally:
+        storage.stop()
+
+
+def restore_through_api(bench: Bench, source: str, backup_id: str, target: str, timeout: float = 1800) -> float:
+    started = time.perf_counter()
+    response = requests.post(
+        f"{bench.api}/environments/{source}/backups/{backup_id}/restore", json={"targetEnvironment": target}, timeout=60
+    )
+    response.raise_for_status()
+    location = bench.api.removesuffix("/api") + response.headers["Location"]
+    while True:
+        document = requests.get(location, timeout=60).json()
+        if document["status"] not in ("Running", "Stalled"):
+            if document["status"] != "Finished":
+                raise RuntimeError(f"restore failed: {document.get('error')}")
+            return time.perf_counter() - started
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError("restore did not finish in time")
+        time.sleep(0.1)
+
+
+def empty_target(bench: Bench, namespace: str) -> tuple[str, Dataset]:
+    name = f"appbackups_soak_t_{int(time.time() * 1000) % 10**8}"
+    dsn = create_database(name)
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(SCHEMA)
+    container = f"soak-target-{name[-8:]}"
+    bench.services.clients.blob_service.create_container(container)
+    target = Dataset(name, dsn, container, "docs/", {}, 1)
+    register(bench, "soak-target", namespace, target)
+    response = requests.post(f"{bench.api}/environments/soak-target/stop", timeout=60)
+    response.raise_for_status()
+    return "soak-target", target
+
+
+def run(
+    *, backups: int, restores: int, files: int, rows: int, work_dir: Path, host_settings: dict[str, str]
+) -> dict[str, Any]:
+    with soak_services(work_dir, host_settings) as bench:
+        pid = bench.host.process.pid
+        dataset = generate_dataset(bench.services, rows=rows, files=0)
+        add_files(bench.services, dataset, small_sizes(files, seed=5))
+        target: Dataset | None = None
+        try:
+            register(bench, "soak-source", "soak", dataset)
+            start = rss_mib(pid)
+            readings: list[dict[str, Any]] = []
+            last_backup = ""
+            for number in range(backups):
+                seconds, details = backup_through_api(bench, "soak-source")
+                last_backup = details["id"]
+                time.sleep(REST_SECONDS)
+                readings.append({"job": f"backup {number + 1}", "seconds": round(seconds, 2), "rssMiB": rss_mib(pid)})
+                now_mib = readings[-1]["rssMiB"]
+                print(f"backup {number + 1}: {seconds:.1f} s, resting RSS {now_mib:.1f} MiB", flush=True)
+            target_id, target = empty_target(bench, "soak")
+            for number in range(restores):
+                seconds = restore_through_api(bench, "soak-source", last_backup, target_id)
+                time.sleep(REST_SECONDS)
+                readings.append({"job": f"restore {number + 1}", "seconds": round(seconds, 2), "rssMiB": rss_mib(pid)})
+                now_mib = readings[-1]["rssMiB"]
+                print(f"restore {number + 1}: {seconds:.1f} s, resting RSS {now_mib:.1f} MiB", flush=True)
+        finally:
+            drop_database(dataset.database)
+            if target is not None:
+                drop_database(target.database)
+    first = readings[0]["rssMiB"]
+    resting = [reading["rssMiB"] for reading in readings]
+    return {
+        "benchmark": "soak",
+        "machine": machine(),
+        "hostSettings": host_settings,
+        "files": files,
+        "rows": rows,
+        "rssBeforeFirstJobMiB": round(start, 1),
+        "rssAfterFirstJobMiB": round(first, 1),
+        "rssMaxRestingMiB": round(max(resting), 1),
+        "rssLastMiB": round(resting[-1], 1),
+        "growthOverFirstMiB": round(max(resting) - first, 1),
+        "target": "resting RSS within 30 MiB of the reading after the first job",
+        "met": max(resting) - first <= 30,
+        "readings": [{**reading, "rssMiB": round(reading["rssMiB"], 1)} for reading in readings],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backups", type=int, default=50)
+    parser.add_argument("--restores", type=int, default=10)
+    parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--malloc-arena-max", type=int, default=None)
+    parser.add_argument("--output", default="soak")
+    arguments = parser.parse_args()
+    host_settings = {} if arguments.malloc_arena_max is None else {"MALLOC_ARENA_MAX": str(arguments.malloc_arena_max)}
+    with tempfile.TemporaryDirectory(prefix="appbackups-soak-") as work:
+        results = run(
+            backups=arguments.backups,
+            restores=arguments.restores,
+            files=arguments.files,
+            rows=arguments.rows,
+            work_dir=Path(work),
+            host_settings=host_settings,
+        )
+    path = write_results(arguments.output, results)
+    print(
+        f"resting RSS: after the first job {results['rssAfterFirstJobMiB']} MiB, at most {results['rssMaxRestingMiB']} "
+        f"MiB (+{results['growthOverFirstMiB']}), last {results['rssLastMiB']} MiB; target met: {results['met']}"
+    )
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""The scale benchmark, run small (a few hundred files, one round) so that it cannot rot. It checks what
+the benchmark reports, and what the counts at the transport seam say about how the work grows — never its
+timings, which are the benchmark's to report."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.scale import run
+
+pytestmark = pytest.mark.integration
+
+FILES = 300
+
+
+def test_the_scale_benchmark_runs_and_counts_transactions_per_operation(tmp_path):
+    results = run([FILES], rows=2000, repeat=1, work_dir=tmp_path)
+    [size] = results["sizes"]
+    operations = size["operations"]
+    assert set(operations) == {"copyBaseline", "dumpBaseline", "restoreBaseline", "full", "second", "restore", "prune"}
+    assert all(figures["seconds"] > 0 and figures["peakRssMiB"] > 0 for figures in operations.values())
+    assert set(size["ratios"]) >= {"full_over_copyBaseline", "second_over_dumpBaseline", "restore_over_copyBaseline"}
+
+    full, second, restore = (operations[name]["transactions"] for name in ("full", "second", "restore"))
+    assert full["copy"] == FILES  # one server-side copy per file into the content store
+    # The second backup copies only the 1 % new files and lists the source once (one page at this size).
+    assert second["copy"] == FILES // 100
+    assert second["list"] == 1
+    # The restore: one property read and one copy per file, its target's listing, a pre-restore backup.
+    assert restore["copy"] >= FILES + FILES // 100
+    assert restore["properties"] >= FILES + FILES // 100
+    assert restore["list"] <= 5
+    assert all(figures["table"] > 0 for figures in (full, second, restore))
