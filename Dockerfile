@@ -12,7 +12,10 @@ FROM mcr.microsoft.com/azure-functions/python:4-python3.11
 ARG PG_MAJORS="16 17 18"
 ARG PG_DEFAULT=18
 
+# MALLOC_ARENA_MAX=2: glibc would give each thread of the copy pools a malloc arena of its own, and the
+# worker's resting memory would keep every arena's high-water mark from job to job (README, bench.soak).
 ENV AzureWebJobsScriptRoot=/home/site/wwwroot \
+    MALLOC_ARENA_MAX=2 \
     AzureFunctionsJobHost__Logging__Console__IsEnabled=true \
     PATH=/usr/lib/postgresql/${PG_DEFAULT}/bin:${PATH} \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \

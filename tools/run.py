@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         host = subprocess.Popen(
             [sys.executable, "-m", "devhost", "serve", "--app-dir", str(app_dir), "--port", str(arguments.api_port)],
             cwd=app_dir,
+            env={"MALLOC_ARENA_MAX": "2", **os.environ},  # as the image: bounded malloc arenas (README, bench.soak)
         )
         url = f"http://127.0.0.1:{arguments.api_port}/api"
         wait_for_api(url, host)

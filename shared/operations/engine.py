@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
+from shared.adapters.allocator import release_free_memory
 from shared.adapters.queues import WorkQueue
 from shared.catalog.operations import OperationCatalog
 from shared.clock import Clock
@@ -274,6 +275,8 @@ class OperationEngine:
                 pass
             except LeaseLost:
                 logger.warning("operation %s was taken over by another worker; this one stops", operation.id)
+            finally:
+                release_free_memory()  # the job's pools are gone: give their arenas' free pages back
         return lease.record
 
     def _next_task(self, definition: OperationDefinition, lease: OperationLease) -> None:

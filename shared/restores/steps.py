@@ -33,6 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 
 from shared.adapters.blobs import BlobInfo, BlobStore
+from shared.adapters.errors import SourceChanged
 from shared.adapters.postgres import Databases
 from shared.backups.layout import DUMP, FileEntry, read_file_list, snapshot_folder
 from shared.backups.service import BackupService
@@ -285,22 +286,21 @@ class RestoreSteps:
         )
 
         def place(entry: FileEntry, overwrite: bool) -> bool:
-            # The content object is looked up by its name (one request for each file copied), never by
-            # listing the namespace's content store: a restore grows with its backup, not with every
-            # environment's files in the namespace.
-            content = self._content.info(entry.object)
-            if content is None:
+            # One request per file: the copy. The content object is neither looked up nor found by
+            # listing the namespace's content store (a restore grows with its backup, not with every
+            # environment of the namespace); what arrived is checked against the file list afterwards,
+            # from the target's own listing (see _check_placed), before anything is committed.
+            try:
+                return store.copy_from_url(
+                    prefix + entry.uuid,
+                    self._content.copy_source_url(entry.object, store),
+                    metadata={"md5": entry.md5, PLACED_BY: context.operation.id},
+                    overwrite=overwrite,
+                )
+            except SourceChanged as error:  # the content object is not there (a 404 of the copy's source)
                 raise VerificationFailed(
                     f"File document {entry.uuid} of backup {snapshot.id} is missing from the store."
-                )
-            if content.size != entry.size or _blob_md5(content) != entry.md5:
-                raise VerificationFailed(f"File document {entry.uuid} of backup {snapshot.id} does not match its MD5.")
-            return store.copy_from_url(
-                prefix + entry.uuid,
-                self._content.copy_source_url(entry.object, store),
-                metadata={**content.metadata, PLACED_BY: context.operation.id},
-                overwrite=overwrite,
-            )
+                ) from error
 
         with ThreadPoolExecutor(self._copy_concurrency, thread_name_prefix="restore-copy") as pool:
             pending: deque[Future[bool]] = deque()
@@ -327,8 +327,29 @@ class RestoreSteps:
         target_files.drain()
         if done != total:
             raise VerificationFailed(f"Backup {snapshot.id} lists {done} file documents, not {total}.")
+        if copied:
+            self._check_placed(snapshot, store, prefix, context.operation.id)
         context.report(done=done, total=total, **files_progress())
         return Placement(copied, deferred, extras)
+
+    def _check_placed(self, snapshot: Snapshot, store: BlobStore, prefix: str, restore_id: str) -> None:
+        """Every file document this restore copied has the size and MD5 its backup's file list says: read
+        from the target's listing (a page per 5,000 files), merged with the file list. A copy keeps its
+        content object's Content-MD5; for the rare object without one (its source blob had none, so the
+        backup hashed it), the object's own recorded MD5 is read."""
+        placed = SortedStream(
+            store.list(prefix, with_metadata=True, page_size=5000), lambda blob: blob.name[len(prefix) :]
+        )
+        for entry in read_file_list(self._snapshot_store, snapshot):
+            blob = placed.seek(entry.uuid)
+            if blob is None or blob.metadata.get(PLACED_BY) != restore_id:
+                continue  # not this restore's copy: identical already, or left for after the switch
+            md5 = blob.md5
+            if md5 is None:
+                content = self._content.info(entry.object)
+                md5 = _blob_md5(content) if content is not None else None
+            if blob.size != entry.size or md5 != entry.md5:
+                raise VerificationFailed(f"File document {entry.uuid} of backup {snapshot.id} does not match its MD5.")
 
     # -- 3 ---------------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@ crash around the COMMIT is made good without guessing; cancel before the COMMIT 
 
 import pytest
 
-from shared.backups.layout import DUMP, snapshot_folder
+from shared.backups.layout import DUMP, read_file_list, snapshot_folder
 from shared.domain.access import Principal
 from shared.domain.environments import EnvironmentState
 from shared.domain.operations import OperationStatus, StepStatus
@@ -152,3 +152,29 @@ def test_refusals_before_anything_is_locked(world, apps):
         restore(world, source, snapshot, target)
     assert again.value.code == "restore_in_progress"
     assert world.settle(first.id).status is OperationStatus.FINISHED
+
+
+def content_of(world, snapshot):
+    return list(read_file_list(world.services.stores.snapshots, snapshot))
+
+
+@pytest.mark.parametrize("damage", ["changed", "missing"])
+def test_a_content_object_that_changed_or_went_fails_the_restore_before_the_switch(world, apps, damage):
+    """What each copy brought is checked against the file list (from the target's listing) before the
+    COMMIT; a content object that is gone fails its copy. Either way the target stays as it was."""
+    source, target = apps
+    snapshot = backup_of(world, source)
+    entry = content_of(world, snapshot)[2]
+    content = world.services.stores.content
+    if damage == "changed":
+        content.put(entry.object, b"not what was backed up", overwrite=True)
+    else:
+        content.delete(entry.object)
+    before_tables, before_files = target.contents(), target.stored_files()
+    done = world.settle(restore(world, source, snapshot, target).id)
+    assert done.status is OperationStatus.FAILED
+    assert done.error_step == "switch"
+    assert entry.uuid in done.error
+    assert ("does not match its MD5" if damage == "changed" else "missing from the store") in done.error
+    assert target.contents() == before_tables
+    assert target.stored_files() == before_files
