@@ -41,7 +41,7 @@ from shared.domain.activity import Action, Outcome
 from shared.domain.environments import MissingFiles
 from shared.domain.operations import Operation, OperationStatus
 from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier
-from shared.dumps.store import read_chunk_index
+from shared.dumps.store import ChunkRef, previous_chunks, read_chunk_index
 from shared.dumps.writer import FORMAT, DumpWriter, after_first, dump_writer
 from shared.faults import Fault, crash_point
 from shared.merges import SortedStream
@@ -131,6 +131,7 @@ class BackupSteps:
             folder,
             chunked=self._settings.chunked_dumps,
             block_size=self._settings.block_size,
+            previous=self._previous_chunks(snapshot),
         )
         files_writer = store.writer(folder + FILES, block_size=4 * 1024 * 1024, parallelism=2)
         source = self._stores.file_store(environment)
@@ -243,6 +244,15 @@ class BackupSteps:
         if previous is None:
             return iter(())
         return read_file_list(self._stores.snapshots, previous, missing_ok=True)
+
+    def _previous_chunks(self, snapshot: Snapshot) -> Iterator[ChunkRef]:
+        """The chunk list of the environment's latest finished backup: chunks the store is known to hold."""
+        previous = self._snapshots.latest_finished(snapshot.environment_id)
+        if previous is None:
+            return iter(())
+        return previous_chunks(
+            self._stores.snapshots, snapshot_folder(previous.namespace, previous.environment_id, previous.id)
+        )
 
     def _check_against_sweeps(self, snapshot: Snapshot, source: BlobStore, prefix: str) -> None:
         """If pruning swept this namespace while the backup was being made, a sweep may have judged

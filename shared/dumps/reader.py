@@ -17,7 +17,7 @@ from shared.dumps.store import ChunkRef, chunk_object, is_chunked, read_chunk_li
 from shared.faults import Fault
 
 DUMP = "db.backup"  # the one dump blob of the snapshots made before chunks
-READ_AHEAD = 8  # chunks fetched ahead of the consumer, in parallel
+READ_AHEAD = 16  # chunks fetched ahead of the consumer, 8 at a time: memory is these chunks
 
 
 class DumpCorrupted(Fault):
@@ -96,7 +96,7 @@ class DumpReader:
     def _chunk_contents(self) -> Iterator[bytes]:
         try:
             refs = read_chunk_list(self._snapshots, self._folder)
-            with ThreadPoolExecutor(4, thread_name_prefix="dump-read") as pool:
+            with ThreadPoolExecutor(8, thread_name_prefix="dump-read") as pool:
                 pending: deque[Future[bytes]] = deque()
                 try:
                     for ref in refs:

@@ -2,7 +2,8 @@
 the chunk index committed with the snapshot's other data.
 
 content/{namespace}/chunks/{sha256}   one chunk, zstd-compressed; named by the SHA-256 of its content
-{snapshot folder}/db.chunks           "<sha256> <size>" per chunk, in dump order (what the reader follows)
+{snapshot folder}/db.chunks           "<sha256> <size> <stored size>" per chunk, in dump order (what the reader
+                                      follows)
 {snapshot folder}/db.chunkindex       each chunk's object name once, in name order (what pruning merges)
 
 A chunk is never rewritten: one that exists already is reused (WORM containers work), and its name says
@@ -40,14 +41,15 @@ def chunk_object(namespace: str, sha256: str) -> str:
 class ChunkRef:
     sha256: str
     size: int  # of the chunk's content, uncompressed
+    stored: int = 0  # what its object takes, compressed
 
     def to_line(self) -> bytes:
-        return f"{self.sha256} {self.size}\n".encode()
+        return f"{self.sha256} {self.size} {self.stored}\n".encode()
 
     @classmethod
     def from_line(cls, line: bytes) -> ChunkRef:
-        sha256, size = line.split()
-        return cls(sha256.decode(), int(size))
+        sha256, size, *stored = line.split()
+        return cls(sha256.decode(), int(size), int(stored[0]) if stored else 0)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,53 @@ class _Index:
         self._file.close()
 
 
+class KnownChunks:
+    """The chunks of the environment's previous dump, which the store is known to hold (a finished backup
+    refers to them; a sweep meanwhile is caught by the backup's check against sweeps): a new chunk found
+    among them needs no request to the store. The previous chunk list is streamed, and only a window of it
+    is held, around where the new dump has got to: dumps of the same database change little, so their
+    chunks come in nearly the same order. A chunk outside the window is simply asked for."""
+
+    def __init__(self, previous: Iterator[ChunkRef], window: int = 4096) -> None:
+        self._previous = previous
+        self._window = window
+        self._ahead: deque[str] = deque()
+        self._stored: dict[str, int] = {}
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def _pull(self) -> None:
+        while len(self._ahead) < self._window:
+            ref = next(self._previous, None)
+            if ref is None:
+                return
+            self._ahead.append(ref.sha256)
+            self._counts[ref.sha256] = self._counts.get(ref.sha256, 0) + 1
+            self._stored[ref.sha256] = ref.stored
+
+    def _drop_first(self) -> None:
+        sha256 = self._ahead.popleft()
+        self._counts[sha256] -= 1
+        if not self._counts[sha256]:
+            del self._counts[sha256]
+            del self._stored[sha256]
+
+    def find(self, sha256: str) -> int | None:
+        """The chunk's stored size if the previous dump has it near here, else None."""
+        with self._lock:
+            self._pull()
+            if sha256 not in self._counts:
+                if len(self._ahead) >= self._window:  # keep the window moving with the new dump
+                    for _ in range(self._window // 8):
+                        self._drop_first()
+                return None
+            stored = self._stored[sha256]
+            while self._ahead[0] != sha256:  # the dump has got past what precedes the match
+                self._drop_first()
+            self._drop_first()
+            return stored
+
+
 class ChunkWriter:
     """Cuts a dump into chunks and stores the new ones; ``commit`` writes the chunk list and index into
     the snapshot's folder. ``write_all`` takes the dump's stream; ``abort`` drops the lists (chunks already
@@ -96,8 +145,10 @@ class ChunkWriter:
         *,
         parallelism: int = 4,
         staging: tuple[BlobStore, str] | None = None,
+        known: KnownChunks | None = None,
     ) -> None:
         self._content = content_store
+        self._known = known
         self._staging = staging  # where new chunks are kept until they are published, if not in the store
         self._namespace = namespace
         self._list = snapshot_store.writer(folder + CHUNK_LIST, block_size=4 * 1024 * 1024, parallelism=2)
@@ -119,33 +170,36 @@ class ChunkWriter:
             compressor = self._local.compressor = zstandard.ZstdCompressor(level=LEVEL, write_checksum=True)
         return compressor
 
-    def _store(self, chunk: bytes) -> tuple[ChunkRef, int]:
-        """Hash the chunk; compress and store it unless the namespace has it already. Returns it and the
+    def _store(self, chunk: bytes) -> ChunkRef:
+        """Hash the chunk; compress and store it unless the namespace has it already. Returns it, with the
         bytes it takes in storage."""
-        ref = ChunkRef(hashlib.sha256(chunk).hexdigest(), len(chunk))
-        name = chunk_object(self._namespace, ref.sha256)
+        sha256 = hashlib.sha256(chunk).hexdigest()
+        known = self._known.find(sha256) if self._known is not None else None
+        if known:
+            return ChunkRef(sha256, len(chunk), known)
+        name = chunk_object(self._namespace, sha256)
         existing = self._content.info(name)
         if existing is not None:
-            return ref, existing.size
+            return ChunkRef(sha256, len(chunk), existing.size)
         stored = self._compressor().compress(chunk)
-        metadata = {"sha256": ref.sha256, "size": str(ref.size), "codec": CODEC}
-        store, name = (self._staging[0], self._staging[1] + ref.sha256) if self._staging else (self._content, name)
+        metadata = {"sha256": sha256, "size": str(len(chunk)), "codec": CODEC}
+        store, name = (self._staging[0], self._staging[1] + sha256) if self._staging else (self._content, name)
         try:
             store.put(name, stored, metadata=metadata, content_type="application/zstd")
         except BlobExists:
-            return ref, len(stored)  # another backup stored it meanwhile: the same content, by its name
+            return ChunkRef(sha256, len(chunk), len(stored))  # stored meanwhile by another: the same content
         with self._lock:
             self.new += 1
             self.new_bytes += len(stored)
-        return ref, len(stored)
+        return ChunkRef(sha256, len(chunk), len(stored))
 
     def write_all(self, stream: Iterable[bytes], on_chunk: object = None) -> None:
         """Chunk and store the whole stream, a bounded number of chunks in flight."""
-        pending: deque[Future[tuple[ChunkRef, int]]] = deque()
+        pending: deque[Future[ChunkRef]] = deque()
 
         def settle() -> None:
-            ref, stored = pending.popleft().result()
-            self.stored_size += stored
+            ref = pending.popleft().result()
+            self.stored_size += ref.stored
             self._list.write(ref.to_line())
             self._index.add(chunk_object(self._namespace, ref.sha256))
             self.chunks += 1
@@ -213,6 +267,14 @@ def read_chunk_index(store: BlobStore, folder: str) -> Iterator[str]:
         for line in store.read_lines(folder + CHUNK_INDEX):
             if line.strip():
                 yield line.decode()
+    except BlobNotFound:
+        return
+
+
+def previous_chunks(store: BlobStore, folder: str) -> Iterator[ChunkRef]:
+    """A snapshot's chunk list, or none when it has none (one dump blob, or data removed meanwhile)."""
+    try:
+        yield from read_chunk_list(store, folder)
     except BlobNotFound:
         return
 

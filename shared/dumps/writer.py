@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from shared.adapters.blobs import BlobStore
 from shared.dumps.reader import DUMP
-from shared.dumps.store import CHUNK_INDEX, CHUNK_LIST, ChunkWriter
+from shared.dumps.store import CHUNK_INDEX, CHUNK_LIST, ChunkRef, ChunkWriter, KnownChunks
 
 FORMAT = "pg_dump --format=custom --no-owner --no-privileges"
 
@@ -42,8 +42,10 @@ class ChunkedDumpWriter:
         folder: str,
         *,
         staging: tuple[BlobStore, str] | None = None,
+        previous: Iterator[ChunkRef] | None = None,
     ) -> None:
-        self._writer = ChunkWriter(snapshot_store, content_store, namespace, folder, staging=staging)
+        known = KnownChunks(previous) if previous is not None else None
+        self._writer = ChunkWriter(snapshot_store, content_store, namespace, folder, staging=staging, known=known)
 
     @property
     def sha256(self) -> str:
@@ -110,9 +112,11 @@ def dump_writer(
     *,
     chunked: bool,
     block_size: int,
+    previous: Iterator[ChunkRef] | None = None,
 ) -> DumpWriter:
+    """``previous``: the chunk list of the environment's last finished backup (chunks known to be stored)."""
     if chunked:
-        return ChunkedDumpWriter(snapshot_store, content_store, namespace, folder)
+        return ChunkedDumpWriter(snapshot_store, content_store, namespace, folder, previous=previous)
     return BlobDumpWriter(snapshot_store, folder, block_size)
 
 

@@ -10,7 +10,7 @@ from shared.adapters.blobs import MemoryBlobAccount
 from shared.dumps.chunker import MAX_SIZE, MIN_SIZE, chunks_of
 from shared.dumps.reader import DUMP, DumpCorrupted, DumpReader
 from shared.dumps.recompress import recompressed
-from shared.dumps.store import ChunkWriter, chunk_object, read_chunk_index, read_chunk_list
+from shared.dumps.store import ChunkWriter, KnownChunks, chunk_object, read_chunk_index, read_chunk_list
 
 NAMESPACE = "ns"
 
@@ -116,3 +116,34 @@ def test_what_is_not_an_uncompressed_custom_dump_passes_through_unchanged():
     assert b"".join(recompressed(iter([b"not a dump at all"]))) == b"not a dump at all"
     head = b"PGDMP\x01\x0e\x00\x04\x08\x01" + b"\x00\x06\x00\x00\x00"  # compressed already (level 6)
     assert b"".join(recompressed(iter([head, b"rest"]))) == head + b"rest"
+
+
+class CountingStore:
+    """The content store, counting the existence checks asked of it."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+        self.infos = 0
+
+    def info(self, name):
+        self.infos += 1
+        return self._store.info(name)
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+def test_the_chunks_of_the_previous_dump_are_not_asked_for_again(stores):
+    content = data(3_000_000)
+    write(stores, "a/", content)
+    counting = CountingStore(stores[1])
+    changed = content[:2_000_000] + b"a new row\n" + content[2_000_000:]
+    known = KnownChunks(read_chunk_list(stores[0], "a/"), window=64)
+    writer = ChunkWriter(stores[0], counting, NAMESPACE, "b/", known=known)
+    writer.write_all(blocks(changed))
+    stats = writer.commit()
+    assert stats.chunks > 30
+    assert counting.infos <= 6  # only around the change (and a few the threads took out of order), not 30
+    assert 1 <= stats.new <= 2
+    assert stats.stored_size == sum(ref.stored for ref in read_chunk_list(stores[0], "b/")) > 0
+    assert b"".join(reader(stores, "b/", changed).chunks()) == changed
