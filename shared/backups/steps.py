@@ -245,11 +245,14 @@ class BackupSteps:
             return iter(())
         return read_file_list(self._stores.snapshots, previous, missing_ok=True)
 
-    def _previous_chunks(self, snapshot: Snapshot) -> Iterator[ChunkRef]:
-        """The chunk list of the environment's latest finished backup: chunks the store is known to hold."""
+    def _previous_chunks(self, snapshot: Snapshot) -> Iterator[ChunkRef] | None:
+        """The chunk list of the environment's latest finished backup: chunks the store is known to hold —
+        unless a sweep has run since this backup began (a repeat after the check against sweeps): then
+        every chunk is written again where it is missing."""
+        swept = self._last_sweep(snapshot.namespace) if self._last_sweep else None
         previous = self._snapshots.latest_finished(snapshot.environment_id)
-        if previous is None:
-            return iter(())
+        if previous is None or (swept is not None and swept >= snapshot.created_on):
+            return None
         return previous_chunks(
             self._stores.snapshots, snapshot_folder(previous.namespace, previous.environment_id, previous.id)
         )

@@ -9,9 +9,9 @@ from collections.abc import Iterable, Iterator
 
 from fastcdc import fastcdc_cy
 
-MIN_SIZE = 16 * 1024
-AVERAGE_SIZE = 64 * 1024
-MAX_SIZE = 256 * 1024
+MIN_SIZE = 64 * 1024
+AVERAGE_SIZE = 256 * 1024
+MAX_SIZE = 1024 * 1024
 
 
 def chunks_of(

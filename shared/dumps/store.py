@@ -178,9 +178,11 @@ class ChunkWriter:
         if known:
             return ChunkRef(sha256, len(chunk), known)
         name = chunk_object(self._namespace, sha256)
-        existing = self._content.info(name)
-        if existing is not None:
-            return ChunkRef(sha256, len(chunk), existing.size)
+        if self._staging is not None:  # staged chunks are published later: stage only what the store lacks
+            existing = self._content.info(name)
+            if existing is not None:
+                return ChunkRef(sha256, len(chunk), existing.size)
+        # Otherwise one request: a write that refuses to overwrite (an existing chunk is the same content).
         stored = self._compressor().compress(chunk)
         metadata = {"sha256": sha256, "size": str(len(chunk)), "codec": CODEC}
         store, name = (self._staging[0], self._staging[1] + sha256) if self._staging else (self._content, name)

@@ -24,10 +24,10 @@ from tests.support.restoring import Harness
 pytestmark = pytest.mark.integration
 
 ADA = Principal(id="ada", name="Ada")
-# Enough rows for a dump of some dozens of chunks (about 64 KiB each).
+# Enough rows for a dump of some dozens of chunks (about 256 KiB each).
 BULK = (
     "CREATE TABLE bulk (id bigint PRIMARY KEY, note text); "
-    "INSERT INTO bulk SELECT n, md5(n::text) || repeat(' lorem', (n % 7)::int) FROM generate_series(1, 40000) n"
+    "INSERT INTO bulk SELECT n, md5(n::text) || repeat(' lorem', (n % 7)::int) FROM generate_series(1, 120000) n"
 )
 
 

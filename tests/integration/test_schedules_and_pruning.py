@@ -54,7 +54,9 @@ def referenced(services, snapshot_id, environment_id) -> set[str]:
 def add_bulk(app) -> None:
     """Rows enough for a dump of many chunks, most of them the same in the next backup."""
     with app.connect() as connection:
-        connection.execute("CREATE TABLE bulk AS SELECT n AS id, md5(n::text) AS note FROM generate_series(1, 40000) n")
+        connection.execute(
+            "CREATE TABLE bulk AS SELECT n AS id, md5(n::text) AS note FROM generate_series(1, 100000) n"
+        )
 
 
 def chunks_only(names: set[str]) -> set[str]:
@@ -189,8 +191,7 @@ def test_a_backup_repairs_an_object_swept_while_it_was_made(harness, app):
 
 def test_a_backup_whose_reused_chunk_was_swept_while_it_was_made_is_made_again(harness, app):
     services = harness.services
-    with app.connect() as connection:  # a dump of many chunks, most of them the same in the next backup
-        connection.execute("CREATE TABLE bulk AS SELECT n AS id, md5(n::text) AS note FROM generate_series(1, 40000) n")
+    add_bulk(app)
     first = harness.backup(app.environment_id, ADA)
     first_folder = snapshot_folder(app.namespace, app.environment_id, first)
     victim = {}

@@ -134,10 +134,10 @@ class CountingStore:
 
 
 def test_the_chunks_of_the_previous_dump_are_not_asked_for_again(stores):
-    content = data(3_000_000)
+    content = data(12_000_000)
     write(stores, "a/", content)
     counting = CountingStore(stores[1])
-    changed = content[:2_000_000] + b"a new row\n" + content[2_000_000:]
+    changed = content[:8_000_000] + b"a new row\n" + content[8_000_000:]
     known = KnownChunks(read_chunk_list(stores[0], "a/"), window=64)
     writer = ChunkWriter(stores[0], counting, NAMESPACE, "b/", known=known)
     writer.write_all(blocks(changed))
