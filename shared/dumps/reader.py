@@ -17,7 +17,8 @@ from shared.dumps.store import ChunkRef, chunk_object, is_chunked, read_chunk_li
 from shared.faults import Fault
 
 DUMP = "db.backup"  # the one dump blob of the snapshots made before chunks
-READ_AHEAD = 16  # chunks fetched ahead of the consumer, 8 at a time: memory is these chunks
+READ_AHEAD = 16  # chunks fetched ahead of the consumer: memory is these chunks
+READ_THREADS = 8
 
 
 class DumpCorrupted(Fault):
@@ -57,15 +58,16 @@ class DumpReader:
     def chunks(self) -> Iterator[bytes]:
         """The dump from its start, verified as it goes: a bad chunk raises ``DumpCorrupted`` before any
         of its bytes is yielded; a whole dump that disagrees with the snapshot's SHA-256, after its last."""
-        digest = hashlib.sha256()
+        digest = hashlib.sha256() if self._sha256 is not None else None  # each chunk is checked anyway
         size = 0
         for piece in self._chunk_contents() if self.chunked else self._blob():
-            digest.update(piece)
+            if digest is not None:
+                digest.update(piece)
             size += len(piece)
             yield piece
         if self._size is not None and size != self._size:
             raise DumpCorrupted(f"The database dump in {self._folder} is {size} bytes, not the {self._size} recorded.")
-        if self._sha256 is not None and digest.hexdigest() != self._sha256:
+        if digest is not None and digest.hexdigest() != self._sha256:
             raise DumpCorrupted(f"The database dump in {self._folder} does not match its SHA-256.")
 
     def _blob(self) -> Iterator[bytes]:
@@ -96,13 +98,15 @@ class DumpReader:
     def _chunk_contents(self) -> Iterator[bytes]:
         try:
             refs = read_chunk_list(self._snapshots, self._folder)
-            with ThreadPoolExecutor(8, thread_name_prefix="dump-read") as pool:
+            with ThreadPoolExecutor(READ_THREADS, thread_name_prefix="dump-read") as pool:
                 pending: deque[Future[bytes]] = deque()
+                ahead = 2  # doubled as reading goes on: a reader that stops early (at the TOC) fetched little
                 try:
                     for ref in refs:
                         pending.append(pool.submit(self._fetch, ref))
-                        if len(pending) >= READ_AHEAD:
+                        if len(pending) >= ahead:
                             yield pending.popleft().result()
+                            ahead = min(2 * ahead, READ_AHEAD)
                     while pending:
                         yield pending.popleft().result()
                 finally:
