@@ -190,9 +190,12 @@ def test_a_restore_killed_mid_way_resumes_and_leaves_exactly_the_backup(faults, 
 
 def test_a_restore_killed_during_its_undo_finishes_undoing_it(faults, apps):
     source, target = apps
+    with source.connect() as connection:  # a dump of several chunks: the pre-flight reads only the first
+        connection.execute("CREATE TABLE bulk AS SELECT n AS id, md5(n::text) AS note FROM generate_series(1, 60000) n")
     services, backup, start = start_restore(faults, source, target)
     snapshot = services.snapshot_catalog.get(source.environment_id, backup["id"])
-    damage_chunk(services.stores, snapshot)  # a flipped byte: the restore fails and must undo what it did
+    # A flipped byte in the dump's last chunk: the restore fails as it loads and must undo what it did.
+    damage_chunk(services.stores, snapshot, last=True)
     before_tables, before_files = target.table_contents(), target.stored_files()
 
     recovery = faults.crash_and_recover("restore.undo", start)

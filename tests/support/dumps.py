@@ -33,9 +33,10 @@ def replace_dump(stores: Stores, snapshot: Snapshot, dump: bytes) -> None:
     writer.commit()
 
 
-def damage_chunk(stores: Stores, snapshot: Snapshot) -> str:
-    """Flip a byte in the middle chunk of the backup's dump (its stored object rewritten, still valid zstd);
-    for an old-layout backup, in its dump blob. Returns the name of what was damaged."""
+def damage_chunk(stores: Stores, snapshot: Snapshot, *, last: bool = False) -> str:
+    """Flip a byte in the middle chunk of the backup's dump — or its last, past the table of contents that
+    a restore's pre-flight reads — (its stored object rewritten, still valid zstd); for an old-layout
+    backup, in its dump blob. Returns the name of what was damaged."""
     folder = folder_of(snapshot)
     reader = DumpReader(stores.snapshots, stores.content, snapshot.namespace, folder)
     if not reader.chunked:
@@ -44,7 +45,7 @@ def damage_chunk(stores: Stores, snapshot: Snapshot) -> str:
         stores.snapshots.put(folder + DUMP, bytes(data), overwrite=True)
         return folder + DUMP
     refs = list(read_chunk_list(stores.snapshots, folder))
-    name = chunk_object(snapshot.namespace, refs[len(refs) // 2].sha256)
+    name = chunk_object(snapshot.namespace, refs[-1 if last else len(refs) // 2].sha256)
     content = bytearray(zstandard.ZstdDecompressor().decompress(stores.content.read_bytes(name)))
     content[len(content) // 2] ^= 0xFF
     info = stores.content.info(name)
