@@ -143,6 +143,7 @@ def build_services(
         max_attempts=settings.backup_attempts,
         copy_concurrency=settings.copy_concurrency,
         block_size=settings.block_size,
+        chunked_dumps=settings.chunked_dumps,
     )
     lease = timedelta(seconds=settings.operation_lease_seconds)
     operation_catalog = OperationCatalog(tables(Tables.OPERATIONS))
@@ -299,6 +300,7 @@ def build_services(
                 backups=backups,
                 databases=databases,
                 snapshot_store=stores.snapshots,
+                content_store=stores.content,
                 file_store=file_store,
             ),
         ),

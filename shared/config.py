@@ -258,6 +258,12 @@ class Settings(BaseSettings):
     block_size_mb: Count = Field(
         8, ge=1, validation_alias="APPBACKUPS_BLOCK_SIZE_MB", description="block size for streamed uploads, in MB"
     )
+    chunked_dumps: Flag = Field(
+        True,
+        validation_alias="APPBACKUPS_CHUNKED_DUMPS",
+        description="store new backups' database dumps as deduplicated chunks (false: one dump blob per backup, "
+        "the layout of before)",
+    )
     database_connect_timeout: Count = Field(
         10,
         ge=1,

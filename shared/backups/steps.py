@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from shared.adapters.blobs import BlobStore, BlockWriter
+from shared.adapters.blobs import BlobStore
 from shared.adapters.postgres import Databases, DatabaseSnapshot, DumpStream
 from shared.adapters.stores import Stores
 from shared.backups.files import FileCollector, FileStats, MissingFileDocument
@@ -41,7 +41,10 @@ from shared.domain.activity import Action, Outcome
 from shared.domain.environments import MissingFiles
 from shared.domain.operations import Operation, OperationStatus
 from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier
+from shared.dumps.store import ChunkRef, previous_chunks, read_chunk_index
+from shared.dumps.writer import FORMAT, DumpWriter, after_first, dump_writer
 from shared.faults import Fault, crash_point
+from shared.merges import SortedStream
 from shared.operations.engine import OperationDefinition, StepContext, StepDefinition
 from shared.streams import bounded_map
 
@@ -57,6 +60,7 @@ class BackupSettings:
     max_attempts: int
     copy_concurrency: int
     block_size: int
+    chunked_dumps: bool = True  # new backups store their dump as chunks (shared/dumps)
 
 
 @dataclass
@@ -65,6 +69,7 @@ class BackupHooks:
 
     after_snapshot_exported: Callable[[DatabaseSnapshot], None] | None = None
     after_first_dump_chunk: Callable[[], None] | None = None
+    after_dump_stored: Callable[[], None] | None = None  # the dump and the file list are committed
     before_finish: Callable[[Snapshot], None] | None = None
 
 
@@ -120,7 +125,15 @@ class BackupSteps:
             environment.ensure_can_back_up()
         folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
         store = self._stores.snapshots
-        dump_writer = store.writer(folder + DUMP, block_size=self._settings.block_size)
+        dumped = dump_writer(
+            store,
+            self._stores.content,
+            snapshot.namespace,
+            folder,
+            chunked=self._settings.chunked_dumps,
+            block_size=self._settings.block_size,
+            previous=self._previous_chunks(snapshot),
+        )
         files_writer = store.writer(folder + FILES, block_size=4 * 1024 * 1024, parallelism=2)
         source = self._stores.file_store(environment)
         if not source.exists():
@@ -156,8 +169,8 @@ class BackupSteps:
             ):
                 if self.hooks.after_snapshot_exported:
                     self.hooks.after_snapshot_exported(exported)
-                dump = exported.dump()
-                dumping = pool.submit(self._stream_dump, dump, dump_writer)
+                dump = exported.dump(compress=not dumped.chunked)
+                dumping = pool.submit(self._stream_dump, dump, dumped)
                 try:
                     database_size = exported.database_size()
                     server_version = exported.server_version
@@ -179,7 +192,7 @@ class BackupSteps:
                     dump.cancel()
                     raise
             context.check()
-            dump_writer.commit(metadata={"sha256": dump_writer.sha256}, content_type="application/octet-stream")
+            layout = dumped.commit()
             store.put(
                 folder + ROWS,
                 json.dumps({"serverVersion": server_version, "tables": rows}, indent=1).encode(),
@@ -191,14 +204,17 @@ class BackupSteps:
                 content_type="application/x-ndjson",
             )
         except BaseException:
-            dump_writer.abort()
+            dumped.abort()
             files_writer.abort()
             raise
+        if self.hooks.after_dump_stored:
+            self.hooks.after_dump_stored()
         self._check_against_sweeps(snapshot, source, environment.files.prefix)
         stats = collector.stats
         context.output.update(
-            dumpSize=dump_writer.size,
-            dumpSha256=dump_writer.sha256,
+            dumpSize=dumped.size,
+            dumpSha256=dumped.sha256,
+            dumpLayout=layout,
             databaseSize=database_size,
             fileCount=stats.count,
             filesSize=stats.size,
@@ -232,13 +248,13 @@ class BackupSteps:
             detail=f"{stats.count} file documents, {stats.copied} new",
         )
 
-    def _stream_dump(self, dump: DumpStream, writer: BlockWriter) -> None:
-        for number, chunk in enumerate(dump.chunks(self._settings.block_size)):
-            writer.write(chunk)
-            if number == 0:
-                crash_point("backup.dump.streaming")
-                if self.hooks.after_first_dump_chunk:
-                    self.hooks.after_first_dump_chunk()
+    def _stream_dump(self, dump: DumpStream, writer: DumpWriter) -> None:
+        def first() -> None:
+            crash_point("backup.dump.streaming")
+            if self.hooks.after_first_dump_chunk:
+                self.hooks.after_first_dump_chunk()
+
+        writer.write_all(after_first(dump.chunks(self._settings.block_size), first))
         dump.wait()
 
     def _previous_files(self, snapshot: Snapshot) -> Iterator[FileEntry]:
@@ -247,6 +263,18 @@ class BackupSteps:
         if previous is None:
             return iter(())
         return read_file_list(self._stores.snapshots, previous, missing_ok=True)
+
+    def _previous_chunks(self, snapshot: Snapshot) -> Iterator[ChunkRef] | None:
+        """The chunk list of the environment's latest finished backup: chunks the store is known to hold —
+        unless a sweep has run since this backup began (a repeat after the check against sweeps): then
+        every chunk is written again where it is missing."""
+        swept = self._last_sweep(snapshot.namespace) if self._last_sweep else None
+        previous = self._snapshots.latest_finished(snapshot.environment_id)
+        if previous is None or (swept is not None and swept >= snapshot.created_on):
+            return None
+        return previous_chunks(
+            self._stores.snapshots, snapshot_folder(previous.namespace, previous.environment_id, previous.id)
+        )
 
     def _check_against_sweeps(self, snapshot: Snapshot, source: BlobStore, prefix: str) -> None:
         """If pruning swept this namespace while the backup was being made, a sweep may have judged
@@ -274,6 +302,21 @@ class BackupSteps:
             restored = sum(bounded_map(pool, put_back, entries, 2 * self._settings.copy_concurrency))
         if restored:
             logger.warning("backup %s: %d content objects swept meanwhile were copied again", snapshot.id, restored)
+        self._check_chunks_against_sweep(snapshot)
+
+    def _check_chunks_against_sweep(self, snapshot: Snapshot) -> None:
+        """A dump chunk this backup reused may have been swept meanwhile: the dump is made again (the
+        stream that had it is gone), and the repeat stores what is missing."""
+        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+        present = SortedStream(
+            self._stores.content.list(f"{snapshot.namespace}/chunks/", page_size=5000), lambda blob: blob.name
+        )
+        missing = sum(not present.contains(name) for name in read_chunk_index(self._stores.snapshots, folder))
+        if missing:
+            raise Fault(
+                f"{missing} chunks of backup {snapshot.id}'s dump were swept while it was made; it is made again.",
+                transient=True,
+            )
 
     # -- 2 ---------------------------------------------------------------------------------------
 
@@ -288,8 +331,7 @@ class BackupSteps:
         manifest = {
             **manifest_head(snapshot, now, snapshot.model_version, snapshot.deployment_package),
             "database": {
-                "dump": DUMP,
-                "format": "pg_dump --format=custom --no-owner --no-privileges",
+                **made.get("dumpLayout", {"dump": DUMP, "format": FORMAT}),
                 "dumpSize": made["dumpSize"],
                 "dumpSha256": made["dumpSha256"],
                 "databaseSize": made["databaseSize"],
@@ -322,6 +364,7 @@ class BackupSteps:
                 now,
                 dump_size=made["dumpSize"],
                 dump_sha256=made["dumpSha256"],
+                dump_stored_size=made.get("dumpLayout", {}).get("storedSize"),
                 database_size=made["databaseSize"],
                 file_count=made["fileCount"],
                 files_size=made["filesSize"],

@@ -17,6 +17,7 @@ _RESULT_FIELDS = (
     "model_version",
     "dump_size",
     "dump_sha256",
+    "dump_stored_size",
     "database_size",
     "file_count",
     "files_size",

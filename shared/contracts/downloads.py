@@ -31,7 +31,7 @@ class DownloadView(ApiModel):
     size: int | None = Field(default=None, description="Of the archive, once Ready.")
     sha256: str | None = None
     expected_size: int | None = Field(
-        default=None, description="Before it is ready: the archive's size, exact for database_only, else an estimate."
+        default=None, description="Before it is ready: its size, exact for a one-blob dump alone, else an estimate."
     )
     expected_size_is_estimate: bool = Field(
         default=True, description="files_and_database: an estimate (the uncompressed tar of its members)."

@@ -26,7 +26,7 @@ class Download:
     file_name: str | None = None
     size: int | None = None
     sha256: str | None = None
-    expected_size: int | None = None  # said before it is ready: exact for database_only, else an estimate
+    expected_size: int | None = None  # said before it is ready: exact for a one-blob dump alone, else an estimate
     expected_size_is_estimate: bool = True
 
 
@@ -43,6 +43,9 @@ def expected_size(snapshot: Snapshot, data_type: DataType) -> tuple[int | None, 
     so the estimate is their sizes plus what each member's header costs once deflated."""
     if snapshot.dump_size is None:
         return None, True
+    if data_type is DataType.DATABASE_ONLY and snapshot.dump_stored_size is not None:
+        # Chunked: the dump's data is compressed again as it is written, to about what its chunks take.
+        return snapshot.dump_stored_size, True
     if data_type is DataType.DATABASE_ONLY:
         return snapshot.dump_size, False
     files = snapshot.file_count or 0

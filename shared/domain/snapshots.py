@@ -73,6 +73,7 @@ class Snapshot:
     model_version: str | None = None
     dump_size: int | None = None
     dump_sha256: str | None = None
+    dump_stored_size: int | None = None  # bytes its dump's chunks take, compressed; None for a one-blob dump
     database_size: int | None = None
     file_count: int | None = None
     files_size: int | None = None

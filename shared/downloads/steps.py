@@ -21,6 +21,8 @@ from shared.domain.activity import Action, Outcome
 from shared.domain.downloads import DataType
 from shared.domain.operations import Operation, OperationStatus
 from shared.domain.snapshots import Snapshot, SnapshotStatus
+from shared.dumps.reader import DumpReader
+from shared.dumps.recompress import recompressed
 from shared.faults import Fault, crash_point
 from shared.operations.engine import OperationDefinition, StepContext, StepDefinition
 
@@ -87,10 +89,20 @@ class DownloadSteps:
         data_type = DataType(operation.parameters["dataType"])
         name = archive_folder(operation) + file_name(snapshot, data_type)
         folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-        if data_type is DataType.DATABASE_ONLY:
+        reader = DumpReader(
+            self._snapshot_store,
+            self._content,
+            snapshot.namespace,
+            folder,
+            expected_sha256=snapshot.dump_sha256,
+            expected_size=snapshot.dump_size,
+        )
+        if data_type is DataType.DATABASE_ONLY and reader.chunked:
+            size, sha256 = self._write_dump(context, snapshot, reader, name)
+        elif data_type is DataType.DATABASE_ONLY:
             size, sha256 = self._copy_dump(context, snapshot, folder + DUMP, name)
         else:
-            size, sha256 = self._build_archive(context, snapshot, folder, name)
+            size, sha256 = self._build_archive(context, snapshot, reader, name)
         context.output.update(archiveBlob=name, fileName=name.rsplit("/", 1)[1], archiveSize=size, archiveSha256=sha256)
 
     def _copy_dump(self, context: StepContext, snapshot: Snapshot, source: str, name: str) -> tuple[int, str]:
@@ -106,7 +118,25 @@ class DownloadSteps:
             raise ChecksumMismatch(f"The database dump of backup {snapshot.id} does not match its SHA-256.")
         return size, digest.hexdigest()
 
-    def _build_archive(self, context: StepContext, snapshot: Snapshot, folder: str, name: str) -> tuple[int, str]:
+    def _write_dump(self, context: StepContext, snapshot: Snapshot, reader: DumpReader, name: str) -> tuple[int, str]:
+        """The dump alone, from its chunks (each verified as it is read), its data compressed again as
+        ``pg_dump -Fc`` compresses it (stored chunks hold it uncompressed, each chunk compressed on its own)."""
+        writer = self._archives.writer(name, block_size=self._block_size)
+        try:
+            read = 0
+            for chunk in recompressed(reader.chunks(), level=self._compress_level):
+                writer.write(chunk)
+                read += len(chunk)
+                context.report(bytes_done=read, bytes_total=snapshot.dump_size, detail="writing the database dump")
+            writer.commit(metadata={"sha256": writer.sha256}, content_type="application/octet-stream")
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.size, writer.sha256
+
+    def _build_archive(
+        self, context: StepContext, snapshot: Snapshot, reader: DumpReader, name: str
+    ) -> tuple[int, str]:
         total = (snapshot.dump_size or 0) + (snapshot.files_size or 0)
         progress = {"bytes": 0, "files": 0}
 
@@ -116,7 +146,7 @@ class DownloadSteps:
                 int(snapshot.dump_size or 0),
                 "sha256",
                 str(snapshot.dump_sha256),
-                lambda: self._snapshot_store.read_chunks(folder + DUMP),
+                reader.chunks,
             )
             for entry in read_file_list(self._snapshot_store, snapshot):
                 yield Member(

@@ -29,7 +29,7 @@ from typing import Any
 from shared.adapters.blobs import BlobStore
 from shared.adapters.errors import BlobNotFound
 from shared.adapters.postgres import SCRATCH_PREFIX, DatabaseError, Databases, ScratchDatabaseRefused
-from shared.backups.layout import DUMP, FileEntry, read_file_list, read_row_counts, snapshot_folder
+from shared.backups.layout import FileEntry, read_file_list, read_row_counts, snapshot_folder
 from shared.catalog.activity import ActivityLog, new_entry_id
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.snapshots import SnapshotCatalog
@@ -53,6 +53,7 @@ from shared.domain.verification import (
     Verification,
     VerificationStatus,
 )
+from shared.dumps.reader import DumpCorrupted, DumpReader
 from shared.faults import Fault, crash_point
 from shared.merges import SortedStream
 from shared.operations.engine import OperationDefinition, StepContext, StepDefinition
@@ -180,19 +181,19 @@ class DrillSteps:
             read["bytes"] += size
             context.report(bytes_done=read["bytes"], bytes_total=total_bytes, detail=detail)
 
-        digest, size = hashlib.sha256(), 0
+        reader = DumpReader(
+            self._snapshot_store,
+            self._content,
+            snapshot.namespace,
+            folder,
+            expected_sha256=snapshot.dump_sha256,
+            expected_size=snapshot.dump_size,
+        )
         try:
-            for chunk in self._snapshot_store.read_chunks(folder + DUMP):
-                digest.update(chunk)
-                size += len(chunk)
+            for chunk in reader.chunks():  # each chunk, then the whole dump, checked as it is read
                 progress(len(chunk), "reading the dump back")
-        except BlobNotFound:
-            problems.append(f"the dump {folder + DUMP} is missing")
-        else:
-            if digest.hexdigest() != snapshot.dump_sha256 or size != snapshot.dump_size:
-                problems.append(
-                    f"the dump does not match its SHA-256 ({size} bytes read, {snapshot.dump_size} recorded)"
-                )
+        except DumpCorrupted as error:
+            problems.append(str(error))
         count = bad = 0
         total_files = snapshot.file_count or 0
 
@@ -280,7 +281,8 @@ class DrillSteps:
         def dump() -> Iterator[bytes]:
             def chunks() -> Iterator[bytes]:
                 read = 0
-                for chunk in self._snapshot_store.read_chunks(folder + DUMP):
+                reader = DumpReader(self._snapshot_store, self._content, snapshot.namespace, folder)
+                for chunk in reader.chunks():
                     read += len(chunk)
                     context.report(bytes_done=read, bytes_total=total, detail=f"loading the dump into {name}")
                     yield chunk
@@ -293,7 +295,7 @@ class DrillSteps:
         started = time.monotonic()
         try:
             self._databases.restore(scratch, dump)
-        except DatabaseError as error:
+        except (DatabaseError, DumpCorrupted) as error:  # a damaged dump may fail its load as it is read
             if error.transient:
                 raise
             self._record_check(context, LOAD, CheckStatus.FAILED, str(error))

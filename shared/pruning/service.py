@@ -4,7 +4,8 @@ Forget: an expired backup (past its expiry and any keepUntil pin, not Processing
 a restore or download) loses its catalog row, dump and file list.
 
 Sweep, per namespace, mark and sweep with a grace period, after restic's forget/prune: each run
-lists the content objects no remaining backup's file list refers to and keeps that list (the mark)
+lists the content objects — file documents and dump chunks (``shared/dumps``), both under the
+namespace's prefix — that no remaining backup's file list or chunk index refers to and keeps that list (the mark)
 in the maintenance container. A later run, at least the grace period after the mark, deletes the
 objects that were marked then and are still unreferenced now — and only while no backup of the
 namespace is being made (one that is might be about to refer to a marked object); that check is
@@ -36,6 +37,7 @@ from shared.domain import retention
 from shared.domain.access import SCHEDULER
 from shared.domain.activity import Action, Outcome
 from shared.domain.snapshots import Snapshot, SnapshotStatus
+from shared.dumps.store import read_chunk_index
 from shared.errors import StaleRecord
 from shared.merges import distinct, found_in, missing_from
 
@@ -157,12 +159,18 @@ class PruneService:
     # -- sweep -------------------------------------------------------------------------------
 
     def _referenced(self, snapshots: list[Snapshot]) -> Iterator[str]:
-        """Every content object the given backups' file lists name, sorted, each once."""
+        """Every content object the given backups need, sorted, each once: the file documents their file
+        lists name, and the dump chunks their chunk indexes name (each index is in name order)."""
 
         def objects(snapshot: Snapshot) -> Iterator[str]:
             return (entry.object for entry in read_file_list(self._snapshot_store, snapshot, missing_ok=True))
 
-        return distinct(heapq.merge(*(objects(snapshot) for snapshot in snapshots)))
+        def chunks(snapshot: Snapshot) -> Iterator[str]:
+            folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+            return read_chunk_index(self._snapshot_store, folder)
+
+        streams = [objects(snapshot) for snapshot in snapshots] + [chunks(snapshot) for snapshot in snapshots]
+        return distinct(heapq.merge(*streams))
 
     def _namespace_snapshots(self, environment_ids: list[str]) -> list[Snapshot]:
         return [

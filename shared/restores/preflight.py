@@ -18,7 +18,7 @@ from collections.abc import Callable
 from shared.adapters.blobs import BlobInfo, BlobStore
 from shared.adapters.errors import StorageFault
 from shared.adapters.postgres import DatabaseError, Databases
-from shared.backups.layout import DUMP, read_file_list, snapshot_folder
+from shared.backups.layout import read_file_list, snapshot_folder
 from shared.backups.service import BackupService
 from shared.catalog.environments import EnvironmentCatalog
 from shared.domain.access import Permission, Principal
@@ -26,6 +26,7 @@ from shared.domain.environments import Environment, EnvironmentState
 from shared.domain.restores import PlanSizes, PreflightCheck, RestorePlan, Verdict
 from shared.domain.snapshots import Snapshot, SnapshotStatus
 from shared.domain.verification import VerificationStatus
+from shared.dumps.reader import DumpCorrupted, DumpReader
 from shared.errors import AppError, Conflict, Forbidden, Unprocessable
 from shared.faults import describe
 from shared.merges import SortedStream
@@ -53,8 +54,10 @@ class Preflight:
         backups: BackupService,
         databases: Databases,
         snapshot_store: BlobStore,
+        content_store: BlobStore,
         file_store: Callable[[Environment], BlobStore],
     ) -> None:
+        self._content = content_store
         self._environments = environments
         self._backups = backups
         self._databases = databases
@@ -174,9 +177,15 @@ class Preflight:
             )
         folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
         try:
-            info = self._databases.dump_info(self._snapshot_store.read_chunks(folder + DUMP))
+            reader = DumpReader(self._snapshot_store, self._content, snapshot.namespace, folder)
+            info = self._databases.dump_info(reader.chunks())
         except DatabaseError as error:
             reason = f"No installed pg_restore reads the backup's dump: {error}"
+            return PreflightCheck(
+                "postgres_version", Verdict.FAIL, reason, Unprocessable(reason, code="dump_unreadable")
+            )
+        except DumpCorrupted as error:
+            reason = f"The backup's dump is damaged: {error}"
             return PreflightCheck(
                 "postgres_version", Verdict.FAIL, reason, Unprocessable(reason, code="dump_unreadable")
             )

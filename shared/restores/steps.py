@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from shared.adapters.blobs import BlobInfo, BlobStore
 from shared.adapters.errors import SourceChanged
 from shared.adapters.postgres import Databases
-from shared.backups.layout import DUMP, FileEntry, read_file_list, snapshot_folder
+from shared.backups.layout import FileEntry, read_file_list, snapshot_folder
 from shared.backups.service import BackupService
 from shared.catalog.activity import ActivityLog, new_entry_id
 from shared.catalog.environments import EnvironmentCatalog
@@ -46,6 +46,7 @@ from shared.domain.activity import Action, Outcome
 from shared.domain.environments import Environment, EnvironmentState
 from shared.domain.operations import Operation, OperationStatus
 from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier, new_snapshot_id
+from shared.dumps.reader import DumpReader
 from shared.errors import AlreadyExists, Conflict, StaleRecord
 from shared.faults import Fault, crash_point
 from shared.merges import SortedStream, missing_from
@@ -205,7 +206,9 @@ class RestoreSteps:
             digest["sha256"] = hashing = hashlib.sha256()
             read = 0
             # Read ahead, so that pg_restore is not kept waiting on each storage request.
-            for chunk in prefetched(self._snapshot_store.read_chunks(folder + DUMP), depth=2):
+            # Every chunk is verified as it is read (DumpReader); the whole dump's SHA-256 before the COMMIT.
+            reader = DumpReader(self._snapshot_store, self._content, snapshot.namespace, folder)
+            for chunk in prefetched(reader.chunks(), depth=2):
                 hashing.update(chunk)
                 read += len(chunk)
                 context.report(bytes_done=read, bytes_total=total, detail="loading the database")

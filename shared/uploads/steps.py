@@ -36,6 +36,9 @@ from shared.domain.access import Principal
 from shared.domain.activity import Action, Outcome
 from shared.domain.operations import Operation, OperationStatus
 from shared.domain.snapshots import Snapshot, SnapshotStatus
+from shared.dumps.reader import DumpReader
+from shared.dumps.store import chunk_object
+from shared.dumps.writer import ChunkedDumpWriter
 from shared.faults import crash_point
 from shared.merges import SortedStream
 from shared.operations.engine import OperationDefinition, StepContext, StepDefinition
@@ -52,6 +55,11 @@ _METADATA_FIELDS = ("modelVersion", "deploymentPackage", "dumpSize", "databaseSi
 
 def pending_folder(operation: Operation) -> str:
     return f".pending/{operation.id}/"
+
+
+def pending_chunks(operation: Operation) -> str:
+    """Where the dump's new chunks wait until the upload is added ('~' sorts after every file uuid)."""
+    return f"{pending_folder(operation)}~chunks/"
 
 
 class _FileList:
@@ -186,29 +194,45 @@ class UploadSteps:
         context.output.update(result)
 
     def _ingest_dump(self, context: StepContext, blob: str, size: int) -> dict[str, Any]:
-        name = self._folder(context.operation) + DUMP
-        self._snapshot_store.copy_from_url(
-            name, self._uploads.copy_source_url(blob, self._snapshot_store), overwrite=True
-        )
-        digest = hashlib.sha256()
-        for chunk in self._snapshot_store.read_chunks(name):
-            digest.update(chunk)
+        """A database-only upload: the dump is chunked like a backup's (only the chunks the namespace lacks
+        are stored)."""
+        stream = prefetched(self._uploads.read_chunks(blob), depth=READ_AHEAD_CHUNKS)
+        try:
+            dump_size, dump_sha256, layout = self._chunk_dump(context.operation, _counting(stream, context, size))
+        finally:
+            stream.close()
         context.report(bytes_done=size, bytes_total=size, detail="database dump stored")
         self._write_file_list(context.operation, iter(()))
         return {
             "kind": "database_only",
-            "dumpSize": size,
-            "dumpSha256": digest.hexdigest(),
+            "dumpSize": dump_size,
+            "dumpSha256": dump_sha256,
+            "dumpLayout": layout,
             "fileCount": 0,
             "filesSize": 0,
         }
 
+    def _chunk_dump(self, operation: Operation, stream: Iterator[bytes]) -> tuple[int, str, dict[str, Any]]:
+        writer = ChunkedDumpWriter(
+            self._snapshot_store,
+            self._content,
+            operation.namespace,
+            self._folder(operation),
+            staging=(self._uploads, pending_chunks(operation)),
+        )
+        try:
+            writer.write_all(stream)
+            layout = writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.size, writer.sha256, layout
+
     def _ingest_archive(self, context: StepContext, stream: Iterator[bytes], upload_size: int) -> dict[str, Any]:
         operation = context.operation
-        folder = self._folder(operation)
         files = _FileList()
         metadata: dict[str, Any] = {}
-        dump: tuple[int, str] | None = None
+        dump: tuple[int, str, dict[str, Any]] | None = None
         count = files_size = 0
         keeping = _Keeper(self._copy_concurrency)
         try:
@@ -218,7 +242,7 @@ class UploadSteps:
                 if entry.kind == "metadata":
                     metadata = _read_metadata(entry)
                 elif entry.kind == "dump":
-                    dump = self._store_dump(entry, folder + DUMP)
+                    dump = self._store_dump(operation, entry)
                 else:
                     md5 = self._store_file(operation, entry, keeping)
                     files.add(str(entry.file_uuid), entry.size, md5, entry.path)
@@ -239,25 +263,24 @@ class UploadSteps:
             "metadata": {key: metadata[key] for key in _METADATA_FIELDS if key in metadata},
             "dumpSize": dump[0],
             "dumpSha256": dump[1],
+            "dumpLayout": dump[2],
             "fileCount": count,
             "filesSize": files_size,
             "filesStored": stored,
         }
 
-    def _store_dump(self, entry: Entry, name: str) -> tuple[int, str]:
-        writer = self._snapshot_store.writer(name, block_size=self._block_size)
-        try:
-            head = entry.stream.read(len(DUMP_MAGIC))
-            if head != DUMP_MAGIC:
-                raise Refused("db/db.backup is not a PostgreSQL custom-format archive (no PGDMP header).")
-            writer.write(head)
+    def _store_dump(self, operation: Operation, entry: Entry) -> tuple[int, str, dict[str, Any]]:
+        """db/db.backup, chunked like a backup's dump: an archive downloaded and uploaded again adds no chunk."""
+        head = entry.stream.read(len(DUMP_MAGIC))
+        if head != DUMP_MAGIC:
+            raise Refused("db/db.backup is not a PostgreSQL custom-format archive (no PGDMP header).")
+
+        def blocks() -> Iterator[bytes]:
+            yield head
             while chunk := entry.stream.read(self._block_size):
-                writer.write(chunk)
-            writer.commit(metadata={"sha256": writer.sha256}, content_type="application/octet-stream")
-        except BaseException:
-            writer.abort()
-            raise
-        return writer.size, writer.sha256
+                yield chunk
+
+        return self._chunk_dump(operation, blocks())
 
     def _store_file(self, operation: Operation, entry: Entry, keeping: _Keeper) -> str:
         """Hash the file; keep it (under the operation's pending folder) only if the namespace's
@@ -301,9 +324,16 @@ class UploadSteps:
     # -- 2 -----------------------------------------------------------------------------------
 
     def verify_dump(self, context: StepContext) -> None:
-        name = self._folder(context.operation) + DUMP
+        operation = context.operation
+        reader = DumpReader(
+            self._snapshot_store,
+            self._content,
+            operation.namespace,
+            self._folder(operation),
+            staged=(self._uploads, pending_chunks(operation)),
+        )
         try:
-            self._databases.dump_schemas(self._snapshot_store.read_chunks(name))
+            self._databases.dump_schemas(reader.chunks())
         except DatabaseError as error:
             raise Refused(
                 f"db/db.backup is not a PostgreSQL custom-format archive pg_restore can read: {error}"
@@ -344,7 +374,28 @@ class UploadSteps:
                 copied += window.popleft().result()
                 done += 1
         context.report(done=done, total=total, detail="storing file documents")
-        context.output.update(copied=copied)
+        context.output.update(copied=copied, chunksStored=self._publish_chunks(operation))
+
+    def _publish_chunks(self, operation: Operation) -> int:
+        """The dump's new chunks, from the pending folder into the namespace's store (never overwriting)."""
+        prefix = pending_chunks(operation)
+
+        def publish(name: str) -> bool:
+            final = chunk_object(operation.namespace, name[len(prefix) :])
+            created = self._content.copy_from_url(final, self._uploads.copy_source_url(name, self._content))
+            self._uploads.delete(name)
+            return created
+
+        published = 0
+        window: deque[Future[bool]] = deque()
+        with ThreadPoolExecutor(self._copy_concurrency, thread_name_prefix="upload-chunks") as pool:
+            for blob in self._uploads.list(prefix, page_size=5000):
+                window.append(pool.submit(publish, blob.name))
+                while len(window) > 2 * self._copy_concurrency:
+                    published += window.popleft().result()
+            while window:
+                published += window.popleft().result()
+        return published
 
     # -- 4 -----------------------------------------------------------------------------------
 
@@ -357,6 +408,7 @@ class UploadSteps:
         results = {
             "dump_size": ingested["dumpSize"],
             "dump_sha256": ingested["dumpSha256"],
+            "dump_stored_size": ingested.get("dumpLayout", {}).get("storedSize"),
             "database_size": _integer(metadata.get("databaseSize")),
             "file_count": ingested["fileCount"],
             "files_size": ingested["filesSize"],
@@ -368,7 +420,11 @@ class UploadSteps:
         manifest = {
             **manifest_head(snapshot, now, results["model_version"], results["deployment_package"]),
             "uploaded": {"kind": ingested["kind"], "metadata": metadata},
-            "database": {"dump": DUMP, "dumpSize": results["dump_size"], "dumpSha256": results["dump_sha256"]},
+            "database": {
+                **ingested.get("dumpLayout", {"dump": DUMP}),
+                "dumpSize": results["dump_size"],
+                "dumpSha256": results["dump_sha256"],
+            },
             "files": {"list": FILES, "count": results["file_count"], "size": results["files_size"]},
         }
         folder = self._folder(operation)

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from shared.adapters.postgres import SCRATCH_PREFIX
-from shared.backups.layout import DUMP, FILES, FileEntry, snapshot_folder
+from shared.backups.layout import FILES, FileEntry, snapshot_folder
 from shared.domain.access import Principal
 from shared.domain.environments import EnvironmentState
 from shared.domain.operations import OperationStatus
@@ -22,6 +22,7 @@ from shared.downloads.steps import archive_folder
 from shared.drills.steps import scratch_database
 from shared.errors import Conflict
 from tests.support.appdata import create_scratch_app, md5_hex, source_and_target, table_contents
+from tests.support.dumps import damage_chunk, stored_dump
 from tests.support.faults import FaultHarness
 from tests.support.polling import wait_for_status
 
@@ -50,8 +51,7 @@ def make_backup(api: str, app) -> dict:
 
 
 def dump_restores_to(services, snapshot, database_factory, postgres_admin_dsn, tmp_path: Path) -> dict:
-    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-    dump = services.stores.snapshots.read_bytes(folder + DUMP)
+    dump = stored_dump(services.stores, snapshot)
     assert hashlib.sha256(dump).hexdigest() == snapshot.dump_sha256
     (tmp_path / "db.backup").write_bytes(dump)
     database = database_factory()
@@ -190,12 +190,12 @@ def test_a_restore_killed_mid_way_resumes_and_leaves_exactly_the_backup(faults, 
 
 def test_a_restore_killed_during_its_undo_finishes_undoing_it(faults, apps):
     source, target = apps
+    with source.connect() as connection:  # a dump of several chunks: the pre-flight reads only the first
+        connection.execute("CREATE TABLE bulk AS SELECT n AS id, md5(n::text) AS note FROM generate_series(1, 60000) n")
     services, backup, start = start_restore(faults, source, target)
     snapshot = services.snapshot_catalog.get(source.environment_id, backup["id"])
-    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-    dump = bytearray(services.stores.snapshots.read_bytes(folder + DUMP))
-    dump[len(dump) // 2] ^= 0xFF  # a flipped byte: the restore fails and must undo what it did
-    services.stores.snapshots.put(folder + DUMP, bytes(dump), overwrite=True)
+    # A flipped byte in the dump's last chunk: the restore fails as it loads and must undo what it did.
+    damage_chunk(services.stores, snapshot, last=True)
     before_tables, before_files = target.table_contents(), target.stored_files()
 
     recovery = faults.crash_and_recover("restore.undo", start)
@@ -334,10 +334,7 @@ def test_a_drill_killed_during_its_undo_still_drops_its_scratch_database(faults,
     services = faults.services
     backup, start = start_drill(faults, source)
     snapshot = services.snapshot_catalog.get(source.environment_id, backup["id"])
-    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-    dump = bytearray(services.stores.snapshots.read_bytes(folder + DUMP))
-    dump[len(dump) // 2] ^= 0xFF  # the checksum check and the load fail: the drill fails and undoes
-    services.stores.snapshots.put(folder + DUMP, bytes(dump), overwrite=True)
+    damage_chunk(services.stores, snapshot)  # the checksum check and the load fail: the drill fails and undoes
 
     recovery = faults.crash_and_recover("drill.undo", start)
     drill = recovery.operation

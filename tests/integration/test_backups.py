@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from shared.backups.layout import DUMP, FILES, MANIFEST, FileEntry, read_row_counts, snapshot_folder
+from shared.backups.layout import FILES, MANIFEST, FileEntry, read_row_counts, snapshot_folder
 from shared.backups.steps import BackupHooks
 from shared.clock import utc_now
 from shared.domain.access import Principal
@@ -21,6 +21,7 @@ from shared.domain.operations import OperationStatus
 from shared.domain.snapshots import SnapshotStatus, Tier
 from shared.errors import Conflict
 from tests.support.appdata import create_scratch_app, md5_hex, table_contents
+from tests.support.dumps import stored_dump
 from tests.support.restoring import Harness
 
 pytestmark = pytest.mark.integration
@@ -73,9 +74,8 @@ def manifest_of(services, snapshot) -> dict:
 
 
 def restore_dump(services, snapshot, database_factory, postgres_admin_dsn, tmp_path) -> str:
-    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
     dump = tmp_path / "db.backup"
-    dump.write_bytes(services.stores.snapshots.read_bytes(folder + DUMP))
+    dump.write_bytes(stored_dump(services.stores, snapshot))
     target = database_factory()
     subprocess.run(
         ["pg_restore", "--no-owner", "--no-privileges", "-h", "127.0.0.1", "-U", "postgres", "-d", target, str(dump)],
@@ -105,7 +105,7 @@ def test_a_backup_holds_the_database_and_exactly_the_referenced_files(
     assert (snapshot.deployment_package, snapshot.model_version) == ("scratch_1.0.0.mda", "1.0.0")
 
     folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-    dump = services.stores.snapshots.read_bytes(folder + DUMP)
+    dump = stored_dump(services.stores, snapshot)
     assert dump.startswith(b"PGDMP")
     assert len(dump) == snapshot.dump_size
     assert hashlib.sha256(dump).hexdigest() == snapshot.dump_sha256
@@ -138,15 +138,20 @@ def test_a_backup_holds_the_database_and_exactly_the_referenced_files(
     )
 
 
+def file_objects(services, app) -> set[str]:
+    """The namespace's file-document content objects (its dump chunks are beside them)."""
+    return {blob.name for blob in services.stores.content.list(f"{app.namespace}/") if "/chunks/" not in blob.name}
+
+
 def test_a_second_backup_copies_no_file_content(services, app):
     first = backup(services, app)
-    objects_before = {blob.name for blob in services.stores.content.list(f"{app.namespace}/")}
+    objects_before = file_objects(services, app)
     assert first.files_copied == 5
 
     second = backup(services, app)
     assert second.status is SnapshotStatus.FINISHED
     assert second.files_copied == 0
-    assert {blob.name for blob in services.stores.content.list(f"{app.namespace}/")} == objects_before
+    assert file_objects(services, app) == objects_before
     assert [e.object for e in file_entries(services, second)] == [e.object for e in file_entries(services, first)]
 
     new_file = app.add_document()

@@ -7,13 +7,14 @@ import json
 import psycopg
 import pytest
 
-from shared.backups.layout import DUMP, ROWS, read_file_list, snapshot_folder
+from shared.backups.layout import ROWS, read_file_list, snapshot_folder
 from shared.contracts.environments import EnvironmentBody, EnvironmentView
 from shared.domain.access import Principal
 from shared.domain.operations import OperationStatus
 from shared.domain.verification import CheckStatus, VerificationStatus
 from shared.drills.steps import scratch_database
 from tests.support.appdata import create_scratch_app, ensure_role_without_createdb
+from tests.support.dumps import damage_chunk
 from tests.support.restoring import Harness
 
 pytestmark = pytest.mark.integration
@@ -98,10 +99,7 @@ def test_a_drill_of_a_good_backup_passes_and_leaves_nothing_behind(harness, app,
 
 
 def damage_dump(services, snapshot):
-    name = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id) + DUMP
-    data = bytearray(services.stores.snapshots.read_bytes(name))
-    data[len(data) // 2] ^= 0xFF
-    services.stores.snapshots.put(name, bytes(data), overwrite=True)
+    return damage_chunk(services.stores, snapshot)
 
 
 def remove_a_content_object(services, snapshot):

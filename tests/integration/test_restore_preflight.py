@@ -4,11 +4,11 @@ backups and the activity log are as they were)."""
 
 import pytest
 
-from shared.backups.layout import DUMP, snapshot_folder
 from shared.domain.access import Principal
 from shared.domain.environments import EnvironmentState
 from shared.errors import AppError, Conflict, Unprocessable
 from tests.support.appdata import create_scratch_app, source_and_target
+from tests.support.dumps import replace_dump, stored_dump
 from tests.support.restoring import Harness
 
 pytestmark = pytest.mark.integration
@@ -100,8 +100,7 @@ def test_a_dump_no_installed_pg_restore_reads_is_refused_up_front(harness, apps)
     services = harness.services
     snapshot_id = harness.backup(source.environment_id, ADA)
     snapshot = services.snapshot_catalog.get(source.environment_id, snapshot_id)
-    name = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id) + DUMP
-    services.stores.snapshots.put(name, b"PGDMP\xff\xff\xff but no archive any pg_restore reads", overwrite=True)
+    replace_dump(services.stores, snapshot, b"PGDMP\xff\xff\xff but no archive any pg_restore reads")
     _plan, refusal = refused(
         services, source, snapshot_id, target.environment_id, Unprocessable, "dump_unreadable", "postgres_version"
     )
@@ -121,8 +120,7 @@ def test_a_dump_from_a_newer_postgresql_major_than_the_target_server_is_refused_
     services = harness.services
     snapshot_id = harness.backup(source.environment_id, ADA)
     snapshot = services.snapshot_catalog.get(source.environment_id, snapshot_id)
-    name = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id) + DUMP
-    dump = services.stores.snapshots.read_bytes(name)
+    dump = stored_dump(services.stores, snapshot)
     # The archive's header names the server it was dumped from ("15.8"): say a newer major, as a dump of a
     # PostgreSQL 99 server would (same length, so the archive stays readable).
     major = str(snapshot.server_version // 10000).encode()
@@ -130,7 +128,7 @@ def test_a_dump_from_a_newer_postgresql_major_than_the_target_server_is_refused_
     version = major + b"." + minor
     assert dump.count(version) >= 1
     newer = b"9" * len(major) + b"." + minor
-    services.stores.snapshots.put(name, dump.replace(version, newer, 1), overwrite=True)
+    replace_dump(services.stores, snapshot, dump.replace(version, newer, 1))
     _, refusal = refused(
         services,
         source,

@@ -10,6 +10,7 @@ from shared.backups.layout import FILES, FileEntry, snapshot_folder
 from shared.backups.steps import BackupHooks
 from shared.domain.access import Principal
 from shared.domain.snapshots import SnapshotStatus, Tier
+from shared.dumps.store import chunk_object, read_chunk_list
 from tests.support.appdata import create_scratch_app
 from tests.support.restoring import Harness
 
@@ -39,9 +40,27 @@ def objects(services, namespace) -> set[str]:
 
 
 def referenced(services, snapshot_id, environment_id) -> set[str]:
+    """The content objects a backup needs: its file documents' and its dump's chunks."""
     snapshot = services.snapshot_catalog.get(environment_id, snapshot_id)
     folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-    return {FileEntry.from_line(line).object for line in services.stores.snapshots.read_lines(folder + FILES) if line}
+    files = {FileEntry.from_line(line).object for line in services.stores.snapshots.read_lines(folder + FILES) if line}
+    chunks = {
+        chunk_object(snapshot.namespace, ref.sha256) for ref in read_chunk_list(services.stores.snapshots, folder)
+    }
+    assert chunks, "a backup's dump is stored as chunks"
+    return files | chunks
+
+
+def add_bulk(app) -> None:
+    """Rows enough for a dump of many chunks, most of them the same in the next backup."""
+    with app.connect() as connection:
+        connection.execute(
+            "CREATE TABLE bulk AS SELECT n AS id, md5(n::text) AS note FROM generate_series(1, 100000) n"
+        )
+
+
+def chunks_only(names: set[str]) -> set[str]:
+    return {name for name in names if "/chunks/" in name}
 
 
 def test_a_scheduled_night_is_backed_up_once_with_the_longest_retention(harness, app):
@@ -100,12 +119,14 @@ def test_unreferenced_content_is_marked_then_swept_after_the_grace_period(harnes
     app.container.delete_blob(app.prefix + gone_uuid)
     second = harness.backup(app.environment_id, ADA)
     only_first = referenced(services, first, app.environment_id) - referenced(services, second, app.environment_id)
-    assert len(only_first) == 1
+    assert len(only_first - chunks_only(only_first)) == 1  # the file document
+    assert chunks_only(only_first)  # and the chunks of first's dump that second's lacks (its header, at least)
+    assert objects(services, app.namespace) == only_first | referenced(services, second, app.environment_id)
     expire(services, app.environment_id, first)
 
     services.pruning.grace = timedelta(hours=1)
     report = services.pruning.prune({app.namespace})
-    assert report.marked[app.namespace] == 1
+    assert report.marked[app.namespace] == len(only_first)
     assert app.namespace not in report.swept
     assert only_first <= objects(services, app.namespace)  # marked, not yet deleted
     again = services.pruning.prune({app.namespace})
@@ -113,15 +134,17 @@ def test_unreferenced_content_is_marked_then_swept_after_the_grace_period(harnes
 
     services.pruning.grace = timedelta(0)
     swept = services.pruning.prune({app.namespace})
-    assert swept.swept[app.namespace] == 1
-    assert not only_first & objects(services, app.namespace)
-    assert referenced(services, second, app.environment_id) <= objects(services, app.namespace)
+    assert swept.swept[app.namespace] == len(only_first)
+    # Exactly: what only first needed is gone, and everything second needs (chunks shared with first too) stays.
+    assert objects(services, app.namespace) == referenced(services, second, app.environment_id)
 
 
 def test_pruning_while_a_backup_is_made_keeps_every_object_it_needs(harness, app):
     services = harness.services
+    add_bulk(app)
     first = harness.backup(app.environment_id, ADA)
-    expire(services, app.environment_id, first)  # the backup now running reuses first's objects
+    first_needs = referenced(services, first, app.environment_id)
+    expire(services, app.environment_id, first)  # the backup now running reuses first's objects, chunks among them
     reports = []
 
     def prune_meanwhile(exported):
@@ -134,11 +157,13 @@ def test_pruning_while_a_backup_is_made_keeps_every_object_it_needs(harness, app
     assert [s.id for s in reports[0].forgotten] == [first]
     assert app.namespace in reports[1].postponed
     assert services.snapshot_catalog.get(app.environment_id, second).status is SnapshotStatus.FINISHED
-    assert referenced(services, second, app.environment_id) <= objects(services, app.namespace)
+    second_needs = referenced(services, second, app.environment_id)
+    assert chunks_only(first_needs & second_needs)  # second reused chunks of first's that were marked meanwhile
+    assert second_needs <= objects(services, app.namespace)
 
     after = services.pruning.prune({app.namespace})  # quiet now: the sweep runs, and keeps what second needs
-    assert after.swept[app.namespace] == 0
-    assert referenced(services, second, app.environment_id) <= objects(services, app.namespace)
+    assert after.swept[app.namespace] == len(first_needs - second_needs)
+    assert objects(services, app.namespace) == second_needs
 
 
 def test_a_backup_repairs_an_object_swept_while_it_was_made(harness, app):
@@ -147,7 +172,7 @@ def test_a_backup_repairs_an_object_swept_while_it_was_made(harness, app):
     victim = {}
 
     def sweep_behind_its_back(exported):
-        name = sorted(objects(services, app.namespace))[0]
+        name = sorted(objects(services, app.namespace) - chunks_only(objects(services, app.namespace)))[0]
         victim["name"] = name
         services.stores.content.delete(name)  # as a sweep that judged it unreferenced would
         services.stores.maintenance.put(
@@ -162,6 +187,37 @@ def test_a_backup_repairs_an_object_swept_while_it_was_made(harness, app):
     assert services.snapshot_catalog.get(app.environment_id, second).status is SnapshotStatus.FINISHED
     assert victim["name"] in referenced(services, second, app.environment_id)
     assert victim["name"] in objects(services, app.namespace)
+
+
+def test_a_backup_whose_reused_chunk_was_swept_while_it_was_made_is_made_again(harness, app):
+    services = harness.services
+    add_bulk(app)
+    first = harness.backup(app.environment_id, ADA)
+    first_folder = snapshot_folder(app.namespace, app.environment_id, first)
+    victim = {}
+
+    def sweep_a_chunk():  # after the backup stored its dump, reusing this chunk, and before it checks
+        if victim:
+            return  # the repeat
+        last = list(read_chunk_list(services.stores.snapshots, first_folder))[-1]  # the dump's end: unchanged
+        name = chunk_object(app.namespace, last.sha256)
+        victim["name"] = name
+        services.stores.content.delete(name)  # as a sweep that judged it unreferenced would
+        services.stores.maintenance.put(
+            f"{app.namespace}/last-sweep.json",
+            f'{{"startedOn": "{datetime.now(UTC).isoformat()}"}}'.encode(),
+            overwrite=True,
+        )
+
+    services.backup_steps.hooks = BackupHooks(after_dump_stored=sweep_a_chunk)
+    second = harness.backup(app.environment_id, ADA)
+    services.backup_steps.hooks = BackupHooks()
+    made = services.snapshot_catalog.get(app.environment_id, second)
+    assert made.status is SnapshotStatus.FINISHED
+    assert made.attempts == 2  # the first attempt found the chunk gone; the repeat stored it again
+    needs = referenced(services, second, app.environment_id)
+    assert victim["name"] in needs
+    assert needs <= objects(services, app.namespace)
 
 
 def test_pruning_twice_at_once_is_safe(harness, app):

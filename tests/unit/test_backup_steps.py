@@ -4,7 +4,7 @@ retries and is cancelled — fast, with no Azurite, no PostgreSQL and no sleeps.
 import pytest
 
 from shared.adapters.errors import StorageFault
-from shared.backups.layout import DUMP, read_file_list, snapshot_folder
+from shared.backups.layout import read_file_list, snapshot_folder
 from shared.backups.steps import BackupHooks
 from shared.domain.access import Principal
 from shared.domain.environments import MissingFiles
@@ -12,6 +12,7 @@ from shared.domain.operations import OperationStatus
 from shared.domain.snapshots import SnapshotStatus
 from shared.errors import Conflict
 from tests.support.core import CoreWorld, md5_hex
+from tests.support.dumps import stored_dump
 
 ADA = Principal(id="ada", name="Ada")
 
@@ -39,9 +40,7 @@ def test_a_backup_holds_the_database_and_exactly_the_referenced_files(world):
     for entry in entries:
         assert md5_hex(world.services.stores.content.read_bytes(entry.object)) == entry.md5
     # The dump restores into an empty database with the same rows.
-    dump = world.services.stores.snapshots.read_bytes(
-        snapshot_folder(app.namespace, app.environment_id, snapshot.id) + DUMP
-    )
+    dump = stored_dump(world.services.stores, snapshot)
     target = world.app(documents=0, customers=0)
     world.databases.restore(target.connection, lambda: iter([dump]))
     assert target.contents() == app.contents()
@@ -62,9 +61,7 @@ def test_a_write_after_the_snapshot_began_is_not_in_the_backup(world):
     before = app.contents()
     world.services.backup_steps.hooks = BackupHooks(after_snapshot_exported=lambda exported: app.add_customers("late"))
     snapshot = make_backup(world, app)
-    dump = world.services.stores.snapshots.read_bytes(
-        snapshot_folder(app.namespace, app.environment_id, snapshot.id) + DUMP
-    )
+    dump = stored_dump(world.services.stores, snapshot)
     target = world.app(documents=0, customers=0)
     world.databases.restore(target.connection, lambda: iter([dump]))
     assert target.contents() == before

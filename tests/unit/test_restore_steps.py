@@ -3,13 +3,14 @@ crash around the COMMIT is made good without guessing; cancel before the COMMIT 
 
 import pytest
 
-from shared.backups.layout import DUMP, read_file_list, snapshot_folder
+from shared.backups.layout import read_file_list
 from shared.domain.access import Principal
 from shared.domain.environments import EnvironmentState
 from shared.domain.operations import OperationStatus, StepStatus
 from shared.domain.snapshots import SnapshotStatus, Tier
 from shared.errors import Conflict, Unprocessable
 from tests.support.core import CoreWorld
+from tests.support.dumps import replace_dump, stored_dump
 
 ADA = Principal(id="ada", name="Ada")
 
@@ -62,9 +63,8 @@ def test_a_restore_leaves_the_target_exactly_the_backup(world, apps):
 def test_a_dump_that_does_not_match_its_checksum_leaves_the_target_as_it_was(world, apps):
     source, target = apps
     snapshot = backup_of(world, source)
-    name = snapshot_folder(source.namespace, source.environment_id, snapshot.id) + DUMP
-    dump = world.services.stores.snapshots.read_bytes(name).replace(b"customer 0", b"customer O")
-    world.services.stores.snapshots.put(name, dump, overwrite=True)  # still a dump: only its checksum can tell
+    dump = stored_dump(world.services.stores, snapshot).replace(b"customer 0", b"customer O")
+    replace_dump(world.services.stores, snapshot, dump)  # still a dump: only its checksum can tell
     before_tables, before_files = target.contents(), target.stored_files()
     done = world.settle(restore(world, source, snapshot, target).id)
     assert done.status is OperationStatus.FAILED

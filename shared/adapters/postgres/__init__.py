@@ -93,8 +93,9 @@ class DatabaseSnapshot(Protocol):
     def table_rows(self) -> dict[str, int]:
         """Exact row counts of every user table (``schema."table"``), as of this view."""
 
-    def dump(self) -> DumpStream:
-        """A custom-format dump (``pg_dump -Fc -O -x``) of exactly this view."""
+    def dump(self, *, compress: bool = True) -> DumpStream:
+        """A custom-format dump (``pg_dump -Fc -O -x``) of exactly this view; unless ``compress``, with its
+        data left uncompressed (``--compress=0``: chunked storage compresses each chunk instead)."""
 
 
 class Databases(Protocol):
@@ -251,6 +252,6 @@ class _PostgresSnapshot:
         except psycopg.Error as error:
             raise classify(error, self._exported.parameters) from error
 
-    def dump(self) -> DumpStream:
+    def dump(self, *, compress: bool = True) -> DumpStream:
         bin_dir = tool_dir(self._exported.server_version, self._bin_dir)
-        return DumpProcess(self._exported.parameters, self._exported.snapshot_id, bin_dir)
+        return DumpProcess(self._exported.parameters, self._exported.snapshot_id, bin_dir, compress=compress)

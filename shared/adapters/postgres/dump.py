@@ -11,13 +11,18 @@ from dataclasses import dataclass
 
 from shared.adapters.postgres.connection import ConnectionParameters, DatabaseError
 from shared.adapters.postgres.tools import postgres_tool
+from shared.faults import Fault
 
 
 class DumpProcess:
     """``pg_dump -Fc -O -x`` of an exported snapshot, its output read as a stream."""
 
-    def __init__(self, parameters: ConnectionParameters, snapshot_id: str | None, bin_dir: str | None) -> None:
+    def __init__(
+        self, parameters: ConnectionParameters, snapshot_id: str | None, bin_dir: str | None, *, compress: bool = True
+    ) -> None:
         command = [postgres_tool("pg_dump", bin_dir), "--format=custom", "--no-owner", "--no-privileges"]
+        if not compress:
+            command.append("--compress=0")
         command += ["--lock-wait-timeout=60000"]
         if snapshot_id:
             command.append(f"--snapshot={snapshot_id}")
@@ -127,8 +132,8 @@ def dump_schemas(dump: Iterator[bytes], bin_dir: str | None) -> set[str]:
     off is a DatabaseError too (transient: a retry may read it whole)."""
     try:
         return set(dump_info(dump, bin_dir).schemas)
-    except DatabaseError:
-        raise
+    except Fault:
+        raise  # a database error, or a stored dump that failed its checks: already said in our terms
     except Exception as error:
         raise DatabaseError(f"reading the dump failed: {type(error).__name__}: {error}", transient=True) from error
 

@@ -128,7 +128,7 @@ class _Snapshot:
     def table_rows(self) -> dict[str, int]:
         return self._copy.table_rows()
 
-    def dump(self) -> _Dump:
+    def dump(self, *, compress: bool = True) -> _Dump:
         return _Dump(self._copy.serialised())
 
 

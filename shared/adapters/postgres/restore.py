@@ -12,6 +12,7 @@ import psycopg
 from shared.adapters.postgres.connection import ConnectionParameters, DatabaseError, classify
 from shared.adapters.postgres.dump import Collector, dump_schemas, feed
 from shared.adapters.postgres.tools import postgres_tool, server_version, tool_dir
+from shared.faults import Fault
 
 # Everything the restored dump does not bring itself goes, in the same transaction as the restore:
 # every schema but the system ones (with all they hold), and large objects.
@@ -123,8 +124,16 @@ def restore_atomically(
     raise DatabaseError(
         f"Restoring into {parameters.describe()} failed and was rolled back: "
         f"{_restore_failure(feed_errors, restore_errors.text())}",
-        transient=bool(feed_errors),
+        transient=_transient(feed_errors),
     )
+
+
+def _transient(feed_errors: list[BaseException]) -> bool:
+    """Reading the dump broke off: worth a retry, unless what broke it says it is not (a stored dump
+    that failed its checks)."""
+    if not feed_errors:
+        return False
+    return feed_errors[0].transient if isinstance(feed_errors[0], Fault) else True
 
 
 def _transaction_id(commands: int, answers: int, answer_fd: int) -> int | None:
