@@ -319,7 +319,7 @@ class AzureBlobStore:
     ) -> BlobInfo:
         client = self._container.get_blob_client(name)
         try:
-            client.upload_blob(
+            written = client.upload_blob(
                 data,
                 overwrite=overwrite,
                 metadata=metadata,
@@ -329,10 +329,16 @@ class AzureBlobStore:
             raise BlobExists(f"{self.container_name}/{name} exists") from error
         except AzureError as error:
             raise storage_fault(error, BlobNotFound) from error
-        info = self.info(name)
-        if info is None:
-            raise BlobNotFound(f"{self.container_name}/{name} vanished as it was written")
-        return info
+        # Put Blob's answer has what the caller needs (the service's Content-MD5 among it): no second request.
+        content_md5 = written.get("content_md5")
+        return BlobInfo(
+            name=name,
+            size=len(data),
+            etag=written["etag"],
+            md5=bytes(content_md5).hex() if content_md5 else None,
+            metadata=dict(metadata or {}),
+            last_modified=written.get("last_modified"),
+        )
 
     def copy_from_url(
         self,
