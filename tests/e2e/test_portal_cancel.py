@@ -133,14 +133,15 @@ def test_a_backup_being_made_shows_its_files_bytes_and_time_left(page: Page, sta
                 "etaSeconds": 80.4}  # fmt: skip
 
     def with_progress(route) -> None:  # type: ignore[no-untyped-def]
+        # The list, and the backup itself (Details shows the list's entry, then reads it afresh).
         response = route.fetch()
         document = response.json()
-        for item in document["items"]:
+        for item in document.get("items", [document]):
             if item["id"] == backup_id:
                 item["fileProgress"] = progress
         route.fulfill(response=response, json=document)
 
-    page.route(re.compile(r".*/api/environments/demo-production/backups(\?.*)?$"), with_progress)
+    page.route(re.compile(rf".*/api/environments/demo-production/backups(/{backup_id})?(\?.*)?$"), with_progress)
     page.goto(f"{stack.page_url}#environment=demo-production")
     table = page.get_by_role("table", name=re.compile("^Backups of"))
     row = table.get_by_role("row").filter(has_text="big")
