@@ -150,3 +150,5 @@ def test_a_backup_being_made_shows_its_files_bytes_and_time_left(page: Page, sta
     row.get_by_role("button", name="More Options").click()
     page.get_by_role("menuitem", name="Details").click()
     expect(page.get_by_role("dialog").get_by_text(expected)).to_be_visible()
+    # Details keeps reading a Processing backup: let a read in flight end quietly as the page closes.
+    page.unroute_all(behavior="ignoreErrors")
