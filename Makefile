@@ -62,10 +62,13 @@ unit: setup
 infra: setup $(STAMP_CHECKOV) $(STAMP_INFRA)
 	$(PY) -m tools.check_infra
 
-# Two workers, a test file each at a time: a file's module fixtures (a private Azurite, a host) stay in one
-# worker, and each worker has its own session Azurite and development host on free ports.
-test: lint infra browser
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+# The four installs (three virtual environments and Chromium) at once, then the checks, then pytest on
+# both cores: each worker has its own session Azurite and development host on free ports, and a worker
+# that runs out of tests takes some of the other's (worksteal), so no long file is left to run alone.
+test:
+	$(MAKE) --no-print-directory --jobs=4 setup $(STAMP_CHECKOV) $(STAMP_INFRA) browser
+	$(MAKE) --no-print-directory lint infra
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 clean:
 	rm -rf $(VENV) $(VENV_CHECKOV) $(VENV_INFRA) node_modules .azurite .pytest_cache .ruff_cache *.egg-info
