@@ -9,7 +9,7 @@ VENV_CHECKOV := .venv-checkov
 STAMP_CHECKOV := $(VENV_CHECKOV)/.installed
 VENV_INFRA := .venv-infra
 STAMP_INFRA := $(VENV_INFRA)/.installed
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 
 .PHONY: setup run test lint format unit infra browser clean
 
@@ -62,9 +62,10 @@ unit: setup
 infra: setup $(STAMP_CHECKOV) $(STAMP_INFRA)
 	$(PY) -m tools.check_infra
 
-# The four installs (three virtual environments and Chromium) at once, then the checks, then pytest on
-# both cores: each worker has its own session Azurite and development host on free ports, and a worker
-# that runs out of tests takes some of the other's (worksteal), so no long file is left to run alone.
+# The four installs (three virtual environments and Chromium) at once, then the checks, then pytest in
+# three workers: most tests wait on storage, PostgreSQL or a lease, so three keep two cores busy. Each
+# worker has its own session Azurite and development host on free ports, and a worker that runs out of
+# tests takes some of another's (worksteal), so no long file is left to run alone at the end.
 test:
 	$(MAKE) --no-print-directory --jobs=4 setup $(STAMP_CHECKOV) $(STAMP_INFRA) browser
 	$(MAKE) --no-print-directory lint infra
