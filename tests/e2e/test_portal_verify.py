@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.support.polling import wait_for_status
-from tests.support.portal_browser import LAPTOP, chromium, chromium_missing
+from tests.support.portal_browser import laptop_page
 from tests.support.portal_stack import PortalStack, portal_stack
 
 pytestmark = pytest.mark.e2e
@@ -25,18 +25,8 @@ def stack(postgres_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture
 def page(stack: PortalStack) -> Iterator[Page]:
-    missing = chromium_missing()
-    if missing:
-        pytest.fail(missing)
-    browser: Browser
-    with chromium() as browser:
-        context = browser.new_context(viewport=LAPTOP, locale="en-US", timezone_id="UTC")
-        opened = context.new_page()
-        errors: list[str] = []
-        opened.on("pageerror", lambda error: errors.append(str(error)))
+    with laptop_page() as opened:
         yield opened
-        context.close()
-    assert errors == [], f"the page threw: {errors}"
 
 
 def test_verify_a_backup_see_its_badge_and_checks_and_the_plan_before_a_restore(page: Page, stack: PortalStack) -> None:

@@ -7,7 +7,8 @@ import os
 import shutil
 from collections.abc import Iterator
 
-from playwright.sync_api import Browser, Playwright, sync_playwright
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 CHROMIUM = os.environ.get("APPBACKUPS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -39,3 +40,20 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def laptop_page() -> Iterator[Page]:
+    """A page in a fresh Chromium at laptop size (UTC, en-US). Fails when Chromium is missing, and on exit
+    when the page threw."""
+    missing = chromium_missing()
+    if missing:
+        pytest.fail(missing)
+    with chromium() as browser:
+        context = browser.new_context(viewport=LAPTOP, locale="en-US", timezone_id="UTC")
+        opened = context.new_page()
+        errors: list[str] = []
+        opened.on("pageerror", lambda error: errors.append(str(error)))
+        yield opened
+        context.close()
+    assert errors == [], f"the page threw: {errors}"
