@@ -19,6 +19,7 @@ import psycopg
 import requests
 from psycopg import sql
 
+from shared.archives.fullsnapshot import tree_path
 from shared.bootstrap import Services, build_services
 from shared.config import STORAGE_CONNECTION, Settings
 from tests.support.apphost import AppHost, start_app_host
@@ -109,7 +110,9 @@ def generate_dataset(services: Services, *, rows: int, files: int, seed: int = 7
     return dataset
 
 
-def add_files(services: Services, dataset: Dataset, sizes: list[int]) -> None:
+def add_files(services: Services, dataset: Dataset, sizes: list[int], *, mirror: Path | None = None) -> None:
+    """Upload new file documents and record them in the database; with ``mirror``, also write each
+    into ``mirror`` as a Full Snapshot archive's tree/ holds it (what a ``tar czf`` baseline packs)."""
     container = services.clients.blob_service.get_container_client(dataset.container)
     chunk = os.urandom(4 * 1024 * 1024)
     new = [(str(uuid.uuid4()), size) for size in sizes]
@@ -117,7 +120,12 @@ def add_files(services: Services, dataset: Dataset, sizes: list[int]) -> None:
     def upload(item: tuple[str, int]) -> None:
         file_uuid, size = item
         offset = hash(file_uuid) % (len(chunk) - size) if size < len(chunk) else 0
-        container.upload_blob(dataset.prefix + file_uuid, chunk[offset : offset + size] + file_uuid.encode())
+        content = chunk[offset : offset + size] + file_uuid.encode()
+        container.upload_blob(dataset.prefix + file_uuid, content)
+        if mirror is not None:
+            path = mirror / tree_path(file_uuid)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
 
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(upload, new))

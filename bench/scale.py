@@ -9,6 +9,8 @@ Per size (small file documents of 1-4 KB, and the bench database):
   restore         into another, empty, Stopped environment          (target <= 1.0 x restore baseline:
                   pg_restore of the same dump while the files are copied, both at once)
   prune           delete the first backup of the round, then prune the namespace
+  archive         build the second backup's Full Snapshot download  (against tar czf of the same data on
+                  local disk: the archive baseline)
 Each operation's storage transactions are counted at the transport seam (shared/adapters/metering.py):
 list pages, copies, writes, reads, property reads, deletes and Table operations. Medians of the
 repetitions; seconds per 10k files; the peak RSS of the process that runs the work.
@@ -17,8 +19,14 @@ The work runs in this process, on the one operation engine, with the operation q
 (tests/support/restoring.Harness): the queue hops of the development host are not in these figures,
 and neither are their queue transactions (about three per step in Azure: put, get, delete). Azurite
 is private and, by default, in memory (--inMemoryPersistence), so that its disk is not what is measured.
+Each round starts from the same Azurite: what a round adds (the baselines' copies, the round's namespace,
+the restore's target, the archive) is removed after it, untimed, so that a later round or size does not
+run against a fuller Azurite than an earlier one.
 
-    .venv/bin/python -m bench.scale [--files 20000 100000] [--rows N] [--repeat N] [--on-disk]
+    .venv/bin/python -m bench.scale [--files 20000 100000] [--repeat 3 1] [--mixed 4000] [--rows N] [--on-disk]
+
+--repeat gives the rounds per size, in the order of --files (the last value for the rest); --mixed adds
+the mixed-size set of the other benchmarks (file documents of 2 KB to 4 MB, about 2.2 GB at 4,000).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -46,6 +55,7 @@ from bench.common import (
     add_files,
     create_database,
     drop_database,
+    file_sizes,
     generate_dataset,
     machine,
     peak_rss_mib,
@@ -54,9 +64,12 @@ from bench.common import (
     write_results,
 )
 from shared.adapters.metering import StorageMeter
+from shared.archives.fullsnapshot import METADATA
 from shared.contracts.environments import EnvironmentBody
 from shared.domain.access import SYSTEM, Principal
+from shared.domain.downloads import DataType
 from shared.domain.operations import OperationStatus
+from shared.downloads.steps import archive_folder
 from tests.support.restoring import Harness
 from tools import azurite
 from tools.provision import provision
@@ -79,6 +92,7 @@ class Scale:
         self.meter = meter
         self.work_dir = work_dir
         self.blob_service = self.services.clients.blob_service
+        self.measured_then_removed: list[str] = []
 
     # -- measuring ---------------------------------------------------------------------------------
 
@@ -94,9 +108,8 @@ class Scale:
 
     # -- the baselines -----------------------------------------------------------------------------
 
-    def copy_files(self, container: str, prefix: str) -> int:
+    def copy_files(self, container: str, prefix: str, target: str) -> int:
         """What an operator scripts: list the prefix, server-side copy every blob, 32 at a time."""
-        target = f"baseline-{uuid.uuid4().hex[:8]}"
         self.blob_service.create_container(target)
         source = self.blob_service.get_container_client(container)
 
@@ -106,6 +119,16 @@ class Scale:
         with ThreadPoolExecutor(COPY_CONCURRENCY) as pool:
             names = (blob.name for blob in source.list_blobs(name_starts_with=prefix))
             return sum(1 for _ in pool.map(copy, names))
+
+    def copy_baseline(self, dataset: Dataset) -> None:
+        target = f"baseline-{uuid.uuid4().hex[:8]}"
+        self.measured_then_removed.append(target)
+        self.copy_files(dataset.container, dataset.prefix, target)
+
+    def remove_containers(self) -> None:
+        """Housekeeping between rounds (untimed): the baselines' copies go."""
+        while self.measured_then_removed:
+            self.blob_service.delete_container(self.measured_then_removed.pop())
 
     def dump_into_blob(self, database: str) -> None:
         container = f"dump-{uuid.uuid4().hex[:8]}"
@@ -131,7 +154,7 @@ class Scale:
         loader = threading.Thread(target=load)
         loader.start()
         try:
-            self.copy_files(dataset.container, dataset.prefix)
+            self.copy_baseline(dataset)
         finally:
             loader.join()
             drop_database(name)
@@ -180,6 +203,32 @@ class Scale:
         self.services.backups.delete(environment_id, snapshot_id, ACTOR)
         self.services.pruning.prune({namespace})
 
+    def archive(self, environment_id: str, snapshot_id: str) -> str:
+        """Build the backup's Full Snapshot archive (the download's preparation); its folder."""
+        self.services.downloads.request(environment_id, snapshot_id, DataType.FILES_AND_DATABASE, ACTOR)
+        self.harness.drain()
+        ready = self.services.downloads.status(environment_id, snapshot_id, DataType.FILES_AND_DATABASE)
+        if ready.status != "Ready":
+            raise RuntimeError(f"download failed: {ready.operation.error}")
+        return archive_folder(ready.operation)
+
+    def remove_namespace(self, namespace: str, target_container: str, archive: str) -> None:
+        """Housekeeping after a round (untimed): its namespace's stored data, its restore's target and its
+        archive go, so that the next round meets the Azurite this one met."""
+        stores = self.services.stores
+        stores.archives.delete_prefix(archive)
+        stores.snapshots.delete_prefix(f"{namespace}/")
+        stores.content.delete_prefix(f"{namespace}/")
+        self.blob_service.delete_container(target_container)
+        self.remove_containers()
+
+
+def tar_czf(directory: Path) -> None:
+    """The archive baseline: GNU tar and gzip at its default level, of the same data on local disk."""
+    subprocess.run(["sync"], check=False)
+    subprocess.run(["tar", "czf", str(directory.with_suffix(".tar.gz")), "-C", str(directory), "."], check=True)
+    directory.with_suffix(".tar.gz").unlink()
+
 
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ordered = sorted(runs, key=lambda run: run["seconds"])
@@ -192,62 +241,79 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def run_size(scale: Scale, files: int, rows: int, repeat: int) -> dict[str, Any]:
-    print(f"[{files}] generating {rows} rows and {files} file documents of 1-4 KB …", flush=True)
+def run_size(scale: Scale, files: int, rows: int, repeat: int, *, mixed: bool = False) -> dict[str, Any]:
+    """One size: ``files`` small file documents (1-4 KB), or with ``mixed`` the mixed-size set (2 KB-4 MB)."""
+    sizes = file_sizes if mixed else small_sizes
+    label = f"mixed {files}" if mixed else str(files)
+    print(f"[{label}] generating {rows} rows and {files} file documents …", flush=True)
+    mirror = scale.work_dir / f"layout-{files}"
     dataset = generate_dataset(scale.services, rows=rows, files=0)
-    add_files(scale.services, dataset, small_sizes(files, seed=files))
+    add_files(scale.services, dataset, sizes(files, seed=files), mirror=mirror)
     dump_file = scale.work_dir / f"dump-{files}.backup"
     with dump_file.open("wb") as out:
         subprocess.run(pg_dump_command(dataset.database), stdout=out, check=True)
     cleanup: list[str] = []
+    names = ("copyBaseline", "dumpBaseline", "restoreBaseline", "archiveBaseline")
     runs: dict[str, list[dict[str, Any]]] = {
-        name: [] for name in ("copyBaseline", "dumpBaseline", "restoreBaseline", "full", "second", "restore", "prune")
+        name: [] for name in (*names, "full", "second", "restore", "prune", "archive")
     }
     try:
         for round_number in range(repeat):
-            label = f"[{files}] round {round_number + 1}"
-            print(f"{label}: baselines …", flush=True)
-            runs["copyBaseline"].append(scale.measure(lambda: scale.copy_files(dataset.container, dataset.prefix))[1])
+            step = f"[{label}] round {round_number + 1}"
+            print(f"{step}: baselines …", flush=True)
+            runs["copyBaseline"].append(scale.measure(lambda: scale.copy_baseline(dataset))[1])
             runs["dumpBaseline"].append(scale.measure(lambda: scale.dump_into_blob(dataset.database))[1])
             runs["restoreBaseline"].append(scale.measure(lambda: scale.restore_baseline(dump_file, dataset))[1])
+            scale.remove_containers()
             namespace = f"scale-{files}-{round_number}-{uuid.uuid4().hex[:4]}"
             environment_id = scale.register(dataset, namespace)
-            print(f"{label}: full backup …", flush=True)
+            print(f"{step}: full backup …", flush=True)
             first, figures = scale.measure(lambda: scale.backup(environment_id))  # noqa: B023
             runs["full"].append(figures)
-            add_files(scale.services, dataset, small_sizes(max(1, files // 100), seed=1000 + round_number))
-            print(f"{label}: second backup after 1 % new files …", flush=True)
+            new_files = sizes(max(1, files // 100), seed=1000 + round_number)
+            add_files(scale.services, dataset, new_files, mirror=mirror)
+            print(f"{step}: second backup after 1 % new files …", flush=True)
             second, figures = scale.measure(lambda: scale.backup(environment_id))  # noqa: B023
             runs["second"].append(figures)
             target_id, target = scale.empty_target(namespace)
             cleanup.append(target.database)
-            print(f"{label}: restore into another environment …", flush=True)
+            print(f"{step}: restore into another environment …", flush=True)
             runs["restore"].append(scale.measure(lambda: scale.restore(environment_id, second, target_id))[1])  # noqa: B023
-            print(f"{label}: prune of one backup …", flush=True)
+            print(f"{step}: prune of one backup …", flush=True)
             runs["prune"].append(scale.measure(lambda: scale.prune_one(environment_id, first, namespace))[1])  # noqa: B023
-        snapshot = scale.services.snapshot_catalog.get(environment_id, second)
+            print(f"{step}: archive build, and tar czf of the same data …", flush=True)
+            archive, figures = scale.measure(lambda: scale.archive(environment_id, second))  # noqa: B023
+            runs["archive"].append(figures)
+            (mirror / "db").mkdir(exist_ok=True)
+            with (mirror / "db" / "db.backup").open("wb") as out:
+                subprocess.run(pg_dump_command(dataset.database), stdout=out, check=True)
+            (mirror / METADATA).write_text('{"modelVersion": "1.0.0"}')
+            runs["archiveBaseline"].append(scale.measure(lambda: tar_czf(mirror))[1])
+            snapshot = scale.services.snapshot_catalog.get(environment_id, second)
+            scale.remove_namespace(namespace, target.container, archive)
         result: dict[str, Any] = {
             "files": files,
+            "fileSizes": "2 KB-4 MB, log-uniform" if mixed else "1-4 KB",
             "filesBytes": snapshot.files_size,
             "rows": rows,
             "dumpBytes": snapshot.dump_size,
             "databaseBytes": snapshot.database_size,
+            "repeat": repeat,
             "operations": {name: _median(values) for name, values in runs.items()},
         }
         operations = result["operations"]
-        for name in ("copyBaseline", "full", "second", "restore", "restoreBaseline"):
+        for name in ("copyBaseline", "full", "second", "restore", "restoreBaseline", "archive", "archiveBaseline"):
             operations[name]["secondsPer10kFiles"] = round(operations[name]["seconds"] * 10_000 / files, 3)
+
+        def ratio(numerator: str, denominator: str) -> float:
+            return round(operations[numerator]["seconds"] / operations[denominator]["seconds"], 3)
+
         result["ratios"] = {
-            "full_over_copyBaseline": round(operations["full"]["seconds"] / operations["copyBaseline"]["seconds"], 3),
-            "second_over_dumpBaseline": round(
-                operations["second"]["seconds"] / operations["dumpBaseline"]["seconds"], 3
-            ),
-            "restore_over_restoreBaseline": round(
-                operations["restore"]["seconds"] / operations["restoreBaseline"]["seconds"], 3
-            ),
-            "restore_over_copyBaseline": round(
-                operations["restore"]["seconds"] / operations["copyBaseline"]["seconds"], 3
-            ),
+            "full_over_copyBaseline": ratio("full", "copyBaseline"),
+            "second_over_dumpBaseline": ratio("second", "dumpBaseline"),
+            "restore_over_restoreBaseline": ratio("restore", "restoreBaseline"),
+            "restore_over_copyBaseline": ratio("restore", "copyBaseline"),
+            "archive_over_archiveBaseline": ratio("archive", "archiveBaseline"),
         }
         return result
     finally:
@@ -255,6 +321,7 @@ def run_size(scale: Scale, files: int, rows: int, repeat: int) -> dict[str, Any]
         for name in cleanup:
             drop_database(name)
         dump_file.unlink(missing_ok=True)
+        shutil.rmtree(mirror, ignore_errors=True)
 
 
 @contextmanager
@@ -274,13 +341,27 @@ def scale_harness(work_dir: Path, *, in_memory: bool = True) -> Iterator[Scale]:
         storage.stop()
 
 
-def run(sizes: list[int], *, rows: int, repeat: int, work_dir: Path, in_memory: bool = True) -> dict[str, Any]:
+def run(
+    sizes: list[int],
+    *,
+    rows: int,
+    repeat: list[int],
+    work_dir: Path,
+    in_memory: bool = True,
+    mixed: int | None = None,
+) -> dict[str, Any]:
+    """``repeat`` gives the rounds of each size in turn (its last value for the rest, and the mixed set)."""
+
+    def rounds(index: int) -> int:
+        return repeat[min(index, len(repeat) - 1)]
+
     with scale_harness(work_dir, in_memory=in_memory) as scale:
-        results = [run_size(scale, files, rows, repeat) for files in sizes]
+        results = [run_size(scale, files, rows, rounds(index)) for index, files in enumerate(sizes)]
+        if mixed:
+            results.append(run_size(scale, mixed, rows, rounds(len(sizes)), mixed=True))
     return {
         "benchmark": "scale",
         "machine": {**machine(), "azurite": "in memory" if in_memory else "on disk"},
-        "repeat": repeat,
         "copyConcurrency": COPY_CONCURRENCY,
         "targets": {
             "full_over_copyBaseline": "<= 1.0",
@@ -297,7 +378,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, nargs="+", default=[20_000])
     parser.add_argument("--rows", type=int, default=1_500_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, nargs="+", default=[3], help="rounds per size, in the order of --files")
+    parser.add_argument("--mixed", type=int, help="also the mixed-size set with this many file documents (4000)")
     parser.add_argument("--on-disk", action="store_true", help="Azurite with its data on disk, not in memory")
     parser.add_argument("--output", default="scale")
     arguments = parser.parse_args()
@@ -308,6 +390,7 @@ def main() -> None:
             repeat=arguments.repeat,
             work_dir=Path(work),
             in_memory=not arguments.on_disk,
+            mixed=arguments.mixed,
         )
     path = write_results(arguments.output, results)
     for size in results["sizes"]:

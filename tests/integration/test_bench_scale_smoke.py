@@ -14,12 +14,20 @@ FILES = 300
 
 
 def test_the_scale_benchmark_runs_and_counts_transactions_per_operation(tmp_path):
-    results = run([FILES], rows=2000, repeat=1, work_dir=tmp_path)
+    results = run([FILES], rows=2000, repeat=[1], work_dir=tmp_path)
     [size] = results["sizes"]
     operations = size["operations"]
-    assert set(operations) == {"copyBaseline", "dumpBaseline", "restoreBaseline", "full", "second", "restore", "prune"}
+    assert set(operations) == {
+        *("copyBaseline", "dumpBaseline", "restoreBaseline", "archiveBaseline"),
+        *("full", "second", "restore", "prune", "archive"),
+    }
     assert all(figures["seconds"] > 0 and figures["peakRssMiB"] > 0 for figures in operations.values())
-    assert set(size["ratios"]) >= {"full_over_copyBaseline", "second_over_dumpBaseline", "restore_over_copyBaseline"}
+    assert set(size["ratios"]) >= {
+        "full_over_copyBaseline",
+        "second_over_dumpBaseline",
+        "restore_over_copyBaseline",
+        "archive_over_archiveBaseline",
+    }
 
     full, second, restore = (operations[name]["transactions"] for name in ("full", "second", "restore"))
     assert full["copy"] == FILES  # one server-side copy per file into the content store
@@ -33,3 +41,7 @@ def test_the_scale_benchmark_runs_and_counts_transactions_per_operation(tmp_path
     assert restore["properties"] < 20
     assert restore["list"] <= 5
     assert all(figures["table"] > 0 for figures in (full, second, restore))
+    # The archive reads each file document once (and the dump's few chunks), and lists nothing.
+    archive = operations["archive"]["transactions"]
+    assert FILES + FILES // 100 <= archive["read"] < FILES + FILES // 100 + 20
+    assert archive["list"] == 0
