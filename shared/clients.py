@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 from azure.core.credentials import TokenCredential
-from azure.core.pipeline.transport import RequestsTransport
+from azure.core.pipeline.transport import HttpTransport, RequestsTransport
 from azure.data.tables import TableServiceClient
 from azure.eventgrid import EventGridPublisherClient
 from azure.storage.blob import BlobServiceClient, ExponentialRetry
@@ -58,9 +58,15 @@ _QUEUE_CODEC: dict[str, Any] = {
 }
 
 
+# Wraps the HTTP transport of one storage service ("blob", "table", "queue"): the seam through which tests
+# make storage answer errors, as httpx's transports are swapped (never set in production).
+TransportWrapper = Callable[[HttpTransport, str], HttpTransport]
+
+
 class StorageClients:
     """``meter``, when given, counts every request the clients send (the benchmarks and the tests that
-    hold what a job touches); without it the transports are the plain ones."""
+    hold what a job touches); ``wrap_transport`` puts a transport of the caller's between the clients and
+    the wire. Without them the transports are the plain ones."""
 
     def __init__(
         self,
@@ -68,21 +74,29 @@ class StorageClients:
         credential: TokenCredential | None = None,
         *,
         meter: StorageMeter | None = None,
+        wrap_transport: TransportWrapper | None = None,
     ) -> None:
         self.connection = connection
         self.meter = meter
+        self._wrap_transport = wrap_transport
         self._credential = credential
         self._lock = threading.RLock()
         self._queues: dict[str, QueueClient] = {}
         self._foreign_blob_services: dict[str, BlobServiceClient] = {}
 
     def _transport(self, service: str) -> Any:
-        transport = _pooled_transport() if service == "blob" else RequestsTransport()
-        return transport if self.meter is None else MeteringTransport(transport, self.meter, service)
+        transport: HttpTransport = _pooled_transport() if service == "blob" else RequestsTransport()
+        if self.meter is not None:
+            transport = MeteringTransport(transport, self.meter, service)
+        if self._wrap_transport is not None:
+            transport = self._wrap_transport(transport, service)
+        return transport
 
     def _other_transport(self, service: str) -> dict[str, Any]:
-        """Tables and queues keep the SDK's own transport unless metered."""
-        return {} if self.meter is None else {"transport": self._transport(service)}
+        """Tables and queues keep the SDK's own transport unless metered or wrapped."""
+        if self.meter is None and self._wrap_transport is None:
+            return {}
+        return {"transport": self._transport(service)}
 
     @property
     def credential(self) -> TokenCredential:

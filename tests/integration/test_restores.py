@@ -1,5 +1,7 @@
 """Restores against real Azurite and PostgreSQL: equal to the snapshot, atomic, resumable."""
 
+import threading
+import time
 from dataclasses import replace
 from datetime import timedelta
 
@@ -7,6 +9,7 @@ import psycopg
 import pytest
 
 from shared.adapters.tables import AzureRowTable
+from shared.backups.layout import read_file_list
 from shared.catalog.operations import OperationCatalog
 from shared.config import Tables
 from shared.contracts.environments import EnvironmentBody, EnvironmentView
@@ -17,6 +20,7 @@ from shared.domain.snapshots import SnapshotStatus
 from shared.errors import Conflict, Unprocessable
 from tests.support.appdata import create_scratch_app, source_and_target
 from tests.support.restoring import Harness, schema_text
+from tests.support.storage_faults import StorageOutage
 
 pytestmark = pytest.mark.integration
 
@@ -354,3 +358,91 @@ def test_a_cancel_at_the_last_moment_before_the_commit_leaves_the_target_exactly
     entries, _ = services.activity.page(target.environment_id, limit=1, continuation=None)
     assert (entries[0].outcome.value, entries[0].actor_name) == ("CANCELLED", "Bob")
     assert services.restores.cancel(operation.id, bob).status is OperationStatus.CANCELLED  # idempotent
+
+
+# The table client sends a request five times (its own four retries) before its caller sees the failure.
+TABLE_TRIES = 5
+
+
+def test_a_catalog_outage_during_the_undo_is_waited_out_and_nothing_stays_locked(
+    storage_services, storage_connection_string, database_factory, postgres_admin_dsn
+):
+    outage = StorageOutage()
+    harness = Harness(storage_connection_string, wrap_transport=outage.wrap)
+    services = harness.services
+    source, target = source_and_target(services, database_factory, postgres_admin_dsn)
+    snapshot_id = harness.backup(source.environment_id, ADA)
+    snapshot = services.snapshot_catalog.get(source.environment_id, snapshot_id)
+    gone = next(read_file_list(services.stores.snapshots, snapshot))
+    services.stores.content.delete(gone.object)  # the switch cannot place it: the restore fails
+    before_tables, before_files = target.table_contents(), blobs(target)
+
+    operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    # The switch fails on the missing file document; then the catalog refuses the undo's writes, longer than the table
+    # client's own retries: first the target's unlock, then, on the undo's next attempt, the backup's release.
+    outage.fail("table", Tables.ENVIRONMENTS, times=TABLE_TRIES, url_contains=target.environment_id)
+    outage.fail("table", Tables.SNAPSHOTS, times=TABLE_TRIES, url_contains=snapshot_id)
+    harness.drain()
+
+    assert outage.left() == 0  # both outages were met
+    done = services.restores.get(operation.id)
+    assert done.status is OperationStatus.FAILED
+    assert done.error_step == "switch"
+    undo = done.steps[-1]
+    assert (undo.status, undo.attempts) == (StepStatus.FINISHED, 3)  # two met the outage, the third got through
+    unlocked = services.environments.get(target.environment_id)
+    assert (unlocked.state, unlocked.active_restore_id) == (EnvironmentState.STOPPED, None)
+    assert services.snapshot_catalog.get(source.environment_id, snapshot_id).in_use_by == ()
+    assert target.table_contents() == before_tables
+    assert blobs(target) == before_files
+    entries, _ = services.activity.page(target.environment_id, limit=10, continuation=None)
+    restores = [(entry.action.value, entry.outcome.value) for entry in entries if entry.operation_id == operation.id]
+    assert restores == [("restore", "FAILED")]  # logged once, although the undo ran three times
+
+
+def _drop_the_load_connection(dsn: str, database: str, dropped: list[int], stop: threading.Event) -> None:
+    """Terminate the connection loading the target (psql's COPY … FROM stdin) once it is under way."""
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        while not stop.is_set():
+            rows = connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                "AND query ILIKE 'COPY %%FROM stdin%%' AND pid <> pg_backend_pid()",
+                (database,),
+            ).fetchall()
+            if rows:
+                dropped.append(len(rows))
+                return
+            time.sleep(0.01)
+
+
+def test_a_database_connection_dropped_during_the_load_is_retried_and_the_target_ends_exactly_the_backup(
+    harness, apps, postgres_admin_dsn
+):
+    source, target = apps
+    services = harness.services
+    with source.connect() as connection:  # enough rows that the load is seen under way
+        connection.execute("CREATE TABLE bulk AS SELECT n, md5(n::text) AS note FROM generate_series(1, 300000) n")
+    snapshot_id = harness.backup(source.environment_id, ADA)
+    expected_tables, expected_files = source.table_contents(), dict(source.files)
+    source.add_document()  # the source moves on; the target must end as the backup, not as the source
+
+    operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    dropped: list[int] = []
+    stop = threading.Event()
+    dropper = threading.Thread(
+        target=_drop_the_load_connection, args=(postgres_admin_dsn, database_name(target), dropped, stop)
+    )
+    dropper.start()
+    try:
+        harness.drain()
+    finally:
+        stop.set()
+        dropper.join()
+
+    assert dropped, "the load's connection was never seen"
+    done = services.restores.get(operation.id)
+    assert done.status is OperationStatus.FINISHED, done.error
+    assert done.step("switch").attempts == 2  # the load that lost its connection, and the one that finished
+    assert target.table_contents() == expected_tables
+    assert blobs(target) == expected_files
+    assert services.environments.get(target.environment_id).state is EnvironmentState.STOPPED

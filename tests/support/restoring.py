@@ -8,14 +8,20 @@ import time
 from shared.adapters.metering import StorageMeter
 from shared.adapters.queues import MemoryWorkQueue
 from shared.bootstrap import Services, build_services
-from shared.clients import StorageClients
+from shared.clients import StorageClients, TransportWrapper
 from shared.clock import Clock, utc_now
 from shared.config import STORAGE_CONNECTION, Settings
 
 
 class Harness:
     def __init__(
-        self, connection_string: str, *, clock: Clock = utc_now, meter: StorageMeter | None = None, **settings: str
+        self,
+        connection_string: str,
+        *,
+        clock: Clock = utc_now,
+        meter: StorageMeter | None = None,
+        wrap_transport: TransportWrapper | None = None,
+        **settings: str,
     ) -> None:
         self.queues: dict[str, MemoryWorkQueue] = {}
         environ = {
@@ -27,7 +33,7 @@ class Harness:
         parsed = Settings.from_environ(environ)
         self.services: Services = build_services(
             parsed,
-            clients=StorageClients(parsed.storage, meter=meter),
+            clients=StorageClients(parsed.storage, meter=meter, wrap_transport=wrap_transport),
             queues=lambda name: self.queues.setdefault(name, MemoryWorkQueue()),
             clock=clock,
         )
