@@ -194,7 +194,7 @@ class DrillSteps:
                 progress(len(chunk), "reading the dump back")
         except DumpCorrupted as error:
             problems.append(str(error))
-        count = bad = 0
+        count = bad = shown = 0
         total_files = snapshot.file_count or 0
 
         def verify(entry: FileEntry) -> str | None:
@@ -214,7 +214,7 @@ class DrillSteps:
             pending: deque[tuple[FileEntry, Future[str | None]]] = deque()
 
             def settle() -> None:
-                nonlocal count, bad
+                nonlocal count, bad, shown
                 entry, future = pending.popleft()
                 problem = future.result()
                 count += 1
@@ -222,6 +222,7 @@ class DrillSteps:
                     bad += 1
                     if len(problems) < _SHOWN:
                         problems.append(problem)
+                        shown += 1
                 progress(entry.size, f"file documents: {count} of {total_files} read back")
                 context.report(done=count, total=total_files)
 
@@ -234,7 +235,8 @@ class DrillSteps:
         if count != total_files:
             problems.append(f"the file list holds {count} file documents, not the {total_files} recorded")
         if problems:
-            self._record_check(context, CHECKSUMS, CheckStatus.FAILED, _problems(problems, len(problems) + bad))
+            # every problem found: those shown, and the bad file documents not among them
+            self._record_check(context, CHECKSUMS, CheckStatus.FAILED, _problems(problems, len(problems) + bad - shown))
         else:
             self._record_check(
                 context,
