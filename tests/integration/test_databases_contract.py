@@ -19,6 +19,7 @@ from shared.adapters.postgres import (
 from shared.adapters.postgres.memory import FILE_DOCUMENTS, MemoryDatabases, Table
 from shared.domain.environments import DatabaseConnection
 from shared.errors import ServiceUnavailable
+from shared.faults import Fault
 from tests.support.appdata import ensure_role_without_createdb, table_contents
 
 pytestmark = pytest.mark.integration
@@ -176,8 +177,25 @@ def test_a_dump_that_breaks_off_leaves_the_target_as_it_was(world):
         yield content[: len(content) // 2]
         raise OSError("the storage connection dropped half-way")
 
-    with pytest.raises(DatabaseError):
+    with pytest.raises(DatabaseError) as raised:
         world.databases.restore(target, broken)
+    assert raised.value.transient  # a dropped connection may go better next time
+    assert world.contents(target) == before
+
+
+def test_a_dump_that_fails_its_checks_while_read_is_not_worth_a_retry(world):
+    source = world.create([(n, f"customer {n}") for n in range(1, 200)])
+    target = world.create([(7, "only in the target")])
+    before = world.contents(target)
+    content = dump_of(world, source)
+
+    def damaged():
+        yield content[: len(content) // 2]
+        raise Fault("chunk 3 of the database dump does not match its SHA-256", transient=False)
+
+    with pytest.raises(Fault) as raised:
+        world.databases.restore(target, damaged)
+    assert not raised.value.transient  # the same damaged dump would fail again: the caller fails at once
     assert world.contents(target) == before
 
 

@@ -19,6 +19,7 @@ from shared.adapters.postgres.scratch import SCRATCH_PREFIX, ScratchDatabaseRefu
 from shared.adapters.postgres.snapshot import ALL_FILE_DOCUMENTS_QUERY
 from shared.domain.environments import DatabaseConnection
 from shared.errors import ServiceUnavailable
+from shared.faults import Fault
 
 MAGIC = b"PGDMP"  # what a custom-format dump begins with, so the upload checks treat it as one
 _HEADER = MAGIC + b" appbackups-memory\n"
@@ -186,11 +187,11 @@ class MemoryDatabases:
         try:
             try:
                 content = b"".join(dump())
-            except Exception as error:
+            except Exception as error:  # as the real adapter: worth a retry unless the error says it is not
                 raise DatabaseError(
                     f"Restoring into {address(database)} failed and was rolled back: reading the dump failed: "
                     f"{type(error).__name__}: {error}",
-                    transient=True,
+                    transient=error.transient if isinstance(error, Fault) else True,
                 ) from error
             tables = _parse(content)
             if before_commit is not None:
