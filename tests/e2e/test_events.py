@@ -15,11 +15,13 @@ import requests
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from shared.config import Queues
 from shared.domain.events import event_id
 from shared.domain.operations import OperationStatus
 from tests.support.appdata import create_scratch_app
 from tests.support.apphost import AppHost, start_app_host
 from tests.support.faults import LEASE_SECONDS, _wait_for_exit
+from tests.support.polling import wait_for, wait_for_delivered_events, wait_for_status
 from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -75,20 +77,10 @@ def register(api: str, namespace: str, url: str, events: list[str] | None = None
     assert "secret" not in put.json()
 
 
-def poll(url: str, busy: tuple[str, ...], timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        document = requests.get(url, timeout=30).json()
-        if document["status"] not in busy:
-            return document
-        assert time.monotonic() < deadline, document
-        time.sleep(0.2)
-
-
 def backup(api: str, environment_id: str, expect: str = "Finished") -> dict:
     created = requests.post(f"{api}/environments/{environment_id}/backups", json={}, timeout=30)
     assert created.status_code == 202, created.text
-    done = poll(api.removesuffix("/api") + created.headers["Location"], ("Processing",))
+    done = wait_for_status(api.removesuffix("/api") + created.headers["Location"], "Processing")
     assert done["status"] == expect, done
     return done
 
@@ -121,7 +113,7 @@ def test_each_job_outcome_arrives_once_signed(private_stack, tmp_path, hosts, re
         timeout=30,
     )
     assert download.status_code == 202, download.text
-    ready = poll(f"{api}/environments/{source.environment_id}/backups/{made['id']}/download", ("Processing",))
+    ready = wait_for_status(f"{api}/environments/{source.environment_id}/backups/{made['id']}/download", "Processing")
     assert ready["status"] == "Ready", ready
     restore = requests.post(
         f"{api}/environments/{source.environment_id}/backups/{made['id']}/restore",
@@ -129,11 +121,12 @@ def test_each_job_outcome_arrives_once_signed(private_stack, tmp_path, hosts, re
         timeout=30,
     )
     assert restore.status_code == 202, restore.text
-    restored = poll(base + restore.headers["Location"], ("Running",))
+    restored = wait_for_status(base + restore.headers["Location"])
     assert restored["status"] == "Finished", restored
     upload = requests.post(f"{api}/environments/{source.environment_id}/uploads", json={}, timeout=30).json()
     requests.put(upload["uploadUrl"], data=b"not an archive", headers={"x-ms-blob-type": "BlockBlob"}, timeout=30)
-    refused = poll(base + requests.post(base + upload["completeUrl"], timeout=30).headers["Location"], ("Processing",))
+    completed = requests.post(base + upload["completeUrl"], timeout=30)
+    refused = wait_for_status(base + completed.headers["Location"], "Processing")
     assert refused["status"] == "Failed"
     source.container.delete_container()  # the next backup cannot read its file documents: it fails for good
     failed = backup(api, source.environment_id, expect="Failed")
@@ -147,7 +140,7 @@ def test_each_job_outcome_arrives_once_signed(private_stack, tmp_path, hosts, re
     }
     for event_type, count in expected.items():
         receiver.wait_for(event_type, count)
-    time.sleep(2)  # anything sent twice would have arrived by now
+    wait_for_delivered_events(private_stack[0].clients)  # what was sent twice would be here now
     events = [verified(received) for received in receiver.events()]
     assert sorted(event["type"] for event in events) == sorted(t for t, n in expected.items() for _ in range(n))
     assert len({event["id"] for event in events}) == len(events)  # one delivery per occurrence
@@ -187,8 +180,8 @@ def test_a_failing_slow_or_absent_receiver_gets_it_later_and_never_holds_up_the_
 
     receiver.script = [(500, 4.0)]  # slow, and then an error
     first = backup(host.api, source.environment_id)
-    while not private_stack[0].operations.get(first["operationId"]).announced:  # the job's very last act
-        time.sleep(0.05)
+    operations = private_stack[0].operations
+    wait_for(lambda: operations.get(first["operationId"]).announced, 60, what="the job's very last act")
     job_done = time.time()
     [delivered] = receiver.wait_for("appbackups.backup.finished")
     attempts = receiver.events("appbackups.backup.finished")
@@ -200,14 +193,12 @@ def test_a_failing_slow_or_absent_receiver_gets_it_later_and_never_holds_up_the_
     receiver.stop()  # the receiver is down
     second = backup(host.api, source.environment_id)
     url = f"{host.api}/namespaces/{source.namespace}/webhooks/receiver/deliveries"
-    deadline = time.monotonic() + 30
-    while True:
+
+    def first_attempt_failed() -> dict | None:
         items = requests.get(url, timeout=30).json()["items"]
-        latest = items[0]
-        if len(items) == 2 and latest["attempts"]:
-            break
-        assert time.monotonic() < deadline, items
-        time.sleep(0.2)
+        return items[0] if len(items) == 2 and items[0]["attempts"] else None
+
+    latest = wait_for(first_attempt_failed, 30, interval=0.2, what="a failed attempt at the second delivery")
     assert latest["attempts"][0]["statusCode"] is None
     assert latest["attempts"][0]["error"]
     receiver.start()
@@ -233,15 +224,15 @@ def test_a_host_killed_between_the_outcome_and_the_event_sends_it_on_resume(
     crashed = services.operations.get(operation_id)
     assert crashed.status is OperationStatus.FINISHED  # the outcome is checkpointed…
     assert not crashed.announced  # …and what follows it is not done
-    time.sleep(1)
-    assert receiver.events() == []
+    assert services.clients.queue(Queues.EVENTS).get_queue_properties().approximate_message_count == 0
+    assert receiver.events() == []  # the host is gone: nothing more can come of it
     killed_on = datetime.now(UTC)
 
     start_host(private_stack, tmp_path, hosts)
     [received] = receiver.wait_for("appbackups.backup.finished", timeout=LEASE_SECONDS + 60)
     event = verified(received)
     assert event["id"] == event_id(f"{operation_id}/appbackups.backup.finished")
-    time.sleep(2)
+    wait_for_delivered_events(services.clients)
     assert len(receiver.events()) == 1
     resumed = services.operations.get(operation_id)
     assert resumed.announced

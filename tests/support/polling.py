@@ -8,6 +8,9 @@ from typing import Any, TypeVar
 
 import requests
 
+from shared.clients import StorageClients
+from shared.config import Queues
+
 T = TypeVar("T")
 
 
@@ -45,3 +48,20 @@ def wait_for_status(
         return wait_for(settled, timeout, interval, what=f"{url} leaving {sorted(waiting)}")
     except AssertionError as error:
         raise AssertionError(f"{error}: {last}") from None
+
+
+def wait_for_empty_queues(clients: StorageClients, names: tuple[str, ...], timeout: float = 60) -> None:
+    """Wait until the queues hold no message, invisible ones included (a message being handled, a delayed
+    retry): the host has nothing of that work left to do, so what it sends is all there will be. Two
+    readings in a row, so that a message handed on from one queue to the next between them is seen."""
+    queues = [clients.queue(name) for name in names]
+
+    def empty() -> bool:
+        return all(queue.get_queue_properties().approximate_message_count == 0 for queue in queues)
+
+    wait_for(lambda: empty() and empty(), timeout, interval=0.2, what=f"queues {sorted(names)} empty")
+
+
+def wait_for_delivered_events(clients: StorageClients, timeout: float = 60) -> None:
+    """No event is waiting in the outbox or for a delivery (a retry's back-off included)."""
+    wait_for_empty_queues(clients, (Queues.EVENTS, Queues.DELIVERIES), timeout)
