@@ -216,11 +216,19 @@ class Scale:
         """Housekeeping after a round (untimed): its namespace's stored data, its restore's target and its
         archive go, so that the next round meets the Azurite this one met."""
         stores = self.services.stores
-        stores.archives.delete_prefix(archive)
-        stores.snapshots.delete_prefix(f"{namespace}/")
-        stores.content.delete_prefix(f"{namespace}/")
+        self.delete_prefix(stores.archives.container_name, archive)
+        self.delete_prefix(stores.snapshots.container_name, f"{namespace}/")
+        self.delete_prefix(stores.content.container_name, f"{namespace}/")
         self.blob_service.delete_container(target_container)
         self.remove_containers()
+
+    def delete_prefix(self, container: str, prefix: str) -> None:
+        """Delete every blob under the prefix, many at a time (one at a time, 100k take half an hour)."""
+        client = self.blob_service.get_container_client(container)
+        with ThreadPoolExecutor(COPY_CONCURRENCY) as pool:
+            names = (blob.name for blob in client.list_blobs(name_starts_with=prefix))
+            for _ in pool.map(client.delete_blob, names):
+                pass
 
 
 def tar_czf(directory: Path) -> None:
