@@ -139,16 +139,14 @@ def counts_by_kind(counts: Counter[Request]) -> dict[str, int]:
     return totals
 
 
-class MeteringTransport(HttpTransport):  # type: ignore[type-arg]
-    """An ``azure.core`` transport that counts each request, then hands it to the real one."""
+class DelegatingTransport(HttpTransport):  # type: ignore[type-arg]
+    """An ``azure.core`` transport that hands every request to another one: the base of the transports that
+    stand between the storage clients and the wire (counting requests here, failing them in tests)."""
 
-    def __init__(self, inner: HttpTransport, meter: StorageMeter, service: str) -> None:  # type: ignore[type-arg]
+    def __init__(self, inner: HttpTransport) -> None:  # type: ignore[type-arg]
         self._inner = inner
-        self._meter = meter
-        self._service = service
 
     def send(self, request: Any, **kwargs: Any) -> Any:
-        self._meter.record(classify(self._service, request.method, request.url, request.headers))
         return self._inner.send(request, **kwargs)
 
     def open(self) -> None:
@@ -157,9 +155,22 @@ class MeteringTransport(HttpTransport):  # type: ignore[type-arg]
     def close(self) -> None:
         self._inner.close()
 
-    def __enter__(self) -> MeteringTransport:
+    def __enter__(self) -> DelegatingTransport:
         self._inner.__enter__()
         return self
 
     def __exit__(self, *args: Any) -> None:
         self._inner.__exit__(*args)
+
+
+class MeteringTransport(DelegatingTransport):
+    """Counts each request, then hands it to the real transport."""
+
+    def __init__(self, inner: HttpTransport, meter: StorageMeter, service: str) -> None:  # type: ignore[type-arg]
+        super().__init__(inner)
+        self._meter = meter
+        self._service = service
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        self._meter.record(classify(self._service, request.method, request.url, request.headers))
+        return super().send(request, **kwargs)

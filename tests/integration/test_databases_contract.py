@@ -167,7 +167,17 @@ def test_a_restore_that_is_stopped_before_its_commit_leaves_the_target_as_it_was
     assert world.databases.transaction_committed(target, seen[0]) is False
 
 
-def test_a_dump_that_breaks_off_leaves_the_target_as_it_was(world):
+@pytest.mark.parametrize(
+    ("breaking", "worth_a_retry"),
+    [
+        (OSError("the storage connection dropped half-way"), True),  # may go better next time
+        (Fault("chunk 3 of the database dump does not match its SHA-256", transient=False), False),  # will not
+    ],
+    ids=["dropped", "damaged"],
+)
+def test_a_dump_that_breaks_off_leaves_the_target_as_it_was_and_says_whether_to_retry(
+    world, breaking: Exception, worth_a_retry: bool
+):
     source = world.create([(n, f"customer {n}") for n in range(1, 200)])
     target = world.create([(7, "only in the target")])
     before = world.contents(target)
@@ -175,27 +185,11 @@ def test_a_dump_that_breaks_off_leaves_the_target_as_it_was(world):
 
     def broken():
         yield content[: len(content) // 2]
-        raise OSError("the storage connection dropped half-way")
-
-    with pytest.raises(DatabaseError) as raised:
-        world.databases.restore(target, broken)
-    assert raised.value.transient  # a dropped connection may go better next time
-    assert world.contents(target) == before
-
-
-def test_a_dump_that_fails_its_checks_while_read_is_not_worth_a_retry(world):
-    source = world.create([(n, f"customer {n}") for n in range(1, 200)])
-    target = world.create([(7, "only in the target")])
-    before = world.contents(target)
-    content = dump_of(world, source)
-
-    def damaged():
-        yield content[: len(content) // 2]
-        raise Fault("chunk 3 of the database dump does not match its SHA-256", transient=False)
+        raise breaking
 
     with pytest.raises(Fault) as raised:
-        world.databases.restore(target, damaged)
-    assert not raised.value.transient  # the same damaged dump would fail again: the caller fails at once
+        world.databases.restore(target, broken)
+    assert raised.value.transient is worth_a_retry
     assert world.contents(target) == before
 
 

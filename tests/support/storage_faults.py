@@ -11,7 +11,7 @@ from typing import Any
 from azure.core.exceptions import ServiceRequestError
 from azure.core.pipeline.transport import HttpTransport
 
-from shared.adapters.metering import classify
+from shared.adapters.metering import DelegatingTransport, classify
 
 WRITES = frozenset({"PUT", "POST", "PATCH", "MERGE", "DELETE"})
 
@@ -63,26 +63,13 @@ class StorageOutage:
         return _FailingTransport(inner, service, self)
 
 
-class _FailingTransport(HttpTransport):  # type: ignore[type-arg]
+class _FailingTransport(DelegatingTransport):
     def __init__(self, inner: HttpTransport, service: str, outage: StorageOutage) -> None:  # type: ignore[type-arg]
-        self._inner = inner
+        super().__init__(inner)
         self._service = service
         self._outage = outage
 
     def send(self, request: Any, **kwargs: Any) -> Any:
         if self._outage.should_fail(self._service, request):
             raise ServiceRequestError(f"storage unreachable (a test's outage): {request.method} {request.url}")
-        return self._inner.send(request, **kwargs)
-
-    def open(self) -> None:
-        self._inner.open()
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def __enter__(self) -> _FailingTransport:
-        self._inner.__enter__()
-        return self
-
-    def __exit__(self, *args: Any) -> None:
-        self._inner.__exit__(*args)
+        return super().send(request, **kwargs)
