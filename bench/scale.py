@@ -69,7 +69,6 @@ from shared.contracts.environments import EnvironmentBody
 from shared.domain.access import SYSTEM, Principal
 from shared.domain.downloads import DataType
 from shared.domain.operations import OperationStatus
-from shared.downloads.steps import archive_folder
 from tests.support.restoring import Harness
 from tools import azurite
 from tools.provision import provision
@@ -203,32 +202,25 @@ class Scale:
         self.services.backups.delete(environment_id, snapshot_id, ACTOR)
         self.services.pruning.prune({namespace})
 
-    def archive(self, environment_id: str, snapshot_id: str) -> str:
-        """Build the backup's Full Snapshot archive (the download's preparation); its folder."""
+    def archive(self, environment_id: str, snapshot_id: str) -> None:
+        """Build the backup's Full Snapshot archive (the download's preparation)."""
         self.services.downloads.request(environment_id, snapshot_id, DataType.FILES_AND_DATABASE, ACTOR)
         self.harness.drain()
         ready = self.services.downloads.status(environment_id, snapshot_id, DataType.FILES_AND_DATABASE)
         if ready.status != "Ready":
             raise RuntimeError(f"download failed: {ready.operation.error}")
-        return archive_folder(ready.operation)
 
-    def remove_namespace(self, namespace: str, target_container: str, archive: str) -> None:
-        """Housekeeping after a round (untimed): its namespace's stored data, its restore's target and its
-        archive go, so that the next round meets the Azurite this one met."""
+    def remove_round(self, target_container: str) -> None:
+        """Housekeeping after a round (untimed): what the round stored — its backups, their content, its
+        archive — its restore's target and the baselines' copies go, so that the next round meets the Azurite
+        this one met. Whole containers, since Azurite deletes blobs one request at a time at about a hundred
+        a second; the stores' containers are made again empty (each round has a namespace of its own)."""
         stores = self.services.stores
-        self.delete_prefix(stores.archives.container_name, archive)
-        self.delete_prefix(stores.snapshots.container_name, f"{namespace}/")
-        self.delete_prefix(stores.content.container_name, f"{namespace}/")
+        for store in (stores.archives, stores.snapshots, stores.content):
+            self.blob_service.delete_container(store.container_name)
         self.blob_service.delete_container(target_container)
         self.remove_containers()
-
-    def delete_prefix(self, container: str, prefix: str) -> None:
-        """Delete every blob under the prefix, many at a time (one at a time, 100k take half an hour)."""
-        client = self.blob_service.get_container_client(container)
-        with ThreadPoolExecutor(COPY_CONCURRENCY) as pool:
-            names = (blob.name for blob in client.list_blobs(name_starts_with=prefix))
-            for _ in pool.map(client.delete_blob, names):
-                pass
+        provision(self.services.clients)
 
 
 def tar_czf(directory: Path) -> None:
@@ -290,7 +282,7 @@ def run_size(scale: Scale, files: int, rows: int, repeat: int, *, mixed: bool = 
             print(f"{step}: prune of one backup …", flush=True)
             runs["prune"].append(scale.measure(lambda: scale.prune_one(environment_id, first, namespace))[1])  # noqa: B023
             print(f"{step}: archive build, and tar czf of the same data …", flush=True)
-            archive, figures = scale.measure(lambda: scale.archive(environment_id, second))  # noqa: B023
+            _, figures = scale.measure(lambda: scale.archive(environment_id, second))  # noqa: B023
             runs["archive"].append(figures)
             (mirror / "db").mkdir(exist_ok=True)
             with (mirror / "db" / "db.backup").open("wb") as out:
@@ -298,7 +290,7 @@ def run_size(scale: Scale, files: int, rows: int, repeat: int, *, mixed: bool = 
             (mirror / METADATA).write_text('{"modelVersion": "1.0.0"}')
             runs["archiveBaseline"].append(scale.measure(lambda: tar_czf(mirror))[1])
             snapshot = scale.services.snapshot_catalog.get(environment_id, second)
-            scale.remove_namespace(namespace, target.container, archive)
+            scale.remove_round(target.container)
         result: dict[str, Any] = {
             "files": files,
             "fileSizes": "2 KB-4 MB, log-uniform" if mixed else "1-4 KB",
