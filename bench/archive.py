@@ -38,6 +38,7 @@ from bench.common import (
 )
 from shared.archives.fullsnapshot import tree_path
 from shared.backups.layout import DUMP, FILES, FileEntry, snapshot_folder
+from tests.support.restoring import operation_catalog
 
 MIB = 1024 * 1024
 # A minute-long job polled ten times a second would spend the two cores on answering the polls.
@@ -179,7 +180,7 @@ def _expire_download(bench: Bench, environment_id: str, snapshot_id: str) -> Non
     from dataclasses import replace
 
     download = bench.services.downloads.status(environment_id, snapshot_id, None)
-    catalog = bench.services.operations._catalog
+    catalog = operation_catalog(bench.services)
     operation = catalog.get(download.operation.id)
     catalog.save(replace(operation, parameters={**operation.parameters, "archiveRemoved": True}))
 

@@ -22,7 +22,7 @@ from shared.domain.snapshots import SnapshotStatus, Tier
 from shared.errors import Conflict
 from tests.support.appdata import create_scratch_app, md5_hex, table_contents
 from tests.support.dumps import stored_dump
-from tests.support.restoring import Harness
+from tests.support.restoring import Harness, operation_catalog
 
 pytestmark = pytest.mark.integration
 
@@ -352,7 +352,7 @@ def test_a_worker_that_died_is_resumed_once_its_lease_ran_out(harness, services,
     harness.queues["operation-work"].clear()
     operation = services.operations.get(snapshot.operation_id)
     # A worker claimed it and died mid-dump: the step is Running under a lease nobody renews.
-    dead = services.operations._catalog.save(
+    dead = operation_catalog(services).save(
         replace(
             operation.with_step(0, status=operation.steps[0].status.RUNNING, attempts=1),
             lease_owner="dead-worker",
@@ -368,7 +368,7 @@ def test_a_worker_that_died_is_resumed_once_its_lease_ran_out(harness, services,
 def test_a_duplicate_message_while_a_worker_holds_the_lease_does_nothing(services, app):
     snapshot = services.backups.request(app.environment_id, ADA)
     operation = services.operations.get(snapshot.operation_id)
-    held = services.operations._catalog.save(
+    held = operation_catalog(services).save(
         replace(operation, lease_owner="live-worker", lease_until=utc_now() + timedelta(minutes=2))
     )
     assert services.operations.handle(held.id) is None
@@ -500,11 +500,11 @@ def test_the_dump_never_blocks_the_apps_writers(
 def test_abandon_respects_a_live_lease(services, app):
     snapshot = services.backups.request(app.environment_id, ADA)
     operation = services.operations.get(snapshot.operation_id)
-    held = services.operations._catalog.save(
+    held = operation_catalog(services).save(
         replace(operation, lease_owner="live", lease_until=utc_now() + timedelta(minutes=1))
     )
     assert services.operations.abandon(held.id, "poisoned") is None
-    services.operations._catalog.save(replace(services.operations.get(held.id), lease_until=utc_now()))
+    operation_catalog(services).save(replace(services.operations.get(held.id), lease_until=utc_now()))
     assert services.operations.abandon(held.id, "poisoned") is not None
     failed = services.snapshot_catalog.get(app.environment_id, snapshot.id)
     assert (failed.status, failed.status_message) == (SnapshotStatus.FAILED, "poisoned")

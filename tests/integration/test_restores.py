@@ -8,9 +8,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from shared.adapters.tables import AzureRowTable
 from shared.backups.layout import read_file_list
-from shared.catalog.operations import OperationCatalog
 from shared.config import Tables
 from shared.contracts.environments import EnvironmentBody, EnvironmentView
 from shared.domain.access import Principal
@@ -19,7 +17,7 @@ from shared.domain.operations import OperationStatus, StepStatus
 from shared.domain.snapshots import SnapshotStatus
 from shared.errors import Conflict, Unprocessable
 from tests.support.appdata import create_scratch_app, source_and_target
-from tests.support.restoring import Harness, schema_text
+from tests.support.restoring import Harness, operation_catalog, schema_text
 from tests.support.storage_faults import StorageOutage
 
 pytestmark = pytest.mark.integration
@@ -293,7 +291,7 @@ def test_a_worker_killed_after_the_files_are_placed_resumes_and_finishes(harness
     assert services.operations.handle(operation.id) is None
     # Its lease runs out; the claim's watchdog resumes the switch.
     watchdog = next(m.body for m in harness.operation_queue.sent if m.body.get("watch") == crashed.lease_owner)
-    operations = OperationCatalog(AzureRowTable(services.clients.table_service.get_table_client(Tables.OPERATIONS)))
+    operations = operation_catalog(services)
     operations.save(replace(crashed, lease_until=crashed.created_on - timedelta(seconds=1)))
     services.operations.handle(operation.id, watch=watchdog["watch"])
     harness.drain()

@@ -7,10 +7,12 @@ import time
 
 from shared.adapters.metering import StorageMeter
 from shared.adapters.queues import MemoryWorkQueue
+from shared.adapters.tables import AzureRowTable
 from shared.bootstrap import Services, build_services
+from shared.catalog.operations import OperationCatalog
 from shared.clients import StorageClients, TransportWrapper
 from shared.clock import Clock, utc_now
-from shared.config import STORAGE_CONNECTION, Settings
+from shared.config import STORAGE_CONNECTION, Settings, Tables
 
 
 class Harness:
@@ -93,3 +95,8 @@ def schema_text(dsn_database: str) -> str:
         text=True,
     ).stdout
     return "\n".join(line for line in output.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
+
+
+def operation_catalog(services: Services) -> OperationCatalog:
+    """The operations table, read and written as the engine does: for a test that plays a worker's part."""
+    return OperationCatalog(AzureRowTable(services.clients.table_service.get_table_client(Tables.OPERATIONS)))
