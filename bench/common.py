@@ -160,6 +160,25 @@ def peak_rss_reset(pid: int) -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(pid: int, *, busy_share: float = 0.15, window: float = 2.0, timeout: float = 1800) -> float:
+    """Wait until the process uses less than ``busy_share`` of a core over ``window`` seconds; the seconds
+    waited. Azurite collects what deleted containers held some time after the deletes are answered, on the
+    one thread that also serves every request: a measurement that began meanwhile measured that as well."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        before = cpu_seconds(pid)
+        time.sleep(window)
+        if cpu_seconds(pid) - before < busy_share * window:
+            break
+    return time.monotonic() - started
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):

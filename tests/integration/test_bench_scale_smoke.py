@@ -14,7 +14,7 @@ FILES = 300
 
 
 def test_the_scale_benchmark_runs_and_counts_transactions_per_operation(tmp_path):
-    results = run([FILES], rows=2000, repeat=[1], work_dir=tmp_path)
+    results = run([FILES], rows=2000, repeat=[1], work_dir=tmp_path, idle_storage=False)
     [size] = results["sizes"]
     operations = size["operations"]
     assert set(operations) == {
