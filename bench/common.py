@@ -180,10 +180,18 @@ def wait_until_idle(pid: int, *, busy_share: float = 0.15, window: float = 2.0, 
 
 
 def peak_rss_mib(pid: int) -> float:
+    return _status_mib(pid, "VmHWM:")
+
+
+def rss_mib(pid: int) -> float:
+    return _status_mib(pid, "VmRSS:")
+
+
+def _status_mib(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM")
+    raise RuntimeError(f"no {field}")
 
 
 def backup_through_api(bench: Bench, environment_id: str, timeout: float = 1800) -> tuple[float, dict]:

@@ -61,15 +61,18 @@ from bench.common import (
     peak_rss_mib,
     peak_rss_reset,
     pg_dump_command,
+    rss_mib,
     wait_until_idle,
     write_results,
 )
+from shared.adapters.allocator import release_free_memory
 from shared.adapters.metering import StorageMeter
 from shared.archives.fullsnapshot import METADATA
 from shared.contracts.environments import EnvironmentBody
 from shared.domain.access import SYSTEM, Principal
 from shared.domain.downloads import DataType
 from shared.domain.operations import OperationStatus
+from shared.streams import bounded_map
 from tests.support.restoring import Harness
 from tools import azurite
 from tools.provision import provision
@@ -100,15 +103,20 @@ class Scale:
     def measure(self, work: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
         pid = os.getpid()
         waited = wait_until_idle(self.storage_pid) if self.storage_pid else 0.0
+        release_free_memory()  # what earlier work freed goes back, so the resident set at the start is what is live
+        at_start = rss_mib(pid)
         peak_rss_reset(pid)
         with self.meter.measuring() as measured:
             started = time.perf_counter()
             result = work()
             seconds = time.perf_counter() - started
+        peak = peak_rss_mib(pid)
         figures = {
             "seconds": seconds,
             "transactions": measured.by_kind(),
-            "peakRssMiB": round(peak_rss_mib(pid), 1),
+            "peakRssMiB": round(peak, 1),
+            "rssAtStartMiB": round(at_start, 1),
+            "peakGrowthMiB": round(peak - at_start, 1),  # what the work itself took, at most
             "waitedForIdleStorageSeconds": round(waited, 1),
         }
         return result, figures
@@ -123,9 +131,9 @@ class Scale:
         def copy(name: str) -> None:
             self.blob_service.get_blob_client(target, name).start_copy_from_url(source.get_blob_client(name).url)
 
-        with ThreadPoolExecutor(COPY_CONCURRENCY) as pool:
+        with ThreadPoolExecutor(COPY_CONCURRENCY) as pool:  # copies in flight bounded, as a careful script does
             names = (blob.name for blob in source.list_blobs(name_starts_with=prefix))
-            return sum(1 for _ in pool.map(copy, names))
+            return sum(1 for _ in bounded_map(pool, copy, names, 2 * COPY_CONCURRENCY))
 
     def copy_baseline(self, dataset: Dataset) -> None:
         target = f"baseline-{uuid.uuid4().hex[:8]}"
@@ -246,6 +254,7 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "runs": [round(run["seconds"], 3) for run in runs],
         "transactions": middle["transactions"],
         "peakRssMiB": max(run["peakRssMiB"] for run in runs),
+        "peakGrowthMiB": max(run["peakGrowthMiB"] for run in runs),
         "waitedForIdleStorageSeconds": [run.get("waitedForIdleStorageSeconds", 0.0) for run in runs],
     }
 
