@@ -53,6 +53,7 @@ import psycopg
 from bench.common import (
     Dataset,
     add_files,
+    cpu_seconds,
     create_database,
     drop_database,
     file_sizes,
@@ -106,6 +107,8 @@ class Scale:
         release_free_memory()  # what earlier work freed goes back, so the resident set at the start is what is live
         at_start = rss_mib(pid)
         peak_rss_reset(pid)
+        storage_cpu = cpu_seconds(self.storage_pid) if self.storage_pid else 0.0
+        own_cpu = cpu_seconds(pid)
         with self.meter.measuring() as measured:
             started = time.perf_counter()
             result = work()
@@ -113,6 +116,12 @@ class Scale:
         peak = peak_rss_mib(pid)
         figures = {
             "seconds": seconds,
+            # Cores busy on average: Azurite (one Node thread serves every request; 1.0 is all it has) and
+            # this process (the work, its threads, and pg_dump/pg_restore not counted: they are children).
+            "storageCores": round((cpu_seconds(self.storage_pid) - storage_cpu) / seconds, 2)
+            if self.storage_pid
+            else None,
+            "processCores": round((cpu_seconds(pid) - own_cpu) / seconds, 2),
             "transactions": measured.by_kind(),
             "peakRssMiB": round(peak, 1),
             "rssAtStartMiB": round(at_start, 1),
@@ -255,6 +264,8 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "transactions": middle["transactions"],
         "peakRssMiB": max(run["peakRssMiB"] for run in runs),
         "peakGrowthMiB": max(run["peakGrowthMiB"] for run in runs),
+        "storageCores": middle.get("storageCores"),
+        "processCores": middle.get("processCores"),
         "waitedForIdleStorageSeconds": [run.get("waitedForIdleStorageSeconds", 0.0) for run in runs],
     }
 
