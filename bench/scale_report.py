@@ -50,10 +50,15 @@ def _mib(value: float) -> str:
     return f"{value:,.0f} MiB"
 
 
+def _cores(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def size_table(size: dict[str, Any]) -> str:
     rounds = size["repeat"]
     median = "Median" if rounds == 1 else f"Median ({rounds} rounds)"
-    header = ["Operation", median, "Rounds", "s per 10k files", "Peak growth", *(k.capitalize() for k in KINDS)]
+    header = ["Operation", median, "Rounds", "s per 10k files", "Peak growth", "Azurite busy", "Process busy"]
+    header += [kind.capitalize() for kind in KINDS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, title in ROWS:
         figures = size["operations"][name]
@@ -65,6 +70,8 @@ def size_table(size: dict[str, Any]) -> str:
             ", ".join(f"{run:.1f}" for run in figures["runs"]),
             f"{per_10k:.1f} s" if per_10k is not None else "-",
             _mib(figures["peakGrowthMiB"]),
+            _cores(figures.get("storageCores")),
+            _cores(figures.get("processCores")),
             *(f"{transactions[kind]:,}" for kind in KINDS),
         ]
         lines.append("| " + " | ".join(cells) + " |")
