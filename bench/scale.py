@@ -18,7 +18,8 @@ repetitions; seconds per 10k files; the peak RSS of the process that runs the wo
 The work runs in this process, on the one operation engine, with the operation queue held in memory
 (tests/support/restoring.Harness): the queue hops of the development host are not in these figures,
 and neither are their queue transactions (about three per step in Azure: put, get, delete). Azurite
-is private and, by default, in memory (--inMemoryPersistence), so that its disk is not what is measured.
+is private to each size and, by default, in memory (--inMemoryPersistence), so that its disk is not what
+is measured.
 Each round starts from the same Azurite: what a round adds (the baselines' copies, the round's namespace,
 the restore's target, the archive) is removed after it, untimed, so that a later round or size does not
 run against a fuller Azurite than an earlier one.
@@ -380,18 +381,33 @@ def run(
     in_memory: bool = True,
     mixed: int | None = None,
     idle_storage: bool = True,
+    on_size: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """``repeat`` gives the rounds of each size in turn (its last value for the rest, and the mixed set).
-    ``idle_storage``: each measurement waits until Azurite is idle (the suite's smoke run, which checks
-    counts and never times, skips it)."""
+    Each size has an Azurite of its own, so that none inherits what an earlier one left to collect (a
+    100k size's uploads once timed out behind the 20k size's deletes). ``on_size`` is given the results
+    so far after each size, so that a long run that fails keeps what it measured. ``idle_storage``: each
+    measurement waits until Azurite is idle (the suite's smoke run, which checks counts and never times,
+    skips it)."""
 
     def rounds(index: int) -> int:
         return repeat[min(index, len(repeat) - 1)]
 
-    with scale_harness(work_dir, in_memory=in_memory, idle_storage=idle_storage) as scale:
-        results = [run_size(scale, files, rows, rounds(index)) for index, files in enumerate(sizes)]
-        if mixed:
-            results.append(run_size(scale, mixed, rows, rounds(len(sizes)), mixed=True))
+    plan = [(files, rounds(index), False) for index, files in enumerate(sizes)]
+    if mixed:
+        plan.append((mixed, rounds(len(sizes)), True))
+    results: list[dict[str, Any]] = []
+    for files, size_rounds, is_mixed in plan:
+        size_dir = work_dir / f"{'mixed' if is_mixed else 'small'}-{files}"
+        size_dir.mkdir(parents=True, exist_ok=True)
+        with scale_harness(size_dir, in_memory=in_memory, idle_storage=idle_storage) as scale:
+            results.append(run_size(scale, files, rows, size_rounds, mixed=is_mixed))
+        if on_size is not None:
+            on_size(_summary(results, in_memory))
+    return _summary(results, in_memory)
+
+
+def _summary(results: list[dict[str, Any]], in_memory: bool) -> dict[str, Any]:
     return {
         "benchmark": "scale",
         "machine": {**machine(), "azurite": "in memory" if in_memory else "on disk"},
@@ -424,8 +440,10 @@ def main() -> None:
             work_dir=Path(work),
             in_memory=not arguments.on_disk,
             mixed=arguments.mixed,
+            on_size=lambda partial: write_results(arguments.output + "-partial", partial),
         )
     path = write_results(arguments.output, results)
+    (path.parent / f"{arguments.output}-partial.json").unlink(missing_ok=True)
     for size in results["sizes"]:
         operations = size["operations"]
         print(
