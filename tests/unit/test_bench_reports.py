@@ -1,0 +1,28 @@
+"""The README's scale tables are the ones bench.scale_report makes from the committed results."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from bench import scale_report
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_readme_shows_the_committed_scale_results() -> None:
+    assert scale_report.report(scale_report.load()) in README.read_text()
+
+
+def test_the_cost_model_carries_the_counts_along_the_line_through_the_two_small_sizes() -> None:
+    results = scale_report.load()
+    small = sorted((s for s in results["sizes"] if s["fileSizes"] == "1-4 KB"), key=lambda s: s["files"])
+    assert len(small) >= 2, "the cost model needs two small-file sizes"
+    planted = copy.deepcopy(results)
+    for size in planted["sizes"]:
+        if size["fileSizes"] == "1-4 KB":
+            size["operations"]["full"]["transactions"]["copy"] = size["files"]
+            size["operations"]["full"]["transactions"]["list"] = 7
+    full_row = next(line for line in scale_report.cost_table(planted["sizes"]).splitlines() if "Full backup" in line)
+    cells = [cell.strip() for cell in full_row.strip("|").split("|")]
+    assert cells[1:3] == ["7", "1,000,000"]
