@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import copy
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -235,10 +237,25 @@ def backup_path(reference: str, env: str | None) -> tuple[str, str]:
     return environment, backup_id
 
 
-def waiting_with_cancel(what: str, wait: Callable[[], dict[str, Any]], cancel: Callable[[], dict[str, Any]]) -> Any:
-    """Run ``wait``; on Ctrl-C, offer to cancel the work (it goes on otherwise) and say where it stands."""
+def waiting_with_cancel(
+    what: str, wait: Callable[[threading.Event], dict[str, Any]], cancel: Callable[[], dict[str, Any]]
+) -> Any:
+    """Run ``wait``; on Ctrl-C, offer to cancel the work (it goes on otherwise) and say where it stands.
+
+    Ctrl-C also sets the event ``wait`` is given, which its polling checks: a KeyboardInterrupt raised
+    while the interpreter runs a finalizer is printed and dropped, and the press would be lost."""
+    interrupted = threading.Event()
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        return wait()
+        try:
+            return wait(interrupted)
+        finally:
+            signal.signal(signal.SIGINT, previous)
     except KeyboardInterrupt:
         err.print()
         interactive = sys.stdin.isatty()
@@ -412,14 +429,16 @@ def backups_list(
 def _wait_for_backup(environment: str, backup_id: str) -> dict[str, Any]:
     path = f"/environments/{environment}/backups/{backup_id}"
 
-    def follow() -> dict[str, Any]:
+    def follow(interrupted: threading.Event) -> dict[str, Any]:
         with err.status(f"backup {backup_id}: Processing") as status:
 
             def show(document: dict[str, Any]) -> None:
                 files = files_text(document.get("fileProgress"))
                 status.update(f"backup {backup_id}: {document['status']} {files or document.get('progress') or ''}")
 
-            return state.client.wait(path, done=lambda d: d["status"] != "Processing", on_update=show)
+            return state.client.wait(
+                path, done=lambda d: d["status"] != "Processing", on_update=show, interrupted=interrupted
+            )
 
     return waiting_with_cancel("backup", follow, lambda: state.client.post(f"{path}/cancel").json())
 
@@ -611,7 +630,7 @@ def _follow_operation(path: str, what: str, cancel_path: str) -> dict[str, Any]:
 
         return waiting_with_cancel(
             what,
-            lambda: state.client.wait(path, done=_restore_ended, on_update=show),
+            lambda interrupted: state.client.wait(path, done=_restore_ended, on_update=show, interrupted=interrupted),
             lambda: state.client.post(cancel_path).json(),
         )
 
@@ -633,7 +652,9 @@ def _follow_restore(restore_id: str) -> dict[str, Any]:
 
         return waiting_with_cancel(
             "restore",
-            lambda: state.client.wait(f"/restores/{restore_id}", done=_restore_ended, on_update=show),
+            lambda interrupted: state.client.wait(
+                f"/restores/{restore_id}", done=_restore_ended, on_update=show, interrupted=interrupted
+            ),
             lambda: state.client.post(f"/restores/{restore_id}/cancel").json(),
         )
 
@@ -802,7 +823,7 @@ def download(
             err.print(f"the archive is {about}{size(expected)}{' (an estimate)' if about else ''}")
         if document["status"] != "Ready":
 
-            def follow() -> dict[str, Any]:
+            def follow(interrupted: threading.Event) -> dict[str, Any]:
                 with err.status("preparing the archive") as status:
                     return state.client.wait(
                         f"{path}?dataType={data_type}",
@@ -810,6 +831,7 @@ def download(
                         on_update=lambda d: status.update(
                             f"preparing the archive: {d.get('progress', {}).get('percent') or 0}%"
                         ),
+                        interrupted=interrupted,
                     )
 
             document = waiting_with_cancel(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -110,9 +111,14 @@ class Client:
         on_update: Callable[[dict[str, Any]], None] | None = None,
         interval: float = 1.0,
         timeout: float = 6 * 3600,
+        interrupted: threading.Event | None = None,
     ) -> dict[str, Any]:
+        """Poll ``path`` until ``done``; KeyboardInterrupt once ``interrupted`` is set (Ctrl-C's flag)."""
+        interrupted = interrupted or threading.Event()
         deadline = time.monotonic() + timeout
         while True:
+            if interrupted.is_set():
+                raise KeyboardInterrupt
             document = self.get(path)
             if on_update is not None:
                 on_update(document)
@@ -120,7 +126,7 @@ class Client:
                 return document
             if time.monotonic() > deadline:
                 raise ApiError(f"gave up waiting for {path}", exit_code=FAILED)
-            time.sleep(interval)
+            interrupted.wait(interval)
 
     def raw(self) -> requests.Session:
         """A plain session for storage (SAS) URLs: no API headers."""

@@ -1,8 +1,20 @@
-"""The CLI's progress bars show a backup's or restore's files and bytes done of total and the time left."""
+"""The CLI's progress bars show a backup's or restore's files and bytes done of total and the time left;
+Ctrl-C while it waits is never lost."""
 
 from __future__ import annotations
 
-from cli.app import _step_bar, files_text
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+import pytest
+import typer
+
+from cli.app import _step_bar, files_text, waiting_with_cancel
+from cli.client import Client
+from cli.config import ClientConfig
 
 
 def test_files_and_bytes_of_total_with_the_time_left():
@@ -29,3 +41,38 @@ def test_a_step_with_files_is_barred_by_them():
     }
     assert _step_bar(step) == (25.0, "Running 10 of 40 files, 100 B of 400 B, about 30 s left placing file documents")
     assert _step_bar({"status": "Finished", "progress": {"percent": None, "detail": ""}}) == (100, "Finished")
+
+
+class _AlwaysRunning(Client):
+    def get(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        return {"status": "Running", "path": path}
+
+
+def test_a_ctrl_c_whose_interrupt_is_dropped_still_stops_the_wait():
+    """CPython prints and drops a KeyboardInterrupt raised while it runs a finalizer; the press still counts."""
+    client = _AlwaysRunning(ClientConfig())
+    before = signal.getsignal(signal.SIGINT)
+
+    def drop_a_ctrl_c(document: dict[str, Any]) -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+
+    def wait(interrupted: threading.Event) -> dict[str, Any]:
+        return client.wait(
+            "/restores/r1",
+            done=lambda d: False,
+            on_update=drop_a_ctrl_c,
+            interval=20,
+            timeout=10,
+            interrupted=interrupted,
+        )
+
+    started = time.monotonic()
+    with pytest.raises(typer.Exit) as stopped:
+        waiting_with_cancel("restore", wait, cancel=lambda: pytest.fail("stdin is no terminal: nothing to ask"))
+    assert stopped.value.exit_code == 130
+    assert time.monotonic() - started < 5
+    assert signal.getsignal(signal.SIGINT) is before
