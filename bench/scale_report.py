@@ -54,12 +54,20 @@ def _cores(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _head(header: list[str]) -> list[str]:
+    return [_row(header), "|" + "---|" * len(header)]
+
+
 def size_table(size: dict[str, Any]) -> str:
     rounds = size["repeat"]
     median = "Median" if rounds == 1 else f"Median ({rounds} rounds)"
     header = ["Operation", median, "Rounds", "s per 10k files", "Peak growth", "Azurite busy", "Process busy"]
     header += [kind.capitalize() for kind in KINDS]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = _head(header)
     for name, title in ROWS:
         figures = size["operations"][name]
         per_10k = figures.get("secondsPer10kFiles")
@@ -74,30 +82,30 @@ def size_table(size: dict[str, Any]) -> str:
             _cores(figures.get("processCores")),
             *(f"{transactions[kind]:,}" for kind in KINDS),
         ]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(_row(cells))
     return "\n".join(lines)
 
 
 def ratio_table(sizes: list[dict[str, Any]]) -> str:
     header = ["Ratio (same run)", *(size_name(size) for size in sizes), "Target"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = _head(header)
     for key, title, target in RATIOS:
-        lines.append("| " + " | ".join([title, *(f"{size['ratios'][key]:.2f}" for size in sizes), target]) + " |")
+        lines.append(_row([title, *(f"{size['ratios'][key]:.2f}" for size in sizes), target]))
     return "\n".join(lines)
 
 
 def growth_table(sizes: list[dict[str, Any]]) -> str:
     """Seconds per 10k files and memory, size by size: what should stay flat as the files grow."""
     header = ["Per size", *(size_name(size) for size in sizes)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = _head(header)
     for name in PER_10K:
         title = dict(ROWS)[name]
         cells = [f"{size['operations'][name]['secondsPer10kFiles']:.1f} s" for size in sizes]
-        lines.append("| " + " | ".join([f"{title}: s per 10k files", *cells]) + " |")
+        lines.append(_row([f"{title}: s per 10k files", *cells]))
     for name in GROWTH:
         title = dict(ROWS)[name]
         cells = [_mib(size["operations"][name]["peakGrowthMiB"]) for size in sizes]
-        lines.append("| " + " | ".join([f"{title}: peak memory growth", *cells]) + " |")
+        lines.append(_row([f"{title}: peak memory growth", *cells]))
     return "\n".join(lines)
 
 
@@ -116,7 +124,7 @@ def cost_table(sizes: list[dict[str, Any]]) -> str:
 
     header = ["At 1,000,000 files", "List", "Copy", "Write", "Read", "Properties", "Blob transactions", "Cost"]
     header.append("Seconds of the account's 20,000 requests/s")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = _head(header)
     for name in COSTED:
         counts = {kind: at_a_million(name, kind) for kind in ("list", "copy", "write", "read", "properties")}
         total = sum(counts.values())
@@ -124,7 +132,7 @@ def cost_table(sizes: list[dict[str, Any]]) -> str:
         dollars += (counts["read"] + counts["properties"]) * READ_PRICE / 10_000
         cells = [dict(ROWS)[name], *(f"{count:,}" for count in counts.values())]
         cells += [f"{total:,}", f"${dollars:,.2f}", f"{total / ACCOUNT_REQUESTS_PER_SECOND:,.0f} s"]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(_row(cells))
     intro = f"Carried along the line through the {low['files']:,}- and {high['files']:,}-file counts:"
     return intro + "\n\n" + "\n".join(lines)
 

@@ -637,26 +637,7 @@ def _follow_operation(path: str, what: str, cancel_path: str) -> dict[str, Any]:
 
 def _follow_restore(restore_id: str) -> dict[str, Any]:
     """Live steps and progress until the restore ends."""
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"), console=err, transient=False
-    ) as progress:
-        tasks: dict[str, Any] = {}
-
-        def show(document: dict[str, Any]) -> None:
-            for step in document["steps"]:
-                task = tasks.get(step["name"])
-                if task is None:
-                    task = tasks[step["name"]] = progress.add_task(step["title"], total=100, detail="")
-                percent, detail = _step_bar(step)
-                progress.update(task, completed=percent, detail=detail)
-
-        return waiting_with_cancel(
-            "restore",
-            lambda interrupted: state.client.wait(
-                f"/restores/{restore_id}", done=_restore_ended, on_update=show, interrupted=interrupted
-            ),
-            lambda: state.client.post(f"/restores/{restore_id}/cancel").json(),
-        )
+    return _follow_operation(f"/restores/{restore_id}", "restore", f"/restores/{restore_id}/cancel")
 
 
 def _restore_ended(document: dict[str, Any]) -> bool:
