@@ -157,6 +157,7 @@ def build_services(
             lease=lease,
             watchdog_slack=max(timedelta(seconds=1), lease / 24),
             stale_after=timedelta(minutes=settings.operation_stale_minutes),
+            progress_interval=timedelta(seconds=settings.progress_interval_seconds),
         ),
     )
     backups = BackupService(snapshot_catalog, environment_catalog, activity, operations, stores.snapshots, clock)

@@ -295,6 +295,13 @@ class Settings(BaseSettings):
         description="a worker's lease on a job, in seconds, renewed every quarter of it; a dead worker's job "
         "resumes when it runs out",
     )
+    progress_interval_seconds: Count = Field(
+        2,
+        ge=1,
+        validation_alias="APPBACKUPS_PROGRESS_INTERVAL_SECONDS",
+        description="a running job saves its progress, and notices a cancel, at least this often, in seconds (one "
+        "write or read of its row each time; a restore's database load stops within it)",
+    )
     operation_stale_minutes: Count = Field(
         3,
         ge=1,

@@ -44,6 +44,9 @@ class Progress:
     files_total: int | None = None
     file_bytes_done: int = 0
     file_bytes_total: int | None = None
+    # A restore's database load: tables (and other data entries) pg_restore has loaded, of those in the dump.
+    tables_done: int = 0
+    tables_total: int | None = None
 
 
 def seconds_left(done: float, total: float | None, elapsed: float) -> float | None:

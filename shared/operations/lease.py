@@ -4,7 +4,13 @@ Every write is ETag-guarded. Another writer may change the row while the worker 
 request does — so a write that finds the row changed reads it again and, as long as the lease is
 still this worker's (same token), applies its change to what it read. When the row names another
 owner, or the worker could not check in before its lease ran out, the lease is lost and the worker
-stops at its next check. Each renewal is the worker's heartbeat."""
+stops at its next check. Each write is the worker's heartbeat.
+
+The background thread wakes every ``min(progress_interval, lease / 4)`` and checks in: it writes the
+progress published since its last write if there is any, else renews the lease when it would be due
+before the next wake, else reads the row to notice a cancel (a step that can still be cancelled only).
+So progress reaches the row, and a cancel or a lost lease reaches the step's ``stopping`` event, within
+one interval, with at most one write per interval."""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from shared.catalog.operations import OperationCatalog
 from shared.clock import Clock
@@ -22,6 +28,7 @@ from shared.errors import StaleRecord
 logger = logging.getLogger("appbackups.operations")
 
 _MERGE_ATTEMPTS = 8
+DEFAULT_PROGRESS_INTERVAL = timedelta(seconds=2)
 
 
 class LeaseLost(Exception):
@@ -33,7 +40,14 @@ class CancelRequested(Exception):
 
 
 class OperationLease:
-    def __init__(self, record: Operation, catalog: OperationCatalog, duration: timedelta, clock: Clock) -> None:
+    def __init__(
+        self,
+        record: Operation,
+        catalog: OperationCatalog,
+        duration: timedelta,
+        clock: Clock,
+        progress_interval: timedelta = DEFAULT_PROGRESS_INTERVAL,
+    ) -> None:
         self._catalog = catalog
         self._duration = duration
         self._clock = clock
@@ -41,6 +55,9 @@ class OperationLease:
         self._stop = threading.Event()
         self._pending: Callable[[Operation], Operation] | None = None
         self._lost = False
+        self._stopping = threading.Event()
+        self._written_on: datetime = record.heartbeat_on or clock()
+        self.wake = min(progress_interval, duration / 4)
         self.token = str(record.lease_owner)
         self.record = record
         self._thread = threading.Thread(target=self._renew_until_stopped, name=f"lease-{record.id[:8]}", daemon=True)
@@ -70,25 +87,63 @@ class OperationLease:
         if self.cancel_requested:
             raise CancelRequested(self.record.id)
 
+    def step_stopping(self) -> threading.Event:
+        """A new event for a step that starts now: set as soon as the lease learns of a cancel request it
+        must act on, or is lost (at once if it knows already)."""
+        with self._lock:
+            self._stopping = threading.Event()
+            self._notice()
+            return self._stopping
+
     def publish(self, change: Callable[[Operation], Operation]) -> None:
-        """Apply ``change`` (progress) with the next renewal; a newer change replaces it."""
+        """Apply ``change`` (progress) with the next check-in; a newer change replaces it."""
         with self._lock:
             self._pending = change
 
     def _renew_until_stopped(self) -> None:
-        interval = self._duration.total_seconds() / 4
-        while not self._stop.wait(interval):
+        while not self._stop.wait(self.wake.total_seconds()):
             try:
-                self.commit(lambda record: record)
+                self.check_in()
             except LeaseLost:
                 return
             except Exception as error:  # storage unreachable: try again, but never past the lease
                 until = self.record.lease_until
                 if until is not None and self._clock() >= until:
                     logger.warning("operation %s: could not check in before the lease ran out; stopping", self.token)
-                    self._lost = True
+                    with self._lock:
+                        self._lost = True
+                        self._notice()
                     return
                 logger.warning("operation %s: checking in failed (%s); trying again", self.record.id, error)
+
+    def check_in(self) -> None:
+        """One wake of the background thread: write pending progress, or renew when due before the next
+        wake, or read the row to notice a cancel. At most one request."""
+        with self._lock:
+            if self._stop.is_set():
+                return
+            if self._pending is not None or self._clock() - self._written_on >= self._duration / 4 - self.wake:
+                self.commit(lambda record: record)
+            elif not self._knows_enough():
+                self._read()
+
+    def _knows_enough(self) -> bool:
+        """Nothing a read could tell would stop the step: a cancel is known already, or could not apply."""
+        record = self.record
+        return record.cancel_requested_by is not None or bool(record.no_return) or record.ending is not None
+
+    def _read(self) -> None:
+        fresh = self._catalog.find(self.record.id)
+        if fresh is None or fresh.lease_owner != self.token:
+            self._lost = True
+            self._notice()
+            raise LeaseLost(self.record.id)
+        self.record = fresh
+        self._notice()
+
+    def _notice(self) -> None:
+        if self._lost or self.cancel_requested:
+            self._stopping.set()
 
     def commit(self, change: Callable[[Operation], Operation], *, release: bool = False) -> Operation:
         """Write ``change`` now, with any published change. The lease is extended (and the heartbeat
@@ -106,11 +161,16 @@ class OperationLease:
                     fresh = self._catalog.find(record.id)
                     if fresh is None or fresh.lease_owner != self.token:
                         self._lost = True
+                        self._notice()
                         raise LeaseLost(record.id) from None
                     record = fresh
+                    self.record = fresh  # a cancel it carries reaches the step even if ``change`` raises
+                    self._notice()
             else:
                 raise LeaseLost(record.id)
+            self._written_on = updated.heartbeat_on or self._clock()
             self._pending = None
+            self._notice()
             if release:
                 self._stop.set()
             return self.record

@@ -1,6 +1,7 @@
 """The one engine on its in-memory twins: steps, checkpoints, retries, the watchdog that resumes a dead
 worker's step, duplicates and stale messages, cancel, the undo step, liveness and the reaper."""
 
+import time
 from dataclasses import replace
 from datetime import timedelta
 
@@ -289,6 +290,44 @@ def test_cancel_of_a_running_step_stops_it_once_its_worker_next_writes(world):
     assert cancelled.steps[2].status is StepStatus.PENDING
     assert world.script.undone == [(cancelled.id, OperationStatus.CANCELLED)]
     assert world.engine.cancel(world.operation.id, ADA).status is OperationStatus.CANCELLED  # idempotent
+
+
+def test_a_step_blocked_in_work_that_watches_stopping_stops_within_the_progress_interval(world):
+    """A database load blocks without reporting: the lease's thread reads the cancel and sets ``stopping``."""
+    interval = timedelta(milliseconds=100)
+    world.engine.settings = replace(world.engine.settings, progress_interval=interval)
+    seen = {}
+
+    def blocked(context):
+        seen["before"] = context.stopping.is_set()
+        world.engine.cancel(world.operation.id, BOB)
+        seen["stopped"] = context.stopping.wait(interval.total_seconds() + 1.0)  # one wake, and scheduling slack
+
+    world.script.during["second"] = blocked
+    world.sim.run()
+    cancelled = get(world)
+    assert seen == {"before": False, "stopped": True}
+    assert cancelled.status is OperationStatus.CANCELLED
+    assert cancelled.steps[1].status is StepStatus.CANCELLED
+    assert world.script.undone == [(cancelled.id, OperationStatus.CANCELLED)]
+
+
+def test_a_step_sees_its_progress_in_the_row_within_the_progress_interval(world):
+    interval = timedelta(milliseconds=100)
+    world.engine.settings = replace(world.engine.settings, progress_interval=interval)
+    seen = {}
+
+    def loading(context):
+        context.report(bytes_done=5, bytes_total=10, tables_done=1, tables_total=3)
+        deadline = time.monotonic() + interval.total_seconds() + 1.0
+        while time.monotonic() < deadline and get(world).steps[1].progress.tables_done != 1:
+            time.sleep(0.01)
+        seen["row"] = get(world).steps[1].progress
+
+    world.script.during["second"] = loading
+    world.sim.run()
+    progress = seen["row"]
+    assert (progress.bytes_done, progress.tables_done, progress.tables_total) == (5, 1, 3)
 
 
 def test_cancel_of_an_operation_nobody_runs_undoes_it_on_the_next_message(world):
