@@ -202,14 +202,27 @@ def files_text(files: dict[str, Any] | None) -> str:
     return ", ".join(parts)
 
 
+def load_text(progress: dict[str, Any]) -> str:
+    """A step's own tables and bytes, as a restore's database load reports them: 'tables 3 of 12, 40.0 MiB
+    of 121.0 MiB'. Empty when it has neither."""
+    parts = []
+    if progress.get("tablesTotal") is not None:
+        parts.append(f"tables {progress.get('tablesDone') or 0:,} of {progress['tablesTotal']:,}")
+    if progress.get("bytesTotal"):
+        parts.append(f"{size(progress.get('bytesDone') or 0)} of {size(progress['bytesTotal'])}")
+    return ", ".join(parts)
+
+
 def _step_bar(step: dict[str, Any]) -> tuple[float, str]:
-    """A step's bar: by its file documents where it has them, else by its own progress."""
+    """A step's bar: by its file documents where it has them, else by its own progress; then what it does,
+    with its tables and bytes ('loading the database: tables 3 of 12, 40.0 MiB of 121.0 MiB')."""
     progress = step["progress"]
     files = progress.get("files")
     percent = (files or {}).get("percent") if files and files.get("done") else progress.get("percent")
     if step["status"] == "Finished":
         percent = 100
-    detail = " ".join(part for part in (step["status"], files_text(files), progress.get("detail") or "") if part)
+    doing = ": ".join(part for part in (progress.get("detail") or "", load_text(progress)) if part)
+    detail = " ".join(part for part in (step["status"], files_text(files), doing) if part)
     return percent or 0, detail
 
 
@@ -736,12 +749,11 @@ def restores_show(
     table = Table("step", "status", "progress", "file documents", "attempts")
     for step in document["steps"]:
         percent = step["progress"].get("percent")
+        shown = ", ".join(
+            part for part in (f"{percent:.0f}%" if percent is not None else "", load_text(step["progress"])) if part
+        )
         table.add_row(
-            step["title"],
-            step["status"],
-            f"{percent:.0f}%" if percent is not None else "",
-            files_text(step["progress"].get("files")),
-            str(step["attempts"]),
+            step["title"], step["status"], shown, files_text(step["progress"].get("files")), str(step["attempts"])
         )
     out.print(f"restore {document['id']}: {document['status']}")
     if document.get("stalledSince"):

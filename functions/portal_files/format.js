@@ -123,12 +123,18 @@ export function filesText(files) {
   return parts.join(" · ");
 }
 
-/** "3 of 10 · 1.2 MB of 4.0 MB · archiving …" from a ProgressView; a step with file documents shows them first. */
+/** "3 of 10 · 1.2 MB of 4.0 MB · archiving …" from a ProgressView; a step with file documents shows them first,
+ * and a restore's database load its tables: "… files · tables 3 of 12 · 40.0 MB of 121.0 MB · loading the database". */
 export function progressText(progress) {
   if (!progress) return "";
   const parts = [];
-  if (progress.files) parts.push(filesText(progress.files));
-  if (progress.total) parts.push(`${progress.done.toLocaleString()} of ${progress.total.toLocaleString()}`);
+  const files = progress.files;
+  if (files) parts.push(filesText(files));
+  const sameAsFiles = files && files.done === progress.done && files.total === progress.total;
+  if (progress.total && !sameAsFiles) parts.push(`${progress.done.toLocaleString()} of ${progress.total.toLocaleString()}`);
+  if (progress.tablesTotal !== null && progress.tablesTotal !== undefined) {
+    parts.push(`tables ${(progress.tablesDone ?? 0).toLocaleString()} of ${progress.tablesTotal.toLocaleString()}`);
+  }
   if (progress.bytesTotal) parts.push(`${formatBytes(progress.bytesDone)} of ${formatBytes(progress.bytesTotal)}`);
   else if (progress.bytesDone) parts.push(formatBytes(progress.bytesDone));
   if (progress.detail) parts.push(progress.detail);

@@ -28,6 +28,14 @@ class ProgressView(ApiModel):
     files: FileProgressView | None = Field(
         default=None, description="The file documents of a backup's dump step or a restore's switch step."
     )
+    tables_done: int = Field(
+        default=0,
+        description="A restore's database load: the dump's data entries (tables, sequences' values, large "
+        "objects) loaded so far.",
+    )
+    tables_total: int | None = Field(
+        default=None, description="Of how many data entries the dump has; None until the load has begun."
+    )
 
 
 class JobStatus(StrEnum):
@@ -58,7 +66,9 @@ class StepView(ApiModel):
     started_on: datetime | None
     finished_on: datetime | None
     heartbeat_on: datetime | None = Field(
-        default=None, description="While Running: when its worker last checked in (every quarter of its lease)."
+        default=None,
+        description="While Running: when its worker last checked in (with its progress, at least every "
+        "quarter of its lease).",
     )
     stalled_since: datetime | None = Field(
         default=None, description="While Stalled: when its worker's lease ran out with nobody renewing it."
@@ -139,6 +149,8 @@ class OperationView(ApiModel):
                         percent=percent,
                         detail=progress.detail,
                         files=FileProgressView.of(progress, step, now),
+                        tables_done=progress.tables_done,
+                        tables_total=progress.tables_total,
                     ),
                     message=step.message,
                 )

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import typer
 
-from cli.app import _step_bar, files_text, waiting_with_cancel
+from cli.app import _step_bar, files_text, load_text, waiting_with_cancel
 from cli.client import Client
 from cli.config import ClientConfig
 
@@ -41,6 +41,29 @@ def test_a_step_with_files_is_barred_by_them():
     }
     assert _step_bar(step) == (25.0, "Running 10 of 40 files, 100 B of 400 B, about 30 s left placing file documents")
     assert _step_bar({"status": "Finished", "progress": {"percent": None, "detail": ""}}) == (100, "Finished")
+
+
+def test_a_restores_database_load_shows_its_tables_and_bytes_of_total():
+    """The switch step while pg_restore loads: the file documents bar it, and the load says how far it is."""
+    step = {
+        "status": "Running",
+        "progress": {
+            "percent": 0.0,
+            "detail": "loading the database",
+            "bytesDone": 41_943_040,
+            "bytesTotal": 126_877_696,
+            "tablesDone": 3,
+            "tablesTotal": 12,
+            "files": {"done": 0, "total": 40, "bytesDone": 0, "bytesTotal": 400, "percent": 0.0, "etaSeconds": None},
+        },
+    }
+    assert _step_bar(step) == (
+        0.0,
+        "Running 0 of 40 files, 0 B of 400 B loading the database: tables 3 of 12, 40.0 MiB of 121.0 MiB",
+    )
+    assert load_text({"bytesDone": 1024, "bytesTotal": 2048, "tablesTotal": None}) == "1.0 KiB of 2.0 KiB"
+    assert load_text({"tablesDone": 0, "tablesTotal": 7, "bytesTotal": None}) == "tables 0 of 7"
+    assert load_text({"done": 3, "total": 9}) == ""
 
 
 class _AlwaysRunning(Client):
