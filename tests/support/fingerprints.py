@@ -15,7 +15,8 @@ _NOISE = ("--", "SET ", "SELECT pg_catalog.set_config(", "\\restrict", "\\unrest
 _TABLES = """
 SELECT format('%I.%I', n.nspname, c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+WHERE (c.relkind = 'r' OR (c.relkind = 'm' AND c.relispopulated))
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
 ORDER BY 1
 """
