@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from shared.adapters.blobs import BlobInfo, BlobStore
 from shared.adapters.errors import SourceChanged
 from shared.adapters.postgres import Databases
-from shared.backups.layout import FileEntry, read_file_list, snapshot_folder
+from shared.backups.layout import FileEntry, read_file_list, read_row_counts, snapshot_folder
 from shared.backups.service import BackupService
 from shared.catalog.activity import ActivityLog, new_entry_id
 from shared.catalog.environments import EnvironmentCatalog
@@ -245,7 +245,12 @@ class RestoreSteps:
                 context.report(detail="switching the database")
 
             try:
-                self._databases.restore(target.database, dump, before_commit=before_commit)
+                self._databases.restore(
+                    target.database,
+                    dump,
+                    before_commit=before_commit,
+                    row_counts=read_row_counts(self._snapshot_store, snapshot),
+                )
             finally:
                 stop.set()  # when the database part failed first, stop copying
                 wait([placing])

@@ -2,6 +2,8 @@
 relies on: a consistent snapshot with its file uuids in byte order and a dump of it, an atomic restore
 that leaves the target as it was on any failure, and knowing afterwards whether it committed."""
 
+import threading
+import time
 import uuid
 from dataclasses import dataclass, replace
 from typing import Any
@@ -14,6 +16,8 @@ from shared.adapters.postgres import (
     DatabaseError,
     Databases,
     PostgresDatabases,
+    RestoreCheckFailed,
+    RestoreStopped,
     ScratchDatabaseRefused,
 )
 from shared.adapters.postgres.memory import FILE_DOCUMENTS, MemoryDatabases, Table
@@ -21,6 +25,7 @@ from shared.domain.environments import DatabaseConnection
 from shared.errors import ServiceUnavailable
 from shared.faults import Fault
 from tests.support.appdata import ensure_role_without_createdb, table_contents
+from tests.support.fingerprints import fingerprint
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +53,8 @@ class World:
     contents: Any  # (DatabaseConnection) -> {table: sorted rows}
     write: Any  # (DatabaseConnection, customer id, name) -> None: the app writing meanwhile
     unprivileged: Any  # (DatabaseConnection) -> the same database, as a user that may not CREATE DATABASE
+    fingerprint: Any  # (DatabaseConnection) -> what a backup sees of it: equal means it backs up and restores alike
+    rows: Any  # (DatabaseConnection) -> exact rows per table, as a backup records them
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -75,7 +82,8 @@ def world(request):
             databases.refuse_create.add(restricted.host)
             return restricted
 
-        yield World(databases, create, lambda c: databases.database(c).contents(), write, unprivileged)
+        contents = lambda c: databases.database(c).contents()  # noqa: E731
+        yield World(databases, create, contents, write, unprivileged, contents, databases.table_rows)
         return
     admin = request.getfixturevalue("postgres_admin_dsn")
     factory = request.getfixturevalue("database_factory")
@@ -100,7 +108,15 @@ def world(request):
     def unprivileged(connection):
         return replace(connection, user=ensure_role_without_createdb(admin))
 
-    yield World(databases, create, lambda c: table_contents(dsn(c)), write, unprivileged)
+    yield World(
+        databases,
+        create,
+        lambda c: table_contents(dsn(c)),
+        write,
+        unprivileged,
+        lambda c: fingerprint(dsn(c)),
+        databases.table_rows,
+    )
 
 
 def dump_of(world, connection) -> bytes:
@@ -145,6 +161,92 @@ def test_a_restore_replaces_everything_and_says_it_committed(world):
     assert world.contents(target) == world.contents(source)
     (transaction,) = transactions
     assert world.databases.transaction_committed(target, transaction) is True
+
+
+def test_a_restored_database_backs_up_and_restores_like_its_source(world):
+    source = world.create([(1, "Ada"), (2, "Grace")])
+    restored = world.create([(7, "only here")])
+    world.databases.restore(restored, lambda: iter([dump_of(world, source)]))
+    again = world.create([])
+    world.databases.restore(again, lambda: iter([dump_of(world, restored)]))  # the dump of a restored database
+    assert world.fingerprint(again) == world.fingerprint(restored) == world.fingerprint(source)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "named"),
+    [
+        ({CUSTOMERS: 3, FILE_DOCUMENTS: len(FILES)}, r'public\."sales\$customer": 2 rows loaded, 3 recorded'),
+        ({CUSTOMERS: 2, "public.gone": 0}, r"public\.gone: no table rows loaded, 0 recorded"),
+    ],
+    ids=["fewer rows", "a table missing"],
+)
+def test_a_load_that_holds_less_than_its_backup_is_rolled_back_before_its_commit(world, recorded, named):
+    source = world.create([(1, "Ada"), (2, "Grace")])
+    target = world.create([(7, "only in the target")])
+    before = world.contents(target)
+    committing = []
+    with pytest.raises(RestoreCheckFailed, match=named) as failed:
+        world.databases.restore(
+            target, lambda: iter([dump_of(world, source)]), row_counts=recorded, before_commit=committing.append
+        )
+    assert not failed.value.transient
+    assert committing == []  # the caller's last checks never ran: nothing was about to commit
+    assert world.contents(target) == before
+    world.databases.restore(target, lambda: iter([dump_of(world, source)]), row_counts=world.rows(source))
+    assert world.contents(target) == world.contents(source)
+
+
+def test_a_restore_tells_its_tables_as_they_load_and_stops_when_asked(world):
+    source = world.create([(1, "Ada")])
+    target = world.create([(7, "only in the target")])
+    before = world.contents(target)
+    content = dump_of(world, source)
+    loads: list[tuple[int, int]] = []
+    world.databases.restore(target, lambda: iter([content]), on_load=lambda done, total: loads.append((done, total)))
+    assert (loads[0], loads[-1]) == ((0, 2), (2, 2))
+    assert loads == sorted(loads)
+    world.databases.restore(target, lambda: iter([dump_of(world, world.create([(7, "only in the target")]))]))
+    stop = threading.Event()
+
+    def stopped_half_way():
+        yield content[: len(content) // 2]
+        stop.set()
+        yield content[len(content) // 2 :]
+
+    with pytest.raises(RestoreStopped) as stopped:
+        world.databases.restore(target, stopped_half_way, stop=stop)
+    assert stopped.value.transient
+    assert world.contents(target) == before
+
+
+def test_a_stop_ends_a_load_whose_dump_is_slow_to_read_at_once(postgres_admin_dsn, database_factory):
+    databases = PostgresDatabases(lambda name: None, connect_timeout=5, bin_dir=None)
+    source, target = (
+        DatabaseConnection(host="127.0.0.1", port=5432, database=database_factory(), user="postgres") for _ in "st"
+    )
+    with psycopg.connect(psycopg.conninfo.make_conninfo(postgres_admin_dsn, dbname=source.database)) as db:
+        db.execute("CREATE TABLE numbers AS SELECT generate_series(1, 10000) AS n")
+    with databases.snapshot(source) as snapshot:
+        dump = snapshot.dump()
+        content = b"".join(dump.chunks(4096))
+        dump.wait()
+    stop, reading = threading.Event(), threading.Event()
+    asked: list[float] = []
+
+    def slow():  # half the dump, then a storage read that hangs while somebody asks to stop
+        yield content[: len(content) // 2]
+        stop.set()
+        asked.append(time.monotonic())
+        reading.wait(30)
+        yield content[len(content) // 2 :]
+
+    try:
+        with pytest.raises(RestoreStopped):
+            databases.restore(target, slow, stop=stop)
+        assert time.monotonic() - asked[-1] < 2  # polled every 0.1 s; psql and pg_restore killed, the read left
+    finally:
+        reading.set()
+    assert databases.table_rows(target) == {}
 
 
 class Refused(Exception):

@@ -368,9 +368,9 @@ def test_a_drill_never_writes_into_the_environments_own_database_or_file_store(w
     restored_into = []
     restore = world.databases.restore
 
-    def recording_restore(connection, dump, *, before_commit=None):
+    def recording_restore(connection, dump, **checks):
         restored_into.append(connection)
-        restore(connection, dump, before_commit=before_commit)
+        restore(connection, dump, **checks)
 
     world.databases.restore = recording_restore
     done, snapshot = drill(world, app, snapshot)

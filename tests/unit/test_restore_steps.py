@@ -104,8 +104,8 @@ def test_a_crash_right_after_the_commit_is_carried_on_not_redone(world, apps):
     operation = restore(world, source, snapshot, target)
     original_restore = world.databases.restore
 
-    def restore_then_die(connection, dump, *, before_commit=None):
-        original_restore(connection, dump, before_commit=before_commit)
+    def restore_then_die(connection, dump, **checks):
+        original_restore(connection, dump, **checks)
         if not crashes:
             crashes.append("committed")
             raise Crash  # the COMMIT went through; the checkpoint after it did not

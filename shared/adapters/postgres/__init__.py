@@ -3,7 +3,8 @@
 - ``snapshot`` — one consistent view (an exported snapshot): the database's size, its file-document
   uuids in byte order, and a pg_dump stream of exactly that view (``snapshot.py``, ``dump.py``);
 - ``referenced_files`` — the file-document uuids the database refers to now;
-- ``restore`` — replace the database with a dump in one transaction (``restore.py``), and
+- ``restore`` — replace the database with a dump in one transaction, checked before its COMMIT
+  (``restore.py``), and
   ``transaction_committed`` to learn afterwards whether that transaction committed;
 - ``dump_schemas``, ``dump_info`` — read a dump's table of contents (is it a dump pg_restore reads? which
   server was it dumped from?);
@@ -20,7 +21,8 @@ in-memory twin, held to it by ``tests/integration/test_databases_contract.py``."
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -36,7 +38,12 @@ from shared.adapters.postgres.connection import (
     first_line,
 )
 from shared.adapters.postgres.dump import DumpInfo, DumpProcess, dump_info, dump_schemas
-from shared.adapters.postgres.restore import restore_atomically, transaction_committed
+from shared.adapters.postgres.restore import (
+    RestoreCheckFailed,
+    RestoreStopped,
+    restore_atomically,
+    transaction_committed,
+)
 from shared.adapters.postgres.scratch import (
     SCRATCH_PREFIX,
     ScratchDatabaseRefused,
@@ -62,6 +69,8 @@ __all__ = [
     "DumpInfo",
     "DumpStream",
     "PostgresDatabases",
+    "RestoreCheckFailed",
+    "RestoreStopped",
     "ScratchDatabaseRefused",
 ]
 
@@ -116,10 +125,16 @@ class Databases(Protocol):
         dump: Callable[[], Iterator[bytes]],
         *,
         before_commit: Callable[[int], None] | None = None,
+        row_counts: Mapping[str, int] | None = None,
+        stop: threading.Event | None = None,
+        on_load: Callable[[int, int], None] | None = None,
     ) -> None:
         """Replace the database's content with the dump in one transaction. ``dump`` may be called more
-        than once (each call streams the dump from its start). ``before_commit`` gets the transaction's
-        id and may raise to stop it; the database is then exactly as it was."""
+        than once (each call streams the dump from its start). Before the COMMIT the loaded tables must
+        hold ``row_counts`` rows (by schema."table"; RestoreCheckFailed otherwise); ``before_commit`` then
+        gets the transaction's id and may raise to stop it; the database is then exactly as it was.
+        ``on_load`` hears (tables loaded, tables in the dump); ``stop`` being set ends the restore promptly
+        with RestoreStopped."""
 
     def transaction_committed(self, database: DatabaseConnection, transaction: int) -> bool | None:
         """True or False once the transaction has ended; None while it runs or when it is unknown."""
@@ -197,8 +212,19 @@ class PostgresDatabases:
         dump: Callable[[], Iterator[bytes]],
         *,
         before_commit: Callable[[int], None] | None = None,
+        row_counts: Mapping[str, int] | None = None,
+        stop: threading.Event | None = None,
+        on_load: Callable[[int, int], None] | None = None,
     ) -> None:
-        restore_atomically(self.parameters(database), dump, self._bin_dir, before_commit=before_commit)
+        restore_atomically(
+            self.parameters(database),
+            dump,
+            self._bin_dir,
+            before_commit=before_commit,
+            row_counts=row_counts,
+            stop=stop,
+            on_load=on_load,
+        )
 
     def transaction_committed(self, database: DatabaseConnection, transaction: int) -> bool | None:
         return transaction_committed(self.parameters(database), transaction)

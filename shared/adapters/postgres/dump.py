@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import re
 import subprocess
+import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from shared.adapters.postgres.connection import ConnectionParameters, DatabaseError
@@ -71,11 +72,16 @@ class DumpInfo:
     server_version_text: str  # as pg_restore prints it ("15.8 (Debian 15.8-1)")
     archive_version: str  # the archive format ("1.14-0"): which pg_restore releases read it
     schemas: frozenset[str]  # the schemas it creates
+    tables: frozenset[tuple[str, str]] = frozenset()  # (schema, table) of each table whose rows it holds
+    sequence_sets: tuple[str, ...] = ()  # its SEQUENCE SET entries, as ``pg_restore --list`` lines
 
     @property
     def major(self) -> int:
         return self.server_version // 10000 if self.server_version >= 100000 else self.server_version // 100
 
+
+# A feeder still writing when pg_restore has ended is at most in a read: it ends at its next write.
+_FEEDER_GRACE_SECONDS = 1.0
 
 _DUMPED_FROM = re.compile(r"^;\s+Dumped from database version: (\d+)(?:\.(\d+))?(?:\.(\d+))?(.*)$")
 _ARCHIVE_VERSION = re.compile(r"^;\s+Dump Version: (\S+)")
@@ -105,7 +111,7 @@ def dump_info(dump: Iterator[bytes], bin_dir: str | None) -> DumpInfo:
     assert process.stdout is not None
     listing = process.stdout.read()
     process.wait()
-    feeder.join()
+    feeder.join(timeout=_FEEDER_GRACE_SECONDS)  # pg_restore read what it needed; the rest is not waited for
     errors.join()
     if process.returncode != 0:
         if feed_errors:
@@ -114,6 +120,8 @@ def dump_info(dump: Iterator[bytes], bin_dir: str | None) -> DumpInfo:
             f"The dump is not a readable pg_dump custom-format archive: {errors.text()}", transient=False
         )
     schemas, version, text, archive = set(), 0, "", ""
+    tables: set[tuple[str, str]] = set()
+    sequence_sets: list[str] = []
     for line in listing.decode(errors="replace").splitlines():
         if match := _DUMPED_FROM.match(line):
             major, minor, patch = int(match[1]), int(match[2] or 0), int(match[3]) if match[3] else None
@@ -124,7 +132,48 @@ def dump_info(dump: Iterator[bytes], bin_dir: str | None) -> DumpInfo:
         parts = line.split()
         if not line.startswith(";") and len(parts) >= 6 and parts[3] == "SCHEMA" and parts[4] == "-":
             schemas.add(parts[5])
-    return DumpInfo(version, text, archive, frozenset(schemas))
+        elif not line.startswith(";") and len(parts) >= 8 and parts[3:5] == ["TABLE", "DATA"]:
+            tables.add((parts[5], " ".join(parts[6:-1])))  # ID; catalog oid TABLE DATA schema name owner
+        elif not line.startswith(";") and parts[3:5] == ["SEQUENCE", "SET"]:
+            sequence_sets.append(line)
+    return DumpInfo(version, text, archive, frozenset(schemas), frozenset(tables), tuple(sequence_sets))
+
+
+_SETVAL = re.compile(r"^SELECT pg_catalog\.setval\('((?:[^']|'')*)', (-?\d+), (true|false)\);$")
+
+
+def sequence_values(dump: Iterator[bytes], info: DumpInfo, bin_dir: str | None) -> dict[str, tuple[int, bool]]:
+    """What the dump sets each sequence to: its name as the dump writes it (a regclass literal) and
+    (value, is_called). Only the table of contents is read."""
+    if not info.sequence_sets:
+        return {}
+    with tempfile.NamedTemporaryFile("w", suffix=".list") as listing:
+        listing.write("\n".join(info.sequence_sets) + "\n")
+        listing.flush()
+        process = subprocess.Popen(
+            [postgres_tool("pg_restore", bin_dir), f"--use-list={listing.name}", "--file=-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        feed_errors: list[BaseException] = []
+        feeder = threading.Thread(target=feed, args=(dump, process.stdin, feed_errors), daemon=True)
+        errors = Collector(process.stderr)
+        feeder.start()
+        assert process.stdout is not None
+        script = process.stdout.read()
+        process.wait()
+        feeder.join(timeout=_FEEDER_GRACE_SECONDS)
+        errors.join()
+    if process.returncode != 0:
+        if feed_errors:
+            raise feed_errors[0]
+        raise DatabaseError(f"Reading the dump's sequences failed: {errors.text()}", transient=False)
+    values = {}
+    for line in script.decode(errors="replace").splitlines():
+        if match := _SETVAL.match(line):
+            values[match[1].replace("''", "'")] = (int(match[2]), match[3] == "true")
+    return values
 
 
 def dump_schemas(dump: Iterator[bytes], bin_dir: str | None) -> set[str]:
@@ -154,16 +203,20 @@ def feed(chunks: Iterator[bytes], sink: object, errors: list[BaseException] | No
 
 
 class Collector:
-    """Keeps the last lines a process writes to stderr."""
+    """Keeps the last lines a process writes to stderr, but those ``on_line`` takes (returns True for)."""
 
-    def __init__(self, stream: object) -> None:
+    def __init__(self, stream: object, on_line: Callable[[str], bool] | None = None) -> None:
         self._lines: list[str] = []
+        self._on_line = on_line
         self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self._thread.start()
 
     def _read(self, stream: object) -> None:
-        for line in stream:  # type: ignore[attr-defined]
-            self._lines.append(line.decode(errors="replace").rstrip())
+        for raw in stream:  # type: ignore[attr-defined]
+            line = raw.decode(errors="replace").rstrip()
+            if self._on_line is not None and self._on_line(line):
+                continue
+            self._lines.append(line)
             del self._lines[:-20]
 
     def join(self) -> None:

@@ -9,12 +9,13 @@ import itertools
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.adapters.postgres.connection import DatabaseError
 from shared.adapters.postgres.dump import DumpInfo
+from shared.adapters.postgres.restore import RestoreCheckFailed, RestoreStopped
 from shared.adapters.postgres.scratch import SCRATCH_PREFIX, ScratchDatabaseRefused
 from shared.adapters.postgres.snapshot import ALL_FILE_DOCUMENTS_QUERY
 from shared.domain.environments import DatabaseConnection
@@ -180,6 +181,9 @@ class MemoryDatabases:
         dump: Callable[[], Iterator[bytes]],
         *,
         before_commit: Callable[[int], None] | None = None,
+        row_counts: Mapping[str, int] | None = None,
+        stop: threading.Event | None = None,
+        on_load: Callable[[int, int], None] | None = None,
     ) -> None:
         target = self.database(database)
         transaction = next(self._next_transaction)
@@ -194,6 +198,22 @@ class MemoryDatabases:
                     transient=error.transient if isinstance(error, Fault) else True,
                 ) from error
             tables = _parse(content)
+            for done in range(len(tables) + 1):
+                if stop is not None and stop.is_set():
+                    raise RestoreStopped("The restore was stopped before its COMMIT and rolled back.", transient=True)
+                if on_load is not None:
+                    on_load(done, len(tables))
+            problems = [
+                f"{name}: {len(tables[name].rows) if name in tables else 'no table'} rows loaded, {rows} recorded"
+                for name, rows in sorted((row_counts or {}).items())
+                if name not in tables or len(tables[name].rows) != rows
+            ]
+            if problems:
+                raise RestoreCheckFailed(
+                    f"Restoring into {address(database)} was rolled back before its COMMIT: the loaded database does "
+                    f"not hold what the backup holds ({'; '.join(problems)}).",
+                    transient=False,
+                )
             if before_commit is not None:
                 before_commit(transaction)
         except BaseException:
