@@ -142,3 +142,41 @@ def test_a_backup_being_made_shows_its_files_bytes_and_time_left(page: Page, sta
     expect(page.get_by_role("dialog").get_by_text(expected)).to_be_visible()
     # Details keeps reading a Processing backup: let a read in flight end quietly as the page closes.
     page.unroute_all(behavior="ignoreErrors")
+
+
+def test_a_restore_loading_its_database_shows_tables_and_bytes(page: Page, stack: PortalStack, worker) -> None:
+    """The page renders a restore's switch step as the API gives it while pg_restore loads: its file
+    documents, then the load's tables done of total and dump bytes. The restore is a real one left queued
+    (this stack runs no work); its status gets the progress of a 121 MB dump's load."""
+    first = worker()
+    finished_backup(stack.api)
+    first.stop()
+    loading = {"status": "Running", "attempts": 1, "message": "", "progress": {
+        "done": 10, "total": 40, "bytesDone": 41_943_040, "bytesTotal": 126_877_696, "percent": 25.0,
+        "detail": "loading the database", "tablesDone": 3, "tablesTotal": 12,
+        "files": {"done": 10, "total": 40, "bytesDone": 100, "bytesTotal": 400, "percent": 25.0, "etaSeconds": 30},
+    }}  # fmt: skip
+
+    def with_progress(route) -> None:  # type: ignore[no-untyped-def]
+        response = route.fetch()
+        document = response.json()
+        for step in document.get("steps", []):
+            if step["name"] == "switch":
+                step.update(loading)
+        route.fulfill(response=response, json=document)
+
+    page.route(re.compile(r".*/api/restores/[^/?]+$"), with_progress)
+    page.goto(f"{stack.page_url}#environment=demo-production")
+    table = page.get_by_role("table", name=re.compile("^Backups of"))
+    kept = table.get_by_role("row").filter(has_text="to restore").first
+    kept.get_by_role("button", name="More Options").click()
+    page.get_by_role("menuitem", name="Restore", exact=True).click()
+    restore = page.get_by_role("dialog", name="Restore backup")
+    restore.get_by_label("Destination environment").select_option("demo-acceptance")
+    restore.get_by_role("button", name="Restore Backup").click()
+    expect(restore.get_by_role("heading", name="Restore into Acceptance")).to_be_visible()
+    # The files once (the step's own done/total is the same count), then the load.
+    files = "10 of 40 files · 100 bytes of 400 bytes · about 30 s left"
+    expected = f"{files} · tables 3 of 12 · 40 MB of 121 MB · loading the database"
+    expect(restore.get_by_text(expected)).to_be_visible(timeout=15_000)
+    page.unroute_all(behavior="ignoreErrors")
