@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 
 from shared.adapters.blobs import BlobInfo, BlobStore
 from shared.adapters.errors import SourceChanged
-from shared.adapters.postgres import Databases
+from shared.adapters.postgres import Databases, RestoreStopped
 from shared.backups.layout import FileEntry, read_file_list, read_row_counts, snapshot_folder
 from shared.backups.service import BackupService
 from shared.catalog.activity import ActivityLog, new_entry_id
@@ -250,7 +250,12 @@ class RestoreSteps:
                     dump,
                     before_commit=before_commit,
                     row_counts=read_row_counts(self._snapshot_store, snapshot),
+                    stop=context.stopping,
+                    on_load=lambda done, tables: context.report(tables_done=done, tables_total=tables),
                 )
+            except RestoreStopped:
+                context.check()  # says why: a cancel, or the lease lost
+                raise
             finally:
                 stop.set()  # when the database part failed first, stop copying
                 wait([placing])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -97,7 +98,8 @@ def restore_atomically(
         if not line.startswith(_PROCESSING_TABLE):
             return line.startswith("pg_restore: ") and not line.startswith(_PROBLEMS)  # the rest of --verbose
         if on_load is not None:
-            on_load(min(next(loaded), tables_total), tables_total)
+            with contextlib.suppress(Exception):  # a listener's trouble must not stop pg_restore's messages being read
+                on_load(min(next(loaded), tables_total), tables_total)
         return True
 
     restore = subprocess.Popen(
@@ -166,6 +168,8 @@ def restore_atomically(
         apply_errors.join()
     if committed and apply.returncode == 0:
         return
+    if stop is not None and stop.is_set():
+        raise RestoreStopped("The restore was stopped before its COMMIT and rolled back.", transient=True)
     psql_reason = apply_errors.text() if apply.returncode > 0 else ""
     if psql_reason or restored:
         reason = psql_reason or f"psql exit code {apply.returncode}"
