@@ -13,6 +13,7 @@ Each is repeated and the median kept. Two dataset sizes, so that the worker's pe
 development host process that runs the queue worker) can be compared across sizes.
 
     .venv/bin/python -m bench.backup [--rows N] [--files N] [--small-rows N] [--small-files N] [--repeat N]
+                                  [--results PATH]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 from bench.common import (
     Bench,
     Dataset,
+    LoadWatch,
     add_files,
     backup_through_api,
     bench_parser,
@@ -164,17 +166,20 @@ def run_size(bench: Bench, label: str, rows: int, files: int, repeat: int) -> di
         drop_database(dataset.database)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = bench_parser(__doc__, rows=3_000_000, files=8000)
     parser.add_argument("--small-rows", type=int, default=1_500_000)
     parser.add_argument("--small-files", type=int, default=4000)
-    arguments = parser.parse_args()
+    arguments = parser.parse_args(argv)
+    load = LoadWatch()
     with tempfile.TemporaryDirectory(prefix="appbackups-bench-") as work, bench_services(Path(work)) as bench:
         small = run_size(bench, "small", arguments.small_rows, arguments.small_files, arguments.repeat)
         large = run_size(bench, "large", arguments.rows, arguments.files, arguments.repeat)
     results = {
         "benchmark": "backup",
         "machine": machine(),
+        "loadAverage": load.figures(),
+        "repeat": arguments.repeat,
         "targets": {
             "ratio_b_over_a": "<= 1.1",
             "ratio_c_over_b": "<= 0.15",
@@ -184,7 +189,7 @@ def main() -> None:
         "small": small,
         "large": large,
     }
-    path = write_results("backup", results)
+    path = write_results("backup", results, arguments.results)
     for label, figures in (("small", small), ("large", large)):
         print(
             f"{label:>5}: a={figures['a_baselineSeconds']}s b={figures['b_fullBackupSeconds']}s "
@@ -194,6 +199,7 @@ def main() -> None:
             f"peak={figures['workerPeakRssMiB_b']}/{figures['workerPeakRssMiB_c']} MiB"
         )
     print(f"written to {path}")
+    return results
 
 
 if __name__ == "__main__":

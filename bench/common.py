@@ -7,6 +7,7 @@ import json
 import os
 import random
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -216,11 +217,42 @@ def pg_dump_command(database: str) -> list[str]:
     return ["pg_dump", "-Fc", "-O", "-x", "-h", "127.0.0.1", "-U", "postgres", database]
 
 
-def write_results(name: str, results: dict) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def write_results(name: str, results: dict, path: Path | None = None) -> Path:
+    """Write ``results`` to bench/results/<name>.json, or to ``path`` (a smoke run's, say)."""
+    path = path or RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
     return path
+
+
+def load_average() -> list[float]:
+    """The machine's load averages over 1, 5 and 15 minutes, as `uptime` shows them."""
+    return [round(value, 2) for value in os.getloadavg()]
+
+
+class LoadWatch:
+    """The machine's load while a benchmark runs: `uptime`'s figures at its start and end, and the highest
+    1-minute load seen in between (sampled every few seconds). The machine is shared: a figure measured
+    under other work says so here."""
+
+    def __init__(self, interval: float = 5.0) -> None:
+        self._interval = interval
+        self._stop = threading.Event()
+        self._start = load_average()
+        self._peak = self._start[0]
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._peak = max(self._peak, os.getloadavg()[0])
+
+    def figures(self) -> dict[str, list[float] | float]:
+        """Stops sampling; the start and end load averages (1, 5, 15 minutes) and the peak 1-minute one."""
+        self._stop.set()
+        self._thread.join()
+        end = load_average()
+        return {"start": self._start, "end": end, "peak1min": round(max(self._peak, end[0]), 2)}
 
 
 def machine() -> dict:
@@ -237,4 +269,7 @@ def bench_parser(description: str | None, *, rows: int = 1_500_000, files: int =
     parser.add_argument("--rows", type=int, default=rows)
     parser.add_argument("--files", type=int, default=files)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--results", type=Path, default=None, help="where to write the results (default: bench/results/<name>.json)"
+    )
     return parser
