@@ -12,6 +12,7 @@ import argparse
 import json
 import random
 import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -24,7 +25,7 @@ from typing import Any
 from bench.common import ADMIN_DSN, RESULTS, create_database, drop_database
 from shared.bootstrap import build_services
 from shared.config import STORAGE_CONNECTION, Settings
-from tests.support.histories import World, run_histories
+from tests.support.histories import World, run_histories, steps_of
 from tools import azurite
 from tools.provision import provision
 
@@ -40,6 +41,7 @@ class Run:
         self.started = time.monotonic()
         self.started_on = datetime.now(UTC)
         self.settings = {"minutes": minutes, "steps": steps, "perSeed": per_seed}
+        self.code = code_version()
         self.seeds: list[dict[str, Any]] = []
         self.failures: list[dict[str, Any]] = []
         self.finished = False
@@ -52,6 +54,7 @@ class Run:
             "secondsRun": round(time.monotonic() - self.started, 1),
             "finished": self.finished,
             "settings": self.settings,
+            "code": self.code,
             **self.world.tally.to_json(),
             "seeds": self.seeds,
             "failures": self.failures,
@@ -66,11 +69,25 @@ class Run:
             partial.replace(self.out)
 
 
+def code_version() -> dict[str, Any]:
+    """The commit the run ran, and the product files changed in the working tree since it."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*arguments: str) -> str:
+        done = subprocess.run(["git", *arguments], cwd=root, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    changed = [line[3:] for line in git("status", "--porcelain", "--", "shared").splitlines()]
+    return {"commit": git("rev-parse", "HEAD"), "changedFiles": changed}
+
+
 def failure_of(error: BaseException) -> dict[str, Any]:
     """The error and the shrunk history Hypothesis printed for it (its notes: the steps, as code)."""
+    notes = [str(note) for note in getattr(error, "__notes__", [])]
     return {
         "error": "".join(traceback.format_exception_only(error)).strip(),
-        "history": "\n".join(str(note) for note in getattr(error, "__notes__", [])),
+        "history": "\n".join(notes),
+        "steps": steps_of(notes),  # for tests.support.histories.replay: the regression test
         "traceback": "".join(traceback.format_exception(error))[-6000:],
     }
 
@@ -158,13 +175,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="where to write (bench/results/histories.json)")
     arguments = parser.parse_args()
     signal.signal(signal.SIGTERM, stop)
-    figures = run(
-        arguments.minutes,
-        steps=arguments.steps,
-        per_seed=arguments.per_seed,
-        histories=arguments.histories,
-        out=arguments.out,
-    )
+    try:
+        figures = run(
+            arguments.minutes,
+            steps=arguments.steps,
+            per_seed=arguments.per_seed,
+            histories=arguments.histories,
+            out=arguments.out,
+        )
+    except KeyboardInterrupt:
+        print(f"stopped early; the figures so far are in {arguments.out or RESULTS / 'histories.json'}")
+        raise SystemExit(130) from None
     print(json.dumps({key: figures[key] for key in ("histories", "stepsByRule", "backupsChecked")}, indent=2))
     print(f"{len(figures['failures'])} failures; written to {arguments.out or RESULTS / 'histories.json'}")
 

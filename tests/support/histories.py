@@ -5,6 +5,7 @@ its environment was when it was taken. Used by tests/integration/test_histories.
 
 from __future__ import annotations
 
+import ast
 import time
 import uuid
 from collections import Counter
@@ -161,17 +162,21 @@ class HistoryMachine(RuleBasedStateMachine):
         self.databases: list[str] = []
         self.apps: list[ScratchApp] = []
         namespace = f"hist-{uuid.uuid4().hex[:8]}"
-        for number in range(APPS + 1):
-            database = self.world.create_database()
-            self.databases.append(database)
-            app = create_scratch_app(
-                self.services, database, self.world.admin_dsn, namespace=namespace, documents=2, customers=3
-            )
-            with app.connect() as connection:
-                connection.execute('CREATE SEQUENCE "sales$order_number"')
-            self.apps.append(app)
-            if number == APPS:
-                self.services.environments.stop(app.environment_id, ADA)
+        try:
+            for number in range(APPS + 1):
+                database = self.world.create_database()
+                self.databases.append(database)
+                app = create_scratch_app(
+                    self.services, database, self.world.admin_dsn, namespace=namespace, documents=2, customers=3
+                )
+                with app.connect() as connection:
+                    connection.execute('CREATE SEQUENCE "sales$order_number"')
+                self.apps.append(app)
+                if number == APPS:
+                    self.services.environments.stop(app.environment_id, ADA)
+        except BaseException:
+            self.drop_databases()
+            raise
         self.scratch = self.apps.pop()
         self.namespace = namespace
         self.next_id = 1000
@@ -263,6 +268,18 @@ class HistoryMachine(RuleBasedStateMachine):
         """Short histories reach restores sooner when there is a backup to restore from the start."""
         self.back_up(pick=0, comment="the first")
 
+    # No arguments: the first rule, the one Hypothesis leans to (and the simplest history is made of), is a cheap
+    # look. The others are ordered by their number of arguments, then by name.
+    @rule()
+    @counted
+    def look_at_the_backups(self) -> None:
+        """Each environment's list of backups shows its Finished backups of the history, and no other."""
+        for app in self.apps:
+            listed, _ = self.services.backups.page(app.environment_id, limit=1000, continuation=None)
+            finished = {snapshot.id for snapshot in listed if snapshot.status is SnapshotStatus.FINISHED}
+            expected = {b for b, e in self.backups.items() if e.environment_id == app.environment_id}
+            assert finished == expected, f"{app.environment_id} lists {finished}, the history made {expected}"
+
     @rule(
         pick=PICK,
         inserts=st.integers(0, 5),
@@ -346,8 +363,6 @@ class HistoryMachine(RuleBasedStateMachine):
                 connection.execute(f'CREATE INDEX "idx_customer_{number}" ON "sales$customer" (lower(name), id)')
         self.states[app.environment_id] = capture(app)
 
-    # Two arguments, so that the simplest history, the one Hypothesis tries first, is prunes of an empty
-    # namespace (rules are ordered by their number of arguments): cheap, where backups only would be slow.
     @rule(pick=PICK, comment=st.sampled_from(["", "before the release"]))
     @counted
     def back_up(self, pick: int, comment: str) -> None:
@@ -448,18 +463,20 @@ class HistoryMachine(RuleBasedStateMachine):
         self.checked_on.pop(backup_id, None)
         self.damaged_on = self.step_number + 1  # the invariants after this step count it as the next
 
-    @rule(days=st.sampled_from([0, 1, 15]))
+    @rule(days=st.sampled_from([0, 1, 15]), runs=st.sampled_from([1, 2]))
     @counted
-    def prune(self, days: int) -> None:
-        """Let days pass (the services' clock), then prune the namespace: only expired backups go."""
+    def prune(self, days: int, runs: int) -> None:
+        """Let days pass (the services' clock), then prune the namespace (twice: the second run sweeps what the
+        first marked, the grace period being 0): only expired backups go, and nothing a backup needs."""
         self.clock.offset += timedelta(days=days)
-        report = self.services.pruning.prune({self.namespace})
+        for _ in range(runs):
+            report = self.services.pruning.prune({self.namespace})
+            now = self.clock()
+            for snapshot in report.forgotten:
+                assert snapshot.retained_until <= now, f"pruned backup {snapshot.id} had not expired"
+                self.backups.pop(snapshot.id, None)
+                self.checked_on.pop(snapshot.id, None)
         self.damaged_on = self.step_number + 1
-        now = self.clock()
-        for snapshot in report.forgotten:
-            assert snapshot.retained_until <= now, f"pruned backup {snapshot.id} had not expired"
-            self.backups.pop(snapshot.id, None)
-            self.checked_on.pop(snapshot.id, None)
         for backup_id, expected in self.backups.items():
             found = self.services.snapshot_catalog.find(expected.environment_id, backup_id)
             assert found is not None, f"backup {backup_id} ({expected.tier}) disappeared without being pruned"
@@ -535,6 +552,17 @@ def run_histories(
 
 
 Step = tuple[str, dict[str, Any]]
+
+
+def steps_of(notes: list[str]) -> list[Step]:
+    """The steps of a history as Hypothesis prints it (``state.back_up(comment='', pick=0)``), for replay."""
+    steps = []
+    for note in notes:
+        if not note.startswith("state.") or note.startswith("state.teardown("):
+            continue
+        call = ast.parse(note).body[0].value  # type: ignore[attr-defined]
+        steps.append((call.func.attr, {keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords}))
+    return steps
 
 
 def replay(world: World, steps: list[Step]) -> None:
