@@ -177,6 +177,7 @@ class BackupSteps:
                     counting = time.monotonic()
                     rows = exported.table_rows()  # exact, as of the dump's snapshot: what a drill checks against
                     row_count_seconds = time.monotonic() - counting
+                    not_carried = exported.not_carried()
                     total = exported.count_file_documents(environment.file_document_query)
                     context.report(
                         done=0,
@@ -228,6 +229,7 @@ class BackupSteps:
             rowCountSeconds=round(row_count_seconds, 3),
             missingFiles=stats.missing,
             missingFileUuids=list(stats.missing_uuids),
+            notCarried=not_carried,
             seconds=round(time.monotonic() - started, 3),
         )
         if stats.missing:
@@ -335,6 +337,7 @@ class BackupSteps:
                 "dumpSize": made["dumpSize"],
                 "dumpSha256": made["dumpSha256"],
                 "databaseSize": made["databaseSize"],
+                "notCarried": made.get("notCarried", []),
             },
             "files": {
                 "list": FILES,
@@ -375,11 +378,14 @@ class BackupSteps:
                 row_count=made.get("rowCount"),
                 missing_files=made.get("missingFiles", 0),
                 missing_file_uuids=tuple(made.get("missingFileUuids", ())),
+                not_carried=tuple(made.get("notCarried", ())),
                 attempts=operation.step("dump").attempts,
             ),
         )
         missing = made.get("missingFiles", 0)
         warning = f" Warning: {missing} file documents had no content." if missing else ""
+        if made.get("notCarried"):
+            warning += f" Warning: the dump does not carry {'; '.join(made['notCarried'])}."
         self._activity.record(
             finished.environment_id,
             Action.BACKUP,

@@ -45,6 +45,7 @@ def _to_row(snapshot: Snapshot) -> Row:
         latestDownload=snapshot.latest_download,
         missingFiles=snapshot.missing_files,
         missingFileUuids=list(snapshot.missing_file_uuids),
+        notCarried=list(snapshot.not_carried),
         verification=snapshot.verification.to_dict() if snapshot.verification else None,
     )
     properties = {
@@ -85,6 +86,7 @@ def _from_row(row: Row) -> Snapshot:
         latest_download=body.get("latestDownload"),
         missing_files=int(body.get("missingFiles") or 0),
         missing_file_uuids=tuple(body.get("missingFileUuids") or ()),
+        not_carried=tuple(body.get("notCarried") or ()),
         verification=Verification.from_dict(body.get("verification")),
         in_use_by=tuple(user for user in (row.get("InUseBy") or "").split(",") if user),
         etag=row.etag,

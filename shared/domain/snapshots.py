@@ -84,6 +84,7 @@ class Snapshot:
     row_count: int | None = None  # their rows, in all
     missing_files: int = 0  # file-document rows the database referred to whose content was not in the store
     missing_file_uuids: tuple[str, ...] = ()  # the first MISSING_UUIDS_KEPT of them
+    not_carried: tuple[str, ...] = ()  # what its database had that the dump does not carry (settings, owners…)
     verification: Verification | None = None  # its last restore drill
     attempts: int = 0  # of its making, once it has ended (while it is made, its operation has them)
     operation_id: str | None = None  # the operation that makes it (a backup, or an upload's ingest)
@@ -94,16 +95,22 @@ class Snapshot:
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        """What a Finished backup holds less of than its database referred to."""
-        if not self.missing_files:
-            return ()
-        named = ", ".join(self.missing_file_uuids)
-        more = self.missing_files - len(self.missing_file_uuids)
-        return (
-            f"{self.missing_files} file document{'s' if self.missing_files != 1 else ''} referred to by the database "
-            f"had no content in the file store and {'are' if self.missing_files != 1 else 'is'} not in the backup: "
-            f"{named}{f' and {more} more' if more > 0 else ''}.",
-        )
+        """What a Finished backup holds less of than its environment had."""
+        found = []
+        if self.missing_files:
+            named = ", ".join(self.missing_file_uuids)
+            more = self.missing_files - len(self.missing_file_uuids)
+            found.append(
+                f"{self.missing_files} file document{'s' if self.missing_files != 1 else ''} referred to by the "
+                f"database had no content in the file store and {'are' if self.missing_files != 1 else 'is'} not in "
+                f"the backup: {named}{f' and {more} more' if more > 0 else ''}."
+            )
+        if self.not_carried:
+            found.append(
+                f"The database dump does not carry: {'; '.join(self.not_carried)}. A restore leaves these as the "
+                "target has them."
+            )
+        return tuple(found)
 
     @property
     def retained_until(self) -> datetime:

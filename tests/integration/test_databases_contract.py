@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from shared.adapters.postgres import (
     ALL_FILE_DOCUMENTS_QUERY,
@@ -55,6 +56,7 @@ class World:
     unprivileged: Any  # (DatabaseConnection) -> the same database, as a user that may not CREATE DATABASE
     fingerprint: Any  # (DatabaseConnection) -> what a backup sees of it: equal means it backs up and restores alike
     rows: Any  # (DatabaseConnection) -> exact rows per table, as a backup records them
+    set_work_mem: Any  # (DatabaseConnection) -> ALTER DATABASE … SET work_mem = '8MB': what a dump does not carry
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -82,8 +84,11 @@ def world(request):
             databases.refuse_create.add(restricted.host)
             return restricted
 
+        def set_work_mem(connection):
+            databases.database(connection).not_carried.append("database settings (work_mem=8MB)")
+
         contents = lambda c: databases.database(c).contents()  # noqa: E731
-        yield World(databases, create, contents, write, unprivileged, contents, databases.table_rows)
+        yield World(databases, create, contents, write, unprivileged, contents, databases.table_rows, set_work_mem)
         return
     admin = request.getfixturevalue("postgres_admin_dsn")
     factory = request.getfixturevalue("database_factory")
@@ -108,6 +113,10 @@ def world(request):
     def unprivileged(connection):
         return replace(connection, user=ensure_role_without_createdb(admin))
 
+    def set_work_mem(connection):
+        with psycopg.connect(admin, autocommit=True) as db:
+            db.execute(sql.SQL("ALTER DATABASE {} SET work_mem = '8MB'").format(sql.Identifier(connection.database)))
+
     yield World(
         databases,
         create,
@@ -116,6 +125,7 @@ def world(request):
         unprivileged,
         lambda c: fingerprint(dsn(c)),
         databases.table_rows,
+        set_work_mem,
     )
 
 
@@ -323,6 +333,15 @@ def test_a_snapshot_counts_the_rows_of_every_table_as_of_itself(world):
         world.write(connection, 3, "written after the snapshot")
         assert snapshot.table_rows() == {CUSTOMERS: 2, FILE_DOCUMENTS: len(FILES)}
     assert world.databases.table_rows(connection) == {CUSTOMERS: 3, FILE_DOCUMENTS: len(FILES)}
+
+
+def test_a_snapshot_says_what_its_dump_does_not_carry(world):
+    connection = world.create([(1, "Ada")])
+    with world.databases.snapshot(connection) as snapshot:
+        assert snapshot.not_carried() == []
+    world.set_work_mem(connection)
+    with world.databases.snapshot(connection) as snapshot:
+        assert snapshot.not_carried() == ["database settings (work_mem=8MB)"]
 
 
 def test_a_dump_says_which_server_it_came_from(world):

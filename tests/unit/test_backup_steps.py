@@ -1,6 +1,8 @@
 """The backup operation on the twins: what a backup holds, what a second one copies, how it fails,
 retries and is cancelled — fast, with no Azurite, no PostgreSQL and no sleeps."""
 
+import json
+
 import pytest
 
 from shared.adapters.errors import StorageFault
@@ -15,6 +17,10 @@ from tests.support.core import CoreWorld, md5_hex
 from tests.support.dumps import stored_dump
 
 ADA = Principal(id="ada", name="Ada")
+
+
+def snapshot_folder_of(snapshot):
+    return snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
 
 
 @pytest.fixture
@@ -77,6 +83,22 @@ def test_a_missing_file_blob_is_left_out_of_the_backup_with_a_warning_naming_it(
     listed = {entry.uuid for entry in read_file_list(world.services.stores.snapshots, snapshot)}
     assert gone not in listed
     assert len(listed) == 2
+
+
+def test_what_the_dump_does_not_carry_is_a_warning_of_the_backup_its_manifest_and_its_activity(world):
+    app = world.app(documents=1)
+    app.database.not_carried.append("database settings (TimeZone=Europe/Amsterdam)")
+    snapshot = make_backup(world, app)
+    assert snapshot.status is SnapshotStatus.FINISHED
+    assert snapshot.not_carried == ("database settings (TimeZone=Europe/Amsterdam)",)
+    assert snapshot.warnings == (
+        "The database dump does not carry: database settings (TimeZone=Europe/Amsterdam). A restore leaves these "
+        "as the target has them.",
+    )
+    manifest = world.services.stores.snapshots.read_bytes(snapshot_folder_of(snapshot) + "manifest.json")
+    assert json.loads(manifest)["database"]["notCarried"] == ["database settings (TimeZone=Europe/Amsterdam)"]
+    entries, _ = world.services.activity.page(app.environment_id, limit=1, continuation=None)
+    assert "does not carry database settings (TimeZone=Europe/Amsterdam)" in entries[0].message
 
 
 def test_with_missing_files_fail_a_missing_file_blob_fails_the_backup_and_leaves_no_data(world):

@@ -102,6 +102,10 @@ class DatabaseSnapshot(Protocol):
     def table_rows(self) -> dict[str, int]:
         """Exact row counts of every user table (``schema."table"``), as of this view."""
 
+    def not_carried(self) -> list[str]:
+        """What the database has that its dump does not carry (database settings, extension versions,
+        owners, grants), each in a few words; empty when the dump carries everything."""
+
     def dump(self, *, compress: bool = True) -> DumpStream:
         """A custom-format dump (``pg_dump -Fc -O -x``) of exactly this view; unless ``compress``, with its
         data left uncompressed (``--compress=0``: chunked storage compresses each chunk instead)."""
@@ -277,6 +281,9 @@ class _PostgresSnapshot:
             return count_rows(self._exported.connection)
         except psycopg.Error as error:
             raise classify(error, self._exported.parameters) from error
+
+    def not_carried(self) -> list[str]:
+        return self._exported.not_carried()
 
     def dump(self, *, compress: bool = True) -> DumpStream:
         bin_dir = tool_dir(self._exported.server_version, self._bin_dir)

@@ -43,6 +43,7 @@ class MemoryDatabase:
 
     tables: dict[str, Table] = field(default_factory=dict)
     server_version: int = 150000
+    not_carried: list[str] = field(default_factory=list)  # what its dump would not carry, as the real one says
 
     def contents(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every table's rows, sorted: equal means the same data (as tests.support.appdata.table_contents)."""
@@ -111,7 +112,9 @@ class _Dump:
 class _Snapshot:
     def __init__(self, database: MemoryDatabase) -> None:
         self._copy = MemoryDatabase(
-            {name: Table(t.columns, list(t.rows)) for name, t in database.tables.items()}, database.server_version
+            {name: Table(t.columns, list(t.rows)) for name, t in database.tables.items()},
+            database.server_version,
+            list(database.not_carried),
         )
 
     @property
@@ -129,6 +132,9 @@ class _Snapshot:
 
     def table_rows(self) -> dict[str, int]:
         return self._copy.table_rows()
+
+    def not_carried(self) -> list[str]:
+        return list(self._copy.not_carried)
 
     def dump(self, *, compress: bool = True) -> _Dump:
         return _Dump(self._copy.serialised())

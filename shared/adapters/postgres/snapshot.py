@@ -16,6 +16,32 @@ DEFAULT_FILE_DOCUMENT_QUERY = (
     'SELECT "__uuid__" FROM "system$filedocument" WHERE hascontents AND NOT deleteafterdownload'
 )
 
+# Each row: something the database has that pg_dump -Fc -O -x, restored without -C, does not carry.
+_NOT_CARRIED = """
+WITH user_relations AS (
+  SELECT c.relowner, c.relacl FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+    AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%')
+SELECT format('database settings (%s%s)', array_to_string(s.setconfig, ', '),
+              CASE WHEN s.setrole <> 0 THEN ' for role ' || s.setrole::regrole::text ELSE '' END)
+FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = current_database()
+UNION ALL
+SELECT 'the database''s comment' FROM pg_database d
+WHERE d.datname = current_database() AND shobj_description(d.oid, 'pg_database') IS NOT NULL
+UNION ALL
+SELECT format('extension %s at version %s (a restore installs the server''s default, %s)',
+              e.extname, e.extversion, a.default_version)
+FROM pg_extension e JOIN pg_available_extensions a ON a.name = e.extname
+WHERE e.extversion IS DISTINCT FROM a.default_version
+UNION ALL
+SELECT format('owners: %s tables, views or sequences belong to roles other than %s (a restore makes %s their owner)',
+              count(*), current_user, current_user)
+FROM user_relations WHERE relowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user) HAVING count(*) > 0
+UNION ALL
+SELECT format('privileges granted on %s tables, views or sequences (a restore grants none)', count(*))
+FROM user_relations WHERE relacl IS NOT NULL HAVING count(*) > 0
+"""
+
 
 class ExportedSnapshot:
     """A REPEATABLE READ, READ ONLY transaction whose snapshot is exported, so that pg_dump
@@ -94,6 +120,13 @@ class ExportedSnapshot:
         except psycopg.Error as error:
             raise classify(error, self.parameters) from error
         return int(row[0]) if row else 0
+
+    def not_carried(self) -> list[str]:
+        """What this database has that its dump (``pg_dump -Fc -O -x``, restored without ``-C``) does not carry."""
+        try:
+            return [str(row[0]) for row in self.connection.execute(_NOT_CARRIED).fetchall()]
+        except psycopg.Error as error:
+            raise classify(error, self.parameters) from error
 
     def _has_file_document_table(self) -> bool:
         try:
