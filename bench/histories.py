@@ -141,7 +141,9 @@ def run(
                     began, histories_before = time.monotonic(), world.tally.histories
                     entry: dict[str, Any] = {"seed": seed_value, "outcome": "passed"}
                     try:
-                        run_histories(world, examples=per_seed, steps=steps, seed_value=seed_value)
+                        run_histories(
+                            world, examples=per_seed, steps=steps, seed_value=seed_value, remember_failures=False
+                        )
                     except Exception as error:
                         entry["outcome"] = "failed"
                         figures.failures.append({"seed": seed_value, **failure_of(error)})

@@ -35,14 +35,13 @@ def test_restore_then_back_up_the_restored_environment_then_restore_that_and_go_
     )
 
 
-def test_a_fixed_seed(world: World) -> None:
-    run_histories(world, examples=2, steps=5, seed_value=20261207)
-    print("fixed", world.tally.to_json())
+def test_histories_of_a_fixed_seed(world: World) -> None:
+    run_histories(world, examples=3, steps=8, seed_value=20261207)
 
 
-def test_a_random_history(world: World) -> None:
-    run_histories(world, examples=2, steps=5)
-    print("random", world.tally.to_json())
+def test_random_histories(world: World) -> None:
+    """New ones each run; a failure found is kept in Hypothesis' example database and tried first next time."""
+    run_histories(world, examples=2, steps=8)
 
 
 def test_the_long_run_writes_its_figures(tmp_path: Path, storage_connection_string: str) -> None:

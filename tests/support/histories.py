@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     get_state_machine_test,
-    initialize,
     invariant,
     precondition,
     rule,
@@ -262,11 +261,6 @@ class HistoryMachine(RuleBasedStateMachine):
         self.drilled.add(backup_id)
 
     # -- rules: what users do ---------------------------------------------------------------------
-
-    @initialize()
-    def a_first_backup(self) -> None:
-        """Short histories reach restores sooner when there is a backup to restore from the start."""
-        self.back_up(pick=0, comment="the first")
 
     # No arguments: the first rule, the one Hypothesis leans to (and the simplest history is made of), is a cheap
     # look. The others are ordered by their number of arguments, then by name.
@@ -532,20 +526,20 @@ def machine_for(world: World) -> type[HistoryMachine]:
 
 
 def run_histories(
-    world: World, *, examples: int, steps: int, seed_value: int | None = None, database: Any = None
+    world: World, *, examples: int, steps: int, seed_value: int | None = None, remember_failures: bool = True
 ) -> None:
-    """Run the machine ``examples`` times of up to ``steps`` steps; raises with the shrunk history on a failure."""
-    test = get_state_machine_test(
-        machine_for(world),
-        settings=settings(
-            max_examples=examples,
-            stateful_step_count=steps,
-            deadline=None,
-            database=database,
-            suppress_health_check=list(HealthCheck),
-            report_multiple_bugs=False,
-        ),
+    """Run the machine ``examples`` times of up to ``steps`` steps; raises with the shrunk history on a failure.
+    Failures are remembered in Hypothesis' example database (and tried first next time) unless told not to."""
+    chosen = settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
     )
+    if not remember_failures:
+        chosen = settings(chosen, database=None)
+    test = get_state_machine_test(machine_for(world), settings=chosen)
     if seed_value is not None:
         test = seed(seed_value)(test)
     test()
