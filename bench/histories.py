@@ -74,11 +74,10 @@ def code_version() -> dict[str, Any]:
     root = Path(__file__).resolve().parent.parent
 
     def git(*arguments: str) -> str:
-        done = subprocess.run(["git", *arguments], cwd=root, capture_output=True, text=True, check=False)
-        return done.stdout.strip()
+        return subprocess.run(["git", *arguments], cwd=root, capture_output=True, text=True, check=False).stdout
 
-    changed = [line[3:] for line in git("status", "--porcelain", "--", "shared").splitlines()]
-    return {"commit": git("rev-parse", "HEAD"), "changedFiles": changed}
+    changed = [line[3:] for line in git("status", "--porcelain", "--", "shared").splitlines() if line.strip()]
+    return {"commit": git("rev-parse", "HEAD").strip(), "changedFiles": changed}
 
 
 def failure_of(error: BaseException) -> dict[str, Any]:

@@ -35,6 +35,12 @@ def test_restore_then_back_up_the_restored_environment_then_restore_that_and_go_
     )
 
 
+def test_a_backup_restores_exactly_without_a_comment_on_public_added(world: World) -> None:
+    """Found by the machine on the code before issue 24's fix, and shrunk to this: a restore of the first backup
+    added `COMMENT ON SCHEMA public IS ''`, so the restored database was not its source as pg_dump sees it."""
+    replay(world, [("back_up", dict(pick=0, comment=""))])
+
+
 def test_histories_of_a_fixed_seed(world: World) -> None:
     run_histories(world, examples=3, steps=8, seed_value=20261207)
 

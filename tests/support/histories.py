@@ -11,20 +11,14 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 import requests
 from hypothesis import HealthCheck, seed, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    get_state_machine_test,
-    invariant,
-    precondition,
-    rule,
-)
+from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, invariant, precondition, rule
 
 from shared.clock import utc_now
 from shared.domain.access import Principal
@@ -48,7 +42,7 @@ class MovableClock:
     def __init__(self) -> None:
         self.offset = timedelta(0)
 
-    def __call__(self):  # type: ignore[no-untyped-def]
+    def __call__(self) -> datetime:
         return utc_now() + self.offset
 
 
@@ -231,6 +225,13 @@ class HistoryMachine(RuleBasedStateMachine):
         self.checked_on[backup_id] = self.step_number  # as good as a check in the scratch environment
         return operation.id
 
+    def restore_and_follow(self, backup_id: str, app: ScratchApp) -> None:
+        """Restore; the model follows: the target is now the backup's state, its pre-restore backup its state before."""
+        before = dict(self.states)
+        self.restore(backup_id, app)
+        self.states[app.environment_id] = self.backups[backup_id].state
+        self.adopt_pre_restore_backups(before)
+
     def check_backup(self, backup_id: str, *, drill: bool) -> None:
         """Restore the backup into the scratch environment and compare; then forget the scratch's own
         pre-restore backup (it is not part of the history)."""
@@ -262,17 +263,16 @@ class HistoryMachine(RuleBasedStateMachine):
 
     # -- rules: what users do ---------------------------------------------------------------------
 
-    # No arguments: the first rule, the one Hypothesis leans to (and the simplest history is made of), is a cheap
-    # look. The others are ordered by their number of arguments, then by name.
+    # Hypothesis orders rules by their number of arguments (then by name) and leans to the first that applies:
+    # the simplest history is made of it. Without arguments, this one is first: with a back-up (the first rule
+    # of two arguments) before it, the simplest history is a chain of restores of restored environments.
+    @precondition(lambda self: self.backups)
     @rule()
     @counted
-    def look_at_the_backups(self) -> None:
-        """Each environment's list of backups shows its Finished backups of the history, and no other."""
-        for app in self.apps:
-            listed, _ = self.services.backups.page(app.environment_id, limit=1000, continuation=None)
-            finished = {snapshot.id for snapshot in listed if snapshot.status is SnapshotStatus.FINISHED}
-            expected = {b for b, e in self.backups.items() if e.environment_id == app.environment_id}
-            assert finished == expected, f"{app.environment_id} lists {finished}, the history made {expected}"
+    def restore_the_newest_backup_into_the_other_environment(self) -> None:
+        backup_id = list(self.backups)[-1]
+        source = self.backups[backup_id].environment_id
+        self.restore_and_follow(backup_id, next(app for app in self.apps if app.environment_id != source))
 
     @rule(
         pick=PICK,
@@ -371,11 +371,8 @@ class HistoryMachine(RuleBasedStateMachine):
     @rule(backup=PICK, into=PICK, start_afterwards=st.booleans())
     @counted
     def restore_a_backup(self, backup: int, into: int, start_afterwards: bool) -> None:
-        backup_id, app = self.backup_id(backup), self.app(into)
-        before = dict(self.states)
-        self.restore(backup_id, app)
-        self.states[app.environment_id] = self.backups[backup_id].state
-        self.adopt_pre_restore_backups(before)
+        app = self.app(into)
+        self.restore_and_follow(self.backup_id(backup), app)
         if start_afterwards:
             self.services.environments.start(app.environment_id, ADA)
 
@@ -478,6 +475,15 @@ class HistoryMachine(RuleBasedStateMachine):
     # -- what must hold after every step ------------------------------------------------------------
 
     @invariant()
+    def the_backups_listed_are_the_history_s(self) -> None:
+        """Each environment's list shows its Finished backups of the history, and no other."""
+        for app in self.apps:
+            listed, _ = self.services.backups.page(app.environment_id, limit=1000, continuation=None)
+            finished = {snapshot.id for snapshot in listed if snapshot.status is SnapshotStatus.FINISHED}
+            expected = {b for b, e in self.backups.items() if e.environment_id == app.environment_id}
+            assert finished == expected, f"{app.environment_id} lists {finished}, the history made {expected}"
+
+    @invariant()
     def nothing_is_left_locked_or_open(self) -> None:
         for app in [*self.apps, self.scratch]:
             environment = self.services.environments.get(app.environment_id)
@@ -500,6 +506,12 @@ class HistoryMachine(RuleBasedStateMachine):
         self.step_number += 1
         for backup_id in self.due()[: self.world.checks_per_step]:
             self.check_backup(backup_id, drill=False)
+
+    def after_each_step(self) -> None:
+        """The invariants, for a history replayed by hand."""
+        self.the_backups_listed_are_the_history_s()
+        self.nothing_is_left_locked_or_open()
+        self.backups_due_restore_to_their_state()
 
     def teardown(self) -> None:
         try:
@@ -564,12 +576,10 @@ def replay(world: World, steps: list[Step]) -> None:
     after every step and at the end: how a history Hypothesis shrank to becomes a test of its own."""
     machine = machine_for(world)()
     try:
-        machine.nothing_is_left_locked_or_open()
-        machine.backups_due_restore_to_their_state()
+        machine.after_each_step()
         for name, arguments in steps:
             getattr(machine, name)(**arguments)
-            machine.nothing_is_left_locked_or_open()
-            machine.backups_due_restore_to_their_state()
+            machine.after_each_step()
         machine.final_checks()
     finally:
         machine.drop_databases()
