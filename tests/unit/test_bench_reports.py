@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from bench import scale_report
+from bench import backup_restore_report, scale_report
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -26,3 +26,14 @@ def test_the_cost_model_carries_the_counts_along_the_line_through_the_two_small_
     full_row = next(line for line in scale_report.cost_table(planted["sizes"]).splitlines() if "Full backup" in line)
     cells = [cell.strip() for cell in full_row.strip("|").split("|")]
     assert cells[1:3] == ["7", "1,000,000"]
+
+
+def test_the_readme_shows_the_committed_backup_and_restore_results() -> None:
+    backup, restore = backup_restore_report.load("backup"), backup_restore_report.load("restore")
+    assert backup_restore_report.report(backup, restore) in README.read_text()
+
+
+def test_a_target_is_met_up_to_its_bound_and_missed_beyond_it() -> None:
+    assert backup_restore_report.verdict(1.1, "<= 1.1") == "≤ 1.1 — met"
+    assert backup_restore_report.verdict(1.101, "<= 1.1") == "≤ 1.1 — missed"
+    assert backup_restore_report.verdict(0.049, "<= 0.05") == "≤ 0.05 — met"
