@@ -42,18 +42,20 @@ def test_a_backup_restores_exactly_without_a_comment_on_public_added(world: Worl
 
 
 def test_histories_of_a_fixed_seed(world: World) -> None:
-    run_histories(world, examples=3, steps=8, seed_value=20261207)
+    """The first history Hypothesis tries is the simplest: a backup, then restores of the newest backup into the
+    other environment (each of a pre-restore backup of an environment restored into before)."""
+    run_histories(world, examples=2, steps=3, seed_value=20261207)
 
 
 def test_random_histories(world: World) -> None:
     """New ones each run; a failure found is kept in Hypothesis' example database and tried first next time."""
-    run_histories(world, examples=2, steps=8)
+    run_histories(world, examples=2, steps=3)
 
 
 def test_the_long_run_writes_its_figures(tmp_path: Path, storage_connection_string: str) -> None:
     """bench.histories, as small as it goes: one seed, one short history, on the session's Azurite."""
     out = tmp_path / "histories.json"
-    figures = run(1, steps=3, per_seed=1, histories=1, out=out, connection_string=storage_connection_string)
+    figures = run(1, steps=1, per_seed=1, histories=1, out=out, connection_string=storage_connection_string)
     assert json.loads(out.read_text())["histories"] == figures["histories"] >= 1
     assert figures["finished"] is True
     [tried] = figures["seeds"]
