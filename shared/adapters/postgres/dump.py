@@ -53,8 +53,7 @@ class DumpProcess:
         returncode = self._process.wait()
         self._stderr_reader.join(timeout=5)
         if returncode != 0:
-            message = bytes(self._stderr).decode(errors="replace").strip().splitlines()
-            reason = message[-1] if message else f"exit code {returncode}"
+            reason = failure_reason(bytes(self._stderr).decode(errors="replace"), returncode)
             transient = any(word in reason for word in ("connection", "terminat", "server closed", "timeout"))
             raise DatabaseError(f"pg_dump of {self._parameters.describe()} failed: {reason}", transient=transient)
 
@@ -62,6 +61,13 @@ class DumpProcess:
         if self._process.poll() is None:
             self._process.kill()
         self._process.wait()
+
+
+def failure_reason(stderr: str, returncode: int) -> str:
+    """pg_dump's own words for why it failed: its last error line, not the query it quotes after it."""
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if "error:" in line or "ERROR:" in line or "FATAL:" in line]
+    return (errors or lines or [f"exit code {returncode}"])[-1]
 
 
 @dataclass(frozen=True)
