@@ -1,6 +1,6 @@
 """The README's table of the histories' long run, made from bench/results/histories.json.
 
-    .venv/bin/python -m bench.histories_report
+.venv/bin/python -m bench.histories_report
 """
 
 from __future__ import annotations
