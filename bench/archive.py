@@ -37,7 +37,7 @@ from bench.common import (
     write_results,
 )
 from shared.archives.fullsnapshot import tree_path
-from shared.backups.layout import DUMP, FILES, FileEntry, snapshot_folder
+from shared.backups.layout import DUMP, FILES, FileEntry, backup_folder
 from tests.support.restoring import operation_catalog
 
 MIB = 1024 * 1024
@@ -47,13 +47,13 @@ POLL_SECONDS = 0.5
 
 def lay_out_on_disk(bench: Bench, details: dict, directory: Path) -> None:
     stores = bench.services.stores
-    folder = snapshot_folder(details["namespace"], details["environmentId"], details["id"])
+    folder = backup_folder(details["namespace"], details["environmentId"], details["id"])
     (directory / "db").mkdir(parents=True)
     with open(directory / "db" / "db.backup", "wb") as dump:
-        for chunk in stores.snapshots.read_chunks(folder + DUMP):
+        for chunk in stores.backups.read_chunks(folder + DUMP):
             dump.write(chunk)
     (directory / ".metadata").write_text('{"modelVersion": "1.0.0"}')
-    for line in stores.snapshots.read_lines(folder + FILES):
+    for line in stores.backups.read_lines(folder + FILES):
         if not line:
             continue
         entry = FileEntry.from_line(line)
@@ -71,8 +71,8 @@ def tar_czf(directory: Path, output: Path) -> float:
     return time.perf_counter() - started
 
 
-def download_through_api(bench: Bench, environment_id: str, snapshot_id: str) -> tuple[float, dict]:
-    url = f"{bench.api}/environments/{environment_id}/backups/{snapshot_id}/download"
+def download_through_api(bench: Bench, environment_id: str, backup_id: str) -> tuple[float, dict]:
+    url = f"{bench.api}/environments/{environment_id}/backups/{backup_id}/download"
     started = time.perf_counter()
     requests.post(url, json={"dataType": "files_and_database"}, timeout=60).raise_for_status()
     while True:
@@ -175,11 +175,11 @@ def main() -> None:
     )
 
 
-def _expire_download(bench: Bench, environment_id: str, snapshot_id: str) -> None:
+def _expire_download(bench: Bench, environment_id: str, backup_id: str) -> None:
     """Let the next round build the archive again: mark this one removed, as the clean-up would."""
     from dataclasses import replace
 
-    download = bench.services.downloads.status(environment_id, snapshot_id, None)
+    download = bench.services.downloads.status(environment_id, backup_id, None)
     catalog = operation_catalog(bench.services)
     operation = catalog.get(download.operation.id)
     catalog.save(replace(operation, parameters={**operation.parameters, "archiveRemoved": True}))

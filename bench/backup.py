@@ -6,8 +6,8 @@
     namespace so that it really is a full one;
 (c) a further backup after 1% new file documents;
 (d) for scale: `pg_dump -Fc` into a blob alone — the part of any backup that is not incremental,
-    since every snapshot holds a whole dump; d/b is the least c/b can be;
-(e) the cost of recording exact row counts as of the backup's snapshot (what a restore drill checks):
+    since every backup holds a whole dump; d/b is the least c/b can be;
+(e) the cost of recording exact row counts as of the backup's backup (what a restore drill checks):
     the time the dump step spent counting, as each backup (b) recorded it, against b (target <= 0.1).
 Each is repeated and the median kept. Two dataset sizes, so that the worker's peak memory (the
 development host process that runs the queue worker) can be compared across sizes.

@@ -1,5 +1,5 @@
-"""Deduplicated dumps: what 14 nightly snapshots of a changing database cost in storage, and what chunks
-cost in time, against today's layout (one pg_dump -Fc blob per snapshot) measured side by side in one run.
+"""Deduplicated dumps: what 14 nightly backups of a changing database cost in storage, and what chunks
+cost in time, against today's layout (one pg_dump -Fc blob per backup) measured side by side in one run.
 
 The churn: each night about 1 % of every table's rows are updated, 0.5 % inserted and 0.2 % deleted
 (`system$filedocument` excepted: file documents come and go with their own files). Which rows an app
@@ -16,7 +16,7 @@ are kept, and the medians reported. Then both ways of chunking are compared on t
   chunks of the uncompressed dump (`pg_dump -Fc --compress=0`), each zstd-compressed — what we store;
   chunks of pg_dump's compressed output (`pg_dump -Fc`), each zstd-compressed — counted offline from
   today's dump blobs with the same chunker.
-Finally the last night's snapshot of each layout is restored (into a fresh Stopped environment) and
+Finally the last night's backup of each layout is restored (into a fresh Stopped environment) and
 downloaded (database only, and the Full Snapshot archive), each `--repeat` times, medians kept, and the
 database-only download is held against the size of pg_dump -Fc's output.
 
@@ -51,12 +51,12 @@ from bench.common import (
     peak_rss_reset,
     write_results,
 )
-from shared.backups.layout import MANIFEST, snapshot_folder
+from shared.backups.layout import MANIFEST, backup_folder
 from shared.contracts.environments import EnvironmentBody
 from shared.domain.access import Principal
+from shared.domain.backups import Backup
 from shared.domain.downloads import DataType
 from shared.domain.operations import OperationStatus
-from shared.domain.snapshots import Snapshot
 from shared.dumps.chunker import chunks_of
 from shared.dumps.reader import DUMP
 from shared.dumps.store import LEVEL
@@ -161,15 +161,15 @@ def register(harness: Harness, environment_id: str, namespace: str, database: st
     harness.services.environments.put(environment_id, EnvironmentBody.model_validate(body).to_registration(), ADMIN)
 
 
-def timed_backup(harness: Harness, environment_id: str) -> tuple[float, float, Snapshot]:
+def timed_backup(harness: Harness, environment_id: str) -> tuple[float, float, Backup]:
     peak_rss_reset_self()
     started = time.perf_counter()
-    snapshot_id = harness.backup(environment_id, ADMIN)
+    backup_id = harness.backup(environment_id, ADMIN)
     seconds = time.perf_counter() - started
-    snapshot = harness.services.snapshot_catalog.get(environment_id, snapshot_id)
-    if snapshot.status.value != "Finished":
-        raise RuntimeError(f"backup failed: {snapshot.status_message}")
-    return seconds, peak_rss_self(), snapshot
+    backup = harness.services.backup_catalog.get(environment_id, backup_id)
+    if backup.status.value != "Finished":
+        raise RuntimeError(f"backup failed: {backup.status_message}")
+    return seconds, peak_rss_self(), backup
 
 
 def peak_rss_reset_self() -> None:
@@ -190,7 +190,7 @@ def timed(action: Callable[[], None]) -> float:
     return time.perf_counter() - started
 
 
-def restore_once(harness: Harness, snapshot: Snapshot, namespace: str) -> float:
+def restore_once(harness: Harness, backup: Backup, namespace: str) -> float:
     """Into a fresh Stopped environment: an empty database, an empty file container."""
     database = f"appbackups_bench_target_{uuid.uuid4().hex[:6]}"
     create_database(database)
@@ -201,7 +201,7 @@ def restore_once(harness: Harness, snapshot: Snapshot, namespace: str) -> float:
     try:
 
         def run() -> None:
-            operation = harness.services.restores.request(snapshot.environment_id, snapshot.id, target, ADMIN)
+            operation = harness.services.restores.request(backup.environment_id, backup.id, target, ADMIN)
             harness.drain()
             done = harness.services.restores.get(operation.id)
             if done.status is not OperationStatus.FINISHED:
@@ -213,23 +213,23 @@ def restore_once(harness: Harness, snapshot: Snapshot, namespace: str) -> float:
         harness.services.clients.blob_service.delete_container(container)
 
 
-def download_once(harness: Harness, snapshot: Snapshot, data_type: DataType) -> tuple[float, int]:
+def download_once(harness: Harness, backup: Backup, data_type: DataType) -> tuple[float, int]:
     """Prepare the download and fetch it whole; the seconds and its size."""
     result = {}
 
     def run() -> None:
-        harness.services.downloads.request(snapshot.environment_id, snapshot.id, data_type, ADMIN)
+        harness.services.downloads.request(backup.environment_id, backup.id, data_type, ADMIN)
         harness.drain()
-        ready = harness.services.downloads.status(snapshot.environment_id, snapshot.id, data_type)
+        ready = harness.services.downloads.status(backup.environment_id, backup.id, data_type)
         if ready.status != "Ready":
             raise RuntimeError(f"download failed: {ready.operation.error}")
         with requests.get(ready.url, timeout=600, stream=True) as response:
             response.raise_for_status()
             result["size"] = sum(len(piece) for piece in response.iter_content(1024 * 1024))
         # Forget it, so that the next request prepares it again.
-        harness.services.snapshot_catalog.update(
-            snapshot.environment_id,
-            snapshot.id,
+        harness.services.backup_catalog.update(
+            backup.environment_id,
+            backup.id,
             lambda current: replace(current, downloads={}, latest_download=None),
         )
 
@@ -320,7 +320,7 @@ def main() -> None:
 def run(arguments, dataset, layouts, suffix: str, nights: int) -> dict:  # type: ignore[no-untyped-def]
     backups: dict[str, list[float]] = {"today": [], "ours": []}
     peaks: dict[str, list[float]] = {"today": [], "ours": []}
-    snapshots: dict[str, list[Snapshot]] = {"today": [], "ours": []}
+    backup_list: dict[str, list[Backup]] = {"today": [], "ours": []}
     new_chunk_bytes: list[int] = []
     changes = []
     for night in range(nights):
@@ -329,31 +329,31 @@ def run(arguments, dataset, layouts, suffix: str, nights: int) -> dict:  # type:
         order = ["today", "ours"] if night % 2 == 0 else ["ours", "today"]
         for name in order:
             harness, _ = layouts[name]
-            seconds, peak, snapshot = timed_backup(harness, f"{name}-{suffix}")
+            seconds, peak, backup = timed_backup(harness, f"{name}-{suffix}")
             backups[name].append(seconds)
             peaks[name].append(peak)
-            snapshots[name].append(snapshot)
+            backup_list[name].append(backup)
         print(
             f"night {night + 1}: today {backups['today'][-1]:.2f} s, ours {backups['ours'][-1]:.2f} s "
-            f"(dump {snapshots['ours'][-1].dump_size} bytes uncompressed, {snapshots['today'][-1].dump_size} "
+            f"(dump {backups['ours'][-1].dump_size} bytes uncompressed, {backups['today'][-1].dump_size} "
             f"compressed)",
             flush=True,
         )
     ours, namespace = layouts["ours"]
     today, _ = layouts["today"]
     chunked_stored = stored_bytes(ours, f"{namespace}/chunks/")
-    today_stored = sum(int(snapshot.dump_size or 0) for snapshot in snapshots["today"])
-    one_dump = int(snapshots["today"][-1].dump_size or 0)
+    today_stored = sum(int(backup.dump_size or 0) for backup in backup_list["today"])
+    one_dump = int(backup_list["today"][-1].dump_size or 0)
     # The other way to chunk: pg_dump's compressed output (today's blobs), with the same chunker and zstd.
     compressed_chunks = ChunkCounter()
-    for snapshot in snapshots["today"]:
-        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-        compressed_chunks.add(today.services.stores.snapshots.read_bytes(folder + DUMP))
-    for snapshot in snapshots["ours"]:
-        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-        manifest = json.loads(ours.services.stores.snapshots.read_bytes(folder + MANIFEST))
+    for backup in backup_list["today"]:
+        folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
+        compressed_chunks.add(today.services.stores.backups.read_bytes(folder + DUMP))
+    for backup in backup_list["ours"]:
+        folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
+        manifest = json.loads(ours.services.stores.backups.read_bytes(folder + MANIFEST))
         new_chunk_bytes.append(int(manifest["database"]["newChunkBytes"]))
-    last = {name: snapshots[name][-1] for name in snapshots}
+    last = {name: backup_list[name][-1] for name in backup_list}
     restores: dict[str, list[float]] = {"today": [], "ours": []}
     database_downloads: dict[str, list[float]] = {"today": [], "ours": []}
     archive_downloads: dict[str, list[float]] = {"today": [], "ours": []}

@@ -1,6 +1,6 @@
 """Restore benchmark: what a user would do by hand versus appbackups, in one run.
 
-baseline: the snapshot's dump, read as the product stores it (its chunks reassembled by DumpReader, as
+baseline: the backup's dump, read as the product stores it (its chunks reassembled by DumpReader, as
           the restore reads it), streamed into `pg_restore` of a fresh database, while every file
           document is copied from the content store with a parallel SDK server-side copy (16 at a
           time) — both at once;
@@ -52,22 +52,22 @@ from bench.common import (
 from shared.adapters.postgres.connection import ConnectionParameters
 from shared.adapters.postgres.dump import dump_info, sequence_values
 from shared.adapters.postgres.restore import _check_loaded
-from shared.backups.layout import FILES, ROWS, FileEntry, snapshot_folder
+from shared.backups.layout import FILES, ROWS, FileEntry, backup_folder
 from shared.dumps.reader import DumpReader
 
 
 def dump_reader(bench: Bench, details: dict) -> DumpReader:
     """The backup's dump as the product reads it: chunks fetched ahead and verified, or a one-blob dump."""
-    folder = snapshot_folder(details["namespace"], details["environmentId"], details["id"])
+    folder = backup_folder(details["namespace"], details["environmentId"], details["id"])
     stores = bench.services.stores
-    return DumpReader(stores.snapshots, stores.content, details["namespace"], folder)
+    return DumpReader(stores.backups, stores.content, details["namespace"], folder)
 
 
 def baseline(bench: Bench, details: dict) -> float:
     service = bench.services.clients.blob_service
     store = bench.services.stores
-    folder = snapshot_folder(details["namespace"], details["environmentId"], details["id"])
-    entries = [FileEntry.from_line(line) for line in store.snapshots.read_lines(folder + FILES) if line]
+    folder = backup_folder(details["namespace"], details["environmentId"], details["id"])
+    entries = [FileEntry.from_line(line) for line in store.backups.read_lines(folder + FILES) if line]
     target_container = f"baseline-{uuid.uuid4().hex[:6]}"
     service.create_container(target_container)
     database = f"appbackups_bench_baseline_{uuid.uuid4().hex[:6]}"
@@ -137,10 +137,10 @@ def check_cost(bench: Bench, details: dict, database: str) -> dict[str, float]:
     tables_read = time.perf_counter()
     sequences = sequence_values(reader.chunks(), contents, None)
     sequences_read = time.perf_counter()
-    folder = snapshot_folder(details["namespace"], details["environmentId"], details["id"])
+    folder = backup_folder(details["namespace"], details["environmentId"], details["id"])
     row_counts = {
         str(table): int(count)
-        for table, count in json.loads(bench.services.stores.snapshots.read_bytes(folder + ROWS))["tables"].items()
+        for table, count in json.loads(bench.services.stores.backups.read_bytes(folder + ROWS))["tables"].items()
     }
     parameters = ConnectionParameters("127.0.0.1", 5432, database, "postgres", None, "prefer", 10)
     runs = []

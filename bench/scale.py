@@ -207,8 +207,8 @@ class Scale:
     def backup(self, environment_id: str) -> str:
         return self.harness.backup(environment_id, ACTOR)
 
-    def restore(self, source_id: str, snapshot_id: str, target_id: str) -> None:
-        operation = self.services.restores.request(source_id, snapshot_id, target_id, ACTOR)
+    def restore(self, source_id: str, backup_id: str, target_id: str) -> None:
+        operation = self.services.restores.request(source_id, backup_id, target_id, ACTOR)
         self.harness.drain()
         done = self.services.restores.get(operation.id)
         if done.status is not OperationStatus.FINISHED:
@@ -224,15 +224,15 @@ class Scale:
         target = Dataset(name, dsn, container, "docs/", {}, 1)
         return self.register(target, namespace, state="Stopped"), target
 
-    def prune_one(self, environment_id: str, snapshot_id: str, namespace: str) -> None:
-        self.services.backups.delete(environment_id, snapshot_id, ACTOR)
+    def prune_one(self, environment_id: str, backup_id: str, namespace: str) -> None:
+        self.services.backups.delete(environment_id, backup_id, ACTOR)
         self.services.pruning.prune({namespace})
 
-    def archive(self, environment_id: str, snapshot_id: str) -> None:
+    def archive(self, environment_id: str, backup_id: str) -> None:
         """Build the backup's Full Snapshot archive (the download's preparation)."""
-        self.services.downloads.request(environment_id, snapshot_id, DataType.FILES_AND_DATABASE, ACTOR)
+        self.services.downloads.request(environment_id, backup_id, DataType.FILES_AND_DATABASE, ACTOR)
         self.harness.drain()
-        ready = self.services.downloads.status(environment_id, snapshot_id, DataType.FILES_AND_DATABASE)
+        ready = self.services.downloads.status(environment_id, backup_id, DataType.FILES_AND_DATABASE)
         if ready.status != "Ready":
             raise RuntimeError(f"download failed: {ready.operation.error}")
 
@@ -242,7 +242,7 @@ class Scale:
         this one met. Whole containers, since Azurite deletes blobs one request at a time at about a hundred
         a second; the stores' containers are made again empty (each round has a namespace of its own)."""
         stores = self.services.stores
-        for store in (stores.archives, stores.snapshots, stores.content):
+        for store in (stores.archives, stores.backups, stores.content):
             self.blob_service.delete_container(store.container_name)
         self.blob_service.delete_container(target_container)
         self.remove_containers()
@@ -319,15 +319,15 @@ def run_size(scale: Scale, files: int, rows: int, repeat: int, *, mixed: bool = 
                 subprocess.run(pg_dump_command(dataset.database), stdout=out, check=True)
             (mirror / METADATA).write_text('{"modelVersion": "1.0.0"}')
             runs["archiveBaseline"].append(scale.measure(lambda: tar_czf(mirror))[1])
-            snapshot = scale.services.snapshot_catalog.get(environment_id, second)
+            backup = scale.services.backup_catalog.get(environment_id, second)
             scale.remove_round(target.container)
         result: dict[str, Any] = {
             "files": files,
             "fileSizes": "2 KB-4 MB, log-uniform" if mixed else "1-4 KB",
-            "filesBytes": snapshot.files_size,
+            "filesBytes": backup.files_size,
             "rows": rows,
-            "dumpBytes": snapshot.dump_size,
-            "databaseBytes": snapshot.database_size,
+            "dumpBytes": backup.dump_size,
+            "databaseBytes": backup.database_size,
             "repeat": repeat,
             "operations": {name: _median(values) for name, values in runs.items()},
         }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functions.http import CONTINUATION, ApiBlueprint, ApiRequest, Reply, RouteSpec, in_environment, page_size
 from shared.bootstrap import services
-from shared.contracts.backups import CreateBackupBody, EditBackupBody, SnapshotView
+from shared.contracts.backups import BackupView, CreateBackupBody, EditBackupBody
 from shared.contracts.common import Page
 from shared.domain.access import Permission
 
@@ -17,8 +17,8 @@ TAG = "Backups"
 LIMIT = page_size(default=20, maximum=100)
 
 
-def _location(environment_id: str, snapshot_id: str) -> str:
-    return f"/api/environments/{environment_id}/backups/{snapshot_id}"
+def _location(environment_id: str, backup_id: str) -> str:
+    return f"/api/environments/{environment_id}/backups/{backup_id}"
 
 
 @bp.api(
@@ -27,20 +27,20 @@ def _location(environment_id: str, snapshot_id: str) -> str:
     RouteSpec(
         "List backups, newest first",
         MANAGE,
-        response_model=Page[SnapshotView],
+        response_model=Page[BackupView],
         query=(LIMIT, CONTINUATION),
         tag=TAG,
     ),
 )
 def list_backups(request: ApiRequest) -> Reply:
-    snapshots, token = services().backups.page(
+    backup_list, token = services().backups.page(
         request.environment_id(),
         limit=request.query_int(LIMIT),
         continuation=request.continuation_token(),
     )
     backups = services().backups
-    views = [SnapshotView.of(snapshot, backups.operation(snapshot)) for snapshot in snapshots]
-    return Reply(200, Page[SnapshotView](items=views, continuation_token=token))
+    views = [BackupView.of(backup, backups.operation(backup)) for backup in backup_list]
+    return Reply(200, Page[BackupView](items=views, continuation_token=token))
 
 
 @bp.api(
@@ -50,26 +50,26 @@ def list_backups(request: ApiRequest) -> Reply:
         "Create a backup (answers 202; poll Location)",
         MANAGE,
         request_model=CreateBackupBody,
-        response_model=SnapshotView,
+        response_model=BackupView,
         success_status=202,
         tag=TAG,
     ),
 )
 def create_backup(request: ApiRequest) -> Reply:
     body = request.body(CreateBackupBody)
-    snapshot = services().backups.request(request.environment_id(), request.caller, comment=body.comment)
-    headers = {"Location": _location(snapshot.environment_id, snapshot.id), "Retry-After": "5"}
-    return Reply(202, SnapshotView.of(snapshot), headers)
+    backup = services().backups.request(request.environment_id(), request.caller, comment=body.comment)
+    headers = {"Location": _location(backup.environment_id, backup.id), "Retry-After": "5"}
+    return Reply(202, BackupView.of(backup), headers)
 
 
 @bp.api(
-    "environments/{env}/backups/{id}", "GET", RouteSpec("Backup details", MANAGE, response_model=SnapshotView, tag=TAG)
+    "environments/{env}/backups/{id}", "GET", RouteSpec("Backup details", MANAGE, response_model=BackupView, tag=TAG)
 )
 def get_backup(request: ApiRequest) -> Reply:
     backups = services().backups
-    snapshot = backups.get(request.environment_id(), request.route("id"))
-    headers = {"Retry-After": "5"} if snapshot.status.value == "Processing" else {}
-    return Reply(200, SnapshotView.of(snapshot, backups.operation(snapshot)), headers)
+    backup = backups.get(request.environment_id(), request.route("id"))
+    headers = {"Retry-After": "5"} if backup.status.value == "Processing" else {}
+    return Reply(200, BackupView.of(backup, backups.operation(backup)), headers)
 
 
 @bp.api(
@@ -78,7 +78,7 @@ def get_backup(request: ApiRequest) -> Reply:
     RouteSpec(
         "Cancel a backup being made (202 while it stops; 200 once Cancelled; 409 unless Processing)",
         MANAGE,
-        response_model=SnapshotView,
+        response_model=BackupView,
         success_status=202,
         also_success=(200,),
         tag=TAG,
@@ -86,11 +86,11 @@ def get_backup(request: ApiRequest) -> Reply:
 )
 def cancel_backup(request: ApiRequest) -> Reply:
     backups = services().backups
-    snapshot = backups.cancel(request.environment_id(), request.route("id"), request.caller)
-    view = SnapshotView.of(snapshot, backups.operation(snapshot))
-    if snapshot.status.value == "Cancelled":
+    backup = backups.cancel(request.environment_id(), request.route("id"), request.caller)
+    view = BackupView.of(backup, backups.operation(backup))
+    if backup.status.value == "Cancelled":
         return Reply(200, view)
-    return Reply(202, view, {"Location": _location(snapshot.environment_id, snapshot.id), "Retry-After": "2"})
+    return Reply(202, view, {"Location": _location(backup.environment_id, backup.id), "Retry-After": "2"})
 
 
 @bp.api(
@@ -100,7 +100,7 @@ def cancel_backup(request: ApiRequest) -> Reply:
         "Edit a backup's comment or pin it (keepUntil)",
         MANAGE,
         request_model=EditBackupBody,
-        response_model=SnapshotView,
+        response_model=BackupView,
         tag=TAG,
     ),
 )
@@ -111,8 +111,8 @@ def edit_backup(request: ApiRequest) -> Reply:
         changes["comment"] = body.comment
     if "keep_until" in body.model_fields_set:
         changes["keep_until"] = body.keep_until
-    snapshot = services().backups.edit(request.environment_id(), request.route("id"), request.caller, **changes)  # type: ignore[arg-type]
-    return Reply(200, SnapshotView.of(snapshot))
+    backup = services().backups.edit(request.environment_id(), request.route("id"), request.caller, **changes)  # type: ignore[arg-type]
+    return Reply(200, BackupView.of(backup))
 
 
 @bp.api("environments/{env}/backups/{id}", "DELETE", RouteSpec("Delete a backup", MANAGE, success_status=204, tag=TAG))

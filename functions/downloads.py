@@ -36,9 +36,9 @@ DATA_TYPE = ChoiceQuery(
 )
 def request_download(request: ApiRequest) -> Reply:
     body = request.body(DownloadBody)
-    environment_id, snapshot_id = request.environment_id(), request.route("id")
-    download, _ = services().downloads.request(environment_id, snapshot_id, body.data_type, request.caller)
-    location = f"/api/environments/{environment_id}/backups/{snapshot_id}/download?dataType={body.data_type.value}"
+    environment_id, backup_id = request.environment_id(), request.route("id")
+    download, _ = services().downloads.request(environment_id, backup_id, body.data_type, request.caller)
+    location = f"/api/environments/{environment_id}/backups/{backup_id}/download?dataType={body.data_type.value}"
     if download.status == "Ready":
         return Reply(200, DownloadView.of(download), {"Location": location})
     return Reply(202, DownloadView.of(download), {"Location": location, "Retry-After": "5"})
@@ -69,11 +69,11 @@ def get_download(request: ApiRequest) -> Reply:
     ),
 )
 def cancel_download(request: ApiRequest) -> Reply:
-    environment_id, snapshot_id = request.environment_id(), request.route("id")
-    download = services().downloads.cancel(environment_id, snapshot_id, _data_type(request), request.caller)
+    environment_id, backup_id = request.environment_id(), request.route("id")
+    download = services().downloads.cancel(environment_id, backup_id, _data_type(request), request.caller)
     if download.status == "Cancelled":
         return Reply(200, DownloadView.of(download))
-    location = f"/api/environments/{environment_id}/backups/{snapshot_id}/download?dataType={download.data_type.value}"
+    location = f"/api/environments/{environment_id}/backups/{backup_id}/download?dataType={download.data_type.value}"
     return Reply(202, DownloadView.of(download), {"Location": location, "Retry-After": "2"})
 
 

@@ -98,7 +98,7 @@ def put_environment(request: ApiRequest) -> Reply:
 )
 def deregister_environment(request: ApiRequest) -> Reply:
     environment = services().environments.deregister(
-        request.environment_id(), request.caller, services().snapshot_catalog
+        request.environment_id(), request.caller, services().backup_catalog
     )
     return Reply(200, EnvironmentView.of(environment), {"ETag": environment.etag})
 

@@ -30,6 +30,6 @@ def reap_stale_work(timer: func.TimerRequest) -> None:
 def remove_expired_transfers(timer: func.TimerRequest) -> None:
     """Prepared archives go once their 8 hours are over; uploads never completed go once their URL expired."""
     for operation in services().downloads.clean_up():
-        logger.info("removed the expired archive of download %s (backup %s)", operation.id, operation.snapshot_id)
+        logger.info("removed the expired archive of download %s (backup %s)", operation.id, operation.backup_id)
     for session in services().uploads.clean_up():
         logger.info("removed the abandoned upload %s of %s", session.id, session.environment_id)

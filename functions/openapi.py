@@ -24,7 +24,7 @@ bp = ApiBlueprint()
 _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "env": {"type": "string", "pattern": ENVIRONMENT_ID_PATTERN, "description": "Environment id."},
     "ns": {"type": "string", "pattern": NAMESPACE_PATTERN, "description": "Namespace."},
-    "id": {"type": "string", "description": "Backup (snapshot) id, a UUID."},
+    "id": {"type": "string", "description": "Backup id, a UUID."},
     "restoreId": {"type": "string", "description": "Restore id, from the Location of POST …/restore."},
     "drillId": {"type": "string", "description": "Restore drill id, from the Location of POST …/verify."},
     "uploadId": {"type": "string", "description": "Upload id, from POST …/uploads."},

@@ -11,7 +11,7 @@ import azure.functions as func
 from shared.adapters.queues import decode_message
 from shared.bootstrap import services
 from shared.config import STORAGE_CONNECTION, Queues
-from shared.domain.snapshots import Tier
+from shared.domain.backups import Tier
 
 bp = func.Blueprint()
 logger = logging.getLogger("appbackups.schedules")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functions.http import ApiBlueprint, ApiRequest, Reply, RouteSpec, in_environment
 from shared.bootstrap import services
-from shared.contracts.backups import SnapshotView
+from shared.contracts.backups import BackupView
 from shared.contracts.uploads import StartUploadBody, UploadAccepted, UploadStarted
 from shared.domain.access import Permission
 
@@ -51,9 +51,9 @@ def start_upload(request: ApiRequest) -> Reply:
 )
 def complete_upload(request: ApiRequest) -> Reply:
     environment_id = request.environment_id()
-    snapshot, operation = services().uploads.complete(environment_id, request.route("uploadId"), request.caller)
+    backup, operation = services().uploads.complete(environment_id, request.route("uploadId"), request.caller)
     body = UploadAccepted(
-        backup_id=snapshot.id, backup=SnapshotView.of(snapshot), operation_id=operation.id if operation else None
+        backup_id=backup.id, backup=BackupView.of(backup), operation_id=operation.id if operation else None
     )
-    headers = {"Location": f"/api/environments/{environment_id}/backups/{snapshot.id}", "Retry-After": "5"}
+    headers = {"Location": f"/api/environments/{environment_id}/backups/{backup.id}", "Retry-After": "5"}
     return Reply(202, body, headers)

@@ -19,12 +19,12 @@ from shared.adapters.webhooks import PinnedTransport, WebhookTransport
 from shared.backups.service import BackupService
 from shared.backups.steps import BackupSettings, BackupSteps
 from shared.catalog.activity import ActivityCatalog, ActivityLog
+from shared.catalog.backups import BackupCatalog
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.events import DeliveryCatalog, WebhookCatalog
 from shared.catalog.members import MemberCatalog
 from shared.catalog.nights import NightCatalog
 from shared.catalog.operations import OperationCatalog
-from shared.catalog.snapshots import SnapshotCatalog
 from shared.catalog.uploads import UploadCatalog
 from shared.clients import StorageClients, event_grid_publisher
 from shared.clock import Clock, utc_now
@@ -61,7 +61,7 @@ class Services:
     clients: StorageClients
     databases: Databases
     environment_catalog: EnvironmentCatalog
-    snapshot_catalog: SnapshotCatalog
+    backup_catalog: BackupCatalog
     stores: Stores
     activity: ActivityLog
     environments: EnvironmentService
@@ -129,10 +129,10 @@ def build_services(
         token_provider=None if settings.storage.uses_account_key else token_provider,
     )
     environment_catalog = EnvironmentCatalog(tables(Tables.ENVIRONMENTS))
-    snapshot_catalog = SnapshotCatalog(tables(Tables.SNAPSHOTS))
+    backup_catalog = BackupCatalog(tables(Tables.BACKUPS))
     activity = ActivityLog(ActivityCatalog(tables(Tables.ACTIVITY)), clock)
     stores = Stores(
-        snapshots=blobs(None, Containers.SNAPSHOTS),
+        backups=blobs(None, Containers.BACKUPS),
         content=blobs(None, Containers.CONTENT),
         archives=blobs(None, Containers.ARCHIVES),
         uploads=blobs(None, Containers.UPLOADS),
@@ -160,9 +160,9 @@ def build_services(
             progress_interval=timedelta(seconds=settings.progress_interval_seconds),
         ),
     )
-    backups = BackupService(snapshot_catalog, environment_catalog, activity, operations, stores.snapshots, clock)
+    backups = BackupService(backup_catalog, environment_catalog, activity, operations, stores.backups, clock)
     events = EventPublisher(
-        queues(Queues.EVENTS), snapshot_catalog, environment_catalog, clock, timedelta(hours=settings.freshness_hours)
+        queues(Queues.EVENTS), backup_catalog, environment_catalog, clock, timedelta(hours=settings.freshness_hours)
     )
 
     def register(definition: OperationDefinition) -> None:
@@ -172,10 +172,10 @@ def build_services(
     night_catalog = NightCatalog(tables(Tables.SCHEDULES))
     pruning = PruneService(
         environment_catalog,
-        snapshot_catalog,
+        backup_catalog,
         night_catalog,
         activity,
-        stores.snapshots,
+        stores.backups,
         stores.content,
         stores.maintenance,
         clock,
@@ -183,7 +183,7 @@ def build_services(
         on_forgotten=events.backup_expired,
     )
     backup_steps = BackupSteps(
-        snapshot_catalog,
+        backup_catalog,
         environment_catalog,
         activity,
         stores,
@@ -195,11 +195,11 @@ def build_services(
     register(backup_steps.definition())
     restore_steps = RestoreSteps(
         environments=environment_catalog,
-        snapshots=snapshot_catalog,
+        backup_catalog=backup_catalog,
         backups=backups,
         engine=operations,
         activity=activity,
-        snapshot_store=stores.snapshots,
+        backup_store=stores.backups,
         content_store=stores.content,
         file_store=file_store,
         databases=databases,
@@ -209,9 +209,9 @@ def build_services(
     register(restore_steps.definition())
     drill_steps = DrillSteps(
         environments=environment_catalog,
-        snapshots=snapshot_catalog,
+        backup_catalog=backup_catalog,
         activity=activity,
-        snapshot_store=stores.snapshots,
+        backup_store=stores.backups,
         content_store=stores.content,
         databases=databases,
         clock=clock,
@@ -231,9 +231,9 @@ def build_services(
     )
     register(drill_steps.definition())
     download_steps = DownloadSteps(
-        snapshots=snapshot_catalog,
+        backup_catalog=backup_catalog,
         activity=activity,
-        snapshot_store=stores.snapshots,
+        backup_store=stores.backups,
         content_store=stores.content,
         archive_store=stores.archives,
         clock=clock,
@@ -243,9 +243,9 @@ def build_services(
     register(download_steps.definition())
     register(
         UploadSteps(
-            snapshots=snapshot_catalog,
+            backup_catalog=backup_catalog,
             activity=activity,
-            snapshot_store=stores.snapshots,
+            backup_store=stores.backups,
             content_store=stores.content,
             upload_store=stores.uploads,
             clock=clock,
@@ -279,7 +279,7 @@ def build_services(
         clients=clients,
         databases=databases,
         environment_catalog=environment_catalog,
-        snapshot_catalog=snapshot_catalog,
+        backup_catalog=backup_catalog,
         stores=stores,
         activity=activity,
         environments=EnvironmentService(environment_catalog, activity, clock),
@@ -293,26 +293,26 @@ def build_services(
         restores=RestoreService(
             operations,
             environment_catalog,
-            snapshot_catalog,
+            backup_catalog,
             backups,
             clock,
             Preflight(
                 environments=environment_catalog,
                 backups=backups,
                 databases=databases,
-                snapshot_store=stores.snapshots,
+                backup_store=stores.backups,
                 content_store=stores.content,
                 file_store=file_store,
             ),
         ),
         drill_steps=drill_steps,
-        drills=DrillService(operations, environment_catalog, snapshot_catalog, backups, clock),
-        downloads=DownloadService(operations, operation_catalog, snapshot_catalog, backups, stores.archives, clock),
+        drills=DrillService(operations, environment_catalog, backup_catalog, backups, clock),
+        downloads=DownloadService(operations, operation_catalog, backup_catalog, backups, stores.archives, clock),
         uploads=UploadService(
             operations,
             UploadCatalog(tables(Tables.UPLOADS)),
             environment_catalog,
-            snapshot_catalog,
+            backup_catalog,
             stores.uploads,
             clock,
             timedelta(minutes=settings.upload_url_minutes),
@@ -320,7 +320,7 @@ def build_services(
         scheduler=SchedulerService(
             environment_catalog,
             night_catalog,
-            snapshot_catalog,
+            backup_catalog,
             backups,
             queues(Queues.SCHEDULED),
             clock,
@@ -328,13 +328,13 @@ def build_services(
         ),
         pruning=pruning,
         reaper=Reaper(
-            operations, operation_catalog, snapshot_catalog, clock, timedelta(minutes=settings.operation_stale_minutes)
+            operations, operation_catalog, backup_catalog, clock, timedelta(minutes=settings.operation_stale_minutes)
         ),
         health=HealthService(
-            clients.health_probes(Containers.SNAPSHOTS, Tables.ENVIRONMENTS, Queues.OPERATIONS),
+            clients.health_probes(Containers.BACKUPS, Tables.ENVIRONMENTS, Queues.OPERATIONS),
             environment_catalog,
             databases,
-            snapshot_catalog,
+            backup_catalog,
             clock,
             timedelta(hours=settings.freshness_hours),
         ),

@@ -27,18 +27,18 @@ STORAGE_CONNECTION = "BackupStorage"
 
 
 class Containers:
-    SNAPSHOTS = "snapshots"  # database dumps and manifests, one folder per snapshot
+    BACKUPS = "snapshots"  # stored name kept (docs/decisions/0001): dumps and manifests, one folder per backup
     CONTENT = "content"  # file-document content store, shared per namespace
     ARCHIVES = "archives"  # prepared download archives
     UPLOADS = "uploads"  # archives uploaded by clients, before ingest
     MAINTENANCE = "maintenance"  # pruning's marks between runs
 
-    ALL = (SNAPSHOTS, CONTENT, ARCHIVES, UPLOADS, MAINTENANCE)
+    ALL = (BACKUPS, CONTENT, ARCHIVES, UPLOADS, MAINTENANCE)
 
 
 class Tables:
     ENVIRONMENTS = "environments"
-    SNAPSHOTS = "snapshots"
+    BACKUPS = "snapshots"
     ACTIVITY = "activity"
     OPERATIONS = "operations"
     MEMBERS = "members"
@@ -47,7 +47,7 @@ class Tables:
     WEBHOOKS = "webhooks"  # per namespace: the webhooks that receive its events (URL, events, secret)
     DELIVERIES = "eventdeliveries"  # per webhook (and the Event Grid topic): each event's delivery attempts
 
-    ALL = (ENVIRONMENTS, SNAPSHOTS, ACTIVITY, OPERATIONS, MEMBERS, SCHEDULES, UPLOADS, WEBHOOKS, DELIVERIES)
+    ALL = (ENVIRONMENTS, BACKUPS, ACTIVITY, OPERATIONS, MEMBERS, SCHEDULES, UPLOADS, WEBHOOKS, DELIVERIES)
 
 
 class Queues:

@@ -34,7 +34,7 @@ function renderDetails(backup) {
   fill(
     detailsList,
     row("Status", statusBadge(backup.status)),
-    row("Snapshot id", h("code", {}, backup.id)),
+    row("Backup id", h("code", {}, backup.id)),
     row("Created on", time(backup.createdOn, { long: true })),
     row("Finished on", time(backup.finishedOn, { long: true })),
     row("Expires on", time(backup.expiresOn, { long: true })),

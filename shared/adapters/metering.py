@@ -77,7 +77,7 @@ class StorageMeter:
         with self._lock:
             self._counts[request] += 1
 
-    def snapshot(self) -> Counter[Request]:
+    def counts(self) -> Counter[Request]:
         with self._lock:
             return Counter(self._counts)
 
@@ -88,7 +88,7 @@ class StorageMeter:
     @contextmanager
     def measuring(self) -> Iterator[Measurement]:
         """The requests made while the block runs (by every thread using the metered clients)."""
-        measurement = Measurement(self, self.snapshot())
+        measurement = Measurement(self, self.counts())
         try:
             yield measurement
         finally:
@@ -102,11 +102,11 @@ class Measurement:
         self._end: Counter[Request] | None = None
 
     def stop(self) -> None:
-        self._end = self._meter.snapshot()
+        self._end = self._meter.counts()
 
     @property
     def requests(self) -> Counter[Request]:
-        end = self._end if self._end is not None else self._meter.snapshot()
+        end = self._end if self._end is not None else self._meter.counts()
         return end - self._start
 
     def count(self, kind: str | None = None, *, container: str | None = None, service: str | None = None) -> int:

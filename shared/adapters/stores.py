@@ -11,7 +11,7 @@ from shared.domain.environments import Environment
 
 @dataclass
 class Stores:
-    snapshots: BlobStore
+    backups: BlobStore
     content: BlobStore
     archives: BlobStore
     uploads: BlobStore

@@ -1,1 +1,1 @@
-"""The backup engine: what a snapshot stores, and how it is made."""
+"""The backup engine: what a backup stores, and how it is made."""

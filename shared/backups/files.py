@@ -1,5 +1,5 @@
 """File documents into the content store: a streaming merge of the database's uuids, the
-source container's listing and the previous snapshot's file list, with server-side copies of
+source container's listing and the previous backup's file list, with server-side copies of
 only what the store does not have yet, a bounded number at a time, in uuid order."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from shared.adapters.blobs import BlobInfo, BlobStore
 from shared.backups.layout import FileEntry, content_object
-from shared.domain.snapshots import MISSING_UUIDS_KEPT
+from shared.domain.backups import MISSING_UUIDS_KEPT
 from shared.faults import Fault
 from shared.merges import SortedStream
 
@@ -119,7 +119,7 @@ class FileCollector:
         return FileEntry(file_uuid, blob.size, md5, name, blob.etag)
 
     def collect(self, uuids: Iterator[str], prefix: str, previous: Iterator[FileEntry]) -> Iterator[FileEntry]:
-        """The snapshot's file entries in uuid order; each one's content is in the store when yielded."""
+        """The backup's file entries in uuid order; each one's content is in the store when yielded."""
         pending: deque[Future[FileEntry]] = deque()
         with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="copy") as pool:
             try:

@@ -1,13 +1,13 @@
-"""Where a snapshot's data lives, and the format of its file list.
+"""Where a backup's data lives, and the format of its file list.
 
-snapshots/{namespace}/{environment}/{snapshot}/db.backup     pg_dump -Fc -O -x output
-snapshots/{namespace}/{environment}/{snapshot}/files.jsonl   one FileEntry per line, in uuid byte order
-snapshots/{namespace}/{environment}/{snapshot}/rows.json     exact row counts per table, as of the dump's snapshot
-snapshots/{namespace}/{environment}/{snapshot}/manifest.json the summary, written last
+snapshots/{namespace}/{environment}/{backup}/db.backup     pg_dump -Fc -O -x output
+snapshots/{namespace}/{environment}/{backup}/files.jsonl   one FileEntry per line, in uuid byte order
+snapshots/{namespace}/{environment}/{backup}/rows.json     exact row counts per table, as of the dump's snapshot
+snapshots/{namespace}/{environment}/{backup}/manifest.json the summary, written last
 content/{namespace}/{uuid}/{md5}                             one file document's content, written once
 
 A content object's name carries the MD5 of its content, so one name never stands for two
-contents, and every snapshot of the namespace that needs the same file shares the object.
+contents, and every backup of the namespace that needs the same file shares the object.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 from shared.adapters.blobs import BlobStore
 from shared.adapters.errors import BlobNotFound
-from shared.domain.snapshots import Snapshot
+from shared.domain.backups import Backup
 
 DUMP = "db.backup"
 FILES = "files.jsonl"
@@ -30,24 +30,24 @@ MANIFEST_FORMAT = "appbackups/1"
 
 
 def manifest_head(
-    snapshot: Snapshot, finished_on: datetime, model_version: str | None, deployment_package: str | None
+    backup: Backup, finished_on: datetime, model_version: str | None, deployment_package: str | None
 ) -> dict[str, Any]:
-    """The fields every snapshot's manifest begins with, whoever made the snapshot."""
+    """The fields every backup's manifest begins with, whoever made the backup."""
     return {
         "format": MANIFEST_FORMAT,
-        "snapshotId": snapshot.id,
-        "environmentId": snapshot.environment_id,
-        "namespace": snapshot.namespace,
-        "tier": snapshot.tier.value,
-        "createdOn": snapshot.created_on.isoformat(),
+        "snapshotId": backup.id,
+        "environmentId": backup.environment_id,
+        "namespace": backup.namespace,
+        "tier": backup.tier.value,
+        "createdOn": backup.created_on.isoformat(),
         "finishedOn": finished_on.isoformat(),
         "modelVersion": model_version,
         "deploymentPackage": deployment_package,
     }
 
 
-def snapshot_folder(namespace: str, environment_id: str, snapshot_id: str) -> str:
-    return f"{namespace}/{environment_id}/{snapshot_id}/"
+def backup_folder(namespace: str, environment_id: str, backup_id: str) -> str:
+    return f"{namespace}/{environment_id}/{backup_id}/"
 
 
 def content_object(namespace: str, file_uuid: str, md5: str) -> str:
@@ -80,10 +80,10 @@ class FileEntry:
         )
 
 
-def read_file_list(store: BlobStore, snapshot: Snapshot, *, missing_ok: bool = False) -> Iterator[FileEntry]:
+def read_file_list(store: BlobStore, backup: Backup, *, missing_ok: bool = False) -> Iterator[FileEntry]:
     """A backup's file list, streamed, in uuid order. With ``missing_ok`` a backup without one (its data
     was removed, perhaps while it was being read) has none; otherwise its absence is an error."""
-    name = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id) + FILES
+    name = backup_folder(backup.namespace, backup.environment_id, backup.id) + FILES
     try:
         for line in store.read_lines(name):
             if line.strip():
@@ -93,9 +93,9 @@ def read_file_list(store: BlobStore, snapshot: Snapshot, *, missing_ok: bool = F
             raise
 
 
-def read_row_counts(store: BlobStore, snapshot: Snapshot) -> dict[str, int] | None:
+def read_row_counts(store: BlobStore, backup: Backup) -> dict[str, int] | None:
     """The exact row counts per table recorded with a backup; None for one made without them (an upload)."""
-    name = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id) + ROWS
+    name = backup_folder(backup.namespace, backup.environment_id, backup.id) + ROWS
     try:
         document = json.loads(store.read_bytes(name))
     except BlobNotFound:

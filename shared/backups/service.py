@@ -8,17 +8,17 @@ from datetime import datetime
 
 from shared.adapters.blobs import BlobStore
 from shared.adapters.errors import StorageFault
-from shared.backups.layout import snapshot_folder
+from shared.backups.layout import backup_folder
 from shared.backups.steps import KIND
 from shared.catalog.activity import ActivityLog
+from shared.catalog.backups import BackupCatalog
 from shared.catalog.environments import EnvironmentCatalog
-from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain import retention
 from shared.domain.access import Principal
 from shared.domain.activity import Action, Outcome
+from shared.domain.backups import Actor, Backup, BackupStatus, Tier, is_backup_id, new_backup_id
 from shared.domain.operations import Operation
-from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier, is_snapshot_id, new_snapshot_id
 from shared.errors import AlreadyExists, Conflict, NotFound, ServiceUnavailable, Unprocessable
 from shared.operations.engine import OperationEngine
 
@@ -30,18 +30,18 @@ _UNSET = object()
 class BackupService:
     def __init__(
         self,
-        snapshots: SnapshotCatalog,
+        backup_catalog: BackupCatalog,
         environments: EnvironmentCatalog,
         activity: ActivityLog,
         engine: OperationEngine,
-        snapshot_store: BlobStore,
+        backup_store: BlobStore,
         clock: Clock,
     ) -> None:
-        self._snapshots = snapshots
+        self._backup_catalog = backup_catalog
         self._environments = environments
         self._activity = activity
         self._engine = engine
-        self._store = snapshot_store
+        self._store = backup_store
         self._clock = clock
 
     def request(
@@ -51,22 +51,22 @@ class BackupService:
         *,
         comment: str = "",
         tier: Tier = Tier.MANUAL,
-        snapshot_id: str | None = None,
-    ) -> Snapshot:
+        backup_id: str | None = None,
+    ) -> Backup:
         """Record a Processing backup and start making it. The environment must be eligible."""
-        return self.start(self.record(environment_id, actor, comment=comment, tier=tier, snapshot_id=snapshot_id))
+        return self.start(self.record(environment_id, actor, comment=comment, tier=tier, backup_id=backup_id))
 
-    def start(self, snapshot: Snapshot) -> Snapshot:
+    def start(self, backup: Backup) -> Backup:
         """Queue the making of a recorded backup; if the queue is down, the backup fails (503)."""
         try:
-            self._engine.wake(str(snapshot.operation_id))
+            self._engine.wake(str(backup.operation_id))
         except StorageFault as error:
-            self._engine.abandon(str(snapshot.operation_id), "The backup could not be queued.")
+            self._engine.abandon(str(backup.operation_id), "The backup could not be queued.")
             raise ServiceUnavailable(
                 "The work queue is unavailable; the backup was not started. Try again shortly.",
                 code="queue_unavailable",
             ) from error
-        return snapshot
+        return backup
 
     def record(
         self,
@@ -75,32 +75,32 @@ class BackupService:
         *,
         comment: str = "",
         tier: Tier = Tier.MANUAL,
-        snapshot_id: str | None = None,
+        backup_id: str | None = None,
         parent_operation_id: str | None = None,
-    ) -> Snapshot:
+    ) -> Backup:
         """Record a Processing backup and the operation that makes it (not queued yet: see ``start``).
         A pre-restore backup names the restore that waits for it."""
         environment = self._environments.get(environment_id)
         if tier is not Tier.PRE_RESTORE:
             environment.ensure_can_back_up()
         now = self._clock()
-        snapshot_id = snapshot_id or new_snapshot_id(now)
+        backup_id = backup_id or new_backup_id(now)
         operation = self._engine.new(
             KIND,
             environment_id=environment.id,
             namespace=environment.namespace,
             actor=Actor(actor.id, actor.name),
-            snapshot_id=snapshot_id,
+            backup_id=backup_id,
             parameters={"tier": tier.value}
             | ({"parentOperationId": parent_operation_id} if parent_operation_id else {}),
         )
         try:
-            return self._snapshots.add(
-                Snapshot(
-                    id=snapshot_id,
+            return self._backup_catalog.add(
+                Backup(
+                    id=backup_id,
                     environment_id=environment.id,
                     namespace=environment.namespace,
-                    status=SnapshotStatus.PROCESSING,
+                    status=BackupStatus.PROCESSING,
                     tier=tier,
                     created_on=now,
                     expires_on=retention.expiry(tier, now),
@@ -112,90 +112,88 @@ class BackupService:
                 )
             )
         except AlreadyExists:
-            self._engine.abandon(operation.id, f"Backup {snapshot_id} exists already.")
+            self._engine.abandon(operation.id, f"Backup {backup_id} exists already.")
             raise
 
-    def operation(self, snapshot: Snapshot) -> Operation | None:
+    def operation(self, backup: Backup) -> Operation | None:
         """The work that makes the backup, while it is being made (for its progress)."""
-        if snapshot.status is not SnapshotStatus.PROCESSING or snapshot.operation_id is None:
+        if backup.status is not BackupStatus.PROCESSING or backup.operation_id is None:
             return None
-        return self._engine.find(snapshot.operation_id)
+        return self._engine.find(backup.operation_id)
 
-    def cancel(self, environment_id: str, snapshot_id: str, actor: Principal) -> Snapshot:
+    def cancel(self, environment_id: str, backup_id: str, actor: Principal) -> Backup:
         """Stop a backup being made; it ends Cancelled, its partial data removed. Idempotent."""
-        snapshot = self.get(environment_id, snapshot_id)
-        if snapshot.status is SnapshotStatus.CANCELLED:
-            return snapshot
-        if snapshot.status is not SnapshotStatus.PROCESSING or snapshot.operation_id is None:
+        backup = self.get(environment_id, backup_id)
+        if backup.status is BackupStatus.CANCELLED:
+            return backup
+        if backup.status is not BackupStatus.PROCESSING or backup.operation_id is None:
             raise Conflict(
-                f"Backup {snapshot.id} is {snapshot.status.value}; only a backup being made can be cancelled.",
+                f"Backup {backup.id} is {backup.status.value}; only a backup being made can be cancelled.",
                 code="backup_not_processing",
-                backupStatus=snapshot.status.value,
+                backupStatus=backup.status.value,
             )
-        self._engine.cancel(snapshot.operation_id, Actor(actor.id, actor.name))
-        return self._snapshots.get(environment_id, snapshot_id)
+        self._engine.cancel(backup.operation_id, Actor(actor.id, actor.name))
+        return self._backup_catalog.get(environment_id, backup_id)
 
-    def page(self, environment_id: str, *, limit: int, continuation: str | None) -> tuple[list[Snapshot], str | None]:
+    def page(self, environment_id: str, *, limit: int, continuation: str | None) -> tuple[list[Backup], str | None]:
         self._environments.get(environment_id)
-        return self._snapshots.page(environment_id, limit=limit, continuation=continuation)
+        return self._backup_catalog.page(environment_id, limit=limit, continuation=continuation)
 
-    def get(self, environment_id: str, snapshot_id: str) -> Snapshot:
+    def get(self, environment_id: str, backup_id: str) -> Backup:
         self._environments.get(environment_id)
-        if not is_snapshot_id(snapshot_id):
-            raise NotFound(f"{snapshot_id!r} is not a backup id.", code="backup_not_found")
-        return self._snapshots.get(environment_id, snapshot_id)
+        if not is_backup_id(backup_id):
+            raise NotFound(f"{backup_id!r} is not a backup id.", code="backup_not_found")
+        return self._backup_catalog.get(environment_id, backup_id)
 
     def edit(
         self,
         environment_id: str,
-        snapshot_id: str,
+        backup_id: str,
         actor: Principal,
         *,
         comment: str | None = None,
         keep_until: datetime | object | None = _UNSET,
-    ) -> Snapshot:
+    ) -> Backup:
         """Change the comment and/or pin the backup until a date (``keep_until=None`` unpins)."""
-        snapshot = self.get(environment_id, snapshot_id)
+        backup = self.get(environment_id, backup_id)
         changes: dict[str, object] = {}
         notes = []
-        if comment is not None and comment != snapshot.comment:
+        if comment is not None and comment != backup.comment:
             changes["comment"] = comment
             notes.append("comment changed")
-        if keep_until is not _UNSET and keep_until != snapshot.keep_until:
+        if keep_until is not _UNSET and keep_until != backup.keep_until:
             if isinstance(keep_until, datetime) and keep_until <= self._clock():
                 raise Unprocessable("keepUntil must be in the future.", code="keep_until_in_past")
             changes["keep_until"] = keep_until
             notes.append(f"kept until {keep_until.isoformat()}" if isinstance(keep_until, datetime) else "unpinned")
         if not changes:
-            return snapshot
-        edited = self._snapshots.save(replace(snapshot, **changes))  # type: ignore[arg-type]
+            return backup
+        edited = self._backup_catalog.save(replace(backup, **changes))  # type: ignore[arg-type]
         self._activity.record(
             environment_id,
             Action.EDIT,
             Outcome.FINISHED,
             actor,
             "Backup " + ", ".join(notes) + ".",
-            snapshot_id=snapshot_id,
+            backup_id=backup_id,
         )
         return edited
 
-    def delete(self, environment_id: str, snapshot_id: str, actor: Principal) -> None:
-        """Remove the snapshot and its own data. File contents it shared are reclaimed by pruning."""
-        snapshot = self.get(environment_id, snapshot_id)
-        snapshot.ensure_deletable()
-        self._snapshots.delete(snapshot)
-        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+    def delete(self, environment_id: str, backup_id: str, actor: Principal) -> None:
+        """Remove the backup and its own data. File contents it shared are reclaimed by pruning."""
+        backup = self.get(environment_id, backup_id)
+        backup.ensure_deletable()
+        self._backup_catalog.delete(backup)
+        folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
         try:
             self._store.delete_prefix(folder)
         except StorageFault:
-            logger.warning(
-                "backup %s deleted from the catalog; its data is left to pruning", snapshot_id, exc_info=True
-            )
+            logger.warning("backup %s deleted from the catalog; its data is left to pruning", backup_id, exc_info=True)
         self._activity.record(
             environment_id,
             Action.DELETE,
             Outcome.FINISHED,
             actor,
-            f"{snapshot.tier.value.capitalize()} backup of {snapshot.created_on:%Y-%m-%d %H:%M} UTC deleted.",
-            snapshot_id=snapshot_id,
+            f"{backup.tier.value.capitalize()} backup of {backup.created_on:%Y-%m-%d %H:%M} UTC deleted.",
+            backup_id=backup_id,
         )

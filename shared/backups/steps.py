@@ -28,19 +28,19 @@ from shared.backups.layout import (
     MANIFEST,
     ROWS,
     FileEntry,
+    backup_folder,
     manifest_head,
     read_file_list,
-    snapshot_folder,
 )
 from shared.catalog.activity import ActivityLog, new_entry_id
+from shared.catalog.backups import BackupCatalog
 from shared.catalog.environments import EnvironmentCatalog
-from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain.access import Principal
 from shared.domain.activity import Action, Outcome
+from shared.domain.backups import Backup, BackupStatus, Tier
 from shared.domain.environments import MissingFiles
 from shared.domain.operations import Operation, OperationStatus
-from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier
 from shared.dumps.store import ChunkRef, previous_chunks, read_chunk_index
 from shared.dumps.writer import FORMAT, DumpWriter, after_first, dump_writer
 from shared.faults import Fault, crash_point
@@ -70,17 +70,17 @@ class BackupHooks:
     after_snapshot_exported: Callable[[DatabaseSnapshot], None] | None = None
     after_first_dump_chunk: Callable[[], None] | None = None
     after_dump_stored: Callable[[], None] | None = None  # the dump and the file list are committed
-    before_finish: Callable[[Snapshot], None] | None = None
+    before_finish: Callable[[Backup], None] | None = None
 
 
-def creator(snapshot: Snapshot) -> Principal:
-    return Principal(id=snapshot.created_by.id, name=snapshot.created_by.name)
+def creator(backup: Backup) -> Principal:
+    return Principal(id=backup.created_by.id, name=backup.created_by.name)
 
 
 class BackupSteps:
     def __init__(
         self,
-        snapshots: SnapshotCatalog,
+        backup_catalog: BackupCatalog,
         environments: EnvironmentCatalog,
         activity: ActivityLog,
         stores: Stores,
@@ -89,7 +89,7 @@ class BackupSteps:
         clock: Clock,
         last_sweep: Callable[[str], datetime | None] | None = None,
     ) -> None:
-        self._snapshots = snapshots
+        self._backup_catalog = backup_catalog
         self._environments = environments
         self._activity = activity
         self._stores = stores
@@ -110,29 +110,29 @@ class BackupSteps:
             max_attempts=self._settings.max_attempts,
         )
 
-    def _snapshot(self, operation: Operation) -> Snapshot:
-        return self._snapshots.get(operation.environment_id, str(operation.snapshot_id))
+    def _backup(self, operation: Operation) -> Backup:
+        return self._backup_catalog.get(operation.environment_id, str(operation.backup_id))
 
     # -- 1 ---------------------------------------------------------------------------------------
 
     def dump(self, context: StepContext) -> None:
-        snapshot = self._snapshot(context.operation)
-        if snapshot.operation_id != context.operation.id or snapshot.status is not SnapshotStatus.PROCESSING:
-            raise Fault(f"Backup {snapshot.id} is {snapshot.status.value} and not this operation's to make.")
+        backup = self._backup(context.operation)
+        if backup.operation_id != context.operation.id or backup.status is not BackupStatus.PROCESSING:
+            raise Fault(f"Backup {backup.id} is {backup.status.value} and not this operation's to make.")
         started = time.monotonic()
-        environment = self._environments.get(snapshot.environment_id)
-        if snapshot.tier is not Tier.PRE_RESTORE:
+        environment = self._environments.get(backup.environment_id)
+        if backup.tier is not Tier.PRE_RESTORE:
             environment.ensure_can_back_up()
-        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-        store = self._stores.snapshots
+        folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
+        store = self._stores.backups
         dumped = dump_writer(
             store,
             self._stores.content,
-            snapshot.namespace,
+            backup.namespace,
             folder,
             chunked=self._settings.chunked_dumps,
             block_size=self._settings.block_size,
-            previous=self._previous_chunks(snapshot),
+            previous=self._previous_chunks(backup),
         )
         files_writer = store.writer(folder + FILES, block_size=4 * 1024 * 1024, parallelism=2)
         source = self._stores.file_store(environment)
@@ -157,7 +157,7 @@ class BackupSteps:
         collector = FileCollector(
             source,
             self._stores.content,
-            snapshot.namespace,
+            backup.namespace,
             concurrency=self._settings.copy_concurrency,
             on_progress=report,
             strict=environment.missing_files is MissingFiles.FAIL,
@@ -186,7 +186,7 @@ class BackupSteps:
                         detail="dumping the database and collecting file documents",
                     )
                     uuids = exported.file_document_uuids(environment.file_document_query)
-                    for entry in collector.collect(uuids, environment.files.prefix, self._previous_files(snapshot)):
+                    for entry in collector.collect(uuids, environment.files.prefix, self._previous_files(backup)):
                         files_writer.write(entry.to_line())
                     dumping.result()
                 except BaseException:
@@ -210,7 +210,7 @@ class BackupSteps:
             raise
         if self.hooks.after_dump_stored:
             self.hooks.after_dump_stored()
-        self._check_against_sweeps(snapshot, source, environment.files.prefix)
+        self._check_against_sweeps(backup, source, environment.files.prefix)
         stats = collector.stats
         context.output.update(
             dumpSize=dumped.size,
@@ -236,8 +236,8 @@ class BackupSteps:
             logger.warning(
                 "backup %s of %s: %d file documents referred to by the database have no content; the backup "
                 "goes on without them",
-                snapshot.id,
-                snapshot.environment_id,
+                backup.id,
+                backup.environment_id,
                 stats.missing,
             )
         context.report(
@@ -259,30 +259,30 @@ class BackupSteps:
         writer.write_all(after_first(dump.chunks(self._settings.block_size), first))
         dump.wait()
 
-    def _previous_files(self, snapshot: Snapshot) -> Iterator[FileEntry]:
+    def _previous_files(self, backup: Backup) -> Iterator[FileEntry]:
         """The file list of the environment's latest finished backup: what the store is known to hold."""
-        previous = self._snapshots.latest_finished(snapshot.environment_id)
+        previous = self._backup_catalog.latest_finished(backup.environment_id)
         if previous is None:
             return iter(())
-        return read_file_list(self._stores.snapshots, previous, missing_ok=True)
+        return read_file_list(self._stores.backups, previous, missing_ok=True)
 
-    def _previous_chunks(self, snapshot: Snapshot) -> Iterator[ChunkRef] | None:
+    def _previous_chunks(self, backup: Backup) -> Iterator[ChunkRef] | None:
         """The chunk list of the environment's latest finished backup: chunks the store is known to hold —
         unless a sweep has run since this backup began (a repeat after the check against sweeps): then
         every chunk is written again where it is missing."""
-        swept = self._last_sweep(snapshot.namespace) if self._last_sweep else None
-        previous = self._snapshots.latest_finished(snapshot.environment_id)
-        if previous is None or (swept is not None and swept >= snapshot.created_on):
+        swept = self._last_sweep(backup.namespace) if self._last_sweep else None
+        previous = self._backup_catalog.latest_finished(backup.environment_id)
+        if previous is None or (swept is not None and swept >= backup.created_on):
             return None
         return previous_chunks(
-            self._stores.snapshots, snapshot_folder(previous.namespace, previous.environment_id, previous.id)
+            self._stores.backups, backup_folder(previous.namespace, previous.environment_id, previous.id)
         )
 
-    def _check_against_sweeps(self, snapshot: Snapshot, source: BlobStore, prefix: str) -> None:
+    def _check_against_sweeps(self, backup: Backup, source: BlobStore, prefix: str) -> None:
         """If pruning swept this namespace while the backup was being made, a sweep may have judged
         an object this backup reuses unreferenced: copy any that is gone again from the source."""
-        swept = self._last_sweep(snapshot.namespace) if self._last_sweep else None
-        if swept is None or swept < snapshot.created_on:
+        swept = self._last_sweep(backup.namespace) if self._last_sweep else None
+        if swept is None or swept < backup.created_on:
             return
         content = self._stores.content
 
@@ -300,23 +300,23 @@ class BackupSteps:
             return True
 
         with ThreadPoolExecutor(self._settings.copy_concurrency, thread_name_prefix="sweep-check") as pool:
-            entries = read_file_list(self._stores.snapshots, snapshot)
+            entries = read_file_list(self._stores.backups, backup)
             restored = sum(bounded_map(pool, put_back, entries, 2 * self._settings.copy_concurrency))
         if restored:
-            logger.warning("backup %s: %d content objects swept meanwhile were copied again", snapshot.id, restored)
-        self._check_chunks_against_sweep(snapshot)
+            logger.warning("backup %s: %d content objects swept meanwhile were copied again", backup.id, restored)
+        self._check_chunks_against_sweep(backup)
 
-    def _check_chunks_against_sweep(self, snapshot: Snapshot) -> None:
+    def _check_chunks_against_sweep(self, backup: Backup) -> None:
         """A dump chunk this backup reused may have been swept meanwhile: the dump is made again (the
         stream that had it is gone), and the repeat stores what is missing."""
-        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+        folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
         present = SortedStream(
-            self._stores.content.list(f"{snapshot.namespace}/chunks/", page_size=5000), lambda blob: blob.name
+            self._stores.content.list(f"{backup.namespace}/chunks/", page_size=5000), lambda blob: blob.name
         )
-        missing = sum(not present.contains(name) for name in read_chunk_index(self._stores.snapshots, folder))
+        missing = sum(not present.contains(name) for name in read_chunk_index(self._stores.backups, folder))
         if missing:
             raise Fault(
-                f"{missing} chunks of backup {snapshot.id}'s dump were swept while it was made; it is made again.",
+                f"{missing} chunks of backup {backup.id}'s dump were swept while it was made; it is made again.",
                 transient=True,
             )
 
@@ -325,13 +325,13 @@ class BackupSteps:
     def finish(self, context: StepContext) -> None:
         operation = context.operation
         made = operation.step("dump").output
-        snapshot = self._snapshot(operation)
-        if snapshot.status is SnapshotStatus.FINISHED:
+        backup = self._backup(operation)
+        if backup.status is BackupStatus.FINISHED:
             return  # a repeat after the backup was finished and before the step was checkpointed
         now = self._clock()
-        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+        folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
         manifest = {
-            **manifest_head(snapshot, now, snapshot.model_version, snapshot.deployment_package),
+            **manifest_head(backup, now, backup.model_version, backup.deployment_package),
             "database": {
                 **made.get("dumpLayout", {"dump": DUMP, "format": FORMAT}),
                 "dumpSize": made["dumpSize"],
@@ -353,16 +353,16 @@ class BackupSteps:
             "rows": {"list": ROWS, "tables": made.get("tableCount"), "rows": made.get("rowCount")},
             "durationSeconds": made["seconds"],
         }
-        self._stores.snapshots.put(
+        self._stores.backups.put(
             folder + MANIFEST, json.dumps(manifest, indent=2).encode(), content_type="application/json", overwrite=True
         )
         if self.hooks.before_finish:
-            self.hooks.before_finish(snapshot)
+            self.hooks.before_finish(backup)
         entry_id = context.remember("activityEntry", new_entry_id)
-        context.point_of_no_return(f"Backup {snapshot.id} has been made; it can be deleted, not cancelled.")
-        finished = self._snapshots.update(
-            snapshot.environment_id,
-            snapshot.id,
+        context.point_of_no_return(f"Backup {backup.id} has been made; it can be deleted, not cancelled.")
+        finished = self._backup_catalog.update(
+            backup.environment_id,
+            backup.id,
             lambda current: current.finished(
                 now,
                 dump_size=made["dumpSize"],
@@ -393,7 +393,7 @@ class BackupSteps:
             creator(finished),
             f"{finished.tier.value.capitalize()} backup finished: database dump {made['dumpSize']} bytes, "
             f"{made['fileCount']} file documents ({made['filesCopied']} new).{warning}",
-            snapshot_id=finished.id,
+            backup_id=finished.id,
             operation_id=operation.id,
             entry_id=entry_id,
         )
@@ -412,30 +412,30 @@ class BackupSteps:
         """The backup failed or was cancelled: its own data goes (file contents it already stored are
         complete, shared objects that pruning reclaims when nothing refers to them)."""
         operation = context.operation
-        snapshot = self._snapshots.find(operation.environment_id, str(operation.snapshot_id))
-        if snapshot is None or snapshot.operation_id != operation.id:
+        backup = self._backup_catalog.find(operation.environment_id, str(operation.backup_id))
+        if backup is None or backup.operation_id != operation.id:
             return  # the backup row was never written, or belongs to other work
         if operation.step("dump").attempts:
-            folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-            self._stores.snapshots.delete_prefix(folder)
-        if snapshot.status is not SnapshotStatus.PROCESSING:
+            folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
+            self._stores.backups.delete_prefix(folder)
+        if backup.status is not BackupStatus.PROCESSING:
             return
         cancelled = operation.ending is OperationStatus.CANCELLED
         entry_id = context.remember("activityEntry", new_entry_id)
         if cancelled:
             who = operation.cancel_requested_by
             message = f"Cancelled by {who.name or who.id}." if who else "Cancelled."
-            actor = Principal(who.id, who.name) if who else creator(snapshot)
-            status, outcome = SnapshotStatus.CANCELLED, Outcome.CANCELLED
+            actor = Principal(who.id, who.name) if who else creator(backup)
+            status, outcome = BackupStatus.CANCELLED, Outcome.CANCELLED
         else:
-            message, actor = operation.error or "The backup failed.", creator(snapshot)
-            status, outcome = SnapshotStatus.FAILED, Outcome.FAILED
-        ended = self._snapshots.update(
-            snapshot.environment_id,
-            snapshot.id,
+            message, actor = operation.error or "The backup failed.", creator(backup)
+            status, outcome = BackupStatus.FAILED, Outcome.FAILED
+        ended = self._backup_catalog.update(
+            backup.environment_id,
+            backup.id,
             lambda current: (
                 replace(current.failed(self._clock(), message, status), attempts=operation.step("dump").attempts)
-                if current.status is SnapshotStatus.PROCESSING
+                if current.status is BackupStatus.PROCESSING
                 else current
             ),
         )
@@ -450,7 +450,7 @@ class BackupSteps:
             outcome,
             actor,
             f"{ended.tier.value.capitalize()} backup {verb}: {message}",
-            snapshot_id=ended.id,
+            backup_id=ended.id,
             operation_id=operation.id,
             entry_id=entry_id,
         )

@@ -22,7 +22,7 @@ def _to_row(entry: ActivityEntry) -> Row:
             "ActorId": entry.actor_id,
             "ActorName": entry.actor_name,
             "Message": entry.message,
-            "SnapshotId": entry.snapshot_id,
+            "SnapshotId": entry.backup_id,
             "OperationId": entry.operation_id,
         },
     )
@@ -38,7 +38,7 @@ def _from_row(row: Row) -> ActivityEntry:
         actor_id=row["ActorId"],
         actor_name=row.get("ActorName") or row["ActorId"],
         message=row.get("Message") or "",
-        snapshot_id=row.get("SnapshotId"),
+        backup_id=row.get("SnapshotId"),
         operation_id=row.get("OperationId"),
     )
 
@@ -82,7 +82,7 @@ class ActivityLog:
         actor: Principal,
         message: str = "",
         *,
-        snapshot_id: str | None = None,
+        backup_id: str | None = None,
         operation_id: str | None = None,
         entry_id: str | None = None,
         occurred_on: datetime | None = None,
@@ -99,7 +99,7 @@ class ActivityLog:
             actor_id=actor.id,
             actor_name=actor.name,
             message=message,
-            snapshot_id=snapshot_id,
+            backup_id=backup_id,
             operation_id=operation_id,
         )
         return self._catalog.append(entry)

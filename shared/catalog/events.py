@@ -9,8 +9,8 @@ from datetime import datetime
 
 from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
 from shared.catalog.codec import dumps, from_iso, loads, to_iso
+from shared.domain.backups import Actor
 from shared.domain.events import Attempt, Delivery, DeliveryStatus, Webhook
-from shared.domain.snapshots import Actor
 from shared.errors import AlreadyExists, NotFound, StaleRecord
 
 _MAX_MILLIS = 10**13 - 1

@@ -1,7 +1,7 @@
 """The schedules table, as the nights it holds: per environment, one row per night a scheduled backup was due.
 
 The row is the idempotency key the nightly, weekly and monthly timers meet on: whichever comes
-first claims the night with a snapshot id; the others only raise its tier to the longest-kept."""
+first claims the night with a backup id; the others only raise its tier to the longest-kept."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from datetime import date, datetime
 
 from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
 from shared.catalog.codec import from_iso, to_iso
+from shared.domain.backups import Tier
 from shared.domain.schedules import ScheduledNight
-from shared.domain.snapshots import Tier
 from shared.errors import StaleRecord
 
 
@@ -28,7 +28,7 @@ def _to_row(record: ScheduledNight) -> Row:
         {
             "Night": record.night.isoformat(),
             "RecordedOn": to_iso(record.recorded_on),
-            "SnapshotId": record.snapshot_id,
+            "SnapshotId": record.backup_id,
             "Tiers": ",".join(tier.value for tier in record.tiers) or None,
         },
         record.etag,
@@ -40,7 +40,7 @@ def _from_row(row: Row) -> ScheduledNight:
         environment_id=row.partition_key,
         night=date.fromisoformat(row["Night"]),
         recorded_on=from_iso(row["RecordedOn"]),  # type: ignore[arg-type]
-        snapshot_id=row.get("SnapshotId"),
+        backup_id=row.get("SnapshotId"),
         tiers=tuple(Tier(value) for value in (row.get("Tiers") or "").split(",") if value),
         etag=row.etag,
     )
@@ -73,7 +73,7 @@ class NightCatalog:
     def latest(self, environment_id: str) -> ScheduledNight | None:
         for row in iterate(self._table, environment_id):
             record = _from_row(row)
-            if record.snapshot_id:
+            if record.backup_id:
                 return record
         return None
 

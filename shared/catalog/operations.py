@@ -8,8 +8,8 @@ from typing import Any
 
 from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
 from shared.catalog.codec import dumps, from_iso, loads, to_iso
+from shared.domain.backups import Actor
 from shared.domain.operations import Operation, OperationStatus, Progress, Step, StepStatus
-from shared.domain.snapshots import Actor
 from shared.errors import AlreadyExists, NotFound, StaleRecord
 
 _ROW_KEY = "operation"
@@ -65,7 +65,7 @@ def _to_row(operation: Operation) -> Row:
         "Status": operation.status.value,
         "EnvironmentId": operation.environment_id,
         "Namespace": operation.namespace,
-        "SnapshotId": operation.snapshot_id,
+        "SnapshotId": operation.backup_id,
         "CreatedOn": to_iso(operation.created_on),
         "UpdatedOn": to_iso(operation.updated_on),
         "FinishedOn": to_iso(operation.finished_on),
@@ -90,7 +90,7 @@ def _from_row(row: Row) -> Operation:
         status=OperationStatus(row["Status"]),
         environment_id=row["EnvironmentId"],
         namespace=row["Namespace"],
-        snapshot_id=row.get("SnapshotId"),
+        backup_id=row.get("SnapshotId"),
         created_on=from_iso(row["CreatedOn"]),  # type: ignore[arg-type]
         updated_on=from_iso(row["UpdatedOn"]),  # type: ignore[arg-type]
         finished_on=from_iso(row.get("FinishedOn")),

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from shared.adapters.tables import Row, RowChanged, RowTable, iterate
 from shared.catalog.codec import from_iso, to_iso
-from shared.domain.snapshots import Actor
+from shared.domain.backups import Actor
 from shared.domain.uploads import UploadSession, UploadStatus
 from shared.errors import NotFound, StaleRecord
 
@@ -24,7 +24,7 @@ def _to_row(session: UploadSession) -> Row:
             "CreatedById": session.created_by.id,
             "CreatedByName": session.created_by.name,
             "Status": session.status.value,
-            "SnapshotId": session.snapshot_id,
+            "SnapshotId": session.backup_id,
             "OperationId": session.operation_id,
             "FileName": session.file_name,
             "Comment": session.comment,
@@ -43,7 +43,7 @@ def _from_row(row: Row) -> UploadSession:
         expires_on=from_iso(row["ExpiresOn"]),  # type: ignore[arg-type]
         created_by=Actor(row["CreatedById"], row.get("CreatedByName") or row["CreatedById"]),
         status=UploadStatus(row["Status"]),
-        snapshot_id=row.get("SnapshotId"),
+        backup_id=row.get("SnapshotId"),
         operation_id=row.get("OperationId"),
         file_name=row.get("FileName"),
         comment=row.get("Comment") or "",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shared.contracts.common import ApiModel
+from shared.contracts.common import ApiModel, BackupIdOrNone
 from shared.domain.activity import Action, ActivityEntry, Outcome
 
 
@@ -17,7 +17,7 @@ class ActivityEntryView(ApiModel):
     actor_id: str
     actor_name: str
     message: str
-    snapshot_id: str | None
+    backup_id: BackupIdOrNone
     operation_id: str | None
 
     @classmethod
@@ -31,6 +31,6 @@ class ActivityEntryView(ApiModel):
             actor_id=entry.actor_id,
             actor_name=entry.actor_name,
             message=entry.message,
-            snapshot_id=entry.snapshot_id,
+            backup_id=entry.backup_id,
             operation_id=entry.operation_id,
         )

@@ -9,9 +9,9 @@ from pydantic import AwareDatetime, Field, StringConstraints
 
 from shared.contracts.common import ApiModel
 from shared.contracts.progress import FileProgressView
+from shared.domain.backups import Backup, BackupStatus, Tier
 from shared.domain.downloads import DataType, expected_size
 from shared.domain.operations import UNDO, Operation, OperationStatus
-from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier
 from shared.domain.verification import CheckStatus, Verification, VerificationStatus
 
 Comment = Annotated[str, StringConstraints(max_length=500, strip_whitespace=True)]
@@ -73,18 +73,18 @@ class DownloadSizeView(ApiModel):
     estimate: bool = Field(description="Whether size is an estimate (files_and_database) or exact (database_only).")
 
 
-def download_sizes(snapshot: Snapshot) -> dict[DataType, DownloadSizeView] | None:
-    sizes = {kind: expected_size(snapshot, kind) for kind in DataType}
+def download_sizes(backup: Backup) -> dict[DataType, DownloadSizeView] | None:
+    sizes = {kind: expected_size(backup, kind) for kind in DataType}
     if any(size is None for size, _ in sizes.values()):
         return None
     return {kind: DownloadSizeView(size=size, estimate=estimate) for kind, (size, estimate) in sizes.items()}
 
 
-class SnapshotView(ApiModel):
+class BackupView(ApiModel):
     id: str
     environment_id: str
     namespace: str
-    status: SnapshotStatus
+    status: BackupStatus
     status_message: str
     tier: Tier
     created_on: datetime
@@ -135,11 +135,11 @@ class SnapshotView(ApiModel):
     cancellable: bool = Field(default=False, description="Whether POST …/cancel would be accepted now.")
 
     @classmethod
-    def of(cls, snapshot: Snapshot, operation: Operation | None = None, now: datetime | None = None) -> SnapshotView:
+    def of(cls, backup: Backup, operation: Operation | None = None, now: datetime | None = None) -> BackupView:
         """``operation`` is the work making the backup, while it is Processing: its progress and liveness."""
-        live = operation if snapshot.status is SnapshotStatus.PROCESSING else None
+        live = operation if backup.status is BackupStatus.PROCESSING else None
         now = now or datetime.now(UTC)
-        progress, attempts, stalled = "", snapshot.attempts, None
+        progress, attempts, stalled = "", backup.attempts, None
         file_progress = None
         if live is not None:
             index = live.running_index() if live.running_index() is not None else live.current_index
@@ -154,44 +154,44 @@ class SnapshotView(ApiModel):
             stalled = live.stalled_since(now)
             if stalled:
                 progress = f"stalled since {stalled:%H:%M:%S} UTC; resumes by itself ({progress})"
-        elif snapshot.status is SnapshotStatus.PROCESSING:
+        elif backup.status is BackupStatus.PROCESSING:
             progress = "queued"
         return cls(
-            id=snapshot.id,
-            environment_id=snapshot.environment_id,
-            namespace=snapshot.namespace,
-            status=snapshot.status,
-            status_message=snapshot.status_message,
-            tier=snapshot.tier,
-            created_on=snapshot.created_on,
-            finished_on=snapshot.finished_on,
-            expires_on=snapshot.expires_on,
-            keep_until=snapshot.keep_until,
-            retained_until=snapshot.retained_until,
-            deployment_package=snapshot.deployment_package,
-            model_version=snapshot.model_version,
-            comment=snapshot.comment,
-            dump_size=snapshot.dump_size,
-            dump_sha256=snapshot.dump_sha256,
-            database_size=snapshot.database_size,
-            file_count=snapshot.file_count,
-            files_size=snapshot.files_size,
-            files_copied=snapshot.files_copied,
-            server_version=snapshot.server_version,
-            table_count=snapshot.table_count,
-            row_count=snapshot.row_count,
-            warnings=list(snapshot.warnings),
-            missing_files=MissingFilesView(count=snapshot.missing_files, uuids=list(snapshot.missing_file_uuids))
-            if snapshot.missing_files
+            id=backup.id,
+            environment_id=backup.environment_id,
+            namespace=backup.namespace,
+            status=backup.status,
+            status_message=backup.status_message,
+            tier=backup.tier,
+            created_on=backup.created_on,
+            finished_on=backup.finished_on,
+            expires_on=backup.expires_on,
+            keep_until=backup.keep_until,
+            retained_until=backup.retained_until,
+            deployment_package=backup.deployment_package,
+            model_version=backup.model_version,
+            comment=backup.comment,
+            dump_size=backup.dump_size,
+            dump_sha256=backup.dump_sha256,
+            database_size=backup.database_size,
+            file_count=backup.file_count,
+            files_size=backup.files_size,
+            files_copied=backup.files_copied,
+            server_version=backup.server_version,
+            table_count=backup.table_count,
+            row_count=backup.row_count,
+            warnings=list(backup.warnings),
+            missing_files=MissingFilesView(count=backup.missing_files, uuids=list(backup.missing_file_uuids))
+            if backup.missing_files
             else None,
-            download_sizes=download_sizes(snapshot),
-            verification=VerificationView.of(snapshot.verification) if snapshot.verification else None,
-            created_by=PrincipalView(id=snapshot.created_by.id, name=snapshot.created_by.name),
+            download_sizes=download_sizes(backup),
+            verification=VerificationView.of(backup.verification) if backup.verification else None,
+            created_by=PrincipalView(id=backup.created_by.id, name=backup.created_by.name),
             progress=progress,
             file_progress=file_progress,
             attempts=attempts,
-            in_use_by=list(snapshot.in_use_by),
-            operation_id=snapshot.operation_id,
+            in_use_by=list(backup.in_use_by),
+            operation_id=backup.operation_id,
             heartbeat_on=live.heartbeat_on if live is not None else None,
             stalled_since=stalled,
             cancellable=live is not None

@@ -24,6 +24,10 @@ NamespaceName = Annotated[
     Field(description="Lower-case letters, digits and hyphens; 1 to 63 characters."),
 ]
 
+# The wire keeps `snapshotId` where it said so before the code's word became "backup" (docs/decisions/0001).
+BackupId = Annotated[str, Field(alias="snapshotId", description="The backup's id.")]
+BackupIdOrNone = Annotated[str | None, Field(alias="snapshotId", description="The backup's id, if any.")]
+
 
 class ApiModel(BaseModel):
     """Base of every request and response body: camelCase on the wire, unknown fields refused."""

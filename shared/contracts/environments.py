@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, Field, StringConstraints, model_validator
 
-from shared.contracts.common import ApiModel, EnvironmentId, NamespaceName
+from shared.contracts.common import ApiModel, BackupId, BackupIdOrNone, EnvironmentId, NamespaceName
+from shared.domain.backups import BackupStatus, Tier
 from shared.domain.environments import (
     DatabaseConnection,
     Environment,
@@ -18,7 +19,6 @@ from shared.domain.environments import (
     VerificationQuery,
 )
 from shared.domain.schedules import ScheduleState
-from shared.domain.snapshots import SnapshotStatus, Tier
 
 AppSettingName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")]
 ContainerName = Annotated[
@@ -100,7 +100,7 @@ class VerificationQueryBody(ApiModel):
 
 
 class LastDrillView(ApiModel):
-    snapshot_id: str
+    backup_id: BackupId
     status: str = Field(description="Passed or Failed.")
     verified_on: datetime
     restore_seconds: float | None = Field(description="How long loading the dump took: the measured restore time.")
@@ -166,9 +166,9 @@ class EnvironmentBody(ApiModel):
 
 class LastScheduledBackupView(ApiModel):
     night: date
-    snapshot_id: str | None
+    backup_id: BackupIdOrNone
     tiers: list[Tier] = Field(description="The timers that asked for this night's backup.")
-    status: SnapshotStatus | None = Field(description="Null when the backup has since been pruned or deleted.")
+    status: BackupStatus | None = Field(description="Null when the backup has since been pruned or deleted.")
     tier: Tier | None = Field(description="Its tier: the longest-kept of the tiers due that night.")
 
 
@@ -181,13 +181,13 @@ class ScheduleView(ApiModel):
     def of(cls, state: ScheduleState, nightly_schedule: str) -> ScheduleView:
         last = None
         if state.last is not None:
-            snapshot = state.last_snapshot
+            backup = state.last_backup
             last = LastScheduledBackupView(
                 night=state.last.night,
-                snapshot_id=state.last.snapshot_id,
+                backup_id=state.last.backup_id,
                 tiers=list(state.last.tiers),
-                status=snapshot.status if snapshot else None,
-                tier=snapshot.tier if snapshot else None,
+                status=backup.status if backup else None,
+                tier=backup.tier if backup else None,
             )
         return cls(nightly_schedule=nightly_schedule, next_run=state.next_run, last_scheduled_backup=last)
 
@@ -240,7 +240,7 @@ class EnvironmentView(ApiModel):
             ],
             scheduled_drills=environment.scheduled_drills,
             last_drill=LastDrillView(
-                snapshot_id=environment.last_drill.snapshot_id,
+                backup_id=environment.last_drill.backup_id,
                 status=environment.last_drill.status.value,
                 verified_on=environment.last_drill.verified_on,
                 restore_seconds=environment.last_drill.restore_seconds,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from shared.contracts.backups import PrincipalView
-from shared.contracts.common import ApiModel, EnvironmentId
+from shared.contracts.common import ApiModel, BackupId, BackupIdOrNone, EnvironmentId
 from shared.contracts.progress import FileProgressView
 from shared.domain.operations import Operation, OperationStatus, StepStatus
 
@@ -94,7 +94,7 @@ class OperationView(ApiModel):
     status: JobStatus
     environment_id: str
     namespace: str
-    snapshot_id: str | None
+    backup_id: BackupIdOrNone
     created_on: datetime
     finished_on: datetime | None
     created_by: PrincipalView
@@ -173,7 +173,7 @@ class OperationView(ApiModel):
             status=job_status,
             environment_id=operation.environment_id,
             namespace=operation.namespace,
-            snapshot_id=operation.snapshot_id,
+            backup_id=operation.backup_id,
             created_on=operation.created_on,
             finished_on=operation.finished_on,
             created_by=PrincipalView(id=operation.created_by.id, name=operation.created_by.name),
@@ -228,7 +228,7 @@ class RestorePlanView(ApiModel):
 
     dry_run: bool = True
     outcome: Literal["pass", "warn", "fail"] = Field(description="fail: a real restore would be refused.")
-    snapshot_id: str
+    backup_id: BackupId
     source_environment_id: str
     target_environment_id: str
     stop_needed: bool = Field(description="The target runs: Stop Application first.")
@@ -243,8 +243,8 @@ class RestorePlanView(ApiModel):
         sizes = plan.sizes
         return cls(
             outcome=plan.outcome.value,
-            snapshot_id=plan.snapshot.id,
-            source_environment_id=plan.snapshot.environment_id,
+            backup_id=plan.backup.id,
+            source_environment_id=plan.backup.environment_id,
             target_environment_id=plan.target.id if plan.target else "",
             stop_needed=plan.stop_needed,
             checks=[

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from shared.contracts.backups import Comment, SnapshotView
+from shared.contracts.backups import BackupView, Comment
 from shared.contracts.common import ApiModel
 
 
@@ -32,5 +32,5 @@ class UploadStarted(ApiModel):
 
 class UploadAccepted(ApiModel):
     backup_id: str = Field(description="The new backup (tier uploaded): Processing, then Finished or Failed.")
-    backup: SnapshotView
+    backup: BackupView
     operation_id: str | None

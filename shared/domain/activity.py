@@ -41,5 +41,5 @@ class ActivityEntry:
     actor_id: str
     actor_name: str
     message: str = ""
-    snapshot_id: str | None = None
+    backup_id: str | None = None
     operation_id: str | None = None

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from shared.domain.backups import Backup
 from shared.domain.operations import Operation
-from shared.domain.snapshots import Snapshot
 
 
 class DataType(StrEnum):
@@ -36,17 +36,17 @@ _MEMBER_OVERHEAD = 64  # a tar header of zeros and a name, deflated, plus the co
 _METADATA = 600  # .metadata, a JSON object of some twenty short strings, with its header
 
 
-def expected_size(snapshot: Snapshot, data_type: DataType) -> tuple[int | None, bool]:
+def expected_size(backup: Backup, data_type: DataType) -> tuple[int | None, bool]:
     """The archive's size in bytes and whether that is an estimate. ``database_only`` is the dump itself,
     byte for byte. ``files_and_database`` is a gzip of the tar of .metadata, the dump and each file document:
     the dump and most file documents are compressed already, and blocks that would not shrink are stored,
     so the estimate is their sizes plus what each member's header costs once deflated."""
-    if snapshot.dump_size is None:
+    if backup.dump_size is None:
         return None, True
-    if data_type is DataType.DATABASE_ONLY and snapshot.dump_stored_size is not None:
+    if data_type is DataType.DATABASE_ONLY and backup.dump_stored_size is not None:
         # Chunked: the dump's data is compressed again as it is written, to about what its chunks take.
-        return snapshot.dump_stored_size, True
+        return backup.dump_stored_size, True
     if data_type is DataType.DATABASE_ONLY:
-        return snapshot.dump_size, False
-    files = snapshot.file_count or 0
-    return _METADATA + snapshot.dump_size + (snapshot.files_size or 0) + (files + 1) * _MEMBER_OVERHEAD, True
+        return backup.dump_size, False
+    files = backup.file_count or 0
+    return _METADATA + backup.dump_size + (backup.files_size or 0) + (files + 1) * _MEMBER_OVERHEAD, True

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from shared.domain.snapshots import Actor
+from shared.domain.backups import Actor
 
 # The namespace of the event ids (uuid5): fixed, so an id can be recomputed from its occurrence.
 _EVENT_IDS = uuid.UUID("5b0e7d4e-2f61-4c8a-9b7a-61a3c0f4d2e9")

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from shared.domain.snapshots import Actor
+from shared.domain.backups import Actor
 
 UNDO = "undo"  # the name of the step an operation's definition adds to undo its effects
 
@@ -81,7 +81,7 @@ class Operation:
     updated_on: datetime
     created_by: Actor
     steps: tuple[Step, ...]
-    snapshot_id: str | None = None
+    backup_id: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     finished_on: datetime | None = None

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from shared.domain.backups import Backup
 from shared.domain.environments import Environment
-from shared.domain.snapshots import Snapshot
 from shared.errors import AppError, Conflict
 
 
@@ -36,7 +36,7 @@ class PlanSizes:
 
 @dataclass(frozen=True)
 class RestorePlan:
-    snapshot: Snapshot
+    backup: Backup
     target: Environment | None
     checks: tuple[PreflightCheck, ...]
     stop_needed: bool

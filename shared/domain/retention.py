@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 from dateutil.relativedelta import relativedelta
 
-from shared.domain.snapshots import Snapshot, SnapshotStatus, Tier
+from shared.domain.backups import Backup, BackupStatus, Tier
 
 RETENTION: dict[Tier, relativedelta] = {
     Tier.NIGHTLY: relativedelta(days=14),
@@ -68,8 +68,6 @@ def tier_of_night(night: date) -> Tier:
     return result
 
 
-def prunable(snapshot: Snapshot, now: datetime) -> bool:
+def prunable(backup: Backup, now: datetime) -> bool:
     """May pruning remove it: retained until no later than now (pins count), not being made, not in use."""
-    return (
-        snapshot.status is not SnapshotStatus.PROCESSING and snapshot.retained_until <= now and not snapshot.in_use_by
-    )
+    return backup.status is not BackupStatus.PROCESSING and backup.retained_until <= now and not backup.in_use_by

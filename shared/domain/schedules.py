@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from shared.domain.snapshots import Snapshot, Tier
+from shared.domain.backups import Backup, Tier
 
 
 @dataclass(frozen=True)
@@ -13,7 +13,7 @@ class ScheduledNight:
     environment_id: str
     night: date
     recorded_on: datetime
-    snapshot_id: str | None = None
+    backup_id: str | None = None
     tiers: tuple[Tier, ...] = ()
     etag: str = ""
 
@@ -21,5 +21,5 @@ class ScheduledNight:
 @dataclass(frozen=True)
 class ScheduleState:
     last: ScheduledNight | None
-    last_snapshot: Snapshot | None
+    last_backup: Backup | None
     next_run: datetime | None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from shared.domain.snapshots import Actor
+from shared.domain.backups import Actor
 
 
 class UploadStatus(StrEnum):
@@ -25,7 +25,7 @@ class UploadSession:
     expires_on: datetime
     created_by: Actor
     status: UploadStatus = UploadStatus.OPEN
-    snapshot_id: str | None = None
+    backup_id: str | None = None
     operation_id: str | None = None
     file_name: str | None = None
     comment: str = ""

@@ -101,7 +101,7 @@ class Verification:
 class LastDrill:
     """What an environment shows of its newest finished drill: its measured restore time."""
 
-    snapshot_id: str
+    backup_id: str
     status: VerificationStatus
     verified_on: datetime
     restore_seconds: float | None
@@ -110,7 +110,7 @@ class LastDrill:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "snapshotId": self.snapshot_id,
+            "snapshotId": self.backup_id,
             "status": self.status.value,
             "verifiedOn": to_iso(self.verified_on),
             "restoreSeconds": self.restore_seconds,
@@ -123,7 +123,7 @@ class LastDrill:
         if not data:
             return None
         return cls(
-            snapshot_id=str(data["snapshotId"]),
+            backup_id=str(data["snapshotId"]),
             status=VerificationStatus(data["status"]),
             verified_on=from_iso(data["verifiedOn"]),  # type: ignore[arg-type]
             restore_seconds=data.get("restoreSeconds"),

@@ -9,13 +9,13 @@ from datetime import datetime
 from shared.adapters.blobs import BlobPermission, BlobStore
 from shared.adapters.errors import StorageFault
 from shared.backups.service import BackupService
+from shared.catalog.backups import BackupCatalog
 from shared.catalog.operations import OperationCatalog
-from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain.access import Principal
+from shared.domain.backups import Actor, Backup, BackupStatus
 from shared.domain.downloads import DataType, Download, expected_size
 from shared.domain.operations import Operation, OperationStatus
-from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus
 from shared.downloads.steps import KIND, archive_folder, user_of
 from shared.errors import Conflict, NotFound, ServiceUnavailable, StaleRecord
 from shared.operations.engine import OperationEngine
@@ -28,43 +28,43 @@ class DownloadService:
         self,
         engine: OperationEngine,
         operations: OperationCatalog,
-        snapshots: SnapshotCatalog,
+        backup_catalog: BackupCatalog,
         backups: BackupService,
         archives: BlobStore,
         clock: Clock,
     ) -> None:
         self._engine = engine
         self._operations = operations
-        self._snapshots = snapshots
+        self._backup_catalog = backup_catalog
         self._backups = backups
         self._archives = archives
         self._clock = clock
 
     def request(
-        self, environment_id: str, snapshot_id: str, data_type: DataType, actor: Principal
+        self, environment_id: str, backup_id: str, data_type: DataType, actor: Principal
     ) -> tuple[Download, bool]:
         """Start preparing an archive, or return the one being prepared or ready. True when started now."""
-        snapshot = self._backups.get(environment_id, snapshot_id)
-        if snapshot.status is not SnapshotStatus.FINISHED:
+        backup = self._backups.get(environment_id, backup_id)
+        if backup.status is not BackupStatus.FINISHED:
             raise Conflict(
-                f"Backup {snapshot.id} is {snapshot.status.value}; only a Finished backup can be downloaded.",
+                f"Backup {backup.id} is {backup.status.value}; only a Finished backup can be downloaded.",
                 code="backup_not_finished",
             )
-        current = self._current(snapshot, data_type)
+        current = self._current(backup, data_type)
         if current is not None and current.status in ("Processing", "Ready"):
-            return self._sized(snapshot, current), False
+            return self._sized(backup, current), False
         operation = self._engine.new(
             KIND,
-            environment_id=snapshot.environment_id,
-            namespace=snapshot.namespace,
+            environment_id=backup.environment_id,
+            namespace=backup.namespace,
             actor=Actor(actor.id, actor.name),
-            snapshot_id=snapshot.id,
+            backup_id=backup.id,
             parameters={"dataType": data_type.value},
         )
         try:
-            self._snapshots.update(
-                snapshot.environment_id,
-                snapshot.id,
+            self._backup_catalog.update(
+                backup.environment_id,
+                backup.id,
                 lambda latest: replace(
                     latest,
                     in_use_by=tuple(dict.fromkeys((*latest.in_use_by, user_of(operation)))),
@@ -74,40 +74,40 @@ class DownloadService:
             )
         except (StaleRecord, NotFound) as error:
             self._engine.abandon(operation.id, "The backup changed while the download was being started.")
-            raise Conflict(f"Backup {snapshot.id} changed while the download was being started; try again.") from error
+            raise Conflict(f"Backup {backup.id} changed while the download was being started; try again.") from error
         try:
             self._engine.start(operation)
         except StorageFault as error:
             self._engine.abandon(operation.id, "The download could not be queued.")
             raise ServiceUnavailable("The work queue is unavailable; the download was not started.") from error
-        return self._sized(snapshot, self._describe(operation, data_type)), True
+        return self._sized(backup, self._describe(operation, data_type)), True
 
-    def status(self, environment_id: str, snapshot_id: str, data_type: DataType | None) -> Download:
-        snapshot = self._backups.get(environment_id, snapshot_id)
-        chosen = data_type or (DataType(snapshot.latest_download) if snapshot.latest_download else None)
-        current = self._current(snapshot, chosen) if chosen else None
+    def status(self, environment_id: str, backup_id: str, data_type: DataType | None) -> Download:
+        backup = self._backups.get(environment_id, backup_id)
+        chosen = data_type or (DataType(backup.latest_download) if backup.latest_download else None)
+        current = self._current(backup, chosen) if chosen else None
         if current is None:
             raise NotFound(
-                f"No download of backup {snapshot.id} has been requested; POST to this route to prepare one.",
+                f"No download of backup {backup.id} has been requested; POST to this route to prepare one.",
                 code="download_not_requested",
             )
-        return self._sized(snapshot, current)
+        return self._sized(backup, current)
 
     @staticmethod
-    def _sized(snapshot: Snapshot, download: Download) -> Download:
-        size, estimate = expected_size(snapshot, download.data_type)
+    def _sized(backup: Backup, download: Download) -> Download:
+        size, estimate = expected_size(backup, download.data_type)
         return replace(download, expected_size=size, expected_size_is_estimate=estimate)
 
-    def _current(self, snapshot: Snapshot, data_type: DataType) -> Download | None:
-        operation_id = snapshot.downloads.get(data_type.value)
+    def _current(self, backup: Backup, data_type: DataType) -> Download | None:
+        operation_id = backup.downloads.get(data_type.value)
         if operation_id is None:
             return None
         operation = self._operations.find(operation_id)
         return self._describe(operation, data_type) if operation is not None else None
 
-    def cancel(self, environment_id: str, snapshot_id: str, data_type: DataType | None, actor: Principal) -> Download:
+    def cancel(self, environment_id: str, backup_id: str, data_type: DataType | None, actor: Principal) -> Download:
         """Stop preparing a download; the archive goes. Idempotent; refused (409) once it is ready."""
-        current = self.status(environment_id, snapshot_id, data_type)
+        current = self.status(environment_id, backup_id, data_type)
         if current.status == "Cancelled":
             return current
         if current.status != "Processing":

@@ -12,15 +12,15 @@ from datetime import datetime, timedelta
 from shared.adapters.blobs import BlobStore
 from shared.archives.fullsnapshot import DUMP as ARCHIVE_DUMP
 from shared.archives.fullsnapshot import ChecksumMismatch, Member, metadata_document, tree_path, write_archive
-from shared.backups.layout import DUMP, read_file_list, snapshot_folder
+from shared.backups.layout import DUMP, backup_folder, read_file_list
 from shared.catalog.activity import ActivityLog, new_entry_id
-from shared.catalog.snapshots import SnapshotCatalog
+from shared.catalog.backups import BackupCatalog
 from shared.clock import Clock
 from shared.domain.access import Principal
 from shared.domain.activity import Action, Outcome
+from shared.domain.backups import Backup, BackupStatus
 from shared.domain.downloads import DataType
 from shared.domain.operations import Operation, OperationStatus
-from shared.domain.snapshots import Snapshot, SnapshotStatus
 from shared.dumps.reader import DumpReader
 from shared.dumps.recompress import recompressed
 from shared.faults import Fault, crash_point
@@ -33,11 +33,11 @@ READY_FOR = timedelta(hours=8)
 
 
 def archive_folder(operation: Operation) -> str:
-    return f"{operation.namespace}/{operation.environment_id}/{operation.snapshot_id}/{operation.id}/"
+    return f"{operation.namespace}/{operation.environment_id}/{operation.backup_id}/{operation.id}/"
 
 
-def file_name(snapshot: Snapshot, data_type: DataType) -> str:
-    stem = f"{snapshot.environment_id}-{snapshot.created_on:%Y%m%d-%H%M%S}-{snapshot.id[:8]}"
+def file_name(backup: Backup, data_type: DataType) -> str:
+    stem = f"{backup.environment_id}-{backup.created_on:%Y%m%d-%H%M%S}-{backup.id[:8]}"
     return f"{stem}.tar.gz" if data_type is DataType.FILES_AND_DATABASE else f"{stem}.backup"
 
 
@@ -49,18 +49,18 @@ class DownloadSteps:
     def __init__(
         self,
         *,
-        snapshots: SnapshotCatalog,
+        backup_catalog: BackupCatalog,
         activity: ActivityLog,
-        snapshot_store: BlobStore,
+        backup_store: BlobStore,
         content_store: BlobStore,
         archive_store: BlobStore,
         clock: Clock,
         block_size: int,
         compress_level: int,
     ) -> None:
-        self._snapshots = snapshots
+        self._backup_catalog = backup_catalog
         self._activity = activity
-        self._snapshot_store = snapshot_store
+        self._backup_store = backup_store
         self._content = content_store
         self._archives = archive_store
         self._clock = clock
@@ -77,48 +77,48 @@ class DownloadSteps:
             undo=StepDefinition("undo", "Remove the archive", self.undo),
         )
 
-    def _snapshot(self, operation: Operation) -> Snapshot:
-        snapshot = self._snapshots.find(operation.environment_id, str(operation.snapshot_id))
-        if snapshot is None or snapshot.status is not SnapshotStatus.FINISHED:
-            raise Fault(f"Backup {operation.snapshot_id} is no longer available.")
-        return snapshot
+    def _backup(self, operation: Operation) -> Backup:
+        backup = self._backup_catalog.find(operation.environment_id, str(operation.backup_id))
+        if backup is None or backup.status is not BackupStatus.FINISHED:
+            raise Fault(f"Backup {operation.backup_id} is no longer available.")
+        return backup
 
     def prepare(self, context: StepContext) -> None:
         operation = context.operation
-        snapshot = self._snapshot(operation)
+        backup = self._backup(operation)
         data_type = DataType(operation.parameters["dataType"])
-        name = archive_folder(operation) + file_name(snapshot, data_type)
-        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+        name = archive_folder(operation) + file_name(backup, data_type)
+        folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
         reader = DumpReader(
-            self._snapshot_store,
+            self._backup_store,
             self._content,
-            snapshot.namespace,
+            backup.namespace,
             folder,
-            expected_sha256=snapshot.dump_sha256,
-            expected_size=snapshot.dump_size,
+            expected_sha256=backup.dump_sha256,
+            expected_size=backup.dump_size,
         )
         if data_type is DataType.DATABASE_ONLY and reader.chunked:
-            size, sha256 = self._write_dump(context, snapshot, reader, name)
+            size, sha256 = self._write_dump(context, backup, reader, name)
         elif data_type is DataType.DATABASE_ONLY:
-            size, sha256 = self._copy_dump(context, snapshot, folder + DUMP, name)
+            size, sha256 = self._copy_dump(context, backup, folder + DUMP, name)
         else:
-            size, sha256 = self._build_archive(context, snapshot, reader, name)
+            size, sha256 = self._build_archive(context, backup, reader, name)
         context.output.update(archiveBlob=name, fileName=name.rsplit("/", 1)[1], archiveSize=size, archiveSha256=sha256)
 
-    def _copy_dump(self, context: StepContext, snapshot: Snapshot, source: str, name: str) -> tuple[int, str]:
+    def _copy_dump(self, context: StepContext, backup: Backup, source: str, name: str) -> tuple[int, str]:
         """The dump alone: a server-side copy, then its SHA-256 checked by reading the copy once."""
-        self._archives.copy_from_url(name, self._snapshot_store.copy_source_url(source, self._archives))
+        self._archives.copy_from_url(name, self._backup_store.copy_source_url(source, self._archives))
         digest = hashlib.sha256()
         size = 0
         for chunk in self._archives.read_chunks(name):
             digest.update(chunk)
             size += len(chunk)
-            context.report(bytes_done=size, bytes_total=snapshot.dump_size, detail="checking the database dump")
-        if digest.hexdigest() != snapshot.dump_sha256:
-            raise ChecksumMismatch(f"The database dump of backup {snapshot.id} does not match its SHA-256.")
+            context.report(bytes_done=size, bytes_total=backup.dump_size, detail="checking the database dump")
+        if digest.hexdigest() != backup.dump_sha256:
+            raise ChecksumMismatch(f"The database dump of backup {backup.id} does not match its SHA-256.")
         return size, digest.hexdigest()
 
-    def _write_dump(self, context: StepContext, snapshot: Snapshot, reader: DumpReader, name: str) -> tuple[int, str]:
+    def _write_dump(self, context: StepContext, backup: Backup, reader: DumpReader, name: str) -> tuple[int, str]:
         """The dump alone, from its chunks (each verified as it is read), its data compressed again as
         ``pg_dump -Fc`` compresses it (stored chunks hold it uncompressed, each chunk compressed on its own)."""
         writer = self._archives.writer(name, block_size=self._block_size)
@@ -127,28 +127,26 @@ class DownloadSteps:
             for chunk in recompressed(reader.chunks(), level=self._compress_level):
                 writer.write(chunk)
                 read += len(chunk)
-                context.report(bytes_done=read, bytes_total=snapshot.dump_size, detail="writing the database dump")
+                context.report(bytes_done=read, bytes_total=backup.dump_size, detail="writing the database dump")
             writer.commit(metadata={"sha256": writer.sha256}, content_type="application/octet-stream")
         except BaseException:
             writer.abort()
             raise
         return writer.size, writer.sha256
 
-    def _build_archive(
-        self, context: StepContext, snapshot: Snapshot, reader: DumpReader, name: str
-    ) -> tuple[int, str]:
-        total = (snapshot.dump_size or 0) + (snapshot.files_size or 0)
+    def _build_archive(self, context: StepContext, backup: Backup, reader: DumpReader, name: str) -> tuple[int, str]:
+        total = (backup.dump_size or 0) + (backup.files_size or 0)
         progress = {"bytes": 0, "files": 0}
 
         def members() -> Iterator[Member]:
             yield Member(
                 ARCHIVE_DUMP,
-                int(snapshot.dump_size or 0),
+                int(backup.dump_size or 0),
                 "sha256",
-                str(snapshot.dump_sha256),
+                str(backup.dump_sha256),
                 reader.chunks,
             )
-            for entry in read_file_list(self._snapshot_store, snapshot):
+            for entry in read_file_list(self._backup_store, backup):
                 yield Member(
                     tree_path(entry.uuid),
                     entry.size,
@@ -164,7 +162,7 @@ class DownloadSteps:
                 crash_point("download.archive.building")
             context.report(
                 done=progress["files"],
-                total=snapshot.file_count,
+                total=backup.file_count,
                 bytes_done=progress["bytes"],
                 bytes_total=total,
                 detail=f"archiving ({member.path})",
@@ -173,7 +171,7 @@ class DownloadSteps:
         writer = self._archives.writer(name, block_size=self._block_size)
         try:
             write_archive(
-                writer, self._metadata(snapshot), members(), compress_level=self._compress_level, on_member=written
+                writer, self._metadata(backup), members(), compress_level=self._compress_level, on_member=written
             )
             writer.commit(metadata={"sha256": writer.sha256}, content_type="application/gzip")
         except BaseException:
@@ -181,25 +179,25 @@ class DownloadSteps:
             raise
         return writer.size, writer.sha256
 
-    def _metadata(self, snapshot: Snapshot) -> bytes:
-        duration = (snapshot.finished_on - snapshot.created_on).total_seconds() if snapshot.finished_on else 0
+    def _metadata(self, backup: Backup) -> bytes:
+        duration = (backup.finished_on - backup.created_on).total_seconds() if backup.finished_on else 0
         return metadata_document(
             {
-                "modelVersion": snapshot.model_version,
-                "dumpSize": snapshot.dump_size,
-                "databaseSize": snapshot.database_size,
-                "filesSize": snapshot.files_size,
+                "modelVersion": backup.model_version,
+                "dumpSize": backup.dump_size,
+                "databaseSize": backup.database_size,
+                "filesSize": backup.files_size,
                 "duration": round(duration, 3),
                 "format": "appbackups/1",
-                "snapshotId": snapshot.id,
-                "environment": snapshot.environment_id,
-                "namespace": snapshot.namespace,
-                "tier": snapshot.tier.value,
-                "createdOn": snapshot.created_on.isoformat(),
-                "deploymentPackage": snapshot.deployment_package,
-                "fileCount": snapshot.file_count,
-                "dumpSha256": snapshot.dump_sha256,
-                "comment": snapshot.comment,
+                "snapshotId": backup.id,
+                "environment": backup.environment_id,
+                "namespace": backup.namespace,
+                "tier": backup.tier.value,
+                "createdOn": backup.created_on.isoformat(),
+                "deploymentPackage": backup.deployment_package,
+                "fileCount": backup.file_count,
+                "dumpSha256": backup.dump_sha256,
+                "comment": backup.comment,
             }
         )
 
@@ -208,7 +206,7 @@ class DownloadSteps:
         ready_on = datetime.fromisoformat(context.remember("readyOn", lambda: self._clock().isoformat()))
         entry_id = context.remember("activityEntry", new_entry_id)
         context.point_of_no_return(
-            f"The download of backup {operation.snapshot_id} is ready; it expires by itself.",
+            f"The download of backup {operation.backup_id} is ready; it expires by itself.",
             expiresOn=(ready_on + READY_FOR).isoformat(),
         )
         self._release(operation)
@@ -218,9 +216,9 @@ class DownloadSteps:
             Action.DOWNLOAD,
             Outcome.FINISHED,
             Principal(operation.created_by.id, operation.created_by.name),
-            f"Download of backup {operation.snapshot_id} ready ({operation.parameters['dataType']}, "
+            f"Download of backup {operation.backup_id} ready ({operation.parameters['dataType']}, "
             f"{prepared.get('archiveSize', 0)} bytes) until {(ready_on + READY_FOR):%Y-%m-%d %H:%M} UTC.",
-            snapshot_id=operation.snapshot_id,
+            backup_id=operation.backup_id,
             operation_id=operation.id,
             entry_id=entry_id,
         )
@@ -233,21 +231,21 @@ class DownloadSteps:
         if operation.ending is OperationStatus.CANCELLED:
             who = operation.cancel_requested_by or operation.created_by
             outcome, actor = Outcome.CANCELLED, Principal(who.id, who.name)
-            message = f"Download of backup {operation.snapshot_id} cancelled by {who.name or who.id}."
+            message = f"Download of backup {operation.backup_id} cancelled by {who.name or who.id}."
         else:
             outcome = Outcome.FAILED
             actor = Principal(operation.created_by.id, operation.created_by.name)
-            message = f"Download of backup {operation.snapshot_id} failed: {operation.error}"
+            message = f"Download of backup {operation.backup_id} failed: {operation.error}"
         self._activity.record(
             operation.environment_id,
             Action.DOWNLOAD,
             outcome,
             actor,
             message,
-            snapshot_id=operation.snapshot_id,
+            backup_id=operation.backup_id,
             operation_id=operation.id,
             entry_id=entry_id,
         )
 
     def _release(self, operation: Operation) -> None:
-        self._snapshots.release(operation.environment_id, str(operation.snapshot_id), user_of(operation))
+        self._backup_catalog.release(operation.environment_id, str(operation.backup_id), user_of(operation))

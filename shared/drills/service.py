@@ -8,12 +8,12 @@ from dataclasses import dataclass, replace
 
 from shared.adapters.errors import StorageFault
 from shared.backups.service import BackupService
+from shared.catalog.backups import BackupCatalog
 from shared.catalog.environments import EnvironmentCatalog
-from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain.access import SCHEDULER, Principal
+from shared.domain.backups import Actor, Backup, BackupStatus
 from shared.domain.operations import Operation
-from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus
 from shared.domain.verification import Verification, VerificationStatus
 from shared.drills.steps import KIND, user_of
 from shared.errors import Conflict, NotFound, ServiceUnavailable, StaleRecord
@@ -33,57 +33,57 @@ class DrillService:
         self,
         engine: OperationEngine,
         environments: EnvironmentCatalog,
-        snapshots: SnapshotCatalog,
+        backup_catalog: BackupCatalog,
         backups: BackupService,
         clock: Clock,
     ) -> None:
         self._engine = engine
         self._environments = environments
-        self._snapshots = snapshots
+        self._backup_catalog = backup_catalog
         self._backups = backups
         self._clock = clock
 
-    def request(self, environment_id: str, snapshot_id: str, actor: Principal) -> Operation:
+    def request(self, environment_id: str, backup_id: str, actor: Principal) -> Operation:
         """Start a drill of a Finished backup: the backup shows verification Running and is in use until it
         ends. Refused (409) while another drill of it runs."""
-        snapshot = self._backups.get(environment_id, snapshot_id)
-        if snapshot.status is not SnapshotStatus.FINISHED:
+        backup = self._backups.get(environment_id, backup_id)
+        if backup.status is not BackupStatus.FINISHED:
             raise Conflict(
-                f"Backup {snapshot.id} is {snapshot.status.value}; only a Finished backup can be verified.",
+                f"Backup {backup.id} is {backup.status.value}; only a Finished backup can be verified.",
                 code="backup_not_finished",
             )
-        running = self._running(snapshot)
+        running = self._running(backup)
         if running is not None:
             raise Conflict(
-                f"A restore drill of backup {snapshot.id} is running already ({running.id}).",
+                f"A restore drill of backup {backup.id} is running already ({running.id}).",
                 code="verification_running",
                 drillId=running.id,
             )
-        environment = self._environments.get(snapshot.environment_id)
+        environment = self._environments.get(backup.environment_id)
         environment.ensure_registered("a restore drill")
         operation = self._engine.new(
             KIND,
-            environment_id=snapshot.environment_id,
-            namespace=snapshot.namespace,
+            environment_id=backup.environment_id,
+            namespace=backup.namespace,
             actor=Actor(actor.id, actor.name),
-            snapshot_id=snapshot.id,
+            backup_id=backup.id,
             parameters={
-                "previousVerification": snapshot.verification.to_dict() if snapshot.verification else None,
+                "previousVerification": backup.verification.to_dict() if backup.verification else None,
             },
         )
         running_now = Verification(VerificationStatus.RUNNING, operation.id, operation.created_on)
         try:
-            self._snapshots.save(
+            self._backup_catalog.save(
                 replace(
-                    snapshot,
+                    backup,
                     verification=running_now,
-                    in_use_by=tuple(dict.fromkeys((*snapshot.in_use_by, user_of(operation)))),
+                    in_use_by=tuple(dict.fromkeys((*backup.in_use_by, user_of(operation)))),
                 )
             )
         except (StaleRecord, NotFound) as error:
             self._engine.abandon(operation.id, "The backup changed while the drill was being started.")
             raise Conflict(
-                f"Backup {snapshot.id} changed while the drill was being started; try again.",
+                f"Backup {backup.id} changed while the drill was being started; try again.",
                 code="concurrent_update",
             ) from error
         try:
@@ -91,11 +91,11 @@ class DrillService:
         except StorageFault as error:
             self._engine.abandon(operation.id, "The drill could not be queued.")
             raise ServiceUnavailable("The work queue is unavailable; the drill was not started.") from error
-        logger.info("restore drill %s of backup %s of %s started", operation.id, snapshot.id, snapshot.environment_id)
+        logger.info("restore drill %s of backup %s of %s started", operation.id, backup.id, backup.environment_id)
         return operation
 
-    def _running(self, snapshot: Snapshot) -> Operation | None:
-        verification = snapshot.verification
+    def _running(self, backup: Backup) -> Operation | None:
+        verification = backup.verification
         if verification is None or verification.status is not VerificationStatus.RUNNING:
             return None
         operation = self._engine.find(verification.operation_id)
@@ -116,12 +116,12 @@ class DrillService:
             if not environment.scheduled_drills:
                 skipped.append((environment.id, "it opted out (scheduledDrills: false)"))
                 continue
-            snapshot = self._snapshots.latest_finished(environment.id)
-            if snapshot is None:
+            backup = self._backup_catalog.latest_finished(environment.id)
+            if backup is None:
                 skipped.append((environment.id, "it has no Finished backup"))
                 continue
             try:
-                self.request(environment.id, snapshot.id, SCHEDULER)
+                self.request(environment.id, backup.id, SCHEDULER)
             except Conflict as refused:
                 skipped.append((environment.id, refused.detail))
                 continue

@@ -29,17 +29,17 @@ from typing import Any
 from shared.adapters.blobs import BlobStore
 from shared.adapters.errors import BlobNotFound
 from shared.adapters.postgres import SCRATCH_PREFIX, DatabaseError, Databases, ScratchDatabaseRefused
-from shared.backups.layout import FileEntry, read_file_list, read_row_counts, snapshot_folder
+from shared.backups.layout import FileEntry, backup_folder, read_file_list, read_row_counts
 from shared.catalog.activity import ActivityLog, new_entry_id
+from shared.catalog.backups import BackupCatalog
 from shared.catalog.environments import EnvironmentCatalog
-from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.config import VERIFICATION_SERVERS
 from shared.domain.access import Principal
 from shared.domain.activity import Action, Outcome
+from shared.domain.backups import Backup, BackupStatus
 from shared.domain.environments import DatabaseConnection, Environment
 from shared.domain.operations import Operation, OperationStatus
-from shared.domain.snapshots import Snapshot, SnapshotStatus
 from shared.domain.verification import (
     ASSERTIONS,
     CHECK_NAMES,
@@ -100,9 +100,9 @@ class DrillSteps:
         self,
         *,
         environments: EnvironmentCatalog,
-        snapshots: SnapshotCatalog,
+        backup_catalog: BackupCatalog,
         activity: ActivityLog,
-        snapshot_store: BlobStore,
+        backup_store: BlobStore,
         content_store: BlobStore,
         databases: Databases,
         clock: Clock,
@@ -110,9 +110,9 @@ class DrillSteps:
         verification_servers: Mapping[str, DatabaseConnection],
     ) -> None:
         self._environments = environments
-        self._snapshots = snapshots
+        self._backup_catalog = backup_catalog
         self._activity = activity
-        self._snapshot_store = snapshot_store
+        self._backup_store = backup_store
         self._content = content_store
         self._databases = databases
         self._clock = clock
@@ -138,11 +138,11 @@ class DrillSteps:
 
     # -- what the steps share ------------------------------------------------------------------
 
-    def _snapshot(self, operation: Operation) -> Snapshot:
-        snapshot = self._snapshots.find(operation.environment_id, str(operation.snapshot_id))
-        if snapshot is None or snapshot.status is not SnapshotStatus.FINISHED:
-            raise Fault(f"Backup {operation.snapshot_id} is no longer available.")
-        return snapshot
+    def _backup(self, operation: Operation) -> Backup:
+        backup = self._backup_catalog.find(operation.environment_id, str(operation.backup_id))
+        if backup is None or backup.status is not BackupStatus.FINISHED:
+            raise Fault(f"Backup {operation.backup_id} is no longer available.")
+        return backup
 
     def server_for(self, environment: Environment) -> tuple[DatabaseConnection, bool]:
         """Where the scratch database goes: the namespace's verification server, else the environment's own
@@ -171,10 +171,10 @@ class DrillSteps:
     # -- 1 ---------------------------------------------------------------------------------------
 
     def check_objects(self, context: StepContext) -> None:
-        snapshot = self._snapshot(context.operation)
-        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+        backup = self._backup(context.operation)
+        folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
         problems: list[str] = []
-        total_bytes = (snapshot.dump_size or 0) + (snapshot.files_size or 0)
+        total_bytes = (backup.dump_size or 0) + (backup.files_size or 0)
         read = {"bytes": 0}
 
         def progress(size: int, detail: str) -> None:
@@ -182,12 +182,12 @@ class DrillSteps:
             context.report(bytes_done=read["bytes"], bytes_total=total_bytes, detail=detail)
 
         reader = DumpReader(
-            self._snapshot_store,
+            self._backup_store,
             self._content,
-            snapshot.namespace,
+            backup.namespace,
             folder,
-            expected_sha256=snapshot.dump_sha256,
-            expected_size=snapshot.dump_size,
+            expected_sha256=backup.dump_sha256,
+            expected_size=backup.dump_size,
         )
         try:
             for chunk in reader.chunks():  # each chunk, then the whole dump, checked as it is read
@@ -195,7 +195,7 @@ class DrillSteps:
         except DumpCorrupted as error:
             problems.append(str(error))
         count = bad = shown = 0
-        total_files = snapshot.file_count or 0
+        total_files = backup.file_count or 0
 
         def verify(entry: FileEntry) -> str | None:
             digest = hashlib.md5(usedforsecurity=False)
@@ -226,7 +226,7 @@ class DrillSteps:
                 progress(entry.size, f"file documents: {count} of {total_files} read back")
                 context.report(done=count, total=total_files)
 
-            for entry in read_file_list(self._snapshot_store, snapshot):
+            for entry in read_file_list(self._backup_store, backup):
                 pending.append((entry, pool.submit(verify, entry)))
                 while len(pending) > 2 * self._read_concurrency:
                     settle()
@@ -242,7 +242,7 @@ class DrillSteps:
                 context,
                 CHECKSUMS,
                 CheckStatus.PASSED,
-                f"The dump ({snapshot.dump_size} bytes) and {count} file documents read back whole and match "
+                f"The dump ({backup.dump_size} bytes) and {count} file documents read back whole and match "
                 "their checksums.",
             )
 
@@ -250,7 +250,7 @@ class DrillSteps:
 
     def load(self, context: StepContext) -> None:
         operation = context.operation
-        snapshot = self._snapshot(operation)
+        backup = self._backup(operation)
         environment = self._environments.get(operation.environment_id)
         server, dedicated = self.server_for(environment)
         name = scratch_database(operation.id)
@@ -277,13 +277,13 @@ class DrillSteps:
                 f"grant CREATEDB to {server.user}.",
                 transient=False,
             ) from error
-        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-        total = snapshot.dump_size or 0
+        folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
+        total = backup.dump_size or 0
 
         def dump() -> Iterator[bytes]:
             def chunks() -> Iterator[bytes]:
                 read = 0
-                reader = DumpReader(self._snapshot_store, self._content, snapshot.namespace, folder)
+                reader = DumpReader(self._backup_store, self._content, backup.namespace, folder)
                 for chunk in reader.chunks():
                     read += len(chunk)
                     context.report(bytes_done=read, bytes_total=total, detail=f"loading the dump into {name}")
@@ -323,19 +323,19 @@ class DrillSteps:
             for name in (ROW_COUNTS, FILE_REFERENCES, ASSERTIONS):
                 self._record_check(context, name, CheckStatus.SKIPPED, "The dump did not load.")
             return
-        snapshot = self._snapshot(operation)
+        backup = self._backup(operation)
         environment = self._environments.get(operation.environment_id)
         server, name = self._scratch(operation)
         scratch = replace(server, database=name)
         context.report(detail="counting rows")
-        self._row_counts(context, snapshot, scratch)
+        self._row_counts(context, backup, scratch)
         context.report(detail="comparing file references with the backup's file list")
-        self._file_references(context, snapshot, environment, scratch)
+        self._file_references(context, backup, environment, scratch)
         context.report(detail="running the verification queries")
         self._assertions(context, environment, scratch)
 
-    def _row_counts(self, context: StepContext, snapshot: Snapshot, scratch: DatabaseConnection) -> None:
-        recorded = read_row_counts(self._snapshot_store, snapshot)
+    def _row_counts(self, context: StepContext, backup: Backup, scratch: DatabaseConnection) -> None:
+        recorded = read_row_counts(self._backup_store, backup)
         if recorded is None:
             self._record_check(
                 context,
@@ -362,7 +362,7 @@ class DrillSteps:
             )
 
     def _file_references(
-        self, context: StepContext, snapshot: Snapshot, environment: Environment, scratch: DatabaseConnection
+        self, context: StepContext, backup: Backup, environment: Environment, scratch: DatabaseConnection
     ) -> None:
         """Both ways: every row the file-document query selects has its content in the file list, and the
         list holds nothing the database does not refer to (one merge of two sorted streams)."""
@@ -375,9 +375,7 @@ class DrillSteps:
             if len(not_referred) < _SHOWN:
                 not_referred.append(entry.uuid)
 
-        listed = SortedStream(
-            read_file_list(self._snapshot_store, snapshot), lambda entry: entry.uuid, on_skip=unreferred
-        )
+        listed = SortedStream(read_file_list(self._backup_store, backup), lambda entry: entry.uuid, on_skip=unreferred)
         with self._databases.snapshot(scratch) as view:
             for file_uuid in view.file_document_uuids(environment.file_document_query):
                 counts["rows"] += 1
@@ -392,7 +390,7 @@ class DrillSteps:
                 f"the file list holds {counts['extra']} file documents the database does not refer to: "
                 + ", ".join(not_referred)
             )
-        known = counts["without"] == snapshot.missing_files and set(without_content) <= set(snapshot.missing_file_uuids)
+        known = counts["without"] == backup.missing_files and set(without_content) <= set(backup.missing_file_uuids)
         if counts["without"] and not known:
             problems.append(
                 f"{counts['without']} file-document rows have no content in the backup: " + ", ".join(without_content)
@@ -474,8 +472,8 @@ class DrillSteps:
         backup, log it. Safe to repeat."""
         now = self._clock()
         seconds = operation.output("load", "restoreSeconds")
-        snapshot = self._snapshots.find(operation.environment_id, str(operation.snapshot_id))
-        if snapshot is None:
+        backup = self._backup_catalog.find(operation.environment_id, str(operation.backup_id))
+        if backup is None:
             return
         result = Verification(
             status=status,
@@ -483,21 +481,21 @@ class DrillSteps:
             started_on=operation.created_on,
             verified_on=now,
             restore_seconds=seconds,
-            dump_size=snapshot.dump_size,
-            database_size=snapshot.database_size,
+            dump_size=backup.dump_size,
+            database_size=backup.database_size,
             checks=checks,
         )
 
-        def recorded(current: Snapshot) -> Snapshot:
+        def recorded(current: Backup) -> Backup:
             released = tuple(user for user in current.in_use_by if user != user_of(operation))
             mine = current.verification is not None and current.verification.operation_id == operation.id
             if mine and current.verification.status is not VerificationStatus.RUNNING:  # type: ignore[union-attr]
                 return replace(current, in_use_by=released)  # recorded already
             return replace(current, verification=result, in_use_by=released)
 
-        self._snapshots.update(snapshot.environment_id, snapshot.id, recorded)
+        self._backup_catalog.update(backup.environment_id, backup.id, recorded)
         if seconds is not None:
-            drill = LastDrill(snapshot.id, status, now, seconds, snapshot.dump_size, snapshot.database_size)
+            drill = LastDrill(backup.id, status, now, seconds, backup.dump_size, backup.database_size)
             self._environments.update(
                 operation.environment_id,
                 lambda environment: (
@@ -510,24 +508,24 @@ class DrillSteps:
         actor = Principal(operation.created_by.id, operation.created_by.name)
         if failed:
             reason = "; ".join(f"{check.name}: {check.detail}" for check in failed)
-            logger.error("backup %s of %s failed verification: %s", snapshot.id, snapshot.environment_id, reason)
-            message = f"Restore drill of backup {snapshot.id} failed: {reason}"
+            logger.error("backup %s of %s failed verification: %s", backup.id, backup.environment_id, reason)
+            message = f"Restore drill of backup {backup.id} failed: {reason}"
             outcome = Outcome.FAILED
         else:
-            logger.info("backup %s of %s verified in %ss", snapshot.id, snapshot.environment_id, seconds)
+            logger.info("backup %s of %s verified in %ss", backup.id, backup.environment_id, seconds)
             message = (
-                f"Restore drill of backup {snapshot.id} passed: the dump loaded in {seconds or 0:.1f} s; "
+                f"Restore drill of backup {backup.id} passed: the dump loaded in {seconds or 0:.1f} s; "
                 + ", ".join(f"{check.name} {check.status.value.lower()}" for check in checks)
                 + "."
             )
             outcome = Outcome.FINISHED
         self._activity.record(
-            snapshot.environment_id,
+            backup.environment_id,
             Action.VERIFY,
             outcome,
             actor,
             message,
-            snapshot_id=snapshot.id,
+            backup_id=backup.id,
             operation_id=operation.id,
             entry_id=entry_id,
         )
@@ -540,19 +538,19 @@ class DrillSteps:
         self._drop(operation)
         crash_point("drill.undo")
         entry_id = context.remember("activityEntry", new_entry_id)
-        snapshot = self._snapshots.find(operation.environment_id, str(operation.snapshot_id))
-        if snapshot is None:
+        backup = self._backup_catalog.find(operation.environment_id, str(operation.backup_id))
+        if backup is None:
             return
-        mine = snapshot.verification is not None and snapshot.verification.operation_id == operation.id
-        if mine and snapshot.verification.status is not VerificationStatus.RUNNING:  # type: ignore[union-attr]
+        mine = backup.verification is not None and backup.verification.operation_id == operation.id
+        if mine and backup.verification.status is not VerificationStatus.RUNNING:  # type: ignore[union-attr]
             # finish recorded the result (a failed check), then failed the drill: only the backup is left to release
-            self._snapshots.release(snapshot.environment_id, snapshot.id, user_of(operation))
+            self._backup_catalog.release(backup.environment_id, backup.id, user_of(operation))
             return
         if operation.ending is OperationStatus.CANCELLED:
             previous = Verification.from_dict(operation.parameters.get("previousVerification"))
-            self._snapshots.update(
-                snapshot.environment_id,
-                snapshot.id,
+            self._backup_catalog.update(
+                backup.environment_id,
+                backup.id,
                 lambda current: replace(
                     current,
                     verification=previous if mine or current.verification is None else current.verification,
@@ -564,13 +562,13 @@ class DrillSteps:
                 Principal(who.id, who.name) if who else Principal(operation.created_by.id, operation.created_by.name)
             )
             self._activity.record(
-                snapshot.environment_id,
+                backup.environment_id,
                 Action.VERIFY,
                 Outcome.CANCELLED,
                 actor,
-                f"Restore drill of backup {snapshot.id} cancelled by {(who.name or who.id) if who else 'a user'}; "
+                f"Restore drill of backup {backup.id} cancelled by {(who.name or who.id) if who else 'a user'}; "
                 "its scratch database was dropped.",
-                snapshot_id=snapshot.id,
+                backup_id=backup.id,
                 operation_id=operation.id,
                 entry_id=entry_id,
             )

@@ -7,7 +7,7 @@ What is chunked, and how big, was decided by measurement (``bench/dedup.py``, re
 ``bench/results/dedup.json`` and the README's table; 300,000 rows, 14 nights of 1 % updates, 0.5 %
 inserts and 0.2 % deletes on each table's newest rows):
 - chunks of the *uncompressed* dump (``pg_dump --compress=0``), each compressed with zstd, stored
-  2.0 and 2.05 times one ``pg_dump -Fc`` for the 14 snapshots (two runs), where chunks of pg_dump's own
+  2.0 and 2.05 times one ``pg_dump -Fc`` for the 14 backups (two runs), where chunks of pg_dump's own
   compressed output stored 2.67 and 2.15 times (deflate makes every byte after a table's first change
   differ, and where cuts fall in the compressed stream varies), and today's layout 13.7 times.
   Chunking pg_dump's output also degrades quickly with the chunk size (a probe of 5 nights:

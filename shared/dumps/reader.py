@@ -1,4 +1,4 @@
-"""The one way a stored dump is read: its chunks streamed in order, each verified, or — for a snapshot
+"""The one way a stored dump is read: its chunks streamed in order, each verified, or — for a backup
 made before dumps were chunked — its one dump blob. Restore, download, drills and upload checks read
 through here, so a damaged dump fails each of them the same way, naming what is damaged."""
 
@@ -16,7 +16,7 @@ from shared.adapters.errors import BlobNotFound
 from shared.dumps.store import ChunkRef, chunk_object, is_chunked, read_chunk_list
 from shared.faults import Fault
 
-DUMP = "db.backup"  # the one dump blob of the snapshots made before chunks
+DUMP = "db.backup"  # the one dump blob of the backups made before chunks
 READ_AHEAD = 16  # chunks fetched ahead of the consumer: memory is these chunks
 READ_THREADS = 8
 
@@ -26,12 +26,12 @@ class DumpCorrupted(Fault):
 
 
 class DumpReader:
-    """Reads the dump of the snapshot whose folder is ``folder``; ``expected_sha256`` and ``expected_size``
-    (the snapshot's) are checked at the end of every read."""
+    """Reads the dump of the backup whose folder is ``folder``; ``expected_sha256`` and ``expected_size``
+    (the backup's) are checked at the end of every read."""
 
     def __init__(
         self,
-        snapshot_store: BlobStore,
+        backup_store: BlobStore,
         content_store: BlobStore,
         namespace: str,
         folder: str,
@@ -41,7 +41,7 @@ class DumpReader:
         staged: tuple[BlobStore, str] | None = None,
     ) -> None:
         self._staged = staged  # where chunks not yet published are kept (an upload's, before it is added)
-        self._snapshots = snapshot_store
+        self._backup_catalog = backup_store
         self._content = content_store
         self._namespace = namespace
         self._folder = folder
@@ -52,12 +52,12 @@ class DumpReader:
     @property
     def chunked(self) -> bool:
         if self._chunked is None:
-            self._chunked = is_chunked(self._snapshots, self._folder)
+            self._chunked = is_chunked(self._backup_catalog, self._folder)
         return self._chunked
 
     def chunks(self) -> Iterator[bytes]:
         """The dump from its start, verified as it goes: a bad chunk raises ``DumpCorrupted`` before any
-        of its bytes is yielded; a whole dump that disagrees with the snapshot's SHA-256, after its last."""
+        of its bytes is yielded; a whole dump that disagrees with the backup's SHA-256, after its last."""
         digest = hashlib.sha256() if self._sha256 is not None else None  # each chunk is checked anyway
         size = 0
         for piece in self._chunk_contents() if self.chunked else self._blob():
@@ -72,7 +72,7 @@ class DumpReader:
 
     def _blob(self) -> Iterator[bytes]:
         try:
-            yield from self._snapshots.read_chunks(self._folder + DUMP)
+            yield from self._backup_catalog.read_chunks(self._folder + DUMP)
         except BlobNotFound as error:
             raise DumpCorrupted(f"The database dump {self._folder + DUMP} is missing.") from error
 
@@ -97,7 +97,7 @@ class DumpReader:
 
     def _chunk_contents(self) -> Iterator[bytes]:
         try:
-            refs = read_chunk_list(self._snapshots, self._folder)
+            refs = read_chunk_list(self._backup_catalog, self._folder)
             with ThreadPoolExecutor(READ_THREADS, thread_name_prefix="dump-read") as pool:
                 pending: deque[Future[bytes]] = deque()
                 ahead = 2  # doubled as reading goes on: a reader that stops early (at the TOC) fetched little

@@ -1,10 +1,10 @@
 """Writing a dump as chunks: each compressed, content-addressed and written once; the chunk list and
-the chunk index committed with the snapshot's other data.
+the chunk index committed with the backup's other data.
 
 content/{namespace}/chunks/{sha256}   one chunk, zstd-compressed; named by the SHA-256 of its content
-{snapshot folder}/db.chunks           "<sha256> <size> <stored size>" per chunk, in dump order (what the reader
+{backup folder}/db.chunks           "<sha256> <size> <stored size>" per chunk, in dump order (what the reader
                                       follows)
-{snapshot folder}/db.chunkindex       each chunk's object name once, in name order (what pruning merges)
+{backup folder}/db.chunkindex       each chunk's object name once, in name order (what pruning merges)
 
 A chunk is never rewritten: one that exists already is reused (WORM containers work), and its name says
 what its content must be, which the reader checks."""
@@ -133,12 +133,12 @@ class KnownChunks:
 
 class ChunkWriter:
     """Cuts a dump into chunks and stores the new ones; ``commit`` writes the chunk list and index into
-    the snapshot's folder. ``write_all`` takes the dump's stream; ``abort`` drops the lists (chunks already
+    the backup's folder. ``write_all`` takes the dump's stream; ``abort`` drops the lists (chunks already
     stored stay: complete, shared objects that pruning reclaims when nothing refers to them)."""
 
     def __init__(
         self,
-        snapshot_store: BlobStore,
+        backup_store: BlobStore,
         content_store: BlobStore,
         namespace: str,
         folder: str,
@@ -151,8 +151,8 @@ class ChunkWriter:
         self._known = known
         self._staging = staging  # where new chunks are kept until they are published, if not in the store
         self._namespace = namespace
-        self._list = snapshot_store.writer(folder + CHUNK_LIST, block_size=4 * 1024 * 1024, parallelism=2)
-        self._index_writer = snapshot_store.writer(folder + CHUNK_INDEX, block_size=4 * 1024 * 1024, parallelism=2)
+        self._list = backup_store.writer(folder + CHUNK_LIST, block_size=4 * 1024 * 1024, parallelism=2)
+        self._index_writer = backup_store.writer(folder + CHUNK_INDEX, block_size=4 * 1024 * 1024, parallelism=2)
         self._index = _Index()
         self._pool = ThreadPoolExecutor(parallelism, thread_name_prefix="dump-chunks")
         self._local = threading.local()
@@ -264,7 +264,7 @@ def read_chunk_list(store: BlobStore, folder: str) -> Iterator[ChunkRef]:
 
 
 def read_chunk_index(store: BlobStore, folder: str) -> Iterator[str]:
-    """A snapshot's chunk object names, each once, in name order; none for a snapshot without chunks."""
+    """A backup's chunk object names, each once, in name order; none for a backup without chunks."""
     try:
         for line in store.read_lines(folder + CHUNK_INDEX):
             if line.strip():
@@ -274,7 +274,7 @@ def read_chunk_index(store: BlobStore, folder: str) -> Iterator[str]:
 
 
 def previous_chunks(store: BlobStore, folder: str) -> Iterator[ChunkRef]:
-    """A snapshot's chunk list, or none when it has none (one dump blob, or data removed meanwhile)."""
+    """A backup's chunk list, or none when it has none (one dump blob, or data removed meanwhile)."""
     try:
         yield from read_chunk_list(store, folder)
     except BlobNotFound:

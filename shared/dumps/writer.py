@@ -25,7 +25,7 @@ class DumpWriter(Protocol):
     def write_all(self, stream: Iterable[bytes]) -> None: ...
 
     def commit(self) -> dict[str, Any]:
-        """Make the dump part of the snapshot's data; what the manifest says of it."""
+        """Make the dump part of the backup's data; what the manifest says of it."""
         ...
 
     def abort(self) -> None: ...
@@ -36,7 +36,7 @@ class ChunkedDumpWriter:
 
     def __init__(
         self,
-        snapshot_store: BlobStore,
+        backup_store: BlobStore,
         content_store: BlobStore,
         namespace: str,
         folder: str,
@@ -45,7 +45,7 @@ class ChunkedDumpWriter:
         previous: Iterator[ChunkRef] | None = None,
     ) -> None:
         known = KnownChunks(previous) if previous is not None else None
-        self._writer = ChunkWriter(snapshot_store, content_store, namespace, folder, staging=staging, known=known)
+        self._writer = ChunkWriter(backup_store, content_store, namespace, folder, staging=staging, known=known)
 
     @property
     def sha256(self) -> str:
@@ -80,8 +80,8 @@ class ChunkedDumpWriter:
 class BlobDumpWriter:
     chunked = False
 
-    def __init__(self, snapshot_store: BlobStore, folder: str, block_size: int) -> None:
-        self._writer = snapshot_store.writer(folder + DUMP, block_size=block_size)
+    def __init__(self, backup_store: BlobStore, folder: str, block_size: int) -> None:
+        self._writer = backup_store.writer(folder + DUMP, block_size=block_size)
         self._block_size = block_size
 
     @property
@@ -105,7 +105,7 @@ class BlobDumpWriter:
 
 
 def dump_writer(
-    snapshot_store: BlobStore,
+    backup_store: BlobStore,
     content_store: BlobStore,
     namespace: str,
     folder: str,
@@ -116,8 +116,8 @@ def dump_writer(
 ) -> DumpWriter:
     """``previous``: the chunk list of the environment's last finished backup (chunks known to be stored)."""
     if chunked:
-        return ChunkedDumpWriter(snapshot_store, content_store, namespace, folder, previous=previous)
-    return BlobDumpWriter(snapshot_store, folder, block_size)
+        return ChunkedDumpWriter(backup_store, content_store, namespace, folder, previous=previous)
+    return BlobDumpWriter(backup_store, folder, block_size)
 
 
 def after_first(stream: Iterable[bytes], then: Callable[[], None]) -> Iterator[bytes]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from shared.catalog.activity import ActivityLog
+from shared.catalog.backups import BackupCatalog
 from shared.catalog.environments import EnvironmentCatalog
-from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain.access import Principal
 from shared.domain.activity import Action, Outcome
@@ -112,7 +112,7 @@ class EnvironmentService:
         )
         return environment
 
-    def deregister(self, environment_id: str, actor: Principal, snapshots: SnapshotCatalog) -> Environment:
+    def deregister(self, environment_id: str, actor: Principal, backup_catalog: BackupCatalog) -> Environment:
         """Remove the registration of an environment whose app is gone. Refused (409) while work runs on it:
         a restore into it, a backup being made, a restore or download relying on one of its backups. The
         row stays as a tombstone (state Deregistered) holding the namespace, so that the backups, which stay
@@ -125,7 +125,7 @@ class EnvironmentService:
                 code="environment_deregistered",
             )
         environment.ensure_not_restoring("deregistering it")
-        work = snapshots.work_on(environment_id)
+        work = backup_catalog.work_on(environment_id)
         if work:
             raise Conflict(
                 f"Environment {environment_id} has work running ({'; '.join(work)}); deregister it when that has "
@@ -134,7 +134,7 @@ class EnvironmentService:
                 work=work,
             )
         tombstone = self._catalog.save(environment.deregistered(self._clock(), actor.name or actor.id))
-        kept = sum(1 for _ in snapshots.of_environment(environment_id))
+        kept = sum(1 for _ in backup_catalog.of_environment(environment_id))
         self._activity.record(
             environment_id,
             Action.DEREGISTER,

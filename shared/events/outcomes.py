@@ -8,12 +8,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.domain.backups import Backup
 from shared.domain.environments import Environment
 from shared.domain.events import Event, EventType, event_id, source_of
 from shared.domain.operations import Operation, OperationStatus
-from shared.domain.snapshots import Snapshot
 
-SnapshotLookup = Callable[[str, str], Snapshot | None]  # environment id, snapshot id
+BackupLookup = Callable[[str, str], Backup | None]  # environment id, backup id
 
 _BY_OUTCOME: dict[str, dict[OperationStatus, EventType]] = {
     "backup": {
@@ -81,50 +81,50 @@ def _common(operation: Operation) -> dict[str, Any]:
     return data
 
 
-def _snapshot_data(snapshot: Snapshot | None) -> dict[str, Any]:
-    if snapshot is None:
+def _backup_data(backup: Backup | None) -> dict[str, Any]:
+    if backup is None:
         return {}
     return {
-        "backupId": snapshot.id,
-        "tier": snapshot.tier.value,
-        "dumpSize": snapshot.dump_size,
-        "databaseSize": snapshot.database_size,
-        "fileCount": snapshot.file_count,
-        "filesSize": snapshot.files_size,
+        "backupId": backup.id,
+        "tier": backup.tier.value,
+        "dumpSize": backup.dump_size,
+        "databaseSize": backup.database_size,
+        "fileCount": backup.file_count,
+        "filesSize": backup.files_size,
     }
 
 
-def operation_event(operation: Operation, snapshot_of: SnapshotLookup) -> Event | None:
+def operation_event(operation: Operation, backup_of: BackupLookup) -> Event | None:
     """The event of an operation that has ended; None for a kind that raises none."""
     outcomes = _BY_OUTCOME.get(operation.kind)
     if outcomes is None or operation.status not in outcomes:
         return None
     data = _common(operation)
     if operation.kind == "backup":
-        snapshot = snapshot_of(operation.environment_id, str(operation.snapshot_id))
-        warnings = (snapshot.warnings if snapshot is not None else ()) + operation.warnings
+        backup = backup_of(operation.environment_id, str(operation.backup_id))
+        warnings = (backup.warnings if backup is not None else ()) + operation.warnings
         event_type = backup_outcome(operation.status, warnings)
-        data.update(_snapshot_data(snapshot), backupId=operation.snapshot_id)
-        if snapshot is not None:
+        data.update(_backup_data(backup), backupId=operation.backup_id)
+        if backup is not None:
             data.update(
-                status=snapshot.status.value,
-                reason=snapshot.status_message or data["reason"],
-                filesCopied=snapshot.files_copied,
-                attempts=snapshot.attempts,
-                comment=snapshot.comment,
+                status=backup.status.value,
+                reason=backup.status_message or data["reason"],
+                filesCopied=backup.files_copied,
+                attempts=backup.attempts,
+                comment=backup.comment,
             )
         if event_type is EventType.BACKUP_WARNED:
             data["warnings"] = list(warnings)
-            data["missingFiles"] = snapshot.missing_files if snapshot is not None else 0
-        subject = f"backups/{operation.snapshot_id}"
+            data["missingFiles"] = backup.missing_files if backup is not None else 0
+        subject = f"backups/{operation.backup_id}"
     elif operation.kind == "verify":
         event_type = outcomes[operation.status]
-        snapshot = snapshot_of(operation.environment_id, str(operation.snapshot_id))
-        verification = snapshot.verification if snapshot is not None else None
+        backup = backup_of(operation.environment_id, str(operation.backup_id))
+        verification = backup.verification if backup is not None else None
         mine = verification is not None and verification.operation_id == operation.id
         data.update(
             drillId=operation.id,
-            backupId=operation.snapshot_id,
+            backupId=operation.backup_id,
             restoreSeconds=verification.restore_seconds if mine else None,  # type: ignore[union-attr]
             checks=[check.to_dict() for check in verification.checks] if mine else [],  # type: ignore[union-attr]
         )
@@ -136,7 +136,7 @@ def operation_event(operation: Operation, snapshot_of: SnapshotLookup) -> Event 
         pre = next((step.output for step in operation.steps if step.name == "pre_restore_backup"), {})
         data.update(
             restoreId=operation.id,
-            backupId=operation.snapshot_id,
+            backupId=operation.backup_id,
             sourceEnvironmentId=operation.parameters.get("sourceEnvironmentId"),
             preRestoreBackupId=pre.get("preRestoreSnapshotId"),
             warnings=list(operation.warnings),
@@ -153,7 +153,7 @@ def operation_event(operation: Operation, snapshot_of: SnapshotLookup) -> Event 
         published = next((step.output for step in operation.steps if step.name == "publish"), {})
         data.update(
             downloadId=operation.id,
-            backupId=operation.snapshot_id,
+            backupId=operation.backup_id,
             dataType=operation.parameters.get("dataType"),
             status="Ready" if operation.status is OperationStatus.FINISHED else operation.status.value,
         )
@@ -163,18 +163,18 @@ def operation_event(operation: Operation, snapshot_of: SnapshotLookup) -> Event 
                 archiveSize=prepared.get("archiveSize"),
                 expiresOn=published.get("expiresOn"),
             )
-        subject = f"backups/{operation.snapshot_id}/downloads/{operation.id}"
+        subject = f"backups/{operation.backup_id}/downloads/{operation.id}"
     else:  # upload
         event_type = outcomes[operation.status]
-        snapshot = snapshot_of(operation.environment_id, str(operation.snapshot_id))
+        backup = backup_of(operation.environment_id, str(operation.backup_id))
         data.update(
-            _snapshot_data(snapshot),
+            _backup_data(backup),
             uploadId=operation.parameters.get("uploadId"),
-            backupId=operation.snapshot_id,
+            backupId=operation.backup_id,
             uploadSize=operation.parameters.get("uploadSize"),
         )
-        if snapshot is not None:
-            data.update(reason=snapshot.status_message or data["reason"])
+        if backup is not None:
+            data.update(reason=backup.status_message or data["reason"])
         subject = f"uploads/{operation.parameters.get('uploadId') or operation.id}"
     return Event(
         id=event_id(f"{operation.id}/{event_type.value}"),
@@ -214,22 +214,22 @@ def schedule_missed_event(
     )
 
 
-def backup_expired_event(snapshot: Snapshot, now: datetime) -> Event:
+def backup_expired_event(backup: Backup, now: datetime) -> Event:
     return Event(
-        id=event_id(f"{snapshot.id}/{EventType.BACKUP_EXPIRED.value}"),
+        id=event_id(f"{backup.id}/{EventType.BACKUP_EXPIRED.value}"),
         type=EventType.BACKUP_EXPIRED,
-        source=source_of(snapshot.namespace, snapshot.environment_id),
-        subject=f"backups/{snapshot.id}",
+        source=source_of(backup.namespace, backup.environment_id),
+        subject=f"backups/{backup.id}",
         time=now,
-        namespace=snapshot.namespace,
+        namespace=backup.namespace,
         data={
-            "namespace": snapshot.namespace,
-            "environmentId": snapshot.environment_id,
-            **_snapshot_data(snapshot),
-            "status": snapshot.status.value,
-            "createdOn": _iso(snapshot.created_on),
-            "expiresOn": _iso(snapshot.expires_on),
-            "keepUntil": _iso(snapshot.keep_until),
+            "namespace": backup.namespace,
+            "environmentId": backup.environment_id,
+            **_backup_data(backup),
+            "status": backup.status.value,
+            "createdOn": _iso(backup.created_on),
+            "expiresOn": _iso(backup.expires_on),
+            "keepUntil": _iso(backup.keep_until),
             "prunedOn": _iso(now),
         },
     )

@@ -13,14 +13,14 @@ from datetime import timedelta
 
 from shared.adapters.cloudevents import encode
 from shared.adapters.queues import WorkQueue
+from shared.catalog.backups import BackupCatalog
 from shared.catalog.environments import EnvironmentCatalog
-from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
+from shared.domain.backups import Backup
 from shared.domain.environments import EnvironmentState
 from shared.domain.events import Event
 from shared.domain.health import Freshness
 from shared.domain.operations import Operation
-from shared.domain.snapshots import Snapshot
 from shared.events.outcomes import backup_expired_event, operation_event, schedule_missed_event
 from shared.faults import crash_point
 
@@ -33,13 +33,13 @@ class EventPublisher:
     def __init__(
         self,
         outbox: WorkQueue,
-        snapshots: SnapshotCatalog,
+        backup_catalog: BackupCatalog,
         environments: EnvironmentCatalog,
         clock: Clock,
         freshness: timedelta,
     ) -> None:
         self._outbox = outbox
-        self._snapshots = snapshots
+        self._backup_catalog = backup_catalog
         self._environments = environments
         self._clock = clock
         self._freshness = freshness
@@ -50,7 +50,7 @@ class EventPublisher:
 
     def announce(self, operation: Operation) -> None:
         """What follows the end of every job: its event. Safe to repeat (the same id each time)."""
-        event = operation_event(operation, self._snapshots.find)
+        event = operation_event(operation, self._backup_catalog.find)
         if event is None:
             return
         crash_point("events.before_publish")
@@ -71,9 +71,9 @@ class EventPublisher:
             published += 1
         return published
 
-    def backup_expired(self, snapshot: Snapshot) -> None:
+    def backup_expired(self, backup: Backup) -> None:
         """Pruning forgot a backup. Pruning goes on if this fails (the backup is gone either way)."""
         try:
-            self.publish(backup_expired_event(snapshot, self._clock()))
+            self.publish(backup_expired_event(backup, self._clock()))
         except Exception:
-            logger.warning("the expiry event of backup %s could not be published", snapshot.id, exc_info=True)
+            logger.warning("the expiry event of backup %s could not be published", backup.id, exc_info=True)

@@ -11,8 +11,8 @@ from shared.catalog.events import DeliveryCatalog, WebhookCatalog
 from shared.clock import Clock
 from shared.domain.access import Principal
 from shared.domain.addresses import AddressRefused, Resolver, checked_addresses, endpoint_of
+from shared.domain.backups import Actor
 from shared.domain.events import Delivery, Webhook
-from shared.domain.snapshots import Actor
 from shared.errors import AlreadyExists, Conflict, InvalidRequest
 
 

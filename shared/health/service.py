@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from shared.adapters.postgres import Databases
+from shared.catalog.backups import BackupCatalog
 from shared.catalog.environments import EnvironmentCatalog
-from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain.environments import EnvironmentState
 from shared.domain.health import Check, Freshness, HealthReport
@@ -34,14 +34,14 @@ class HealthService:
         storage_probes: Mapping[str, Probe],
         environments: EnvironmentCatalog,
         databases: Databases,
-        snapshots: SnapshotCatalog,
+        backup_catalog: BackupCatalog,
         clock: Clock,
         freshness: timedelta,
     ) -> None:
         self._storage_probes = storage_probes
         self._environments = environments
         self._databases = databases
-        self._snapshots = snapshots
+        self._backup_catalog = backup_catalog
         self._clock = clock
         self._freshness = freshness
 
@@ -53,7 +53,7 @@ class HealthService:
         for environment in self._environments.registered():
             if environment.state in (EnvironmentState.CREATING, EnvironmentState.CREATION_FAILED):
                 continue
-            latest = self._snapshots.latest_finished(environment.id)
+            latest = self._backup_catalog.latest_finished(environment.id)
             last = latest.finished_on or latest.created_on if latest else None
             if last is not None and now - last <= self._freshness:
                 status = "ok"

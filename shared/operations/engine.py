@@ -37,8 +37,8 @@ from shared.adapters.allocator import release_free_memory
 from shared.adapters.queues import WorkQueue
 from shared.catalog.operations import OperationCatalog
 from shared.clock import Clock
+from shared.domain.backups import Actor
 from shared.domain.operations import ENDED, UNDO, Operation, OperationStatus, Step, StepStatus
-from shared.domain.snapshots import Actor
 from shared.errors import AppError, Conflict, StaleRecord
 from shared.faults import Fault, crash_point, describe, is_transient
 from shared.operations.lease import DEFAULT_PROGRESS_INTERVAL, CancelRequested, LeaseLost, OperationLease
@@ -195,7 +195,7 @@ class OperationEngine:
         environment_id: str,
         namespace: str,
         actor: Actor,
-        snapshot_id: str | None = None,
+        backup_id: str | None = None,
         parameters: dict[str, Any] | None = None,
         warnings: tuple[str, ...] = (),
         operation_id: str | None = None,
@@ -214,7 +214,7 @@ class OperationEngine:
                 updated_on=now,
                 created_by=actor,
                 steps=tuple(Step(name=step.name, title=step.title) for step in definition.steps),
-                snapshot_id=snapshot_id,
+                backup_id=backup_id,
                 parameters=parameters or {},
                 warnings=warnings,
             )

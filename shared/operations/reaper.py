@@ -7,11 +7,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from shared.catalog.backups import BackupCatalog
 from shared.catalog.operations import OperationCatalog
-from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
+from shared.domain.backups import Backup
 from shared.domain.operations import Operation
-from shared.domain.snapshots import Snapshot
 from shared.errors import StaleRecord
 from shared.operations.engine import OperationEngine
 
@@ -22,7 +22,7 @@ logger = logging.getLogger("appbackups.reaping")
 class ReapReport:
     woken: list[Operation] = field(default_factory=list)
     released: list[tuple[str, str]] = field(default_factory=list)  # (backup, user)
-    orphans_failed: list[Snapshot] = field(default_factory=list)
+    orphans_failed: list[Backup] = field(default_factory=list)
 
 
 class Reaper:
@@ -30,13 +30,13 @@ class Reaper:
         self,
         engine: OperationEngine,
         operations: OperationCatalog,
-        snapshots: SnapshotCatalog,
+        backup_catalog: BackupCatalog,
         clock: Clock,
         grace: timedelta,
     ) -> None:
         self._engine = engine
         self._operations = operations
-        self._snapshots = snapshots
+        self._backup_catalog = backup_catalog
         self._clock = clock
         self._grace = grace
 
@@ -49,34 +49,34 @@ class Reaper:
     def _release_ended_users(self, report: ReapReport) -> None:
         """A backup's ``inUseBy`` entry goes when the restore or download that set it has ended (or
         does not exist): it is released by the work itself, and here if that was missed."""
-        for snapshot in self._snapshots.in_use():
-            for user in snapshot.in_use_by:
+        for backup in self._backup_catalog.in_use():
+            for user in backup.in_use_by:
                 _, _, operation_id = user.partition(" ")
                 operation = self._operations.find(operation_id)
                 if operation is not None and operation.open:
                     continue
-                if operation is None and self._clock() - snapshot.created_on < self._grace:
+                if operation is None and self._clock() - backup.created_on < self._grace:
                     continue  # being started right now
                 try:
-                    self._snapshots.release(snapshot.environment_id, snapshot.id, user)
+                    self._backup_catalog.release(backup.environment_id, backup.id, user)
                 except StaleRecord:
                     continue  # changed meanwhile: the next run looks again
-                logger.warning("backup %s was still marked in use by %s, which has ended; released", snapshot.id, user)
-                report.released.append((snapshot.id, user))
+                logger.warning("backup %s was still marked in use by %s, which has ended; released", backup.id, user)
+                report.released.append((backup.id, user))
 
     def _fail_orphans(self, report: ReapReport) -> None:
         """A backup Processing with no operation to make it (its recording was interrupted) fails."""
         now = self._clock()
-        for snapshot in self._snapshots.processing():
-            if now - snapshot.created_on < self._grace:
+        for backup in self._backup_catalog.processing():
+            if now - backup.created_on < self._grace:
                 continue
-            operation = self._operations.find(snapshot.operation_id) if snapshot.operation_id else None
+            operation = self._operations.find(backup.operation_id) if backup.operation_id else None
             if operation is not None and operation.open:
                 continue
             message = "The work that was to make this backup was never recorded or has ended without it."
             try:
-                failed = self._snapshots.save(snapshot.failed(now, message))
+                failed = self._backup_catalog.save(backup.failed(now, message))
             except StaleRecord:
                 continue
-            logger.warning("backup %s of %s had no work making it; marked Failed", snapshot.id, snapshot.environment_id)
+            logger.warning("backup %s of %s had no work making it; marked Failed", backup.id, backup.environment_id)
             report.orphans_failed.append(failed)

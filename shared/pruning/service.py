@@ -27,16 +27,16 @@ from datetime import date, datetime, timedelta
 
 from shared.adapters.blobs import BlobStore
 from shared.adapters.errors import BlobNotFound, StorageFault
-from shared.backups.layout import read_file_list, snapshot_folder
+from shared.backups.layout import backup_folder, read_file_list
 from shared.catalog.activity import ActivityLog
+from shared.catalog.backups import BackupCatalog
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.nights import NightCatalog
-from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain import retention
 from shared.domain.access import SCHEDULER
 from shared.domain.activity import Action, Outcome
-from shared.domain.snapshots import Snapshot, SnapshotStatus
+from shared.domain.backups import Backup, BackupStatus
 from shared.dumps.store import read_chunk_index
 from shared.errors import StaleRecord
 from shared.merges import distinct, found_in, missing_from
@@ -49,7 +49,7 @@ _MARK = "unreferenced.jsonl"
 
 @dataclass
 class PruneReport:
-    forgotten: list[Snapshot] = field(default_factory=list)
+    forgotten: list[Backup] = field(default_factory=list)
     in_use: list[str] = field(default_factory=list)
     marked: dict[str, int] = field(default_factory=dict)
     swept: dict[str, int] = field(default_factory=dict)
@@ -61,22 +61,22 @@ class PruneService:
     def __init__(
         self,
         environments: EnvironmentCatalog,
-        snapshots: SnapshotCatalog,
+        backup_catalog: BackupCatalog,
         nights: NightCatalog,
         activity: ActivityLog,
-        snapshot_store: BlobStore,
+        backup_store: BlobStore,
         content_store: BlobStore,
         maintenance_store: BlobStore,
         clock: Clock,
         grace: timedelta,
-        on_forgotten: Callable[[Snapshot], None] | None = None,  # each forgotten backup, e.g. its event
+        on_forgotten: Callable[[Backup], None] | None = None,  # each forgotten backup, e.g. its event
     ) -> None:
         self._on_forgotten = on_forgotten
         self._environments = environments
-        self._snapshots = snapshots
+        self._backup_catalog = backup_catalog
         self._nights = nights
         self._activity = activity
-        self._snapshot_store = snapshot_store
+        self._backup_store = backup_store
         self._content = content_store
         self._maintenance = maintenance_store
         self._clock = clock
@@ -109,33 +109,31 @@ class PruneService:
 
     def _forget_expired(self, environment_id: str, now: datetime, report: PruneReport) -> None:
         forgotten = []
-        for snapshot in list(self._snapshots.of_environment(environment_id)):
-            if snapshot.status is SnapshotStatus.PROCESSING or snapshot.retained_until > now:
+        for backup in list(self._backup_catalog.of_environment(environment_id)):
+            if backup.status is BackupStatus.PROCESSING or backup.retained_until > now:
                 continue
-            if not retention.prunable(snapshot, now):
-                report.in_use.append(snapshot.id)
-                logger.info(
-                    "expired backup %s is in use by %s; kept for now", snapshot.id, ", ".join(snapshot.in_use_by)
-                )
+            if not retention.prunable(backup, now):
+                report.in_use.append(backup.id)
+                logger.info("expired backup %s is in use by %s; kept for now", backup.id, ", ".join(backup.in_use_by))
                 continue
             try:
-                self._snapshots.delete(snapshot)
+                self._backup_catalog.delete(backup)
             except StaleRecord:
                 continue  # changed meanwhile (pinned, put in use): the next run decides again
-            folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+            folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
             try:
-                self._snapshot_store.delete_prefix(folder)
+                self._backup_store.delete_prefix(folder)
             except StorageFault:
-                logger.warning("could not delete the data of expired backup %s; the orphan sweep will", snapshot.id)
-            forgotten.append(snapshot)
+                logger.warning("could not delete the data of expired backup %s; the orphan sweep will", backup.id)
+            forgotten.append(backup)
             if self._on_forgotten is not None:
-                self._on_forgotten(snapshot)
+                self._on_forgotten(backup)
             logger.info(
                 "forgot expired %s backup %s of %s (expired %s)",
-                snapshot.tier.value,
-                snapshot.id,
+                backup.tier.value,
+                backup.id,
                 environment_id,
-                snapshot.retained_until,
+                backup.retained_until,
             )
         if forgotten:
             report.forgotten.extend(forgotten)
@@ -158,31 +156,31 @@ class PruneService:
 
     # -- sweep -------------------------------------------------------------------------------
 
-    def _referenced(self, snapshots: list[Snapshot]) -> Iterator[str]:
+    def _referenced(self, backups: list[Backup]) -> Iterator[str]:
         """Every content object the given backups need, sorted, each once: the file documents their file
         lists name, and the dump chunks their chunk indexes name (each index is in name order)."""
 
-        def objects(snapshot: Snapshot) -> Iterator[str]:
-            return (entry.object for entry in read_file_list(self._snapshot_store, snapshot, missing_ok=True))
+        def objects(backup: Backup) -> Iterator[str]:
+            return (entry.object for entry in read_file_list(self._backup_store, backup, missing_ok=True))
 
-        def chunks(snapshot: Snapshot) -> Iterator[str]:
-            folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-            return read_chunk_index(self._snapshot_store, folder)
+        def chunks(backup: Backup) -> Iterator[str]:
+            folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
+            return read_chunk_index(self._backup_store, folder)
 
-        streams = [objects(snapshot) for snapshot in snapshots] + [chunks(snapshot) for snapshot in snapshots]
+        streams = [objects(backup) for backup in backups] + [chunks(backup) for backup in backups]
         return distinct(heapq.merge(*streams))
 
-    def _namespace_snapshots(self, environment_ids: list[str]) -> list[Snapshot]:
+    def _namespace_backups(self, environment_ids: list[str]) -> list[Backup]:
         return [
-            snapshot
+            backup
             for environment_id in environment_ids
-            for snapshot in self._snapshots.of_environment(environment_id)
+            for backup in self._backup_catalog.of_environment(environment_id)
         ]
 
     def _busy(self, environment_ids: list[str]) -> str | None:
-        for snapshot in self._namespace_snapshots(environment_ids):
-            if snapshot.status is SnapshotStatus.PROCESSING:
-                return f"backup {snapshot.id} of {snapshot.environment_id} is being made"
+        for backup in self._namespace_backups(environment_ids):
+            if backup.status is BackupStatus.PROCESSING:
+                return f"backup {backup.id} of {backup.environment_id} is being made"
         return None
 
     def _sweep(self, namespace: str, environment_ids: list[str], now: datetime, report: PruneReport) -> None:
@@ -196,9 +194,9 @@ class PruneService:
                 logger.info("sweep of namespace %s postponed: %s", namespace, busy)
                 return  # keep the mark: it sweeps at the next quiet run
             self._note_sweep(namespace, now)
-            snapshots = self._namespace_snapshots(environment_ids)
+            backups = self._namespace_backups(environment_ids)
             unreferenced = missing_from(
-                (blob.name for blob in self._content.list(f"{namespace}/", page_size=5000)), self._referenced(snapshots)
+                (blob.name for blob in self._content.list(f"{namespace}/", page_size=5000)), self._referenced(backups)
             )
             marked = (line.decode() for line in self._maintenance.read_lines(mark_name) if line.strip())
             batch: list[str] = []
@@ -216,9 +214,9 @@ class PruneService:
             logger.info("swept %d unreferenced content objects of namespace %s", deleted, namespace)
         elif mark is not None:
             return  # the grace period of the current mark has not passed yet
-        snapshots = self._namespace_snapshots(environment_ids)
+        backups = self._namespace_backups(environment_ids)
         unreferenced_now = missing_from(
-            (blob.name for blob in self._content.list(f"{namespace}/", page_size=5000)), self._referenced(snapshots)
+            (blob.name for blob in self._content.list(f"{namespace}/", page_size=5000)), self._referenced(backups)
         )
         writer = self._maintenance.writer(mark_name, block_size=4 * 1024 * 1024, parallelism=2)
         count = 0
@@ -254,15 +252,15 @@ class PruneService:
     def _remove_orphans(self, prefix: str, now: datetime) -> int:
         removed = 0
         known: dict[tuple[str, str], bool] = {}
-        for blob in self._snapshot_store.list(prefix, page_size=5000):
+        for blob in self._backup_store.list(prefix, page_size=5000):
             parts = blob.name.split("/")
             if len(parts) < 4:
                 continue
             key = (parts[1], parts[2])
             if key not in known:
-                known[key] = self._snapshots.find(*key) is not None
+                known[key] = self._backup_catalog.find(*key) is not None
             if known[key] or blob.last_modified is None or now - blob.last_modified < self.grace:
                 continue
-            removed += self._snapshot_store.delete(blob.name)
+            removed += self._backup_store.delete(blob.name)
             logger.info("removed orphaned backup data %s", blob.name)
         return removed

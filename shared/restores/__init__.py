@@ -1,1 +1,1 @@
-"""Restoring a snapshot into an environment, as a checkpointed operation."""
+"""Restoring a backup into an environment, as a checkpointed operation."""

@@ -18,13 +18,13 @@ from collections.abc import Callable
 from shared.adapters.blobs import BlobInfo, BlobStore
 from shared.adapters.errors import StorageFault
 from shared.adapters.postgres import DatabaseError, Databases
-from shared.backups.layout import read_file_list, snapshot_folder
+from shared.backups.layout import backup_folder, read_file_list
 from shared.backups.service import BackupService
 from shared.catalog.environments import EnvironmentCatalog
 from shared.domain.access import Permission, Principal
+from shared.domain.backups import Backup, BackupStatus
 from shared.domain.environments import Environment, EnvironmentState
 from shared.domain.restores import PlanSizes, PreflightCheck, RestorePlan, Verdict
-from shared.domain.snapshots import Snapshot, SnapshotStatus
 from shared.domain.verification import VerificationStatus
 from shared.dumps.reader import DumpCorrupted, DumpReader
 from shared.errors import AppError, Conflict, Forbidden, Unprocessable
@@ -53,7 +53,7 @@ class Preflight:
         environments: EnvironmentCatalog,
         backups: BackupService,
         databases: Databases,
-        snapshot_store: BlobStore,
+        backup_store: BlobStore,
         content_store: BlobStore,
         file_store: Callable[[Environment], BlobStore],
     ) -> None:
@@ -61,13 +61,13 @@ class Preflight:
         self._environments = environments
         self._backups = backups
         self._databases = databases
-        self._snapshot_store = snapshot_store
+        self._backup_store = backup_store
         self._file_store = file_store
 
     def plan(
         self,
         source_environment_id: str,
-        snapshot_id: str,
+        backup_id: str,
         target_environment_id: str,
         actor: Principal,
         *,
@@ -77,38 +77,38 @@ class Preflight:
         """Every check (nothing is changed). With ``sizes``, also what the restore would copy, and its estimate.
         ``permissions`` gives the caller's permissions in a namespace, where the caller (the HTTP route)
         has them; the permissions check is then part of the plan."""
-        snapshot = self._backups.get(source_environment_id, snapshot_id)
+        backup = self._backups.get(source_environment_id, backup_id)
         target = self._environments.get(target_environment_id)
-        checks = [self._permissions_check(snapshot, target, actor, permissions)] if permissions else []
+        checks = [self._permissions_check(backup, target, actor, permissions)] if permissions else []
         checks += [
-            self._backup_check(snapshot),
-            self._namespace_check(snapshot, target),
+            self._backup_check(backup),
+            self._namespace_check(backup, target),
         ]
         state = self._state_check(target)
-        checks += [state, self._model_check(snapshot, target)]
-        if snapshot.status is SnapshotStatus.FINISHED:
-            checks.append(self._postgres_check(snapshot, target))
-        checks += [self._missing_files_check(snapshot), self._verification_check(snapshot)]
+        checks += [state, self._model_check(backup, target)]
+        if backup.status is BackupStatus.FINISHED:
+            checks.append(self._postgres_check(backup, target))
+        checks += [self._missing_files_check(backup), self._verification_check(backup)]
         warnings = tuple(check.reason for check in checks if check.status is Verdict.WARN)
         stop_needed = target.state is EnvironmentState.RUNNING
-        plan_sizes = PlanSizes(snapshot.dump_size, snapshot.database_size, snapshot.file_count, snapshot.files_size)
+        plan_sizes = PlanSizes(backup.dump_size, backup.database_size, backup.file_count, backup.files_size)
         estimate, basis = None, ""
-        if sizes and snapshot.status is SnapshotStatus.FINISHED and snapshot.namespace == target.namespace:
-            plan_sizes = self._sizes(snapshot, target, plan_sizes)
-            estimate, basis = self._estimate(snapshot)
-        return RestorePlan(snapshot, target, tuple(checks), stop_needed, plan_sizes, estimate, basis, warnings)
+        if sizes and backup.status is BackupStatus.FINISHED and backup.namespace == target.namespace:
+            plan_sizes = self._sizes(backup, target, plan_sizes)
+            estimate, basis = self._estimate(backup)
+        return RestorePlan(backup, target, tuple(checks), stop_needed, plan_sizes, estimate, basis, warnings)
 
     # -- the checks -------------------------------------------------------------------------------------
 
     def _permissions_check(
         self,
-        snapshot: Snapshot,
+        backup: Backup,
         target: Environment,
         actor: Principal,
         permissions: Callable[[str], frozenset[Permission]],
     ) -> PreflightCheck:
         missing = []
-        for namespace in dict.fromkeys((snapshot.namespace, target.namespace)):
+        for namespace in dict.fromkeys((backup.namespace, target.namespace)):
             have = permissions(namespace)
             missing += [f"{p.value} in {namespace}" for p in NEEDED if p not in have]
         if missing:
@@ -120,16 +120,16 @@ class Preflight:
             "permissions", Verdict.PASS, f"{actor.name or actor.id} has ManageAppsBackups and StopApps."
         )
 
-    def _backup_check(self, snapshot: Snapshot) -> PreflightCheck:
-        if snapshot.status is not SnapshotStatus.FINISHED:
-            reason = f"Backup {snapshot.id} is {snapshot.status.value}; only a Finished backup can be restored."
+    def _backup_check(self, backup: Backup) -> PreflightCheck:
+        if backup.status is not BackupStatus.FINISHED:
+            reason = f"Backup {backup.id} is {backup.status.value}; only a Finished backup can be restored."
             return PreflightCheck("backup", Verdict.FAIL, reason, Conflict(reason, code="backup_not_finished"))
-        return PreflightCheck("backup", Verdict.PASS, f"Backup {snapshot.id} is Finished.")
+        return PreflightCheck("backup", Verdict.PASS, f"Backup {backup.id} is Finished.")
 
-    def _namespace_check(self, snapshot: Snapshot, target: Environment) -> PreflightCheck:
-        if target.namespace != snapshot.namespace:
+    def _namespace_check(self, backup: Backup, target: Environment) -> PreflightCheck:
+        if target.namespace != backup.namespace:
             reason = (
-                f"Backup {snapshot.id} belongs to namespace {snapshot.namespace!r} and environment {target.id} to "
+                f"Backup {backup.id} belongs to namespace {backup.namespace!r} and environment {target.id} to "
                 f"{target.namespace!r}: backups are restored only within their own namespace."
             )
             return PreflightCheck("namespace", Verdict.FAIL, reason, Unprocessable(reason, code="cross_namespace"))
@@ -154,18 +154,18 @@ class Preflight:
         refusal = Conflict(reason, code="environment_not_stopped", state=target.state.value)
         return PreflightCheck("target_state", Verdict.FAIL, reason, refusal)
 
-    def _model_check(self, snapshot: Snapshot, target: Environment) -> PreflightCheck:
-        if snapshot.model_version != target.model_version:
+    def _model_check(self, backup: Backup, target: Environment) -> PreflightCheck:
+        if backup.model_version != target.model_version:
             return PreflightCheck(
                 "model_version",
                 Verdict.WARN,
-                f"The backup was made with model version {snapshot.model_version or 'unknown'} and {target.id} "
+                f"The backup was made with model version {backup.model_version or 'unknown'} and {target.id} "
                 f"runs {target.model_version or 'an unknown version'}: deploy the same model "
-                f"({snapshot.model_version or 'of the backup'}) to {target.id} after the restore.",
+                f"({backup.model_version or 'of the backup'}) to {target.id} after the restore.",
             )
         return PreflightCheck("model_version", Verdict.PASS, f"Both have model version {target.model_version or '-'}.")
 
-    def _postgres_check(self, snapshot: Snapshot, target: Environment) -> PreflightCheck:
+    def _postgres_check(self, backup: Backup, target: Environment) -> PreflightCheck:
         try:
             target_version = self._databases.server_version(target.database)
         except (DatabaseError, AppError) as error:
@@ -175,9 +175,9 @@ class Preflight:
                 Verdict.WARN,
                 f"The database server of {target.id} cannot be reached just now, so its version is unknown: {error}",
             )
-        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+        folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
         try:
-            reader = DumpReader(self._snapshot_store, self._content, snapshot.namespace, folder)
+            reader = DumpReader(self._backup_store, self._content, backup.namespace, folder)
             info = self._databases.dump_info(reader.chunks())
         except DatabaseError as error:
             reason = f"No installed pg_restore reads the backup's dump: {error}"
@@ -194,7 +194,7 @@ class Preflight:
             return PreflightCheck(
                 "postgres_version", Verdict.WARN, f"The backup's dump could not be read just now: {describe(error)}"
             )
-        dumped = info.server_version or snapshot.server_version or 0
+        dumped = info.server_version or backup.server_version or 0
         if not dumped:
             return PreflightCheck(
                 "postgres_version",
@@ -216,18 +216,18 @@ class Preflight:
             f"{_version_text(target_version)}.",
         )
 
-    def _missing_files_check(self, snapshot: Snapshot) -> PreflightCheck:
-        if snapshot.missing_files:
+    def _missing_files_check(self, backup: Backup) -> PreflightCheck:
+        if backup.missing_files:
             return PreflightCheck(
                 "missing_files",
                 Verdict.WARN,
-                f"{snapshot.missing_files} file documents had no content when the backup was made; the restore "
+                f"{backup.missing_files} file documents had no content when the backup was made; the restore "
                 "brings back what the backup has.",
             )
         return PreflightCheck("missing_files", Verdict.PASS, "The backup has the content of every file document.")
 
-    def _verification_check(self, snapshot: Snapshot) -> PreflightCheck:
-        verification = snapshot.verification
+    def _verification_check(self, backup: Backup) -> PreflightCheck:
+        verification = backup.verification
         if verification is None:
             return PreflightCheck("verification", Verdict.PASS, "No restore drill has tested this backup yet.")
         if verification.status is VerificationStatus.FAILED:
@@ -246,13 +246,13 @@ class Preflight:
 
     # -- sizes and the estimate --------------------------------------------------------------------------
 
-    def _sizes(self, snapshot: Snapshot, target: Environment, sizes: PlanSizes) -> PlanSizes:
+    def _sizes(self, backup: Backup, target: Environment, sizes: PlanSizes) -> PlanSizes:
         """What the restore would copy: the backup's file documents the target lacks with the same content."""
         store = self._file_store(target)
         prefix = target.files.prefix
         existing = SortedStream(store.list(prefix, page_size=5000), lambda blob: blob.name[len(prefix) :])
         count = size = 0
-        for entry in read_file_list(self._snapshot_store, snapshot, missing_ok=True):
+        for entry in read_file_list(self._backup_store, backup, missing_ok=True):
             blob: BlobInfo | None = existing.seek(entry.uuid)
             if blob is None or blob.size != entry.size or (blob.md5 or blob.metadata.get("md5")) != entry.md5:
                 count += 1
@@ -266,17 +266,17 @@ class Preflight:
             bytes_to_copy=size,
         )
 
-    def _estimate(self, snapshot: Snapshot) -> tuple[float | None, str]:
+    def _estimate(self, backup: Backup) -> tuple[float | None, str]:
         """From the last drill of the backup's environment: its load time, scaled by the dump sizes."""
-        environment = self._environments.find(snapshot.environment_id)
+        environment = self._environments.find(backup.environment_id)
         drill = environment.last_drill if environment else None
         if drill is None or drill.restore_seconds is None:
             return None, "No restore drill of this environment has measured a restore yet."
         seconds = drill.restore_seconds
-        if drill.dump_size and snapshot.dump_size:
-            seconds = seconds * snapshot.dump_size / drill.dump_size
+        if drill.dump_size and backup.dump_size:
+            seconds = seconds * backup.dump_size / drill.dump_size
         return round(seconds, 1), (
-            f"The drill of backup {drill.snapshot_id} on {drill.verified_on:%Y-%m-%d %H:%M} UTC loaded "
+            f"The drill of backup {drill.backup_id} on {drill.verified_on:%Y-%m-%d %H:%M} UTC loaded "
             f"{drill.dump_size or 0} bytes of dump in {drill.restore_seconds:.1f} s; scaled to this dump's size. "
             "Copying file documents and the pre-restore backup come on top."
         )

@@ -9,14 +9,14 @@ from dataclasses import replace
 
 from shared.adapters.errors import StorageFault
 from shared.backups.service import BackupService
+from shared.catalog.backups import BackupCatalog
 from shared.catalog.environments import EnvironmentCatalog
-from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain.access import Permission, Principal
+from shared.domain.backups import Actor
 from shared.domain.environments import EnvironmentState
 from shared.domain.operations import Operation
 from shared.domain.restores import RestorePlan
-from shared.domain.snapshots import Actor
 from shared.errors import Conflict, NotFound, ServiceUnavailable, StaleRecord
 from shared.operations.engine import OperationEngine
 from shared.restores.preflight import Preflight
@@ -30,7 +30,7 @@ class RestoreService:
         self,
         engine: OperationEngine,
         environments: EnvironmentCatalog,
-        snapshots: SnapshotCatalog,
+        backup_catalog: BackupCatalog,
         backups: BackupService,
         clock: Clock,
         preflight: Preflight,
@@ -38,27 +38,27 @@ class RestoreService:
         self._preflight = preflight
         self._engine = engine
         self._environments = environments
-        self._snapshots = snapshots
+        self._backup_catalog = backup_catalog
         self._backups = backups
         self._clock = clock
 
     def plan(
         self,
         source_environment_id: str,
-        snapshot_id: str,
+        backup_id: str,
         target_environment_id: str,
         actor: Principal,
         permissions: Callable[[str], frozenset[Permission]] | None = None,
     ) -> RestorePlan:
         """A dry run: the pre-flight checks, the sizes and the estimate. Changes nothing."""
         return self._preflight.plan(
-            source_environment_id, snapshot_id, target_environment_id, actor, sizes=True, permissions=permissions
+            source_environment_id, backup_id, target_environment_id, actor, sizes=True, permissions=permissions
         )
 
     def request(
         self,
         source_environment_id: str,
-        snapshot_id: str,
+        backup_id: str,
         target_environment_id: str,
         actor: Principal,
         permissions: Callable[[str], frozenset[Permission]] | None = None,
@@ -66,10 +66,10 @@ class RestoreService:
         """Start a restore. The pre-flight checks run first: a failed one refuses it (409, 422 or 403,
         naming the check) before anything is stopped, backed up or written."""
         plan = self._preflight.plan(
-            source_environment_id, snapshot_id, target_environment_id, actor, sizes=False, permissions=permissions
+            source_environment_id, backup_id, target_environment_id, actor, sizes=False, permissions=permissions
         )
         plan.refuse_if_failed()
-        snapshot, target = plan.snapshot, plan.target
+        backup, target = plan.backup, plan.target
         assert target is not None
         warnings = list(plan.warnings)
 
@@ -78,8 +78,8 @@ class RestoreService:
             environment_id=target.id,
             namespace=target.namespace,
             actor=Actor(actor.id, actor.name),
-            snapshot_id=snapshot.id,
-            parameters={"sourceEnvironmentId": snapshot.environment_id, "targetEnvironmentId": target.id},
+            backup_id=backup.id,
+            parameters={"sourceEnvironmentId": backup.environment_id, "targetEnvironmentId": target.id},
             warnings=tuple(warnings),
         )
         try:
@@ -95,11 +95,11 @@ class RestoreService:
                 code="concurrent_update",
             ) from error
         try:
-            self._snapshots.mark_in_use(snapshot.environment_id, snapshot.id, user_of(operation))
+            self._backup_catalog.mark_in_use(backup.environment_id, backup.id, user_of(operation))
         except (StaleRecord, NotFound) as error:
             self._engine.abandon(operation.id, "The backup changed while the restore was being started.")
             raise Conflict(
-                f"Backup {snapshot.id} changed (or is in use) while the restore was being started; try again.",
+                f"Backup {backup.id} changed (or is in use) while the restore was being started; try again.",
                 code="concurrent_update",
             ) from error
         try:

@@ -35,17 +35,17 @@ from dataclasses import dataclass, replace
 from shared.adapters.blobs import BlobInfo, BlobStore
 from shared.adapters.errors import SourceChanged
 from shared.adapters.postgres import Databases, RestoreStopped
-from shared.backups.layout import FileEntry, read_file_list, read_row_counts, snapshot_folder
+from shared.backups.layout import FileEntry, backup_folder, read_file_list, read_row_counts
 from shared.backups.service import BackupService
 from shared.catalog.activity import ActivityLog, new_entry_id
+from shared.catalog.backups import BackupCatalog
 from shared.catalog.environments import EnvironmentCatalog
-from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain.access import Principal
 from shared.domain.activity import Action, Outcome
+from shared.domain.backups import Actor, Backup, BackupStatus, Tier, new_backup_id
 from shared.domain.environments import Environment, EnvironmentState
 from shared.domain.operations import Operation, OperationStatus
-from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier, new_snapshot_id
 from shared.dumps.reader import DumpReader
 from shared.errors import AlreadyExists, Conflict, StaleRecord
 from shared.faults import Fault, crash_point
@@ -89,11 +89,11 @@ class RestoreSteps:
         self,
         *,
         environments: EnvironmentCatalog,
-        snapshots: SnapshotCatalog,
+        backup_catalog: BackupCatalog,
         backups: BackupService,
         engine: OperationEngine,
         activity: ActivityLog,
-        snapshot_store: BlobStore,
+        backup_store: BlobStore,
         content_store: BlobStore,
         file_store: Callable[[Environment], BlobStore],
         databases: Databases,
@@ -103,11 +103,11 @@ class RestoreSteps:
     ) -> None:
         self._pre_restore_poll = pre_restore_poll
         self._environments = environments
-        self._snapshots = snapshots
+        self._backup_catalog = backup_catalog
         self._backups = backups
         self._engine = engine
         self._activity = activity
-        self._snapshot_store = snapshot_store
+        self._backup_store = backup_store
         self._content = content_store
         self._file_store = file_store
         self._databases = databases
@@ -133,11 +133,11 @@ class RestoreSteps:
 
     # -- what the steps share ------------------------------------------------------------------
 
-    def _source(self, operation: Operation) -> Snapshot:
-        snapshot = self._snapshots.find(operation.parameters["sourceEnvironmentId"], str(operation.snapshot_id))
-        if snapshot is None or snapshot.status is not SnapshotStatus.FINISHED:
-            raise VerificationFailed(f"Backup {operation.snapshot_id} is no longer available.")
-        return snapshot
+    def _source(self, operation: Operation) -> Backup:
+        backup = self._backup_catalog.find(operation.parameters["sourceEnvironmentId"], str(operation.backup_id))
+        if backup is None or backup.status is not BackupStatus.FINISHED:
+            raise VerificationFailed(f"Backup {operation.backup_id} is no longer available.")
+        return backup
 
     def _target(self, operation: Operation) -> Environment:
         target = self._environments.get(operation.environment_id)
@@ -149,23 +149,23 @@ class RestoreSteps:
 
     def pre_restore_backup(self, context: StepContext) -> None:
         operation = context.operation
-        snapshot_id = context.remember("preRestoreSnapshotId", lambda: new_snapshot_id(self._clock()))
-        snapshot = self._snapshots.find(operation.environment_id, snapshot_id)
-        if snapshot is None:
+        backup_id = context.remember("preRestoreSnapshotId", lambda: new_backup_id(self._clock()))
+        backup = self._backup_catalog.find(operation.environment_id, backup_id)
+        if backup is None:
             try:
-                snapshot = self._backups.record(
+                backup = self._backups.record(
                     operation.environment_id,
                     Principal(operation.created_by.id, operation.created_by.name),
                     tier=Tier.PRE_RESTORE,
                     comment=f"Taken before restore {operation.id}",
-                    snapshot_id=snapshot_id,
+                    backup_id=backup_id,
                     parent_operation_id=operation.id,
                 )
             except AlreadyExists:  # recorded by an earlier attempt that died before it could see it
-                snapshot = self._snapshots.get(operation.environment_id, snapshot_id)
-            self._backups.start(snapshot)
-        if snapshot.status is SnapshotStatus.PROCESSING:
-            child = self._engine.find(str(snapshot.operation_id))
+                backup = self._backup_catalog.get(operation.environment_id, backup_id)
+            self._backups.start(backup)
+        if backup.status is BackupStatus.PROCESSING:
+            child = self._engine.find(str(backup.operation_id))
             progress = child.steps[0].progress if child is not None else None
             context.report(
                 done=progress.done if progress else 0,
@@ -173,17 +173,17 @@ class RestoreSteps:
                 detail=f"backing up the target ({progress.detail if progress else 'queued'})",
             )
             raise WaitLater(self._pre_restore_poll, "waiting for the pre-restore backup")
-        if snapshot.status is SnapshotStatus.FAILED:
-            raise Fault(f"The pre-restore backup failed, so nothing was overwritten: {snapshot.status_message}")
-        if snapshot.status is SnapshotStatus.CANCELLED:
+        if backup.status is BackupStatus.FAILED:
+            raise Fault(f"The pre-restore backup failed, so nothing was overwritten: {backup.status_message}")
+        if backup.status is BackupStatus.CANCELLED:
             raise Fault("The pre-restore backup was cancelled, so nothing was overwritten.")
-        files = snapshot.file_count or 0
-        context.report(done=files, total=files, detail=f"backup {snapshot.id} of the target")
+        files = backup.file_count or 0
+        context.report(done=files, total=files, detail=f"backup {backup.id} of the target")
 
     # -- 2 ---------------------------------------------------------------------------------------
 
     def switch(self, context: StepContext) -> None:
-        snapshot = self._source(context.operation)
+        backup = self._source(context.operation)
         target = self._target(context.operation)
         transaction = context.output.get("commitTransaction")
         if transaction is not None:
@@ -196,8 +196,8 @@ class RestoreSteps:
                 return
             context.output.pop("commitTransaction")
             context.take_back_point_of_no_return()
-        folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-        total = snapshot.dump_size or 0
+        folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
+        total = backup.dump_size or 0
         digest = {"sha256": hashlib.sha256()}
 
         reads = itertools.count()  # the dump is read twice: its table of contents first, then to load it
@@ -207,7 +207,7 @@ class RestoreSteps:
             read = 0
             # Read ahead, so that pg_restore is not kept waiting on each storage request.
             # Every chunk is verified as it is read (DumpReader); the whole dump's SHA-256 before the COMMIT.
-            reader = DumpReader(self._snapshot_store, self._content, snapshot.namespace, folder)
+            reader = DumpReader(self._backup_store, self._content, backup.namespace, folder)
             for chunk in prefetched(reader.chunks(), depth=2):
                 hashing.update(chunk)
                 read += len(chunk)
@@ -224,13 +224,13 @@ class RestoreSteps:
 
         stop = threading.Event()
         with ThreadPoolExecutor(1, thread_name_prefix="restore-files") as pool:
-            placing = pool.submit(self._copy_files, context, snapshot, target, replace_different=False, stop=stop)
+            placing = pool.submit(self._copy_files, context, backup, target, replace_different=False, stop=stop)
 
             def before_commit(transaction: int) -> None:
                 context.report(detail="waiting for the file documents before the switch")
                 placement = placing.result()
-                if digest["sha256"].hexdigest() != snapshot.dump_sha256:
-                    raise VerificationFailed(f"The database dump of backup {snapshot.id} does not match its SHA-256.")
+                if digest["sha256"].hexdigest() != backup.dump_sha256:
+                    raise VerificationFailed(f"The database dump of backup {backup.id} does not match its SHA-256.")
                 if self.hooks.before_commit:
                     self.hooks.before_commit()
                 crash_point("restore.database.before_commit")
@@ -249,7 +249,7 @@ class RestoreSteps:
                     target.database,
                     dump,
                     before_commit=before_commit,
-                    row_counts=read_row_counts(self._snapshot_store, snapshot),
+                    row_counts=read_row_counts(self._backup_store, backup),
                     stop=context.stopping,
                     on_load=lambda done, tables: context.report(tables_done=done, tables_total=tables),
                 )
@@ -265,7 +265,7 @@ class RestoreSteps:
     def _copy_files(
         self,
         context: StepContext,
-        snapshot: Snapshot,
+        backup: Backup,
         target: Environment,
         *,
         replace_different: bool,
@@ -275,10 +275,10 @@ class RestoreSteps:
         each content object against the file list."""
         store = self._file_store(target)
         prefix = target.files.prefix
-        total = snapshot.file_count or 0
+        total = backup.file_count or 0
         done = copied = deferred = 0
         extras = bytes_done = 0
-        bytes_total = snapshot.files_size
+        bytes_total = backup.files_size
 
         def files_progress() -> dict[str, int | None]:
             return {
@@ -312,12 +312,12 @@ class RestoreSteps:
                 )
             except SourceChanged as error:  # the content object is not there (a 404 of the copy's source)
                 raise VerificationFailed(
-                    f"File document {entry.uuid} of backup {snapshot.id} is missing from the store."
+                    f"File document {entry.uuid} of backup {backup.id} is missing from the store."
                 ) from error
 
         with ThreadPoolExecutor(self._copy_concurrency, thread_name_prefix="restore-copy") as pool:
             pending: deque[Future[bool]] = deque()
-            for entry in read_file_list(self._snapshot_store, snapshot):
+            for entry in read_file_list(self._backup_store, backup):
                 if stop is not None and stop.is_set():
                     raise Fault("The restore stopped while placing file documents.", transient=True)
                 existing = target_files.seek(entry.uuid)
@@ -339,13 +339,13 @@ class RestoreSteps:
                 pending.popleft().result()
         target_files.drain()
         if done != total:
-            raise VerificationFailed(f"Backup {snapshot.id} lists {done} file documents, not {total}.")
+            raise VerificationFailed(f"Backup {backup.id} lists {done} file documents, not {total}.")
         if copied:
-            self._check_placed(snapshot, store, prefix, context.operation.id)
+            self._check_placed(backup, store, prefix, context.operation.id)
         context.report(done=done, total=total, **files_progress())
         return Placement(copied, deferred, extras)
 
-    def _check_placed(self, snapshot: Snapshot, store: BlobStore, prefix: str, restore_id: str) -> None:
+    def _check_placed(self, backup: Backup, store: BlobStore, prefix: str, restore_id: str) -> None:
         """Every file document this restore copied has the size and MD5 its backup's file list says: read
         from the target's listing (a page per 5,000 files), merged with the file list. A copy keeps its
         content object's Content-MD5; for the rare object without one (its source blob had none, so the
@@ -353,7 +353,7 @@ class RestoreSteps:
         placed = SortedStream(
             store.list(prefix, with_metadata=True, page_size=5000), lambda blob: blob.name[len(prefix) :]
         )
-        for entry in read_file_list(self._snapshot_store, snapshot):
+        for entry in read_file_list(self._backup_store, backup):
             blob = placed.seek(entry.uuid)
             if blob is None or blob.metadata.get(PLACED_BY) != restore_id:
                 continue  # not this restore's copy: identical already, or left for after the switch
@@ -362,7 +362,7 @@ class RestoreSteps:
                 content = self._content.info(entry.object)
                 md5 = _blob_md5(content) if content is not None else None
             if blob.size != entry.size or md5 != entry.md5:
-                raise VerificationFailed(f"File document {entry.uuid} of backup {snapshot.id} does not match its MD5.")
+                raise VerificationFailed(f"File document {entry.uuid} of backup {backup.id} does not match its MD5.")
 
     # -- 3 ---------------------------------------------------------------------------------------
 
@@ -409,7 +409,7 @@ class RestoreSteps:
         self._record(
             operation,
             Outcome.FINISHED,
-            f"Restored backup {operation.snapshot_id} of {operation.parameters['sourceEnvironmentId']}: "
+            f"Restored backup {operation.backup_id} of {operation.parameters['sourceEnvironmentId']}: "
             f"{placed.get('copied', 0) + cleaned.get('replaced', 0)} file documents copied, "
             f"{cleaned.get('removed', 0)} removed. Pre-restore backup: {pre_restore}.",
             entry_id,
@@ -439,12 +439,12 @@ class RestoreSteps:
             who = operation.cancel_requested_by
             actor = Principal(who.id, who.name) if who else None
             message = (
-                f"Restore of backup {operation.snapshot_id} cancelled by {(who.name or who.id) if who else 'a user'}"
+                f"Restore of backup {operation.backup_id} cancelled by {(who.name or who.id) if who else 'a user'}"
                 f"; the target is as it was.{note}"
             )
             self._record(operation, Outcome.CANCELLED, message, entry_id, actor=actor)
         else:
-            message = f"Restore of backup {operation.snapshot_id} failed at '{operation.error_step}': {operation.error}"
+            message = f"Restore of backup {operation.backup_id} failed at '{operation.error_step}': {operation.error}"
             self._record(operation, Outcome.FAILED, message + note, entry_id)
 
     def _database_switched(self, operation: Operation) -> bool:
@@ -462,16 +462,16 @@ class RestoreSteps:
         return committed
 
     def _cancel_pre_restore_backup(self, operation: Operation) -> None:
-        snapshot_id = operation.output("pre_restore_backup", "preRestoreSnapshotId")
-        if snapshot_id is None:
+        backup_id = operation.output("pre_restore_backup", "preRestoreSnapshotId")
+        if backup_id is None:
             return
-        snapshot = self._snapshots.find(operation.environment_id, snapshot_id)
-        if snapshot is None or snapshot.status is not SnapshotStatus.PROCESSING or snapshot.operation_id is None:
+        backup = self._backup_catalog.find(operation.environment_id, backup_id)
+        if backup is None or backup.status is not BackupStatus.PROCESSING or backup.operation_id is None:
             return
         who = operation.cancel_requested_by or operation.created_by
         # Refused when it has just finished, or passed the point where it can be cancelled: then it is kept.
         with contextlib.suppress(Conflict):
-            self._engine.cancel(snapshot.operation_id, Actor(who.id, who.name))
+            self._engine.cancel(backup.operation_id, Actor(who.id, who.name))
 
     def _record(
         self,
@@ -496,7 +496,7 @@ class RestoreSteps:
                 outcome,
                 actor,
                 text,
-                snapshot_id=operation.snapshot_id,
+                backup_id=operation.backup_id,
                 operation_id=operation.id,
                 entry_id=entry_id,
             )
@@ -547,8 +547,8 @@ class RestoreSteps:
                 continue
         else:
             raise Fault(f"Environment {operation.environment_id} kept changing while being unlocked.", transient=True)
-        self._snapshots.release(
-            operation.parameters["sourceEnvironmentId"], str(operation.snapshot_id), user_of(operation)
+        self._backup_catalog.release(
+            operation.parameters["sourceEnvironmentId"], str(operation.backup_id), user_of(operation)
         )
 
 

@@ -9,15 +9,15 @@ from datetime import date, datetime
 
 from shared.adapters.queues import WorkQueue
 from shared.backups.service import BackupService
+from shared.catalog.backups import BackupCatalog
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.nights import NightCatalog
-from shared.catalog.snapshots import SnapshotCatalog
 from shared.clock import Clock
 from shared.domain import retention
 from shared.domain.access import SCHEDULER
+from shared.domain.backups import Backup, Tier, new_backup_id
 from shared.domain.environments import BACKUP_ELIGIBLE_STATES
 from shared.domain.schedules import ScheduleState
-from shared.domain.snapshots import Snapshot, Tier, new_snapshot_id
 from shared.errors import AlreadyExists, Conflict, StaleRecord
 from shared.schedules.ncrontab import next_occurrence
 
@@ -41,7 +41,7 @@ class SchedulerService:
         self,
         environments: EnvironmentCatalog,
         nights: NightCatalog,
-        snapshots: SnapshotCatalog,
+        backup_catalog: BackupCatalog,
         backups: BackupService,
         queue: WorkQueue,
         clock: Clock,
@@ -49,7 +49,7 @@ class SchedulerService:
     ) -> None:
         self._environments = environments
         self._nights = nights
-        self._snapshots = snapshots
+        self._backup_catalog = backup_catalog
         self._backups = backups
         self._queue = queue
         self._clock = clock
@@ -80,7 +80,7 @@ class SchedulerService:
         logger.info("%s backups of %s: %d queued, %d skipped", tier.value, night, len(queued), len(skipped))
         return FanOut(tier, night, tuple(queued), tuple(skipped))
 
-    def run(self, environment_id: str, tier: Tier, night: date) -> Snapshot | None:
+    def run(self, environment_id: str, tier: Tier, night: date) -> Backup | None:
         """Make the night's scheduled backup, or — when another timer made it already — give it the
         longer retention of the two. Safe to run any number of times, in any order."""
         for _ in range(10):
@@ -90,12 +90,12 @@ class SchedulerService:
                 continue  # another timer moved the same night on; look again
         raise Conflict(f"The {tier.value} backup of {environment_id} for {night} kept colliding; it is retried.")
 
-    def _run_once(self, environment_id: str, tier: Tier, night: date) -> Snapshot | None:
+    def _run_once(self, environment_id: str, tier: Tier, night: date) -> Backup | None:
         environment = self._environments.find(environment_id)
         if environment is None:
             return None
         record = self._nights.night(environment_id, night, self._clock())
-        if record.snapshot_id is None:
+        if record.backup_id is None:
             if environment.state not in BACKUP_ELIGIBLE_STATES:
                 logger.warning(
                     "skipping the %s backup of %s on %s: the environment is %s",
@@ -105,40 +105,40 @@ class SchedulerService:
                     environment.state.value,
                 )
                 return None
-            record = self._nights.save(replace(record, snapshot_id=new_snapshot_id(self._clock()), tiers=(tier,)))
-        snapshot = self._snapshots.find(environment_id, str(record.snapshot_id))
-        if snapshot is None:
+            record = self._nights.save(replace(record, backup_id=new_backup_id(self._clock()), tiers=(tier,)))
+        backup = self._backup_catalog.find(environment_id, str(record.backup_id))
+        if backup is None:
             first_tier = record.tiers[0] if record.tiers else tier
             try:
-                snapshot = self._backups.request(
+                backup = self._backups.request(
                     environment_id,
                     SCHEDULER,
                     tier=first_tier,
-                    snapshot_id=record.snapshot_id,
+                    backup_id=record.backup_id,
                     comment=f"Scheduled backup of the night of {night.isoformat()}",
                 )
             except AlreadyExists:
-                snapshot = self._snapshots.get(environment_id, str(record.snapshot_id))  # another timer made it
+                backup = self._backup_catalog.get(environment_id, str(record.backup_id))  # another timer made it
         if tier not in record.tiers:
             self._nights.save(replace(record, tiers=(*record.tiers, tier)))
-        if snapshot.tier in retention.SCHEDULED_TIERS and retention.longest(snapshot.tier, tier) is not snapshot.tier:
-            snapshot = self._snapshots.save(
-                replace(snapshot, tier=tier, expires_on=retention.expiry(tier, snapshot.created_on))
+        if backup.tier in retention.SCHEDULED_TIERS and retention.longest(backup.tier, tier) is not backup.tier:
+            backup = self._backup_catalog.save(
+                replace(backup, tier=tier, expires_on=retention.expiry(tier, backup.created_on))
             )
             logger.info(
                 "backup %s of %s is now %s (kept until %s)",
-                snapshot.id,
+                backup.id,
                 environment_id,
                 tier.value,
-                snapshot.expires_on,
+                backup.expires_on,
             )
-        return snapshot
+        return backup
 
     def state(self, environment_id: str) -> ScheduleState:
         last = self._nights.latest(environment_id)
-        snapshot = self._snapshots.find(environment_id, last.snapshot_id) if last and last.snapshot_id else None
+        backup = self._backup_catalog.find(environment_id, last.backup_id) if last and last.backup_id else None
         try:
             next_run = next_occurrence(self._nightly_schedule, self._clock())
         except ValueError:
             next_run = None
-        return ScheduleState(last, snapshot, next_run)
+        return ScheduleState(last, backup, next_run)

@@ -9,14 +9,14 @@ from datetime import timedelta
 
 from shared.adapters.blobs import BlobPermission, BlobStore
 from shared.adapters.errors import StorageFault
+from shared.catalog.backups import BackupCatalog
 from shared.catalog.environments import EnvironmentCatalog
-from shared.catalog.snapshots import SnapshotCatalog
 from shared.catalog.uploads import UploadCatalog
 from shared.clock import Clock
 from shared.domain import retention
 from shared.domain.access import Principal
+from shared.domain.backups import Actor, Backup, BackupStatus, Tier, new_backup_id
 from shared.domain.operations import Operation
-from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier, new_snapshot_id
 from shared.domain.uploads import UploadSession, UploadStatus
 from shared.errors import AlreadyExists, Conflict, ServiceUnavailable, StaleRecord
 from shared.operations.engine import OperationEngine
@@ -31,7 +31,7 @@ class UploadService:
         engine: OperationEngine,
         sessions: UploadCatalog,
         environments: EnvironmentCatalog,
-        snapshots: SnapshotCatalog,
+        backup_catalog: BackupCatalog,
         uploads: BlobStore,
         clock: Clock,
         url_lifetime: timedelta,
@@ -39,7 +39,7 @@ class UploadService:
         self._engine = engine
         self._sessions = sessions
         self._environments = environments
-        self._snapshots = snapshots
+        self._backup_catalog = backup_catalog
         self._uploads = uploads
         self._clock = clock
         self._url_lifetime = url_lifetime
@@ -69,13 +69,13 @@ class UploadService:
     def url(self, session: UploadSession) -> str:
         return self._uploads.signed_url(session.blob_name, BlobPermission.CREATE_WRITE, session.expires_on)
 
-    def complete(self, environment_id: str, upload_id: str, actor: Principal) -> tuple[Snapshot, Operation | None]:
+    def complete(self, environment_id: str, upload_id: str, actor: Principal) -> tuple[Backup, Operation | None]:
         """Validate and ingest what was uploaded, in the background; a new backup (tier uploaded) appears.
         Completing again is harmless: it answers with the same backup (and finishes a completion that
         was interrupted half-way)."""
         session = self._sessions.get(environment_id, upload_id)
-        if session.status is UploadStatus.COMPLETED and session.snapshot_id:
-            existing = self._snapshots.find(environment_id, session.snapshot_id)
+        if session.status is UploadStatus.COMPLETED and session.backup_id:
+            existing = self._backup_catalog.find(environment_id, session.backup_id)
             if existing is not None:
                 return existing, None
         if session.status is UploadStatus.EXPIRED:
@@ -94,22 +94,22 @@ class UploadService:
                     replace(
                         session,
                         status=UploadStatus.COMPLETED,
-                        snapshot_id=new_snapshot_id(now),
+                        backup_id=new_backup_id(now),
                         operation_id=str(uuid.uuid4()),
                     )
                 )
             except StaleRecord:
                 return self.complete(environment_id, upload_id, actor)
-        snapshot_id, operation_id = str(session.snapshot_id), str(session.operation_id)
-        snapshot = self._snapshots.find(environment.id, snapshot_id)
-        if snapshot is None:
+        backup_id, operation_id = str(session.backup_id), str(session.operation_id)
+        backup = self._backup_catalog.find(environment.id, backup_id)
+        if backup is None:
             try:
-                snapshot = self._snapshots.add(
-                    Snapshot(
-                        id=snapshot_id,
+                backup = self._backup_catalog.add(
+                    Backup(
+                        id=backup_id,
                         environment_id=environment.id,
                         namespace=environment.namespace,
-                        status=SnapshotStatus.PROCESSING,
+                        status=BackupStatus.PROCESSING,
                         tier=Tier.UPLOADED,
                         created_on=now,
                         expires_on=retention.expiry(Tier.UPLOADED, now),
@@ -119,7 +119,7 @@ class UploadService:
                     )
                 )
             except AlreadyExists:  # a second completion at the same moment
-                snapshot = self._snapshots.get(environment.id, snapshot_id)
+                backup = self._backup_catalog.get(environment.id, backup_id)
         operation = self._engine.find(operation_id)
         if operation is None:
             try:
@@ -128,7 +128,7 @@ class UploadService:
                     environment_id=environment.id,
                     namespace=environment.namespace,
                     actor=Actor(actor.id, actor.name),
-                    snapshot_id=snapshot_id,
+                    backup_id=backup_id,
                     parameters={"uploadId": upload_id, "uploadBlob": session.blob_name, "uploadSize": info.size},
                     operation_id=operation_id,
                 )
@@ -138,7 +138,7 @@ class UploadService:
             self._engine.start(operation)
         except StorageFault as error:  # the operation waits; completing again (or the reaper) queues it
             raise ServiceUnavailable("The work queue is unavailable; try completing the upload again.") from error
-        return snapshot, operation
+        return backup, operation
 
     def clean_up(self) -> list[UploadSession]:
         """Upload sessions never completed: their URL has expired, so their blob goes."""

@@ -24,18 +24,18 @@ from shared.backups.layout import (
     FILES,
     MANIFEST,
     FileEntry,
+    backup_folder,
     content_object,
     manifest_head,
     read_file_list,
-    snapshot_folder,
 )
 from shared.catalog.activity import ActivityLog, new_entry_id
-from shared.catalog.snapshots import SnapshotCatalog
+from shared.catalog.backups import BackupCatalog
 from shared.clock import Clock
 from shared.domain.access import Principal
 from shared.domain.activity import Action, Outcome
+from shared.domain.backups import Backup, BackupStatus
 from shared.domain.operations import Operation, OperationStatus
-from shared.domain.snapshots import Snapshot, SnapshotStatus
 from shared.dumps.reader import DumpReader
 from shared.dumps.store import chunk_object
 from shared.dumps.writer import ChunkedDumpWriter
@@ -128,9 +128,9 @@ class UploadSteps:
     def __init__(
         self,
         *,
-        snapshots: SnapshotCatalog,
+        backup_catalog: BackupCatalog,
         activity: ActivityLog,
-        snapshot_store: BlobStore,
+        backup_store: BlobStore,
         content_store: BlobStore,
         upload_store: BlobStore,
         clock: Clock,
@@ -139,9 +139,9 @@ class UploadSteps:
         copy_concurrency: int,
         databases: Databases,
     ) -> None:
-        self._snapshots = snapshots
+        self._backup_catalog = backup_catalog
         self._activity = activity
-        self._snapshot_store = snapshot_store
+        self._backup_store = backup_store
         self._content = content_store
         self._uploads = upload_store
         self._clock = clock
@@ -162,11 +162,11 @@ class UploadSteps:
             undo=StepDefinition("undo", "Remove what the upload stored", self.undo),
         )
 
-    def _snapshot(self, operation: Operation) -> Snapshot:
-        return self._snapshots.get(operation.environment_id, str(operation.snapshot_id))
+    def _backup(self, operation: Operation) -> Backup:
+        return self._backup_catalog.get(operation.environment_id, str(operation.backup_id))
 
     def _folder(self, operation: Operation) -> str:
-        return snapshot_folder(operation.namespace, operation.environment_id, str(operation.snapshot_id))
+        return backup_folder(operation.namespace, operation.environment_id, str(operation.backup_id))
 
     # -- 1 -----------------------------------------------------------------------------------
 
@@ -214,7 +214,7 @@ class UploadSteps:
 
     def _chunk_dump(self, operation: Operation, stream: Iterator[bytes]) -> tuple[int, str, dict[str, Any]]:
         writer = ChunkedDumpWriter(
-            self._snapshot_store,
+            self._backup_store,
             self._content,
             operation.namespace,
             self._folder(operation),
@@ -316,7 +316,7 @@ class UploadSteps:
         return True
 
     def _write_file_list(self, operation: Operation, entries: Iterator[tuple[str, int, str]]) -> None:
-        writer = self._snapshot_store.writer(self._folder(operation) + FILES, block_size=4 * 1024 * 1024, parallelism=2)
+        writer = self._backup_store.writer(self._folder(operation) + FILES, block_size=4 * 1024 * 1024, parallelism=2)
         for file_uuid, size, md5 in entries:
             writer.write(FileEntry(file_uuid, size, md5, content_object(operation.namespace, file_uuid, md5)).to_line())
         writer.commit(metadata={"sha256": writer.sha256}, content_type="application/x-ndjson")
@@ -326,7 +326,7 @@ class UploadSteps:
     def verify_dump(self, context: StepContext) -> None:
         operation = context.operation
         reader = DumpReader(
-            self._snapshot_store,
+            self._backup_store,
             self._content,
             operation.namespace,
             self._folder(operation),
@@ -360,7 +360,7 @@ class UploadSteps:
         copied = done = 0
         window: deque[Future[bool]] = deque()
         with ThreadPoolExecutor(self._copy_concurrency, thread_name_prefix="upload-publish") as pool:
-            for entry in read_file_list(self._snapshot_store, self._snapshot(operation)):
+            for entry in read_file_list(self._backup_store, self._backup(operation)):
                 kept = pending.seek(entry.uuid)
                 if kept is None:
                     continue  # the namespace's store had it already
@@ -403,7 +403,7 @@ class UploadSteps:
         operation = context.operation
         ingested = operation.step("ingest").output
         metadata = ingested.get("metadata", {})
-        snapshot = self._snapshot(operation)
+        backup = self._backup(operation)
         now = self._clock()
         results = {
             "dump_size": ingested["dumpSize"],
@@ -418,7 +418,7 @@ class UploadSteps:
             "deployment_package": metadata.get("deploymentPackage") or None,
         }
         manifest = {
-            **manifest_head(snapshot, now, results["model_version"], results["deployment_package"]),
+            **manifest_head(backup, now, results["model_version"], results["deployment_package"]),
             "uploaded": {"kind": ingested["kind"], "metadata": metadata},
             "database": {
                 **ingested.get("dumpLayout", {"dump": DUMP}),
@@ -428,17 +428,15 @@ class UploadSteps:
             "files": {"list": FILES, "count": results["file_count"], "size": results["files_size"]},
         }
         folder = self._folder(operation)
-        self._snapshot_store.put(
+        self._backup_store.put(
             folder + MANIFEST, json.dumps(manifest, indent=2).encode(), content_type="application/json", overwrite=True
         )
         entry_id = context.remember("activityEntry", new_entry_id)
-        context.point_of_no_return(f"The uploaded archive has become backup {snapshot.id}.")
-        snapshot = self._snapshots.update(
-            snapshot.environment_id,
-            snapshot.id,
-            lambda current: (
-                current.finished(now, **results) if current.status is SnapshotStatus.PROCESSING else current
-            ),
+        context.point_of_no_return(f"The uploaded archive has become backup {backup.id}.")
+        backup = self._backup_catalog.update(
+            backup.environment_id,
+            backup.id,
+            lambda current: current.finished(now, **results) if current.status is BackupStatus.PROCESSING else current,
         )
         self._uploads.delete(operation.parameters["uploadBlob"])
         self._activity.record(
@@ -446,9 +444,9 @@ class UploadSteps:
             Action.UPLOAD,
             Outcome.FINISHED,
             Principal(operation.created_by.id, operation.created_by.name),
-            f"Uploaded archive added as backup {snapshot.id}: database dump {results['dump_size']} bytes, "
+            f"Uploaded archive added as backup {backup.id}: database dump {results['dump_size']} bytes, "
             f"{results['file_count']} file documents ({results['files_copied']} new).",
-            snapshot_id=snapshot.id,
+            backup_id=backup.id,
             operation_id=operation.id,
             entry_id=entry_id,
         )
@@ -459,24 +457,24 @@ class UploadSteps:
         """Nothing stays behind: not the dump, not the file list, not a file object, not the upload."""
         operation = context.operation
         entry_id = context.remember("activityEntry", new_entry_id)
-        self._snapshot_store.delete_prefix(self._folder(operation))
+        self._backup_store.delete_prefix(self._folder(operation))
         self._uploads.delete_prefix(pending_folder(operation))
         self._uploads.delete(operation.parameters["uploadBlob"])
         if operation.ending is OperationStatus.CANCELLED:
             who = operation.cancel_requested_by or operation.created_by
-            status, outcome, actor = SnapshotStatus.CANCELLED, Outcome.CANCELLED, Principal(who.id, who.name)
+            status, outcome, actor = BackupStatus.CANCELLED, Outcome.CANCELLED, Principal(who.id, who.name)
             message = f"Cancelled by {who.name or who.id}."
         else:
-            status, outcome = SnapshotStatus.FAILED, Outcome.FAILED
+            status, outcome = BackupStatus.FAILED, Outcome.FAILED
             actor = Principal(operation.created_by.id, operation.created_by.name)
             message = operation.error
-        if self._snapshots.find(operation.environment_id, str(operation.snapshot_id)) is not None:
-            self._snapshots.update(
+        if self._backup_catalog.find(operation.environment_id, str(operation.backup_id)) is not None:
+            self._backup_catalog.update(
                 operation.environment_id,
-                str(operation.snapshot_id),
+                str(operation.backup_id),
                 lambda current: (
                     current.failed(self._clock(), message, status)
-                    if current.status is SnapshotStatus.PROCESSING
+                    if current.status is BackupStatus.PROCESSING
                     else current
                 ),
             )
@@ -486,9 +484,9 @@ class UploadSteps:
             outcome,
             actor,
             f"Upload cancelled: {message}"
-            if status is SnapshotStatus.CANCELLED
+            if status is BackupStatus.CANCELLED
             else f"Upload refused or failed: {message}",
-            snapshot_id=operation.snapshot_id,
+            backup_id=operation.backup_id,
             operation_id=operation.id,
             entry_id=entry_id,
         )

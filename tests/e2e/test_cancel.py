@@ -94,7 +94,7 @@ def test_a_restore_cancelled_before_its_switch_leaves_the_target_as_it_was(hosts
     assert target.stored_files() == before_files
     environment = services.environment_catalog.get(target.environment_id)
     assert (environment.state, environment.active_restore_id) == (EnvironmentState.STOPPED, None)
-    assert services.snapshot_catalog.get(source.environment_id, backup["id"]).in_use_by == ()
+    assert services.backup_catalog.get(source.environment_id, backup["id"]).in_use_by == ()
     activity = requests.get(f"{front.api}/environments/{target.environment_id}/activity", timeout=30).json()["items"]
     assert (activity[0]["action"], activity[0]["outcome"], activity[0]["actorName"]) == (
         "restore",
@@ -125,11 +125,11 @@ def test_a_backup_and_a_download_are_cancelled_and_leave_nothing(hosts, apps, pr
     assert cancelled_backup["status"] == "Cancelled"
     assert "bob@example.com" in cancelled_backup["statusMessage"]
     folder = f"{source.namespace}/{source.environment_id}/{created['id']}/"
-    assert list(services.stores.snapshots.list(folder)) == []
+    assert list(services.stores.backups.list(folder)) == []
     cancelled_download = wait_for_status(download_url, ("Processing",))
     assert cancelled_download["status"] == "Cancelled"
     assert list(services.stores.archives.list(f"{source.namespace}/{source.environment_id}/{backup['id']}/")) == []
-    assert services.snapshot_catalog.get(source.environment_id, backup["id"]).in_use_by == ()
+    assert services.backup_catalog.get(source.environment_id, backup["id"]).in_use_by == ()
     outcomes = {
         (entry["action"], entry["outcome"])
         for entry in requests.get(f"{front.api}/environments/{source.environment_id}/activity", timeout=30).json()[

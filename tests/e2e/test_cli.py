@@ -90,8 +90,8 @@ def test_a_backup_from_creation_to_restore_download_upload_and_deletion(api, app
     archive = tmp_path / "snapshot.tar.gz"
     downloaded = as_json(api, "download", reference, "--file", str(archive))
     assert downloaded["path"] == str(archive)
-    with tarfile.open(archive) as snapshot:
-        members = [member for member in snapshot.getmembers() if member.isfile()]
+    with tarfile.open(archive) as backup_record:
+        members = [member for member in backup_record.getmembers() if member.isfile()]
     assert "db/db.backup" in {member.name for member in members}
     assert sorted(member.name.rsplit("/", 1)[-1] for member in members if member.name.startswith("tree/")) == sorted(
         source.files

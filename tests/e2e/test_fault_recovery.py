@@ -12,11 +12,11 @@ import pytest
 import requests
 
 from shared.adapters.postgres import SCRATCH_PREFIX
-from shared.backups.layout import FILES, FileEntry, snapshot_folder
+from shared.backups.layout import FILES, FileEntry, backup_folder
 from shared.domain.access import Principal
+from shared.domain.backups import BackupStatus, Tier
 from shared.domain.environments import EnvironmentState
 from shared.domain.operations import OperationStatus
-from shared.domain.snapshots import SnapshotStatus, Tier
 from shared.domain.verification import CheckStatus, VerificationStatus
 from shared.downloads.steps import archive_folder
 from shared.drills.steps import scratch_database
@@ -50,9 +50,9 @@ def make_backup(api: str, app) -> dict:
     return done
 
 
-def dump_restores_to(services, snapshot, database_factory, postgres_admin_dsn, tmp_path: Path) -> dict:
-    dump = stored_dump(services.stores, snapshot)
-    assert hashlib.sha256(dump).hexdigest() == snapshot.dump_sha256
+def dump_restores_to(services, backup, database_factory, postgres_admin_dsn, tmp_path: Path) -> dict:
+    dump = stored_dump(services.stores, backup)
+    assert hashlib.sha256(dump).hexdigest() == backup.dump_sha256
     (tmp_path / "db.backup").write_bytes(dump)
     database = database_factory()
     subprocess.run(
@@ -95,16 +95,16 @@ def test_a_backup_killed_mid_way_resumes_and_finishes_once(
     assert recovery.operation.step("dump").attempts == 2
     assert_within_bound(recovery)
 
-    backups = list(services.snapshot_catalog.of_environment(source.environment_id))
+    backups = list(services.backup_catalog.of_environment(source.environment_id))
     assert len(backups) == 1  # one request, one backup
-    (snapshot,) = backups
-    assert snapshot.status is SnapshotStatus.FINISHED
-    assert snapshot.file_count == len(source.files)
-    assert dump_restores_to(services, snapshot, database_factory, postgres_admin_dsn, tmp_path) == (
+    (backup,) = backups
+    assert backup.status is BackupStatus.FINISHED
+    assert backup.file_count == len(source.files)
+    assert dump_restores_to(services, backup, database_factory, postgres_admin_dsn, tmp_path) == (
         source.table_contents()
     )
-    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-    entries = [FileEntry.from_line(line) for line in services.stores.snapshots.read_lines(folder + FILES) if line]
+    folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
+    entries = [FileEntry.from_line(line) for line in services.stores.backups.read_lines(folder + FILES) if line]
     assert {entry.uuid: entry.md5 for entry in entries} == source.referenced_files()
     for entry in entries:
         assert md5_hex(services.stores.content.read_bytes(entry.object)) == entry.md5
@@ -137,11 +137,11 @@ def start_restore(faults, source, target):
 def assert_unlocked_and_released(services, source, target, backup) -> None:
     environment = services.environment_catalog.get(target.environment_id)
     assert (environment.state, environment.active_restore_id) == (EnvironmentState.STOPPED, None)
-    assert services.snapshot_catalog.get(source.environment_id, backup["id"]).in_use_by == ()
+    assert services.backup_catalog.get(source.environment_id, backup["id"]).in_use_by == ()
 
 
 def pre_restore_backups(services, target) -> list:
-    return [s for s in services.snapshot_catalog.of_environment(target.environment_id) if s.tier is Tier.PRE_RESTORE]
+    return [s for s in services.backup_catalog.of_environment(target.environment_id) if s.tier is Tier.PRE_RESTORE]
 
 
 @pytest.mark.parametrize(
@@ -182,7 +182,7 @@ def test_a_restore_killed_mid_way_resumes_and_leaves_exactly_the_backup(faults, 
     assert target.stored_files() == source.referenced_files()
     assert_unlocked_and_released(services, source, target, backup)
     (pre_restore,) = pre_restore_backups(services, target)  # exactly one, however often the step ran
-    assert pre_restore.status is SnapshotStatus.FINISHED
+    assert pre_restore.status is BackupStatus.FINISHED
     assert pre_restore.file_count == len(before_files)
     outcomes = [entry.outcome.value for entry in activity_of(services, target.environment_id, "restore")]
     assert outcomes == ["FINISHED"]
@@ -193,9 +193,9 @@ def test_a_restore_killed_during_its_undo_finishes_undoing_it(faults, apps):
     with source.connect() as connection:  # a dump of several chunks: the pre-flight reads only the first
         connection.execute("CREATE TABLE bulk AS SELECT n AS id, md5(n::text) AS note FROM generate_series(1, 60000) n")
     services, backup, start = start_restore(faults, source, target)
-    snapshot = services.snapshot_catalog.get(source.environment_id, backup["id"])
+    backup_record = services.backup_catalog.get(source.environment_id, backup["id"])
     # A flipped byte in the dump's last chunk: the restore fails as it loads and must undo what it did.
-    damage_chunk(services.stores, snapshot, last=True)
+    damage_chunk(services.stores, backup_record, last=True)
     before_tables, before_files = target.table_contents(), target.stored_files()
 
     recovery = faults.crash_and_recover("restore.undo", start)
@@ -237,7 +237,7 @@ def test_a_download_killed_while_building_its_archive_is_built_once(faults, apps
     assert len(archives) == 1  # one archive, not one per attempt
     content = services.stores.archives.read_bytes(archives[0].name)
     assert hashlib.sha256(content).hexdigest() == download.output("prepare", "archiveSha256")
-    assert services.snapshot_catalog.get(source.environment_id, backup["id"]).in_use_by == ()
+    assert services.backup_catalog.get(source.environment_id, backup["id"]).in_use_by == ()
 
 
 def test_an_upload_killed_during_its_ingest_adds_one_backup(faults, apps):
@@ -264,9 +264,9 @@ def test_an_upload_killed_during_its_ingest_adds_one_backup(faults, apps):
     assert upload.status is OperationStatus.FINISHED, upload.error
     assert upload.step("ingest").attempts == 2
     assert_within_bound(recovery)
-    uploaded = [s for s in services.snapshot_catalog.of_environment(target.environment_id) if s.tier is Tier.UPLOADED]
+    uploaded = [s for s in services.backup_catalog.of_environment(target.environment_id) if s.tier is Tier.UPLOADED]
     assert len(uploaded) == 1
-    assert uploaded[0].status is SnapshotStatus.FINISHED
+    assert uploaded[0].status is BackupStatus.FINISHED
     assert uploaded[0].file_count == len(source.files)
     assert uploaded[0].dump_sha256 == backup["dumpSha256"]
     outcomes = [entry.outcome.value for entry in activity_of(services, target.environment_id, "upload")]
@@ -319,11 +319,11 @@ def test_a_drill_killed_mid_way_resumes_passes_and_drops_its_scratch_database(
     if point == "drill.database.loading":
         assert left_by_kill["scratch"] == [scratch_database(drill.id)]  # the kill left it half loaded
     assert scratch_databases(postgres_admin_dsn) == []
-    snapshot = services.snapshot_catalog.get(source.environment_id, backup["id"])
-    assert snapshot.verification.status is VerificationStatus.PASSED
-    assert snapshot.verification.operation_id == drill.id
-    assert all(check.status is not CheckStatus.FAILED for check in snapshot.verification.checks)
-    assert snapshot.in_use_by == ()
+    backup_record = services.backup_catalog.get(source.environment_id, backup["id"])
+    assert backup_record.verification.status is VerificationStatus.PASSED
+    assert backup_record.verification.operation_id == drill.id
+    assert all(check.status is not CheckStatus.FAILED for check in backup_record.verification.checks)
+    assert backup_record.in_use_by == ()
     outcomes = [entry.outcome.value for entry in activity_of(services, source.environment_id, "verify")]
     assert outcomes == ["FINISHED"]
     assert (source.table_contents(), source.stored_files()) == before  # a drill never touches its environment
@@ -333,8 +333,8 @@ def test_a_drill_killed_during_its_undo_still_drops_its_scratch_database(faults,
     source, _ = apps
     services = faults.services
     backup, start = start_drill(faults, source)
-    snapshot = services.snapshot_catalog.get(source.environment_id, backup["id"])
-    damage_chunk(services.stores, snapshot)  # the checksum check and the load fail: the drill fails and undoes
+    backup_record = services.backup_catalog.get(source.environment_id, backup["id"])
+    damage_chunk(services.stores, backup_record)  # the checksum check and the load fail: the drill fails and undoes
 
     recovery = faults.crash_and_recover("drill.undo", start)
     drill = recovery.operation
@@ -342,9 +342,9 @@ def test_a_drill_killed_during_its_undo_still_drops_its_scratch_database(faults,
     assert drill.step("undo").attempts == 2
     assert_within_bound(recovery)
     assert scratch_databases(postgres_admin_dsn) == []
-    snapshot = services.snapshot_catalog.get(source.environment_id, backup["id"])
-    assert snapshot.verification.status is VerificationStatus.FAILED
-    assert snapshot.in_use_by == ()
+    backup_record = services.backup_catalog.get(source.environment_id, backup["id"])
+    assert backup_record.verification.status is VerificationStatus.FAILED
+    assert backup_record.in_use_by == ()
     outcomes = [entry.outcome.value for entry in activity_of(services, source.environment_id, "verify")]
     assert outcomes == ["FAILED"]
 
@@ -392,7 +392,7 @@ def test_two_hosts_on_one_storage_account_do_each_job_exactly_once(faults, apps,
         assert into.table_contents() == expected
         assert len(pre_restore_backups(services, into)) == 1
         assert [e.outcome.value for e in activity_of(services, into.environment_id, "restore")] == ["FINISHED"]
-    made = list(services.snapshot_catalog.of_environment(source.environment_id))
+    made = list(services.backup_catalog.of_environment(source.environment_id))
     assert len(made) == 4
     assert all(services.operations.get(s.operation_id).step("dump").attempts == 1 for s in made)
     assert len(activity_of(services, source.environment_id, "backup")) == 4

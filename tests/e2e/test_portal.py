@@ -117,7 +117,7 @@ def test_backup_download_upload_restore_and_delete(page: Page, stack: PortalStac
         "Created by": "Local developer",
     }.items():
         expect(detail(details, name)).to_have_text(value)
-    expect(details.get_by_text(re.compile(r"^[0-9a-f-]{36}$"))).to_be_visible()  # the snapshot id
+    expect(details.get_by_text(re.compile(r"^[0-9a-f-]{36}$"))).to_be_visible()  # the backup id
     details.get_by_role("button", name="Close").click()
     expect(details).to_be_hidden()
     expect(row.get_by_role("button", name="More Options")).to_be_focused()  # focus came back

@@ -12,13 +12,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from shared.backups.layout import FILES, MANIFEST, FileEntry, read_row_counts, snapshot_folder
+from shared.backups.layout import FILES, MANIFEST, FileEntry, backup_folder, read_row_counts
 from shared.backups.steps import BackupHooks
 from shared.clock import utc_now
 from shared.domain.access import Principal
+from shared.domain.backups import BackupStatus, Tier
 from shared.domain.environments import EnvironmentState
 from shared.domain.operations import OperationStatus
-from shared.domain.snapshots import SnapshotStatus, Tier
 from shared.errors import Conflict
 from tests.support.appdata import create_scratch_app, md5_hex, table_contents
 from tests.support.dumps import stored_dump
@@ -49,33 +49,33 @@ def app(services, storage_services, database_factory, postgres_admin_dsn):
 
 def backup(services, app, **kwargs):
     harness = services.harness
-    snapshot_id = harness.backup(app.environment_id, ADA, **kwargs)
-    return services.snapshot_catalog.get(app.environment_id, snapshot_id)
+    backup_id = harness.backup(app.environment_id, ADA, **kwargs)
+    return services.backup_catalog.get(app.environment_id, backup_id)
 
 
-def dump_progress(services, snapshot):
-    progress = services.operations.get(snapshot.operation_id).step("dump").progress
+def dump_progress(services, backup):
+    progress = services.operations.get(backup.operation_id).step("dump").progress
     return progress.done, progress.total
 
 
-def folder_blobs(services, snapshot) -> list[str]:
-    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-    return [blob.name for blob in services.stores.snapshots.list(folder)]
+def folder_blobs(services, backup) -> list[str]:
+    folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
+    return [blob.name for blob in services.stores.backups.list(folder)]
 
 
-def file_entries(services, snapshot) -> list[FileEntry]:
-    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-    return [FileEntry.from_line(line) for line in services.stores.snapshots.read_lines(folder + FILES) if line]
+def file_entries(services, backup) -> list[FileEntry]:
+    folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
+    return [FileEntry.from_line(line) for line in services.stores.backups.read_lines(folder + FILES) if line]
 
 
-def manifest_of(services, snapshot) -> dict:
-    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-    return json.loads(services.stores.snapshots.read_bytes(folder + MANIFEST))
+def manifest_of(services, backup) -> dict:
+    folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
+    return json.loads(services.stores.backups.read_bytes(folder + MANIFEST))
 
 
-def restore_dump(services, snapshot, database_factory, postgres_admin_dsn, tmp_path) -> str:
+def restore_dump(services, backup, database_factory, postgres_admin_dsn, tmp_path) -> str:
     dump = tmp_path / "db.backup"
-    dump.write_bytes(stored_dump(services.stores, snapshot))
+    dump.write_bytes(stored_dump(services.stores, backup))
     target = database_factory()
     subprocess.run(
         ["pg_restore", "--no-owner", "--no-privileges", "-h", "127.0.0.1", "-U", "postgres", "-d", target, str(dump)],
@@ -92,30 +92,30 @@ def test_a_backup_holds_the_database_and_exactly_the_referenced_files(
     temporary = app.add_document(delete_after_download=True)
     orphan = app.add_orphan_blob()
 
-    snapshot = backup(services, app, comment="first")
-    assert dump_progress(services, snapshot) == (len(app.files), len(app.files))
+    backup_record = backup(services, app, comment="first")
+    assert dump_progress(services, backup_record) == (len(app.files), len(app.files))
 
-    assert snapshot.status is SnapshotStatus.FINISHED, snapshot.status_message
-    assert snapshot.comment == "first"
-    assert snapshot.finished_on is not None
-    assert snapshot.finished_on >= snapshot.created_on
-    assert snapshot.expires_on == snapshot.created_on + timedelta(days=14)
-    assert snapshot.file_count == len(app.files) == 5
-    assert snapshot.files_size == sum(len(content) for content in app.files.values())
-    assert (snapshot.deployment_package, snapshot.model_version) == ("scratch_1.0.0.mda", "1.0.0")
+    assert backup_record.status is BackupStatus.FINISHED, backup_record.status_message
+    assert backup_record.comment == "first"
+    assert backup_record.finished_on is not None
+    assert backup_record.finished_on >= backup_record.created_on
+    assert backup_record.expires_on == backup_record.created_on + timedelta(days=14)
+    assert backup_record.file_count == len(app.files) == 5
+    assert backup_record.files_size == sum(len(content) for content in app.files.values())
+    assert (backup_record.deployment_package, backup_record.model_version) == ("scratch_1.0.0.mda", "1.0.0")
 
-    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-    dump = stored_dump(services.stores, snapshot)
+    folder = backup_folder(backup_record.namespace, backup_record.environment_id, backup_record.id)
+    dump = stored_dump(services.stores, backup_record)
     assert dump.startswith(b"PGDMP")
-    assert len(dump) == snapshot.dump_size
-    assert hashlib.sha256(dump).hexdigest() == snapshot.dump_sha256
+    assert len(dump) == backup_record.dump_size
+    assert hashlib.sha256(dump).hexdigest() == backup_record.dump_sha256
 
     # The dump restores into a scratch database with identical table contents.
-    restored = restore_dump(services, snapshot, database_factory, postgres_admin_dsn, tmp_path)
+    restored = restore_dump(services, backup_record, database_factory, postgres_admin_dsn, tmp_path)
     assert table_contents(restored) == app.table_contents()
 
     # Exactly the referenced files, each object byte for byte the source.
-    entries = file_entries(services, snapshot)
+    entries = file_entries(services, backup_record)
     assert [entry.uuid for entry in entries] == sorted(app.files)
     for entry in entries:
         content = services.stores.content.read_bytes(entry.object)
@@ -125,16 +125,16 @@ def test_a_backup_holds_the_database_and_exactly_the_referenced_files(
     listed = {entry.uuid for entry in entries}
     assert not {no_contents, temporary, orphan} & listed
 
-    manifest = json.loads(services.stores.snapshots.read_bytes(folder + MANIFEST))
-    assert manifest["snapshotId"] == snapshot.id
-    assert manifest["database"]["dumpSha256"] == snapshot.dump_sha256
+    manifest = json.loads(services.stores.backups.read_bytes(folder + MANIFEST))
+    assert manifest["snapshotId"] == backup_record.id
+    assert manifest["database"]["dumpSha256"] == backup_record.dump_sha256
     assert manifest["files"]["count"] == 5
 
     activity, _ = services.activity.page(app.environment_id, limit=1, continuation=None)
-    assert (activity[0].action.value, activity[0].outcome.value, activity[0].snapshot_id) == (
+    assert (activity[0].action.value, activity[0].outcome.value, activity[0].backup_id) == (
         "backup",
         "FINISHED",
-        snapshot.id,
+        backup_record.id,
     )
 
 
@@ -149,7 +149,7 @@ def test_a_second_backup_copies_no_file_content(services, app):
     assert first.files_copied == 5
 
     second = backup(services, app)
-    assert second.status is SnapshotStatus.FINISHED
+    assert second.status is BackupStatus.FINISHED
     assert second.files_copied == 0
     assert file_objects(services, app) == objects_before
     assert [e.object for e in file_entries(services, second)] == [e.object for e in file_entries(services, first)]
@@ -188,7 +188,7 @@ def test_a_write_after_the_snapshot_began_is_in_neither_the_dump_nor_the_file_li
     late = {}
 
     def write_meanwhile(exported):
-        # Committed by the app after the backup's snapshot was taken, with the export still open:
+        # Committed by the app after the backup's backup was taken, with the export still open:
         # neither the file list nor pg_dump may see it, and the app's writer is not blocked.
         with psycopg.connect(app.dsn, autocommit=True) as connection:
             connection.execute("SET lock_timeout = '2s'")
@@ -197,12 +197,12 @@ def test_a_write_after_the_snapshot_began_is_in_neither_the_dump_nor_the_file_li
         app.add_customers(1, start=1000)
 
     services.backup_steps.hooks = BackupHooks(after_snapshot_exported=write_meanwhile)
-    snapshot = backup(services, app)
-    assert snapshot.status is SnapshotStatus.FINISHED, snapshot.status_message
+    backup_record = backup(services, app)
+    assert backup_record.status is BackupStatus.FINISHED, backup_record.status_message
 
-    assert late["uuid"] not in {entry.uuid for entry in file_entries(services, snapshot)}
-    assert snapshot.file_count == len(app.files) - 1
-    restored = table_contents(restore_dump(services, snapshot, database_factory, postgres_admin_dsn, tmp_path))
+    assert late["uuid"] not in {entry.uuid for entry in file_entries(services, backup_record)}
+    assert backup_record.file_count == len(app.files) - 1
+    restored = table_contents(restore_dump(services, backup_record, database_factory, postgres_admin_dsn, tmp_path))
     customers = restored['public."sales$customer"']
     assert 1000 not in [row[0] for row in customers]
     assert next(row for row in customers if row[0] == 1)[1] == "Customer 1"
@@ -218,10 +218,10 @@ def test_a_custom_file_document_query(services, app):
     _reregister(services, app, fileDocumentQuery="SELECT file_key FROM attachments")
     assert app.environment.file_document_query == "SELECT file_key FROM attachments"
 
-    snapshot = backup(services, app)
-    assert snapshot.status is SnapshotStatus.FINISHED, snapshot.status_message
-    assert [entry.uuid for entry in file_entries(services, snapshot)] == [keep]
-    assert dump_progress(services, snapshot) == (1, 1)  # the total counts distinct uuids, as the list does
+    backup_record = backup(services, app)
+    assert backup_record.status is BackupStatus.FINISHED, backup_record.status_message
+    assert [entry.uuid for entry in file_entries(services, backup_record)] == [keep]
+    assert dump_progress(services, backup_record) == (1, 1)  # the total counts distinct uuids, as the list does
 
 
 @pytest.mark.parametrize(
@@ -236,12 +236,12 @@ def test_a_custom_file_document_query(services, app):
 )
 def test_failures_leave_a_failed_backup_with_a_reason_and_no_data(services, app, break_it, expected):
     break_it(app, services)
-    snapshot = backup(services, app)
-    assert snapshot.status is SnapshotStatus.FAILED
-    assert expected in snapshot.status_message
-    assert folder_blobs(services, snapshot) == []
+    backup_record = backup(services, app)
+    assert backup_record.status is BackupStatus.FAILED
+    assert expected in backup_record.status_message
+    assert folder_blobs(services, backup_record) == []
     activity, _ = services.activity.page(app.environment_id, limit=1, continuation=None)
-    assert (activity[0].outcome.value, activity[0].snapshot_id) == ("FAILED", snapshot.id)
+    assert (activity[0].outcome.value, activity[0].backup_id) == ("FAILED", backup_record.id)
 
 
 def test_a_backup_that_fails_for_good_logs_the_line_the_failed_backups_alert_matches(services, app, caplog):
@@ -250,31 +250,31 @@ def test_a_backup_that_fails_for_good_logs_the_line_the_failed_backups_alert_mat
     (environment_pattern,) = re.findall(r'extract\(@"([^"]+)", 1, message\)', query)
     _reregister(services, app, database="appbackups_no_such_db")
     with caplog.at_level(logging.INFO):
-        snapshot = backup(services, app)
-    assert snapshot.status is SnapshotStatus.FAILED
+        backup_record = backup(services, app)
+    assert backup_record.status is BackupStatus.FAILED
     matching = [record.getMessage() for record in caplog.records if re.search(pattern, record.getMessage())]
     assert len(matching) == 1, [record.getMessage() for record in caplog.records]
     assert re.search(environment_pattern, matching[0])[1] == app.environment_id
-    assert snapshot.id in matching[0]
+    assert backup_record.id in matching[0]
 
 
 def test_a_missing_file_blob_finishes_the_backup_with_a_warning_that_counts_and_names_it(services, app):
     gone = app.add_document()
     app.container.delete_blob(app.prefix + gone)
-    snapshot = backup(services, app)
-    assert snapshot.status is SnapshotStatus.FINISHED, snapshot.status_message
-    assert (snapshot.missing_files, snapshot.missing_file_uuids) == (1, (gone,))
-    (warning,) = snapshot.warnings
+    backup_record = backup(services, app)
+    assert backup_record.status is BackupStatus.FINISHED, backup_record.status_message
+    assert (backup_record.missing_files, backup_record.missing_file_uuids) == (1, (gone,))
+    (warning,) = backup_record.warnings
     assert gone in warning
     assert warning.startswith("1 file document referred to by the database had no content")
-    listed = {entry.uuid for entry in file_entries(services, snapshot)}
+    listed = {entry.uuid for entry in file_entries(services, backup_record)}
     assert gone not in listed
     assert listed == set(app.files) - {gone}
-    assert manifest_of(services, snapshot)["files"]["missing"] == 1
+    assert manifest_of(services, backup_record)["files"]["missing"] == 1
     entries, _ = services.activity.page(app.environment_id, limit=1, continuation=None)
     assert "Warning: 1 file documents had no content." in entries[0].message
     # A restore of it says so in its warnings.
-    plan = services.restores.plan(app.environment_id, snapshot.id, app.environment_id, ADA)
+    plan = services.restores.plan(app.environment_id, backup_record.id, app.environment_id, ADA)
     (missing,) = [check for check in plan.checks if check.name == "missing_files"]
     assert missing.status.value == "warn"
     assert "1 file documents had no content" in missing.reason
@@ -284,25 +284,25 @@ def test_with_missing_files_fail_a_missing_file_blob_fails_the_backup_cleanly(se
     _reregister(services, app, missingFiles="fail")
     gone = app.add_document()
     app.container.delete_blob(app.prefix + gone)
-    snapshot = backup(services, app)
-    assert snapshot.status is SnapshotStatus.FAILED
-    assert gone in snapshot.status_message
-    assert "missing" in snapshot.status_message
-    assert "missingFiles setting is fail" in snapshot.status_message
-    assert folder_blobs(services, snapshot) == []
+    backup_record = backup(services, app)
+    assert backup_record.status is BackupStatus.FAILED
+    assert gone in backup_record.status_message
+    assert "missing" in backup_record.status_message
+    assert "missingFiles setting is fail" in backup_record.status_message
+    assert folder_blobs(services, backup_record) == []
 
 
 def test_a_backup_records_the_exact_row_counts_of_its_snapshot(services, app):
     customers = len(app.table_contents()['public."sales$customer"'])
     app.add_customers(7, start=1000)
-    snapshot = backup(services, app)
-    counts = read_row_counts(services.stores.snapshots, snapshot)
+    backup_record = backup(services, app)
+    counts = read_row_counts(services.stores.backups, backup_record)
     assert counts is not None
     assert counts['public."sales$customer"'] == customers + 7
     assert counts['public."system$filedocument"'] == len(app.files)
-    assert snapshot.table_count == len(counts)
-    assert snapshot.row_count == sum(counts.values())
-    assert snapshot.server_version >= 100000
+    assert backup_record.table_count == len(counts)
+    assert backup_record.row_count == sum(counts.values())
+    assert backup_record.server_version >= 100000
 
 
 def _drop_backup_connections(app):
@@ -322,35 +322,35 @@ def test_a_dropped_connection_is_retried_and_the_retry_finishes(harness, service
             _drop_backup_connections(app)
 
     services.backup_steps.hooks = BackupHooks(after_snapshot_exported=drop_connection)
-    snapshot = services.backups.request(app.environment_id, ADA)
+    backup = services.backups.request(app.environment_id, ADA)
     assert harness.deliver()
-    waiting = services.snapshot_catalog.get(app.environment_id, snapshot.id)
-    assert waiting.status is SnapshotStatus.PROCESSING
-    step = services.operations.get(snapshot.operation_id).step("dump")
+    waiting = services.backup_catalog.get(app.environment_id, backup.id)
+    assert waiting.status is BackupStatus.PROCESSING
+    step = services.operations.get(backup.operation_id).step("dump")
     assert "Attempt 1 of 2 failed" in step.message
     assert folder_blobs(services, waiting) == []
 
     harness.drain()
-    finished = services.snapshot_catalog.get(app.environment_id, snapshot.id)
-    assert finished.status is SnapshotStatus.FINISHED
+    finished = services.backup_catalog.get(app.environment_id, backup.id)
+    assert finished.status is BackupStatus.FINISHED
     assert finished.attempts == 2
 
 
 def test_a_dropped_connection_on_the_last_attempt_fails(harness, services, app):
     services.backup_steps.hooks = BackupHooks(after_snapshot_exported=lambda exported: _drop_backup_connections(app))
-    snapshot = services.backups.request(app.environment_id, ADA)
+    backup = services.backups.request(app.environment_id, ADA)
     harness.drain()
-    failed = services.snapshot_catalog.get(app.environment_id, snapshot.id)
-    assert failed.status is SnapshotStatus.FAILED
+    failed = services.backup_catalog.get(app.environment_id, backup.id)
+    assert failed.status is BackupStatus.FAILED
     assert "connection" in failed.status_message
     assert failed.attempts == 2
     assert folder_blobs(services, failed) == []
 
 
 def test_a_worker_that_died_is_resumed_once_its_lease_ran_out(harness, services, app):
-    snapshot = services.backups.request(app.environment_id, ADA)
+    backup = services.backups.request(app.environment_id, ADA)
     harness.queues["operation-work"].clear()
-    operation = services.operations.get(snapshot.operation_id)
+    operation = services.operations.get(backup.operation_id)
     # A worker claimed it and died mid-dump: the step is Running under a lease nobody renews.
     dead = operation_catalog(services).save(
         replace(
@@ -360,31 +360,31 @@ def test_a_worker_that_died_is_resumed_once_its_lease_ran_out(harness, services,
         )
     )
     services.operations.handle(dead.id, watch="dead-worker")  # its watchdog
-    finished = services.snapshot_catalog.get(app.environment_id, snapshot.id)
-    assert finished.status is SnapshotStatus.FINISHED
+    finished = services.backup_catalog.get(app.environment_id, backup.id)
+    assert finished.status is BackupStatus.FINISHED
     assert finished.attempts == 2
 
 
 def test_a_duplicate_message_while_a_worker_holds_the_lease_does_nothing(services, app):
-    snapshot = services.backups.request(app.environment_id, ADA)
-    operation = services.operations.get(snapshot.operation_id)
+    backup = services.backups.request(app.environment_id, ADA)
+    operation = services.operations.get(backup.operation_id)
     held = operation_catalog(services).save(
         replace(operation, lease_owner="live-worker", lease_until=utc_now() + timedelta(minutes=2))
     )
     assert services.operations.handle(held.id) is None
     assert services.operations.get(held.id).etag == held.etag
-    assert services.snapshot_catalog.get(app.environment_id, snapshot.id).status is SnapshotStatus.PROCESSING
+    assert services.backup_catalog.get(app.environment_id, backup.id).status is BackupStatus.PROCESSING
 
 
 def test_the_reaper_fails_a_backup_that_no_work_is_making(storage_connection_string, services, app):
     recorded = services.backups.record(app.environment_id, ADA)
-    orphan = services.snapshot_catalog.save(replace(recorded, operation_id="never-recorded"))
+    orphan = services.backup_catalog.save(replace(recorded, operation_id="never-recorded"))
     assert services.reaper.reap().orphans_failed == []  # too new: it may be being started right now
     later = Harness(storage_connection_string, clock=lambda: utc_now() + timedelta(minutes=10))
     reaped = later.services.reaper.reap()
     assert orphan.id in [item.id for item in reaped.orphans_failed]
-    failed = services.snapshot_catalog.get(app.environment_id, orphan.id)
-    assert failed.status is SnapshotStatus.FAILED
+    failed = services.backup_catalog.get(app.environment_id, orphan.id)
+    assert failed.status is BackupStatus.FAILED
     assert "never recorded" in failed.status_message
 
 
@@ -392,19 +392,19 @@ def test_a_backup_is_cancelled_while_it_is_made_and_leaves_nothing(harness, serv
     bob = Principal(id="bob", name="Bob")
 
     def cancel_while_dumping(exported):
-        services.backups.cancel(app.environment_id, snapshot.id, bob)
+        services.backups.cancel(app.environment_id, backup.id, bob)
 
     services.backup_steps.hooks = BackupHooks(after_snapshot_exported=cancel_while_dumping)
-    snapshot = services.backups.request(app.environment_id, ADA)
+    backup_record = services.backups.request(app.environment_id, ADA)
     harness.drain()
-    cancelled = services.snapshot_catalog.get(app.environment_id, snapshot.id)
-    assert cancelled.status is SnapshotStatus.CANCELLED
+    cancelled = services.backup_catalog.get(app.environment_id, backup_record.id)
+    assert cancelled.status is BackupStatus.CANCELLED
     assert "Bob" in cancelled.status_message
     assert folder_blobs(services, cancelled) == []
-    assert services.operations.get(snapshot.operation_id).status is OperationStatus.CANCELLED
+    assert services.operations.get(backup_record.operation_id).status is OperationStatus.CANCELLED
     activity, _ = services.activity.page(app.environment_id, limit=1, continuation=None)
     assert (activity[0].outcome.value, activity[0].actor_name) == ("CANCELLED", "Bob")
-    assert services.backups.cancel(app.environment_id, snapshot.id, bob).status is SnapshotStatus.CANCELLED
+    assert services.backups.cancel(app.environment_id, backup_record.id, bob).status is BackupStatus.CANCELLED
     done = backup(services, app)
     with pytest.raises(Conflict) as refused:
         services.backups.cancel(app.environment_id, done.id, bob)
@@ -421,10 +421,10 @@ def test_eligibility_paging_edit_and_delete(services, app):
     edited = services.backups.edit(app.environment_id, ids[0], ADA, comment="keep me")
     assert edited.comment == "keep me"
 
-    newest = services.snapshot_catalog.get(app.environment_id, ids[-1])
+    newest = services.backup_catalog.get(app.environment_id, ids[-1])
     services.backups.delete(app.environment_id, ids[-1], ADA)
     assert folder_blobs(services, newest) == []
-    assert services.snapshot_catalog.find(app.environment_id, ids[-1]) is None
+    assert services.backup_catalog.find(app.environment_id, ids[-1]) is None
 
     processing = services.backups.request(app.environment_id, ADA)
     with pytest.raises(Conflict):
@@ -444,11 +444,11 @@ def test_a_pre_restore_backup_is_made_while_the_environment_is_restoring(harness
     with pytest.raises(Conflict) as refused:
         services.backups.request(app.environment_id, ADA)
     assert refused.value.code == "environment_not_eligible"
-    snapshot = services.backups.request(app.environment_id, ADA, tier=Tier.PRE_RESTORE)
-    assert snapshot.expires_on == snapshot.created_on + timedelta(days=14)
+    backup = services.backups.request(app.environment_id, ADA, tier=Tier.PRE_RESTORE)
+    assert backup.expires_on == backup.created_on + timedelta(days=14)
     harness.drain()
-    made = services.snapshot_catalog.get(app.environment_id, snapshot.id)
-    assert made.status is SnapshotStatus.FINISHED, made.status_message
+    made = services.backup_catalog.get(app.environment_id, backup.id)
+    assert made.status is BackupStatus.FINISHED, made.status_message
     assert made.file_count == len(app.files)
 
 
@@ -492,19 +492,19 @@ def test_the_dump_never_blocks_the_apps_writers(
             observed["wrote"] = True
 
     services.backup_steps.hooks = BackupHooks(after_first_dump_chunk=write_while_dumping)
-    snapshot = backup(services, app)
-    assert snapshot.status is SnapshotStatus.FINISHED, snapshot.status_message
+    backup_record = backup(services, app)
+    assert backup_record.status is BackupStatus.FINISHED, backup_record.status_message
     assert observed == {"pg_dump running": 1, "wrote": True}
 
 
 def test_abandon_respects_a_live_lease(services, app):
-    snapshot = services.backups.request(app.environment_id, ADA)
-    operation = services.operations.get(snapshot.operation_id)
+    backup = services.backups.request(app.environment_id, ADA)
+    operation = services.operations.get(backup.operation_id)
     held = operation_catalog(services).save(
         replace(operation, lease_owner="live", lease_until=utc_now() + timedelta(minutes=1))
     )
     assert services.operations.abandon(held.id, "poisoned") is None
     operation_catalog(services).save(replace(services.operations.get(held.id), lease_until=utc_now()))
     assert services.operations.abandon(held.id, "poisoned") is not None
-    failed = services.snapshot_catalog.get(app.environment_id, snapshot.id)
-    assert (failed.status, failed.status_message) == (SnapshotStatus.FAILED, "poisoned")
+    failed = services.backup_catalog.get(app.environment_id, backup.id)
+    assert (failed.status, failed.status_message) == (BackupStatus.FAILED, "poisoned")

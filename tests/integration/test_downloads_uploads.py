@@ -13,12 +13,12 @@ import requests
 
 from shared.adapters.blobs import BlobPermission
 from shared.archives.fullsnapshot import tree_path
-from shared.backups.layout import FILES, snapshot_folder
-from shared.contracts.backups import SnapshotView
+from shared.backups.layout import FILES, backup_folder
+from shared.contracts.backups import BackupView
 from shared.domain.access import Principal
+from shared.domain.backups import BackupStatus, Tier
 from shared.domain.downloads import DataType
 from shared.domain.operations import OperationStatus
-from shared.domain.snapshots import SnapshotStatus, Tier
 from tests.support.appdata import create_scratch_app, table_contents
 from tests.support.archives import metadata, special, tar_gz
 from tests.support.restoring import Harness
@@ -38,12 +38,12 @@ def app(harness, database_factory, postgres_admin_dsn):
     return create_scratch_app(harness.services, database_factory(), postgres_admin_dsn, documents=5)
 
 
-def download(harness, app, snapshot_id, data_type=DataType.FILES_AND_DATABASE):
-    prepared, started = harness.services.downloads.request(app.environment_id, snapshot_id, data_type, ADA)
+def download(harness, app, backup_id, data_type=DataType.FILES_AND_DATABASE):
+    prepared, started = harness.services.downloads.request(app.environment_id, backup_id, data_type, ADA)
     assert started
     assert prepared.status == "Processing"
     harness.drain()
-    ready = harness.services.downloads.status(app.environment_id, snapshot_id, data_type)
+    ready = harness.services.downloads.status(app.environment_id, backup_id, data_type)
     assert ready.status == "Ready", ready.operation.error
     return ready
 
@@ -52,14 +52,14 @@ def upload(harness, app, content: bytes):
     session, url = harness.services.uploads.start(app.environment_id, ADA)
     put = requests.put(url, data=content, headers={"x-ms-blob-type": "BlockBlob"}, timeout=60)
     assert put.status_code == 201, put.text
-    snapshot, operation = harness.services.uploads.complete(app.environment_id, session.id, ADA)
+    backup, operation = harness.services.uploads.complete(app.environment_id, session.id, ADA)
     harness.drain()
-    return session, harness.services.snapshot_catalog.get(app.environment_id, snapshot.id), operation
+    return session, harness.services.backup_catalog.get(app.environment_id, backup.id), operation
 
 
 def test_a_download_restores_by_the_manual_procedure(harness, app, tmp_path, database_factory, postgres_admin_dsn):
-    snapshot_id = harness.backup(app.environment_id, ADA)
-    ready = download(harness, app, snapshot_id)
+    backup_id = harness.backup(app.environment_id, ADA)
+    ready = download(harness, app, backup_id)
     assert ready.expires_on - ready.ready_on == timedelta(hours=8)
     assert ready.file_name.endswith(".tar.gz")
     assert ready.file_name.startswith(app.environment_id)
@@ -112,38 +112,36 @@ def test_a_download_restores_by_the_manual_procedure(harness, app, tmp_path, dat
         assert (unpacked / tree_path(file_uuid)).read_bytes() == content
 
     # A second request returns the ready archive instead of building another.
-    again, started = harness.services.downloads.request(
-        app.environment_id, snapshot_id, DataType.FILES_AND_DATABASE, ADA
-    )
+    again, started = harness.services.downloads.request(app.environment_id, backup_id, DataType.FILES_AND_DATABASE, ADA)
     assert (again.status, started, again.operation.id) == ("Ready", False, ready.operation.id)
     entries, _ = harness.services.activity.page(app.environment_id, limit=1, continuation=None)
     assert (entries[0].action.value, entries[0].outcome.value) == ("download", "FINISHED")
 
 
 def test_database_only_is_the_dump_alone(harness, app):
-    snapshot_id = harness.backup(app.environment_id, ADA)
-    ready = download(harness, app, snapshot_id, DataType.DATABASE_ONLY)
+    backup_id = harness.backup(app.environment_id, ADA)
+    ready = download(harness, app, backup_id, DataType.DATABASE_ONLY)
     assert ready.file_name.endswith(".backup")
     content = requests.get(ready.url, timeout=60).content
     assert content.startswith(b"PGDMP")
-    snapshot = harness.services.snapshot_catalog.get(app.environment_id, snapshot_id)
+    backup = harness.services.backup_catalog.get(app.environment_id, backup_id)
     # The stored dump is uncompressed (in chunks, each compressed); the download compresses its data again.
-    assert len(content) == ready.size < snapshot.dump_size
+    assert len(content) == ready.size < backup.dump_size
     assert ready.sha256 == hashlib.sha256(content).hexdigest()
     assert ready.expected_size_is_estimate
-    assert ready.expected_size == snapshot.dump_stored_size  # about what the dump's chunks take
+    assert ready.expected_size == backup.dump_stored_size  # about what the dump's chunks take
     # The backup's own view says the same before any download is asked for (the page shows it in the dialog).
-    sizes = SnapshotView.of(snapshot).to_json()["downloadSizes"]
-    assert sizes["database_only"] == {"size": snapshot.dump_stored_size, "estimate": True}
+    sizes = BackupView.of(backup).to_json()["downloadSizes"]
+    assert sizes["database_only"] == {"size": backup.dump_stored_size, "estimate": True}
     assert sizes["files_and_database"]["estimate"] is True
     assert sizes["files_and_database"]["size"] > len(content)
 
 
 def test_a_corrupted_content_object_fails_the_download(harness, app):
-    snapshot_id = harness.backup(app.environment_id, ADA)
-    snapshot = harness.services.snapshot_catalog.get(app.environment_id, snapshot_id)
-    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-    first = next(harness.services.stores.snapshots.read_lines(folder + FILES))
+    backup_id = harness.backup(app.environment_id, ADA)
+    backup = harness.services.backup_catalog.get(app.environment_id, backup_id)
+    folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
+    first = next(harness.services.stores.backups.read_lines(folder + FILES))
     import json
 
     victim = json.loads(first)["object"]
@@ -151,38 +149,38 @@ def test_a_corrupted_content_object_fails_the_download(harness, app):
     original = content.download_blob().readall()
     content.upload_blob(b"X" + original[1:], overwrite=True)
     try:
-        harness.services.downloads.request(app.environment_id, snapshot_id, DataType.FILES_AND_DATABASE, ADA)
+        harness.services.downloads.request(app.environment_id, backup_id, DataType.FILES_AND_DATABASE, ADA)
         harness.drain()
-        failed = harness.services.downloads.status(app.environment_id, snapshot_id, DataType.FILES_AND_DATABASE)
+        failed = harness.services.downloads.status(app.environment_id, backup_id, DataType.FILES_AND_DATABASE)
         assert failed.status == "Failed"
         assert "MD5" in failed.operation.error
         assert (
             list(
                 harness.services.clients.blob_service.get_container_client("archives").list_blobs(
-                    name_starts_with=f"{snapshot.namespace}/{snapshot.environment_id}/{snapshot.id}/{failed.operation.id}/"
+                    name_starts_with=f"{backup.namespace}/{backup.environment_id}/{backup.id}/{failed.operation.id}/"
                 )
             )
             == []
         )
-        assert harness.services.snapshot_catalog.get(app.environment_id, snapshot_id).in_use_by == ()
+        assert harness.services.backup_catalog.get(app.environment_id, backup_id).in_use_by == ()
     finally:
         content.upload_blob(original, overwrite=True)
 
 
 def test_a_delete_is_refused_while_a_download_is_prepared(harness, app):
-    snapshot_id = harness.backup(app.environment_id, ADA)
-    harness.services.downloads.request(app.environment_id, snapshot_id, DataType.FILES_AND_DATABASE, ADA)
+    backup_id = harness.backup(app.environment_id, ADA)
+    harness.services.downloads.request(app.environment_id, backup_id, DataType.FILES_AND_DATABASE, ADA)
     from shared.errors import Conflict
 
     with pytest.raises(Conflict):
-        harness.services.backups.delete(app.environment_id, snapshot_id, ADA)
+        harness.services.backups.delete(app.environment_id, backup_id, ADA)
     harness.drain()
-    harness.services.backups.delete(app.environment_id, snapshot_id, ADA)
+    harness.services.backups.delete(app.environment_id, backup_id, ADA)
 
 
 def test_an_expired_url_is_refused_by_storage(harness, app):
-    snapshot_id = harness.backup(app.environment_id, ADA)
-    ready = download(harness, app, snapshot_id, DataType.DATABASE_ONLY)
+    backup_id = harness.backup(app.environment_id, ADA)
+    ready = download(harness, app, backup_id, DataType.DATABASE_ONLY)
     blob = ready.operation.step("prepare").output["archiveBlob"]
     short = harness.services.stores.archives.signed_url(
         blob, BlobPermission.READ, datetime.now(UTC) + timedelta(seconds=2)
@@ -198,23 +196,23 @@ def test_expired_archives_are_removed(
     later = {"by": timedelta(0)}
     harness = Harness(storage_connection_string, clock=lambda: datetime.now(UTC) + later["by"])
     app = create_scratch_app(harness.services, database_factory(), postgres_admin_dsn, documents=1)
-    snapshot_id = harness.backup(app.environment_id, ADA)
-    ready = download(harness, app, snapshot_id, DataType.DATABASE_ONLY)
+    backup_id = harness.backup(app.environment_id, ADA)
+    ready = download(harness, app, backup_id, DataType.DATABASE_ONLY)
     assert ready.operation.id not in [op.id for op in harness.services.downloads.clean_up()]
     assert requests.get(ready.url, timeout=30).status_code == 200
     later["by"] = timedelta(hours=8, minutes=1)
     assert ready.operation.id in [op.id for op in harness.services.downloads.clean_up()]
     assert requests.get(ready.url, timeout=30).status_code == 404
-    assert harness.services.downloads.status(app.environment_id, snapshot_id, None).status == "Expired"
+    assert harness.services.downloads.status(app.environment_id, backup_id, None).status == "Expired"
 
 
 def test_download_upload_restore_round_trip(harness, app, database_factory, postgres_admin_dsn):
-    snapshot_id = harness.backup(app.environment_id, ADA)
+    backup_id = harness.backup(app.environment_id, ADA)
     expected_tables, expected_files = app.table_contents(), dict(app.files)
-    archive = requests.get(download(harness, app, snapshot_id).url, timeout=60).content
+    archive = requests.get(download(harness, app, backup_id).url, timeout=60).content
 
     _, uploaded, operation = upload(harness, app, archive)
-    assert uploaded.status is SnapshotStatus.FINISHED, uploaded.status_message
+    assert uploaded.status is BackupStatus.FINISHED, uploaded.status_message
     assert uploaded.tier is Tier.UPLOADED
     assert uploaded.file_count == 5
     assert uploaded.files_copied == 0  # the namespace's store had every file already
@@ -237,14 +235,14 @@ def test_download_upload_restore_round_trip(harness, app, database_factory, post
 
 
 def test_a_flat_tree_and_a_database_only_upload(harness, app, tmp_path):
-    snapshot_id = harness.backup(app.environment_id, ADA)
-    dump = requests.get(download(harness, app, snapshot_id, DataType.DATABASE_ONLY).url, timeout=60).content
+    backup_id = harness.backup(app.environment_id, ADA)
+    dump = requests.get(download(harness, app, backup_id, DataType.DATABASE_ONLY).url, timeout=60).content
     new_file = b"brand new file content"
     flat = tar_gz(
         [(".metadata", metadata()), ("db/db.backup", dump), ("tree/11111111-2222-3333-4444-555555555555", new_file)]
     )
     _, uploaded, _ = upload(harness, app, flat)
-    assert uploaded.status is SnapshotStatus.FINISHED, uploaded.status_message
+    assert uploaded.status is BackupStatus.FINISHED, uploaded.status_message
     assert (uploaded.file_count, uploaded.files_copied) == (1, 1)
     objects = [
         b.name for b in harness.services.stores.content.list(f"{app.namespace}/11111111-2222-3333-4444-555555555555/")
@@ -253,12 +251,12 @@ def test_a_flat_tree_and_a_database_only_upload(harness, app, tmp_path):
     assert harness.services.stores.content.read_bytes(objects[0]) == new_file
 
     _, only_dump, _ = upload(harness, app, dump)
-    assert only_dump.status is SnapshotStatus.FINISHED, only_dump.status_message
+    assert only_dump.status is BackupStatus.FINISHED, only_dump.status_message
     assert (only_dump.file_count, only_dump.dump_size) == (0, len(dump))
 
     no_tree = tar_gz([("db/db.backup", dump)])
     _, without_tree, _ = upload(harness, app, no_tree)
-    assert without_tree.status is SnapshotStatus.FINISHED, without_tree.status_message
+    assert without_tree.status is BackupStatus.FINISHED, without_tree.status_message
 
 
 GOOD_UUID = "abcdef01-2345-6789-abcd-ef0123456789"
@@ -297,15 +295,15 @@ def refusals(dump: bytes) -> list[tuple[str, bytes, str]]:
 
 
 def test_each_refusal_says_why_and_leaves_nothing_behind(harness, app):
-    snapshot_id = harness.backup(app.environment_id, ADA)
-    dump = requests.get(download(harness, app, snapshot_id, DataType.DATABASE_ONLY).url, timeout=60).content
+    backup_id = harness.backup(app.environment_id, ADA)
+    dump = requests.get(download(harness, app, backup_id, DataType.DATABASE_ONLY).url, timeout=60).content
     content_before = {b.name for b in harness.services.stores.content.list(f"{app.namespace}/")}
     for label, archive, reason in refusals(dump):
         session, refused, operation = upload(harness, app, archive)
-        assert refused.status is SnapshotStatus.FAILED, label
+        assert refused.status is BackupStatus.FAILED, label
         assert reason in refused.status_message, (label, refused.status_message)
-        folder = snapshot_folder(refused.namespace, refused.environment_id, refused.id)
-        assert list(harness.services.stores.snapshots.list(folder)) == [], label
+        folder = backup_folder(refused.namespace, refused.environment_id, refused.id)
+        assert list(harness.services.stores.backups.list(folder)) == [], label
         assert {b.name for b in harness.services.stores.content.list(f"{app.namespace}/")} == content_before, label
         uploads = harness.services.clients.blob_service.get_container_client("uploads")
         assert list(uploads.list_blobs(name_starts_with=f".pending/{operation.id}/")) == [], label
@@ -335,11 +333,11 @@ def test_block_upload_of_a_larger_archive(harness, app):
     """The client side of a large upload: Put Block + Put Block List through the SAS URL."""
     from azure.storage.blob import BlobClient
 
-    snapshot_id = harness.backup(app.environment_id, ADA)
-    archive = requests.get(download(harness, app, snapshot_id).url, timeout=60).content
+    backup_id = harness.backup(app.environment_id, ADA)
+    archive = requests.get(download(harness, app, backup_id).url, timeout=60).content
     session, url = harness.services.uploads.start(app.environment_id, ADA)
     client = BlobClient.from_blob_url(url, max_single_put_size=1024, max_block_size=4096)
     client.upload_blob(io.BytesIO(archive), overwrite=True)
-    snapshot, _ = harness.services.uploads.complete(app.environment_id, session.id, ADA)
+    backup, _ = harness.services.uploads.complete(app.environment_id, session.id, ADA)
     harness.drain()
-    assert harness.services.snapshot_catalog.get(app.environment_id, snapshot.id).status is SnapshotStatus.FINISHED
+    assert harness.services.backup_catalog.get(app.environment_id, backup.id).status is BackupStatus.FINISHED

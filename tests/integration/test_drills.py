@@ -7,7 +7,7 @@ import json
 import psycopg
 import pytest
 
-from shared.backups.layout import ROWS, read_file_list, snapshot_folder
+from shared.backups.layout import ROWS, backup_folder, read_file_list
 from shared.contracts.environments import EnvironmentBody, EnvironmentView
 from shared.domain.access import Principal
 from shared.domain.operations import OperationStatus
@@ -47,16 +47,16 @@ def reregister(services, app, **changes):
     services.environments.put(app.environment_id, EnvironmentBody.model_validate(body).to_registration(), ADA)
 
 
-def drill(harness, app, snapshot_id):
-    operation = harness.services.drills.request(app.environment_id, snapshot_id, ADA)
+def drill(harness, app, backup_id):
+    operation = harness.services.drills.request(app.environment_id, backup_id, ADA)
     harness.drain()
     done = harness.services.drills.get(operation.id)
-    snapshot = harness.services.snapshot_catalog.get(app.environment_id, snapshot_id)
-    return done, snapshot
+    backup = harness.services.backup_catalog.get(app.environment_id, backup_id)
+    return done, backup
 
 
-def checks_of(snapshot) -> dict[str, CheckStatus]:
-    return {check.name: check.status for check in snapshot.verification.checks}
+def checks_of(backup) -> dict[str, CheckStatus]:
+    return {check.name: check.status for check in backup.verification.checks}
 
 
 def test_a_drill_of_a_good_backup_passes_and_leaves_nothing_behind(harness, app, postgres_admin_dsn):
@@ -66,14 +66,14 @@ def test_a_drill_of_a_good_backup_passes_and_leaves_nothing_behind(harness, app,
         app,
         verificationQueries=[{"name": "customers", "query": 'SELECT count(*) = 25 FROM "sales$customer"'}],
     )
-    snapshot_id = harness.backup(app.environment_id, ADA)
+    backup_id = harness.backup(app.environment_id, ADA)
     tables, files = app.table_contents(), app.stored_files()
 
-    done, snapshot = drill(harness, app, snapshot_id)
+    done, backup = drill(harness, app, backup_id)
     assert done.status is OperationStatus.FINISHED, done.error
-    verification = snapshot.verification
+    verification = backup.verification
     assert verification.status is VerificationStatus.PASSED
-    assert checks_of(snapshot) == {
+    assert checks_of(backup) == {
         "checksums": CheckStatus.PASSED,
         "load": CheckStatus.PASSED,
         "row_counts": CheckStatus.PASSED,
@@ -82,37 +82,37 @@ def test_a_drill_of_a_good_backup_passes_and_leaves_nothing_behind(harness, app,
     }
     assert verification.restore_seconds > 0
     assert verification.verified_on is not None
-    assert snapshot.in_use_by == ()
+    assert backup.in_use_by == ()
     assert not scratch_exists(postgres_admin_dsn, done.id)
     # The environment's own database and files are as they were; it shows its measured restore time.
     assert app.table_contents() == tables
     assert app.stored_files() == files
     environment = services.environments.get(app.environment_id)
-    assert environment.last_drill.snapshot_id == snapshot_id
+    assert environment.last_drill.backup_id == backup_id
     assert environment.last_drill.restore_seconds == verification.restore_seconds
     entries, _ = services.activity.page(app.environment_id, limit=1, continuation=None)
     assert (entries[0].action.value, entries[0].outcome.value) == ("verify", "FINISHED")
     # A dry-run restore now estimates its duration from that drill.
-    plan = services.restores.plan(app.environment_id, snapshot_id, app.environment_id, ADA)
+    plan = services.restores.plan(app.environment_id, backup_id, app.environment_id, ADA)
     assert plan.estimated_seconds is not None
-    assert snapshot_id in plan.estimate_basis
+    assert backup_id in plan.estimate_basis
 
 
-def damage_dump(services, snapshot):
-    return damage_chunk(services.stores, snapshot)
+def damage_dump(services, backup):
+    return damage_chunk(services.stores, backup)
 
 
-def remove_a_content_object(services, snapshot):
-    entry = next(iter(read_file_list(services.stores.snapshots, snapshot)))
+def remove_a_content_object(services, backup):
+    entry = next(iter(read_file_list(services.stores.backups, backup)))
     services.stores.content.delete(entry.object)
     return entry.uuid
 
 
-def change_a_row_count(services, snapshot):
-    name = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id) + ROWS
-    document = json.loads(services.stores.snapshots.read_bytes(name))
+def change_a_row_count(services, backup):
+    name = backup_folder(backup.namespace, backup.environment_id, backup.id) + ROWS
+    document = json.loads(services.stores.backups.read_bytes(name))
     document["tables"]['public."sales$customer"'] += 1
-    services.stores.snapshots.put(name, json.dumps(document).encode(), overwrite=True)
+    services.stores.backups.put(name, json.dumps(document).encode(), overwrite=True)
 
 
 @pytest.mark.parametrize(
@@ -130,19 +130,19 @@ def test_each_check_fails_on_a_backup_damaged_in_that_one_way(
     services = harness.services
     if damage == "assertion":
         reregister(services, app, verificationQueries=[{"name": "never-true", "query": "SELECT false"}])
-    snapshot_id = harness.backup(app.environment_id, ADA)
-    snapshot = services.snapshot_catalog.get(app.environment_id, snapshot_id)
+    backup_id = harness.backup(app.environment_id, ADA)
+    backup = services.backup_catalog.get(app.environment_id, backup_id)
     if damage == "dump":
-        damage_dump(services, snapshot)
+        damage_dump(services, backup)
     elif damage == "content":
-        named = f"the content object of file document {remove_a_content_object(services, snapshot)} is missing"
+        named = f"the content object of file document {remove_a_content_object(services, backup)} is missing"
     elif damage == "rows":
-        change_a_row_count(services, snapshot)
+        change_a_row_count(services, backup)
 
-    done, snapshot = drill(harness, app, snapshot_id)
+    done, backup = drill(harness, app, backup_id)
     assert done.status is OperationStatus.FAILED
-    assert snapshot.verification.status is VerificationStatus.FAILED
-    checks = {check.name: check for check in snapshot.verification.checks}
+    assert backup.verification.status is VerificationStatus.FAILED
+    checks = {check.name: check for check in backup.verification.checks}
     assert checks[failed_check].status is CheckStatus.FAILED
     assert named in checks[failed_check].detail
     assert failed_check in done.error
@@ -151,13 +151,13 @@ def test_each_check_fails_on_a_backup_damaged_in_that_one_way(
     assert not scratch_exists(postgres_admin_dsn, done.id)
     entries, _ = services.activity.page(app.environment_id, limit=1, continuation=None)
     assert (entries[0].action.value, entries[0].outcome.value) == ("verify", "FAILED")
-    assert snapshot.in_use_by == ()
+    assert backup.in_use_by == ()
 
 
 def test_a_drill_cancelled_while_it_loads_drops_its_scratch_database(harness, app, postgres_admin_dsn):
     services = harness.services
-    snapshot_id = harness.backup(app.environment_id, ADA)
-    before = services.snapshot_catalog.get(app.environment_id, snapshot_id).verification
+    backup_id = harness.backup(app.environment_id, ADA)
+    before = services.backup_catalog.get(app.environment_id, backup_id).verification
     seen = {}
 
     def cancel_while_loading(chunks):
@@ -168,16 +168,16 @@ def test_a_drill_cancelled_while_it_loads_drops_its_scratch_database(harness, ap
             yield chunk
 
     services.drill_steps.hooks.dump_stream = cancel_while_loading
-    operation = services.drills.request(app.environment_id, snapshot_id, ADA)
+    operation = services.drills.request(app.environment_id, backup_id, ADA)
     seen["id"] = operation.id
     harness.drain()
     done = services.drills.get(operation.id)
     assert done.status is OperationStatus.CANCELLED
     assert seen["existed"]
     assert not scratch_exists(postgres_admin_dsn, operation.id)
-    snapshot = services.snapshot_catalog.get(app.environment_id, snapshot_id)
-    assert snapshot.verification == before  # a cancelled drill says nothing about the backup
-    assert snapshot.in_use_by == ()
+    backup = services.backup_catalog.get(app.environment_id, backup_id)
+    assert backup.verification == before  # a cancelled drill says nothing about the backup
+    assert backup.in_use_by == ()
     entries, _ = services.activity.page(app.environment_id, limit=1, continuation=None)
     assert (entries[0].action.value, entries[0].outcome.value) == ("verify", "CANCELLED")
 
@@ -186,32 +186,32 @@ def test_a_server_that_refuses_create_database_fails_the_drill_and_names_the_set
     harness, app, postgres_admin_dsn, storage_connection_string
 ):
     services = harness.services
-    snapshot_id = harness.backup(app.environment_id, ADA)
+    backup_id = harness.backup(app.environment_id, ADA)
     role = ensure_role_without_createdb(postgres_admin_dsn)
     database = {**EnvironmentView.of(app.environment).to_json()["database"], "user": role}
     reregister(services, app, database=database)
-    done, snapshot = drill(harness, app, snapshot_id)
+    done, backup = drill(harness, app, backup_id)
     assert done.status is OperationStatus.FAILED
     assert "refused to create the scratch database" in done.error
     assert "APPBACKUPS_VERIFICATION_SERVERS" in done.error
-    assert snapshot.verification.status is VerificationStatus.FAILED
+    assert backup.verification.status is VerificationStatus.FAILED
 
     # With a verification server for the namespace, the same backup passes there.
     admin = psycopg.conninfo.conninfo_to_dict(postgres_admin_dsn)
     servers = {app.namespace: {"host": admin["host"], "port": int(admin["port"]), "user": admin["user"]}}
     verifying = Harness(storage_connection_string, APPBACKUPS_VERIFICATION_SERVERS=json.dumps(servers))
-    done, snapshot = drill(verifying, app, snapshot_id)
+    done, backup = drill(verifying, app, backup_id)
     assert done.status is OperationStatus.FINISHED, done.error
-    assert snapshot.verification.status is VerificationStatus.PASSED
-    assert "verification server" in {check.name: check for check in snapshot.verification.checks}["load"].detail
+    assert backup.verification.status is VerificationStatus.PASSED
+    assert "verification server" in {check.name: check for check in backup.verification.checks}["load"].detail
     assert not scratch_exists(postgres_admin_dsn, done.id)
 
 
 def test_a_backup_with_missing_file_content_verifies_with_a_warning(harness, app, postgres_admin_dsn):
     gone = app.add_document()
     app.container.delete_blob(app.prefix + gone)
-    snapshot_id = harness.backup(app.environment_id, ADA)
-    done, snapshot = drill(harness, app, snapshot_id)
+    backup_id = harness.backup(app.environment_id, ADA)
+    done, backup = drill(harness, app, backup_id)
     assert done.status is OperationStatus.FINISHED, done.error
-    assert snapshot.verification.status is VerificationStatus.PASSED
-    assert checks_of(snapshot)["file_references"] is CheckStatus.WARNING
+    assert backup.verification.status is VerificationStatus.PASSED
+    assert checks_of(backup)["file_references"] is CheckStatus.WARNING

@@ -1,5 +1,5 @@
 """Deduplicated dumps against real Azurite and PostgreSQL: chunks written once, read back verified by
-every reader (restore, download, drill, upload), and the snapshots of before (one dump blob) still read."""
+every reader (restore, download, drill, upload), and the backups of before (one dump blob) still read."""
 
 import hashlib
 import json
@@ -10,11 +10,11 @@ import psycopg
 import pytest
 import requests
 
-from shared.backups.layout import MANIFEST, snapshot_folder
+from shared.backups.layout import MANIFEST, backup_folder
 from shared.domain.access import Principal
+from shared.domain.backups import BackupStatus
 from shared.domain.downloads import DataType
 from shared.domain.operations import OperationStatus
-from shared.domain.snapshots import SnapshotStatus
 from shared.dumps.reader import DUMP
 from shared.dumps.store import CHUNK_LIST, chunk_object, read_chunk_index, read_chunk_list
 from tests.support.appdata import source_and_target, table_contents
@@ -48,28 +48,28 @@ def digest(contents: dict) -> str:
     return hashlib.sha256(json.dumps(contents, default=str, sort_keys=True).encode()).hexdigest()
 
 
-def snapshot_of(harness, app, snapshot_id):
-    return harness.services.snapshot_catalog.get(app.environment_id, snapshot_id)
+def backup_of(harness, app, backup_id):
+    return harness.services.backup_catalog.get(app.environment_id, backup_id)
 
 
-def folder_of(snapshot) -> str:
-    return snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+def folder_of(backup) -> str:
+    return backup_folder(backup.namespace, backup.environment_id, backup.id)
 
 
 def chunk_objects(harness, namespace) -> set[str]:
     return {blob.name for blob in harness.services.stores.content.list(f"{namespace}/chunks/")}
 
 
-def restore(harness, source, snapshot_id, target):
-    operation = harness.services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+def restore(harness, source, backup_id, target):
+    operation = harness.services.restores.request(source.environment_id, backup_id, target.environment_id, ADA)
     harness.drain()
     return harness.services.restores.get(operation.id)
 
 
-def download(harness, app, snapshot_id, data_type):
-    harness.services.downloads.request(app.environment_id, snapshot_id, data_type, ADA)
+def download(harness, app, backup_id, data_type):
+    harness.services.downloads.request(app.environment_id, backup_id, data_type, ADA)
     harness.drain()
-    return harness.services.downloads.status(app.environment_id, snapshot_id, data_type)
+    return harness.services.downloads.status(app.environment_id, backup_id, data_type)
 
 
 def pg_restore_by_hand(path, database) -> None:
@@ -84,37 +84,37 @@ def test_a_chunked_backup_lists_its_chunks_and_restores_equal_to_its_source(harn
     source, target = apps
     services = harness.services
     expected = digest(source.table_contents())
-    snapshot = snapshot_of(harness, source, harness.backup(source.environment_id, ADA))
-    folder = folder_of(snapshot)
-    manifest = json.loads(services.stores.snapshots.read_bytes(folder + MANIFEST))
+    backup = backup_of(harness, source, harness.backup(source.environment_id, ADA))
+    folder = folder_of(backup)
+    manifest = json.loads(services.stores.backups.read_bytes(folder + MANIFEST))
     assert manifest["database"]["layout"] == "chunks"
     assert manifest["database"]["chunks"] == CHUNK_LIST
-    assert services.stores.snapshots.info(folder + DUMP) is None  # no one-blob dump any more
-    refs = list(read_chunk_list(services.stores.snapshots, folder))
+    assert services.stores.backups.info(folder + DUMP) is None  # no one-blob dump any more
+    refs = list(read_chunk_list(services.stores.backups, folder))
     assert manifest["database"]["chunkCount"] == len(refs) > 10
-    assert sum(ref.size for ref in refs) == snapshot.dump_size
-    names = {chunk_object(snapshot.namespace, ref.sha256) for ref in refs}
-    assert list(read_chunk_index(services.stores.snapshots, folder)) == sorted(names)
-    assert names <= chunk_objects(harness, snapshot.namespace)
+    assert sum(ref.size for ref in refs) == backup.dump_size
+    names = {chunk_object(backup.namespace, ref.sha256) for ref in refs}
+    assert list(read_chunk_index(services.stores.backups, folder)) == sorted(names)
+    assert names <= chunk_objects(harness, backup.namespace)
     stored = sum(services.stores.content.info(name).size for name in names)
-    assert stored < snapshot.dump_size  # each chunk compressed
+    assert stored < backup.dump_size  # each chunk compressed
     # The dump itself is an uncompressed custom-format dump; the chunks, read in order, are it exactly.
-    dump = stored_dump(services.stores, snapshot)
+    dump = stored_dump(services.stores, backup)
     assert dump.startswith(b"PGDMP")
-    assert hashlib.sha256(dump).hexdigest() == snapshot.dump_sha256
+    assert hashlib.sha256(dump).hexdigest() == backup.dump_sha256
 
-    done = restore(harness, source, snapshot.id, target)
+    done = restore(harness, source, backup.id, target)
     assert done.status is OperationStatus.FINISHED, done.error
     assert digest(target.table_contents()) == expected
 
 
 def test_a_second_backup_of_unchanged_data_stores_almost_no_new_chunk(harness, apps):
     source, _ = apps
-    first = snapshot_of(harness, source, harness.backup(source.environment_id, ADA))
+    first = backup_of(harness, source, harness.backup(source.environment_id, ADA))
     before = chunk_objects(harness, source.namespace)
-    second = snapshot_of(harness, source, harness.backup(source.environment_id, ADA))
+    second = backup_of(harness, source, harness.backup(source.environment_id, ADA))
     added = chunk_objects(harness, source.namespace) - before
-    manifest = json.loads(harness.services.stores.snapshots.read_bytes(folder_of(second) + MANIFEST))
+    manifest = json.loads(harness.services.stores.backups.read_bytes(folder_of(second) + MANIFEST))
     assert manifest["database"]["newChunks"] == len(added)
     assert len(added) <= 2  # the header (it carries the dump's time), perhaps the chunk after it
     assert second.dump_size == first.dump_size
@@ -125,8 +125,8 @@ def test_the_database_only_download_is_a_compressed_dump_that_pg_restore_reads(
 ):
     source, _ = apps
     expected = digest(source.table_contents())
-    snapshot = snapshot_of(harness, source, harness.backup(source.environment_id, ADA))
-    ready = download(harness, source, snapshot.id, DataType.DATABASE_ONLY)
+    backup = backup_of(harness, source, harness.backup(source.environment_id, ADA))
+    ready = download(harness, source, backup.id, DataType.DATABASE_ONLY)
     assert ready.status == "Ready", ready.operation.error
     content = requests.get(ready.url, timeout=60).content
     assert len(content) == ready.size
@@ -138,7 +138,7 @@ def test_the_database_only_download_is_a_compressed_dump_that_pg_restore_reads(
         capture_output=True,
     ).stdout
     assert len(content) <= 1.3 * len(plain), (len(content), len(plain))
-    assert len(content) < snapshot.dump_size
+    assert len(content) < backup.dump_size
     assert ready.expected_size_is_estimate
     path = tmp_path / "db.backup"
     path.write_bytes(content)
@@ -153,31 +153,31 @@ def database_of(app) -> str:
     return psycopg.conninfo.conninfo_to_dict(app.dsn)["dbname"]
 
 
-def test_a_snapshot_of_the_old_layout_still_restores_and_downloads(
+def test_a_backup_of_the_old_layout_still_restores_and_downloads(
     harness, apps, storage_connection_string, tmp_path, database_factory, postgres_admin_dsn
 ):
     source, target = apps
     expected = digest(source.table_contents())
     before = Harness(storage_connection_string, APPBACKUPS_CHUNKED_DUMPS="false")  # as backups were made before
-    snapshot = snapshot_of(harness, source, before.backup(source.environment_id, ADA))
-    folder = folder_of(snapshot)
+    backup = backup_of(harness, source, before.backup(source.environment_id, ADA))
+    folder = folder_of(backup)
     services = harness.services
-    assert services.stores.snapshots.info(folder + CHUNK_LIST) is None
-    blob = services.stores.snapshots.read_bytes(folder + DUMP)
-    assert hashlib.sha256(blob).hexdigest() == snapshot.dump_sha256
-    assert stored_dump(services.stores, snapshot) == blob  # the one reader reads it too
+    assert services.stores.backups.info(folder + CHUNK_LIST) is None
+    blob = services.stores.backups.read_bytes(folder + DUMP)
+    assert hashlib.sha256(blob).hexdigest() == backup.dump_sha256
+    assert stored_dump(services.stores, backup) == blob  # the one reader reads it too
 
-    ready = download(harness, source, snapshot.id, DataType.DATABASE_ONLY)
+    ready = download(harness, source, backup.id, DataType.DATABASE_ONLY)
     assert ready.status == "Ready", ready.operation.error
     assert requests.get(ready.url, timeout=60).content == blob  # the dump, byte for byte, as before
-    ready = download(harness, source, snapshot.id, DataType.FILES_AND_DATABASE)
+    ready = download(harness, source, backup.id, DataType.FILES_AND_DATABASE)
     assert ready.status == "Ready", ready.operation.error
     archive = tmp_path / "snapshot.tar.gz"
     archive.write_bytes(requests.get(ready.url, timeout=60).content)
     with tarfile.open(archive) as opened:
         assert opened.extractfile("db/db.backup").read() == blob
 
-    done = restore(harness, source, snapshot.id, target)
+    done = restore(harness, source, backup.id, target)
     assert done.status is OperationStatus.FINISHED, done.error
     assert digest(target.table_contents()) == expected
 
@@ -185,34 +185,34 @@ def test_a_snapshot_of_the_old_layout_still_restores_and_downloads(
 def test_a_corrupted_chunk_fails_restore_download_and_drill_naming_the_chunk(harness, apps):
     source, target = apps
     services = harness.services
-    snapshot = snapshot_of(harness, source, harness.backup(source.environment_id, ADA))
-    damaged = damage_chunk(services.stores, snapshot)
+    backup = backup_of(harness, source, harness.backup(source.environment_id, ADA))
+    damaged = damage_chunk(services.stores, backup)
     assert "/chunks/" in damaged
     before = target.table_contents()
 
-    done = restore(harness, source, snapshot.id, target)
+    done = restore(harness, source, backup.id, target)
     assert done.status is OperationStatus.FAILED
     assert damaged in done.error, done.error
     assert target.table_contents() == before
 
     for data_type in (DataType.FILES_AND_DATABASE, DataType.DATABASE_ONLY):
-        failed = download(harness, source, snapshot.id, data_type)
+        failed = download(harness, source, backup.id, data_type)
         assert failed.status == "Failed", data_type
         assert damaged in failed.operation.error, (data_type, failed.operation.error)
 
-    operation = services.drills.request(source.environment_id, snapshot.id, ADA)
+    operation = services.drills.request(source.environment_id, backup.id, ADA)
     harness.drain()
     drilled = services.drills.get(operation.id)
     assert drilled.status is OperationStatus.FAILED
-    checks = {check.name: check for check in snapshot_of(harness, source, snapshot.id).verification.checks}
+    checks = {check.name: check for check in backup_of(harness, source, backup.id).verification.checks}
     assert damaged in checks["checksums"].detail
 
 
 def test_an_archive_downloaded_and_uploaded_again_adds_no_chunk(harness, apps):
     source, target = apps
     services = harness.services
-    snapshot = snapshot_of(harness, source, harness.backup(source.environment_id, ADA))
-    ready = download(harness, source, snapshot.id, DataType.FILES_AND_DATABASE)
+    backup = backup_of(harness, source, harness.backup(source.environment_id, ADA))
+    ready = download(harness, source, backup.id, DataType.FILES_AND_DATABASE)
     archive = requests.get(ready.url, timeout=60).content
     chunks_before = chunk_objects(harness, source.namespace)
 
@@ -221,12 +221,12 @@ def test_an_archive_downloaded_and_uploaded_again_adds_no_chunk(harness, apps):
     assert put.status_code == 201, put.text
     uploaded, operation = services.uploads.complete(target.environment_id, session.id, ADA)
     harness.drain()
-    uploaded = snapshot_of(harness, target, uploaded.id)
-    assert uploaded.status is SnapshotStatus.FINISHED, uploaded.status_message
+    uploaded = backup_of(harness, target, uploaded.id)
+    assert uploaded.status is BackupStatus.FINISHED, uploaded.status_message
     assert chunk_objects(harness, source.namespace) == chunks_before  # not one new chunk
-    assert uploaded.dump_sha256 == snapshot.dump_sha256
-    assert set(read_chunk_index(services.stores.snapshots, folder_of(uploaded))) == set(
-        read_chunk_index(services.stores.snapshots, folder_of(snapshot))
+    assert uploaded.dump_sha256 == backup.dump_sha256
+    assert set(read_chunk_index(services.stores.backups, folder_of(uploaded))) == set(
+        read_chunk_index(services.stores.backups, folder_of(backup))
     )
     assert not list(services.stores.uploads.list(f".pending/{operation.id}/"))
-    assert stored_dump(services.stores, uploaded) == stored_dump(services.stores, snapshot)
+    assert stored_dump(services.stores, uploaded) == stored_dump(services.stores, backup)

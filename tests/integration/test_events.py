@@ -52,12 +52,12 @@ def test_pruning_raises_one_signed_expiry_event_per_forgotten_backup(storage_ser
     )  # fmt: skip
     old = datetime(2020, 1, 1, tzinfo=UTC)
     expired = services.backups.record(environment_id, ADA)
-    services.snapshot_catalog.save(replace(expired.finished(old, dump_size=1, dump_sha256="0" * 64), expires_on=old))
+    services.backup_catalog.save(replace(expired.finished(old, dump_size=1, dump_sha256="0" * 64), expires_on=old))
     kept = services.backups.record(environment_id, ADA)
-    services.snapshot_catalog.save(kept.finished(kept.created_on, dump_size=1, dump_sha256="0" * 64))
+    services.backup_catalog.save(kept.finished(kept.created_on, dump_size=1, dump_sha256="0" * 64))
 
     report = services.pruning.prune(namespaces_only={namespace})
-    assert [snapshot.id for snapshot in report.forgotten] == [expired.id]
+    assert [backup.id for backup in report.forgotten] == [expired.id]
     outbox = harness.queues["events"]
     [published] = [message.body["event"] for message in outbox.sent]
     assert services.deliveries.fan_out(published) == [f"{namespace}~expiries"]

@@ -50,13 +50,13 @@ def test_logs_carry_no_secrets(
     for name in ("azure", "azure.core.pipeline.policies.http_logging_policy", "urllib3"):
         caplog.set_level(logging.DEBUG, logger=name)
 
-    snapshot_id = harness.backup(source.environment_id, ADA)
-    restore = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    backup_id = harness.backup(source.environment_id, ADA)
+    restore = services.restores.request(source.environment_id, backup_id, target.environment_id, ADA)
     harness.drain()
     assert services.restores.get(restore.id).status is OperationStatus.FINISHED
-    services.downloads.request(source.environment_id, snapshot_id, DataType.DATABASE_ONLY, ADA)
+    services.downloads.request(source.environment_id, backup_id, DataType.DATABASE_ONLY, ADA)
     harness.drain()
-    ready = services.downloads.status(source.environment_id, snapshot_id, DataType.DATABASE_ONLY)
+    ready = services.downloads.status(source.environment_id, backup_id, DataType.DATABASE_ONLY)
     with caplog.at_level(logging.WARNING, logger="urllib3"):  # the test's own client would log the URL
         assert requests.get(ready.url, timeout=30).status_code == 200
     _, upload_url = services.uploads.start(source.environment_id, ADA)

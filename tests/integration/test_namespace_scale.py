@@ -63,8 +63,8 @@ def test_backup_and_restore_do_not_touch_the_namespaces_other_content(
     services = harness.services
 
     with meter.measuring() as backup:
-        snapshot_id = harness.backup(source.environment_id, ADA)
-    assert services.snapshot_catalog.get(source.environment_id, snapshot_id).file_count == 12
+        backup_id = harness.backup(source.environment_id, ADA)
+    assert services.backup_catalog.get(source.environment_id, backup_id).file_count == 12
     # No listing of the content store at all; one copy per new file, nothing else there.
     assert backup.listed_prefixes(Containers.CONTENT) == {}
     assert content_requests(backup, source.namespace) == {"list": 0, "copy": 12, "properties": 0}
@@ -72,7 +72,7 @@ def test_backup_and_restore_do_not_touch_the_namespaces_other_content(
     assert backup.listed_prefixes(source.container.container_name) == {source.prefix: 1}
 
     with meter.measuring() as restore:
-        operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+        operation = services.restores.request(source.environment_id, backup_id, target.environment_id, ADA)
         harness.drain()
     done = services.restores.get(operation.id)
     assert done.status is OperationStatus.FINISHED, done.error
@@ -101,7 +101,7 @@ def test_backup_and_restore_do_not_touch_the_namespaces_other_content(
 
 def test_the_meter_counts_requests_by_kind(storage_services, storage_connection_string, meter):
     harness = Harness(storage_connection_string, meter=meter)
-    store = harness.services.stores.snapshots
+    store = harness.services.stores.backups
     name = f"meter-test/{uuid.uuid4()}"
     with meter.measuring() as measured:
         store.put(name, b"x" * 10)
@@ -114,4 +114,4 @@ def test_the_meter_counts_requests_by_kind(storage_services, storage_connection_
     # put's answer has the new blob's properties: the one property read is info's.
     assert (kinds["write"], kinds["read"], kinds["properties"], kinds["list"], kinds["delete"]) == (1, 1, 1, 1, 1)
     assert kinds["table"] >= 1
-    assert measured.listed_prefixes(Containers.SNAPSHOTS) == {name: 1}
+    assert measured.listed_prefixes(Containers.BACKUPS) == {name: 1}

@@ -29,19 +29,19 @@ def apps(harness, database_factory, postgres_admin_dsn):
 def side_effects(services, environment_id):
     """What a refused restore must leave as it was."""
     environment = services.environments.get(environment_id)
-    backups = [snapshot.id for snapshot in services.snapshot_catalog.of_environment(environment_id)]
+    backups = [backup.id for backup in services.backup_catalog.of_environment(environment_id)]
     activity = [entry.id for entry in services.activity.page(environment_id, limit=50, continuation=None)[0]]
     return environment.state, environment.active_restore_id, backups, activity
 
 
-def refused(services, source, snapshot_id, target_id, error_type, code, check):
+def refused(services, source, backup_id, target_id, error_type, code, check):
     before = side_effects(services, target_id)
-    plan = services.restores.plan(source.environment_id, snapshot_id, target_id, ADA)
+    plan = services.restores.plan(source.environment_id, backup_id, target_id, ADA)
     assert plan.outcome.value == "fail"
     assert next(failed.name for failed in plan.failed) == check
     assert side_effects(services, target_id) == before  # a dry run changes nothing
     with pytest.raises(error_type) as refusal:
-        services.restores.request(source.environment_id, snapshot_id, target_id, ADA)
+        services.restores.request(source.environment_id, backup_id, target_id, ADA)
     assert refusal.value.code == code
     assert refusal.value.extensions["check"] == check
     assert side_effects(services, target_id) == before  # nor does a refused restore
@@ -51,9 +51,9 @@ def refused(services, source, snapshot_id, target_id, error_type, code, check):
 def test_a_dry_run_answers_the_plan_with_sizes_and_changes_nothing(harness, apps):
     source, target = apps
     services = harness.services
-    snapshot_id = harness.backup(source.environment_id, ADA)
+    backup_id = harness.backup(source.environment_id, ADA)
     before = side_effects(services, target.environment_id), target.table_contents(), target.stored_files()
-    plan = services.restores.plan(source.environment_id, snapshot_id, target.environment_id, ADA)
+    plan = services.restores.plan(source.environment_id, backup_id, target.environment_id, ADA)
     assert plan.outcome.value == "pass"
     assert [check.name for check in plan.checks] == [
         "backup",
@@ -65,9 +65,9 @@ def test_a_dry_run_answers_the_plan_with_sizes_and_changes_nothing(harness, apps
         "verification",
     ]
     assert {check.status.value for check in plan.checks} == {"pass"}
-    snapshot = services.snapshot_catalog.get(source.environment_id, snapshot_id)
-    assert plan.sizes.dump_size == snapshot.dump_size
-    assert plan.sizes.database_size == snapshot.database_size
+    backup = services.backup_catalog.get(source.environment_id, backup_id)
+    assert plan.sizes.dump_size == backup.dump_size
+    assert plan.sizes.database_size == backup.database_size
     assert (plan.sizes.files_to_copy, plan.sizes.bytes_to_copy) == (3, sum(len(c) for c in source.files.values()))
     assert plan.estimated_seconds is None  # no drill has measured this environment yet
     assert not plan.stop_needed
@@ -77,10 +77,10 @@ def test_a_dry_run_answers_the_plan_with_sizes_and_changes_nothing(harness, apps
 def test_a_running_target_is_refused_before_anything_happens_and_stop_is_named(harness, apps):
     source, target = apps
     services = harness.services
-    snapshot_id = harness.backup(source.environment_id, ADA)
+    backup_id = harness.backup(source.environment_id, ADA)
     services.environments.start(target.environment_id, ADA)
     plan, refusal = refused(
-        services, source, snapshot_id, target.environment_id, Conflict, "environment_not_stopped", "target_state"
+        services, source, backup_id, target.environment_id, Conflict, "environment_not_stopped", "target_state"
     )
     assert plan.stop_needed
     assert "Stop would be needed" in refusal.detail
@@ -91,18 +91,18 @@ def test_a_restore_into_another_namespace_is_refused_up_front(harness, apps, dat
     source, _ = apps
     services = harness.services
     elsewhere = create_scratch_app(services, database_factory(), postgres_admin_dsn, state="Stopped", documents=0)
-    snapshot_id = harness.backup(source.environment_id, ADA)
-    refused(services, source, snapshot_id, elsewhere.environment_id, Unprocessable, "cross_namespace", "namespace")
+    backup_id = harness.backup(source.environment_id, ADA)
+    refused(services, source, backup_id, elsewhere.environment_id, Unprocessable, "cross_namespace", "namespace")
 
 
 def test_a_dump_no_installed_pg_restore_reads_is_refused_up_front(harness, apps):
     source, target = apps
     services = harness.services
-    snapshot_id = harness.backup(source.environment_id, ADA)
-    snapshot = services.snapshot_catalog.get(source.environment_id, snapshot_id)
-    replace_dump(services.stores, snapshot, b"PGDMP\xff\xff\xff but no archive any pg_restore reads")
+    backup_id = harness.backup(source.environment_id, ADA)
+    backup = services.backup_catalog.get(source.environment_id, backup_id)
+    replace_dump(services.stores, backup, b"PGDMP\xff\xff\xff but no archive any pg_restore reads")
     _plan, refusal = refused(
-        services, source, snapshot_id, target.environment_id, Unprocessable, "dump_unreadable", "postgres_version"
+        services, source, backup_id, target.environment_id, Unprocessable, "dump_unreadable", "postgres_version"
     )
     assert "No installed pg_restore reads" in refusal.detail
 
@@ -118,21 +118,21 @@ def test_a_backup_that_is_not_finished_is_refused_up_front(harness, apps):
 def test_a_dump_from_a_newer_postgresql_major_than_the_target_server_is_refused_up_front(harness, apps):
     source, target = apps
     services = harness.services
-    snapshot_id = harness.backup(source.environment_id, ADA)
-    snapshot = services.snapshot_catalog.get(source.environment_id, snapshot_id)
-    dump = stored_dump(services.stores, snapshot)
+    backup_id = harness.backup(source.environment_id, ADA)
+    backup = services.backup_catalog.get(source.environment_id, backup_id)
+    dump = stored_dump(services.stores, backup)
     # The archive's header names the server it was dumped from ("15.8"): say a newer major, as a dump of a
     # PostgreSQL 99 server would (same length, so the archive stays readable).
-    major = str(snapshot.server_version // 10000).encode()
-    minor = str(snapshot.server_version % 10000).encode()
+    major = str(backup.server_version // 10000).encode()
+    minor = str(backup.server_version % 10000).encode()
     version = major + b"." + minor
     assert dump.count(version) >= 1
     newer = b"9" * len(major) + b"." + minor
-    replace_dump(services.stores, snapshot, dump.replace(version, newer, 1))
+    replace_dump(services.stores, backup, dump.replace(version, newer, 1))
     _, refusal = refused(
         services,
         source,
-        snapshot_id,
+        backup_id,
         target.environment_id,
         Unprocessable,
         "postgres_version_unsupported",

@@ -103,9 +103,9 @@ def test_progress_reaches_the_row_every_interval_while_the_database_loads(harnes
     source, target = apps
     services = harness.services
     _big_source(source)
-    snapshot_id = harness.backup(source.environment_id, ADA)
+    backup_id = harness.backup(source.environment_id, ADA)
     services.restore_steps.hooks.dump_stream = _slow_stream
-    operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    operation = services.restores.request(source.environment_id, backup_id, target.environment_id, ADA)
 
     with Sampler(lambda: services.restores.get(operation.id)) as sampler:
         harness.drain()
@@ -133,9 +133,9 @@ def test_the_load_reports_tables_done_of_total(harness, apps):
     source, target = apps
     services = harness.services
     _big_source(source)
-    snapshot_id = harness.backup(source.environment_id, ADA)
+    backup_id = harness.backup(source.environment_id, ADA)
     services.restore_steps.hooks.dump_stream = _slow_stream
-    operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    operation = services.restores.request(source.environment_id, backup_id, target.environment_id, ADA)
     with Sampler(lambda: services.restores.get(operation.id)) as sampler:
         harness.drain()
     done = services.restores.get(operation.id)
@@ -172,9 +172,9 @@ def test_a_cancel_during_the_load_takes_effect_within_the_interval_and_leaves_th
         services.restore_steps.hooks.dump_stream = _slow_stream
     else:
         _slow_index(source)
-    snapshot_id = harness.backup(source.environment_id, ADA)
+    backup_id = harness.backup(source.environment_id, ADA)
     before = fingerprint(target.dsn)
-    operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    operation = services.restores.request(source.environment_id, backup_id, target.environment_id, ADA)
     asked: dict[str, float] = {}
 
     def cancel_mid_load(current: Operation) -> None:

@@ -1,4 +1,4 @@
-"""Restores against real Azurite and PostgreSQL: equal to the snapshot, atomic, resumable."""
+"""Restores against real Azurite and PostgreSQL: equal to the backup, atomic, resumable."""
 
 import threading
 import time
@@ -12,9 +12,9 @@ from shared.backups.layout import read_file_list
 from shared.config import Tables
 from shared.contracts.environments import EnvironmentBody, EnvironmentView
 from shared.domain.access import Principal
+from shared.domain.backups import BackupStatus
 from shared.domain.environments import EnvironmentState
 from shared.domain.operations import OperationStatus, StepStatus
-from shared.domain.snapshots import SnapshotStatus
 from shared.errors import Conflict, Unprocessable
 from tests.support.appdata import create_scratch_app, source_and_target
 from tests.support.restoring import Harness, operation_catalog, schema_text
@@ -63,7 +63,7 @@ def database_name(app) -> str:
 def test_restore_into_another_environment_equals_the_snapshot(harness, apps):
     source, target = apps
     services = harness.services
-    snapshot_id = harness.backup(source.environment_id, ADA)
+    backup_id = harness.backup(source.environment_id, ADA)
     expected_tables = source.table_contents()
     expected_files = dict(source.files)
 
@@ -74,11 +74,11 @@ def test_restore_into_another_environment_equals_the_snapshot(harness, apps):
         connection.execute("CREATE SCHEMA extra; CREATE TABLE extra.things (id int)")
     stray = target.add_orphan_blob()
 
-    operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    operation = services.restores.request(source.environment_id, backup_id, target.environment_id, ADA)
     assert operation.status is OperationStatus.RUNNING
     locked = services.environments.get(target.environment_id)
     assert (locked.state, locked.active_restore_id) == (EnvironmentState.RESTORING, operation.id)
-    assert services.snapshot_catalog.get(source.environment_id, snapshot_id).in_use_by == (f"restore {operation.id}",)
+    assert services.backup_catalog.get(source.environment_id, backup_id).in_use_by == (f"restore {operation.id}",)
 
     harness.drain()
     done = services.restores.get(operation.id)
@@ -95,12 +95,12 @@ def test_restore_into_another_environment_equals_the_snapshot(harness, apps):
     assert clean_up.detail == f"0 replaced, {target_files + 1} removed"
 
     assert target.table_contents() == expected_tables  # added_later and extra.things are gone
-    assert blobs(target) == expected_files  # snapshot files in place, the target's own and the stray removed
+    assert blobs(target) == expected_files  # backup files in place, the target's own and the stray removed
     assert stray not in blobs(target)
 
     unlocked = services.environments.get(target.environment_id)
     assert (unlocked.state, unlocked.active_restore_id) == (EnvironmentState.STOPPED, None)
-    assert services.snapshot_catalog.get(source.environment_id, snapshot_id).in_use_by == ()
+    assert services.backup_catalog.get(source.environment_id, backup_id).in_use_by == ()
     entries, _ = services.activity.page(target.environment_id, limit=1, continuation=None)
     assert (entries[0].action.value, entries[0].outcome.value, entries[0].operation_id) == (
         "restore",
@@ -110,11 +110,11 @@ def test_restore_into_another_environment_equals_the_snapshot(harness, apps):
     # The source's log says where its backup went.
     source_entries, _ = services.activity.page(source.environment_id, limit=1, continuation=None)
     assert (source_entries[0].action.value, source_entries[0].outcome.value) == ("restore", "FINISHED")
-    assert source_entries[0].message.startswith(f"Into {target.environment_id}: Restored backup {snapshot_id}")
+    assert source_entries[0].message.startswith(f"Into {target.environment_id}: Restored backup {backup_id}")
 
     # The pre-restore backup restores the target back to how it was before.
     pre_restore = done.output("pre_restore_backup", "preRestoreSnapshotId")
-    assert services.snapshot_catalog.get(target.environment_id, pre_restore).tier.value == "pre-restore"
+    assert services.backup_catalog.get(target.environment_id, pre_restore).tier.value == "pre-restore"
 
 
 def test_the_pre_restore_backup_undoes_a_restore(harness, apps):
@@ -122,8 +122,8 @@ def test_the_pre_restore_backup_undoes_a_restore(harness, apps):
     services = harness.services
     before_tables = target.table_contents()
     before_files = blobs(target)
-    snapshot_id = harness.backup(source.environment_id, ADA)
-    first = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    backup_id = harness.backup(source.environment_id, ADA)
+    first = services.restores.request(source.environment_id, backup_id, target.environment_id, ADA)
     harness.drain()
     pre_restore = services.restores.get(first.id).output("pre_restore_backup", "preRestoreSnapshotId")
     assert target.table_contents() != before_tables
@@ -138,13 +138,13 @@ def test_the_pre_restore_backup_undoes_a_restore(harness, apps):
 def test_restore_into_the_same_environment(harness, apps):
     source, _ = apps
     services = harness.services
-    snapshot_id = harness.backup(source.environment_id, ADA)
+    backup_id = harness.backup(source.environment_id, ADA)
     expected_tables, expected_files = source.table_contents(), dict(source.files)
     late = source.add_document()
     source.add_customers(3, start=500)
     services.environments.stop(source.environment_id, ADA)
 
-    operation = services.restores.request(source.environment_id, snapshot_id, source.environment_id, ADA)
+    operation = services.restores.request(source.environment_id, backup_id, source.environment_id, ADA)
     harness.drain()
     assert services.restores.get(operation.id).status is OperationStatus.FINISHED
     assert source.table_contents() == expected_tables
@@ -158,27 +158,27 @@ def test_restore_into_the_same_environment(harness, apps):
 def test_refusals(harness, apps, database_factory, postgres_admin_dsn):
     source, target = apps
     services = harness.services
-    snapshot_id = harness.backup(source.environment_id, ADA)
+    backup_id = harness.backup(source.environment_id, ADA)
     elsewhere = create_scratch_app(services, database_factory(), postgres_admin_dsn, state="Stopped", documents=0)
 
     with pytest.raises(Unprocessable) as caught:
-        services.restores.request(source.environment_id, snapshot_id, elsewhere.environment_id, ADA)
+        services.restores.request(source.environment_id, backup_id, elsewhere.environment_id, ADA)
     assert caught.value.code == "cross_namespace"
 
     with pytest.raises(Conflict) as caught:
-        services.restores.request(source.environment_id, snapshot_id, source.environment_id, ADA)  # Running
+        services.restores.request(source.environment_id, backup_id, source.environment_id, ADA)  # Running
     assert caught.value.code == "environment_not_stopped"
     assert "stop the environment first" in caught.value.detail
 
-    first = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    first = services.restores.request(source.environment_id, backup_id, target.environment_id, ADA)
     with pytest.raises(Conflict) as caught:
-        services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+        services.restores.request(source.environment_id, backup_id, target.environment_id, ADA)
     assert caught.value.code == "restore_in_progress"
     for attempt in (
         lambda: services.backups.request(target.environment_id, ADA),
         lambda: services.environments.start(target.environment_id, ADA),
         lambda: reregister(services, target, deploymentPackage="new.mda"),
-        lambda: services.backups.delete(source.environment_id, snapshot_id, ADA),
+        lambda: services.backups.delete(source.environment_id, backup_id, ADA),
     ):
         with pytest.raises(Conflict):
             attempt()
@@ -190,8 +190,8 @@ def test_refusals(harness, apps, database_factory, postgres_admin_dsn):
 def test_a_model_version_mismatch_is_a_warning(harness, apps):
     source, target = apps
     reregister(harness.services, target, modelVersion="2.0.0")
-    snapshot_id = harness.backup(source.environment_id, ADA)
-    operation = harness.services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    backup_id = harness.backup(source.environment_id, ADA)
+    operation = harness.services.restores.request(source.environment_id, backup_id, target.environment_id, ADA)
     assert len(operation.warnings) == 1
     assert "1.0.0" in operation.warnings[0]
     assert "deploy the same model" in operation.warnings[0]
@@ -203,7 +203,7 @@ def test_a_fault_in_the_database_step_leaves_the_target_exactly_as_before(harnes
     source, target = apps
     services = harness.services
     source.add_customers(2000, start=10_000)  # enough dump that it fails half-way through
-    snapshot_id = harness.backup(source.environment_id, ADA)
+    backup_id = harness.backup(source.environment_id, ADA)
     before_schema = schema_text(database_name(target))
     before_tables = target.table_contents()
     before_files = blobs(target)
@@ -214,7 +214,7 @@ def test_a_fault_in_the_database_step_leaves_the_target_exactly_as_before(harnes
             raise OSError("the storage connection dropped half-way")
 
     services.restore_steps.hooks.dump_stream = half_then_fail
-    operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    operation = services.restores.request(source.environment_id, backup_id, target.environment_id, ADA)
     harness.drain()
     failed = services.restores.get(operation.id)
     assert failed.status is OperationStatus.FAILED
@@ -233,8 +233,8 @@ def test_a_fault_in_the_database_step_leaves_the_target_exactly_as_before(harnes
     assert "The 6 file documents it had added were removed." in entries[0].message
     source_entries, _ = services.activity.page(source.environment_id, limit=1, continuation=None)
     assert (source_entries[0].action.value, source_entries[0].outcome.value) == ("restore", "FAILED")
-    assert source_entries[0].message.startswith(f"Into {target.environment_id}: Restore of backup {snapshot_id}")
-    assert services.snapshot_catalog.get(source.environment_id, snapshot_id).in_use_by == ()
+    assert source_entries[0].message.startswith(f"Into {target.environment_id}: Restore of backup {backup_id}")
+    assert services.backup_catalog.get(source.environment_id, backup_id).in_use_by == ()
 
 
 def test_a_dump_that_does_not_apply_rolls_back(harness, apps):
@@ -243,7 +243,7 @@ def test_a_dump_that_does_not_apply_rolls_back(harness, apps):
     services = harness.services
     with source.connect() as connection:  # created last (pg_dump orders by name), after the other tables
         connection.execute("CREATE TABLE zz_breaks_here (marker integer)")
-    snapshot_id = harness.backup(source.environment_id, ADA)
+    backup_id = harness.backup(source.environment_id, ADA)
     before_schema = schema_text(database_name(target))
     before_tables = target.table_contents()
     # Same length, so the archive stays readable; but the type no longer exists.
@@ -251,7 +251,7 @@ def test_a_dump_that_does_not_apply_rolls_back(harness, apps):
         chunk.replace(b"marker integer", b"marker intzger") for chunk in stream
     )
     before_files = blobs(target)
-    operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    operation = services.restores.request(source.environment_id, backup_id, target.environment_id, ADA)
     harness.drain()
     failed = services.restores.get(operation.id)
     assert failed.status is OperationStatus.FAILED
@@ -266,7 +266,7 @@ def test_a_dump_that_does_not_apply_rolls_back(harness, apps):
 def test_a_worker_killed_after_the_files_are_placed_resumes_and_finishes(harness, apps):
     source, target = apps
     services = harness.services
-    snapshot_id = harness.backup(source.environment_id, ADA)
+    backup_id = harness.backup(source.environment_id, ADA)
     expected_tables, expected_files = source.table_contents(), dict(source.files)
     before = target.table_contents()
     calls = []
@@ -277,7 +277,7 @@ def test_a_worker_killed_after_the_files_are_placed_resumes_and_finishes(harness
             raise WorkerKilled  # files placed, database loaded, COMMIT not yet sent
 
     services.restore_steps.hooks.before_commit = die_once
-    operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    operation = services.restores.request(source.environment_id, backup_id, target.environment_id, ADA)
     with pytest.raises(WorkerKilled):
         harness.drain()
     crashed = services.restores.get(operation.id)
@@ -307,8 +307,8 @@ def test_a_worker_killed_after_the_files_are_placed_resumes_and_finishes(harness
 def test_a_duplicated_message_does_not_run_a_step_twice(harness, apps):
     source, target = apps
     services = harness.services
-    snapshot_id = harness.backup(source.environment_id, ADA)
-    operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    backup_id = harness.backup(source.environment_id, ADA)
+    operation = services.restores.request(source.environment_id, backup_id, target.environment_id, ADA)
     duplicate = dict(harness.operation_queue.messages[0])
     harness.drain()
     services.operations.handle(duplicate["operationId"])
@@ -316,18 +316,18 @@ def test_a_duplicated_message_does_not_run_a_step_twice(harness, apps):
     done = services.restores.get(operation.id)
     assert done.status is OperationStatus.FINISHED
     assert all(step.attempts == 1 for step in done.steps)
-    snapshots = [
-        s for s in services.snapshot_catalog.of_environment(target.environment_id) if s.tier.value == "pre-restore"
+    backups = [
+        s for s in services.backup_catalog.of_environment(target.environment_id) if s.tier.value == "pre-restore"
     ]
-    assert len(snapshots) == 1
-    assert snapshots[0].status is SnapshotStatus.FINISHED
+    assert len(backups) == 1
+    assert backups[0].status is BackupStatus.FINISHED
 
 
 def test_a_cancel_at_the_last_moment_before_the_commit_leaves_the_target_exactly_as_before(harness, apps):
     """The hardest window: files placed, the database loaded in its open transaction, COMMIT not sent."""
     source, target = apps
     services = harness.services
-    snapshot_id = harness.backup(source.environment_id, ADA)
+    backup_id = harness.backup(source.environment_id, ADA)
     before_schema, before_tables, before_files = (
         schema_text(database_name(target)),
         target.table_contents(),
@@ -341,7 +341,7 @@ def test_a_cancel_at_the_last_moment_before_the_commit_leaves_the_target_exactly
         services.restores.cancel(state["id"], bob)
 
     services.restore_steps.hooks.before_commit = cancel_now
-    operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    operation = services.restores.request(source.environment_id, backup_id, target.environment_id, ADA)
     state["id"] = operation.id
     harness.drain()
     cancelled = services.restores.get(operation.id)
@@ -369,17 +369,17 @@ def test_a_catalog_outage_during_the_undo_is_waited_out_and_nothing_stays_locked
     harness = Harness(storage_connection_string, wrap_transport=outage.wrap)
     services = harness.services
     source, target = source_and_target(services, database_factory, postgres_admin_dsn)
-    snapshot_id = harness.backup(source.environment_id, ADA)
-    snapshot = services.snapshot_catalog.get(source.environment_id, snapshot_id)
-    gone = next(read_file_list(services.stores.snapshots, snapshot))
+    backup_id = harness.backup(source.environment_id, ADA)
+    backup = services.backup_catalog.get(source.environment_id, backup_id)
+    gone = next(read_file_list(services.stores.backups, backup))
     services.stores.content.delete(gone.object)  # the switch cannot place it: the restore fails
     before_tables, before_files = target.table_contents(), blobs(target)
 
-    operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    operation = services.restores.request(source.environment_id, backup_id, target.environment_id, ADA)
     # The switch fails on the missing file document; then the catalog refuses the undo's writes, longer than the table
     # client's own retries: first the target's unlock, then, on the undo's next attempt, the backup's release.
     outage.fail("table", Tables.ENVIRONMENTS, times=TABLE_TRIES, url_contains=target.environment_id)
-    outage.fail("table", Tables.SNAPSHOTS, times=TABLE_TRIES, url_contains=snapshot_id)
+    outage.fail("table", Tables.BACKUPS, times=TABLE_TRIES, url_contains=backup_id)
     harness.drain()
 
     assert outage.left() == 0  # both outages were met
@@ -390,7 +390,7 @@ def test_a_catalog_outage_during_the_undo_is_waited_out_and_nothing_stays_locked
     assert (undo.status, undo.attempts) == (StepStatus.FINISHED, 3)  # two met the outage, the third got through
     unlocked = services.environments.get(target.environment_id)
     assert (unlocked.state, unlocked.active_restore_id) == (EnvironmentState.STOPPED, None)
-    assert services.snapshot_catalog.get(source.environment_id, snapshot_id).in_use_by == ()
+    assert services.backup_catalog.get(source.environment_id, backup_id).in_use_by == ()
     assert target.table_contents() == before_tables
     assert blobs(target) == before_files
     entries, _ = services.activity.page(target.environment_id, limit=10, continuation=None)
@@ -420,11 +420,11 @@ def test_a_database_connection_dropped_during_the_load_is_retried_and_the_target
     services = harness.services
     with source.connect() as connection:  # enough rows that the load is seen under way
         connection.execute("CREATE TABLE bulk AS SELECT n, md5(n::text) AS note FROM generate_series(1, 300000) n")
-    snapshot_id = harness.backup(source.environment_id, ADA)
+    backup_id = harness.backup(source.environment_id, ADA)
     expected_tables, expected_files = source.table_contents(), dict(source.files)
     source.add_document()  # the source moves on; the target must end as the backup, not as the source
 
-    operation = services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+    operation = services.restores.request(source.environment_id, backup_id, target.environment_id, ADA)
     dropped: list[int] = []
     stop = threading.Event()
     dropper = threading.Thread(

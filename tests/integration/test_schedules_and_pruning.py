@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from shared.backups.layout import FILES, FileEntry, snapshot_folder
+from shared.backups.layout import FILES, FileEntry, backup_folder
 from shared.backups.steps import BackupHooks
 from shared.domain.access import Principal
-from shared.domain.snapshots import SnapshotStatus, Tier
+from shared.domain.backups import BackupStatus, Tier
 from shared.dumps.store import chunk_object, read_chunk_list
 from tests.support.appdata import create_scratch_app
 from tests.support.restoring import Harness
@@ -30,23 +30,21 @@ def app(harness, database_factory, postgres_admin_dsn):
     return create_scratch_app(harness.services, database_factory(), postgres_admin_dsn, documents=3)
 
 
-def expire(services, environment_id, snapshot_id):
-    snapshot = services.snapshot_catalog.get(environment_id, snapshot_id)
-    return services.snapshot_catalog.save(replace(snapshot, expires_on=LONG_AGO))
+def expire(services, environment_id, backup_id):
+    backup = services.backup_catalog.get(environment_id, backup_id)
+    return services.backup_catalog.save(replace(backup, expires_on=LONG_AGO))
 
 
 def objects(services, namespace) -> set[str]:
     return {blob.name for blob in services.stores.content.list(f"{namespace}/")}
 
 
-def referenced(services, snapshot_id, environment_id) -> set[str]:
+def referenced(services, backup_id, environment_id) -> set[str]:
     """The content objects a backup needs: its file documents' and its dump's chunks."""
-    snapshot = services.snapshot_catalog.get(environment_id, snapshot_id)
-    folder = snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
-    files = {FileEntry.from_line(line).object for line in services.stores.snapshots.read_lines(folder + FILES) if line}
-    chunks = {
-        chunk_object(snapshot.namespace, ref.sha256) for ref in read_chunk_list(services.stores.snapshots, folder)
-    }
+    backup = services.backup_catalog.get(environment_id, backup_id)
+    folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
+    files = {FileEntry.from_line(line).object for line in services.stores.backups.read_lines(folder + FILES) if line}
+    chunks = {chunk_object(backup.namespace, ref.sha256) for ref in read_chunk_list(services.stores.backups, folder)}
     assert chunks, "a backup's dump is stored as chunks"
     return files | chunks
 
@@ -69,42 +67,42 @@ def test_a_scheduled_night_is_backed_up_once_with_the_longest_retention(harness,
     for tier in (Tier.WEEKLY, Tier.NIGHTLY, Tier.MONTHLY, Tier.NIGHTLY):
         services.scheduler.run(app.environment_id, tier, night)
     work = [message.body for message in harness.queues["operation-work"].sent]
-    made = {services.operations.get(message["operationId"]).snapshot_id for message in work}
+    made = {services.operations.get(message["operationId"]).backup_id for message in work}
     assert len(made) == 1
-    (snapshot_id,) = made
+    (backup_id,) = made
     for message in work:  # the queue delivered the work more than once: nothing is made twice
         services.operations.handle(message["operationId"])
     harness.drain()
-    snapshot = services.snapshot_catalog.get(app.environment_id, snapshot_id)
-    assert (snapshot.status, snapshot.tier, snapshot.created_by.id) == (
-        SnapshotStatus.FINISHED,
+    backup = services.backup_catalog.get(app.environment_id, backup_id)
+    assert (backup.status, backup.tier, backup.created_by.id) == (
+        BackupStatus.FINISHED,
         Tier.MONTHLY,
         "scheduler",
     )
-    assert snapshot.expires_on == snapshot.created_on.replace(year=snapshot.created_on.year + 1)
+    assert backup.expires_on == backup.created_on.replace(year=backup.created_on.year + 1)
     state = services.scheduler.state(app.environment_id)
-    assert (state.last.night, state.last_snapshot.id) == (night, snapshot_id)
+    assert (state.last.night, state.last_backup.id) == (night, backup_id)
 
 
 def test_pruning_forgets_expired_backups_but_not_pinned_or_used_ones(harness, app):
     services = harness.services
     expired, pinned, used, fresh = (harness.backup(app.environment_id, ADA) for _ in range(4))
-    for snapshot_id in (expired, pinned, used):
-        expire(services, app.environment_id, snapshot_id)
-    services.snapshot_catalog.save(
+    for backup_id in (expired, pinned, used):
+        expire(services, app.environment_id, backup_id)
+    services.backup_catalog.save(
         replace(
-            services.snapshot_catalog.get(app.environment_id, pinned), keep_until=datetime.now(UTC) + timedelta(days=3)
+            services.backup_catalog.get(app.environment_id, pinned), keep_until=datetime.now(UTC) + timedelta(days=3)
         )
     )
-    services.snapshot_catalog.mark_in_use(app.environment_id, used, "download test")
+    services.backup_catalog.mark_in_use(app.environment_id, used, "download test")
 
     report = services.pruning.prune({app.namespace})
     assert [s.id for s in report.forgotten] == [expired]
     assert used in report.in_use
-    remaining = {s.id for s in services.snapshot_catalog.of_environment(app.environment_id)}
+    remaining = {s.id for s in services.backup_catalog.of_environment(app.environment_id)}
     assert remaining == {pinned, used, fresh}
-    folder = snapshot_folder(app.namespace, app.environment_id, expired)
-    assert list(services.stores.snapshots.list(folder)) == []
+    folder = backup_folder(app.namespace, app.environment_id, expired)
+    assert list(services.stores.backups.list(folder)) == []
     entries, _ = services.activity.page(app.environment_id, limit=1, continuation=None)
     assert (entries[0].action.value, entries[0].outcome.value) == ("prune", "FINISHED")
     assert "Pruned 1 expired backup" in entries[0].message
@@ -156,7 +154,7 @@ def test_pruning_while_a_backup_is_made_keeps_every_object_it_needs(harness, app
     services.backup_steps.hooks = BackupHooks()
     assert [s.id for s in reports[0].forgotten] == [first]
     assert app.namespace in reports[1].postponed
-    assert services.snapshot_catalog.get(app.environment_id, second).status is SnapshotStatus.FINISHED
+    assert services.backup_catalog.get(app.environment_id, second).status is BackupStatus.FINISHED
     second_needs = referenced(services, second, app.environment_id)
     assert chunks_only(first_needs & second_needs)  # second reused chunks of first's that were marked meanwhile
     assert second_needs <= objects(services, app.namespace)
@@ -184,7 +182,7 @@ def test_a_backup_repairs_an_object_swept_while_it_was_made(harness, app):
     services.backup_steps.hooks = BackupHooks(after_snapshot_exported=sweep_behind_its_back)
     second = harness.backup(app.environment_id, ADA)
     services.backup_steps.hooks = BackupHooks()
-    assert services.snapshot_catalog.get(app.environment_id, second).status is SnapshotStatus.FINISHED
+    assert services.backup_catalog.get(app.environment_id, second).status is BackupStatus.FINISHED
     assert victim["name"] in referenced(services, second, app.environment_id)
     assert victim["name"] in objects(services, app.namespace)
 
@@ -193,13 +191,13 @@ def test_a_backup_whose_reused_chunk_was_swept_while_it_was_made_is_made_again(h
     services = harness.services
     add_bulk(app)
     first = harness.backup(app.environment_id, ADA)
-    first_folder = snapshot_folder(app.namespace, app.environment_id, first)
+    first_folder = backup_folder(app.namespace, app.environment_id, first)
     victim = {}
 
     def sweep_a_chunk():  # after the backup stored its dump, reusing this chunk, and before it checks
         if victim:
             return  # the repeat
-        last = list(read_chunk_list(services.stores.snapshots, first_folder))[-1]  # the dump's end: unchanged
+        last = list(read_chunk_list(services.stores.backups, first_folder))[-1]  # the dump's end: unchanged
         name = chunk_object(app.namespace, last.sha256)
         victim["name"] = name
         services.stores.content.delete(name)  # as a sweep that judged it unreferenced would
@@ -212,8 +210,8 @@ def test_a_backup_whose_reused_chunk_was_swept_while_it_was_made_is_made_again(h
     services.backup_steps.hooks = BackupHooks(after_dump_stored=sweep_a_chunk)
     second = harness.backup(app.environment_id, ADA)
     services.backup_steps.hooks = BackupHooks()
-    made = services.snapshot_catalog.get(app.environment_id, second)
-    assert made.status is SnapshotStatus.FINISHED
+    made = services.backup_catalog.get(app.environment_id, second)
+    assert made.status is BackupStatus.FINISHED
     assert made.attempts == 2  # the first attempt found the chunk gone; the repeat stored it again
     needs = referenced(services, second, app.environment_id)
     assert victim["name"] in needs
@@ -240,35 +238,35 @@ def test_pruning_twice_at_once_is_safe(harness, app):
     for thread in threads:
         thread.join()
     assert errors == []
-    assert {s.id for s in services.snapshot_catalog.of_environment(app.environment_id)} == set(keep)
-    for snapshot_id in keep:
-        assert referenced(services, snapshot_id, app.environment_id) <= objects(services, app.namespace)
+    assert {s.id for s in services.backup_catalog.of_environment(app.environment_id)} == set(keep)
+    for backup_id in keep:
+        assert referenced(services, backup_id, app.environment_id) <= objects(services, app.namespace)
 
 
 def test_orphaned_backup_data_is_removed(harness, app):
     services = harness.services
     orphan = f"{app.namespace}/{app.environment_id}/00000000-0000-8000-8000-000000000000/db.backup"
-    services.stores.snapshots.put(orphan, b"PGDMP left behind")
+    services.stores.backups.put(orphan, b"PGDMP left behind")
     kept = harness.backup(app.environment_id, ADA)
     report = services.pruning.prune({app.namespace})
     assert report.orphans == 1
-    assert services.stores.snapshots.info(orphan) is None
-    assert list(services.stores.snapshots.list(snapshot_folder(app.namespace, app.environment_id, kept)))
+    assert services.stores.backups.info(orphan) is None
+    assert list(services.stores.backups.list(backup_folder(app.namespace, app.environment_id, kept)))
 
 
 def test_a_deregistered_environments_backups_keep_their_content_and_still_expire(harness, app):
     services = harness.services
     kept = harness.backup(app.environment_id, ADA)
     expiring = harness.backup(app.environment_id, ADA)
-    services.environments.deregister(app.environment_id, ADA, services.snapshot_catalog)
+    services.environments.deregister(app.environment_id, ADA, services.backup_catalog)
     expire(services, app.environment_id, expiring)
 
     services.pruning.grace = timedelta(0)
     first = services.pruning.prune({app.namespace})  # forgets the expired one, marks what nothing needs
     services.pruning.prune({app.namespace})  # sweeps: nothing the remaining backup refers to may go
-    assert [snapshot.id for snapshot in first.forgotten] == [expiring]
-    assert services.snapshot_catalog.find(app.environment_id, expiring) is None  # expired, forgotten
-    assert services.snapshot_catalog.find(app.environment_id, kept) is not None
+    assert [backup.id for backup in first.forgotten] == [expiring]
+    assert services.backup_catalog.find(app.environment_id, expiring) is None  # expired, forgotten
+    assert services.backup_catalog.find(app.environment_id, kept) is not None
     assert referenced(services, kept, app.environment_id) <= objects(services, app.namespace)
     fan_out = services.scheduler.fan_out(Tier.NIGHTLY, datetime(2026, 11, 2, 2, tzinfo=UTC))
     assert app.environment_id not in fan_out.queued

@@ -13,10 +13,10 @@ import requests
 
 from shared.adapters.postgres import PostgresDatabases
 from shared.domain.access import Principal
+from shared.domain.backups import BackupStatus
 from shared.domain.downloads import DataType
 from shared.domain.environments import DatabaseConnection
 from shared.domain.operations import OperationStatus
-from shared.domain.snapshots import SnapshotStatus
 from shared.domain.verification import VerificationStatus
 from tests.support.appdata import ScratchApp, create_scratch_app
 from tests.support.fingerprints import Fingerprint, fingerprint
@@ -47,35 +47,35 @@ def assert_same(expected: Fingerprint, actual: Fingerprint, where: str) -> None:
 
 
 def backup(harness: Harness, app: ScratchApp) -> str:
-    snapshot_id = harness.backup(app.environment_id, ADA)
-    snapshot = harness.services.snapshot_catalog.get(app.environment_id, snapshot_id)
-    assert snapshot.status is SnapshotStatus.FINISHED, snapshot.status_message
-    return snapshot_id
+    backup_id = harness.backup(app.environment_id, ADA)
+    backup = harness.services.backup_catalog.get(app.environment_id, backup_id)
+    assert backup.status is BackupStatus.FINISHED, backup.status_message
+    return backup_id
 
 
-def restore(harness: Harness, source: ScratchApp, snapshot_id: str, target: ScratchApp) -> None:
-    operation = harness.services.restores.request(source.environment_id, snapshot_id, target.environment_id, ADA)
+def restore(harness: Harness, source: ScratchApp, backup_id: str, target: ScratchApp) -> None:
+    operation = harness.services.restores.request(source.environment_id, backup_id, target.environment_id, ADA)
     harness.drain()
     done = harness.services.restores.get(operation.id)
     assert done.status is OperationStatus.FINISHED, done.error
 
 
-def drill(harness: Harness, app: ScratchApp, snapshot_id: str) -> None:
-    operation = harness.services.drills.request(app.environment_id, snapshot_id, ADA)
+def drill(harness: Harness, app: ScratchApp, backup_id: str) -> None:
+    operation = harness.services.drills.request(app.environment_id, backup_id, ADA)
     harness.drain()
     done = harness.services.drills.get(operation.id)
-    verification = harness.services.snapshot_catalog.get(app.environment_id, snapshot_id).verification
+    verification = harness.services.backup_catalog.get(app.environment_id, backup_id).verification
     assert done.status is OperationStatus.FINISHED, done.error
     assert verification.status is VerificationStatus.PASSED, [
         (check.name, check.status, check.detail) for check in verification.checks
     ]
 
 
-def database_only_download(harness: Harness, app: ScratchApp, snapshot_id: str) -> bytes:
+def database_only_download(harness: Harness, app: ScratchApp, backup_id: str) -> bytes:
     services = harness.services
-    services.downloads.request(app.environment_id, snapshot_id, DataType.DATABASE_ONLY, ADA)
+    services.downloads.request(app.environment_id, backup_id, DataType.DATABASE_ONLY, ADA)
     harness.drain()
-    ready = services.downloads.status(app.environment_id, snapshot_id, DataType.DATABASE_ONLY)
+    ready = services.downloads.status(app.environment_id, backup_id, DataType.DATABASE_ONLY)
     assert ready.status == "Ready", ready.operation.error
     return requests.get(ready.url, timeout=60).content
 

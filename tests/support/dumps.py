@@ -5,47 +5,47 @@ from __future__ import annotations
 import zstandard
 
 from shared.adapters.stores import Stores
-from shared.backups.layout import snapshot_folder
-from shared.domain.snapshots import Snapshot
+from shared.backups.layout import backup_folder
+from shared.domain.backups import Backup
 from shared.dumps.reader import DUMP, DumpReader
 from shared.dumps.store import ChunkWriter, chunk_object, read_chunk_list
 
 
-def folder_of(snapshot: Snapshot) -> str:
-    return snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+def folder_of(backup: Backup) -> str:
+    return backup_folder(backup.namespace, backup.environment_id, backup.id)
 
 
-def stored_dump(stores: Stores, snapshot: Snapshot) -> bytes:
+def stored_dump(stores: Stores, backup: Backup) -> bytes:
     """The backup's dump, read (and verified) through the one reader."""
-    reader = DumpReader(stores.snapshots, stores.content, snapshot.namespace, folder_of(snapshot))
+    reader = DumpReader(stores.backups, stores.content, backup.namespace, folder_of(backup))
     return b"".join(reader.chunks())
 
 
-def replace_dump(stores: Stores, snapshot: Snapshot, dump: bytes) -> None:
+def replace_dump(stores: Stores, backup: Backup, dump: bytes) -> None:
     """Store ``dump`` as the backup's dump in its own layout; the backup's recorded SHA-256 stays as it was."""
-    folder = folder_of(snapshot)
-    reader = DumpReader(stores.snapshots, stores.content, snapshot.namespace, folder)
+    folder = folder_of(backup)
+    reader = DumpReader(stores.backups, stores.content, backup.namespace, folder)
     if not reader.chunked:
-        stores.snapshots.put(folder + DUMP, dump, overwrite=True)
+        stores.backups.put(folder + DUMP, dump, overwrite=True)
         return
-    writer = ChunkWriter(stores.snapshots, stores.content, snapshot.namespace, folder)
+    writer = ChunkWriter(stores.backups, stores.content, backup.namespace, folder)
     writer.write_all(iter([dump]))
     writer.commit()
 
 
-def damage_chunk(stores: Stores, snapshot: Snapshot, *, last: bool = False) -> str:
+def damage_chunk(stores: Stores, backup: Backup, *, last: bool = False) -> str:
     """Flip a byte in the middle chunk of the backup's dump — or its last, past the table of contents that
     a restore's pre-flight reads — (its stored object rewritten, still valid zstd); for an old-layout
     backup, in its dump blob. Returns the name of what was damaged."""
-    folder = folder_of(snapshot)
-    reader = DumpReader(stores.snapshots, stores.content, snapshot.namespace, folder)
+    folder = folder_of(backup)
+    reader = DumpReader(stores.backups, stores.content, backup.namespace, folder)
     if not reader.chunked:
-        data = bytearray(stores.snapshots.read_bytes(folder + DUMP))
+        data = bytearray(stores.backups.read_bytes(folder + DUMP))
         data[len(data) // 2] ^= 0xFF
-        stores.snapshots.put(folder + DUMP, bytes(data), overwrite=True)
+        stores.backups.put(folder + DUMP, bytes(data), overwrite=True)
         return folder + DUMP
-    refs = list(read_chunk_list(stores.snapshots, folder))
-    name = chunk_object(snapshot.namespace, refs[-1 if last else len(refs) // 2].sha256)
+    refs = list(read_chunk_list(stores.backups, folder))
+    name = chunk_object(backup.namespace, refs[-1 if last else len(refs) // 2].sha256)
     content = bytearray(zstandard.ZstdDecompressor().decompress(stores.content.read_bytes(name)))
     content[len(content) // 2] ^= 0xFF
     info = stores.content.info(name)

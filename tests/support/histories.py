@@ -22,10 +22,10 @@ from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, i
 
 from shared.clock import utc_now
 from shared.domain.access import Principal
+from shared.domain.backups import BackupStatus, Tier
 from shared.domain.downloads import DataType
 from shared.domain.environments import EnvironmentState
 from shared.domain.operations import OperationStatus
-from shared.domain.snapshots import SnapshotStatus, Tier
 from shared.domain.verification import VerificationStatus
 from tests.support.appdata import ScratchApp, create_scratch_app, md5_hex
 from tests.support.fingerprints import Fingerprint, fingerprint
@@ -204,11 +204,11 @@ class HistoryMachine(RuleBasedStateMachine):
         """A restore's pre-restore backup (Finished) holds its target as it was when the step began."""
         for app in self.apps:
             environment_id = app.environment_id
-            for snapshot in self.services.snapshot_catalog.of_environment(environment_id):
-                if snapshot.id in self.backups or snapshot.status is not SnapshotStatus.FINISHED:
+            for backup in self.services.backup_catalog.of_environment(environment_id):
+                if backup.id in self.backups or backup.status is not BackupStatus.FINISHED:
                     continue
-                assert snapshot.tier is Tier.PRE_RESTORE, f"backup {snapshot.id} ({snapshot.tier.value}) from nowhere"
-                self.backups[snapshot.id] = Expected(environment_id, snapshot.tier.value, before[environment_id])
+                assert backup.tier is Tier.PRE_RESTORE, f"backup {backup.id} ({backup.tier.value}) from nowhere"
+                self.backups[backup.id] = Expected(environment_id, backup.tier.value, before[environment_id])
 
     def restore(self, backup_id: str, target: ScratchApp) -> str:
         """Restore as a user would: stop the target first. Returns the restore's id, Finished."""
@@ -361,10 +361,10 @@ class HistoryMachine(RuleBasedStateMachine):
     @counted
     def back_up(self, pick: int, comment: str) -> None:
         app = self.app(pick)
-        snapshot_id = self.harness.backup(app.environment_id, ADA, comment=comment)
-        snapshot = self.services.backups.get(app.environment_id, snapshot_id)
-        assert snapshot.status is SnapshotStatus.FINISHED, snapshot.status_message
-        self.backups[snapshot_id] = Expected(app.environment_id, snapshot.tier.value, self.states[app.environment_id])
+        backup_id = self.harness.backup(app.environment_id, ADA, comment=comment)
+        backup = self.services.backups.get(app.environment_id, backup_id)
+        assert backup.status is BackupStatus.FINISHED, backup.status_message
+        self.backups[backup_id] = Expected(app.environment_id, backup.tier.value, self.states[app.environment_id])
         self.assert_unchanged(app)
 
     @precondition(lambda self: self.backups)
@@ -408,10 +408,10 @@ class HistoryMachine(RuleBasedStateMachine):
         session, url = self.services.uploads.start(app.environment_id, ADA)
         put = requests.put(url, data=archive.content, headers={"x-ms-blob-type": "BlockBlob"}, timeout=60)
         assert put.status_code == 201, put.text
-        snapshot, _ = self.services.uploads.complete(app.environment_id, session.id, ADA)
+        backup_record, _ = self.services.uploads.complete(app.environment_id, session.id, ADA)
         self.harness.drain()
-        uploaded = self.services.backups.get(app.environment_id, snapshot.id)
-        assert (uploaded.status, uploaded.tier) == (SnapshotStatus.FINISHED, Tier.UPLOADED), uploaded.status_message
+        uploaded = self.services.backups.get(app.environment_id, backup_record.id)
+        assert (uploaded.status, uploaded.tier) == (BackupStatus.FINISHED, Tier.UPLOADED), uploaded.status_message
         self.backups[uploaded.id] = Expected(app.environment_id, Tier.UPLOADED.value, source.state)
 
     @precondition(lambda self: self.backups)
@@ -463,13 +463,13 @@ class HistoryMachine(RuleBasedStateMachine):
         for _ in range(runs):
             report = self.services.pruning.prune({self.namespace})
             now = self.clock()
-            for snapshot in report.forgotten:
-                assert snapshot.retained_until <= now, f"pruned backup {snapshot.id} had not expired"
-                self.backups.pop(snapshot.id, None)
-                self.checked_on.pop(snapshot.id, None)
+            for backup in report.forgotten:
+                assert backup.retained_until <= now, f"pruned backup {backup.id} had not expired"
+                self.backups.pop(backup.id, None)
+                self.checked_on.pop(backup.id, None)
         self.damaged_on = self.step_number + 1
         for backup_id, expected in self.backups.items():
-            found = self.services.snapshot_catalog.find(expected.environment_id, backup_id)
+            found = self.services.backup_catalog.find(expected.environment_id, backup_id)
             assert found is not None, f"backup {backup_id} ({expected.tier}) disappeared without being pruned"
 
     # -- what must hold after every step ------------------------------------------------------------
@@ -479,7 +479,7 @@ class HistoryMachine(RuleBasedStateMachine):
         """Each environment's list shows its Finished backups of the history, and no other."""
         for app in self.apps:
             listed, _ = self.services.backups.page(app.environment_id, limit=1000, continuation=None)
-            finished = {snapshot.id for snapshot in listed if snapshot.status is SnapshotStatus.FINISHED}
+            finished = {backup.id for backup in listed if backup.status is BackupStatus.FINISHED}
             expected = {b for b, e in self.backups.items() if e.environment_id == app.environment_id}
             assert finished == expected, f"{app.environment_id} lists {finished}, the history made {expected}"
 
@@ -496,10 +496,10 @@ class HistoryMachine(RuleBasedStateMachine):
         ]
         assert not open_here, f"operations left open: {open_here}"
         for backup_id, expected in self.backups.items():
-            snapshot = self.services.snapshot_catalog.find(expected.environment_id, backup_id)
-            assert snapshot is not None, f"backup {backup_id} ({expected.tier}) is gone"
-            assert snapshot.status is SnapshotStatus.FINISHED, f"backup {backup_id} is {snapshot.status.value}"
-            assert not snapshot.in_use_by, f"backup {backup_id} is left in use by {snapshot.in_use_by}"
+            backup = self.services.backup_catalog.find(expected.environment_id, backup_id)
+            assert backup is not None, f"backup {backup_id} ({expected.tier}) is gone"
+            assert backup.status is BackupStatus.FINISHED, f"backup {backup_id} is {backup.status.value}"
+            assert not backup.in_use_by, f"backup {backup_id} is left in use by {backup.in_use_by}"
 
     @invariant()
     def backups_due_restore_to_their_state(self) -> None:

@@ -71,9 +71,9 @@ class Harness:
         raise AssertionError("the operations did not settle")
 
     def backup(self, environment_id: str, actor, **kwargs) -> str:  # type: ignore[no-untyped-def]
-        snapshot = self.services.backups.request(environment_id, actor, **kwargs)
+        backup = self.services.backups.request(environment_id, actor, **kwargs)
         self.drain()
-        return snapshot.id
+        return backup.id
 
 
 def schema_text(dsn_database: str) -> str:

@@ -6,12 +6,12 @@ import json
 import pytest
 
 from shared.adapters.errors import StorageFault
-from shared.backups.layout import read_file_list, snapshot_folder
+from shared.backups.layout import backup_folder, read_file_list
 from shared.backups.steps import BackupHooks
 from shared.domain.access import Principal
+from shared.domain.backups import BackupStatus
 from shared.domain.environments import MissingFiles
 from shared.domain.operations import OperationStatus
-from shared.domain.snapshots import SnapshotStatus
 from shared.errors import Conflict
 from tests.support.core import CoreWorld, md5_hex
 from tests.support.dumps import stored_dump
@@ -19,8 +19,8 @@ from tests.support.dumps import stored_dump
 ADA = Principal(id="ada", name="Ada")
 
 
-def snapshot_folder_of(snapshot):
-    return snapshot_folder(snapshot.namespace, snapshot.environment_id, snapshot.id)
+def backup_folder_of(backup):
+    return backup_folder(backup.namespace, backup.environment_id, backup.id)
 
 
 @pytest.fixture
@@ -29,24 +29,24 @@ def world():
 
 
 def make_backup(world, app, **kwargs):
-    snapshot = world.services.backups.request(app.environment_id, ADA, **kwargs)
-    world.settle(str(snapshot.operation_id))
-    return world.services.snapshot_catalog.get(app.environment_id, snapshot.id)
+    backup = world.services.backups.request(app.environment_id, ADA, **kwargs)
+    world.settle(str(backup.operation_id))
+    return world.services.backup_catalog.get(app.environment_id, backup.id)
 
 
 def test_a_backup_holds_the_database_and_exactly_the_referenced_files(world):
     app = world.app(documents=4)
     app.add_document(has_contents=False, upload=False)
     app.store.put(app.prefix + "not-referenced", b"an orphan", overwrite=True)
-    snapshot = make_backup(world, app, comment="first")
-    assert snapshot.status is SnapshotStatus.FINISHED, snapshot.status_message
-    assert (snapshot.file_count, snapshot.files_copied) == (4, 4)
-    entries = list(read_file_list(world.services.stores.snapshots, snapshot))
+    backup = make_backup(world, app, comment="first")
+    assert backup.status is BackupStatus.FINISHED, backup.status_message
+    assert (backup.file_count, backup.files_copied) == (4, 4)
+    entries = list(read_file_list(world.services.stores.backups, backup))
     assert {entry.uuid: entry.md5 for entry in entries} == app.referenced_files()
     for entry in entries:
         assert md5_hex(world.services.stores.content.read_bytes(entry.object)) == entry.md5
     # The dump restores into an empty database with the same rows.
-    dump = stored_dump(world.services.stores, snapshot)
+    dump = stored_dump(world.services.stores, backup)
     target = world.app(documents=0, customers=0)
     world.databases.restore(target.connection, lambda: iter([dump]))
     assert target.contents() == app.contents()
@@ -66,8 +66,8 @@ def test_a_write_after_the_snapshot_began_is_not_in_the_backup(world):
     app = world.app(documents=2, customers=1)
     before = app.contents()
     world.services.backup_steps.hooks = BackupHooks(after_snapshot_exported=lambda exported: app.add_customers("late"))
-    snapshot = make_backup(world, app)
-    dump = stored_dump(world.services.stores, snapshot)
+    backup = make_backup(world, app)
+    dump = stored_dump(world.services.stores, backup)
     target = world.app(documents=0, customers=0)
     world.databases.restore(target.connection, lambda: iter([dump]))
     assert target.contents() == before
@@ -76,11 +76,11 @@ def test_a_write_after_the_snapshot_began_is_not_in_the_backup(world):
 def test_a_missing_file_blob_is_left_out_of_the_backup_with_a_warning_naming_it(world):
     app = world.app(documents=2)
     gone = app.add_document(upload=False)
-    snapshot = make_backup(world, app)
-    assert snapshot.status is SnapshotStatus.FINISHED
-    assert (snapshot.missing_files, snapshot.missing_file_uuids) == (1, (gone,))
-    assert gone in snapshot.warnings[0]
-    listed = {entry.uuid for entry in read_file_list(world.services.stores.snapshots, snapshot)}
+    backup = make_backup(world, app)
+    assert backup.status is BackupStatus.FINISHED
+    assert (backup.missing_files, backup.missing_file_uuids) == (1, (gone,))
+    assert gone in backup.warnings[0]
+    listed = {entry.uuid for entry in read_file_list(world.services.stores.backups, backup)}
     assert gone not in listed
     assert len(listed) == 2
 
@@ -88,14 +88,14 @@ def test_a_missing_file_blob_is_left_out_of_the_backup_with_a_warning_naming_it(
 def test_what_the_dump_does_not_carry_is_a_warning_of_the_backup_its_manifest_and_its_activity(world):
     app = world.app(documents=1)
     app.database.not_carried.append("database settings (TimeZone=Europe/Amsterdam)")
-    snapshot = make_backup(world, app)
-    assert snapshot.status is SnapshotStatus.FINISHED
-    assert snapshot.not_carried == ("database settings (TimeZone=Europe/Amsterdam)",)
-    assert snapshot.warnings == (
+    backup = make_backup(world, app)
+    assert backup.status is BackupStatus.FINISHED
+    assert backup.not_carried == ("database settings (TimeZone=Europe/Amsterdam)",)
+    assert backup.warnings == (
         "The database dump does not carry: database settings (TimeZone=Europe/Amsterdam). A restore leaves these "
         "as the target has them.",
     )
-    manifest = world.services.stores.snapshots.read_bytes(snapshot_folder_of(snapshot) + "manifest.json")
+    manifest = world.services.stores.backups.read_bytes(backup_folder_of(backup) + "manifest.json")
     assert json.loads(manifest)["database"]["notCarried"] == ["database settings (TimeZone=Europe/Amsterdam)"]
     entries, _ = world.services.activity.page(app.environment_id, limit=1, continuation=None)
     assert "does not carry database settings (TimeZone=Europe/Amsterdam)" in entries[0].message
@@ -104,11 +104,11 @@ def test_what_the_dump_does_not_carry_is_a_warning_of_the_backup_its_manifest_an
 def test_with_missing_files_fail_a_missing_file_blob_fails_the_backup_and_leaves_no_data(world):
     app = world.app(documents=2, missing_files=MissingFiles.FAIL)
     gone = app.add_document(upload=False)
-    snapshot = make_backup(world, app)
-    assert snapshot.status is SnapshotStatus.FAILED
-    assert gone in snapshot.status_message
-    folder = snapshot_folder(app.namespace, app.environment_id, snapshot.id)
-    assert list(world.services.stores.snapshots.list(folder)) == []
+    backup = make_backup(world, app)
+    assert backup.status is BackupStatus.FAILED
+    assert gone in backup.status_message
+    folder = backup_folder(app.namespace, app.environment_id, backup.id)
+    assert list(world.services.stores.backups.list(folder)) == []
 
 
 class FlakyOnce:
@@ -127,9 +127,9 @@ def test_a_storage_hiccup_is_retried_after_its_back_off(world):
     app = world.app(documents=2)
     world.services.backup_steps.hooks = BackupHooks(after_snapshot_exported=FlakyOnce())
     started = world.clock.now
-    snapshot = make_backup(world, app)
-    assert snapshot.status is SnapshotStatus.FINISHED
-    assert snapshot.attempts == 2
+    backup = make_backup(world, app)
+    assert backup.status is BackupStatus.FINISHED
+    assert backup.attempts == 2
     assert world.clock.now - started >= world.services.operations.settings.retry_base
 
 
@@ -140,10 +140,10 @@ def test_a_backup_fails_after_its_attempts_with_the_last_reason(world):
         raise StorageFault("Storage failed: ServiceResponseError: connection reset", transient=True)
 
     world.services.backup_steps.hooks = BackupHooks(after_snapshot_exported=always)
-    snapshot = make_backup(world, app)
-    assert snapshot.status is SnapshotStatus.FAILED
-    assert snapshot.attempts == world.services.settings.backup_attempts
-    assert "connection reset" in snapshot.status_message
+    backup = make_backup(world, app)
+    assert backup.status is BackupStatus.FAILED
+    assert backup.attempts == world.services.settings.backup_attempts
+    assert "connection reset" in backup.status_message
 
 
 def test_a_backup_cancelled_while_it_dumps_ends_cancelled_and_leaves_nothing(world):
@@ -155,17 +155,14 @@ def test_a_backup_cancelled_while_it_dumps_ends_cancelled_and_leaves_nothing(wor
         world.services.backups.cancel(app.environment_id, state["id"], bob)
 
     world.services.backup_steps.hooks = BackupHooks(after_snapshot_exported=cancel)
-    snapshot = world.services.backups.request(app.environment_id, ADA)
-    state["id"] = snapshot.id
-    operation = world.settle(str(snapshot.operation_id))
+    backup = world.services.backups.request(app.environment_id, ADA)
+    state["id"] = backup.id
+    operation = world.settle(str(backup.operation_id))
     assert operation.status is OperationStatus.CANCELLED
-    cancelled = world.services.snapshot_catalog.get(app.environment_id, snapshot.id)
-    assert cancelled.status is SnapshotStatus.CANCELLED
+    cancelled = world.services.backup_catalog.get(app.environment_id, backup.id)
+    assert cancelled.status is BackupStatus.CANCELLED
     assert "Bob" in cancelled.status_message
-    assert (
-        list(world.services.stores.snapshots.list(snapshot_folder(app.namespace, app.environment_id, snapshot.id)))
-        == []
-    )
+    assert list(world.services.stores.backups.list(backup_folder(app.namespace, app.environment_id, backup.id))) == []
     with pytest.raises(Conflict):
         world.services.backups.cancel(app.environment_id, make_backup(world, app).id, bob)
 
@@ -173,8 +170,8 @@ def test_a_backup_cancelled_while_it_dumps_ends_cancelled_and_leaves_nothing(wor
 def test_a_pre_restore_backup_is_made_while_the_environment_is_restoring(world):
     from dataclasses import replace
 
+    from shared.domain.backups import Tier
     from shared.domain.environments import EnvironmentState
-    from shared.domain.snapshots import Tier
 
     app = world.app(documents=1)
     environment = world.services.environment_catalog.get(app.environment_id)
@@ -183,5 +180,5 @@ def test_a_pre_restore_backup_is_made_while_the_environment_is_restoring(world):
     )
     with pytest.raises(Conflict):
         world.services.backups.request(app.environment_id, ADA)
-    snapshot = make_backup(world, app, tier=Tier.PRE_RESTORE)
-    assert snapshot.status is SnapshotStatus.FINISHED
+    backup = make_backup(world, app, tier=Tier.PRE_RESTORE)
+    assert backup.status is BackupStatus.FINISHED

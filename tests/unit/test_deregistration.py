@@ -11,8 +11,8 @@ import pytest
 from shared.bootstrap import install_services
 from shared.contracts.environments import EnvironmentBody
 from shared.domain.access import Permission, Principal
+from shared.domain.backups import Tier
 from shared.domain.downloads import DataType
-from shared.domain.snapshots import Tier
 from tests.support.functions import call
 from tests.support.memory import memory_services
 
@@ -47,9 +47,9 @@ def services():
 
 
 def finished_backup(services, environment: str = "old") -> str:
-    snapshot = services.backups.record(environment, ADMIN)
-    finished = snapshot.finished(snapshot.created_on, dump_size=1, dump_sha256="0" * 64)
-    return services.snapshot_catalog.save(finished).id
+    backup = services.backups.record(environment, ADMIN)
+    finished = backup.finished(backup.created_on, dump_size=1, dump_sha256="0" * 64)
+    return services.backup_catalog.save(finished).id
 
 
 def deregister(environment: str = "old", headers=ADMIN_HEADERS):

@@ -103,7 +103,7 @@ def test_a_missing_chunk_or_chunk_list_is_named(stores):
         b"".join(reader(stores, "a/").chunks())
 
 
-def test_a_snapshot_of_one_dump_blob_is_read_and_checked_whole(stores):
+def test_a_backup_of_one_dump_blob_is_read_and_checked_whole(stores):
     content = data(300_000)
     stores[0].put("old/" + DUMP, content)
     assert not reader(stores, "old/").chunked

@@ -23,10 +23,10 @@ from shared.catalog.events import delivery_key
 from shared.config import Queues
 from shared.contracts.environments import EnvironmentBody
 from shared.domain.access import Principal
+from shared.domain.backups import Actor, BackupStatus
 from shared.domain.environments import EnvironmentState
 from shared.domain.events import EVENT_GRID_TARGET, DeliveryStatus, EventType, event_id
 from shared.domain.operations import Operation, OperationStatus, Step, StepStatus
-from shared.domain.snapshots import Actor, SnapshotStatus
 from shared.domain.verification import Check, CheckStatus, Verification, VerificationStatus
 from shared.events.outcomes import operation_event
 from tests.support.memory import HOSTS, ManualClock, memory_services
@@ -112,7 +112,7 @@ def operation(kind: str, status: OperationStatus, **changes: object) -> Operatio
         finished_on=now + timedelta(minutes=3),
         created_by=Actor("ada-oid", "Ada"),
         steps=(Step("one", "One", status=StepStatus.FINISHED),),
-        snapshot_id="snap-1",
+        backup_id="snap-1",
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
@@ -137,11 +137,11 @@ def operation(kind: str, status: OperationStatus, **changes: object) -> Operatio
 )
 def test_every_end_of_a_job_is_an_event_with_an_id_derived_from_it(kind, status, expected, subject) -> None:
     ended = operation(kind, status, parameters={"uploadId": "up-1", "sourceEnvironmentId": "acc"}, error="boom")
-    event = operation_event(ended, lambda environment, snapshot: None)
+    event = operation_event(ended, lambda environment, backup: None)
     assert event is not None
     assert (event.type, event.subject, event.source) == (expected, subject, "/namespaces/ns/environments/prod")
     assert event.id == event_id(f"{kind}-op-1/{expected.value}")
-    assert event.id == operation_event(ended, lambda environment, snapshot: None).id  # type: ignore[union-attr]
+    assert event.id == operation_event(ended, lambda environment, backup: None).id  # type: ignore[union-attr]
     assert event.time == ended.finished_on
     assert event.data["environmentId"] == "prod"
     assert event.data["durationSeconds"] == 180.0
@@ -153,18 +153,18 @@ def test_every_end_of_a_job_is_an_event_with_an_id_derived_from_it(kind, status,
 def test_a_backup_event_carries_what_the_api_shows_of_the_backup() -> None:
     world = World()
     services = world.services
-    snapshot = services.backups.record("prod", ADA, comment="before release")
-    finished = services.snapshot_catalog.save(
-        snapshot.finished(
-            snapshot.created_on, dump_size=123, dump_sha256="0" * 64, file_count=4, files_size=99, files_copied=2
+    backup = services.backups.record("prod", ADA, comment="before release")
+    finished = services.backup_catalog.save(
+        backup.finished(
+            backup.created_on, dump_size=123, dump_sha256="0" * 64, file_count=4, files_size=99, files_copied=2
         )
     )
-    ended = operation("backup", OperationStatus.FINISHED, snapshot_id=finished.id, environment_id="prod")
-    event = operation_event(ended, services.snapshot_catalog.find)
+    ended = operation("backup", OperationStatus.FINISHED, backup_id=finished.id, environment_id="prod")
+    event = operation_event(ended, services.backup_catalog.find)
     assert event is not None
     assert event.data["backupId"] == finished.id
     assert (event.data["dumpSize"], event.data["fileCount"], event.data["filesSize"]) == (123, 4, 99)
-    assert event.data["status"] == SnapshotStatus.FINISHED.value
+    assert event.data["status"] == BackupStatus.FINISHED.value
     assert event.data["comment"] == "before release"
     assert event.data["tier"] == "manual"
 
@@ -172,10 +172,10 @@ def test_a_backup_event_carries_what_the_api_shows_of_the_backup() -> None:
 def test_a_backup_that_finished_with_file_documents_missing_is_warned() -> None:
     world = World()
     services = world.services
-    snapshot = services.backups.record("prod", ADA)
-    finished = services.snapshot_catalog.save(
-        snapshot.finished(
-            snapshot.created_on,
+    backup = services.backups.record("prod", ADA)
+    finished = services.backup_catalog.save(
+        backup.finished(
+            backup.created_on,
             dump_size=1,
             dump_sha256="0" * 64,
             file_count=1,
@@ -185,15 +185,15 @@ def test_a_backup_that_finished_with_file_documents_missing_is_warned() -> None:
             missing_file_uuids=("a1", "b2"),
         )
     )
-    ended = operation("backup", OperationStatus.FINISHED, snapshot_id=finished.id)
-    event = operation_event(ended, services.snapshot_catalog.find)
+    ended = operation("backup", OperationStatus.FINISHED, backup_id=finished.id)
+    event = operation_event(ended, services.backup_catalog.find)
     assert event is not None
     assert event.type is EventType.BACKUP_WARNED
     assert event.data["missingFiles"] == 2
     assert event.data["warnings"] == list(finished.warnings)
     assert "a1, b2" in event.data["warnings"][0]
-    whole = services.snapshot_catalog.save(replace(finished, missing_files=0, missing_file_uuids=()))
-    assert operation_event(replace(ended, snapshot_id=whole.id), services.snapshot_catalog.find).type is (  # type: ignore[union-attr]
+    whole = services.backup_catalog.save(replace(finished, missing_files=0, missing_file_uuids=()))
+    assert operation_event(replace(ended, backup_id=whole.id), services.backup_catalog.find).type is (  # type: ignore[union-attr]
         EventType.BACKUP_FINISHED
     )
 
@@ -208,30 +208,30 @@ def test_a_backup_that_finished_with_file_documents_missing_is_warned() -> None:
 def test_a_restore_drill_is_a_verification_event_with_its_checks(status, expected) -> None:
     world = World()
     services = world.services
-    snapshot = services.backups.record("prod", ADA)
+    backup = services.backups.record("prod", ADA)
     drill_status = VerificationStatus.PASSED if status is OperationStatus.FINISHED else VerificationStatus.FAILED
     check_status = CheckStatus.PASSED if status is OperationStatus.FINISHED else CheckStatus.FAILED
-    verified = services.snapshot_catalog.save(
+    verified = services.backup_catalog.save(
         replace(
-            snapshot.finished(snapshot.created_on, dump_size=1, dump_sha256="0" * 64, file_count=0, files_size=0),
+            backup.finished(backup.created_on, dump_size=1, dump_sha256="0" * 64, file_count=0, files_size=0),
             verification=Verification(
                 drill_status,
                 "verify-op-1",
-                snapshot.created_on,
-                snapshot.created_on,
+                backup.created_on,
+                backup.created_on,
                 restore_seconds=2.5,
                 checks=(Check("load", check_status, "loaded"),),
             ),
         )
     )
-    ended = operation("verify", status, snapshot_id=verified.id)
-    event = operation_event(ended, services.snapshot_catalog.find)
+    ended = operation("verify", status, backup_id=verified.id)
+    event = operation_event(ended, services.backup_catalog.find)
     assert event is not None
     assert (event.type, event.subject) == (expected, "drills/verify-op-1")
     assert event.data["backupId"] == verified.id
     assert event.data["restoreSeconds"] == 2.5
     assert event.data["checks"] == [{"name": "load", "status": check_status.value, "detail": "loaded"}]
-    assert operation_event(replace(ended, status=OperationStatus.CANCELLED), services.snapshot_catalog.find) is None
+    assert operation_event(replace(ended, status=OperationStatus.CANCELLED), services.backup_catalog.find) is None
 
 
 def test_a_download_event_names_no_url() -> None:
@@ -244,7 +244,7 @@ def test_a_download_event_names_no_url() -> None:
             Step("publish", "Publish", StepStatus.FINISHED, output={"expiresOn": "2026-10-22T10:03:00+00:00"}),
         ),
     )
-    event = operation_event(ready, lambda environment, snapshot: None)
+    event = operation_event(ready, lambda environment, backup: None)
     assert event is not None
     assert event.data["status"] == "Ready"
     assert event.data["expiresOn"] == "2026-10-22T10:03:00+00:00"
@@ -262,7 +262,7 @@ def test_every_job_announces_its_end_through_the_publisher() -> None:
 
 def test_events_are_cloudevents_json_read_back_by_the_sdk() -> None:
     ended = operation("restore", OperationStatus.FAILED, error="boom", parameters={"sourceEnvironmentId": "acc"})
-    event = operation_event(ended, lambda environment, snapshot: None)
+    event = operation_event(ended, lambda environment, backup: None)
     assert event is not None
     document = encode(event)
     read = JSONFormat().read(None, document)
@@ -421,7 +421,7 @@ def test_the_event_grid_adapter_sends_the_sdk_cloudevents() -> None:
 
     client = Client()
     ended = operation("upload", OperationStatus.FINISHED, parameters={"uploadId": "up-1"})
-    event = operation_event(ended, lambda environment, snapshot: None)
+    event = operation_event(ended, lambda environment, backup: None)
     assert event is not None
     AzureEventGridSink(client).publish([encode(event)])  # type: ignore[arg-type]
     [sent] = client.sent
@@ -459,8 +459,8 @@ def test_a_missed_schedule_is_raised_once_per_missed_window() -> None:
 def test_a_schedule_is_not_missed_while_backups_are_fresh_or_the_environment_cannot_be_backed_up() -> None:
     world = World()
     services = world.services
-    snapshot = services.backups.record("prod", ADA)
-    services.snapshot_catalog.save(snapshot.finished(world.clock.now, dump_size=1, dump_sha256="0" * 64))
+    backup = services.backups.record("prod", ADA)
+    services.backup_catalog.save(backup.finished(world.clock.now, dump_size=1, dump_sha256="0" * 64))
     world.clock.advance(3600)
     assert services.events.schedules_missed(services.health.freshness()) == 0
     world.clock.advance(30 * 3600)

@@ -82,7 +82,7 @@ def test_the_immutability_policy_protects_the_snapshots_container(storage: Bicep
     match = re.fullmatch(r"containers\[(\d+)\]", parent)
     assert match, f"the policy's parent should be one of the containers, not {parent}"
     containers = _looped_names(storage, "Microsoft.Storage/storageAccounts/blobServices/containers")
-    assert containers[int(match[1])] == Containers.SNAPSHOTS
+    assert containers[int(match[1])] == Containers.BACKUPS
     assert policy.condition == "snapshotImmutabilityDays > 0", "the policy must stay optional (off by default)"
 
 

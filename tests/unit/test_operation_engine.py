@@ -11,8 +11,8 @@ from shared.adapters.queues import MemoryWorkQueue
 from shared.adapters.tables import MemoryRowTable
 from shared.catalog.operations import OperationCatalog
 from shared.contracts.operations import JobStatus, OperationView, StepState
+from shared.domain.backups import Actor
 from shared.domain.operations import UNDO, OperationStatus, StepStatus
-from shared.domain.snapshots import Actor
 from shared.errors import Conflict
 from shared.faults import Fault
 from shared.operations.engine import EngineSettings, OperationDefinition, OperationEngine, StepDefinition, WaitLater

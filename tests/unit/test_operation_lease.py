@@ -11,8 +11,8 @@ import pytest
 
 from shared.adapters.tables import MemoryRowTable
 from shared.catalog.operations import OperationCatalog
+from shared.domain.backups import Actor
 from shared.domain.operations import Operation, OperationStatus, Step
-from shared.domain.snapshots import Actor
 from shared.operations.lease import CancelRequested, LeaseLost, OperationLease
 from tests.support.memory import ManualClock
 

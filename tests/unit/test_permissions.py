@@ -11,8 +11,8 @@ import pytest
 from shared.bootstrap import install_services
 from shared.contracts.environments import EnvironmentBody
 from shared.domain.access import Permission, Principal
+from shared.domain.backups import Tier
 from shared.domain.downloads import DataType
-from shared.domain.snapshots import Tier
 from tests.support.functions import _FUNCTIONS, call
 from tests.support.memory import memory_services
 
@@ -68,9 +68,9 @@ def world() -> World:
     for caller, (namespace, permissions) in PERMISSIONS.items():
         services.access.grant(namespace, f"{caller}-oid", frozenset(permissions), caller, system)
     backup = services.backups.record("prod", system)
-    finished = services.snapshot_catalog.save(backup.finished(backup.created_on, dump_size=1, dump_sha256="0" * 64))
+    finished = services.backup_catalog.save(backup.finished(backup.created_on, dump_size=1, dump_sha256="0" * 64))
     done = services.backups.record("prod", system, tier=Tier.MANUAL)
-    done = services.snapshot_catalog.save(done.finished(done.created_on, dump_size=1, dump_sha256="0" * 64))
+    done = services.backup_catalog.save(done.finished(done.created_on, dump_size=1, dump_sha256="0" * 64))
     services.downloads.request("prod", done.id, DataType.DATABASE_ONLY, system)
     restore = services.restores.request("prod", finished.id, "acc", system)
     drill = services.drills.request("prod", done.id, system)

@@ -4,8 +4,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from shared.domain.backups import Actor, Backup, BackupStatus, Tier, new_backup_id
 from shared.domain.retention import due, expiry, is_first_sunday, longest, prunable, tier_of_night
-from shared.domain.snapshots import Actor, Snapshot, SnapshotStatus, Tier, new_snapshot_id
 
 
 def at(day: date, hour: int = 2) -> datetime:
@@ -69,12 +69,12 @@ def test_due_and_longest():
         due(Tier.MANUAL, monday)
 
 
-def snapshot(tier: Tier, created: datetime, **changes) -> Snapshot:
-    return Snapshot(
-        id=new_snapshot_id(created),
+def backup(tier: Tier, created: datetime, **changes) -> Backup:
+    return Backup(
+        id=new_backup_id(created),
         environment_id="env",
         namespace="ns",
-        status=changes.pop("status", SnapshotStatus.FINISHED),
+        status=changes.pop("status", BackupStatus.FINISHED),
         tier=tier,
         created_on=created,
         expires_on=expiry(tier, created),
@@ -86,12 +86,12 @@ def snapshot(tier: Tier, created: datetime, **changes) -> Snapshot:
 def simulate(first_night: date, last_night: date, *, pins: dict[date, datetime] | None = None) -> dict[date, dict]:
     """Each night at 02:00 the scheduled backup; at 04:00 pruning. Returns, per night, the nights
     whose backups exist after that night's pruning, by tier."""
-    alive: list[Snapshot] = []
+    alive: list[Backup] = []
     seen: dict[date, dict] = {}
     night = first_night
     while night <= last_night:
         tier = tier_of_night(night)
-        alive.append(snapshot(tier, at(night), keep_until=(pins or {}).get(night)))
+        alive.append(backup(tier, at(night), keep_until=(pins or {}).get(night)))
         now = at(night, 4)
         alive = [s for s in alive if not prunable(s, now)]
         by_tier: dict[Tier, list[date]] = {}
@@ -141,7 +141,7 @@ def test_a_month_whose_first_sunday_came_before_the_first_nightly_has_no_monthly
     assert seen[date(2026, 12, 31)][Tier.MONTHLY] == [date(2026, 12, 6)]
 
 
-def test_a_pinned_snapshot_survives_its_expiry():
+def test_a_pinned_backup_survives_its_expiry():
     pins = {date(2026, 3, 10): datetime(2026, 9, 1, tzinfo=UTC)}
     seen = simulate(date(2026, 3, 1), date(2026, 9, 2), pins=pins)
     assert date(2026, 3, 10) in seen[date(2026, 8, 31)][Tier.NIGHTLY]
@@ -151,10 +151,10 @@ def test_a_pinned_snapshot_survives_its_expiry():
 def test_what_pruning_may_not_remove():
     old = datetime(2026, 1, 1, 2, tzinfo=UTC)
     now = datetime(2026, 6, 1, tzinfo=UTC)
-    assert prunable(snapshot(Tier.NIGHTLY, old), now)
-    assert prunable(snapshot(Tier.NIGHTLY, old, status=SnapshotStatus.FAILED), now)
-    assert not prunable(snapshot(Tier.NIGHTLY, old, status=SnapshotStatus.PROCESSING), now)
-    assert not prunable(snapshot(Tier.NIGHTLY, old, in_use_by=("restore x",)), now)
-    assert not prunable(snapshot(Tier.NIGHTLY, old, keep_until=now + timedelta(days=1)), now)
-    assert not prunable(snapshot(Tier.MONTHLY, old), now)
-    assert prunable(snapshot(Tier.NIGHTLY, now - timedelta(days=14)), now)  # exactly its period: expired
+    assert prunable(backup(Tier.NIGHTLY, old), now)
+    assert prunable(backup(Tier.NIGHTLY, old, status=BackupStatus.FAILED), now)
+    assert not prunable(backup(Tier.NIGHTLY, old, status=BackupStatus.PROCESSING), now)
+    assert not prunable(backup(Tier.NIGHTLY, old, in_use_by=("restore x",)), now)
+    assert not prunable(backup(Tier.NIGHTLY, old, keep_until=now + timedelta(days=1)), now)
+    assert not prunable(backup(Tier.MONTHLY, old), now)
+    assert prunable(backup(Tier.NIGHTLY, now - timedelta(days=14)), now)  # exactly its period: expired

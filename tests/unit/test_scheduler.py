@@ -12,7 +12,7 @@ from shared.bootstrap import build_services
 from shared.config import Settings, StorageConnection
 from shared.contracts.environments import EnvironmentBody
 from shared.domain.access import SYSTEM
-from shared.domain.snapshots import SnapshotStatus, Tier
+from shared.domain.backups import BackupStatus, Tier
 from tests.support.memory import SteppingClock
 from tools.azurite import connection_string
 
@@ -67,7 +67,7 @@ def backup_messages(queues):
 def queued_backups(services, queues):
     """The backups whose making was queued (each message wakes a backup operation)."""
     operations = (services.operations.find(m["operationId"]) for m in backup_messages(queues).messages)
-    return {operation.snapshot_id for operation in operations if operation is not None}
+    return {operation.backup_id for operation in operations if operation is not None}
 
 
 def test_the_nightly_timer_fans_out_per_eligible_environment_and_logs_skips(world, caplog):
@@ -99,13 +99,13 @@ def test_any_order_and_repeats_make_one_backup_with_the_longest_retention(world,
     services, queues, _ = world
     for tier in firings:
         services.scheduler.run("prod", tier, FIRST_SUNDAY)
-    snapshots, _ = services.backups.page("prod", limit=10, continuation=None)
-    assert len(snapshots) == 1
-    (snapshot,) = snapshots
-    assert snapshot.tier is Tier.MONTHLY
-    assert snapshot.expires_on == snapshot.created_on.replace(year=snapshot.created_on.year + 1)
-    assert snapshot.status is SnapshotStatus.PROCESSING
-    assert queued_backups(services, queues) == {snapshot.id}
+    backups, _ = services.backups.page("prod", limit=10, continuation=None)
+    assert len(backups) == 1
+    (backup,) = backups
+    assert backup.tier is Tier.MONTHLY
+    assert backup.expires_on == backup.created_on.replace(year=backup.created_on.year + 1)
+    assert backup.status is BackupStatus.PROCESSING
+    assert queued_backups(services, queues) == {backup.id}
     state = services.scheduler.state("prod")
     assert state.last.night == FIRST_SUNDAY
     assert set(state.last.tiers) == {Tier.NIGHTLY, Tier.WEEKLY, Tier.MONTHLY}
@@ -130,13 +130,13 @@ def test_a_late_firing_serves_the_night_it_was_scheduled_for(world):
 def test_a_finished_backup_is_still_upgraded_and_not_made_twice(world):
     services, queues, _ = world
     made = services.scheduler.run("prod", Tier.NIGHTLY, SUNDAY)
-    catalog = services.snapshot_catalog
+    catalog = services.backup_catalog
     catalog.save(made.finished(made.created_on + timedelta(minutes=5), dump_size=1))
     backup_messages(queues).clear()
     again = services.scheduler.run("prod", Tier.WEEKLY, SUNDAY)
     assert again.id == made.id
     assert again.tier is Tier.WEEKLY
-    assert again.status is SnapshotStatus.FINISHED
+    assert again.status is BackupStatus.FINISHED
     assert backup_messages(queues).messages == []
 
 
@@ -145,8 +145,8 @@ def test_an_environment_deploying_at_run_time_is_skipped(world, caplog):
     with caplog.at_level(logging.WARNING, logger="appbackups.schedules"):
         assert services.scheduler.run("busy", Tier.NIGHTLY, MONDAY) is None
     assert "Deploying" in caplog.text
-    snapshots, _ = services.backups.page("busy", limit=10, continuation=None)
-    assert snapshots == []
+    backups, _ = services.backups.page("busy", limit=10, continuation=None)
+    assert backups == []
 
 
 def test_the_schedule_state_names_the_next_run(world):

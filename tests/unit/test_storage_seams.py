@@ -9,7 +9,7 @@ import pytest
 from shared.adapters.blobs import BlobPermission, MemoryBlobAccount
 from shared.adapters.errors import BlobExists, BlobNotFound, StorageFault, StorageNotFound
 from shared.adapters.tables import MemoryRowTable, RowPage
-from shared.backups.layout import FILES, FileEntry, content_object, snapshot_folder
+from shared.backups.layout import FILES, FileEntry, backup_folder, content_object
 from shared.bootstrap import Services, build_services, install_services
 from shared.config import Containers, Settings, StorageConnection, Tables
 from shared.contracts.environments import EnvironmentBody
@@ -39,8 +39,8 @@ def services():
 
 
 def finished_backup(services: Services) -> str:
-    snapshot = services.backups.record("prod", ADMIN)
-    return services.snapshot_catalog.save(snapshot.finished(snapshot.created_on, dump_size=1, dump_sha256="0" * 64)).id
+    backup = services.backups.record("prod", ADMIN)
+    return services.backup_catalog.save(backup.finished(backup.created_on, dump_size=1, dump_sha256="0" * 64)).id
 
 
 def test_storage_errors_say_whether_trying_again_may_help() -> None:
@@ -75,14 +75,14 @@ def test_a_storage_fault_in_a_request_is_a_503_naming_what_failed() -> None:
 
 def test_a_backup_is_deleted_even_when_its_data_cannot_be(services: Services) -> None:
     kept = finished_backup(services)
-    folder = snapshot_folder("ns", "prod", kept)
-    services.stores.snapshots.put(folder + FILES, b"")
-    services.stores.snapshots.put(folder + "manifest.json", b"{}")
+    folder = backup_folder("ns", "prod", kept)
+    services.stores.backups.put(folder + FILES, b"")
+    services.stores.backups.put(folder + "manifest.json", b"{}")
     services.backups.delete("prod", kept, ADMIN)
-    assert list(services.stores.snapshots.list(folder)) == []
+    assert list(services.stores.backups.list(folder)) == []
 
     stranded = finished_backup(services)
-    services.stores.snapshots.account.delete_container(Containers.SNAPSHOTS)  # type: ignore[attr-defined]
+    services.stores.backups.account.delete_container(Containers.BACKUPS)  # type: ignore[attr-defined]
     services.backups.delete("prod", stranded, ADMIN)  # the store's BlobNotFound is logged, left to pruning
     with pytest.raises(NotFound):
         services.backups.get("prod", stranded)
@@ -96,7 +96,7 @@ def test_pruning_sweeps_what_no_file_list_names_and_reads_a_missing_list_as_empt
     content.put(unnamed, b"unnamed")
     with_list = finished_backup(services)
     entry = FileEntry("11111111-0000-0000-0000-000000000000", 5, "a" * 32, named)
-    services.stores.snapshots.put(snapshot_folder("ns", "prod", with_list) + FILES, entry.to_line())
+    services.stores.backups.put(backup_folder("ns", "prod", with_list) + FILES, entry.to_line())
     finished_backup(services)  # its file list was never written: BlobNotFound, nothing named
     assert services.pruning.last_sweep("ns") is None
 

@@ -82,7 +82,7 @@ def scratch_exists(parameters: ConnectionParameters, name: str) -> bool:
 
 
 def count_rows(connection: psycopg.Connection) -> dict[str, int]:
-    """Exact row counts of every user table, in the connection's current transaction (its snapshot)."""
+    """Exact row counts of every user table, in the connection's current transaction (its backup)."""
     tables = [(str(row[0]), str(row[1]), str(row[2])) for row in connection.execute(_TABLES)]
     counts = {}
     for name, schema, relation in tables:

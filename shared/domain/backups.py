@@ -1,4 +1,4 @@
-"""Snapshots (backups): status, tier, identity and the fields an operator sees."""
+"""Backups (backups): status, tier, identity and the fields an operator sees."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from shared.errors import Conflict
 MISSING_UUIDS_KEPT = 100  # of the file documents a backup found without content, the first this many are named
 
 
-class SnapshotStatus(StrEnum):
+class BackupStatus(StrEnum):
     PROCESSING = "Processing"
     FINISHED = "Finished"
     FAILED = "Failed"
@@ -33,16 +33,16 @@ class Tier(StrEnum):
 _MAX_MILLIS = (1 << 48) - 1
 
 
-def new_snapshot_id(created_on: datetime) -> str:
+def new_backup_id(created_on: datetime) -> str:
     """A UUID (RFC 9562 version 8) whose first 48 bits are the creation time in milliseconds,
     inverted, so that ids sort newest first. Table Storage lists rows in key order, so the
-    snapshot list is newest first, and paged, without a second index."""
+    backup list is newest first, and paged, without a second index."""
     inverted = _MAX_MILLIS - int(created_on.timestamp() * 1000)
     value = (inverted << 80) | (0x8 << 76) | (secrets.randbits(12) << 64) | (0b10 << 62) | secrets.randbits(62)
     return str(uuid.UUID(int=value))
 
 
-def is_snapshot_id(text: str) -> bool:
+def is_backup_id(text: str) -> bool:
     try:
         return str(uuid.UUID(text)) == text
     except ValueError:
@@ -56,11 +56,11 @@ class Actor:
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class Backup:
     id: str
     environment_id: str
     namespace: str
-    status: SnapshotStatus
+    status: BackupStatus
     tier: Tier
     created_on: datetime
     expires_on: datetime
@@ -114,13 +114,13 @@ class Snapshot:
 
     @property
     def retained_until(self) -> datetime:
-        """When the snapshot may be pruned: its expiry, or later when pinned with keepUntil."""
+        """When the backup may be pruned: its expiry, or later when pinned with keepUntil."""
         if self.keep_until and self.keep_until > self.expires_on:
             return self.keep_until
         return self.expires_on
 
     def ensure_deletable(self) -> None:
-        if self.status is SnapshotStatus.PROCESSING:
+        if self.status is BackupStatus.PROCESSING:
             raise Conflict(
                 f"Backup {self.id} is still being made; delete it once it has finished or failed.",
                 code="backup_processing",
@@ -132,14 +132,14 @@ class Snapshot:
                 inUseBy=list(self.in_use_by),
             )
 
-    def finished(self, now: datetime, **results: object) -> Snapshot:
+    def finished(self, now: datetime, **results: object) -> Backup:
         return replace(
             self,
-            status=SnapshotStatus.FINISHED,
+            status=BackupStatus.FINISHED,
             finished_on=now,
             status_message="",
             **results,  # type: ignore[arg-type]
         )
 
-    def failed(self, now: datetime, message: str, status: SnapshotStatus = SnapshotStatus.FAILED) -> Snapshot:
+    def failed(self, now: datetime, message: str, status: BackupStatus = BackupStatus.FAILED) -> Backup:
         return replace(self, status=status, finished_on=now, status_message=message)
