@@ -11,13 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticCustomError
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 # The named connection the app's own storage is reached through. Like the Functions host's
 # identity-based connections: either `BackupStorage` holds a connection string (Azurite, local), or
@@ -120,15 +114,8 @@ class StorageConnection:
 # -- app settings ------------------------------------------------------------------------------------
 # Each app setting the core reads is one field of Settings below: its name (the field's alias), its
 # default, its bounds and what it means, stated once. The README's "Configuration" table is generated
-# from them (settings_table; tests/unit/test_settings.py holds the README to it). Code reads a setting
-# as a Settings attribute; bootstrap hands the values on to the engine and the steps.
-
-
-@dataclass(frozen=True)
-class Shown:
-    """How the README's table shows a field's default, where the value itself would mislead."""
-
-    default: str
+# from them (python -m tools.settings_table). Code reads a setting as a Settings attribute; bootstrap
+# hands the values on to the engine and the steps.
 
 
 def _whole_number(value: object) -> object:
@@ -223,7 +210,7 @@ def _verification_servers(value: object) -> object:
 class Settings(BaseSettings):
     """The app settings, validated. ``from_environ`` reads them (the app's environment, or a given mapping);
     constructed directly (``Settings(storage=..., development_mode=True)``, in tests) it holds what it is
-    given and the defaults, and reads nothing."""
+    given, the app settings of the ``environ`` it is given, and the defaults; never ``os.environ``."""
 
     model_config = SettingsConfigDict(
         frozen=True, case_sensitive=True, validate_by_name=True, validate_by_alias=True, extra="forbid"
@@ -236,13 +223,13 @@ class Settings(BaseSettings):
         description="`true` accepts requests without Easy Auth, a local developer standing in when no principal "
         "is given (local development only; refused in Azure)",
     )
-    easy_auth_enabled: Annotated[Flag, Shown("unset")] = Field(
+    easy_auth_enabled: Flag = Field(
         False,
         validation_alias="WEBSITE_AUTH_ENABLED",
         description="set by App Service when App Service Authentication (Easy Auth) is on: only then are the "
         "principal headers trusted",
     )
-    running_in_azure: Annotated[bool, BeforeValidator(_present), Shown("unset")] = Field(
+    running_in_azure: Annotated[bool, BeforeValidator(_present)] = Field(
         False,
         validation_alias="WEBSITE_INSTANCE_ID",
         description="set by App Service on each instance: the app runs in Azure, where development mode is refused",
@@ -364,7 +351,7 @@ class Settings(BaseSettings):
         "(`make run`, the tests and Bicep set it); the API shows the next run from it",
     )
     verification_servers: Annotated[
-        dict[str, VerificationServer] | None, NoDecode, BeforeValidator(_verification_servers), Shown("none")
+        dict[str, VerificationServer] | None, NoDecode, BeforeValidator(_verification_servers)
     ] = Field(
         None,
         validation_alias=VERIFICATION_SERVERS,
@@ -397,43 +384,40 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Only what the constructor is given: from_environ passes the app settings it read.
-        return (init_settings,)
+        # What the constructor is given, then the app settings in its ``environ``; never os.environ itself.
+        return (init_settings, AppSettingsSource(settings_cls))
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """The settings from ``environ`` alone (default: the process environment). A bad value is a ValueError
         naming the app setting; a blank one counts as unset."""
         env = dict(os.environ if environ is None else environ)
-        values = {
-            **_AppSettingsSource(cls, env)(),
-            "storage": StorageConnection.from_settings(STORAGE_CONNECTION, env),
-            "environ": env,
-        }
+        storage = StorageConnection.from_settings(STORAGE_CONNECTION, env)
         try:
-            return cls(**values)
+            return cls(storage=storage, environ=env)
         except ValidationError as error:
             raise ValueError("; ".join(_describe(item) for item in error.errors(include_url=False))) from None
 
 
-class _AppSettingsSource(EnvSettingsSource):
-    """pydantic-settings' environment source over one mapping rather than ``os.environ`` (the way its own
-    DotEnvSettingsSource reads a file): each field by its alias, the app setting's name, case-sensitively."""
+class AppSettingsSource(PydanticBaseSettingsSource):
+    """Each field with an app setting's name (its alias) from the ``environ`` the constructor was given,
+    case-sensitively, blanks as unset; raw strings, left to the fields' validators."""
 
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        self._environ = environ
-        super().__init__(settings_cls, case_sensitive=True, env_ignore_empty=True)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return {name: value for name, value in self._environ.items() if value.strip()}
+    def _environ(self) -> Mapping[str, str]:
+        return self.current_state.get("environ") or {}
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         # By the app setting's name alone, never by the field's own (validate_by_name is for the constructor);
-        # storage and environ, which have none, from_environ builds itself.
+        # storage and environ, which have none, come from the constructor.
         name = field.validation_alias
         if not isinstance(name, str):
             return None, field_name, False
-        return self.env_vars.get(name), name, False
+        value = self._environ().get(name)
+        return (value if value and value.strip() else None), name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found = (self.get_field_value(field, name) for name, field in self.settings_cls.model_fields.items())
+        return {name: value for value, name, _ in found if value is not None}
 
 
 def _describe(error: ErrorDetails) -> str:
@@ -444,112 +428,3 @@ def _describe(error: ErrorDetails) -> str:
     if error["type"] == "less_than_equal":
         return f"app setting {name} must be at most {context['le']}, got {error['input']}"
     return f"app setting {name} {error['msg']}"
-
-
-# -- the README's table ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OtherSetting:
-    """An app setting read outside Settings: by the Functions host, a trigger, or an SDK client."""
-
-    shown: str  # as the table shows it (markdown)
-    names: tuple[str, ...]  # the settings themselves
-    default: str
-    meaning: str
-
-
-OTHER_SETTINGS_FIRST = (
-    OtherSetting(
-        f"`{STORAGE_CONNECTION}`",
-        (STORAGE_CONNECTION,),
-        "unset",
-        "connection string of the service's storage account (Azurite locally)",
-    ),
-    OtherSetting(
-        f"`{STORAGE_CONNECTION}__accountName` or `{STORAGE_CONNECTION}__blobServiceUri` / `__queueServiceUri` / "
-        "`__tableServiceUri`",
-        tuple(
-            f"{STORAGE_CONNECTION}__{suffix}"
-            for suffix in ("accountName", "blobServiceUri", "queueServiceUri", "tableServiceUri", "clientId")
-        ),
-        "unset",
-        f"identity-based connection (Azure); `{STORAGE_CONNECTION}__clientId` picks a user-assigned identity",
-    ),
-    OtherSetting(
-        "`AzureWebJobsStorage`", ("AzureWebJobsStorage",), "unset", "the Functions host's own storage (same forms)"
-    ),
-)
-OTHER_SETTINGS_LAST = (
-    *(
-        OtherSetting(
-            f"`{name}`",
-            (name,),
-            f"`{schedule}`",
-            f"NCRONTAB (six fields, UTC) of the {what}; required, as the timer names it (`make run`, the tests and "
-            "Bicep set it)",
-        )
-        for name, schedule, what in (
-            ("APPBACKUPS_WEEKLY_SCHEDULE", DEFAULT_SCHEDULES["APPBACKUPS_WEEKLY_SCHEDULE"], "weekly backups"),
-            (
-                "APPBACKUPS_MONTHLY_SCHEDULE",
-                DEFAULT_SCHEDULES["APPBACKUPS_MONTHLY_SCHEDULE"],
-                "monthly backups (it fires on Sundays; the first Sunday of each month counts)",
-            ),
-            ("APPBACKUPS_PRUNE_SCHEDULE", DEFAULT_SCHEDULES["APPBACKUPS_PRUNE_SCHEDULE"], "pruning"),
-            (
-                "APPBACKUPS_DRILL_SCHEDULE",
-                DEFAULT_SCHEDULES["APPBACKUPS_DRILL_SCHEDULE"],
-                "restore drills (the newest Finished backup of every environment that has not opted out)",
-            ),
-        )
-    ),
-    OtherSetting(
-        "`HTTPS_PROXY` / `HTTP_PROXY`",
-        ("HTTPS_PROXY", "HTTP_PROXY"),
-        "unset",
-        "a proxy for the storage clients; the blob clients read the environment (proxy variables, `~/.netrc`) on "
-        "each request only when one is set",
-    ),
-)
-
-
-def _shown_default(info: FieldInfo) -> str:
-    shown = next((item for item in info.metadata if isinstance(item, Shown)), None)
-    if shown is not None:
-        return shown.default
-    value = info.get_default(call_default_factory=True)
-    if value is None:
-        return "unset"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, frozenset):
-        return ", ".join(sorted(value)) or "none"
-    if isinstance(value, tuple):
-        return ", ".join(str(item) for item in value)
-    if isinstance(value, str):
-        return f"`{value}`"
-    minimum = next((item.ge for item in info.metadata if hasattr(item, "ge")), None)  # Field(ge=...), Field(le=...)
-    maximum = next((item.le for item in info.metadata if hasattr(item, "le")), None)
-    if maximum is not None:
-        return f"{value} ({minimum} to {maximum})"
-    if minimum is not None:
-        return f"{value} (at least {minimum})"
-    return str(value)
-
-
-def settings_table() -> str:
-    """The README's "Configuration" table, in markdown: every app setting, its default (with the bounds of a
-    number) and its meaning."""
-    rows = [
-        *((other.shown, other.default, other.meaning) for other in OTHER_SETTINGS_FIRST),
-        *(
-            (f"`{info.validation_alias}`", _shown_default(info), info.description or "")
-            for info in Settings.model_fields.values()
-            if isinstance(info.validation_alias, str)
-        ),
-        *((other.shown, other.default, other.meaning) for other in OTHER_SETTINGS_LAST),
-    ]
-    lines = ["| setting | default | meaning |", "|---|---|---|"]
-    lines += [f"| {name} | {default} | {meaning} |" for name, default, meaning in rows]
-    return "\n".join(lines) + "\n"

@@ -1,27 +1,15 @@
 """Settings (shared/config.py): each app setting is one field with its name, default, bounds and meaning;
-from_environ reads them from one mapping with errors that name the setting, and the README's table is
-generated from the fields and names nothing the code does not read."""
+from_environ reads them from one mapping, with errors that name the setting."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-from shared.config import (
-    OTHER_SETTINGS_FIRST,
-    OTHER_SETTINGS_LAST,
-    STORAGE_CONNECTION,
-    Settings,
-    StorageConnection,
-    settings_table,
-)
+from shared.config import STORAGE_CONNECTION, Settings, StorageConnection
 
-ROOT = Path(__file__).resolve().parents[2]
 CONNECTION = {STORAGE_CONNECTION: "UseDevelopmentStorage=true"}
-# Fields read through a property in other units: the MB settings are read in bytes.
-READ_AS = {"block_size_mb": "block_size", "upload_max_expanded_mb": "upload_expanded_limit"}
 
 
 def _app_settings() -> dict[str, str]:
@@ -31,24 +19,6 @@ def _app_settings() -> dict[str, str]:
         for name, info in Settings.model_fields.items()
         if isinstance(info.validation_alias, str)
     }
-
-
-def _code_outside_config() -> str:
-    paths = [
-        ROOT / "function_app.py",
-        *(ROOT / "functions").rglob("*.py"),
-        *(ROOT / "shared").rglob("*.py"),
-        *(ROOT / "devhost").rglob("*.py"),
-    ]
-    return "\n".join(path.read_text(encoding="utf-8") for path in paths if path != ROOT / "shared" / "config.py")
-
-
-def test_the_readme_table_is_the_one_generated_from_the_settings() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    begin, end = re.escape("<!-- generated from shared/config.py: settings_table() -->\n"), "<!-- end of the generated"
-    match = re.search(rf"{begin}(?P<table>.*?){end}", readme, re.S)
-    assert match, "README.md's Configuration section lost the markers around its generated table"
-    assert match["table"] == settings_table(), f"README.md's settings table is out of date; paste:\n{settings_table()}"
 
 
 def test_every_app_setting_field_has_a_default_and_a_meaning() -> None:
@@ -61,19 +31,6 @@ def test_every_app_setting_field_has_a_default_and_a_meaning() -> None:
     assert len(set(fields.values())) == len(fields), "two fields read the same app setting"
     required = {name for name, info in Settings.model_fields.items() if info.is_required()}
     assert required == {"storage"}
-
-
-def test_every_setting_the_table_documents_is_read_by_the_code() -> None:
-    code = _code_outside_config()
-    for name in _app_settings():
-        attribute = READ_AS.get(name, name)
-        assert hasattr(Settings, attribute) or attribute in Settings.model_fields, attribute
-        assert re.search(rf"\.{attribute}\b", code), f"Settings.{attribute} is documented but nothing reads it"
-    others = [name for other in (*OTHER_SETTINGS_FIRST, *OTHER_SETTINGS_LAST) for name in other.names]
-    for name in others:
-        if name.startswith(STORAGE_CONNECTION):
-            continue  # read by StorageConnection.from_settings, below
-        assert name in code, f"{name} is documented but nothing reads it"
 
 
 @pytest.mark.parametrize(
@@ -209,3 +166,10 @@ def test_constructed_directly_settings_hold_what_they_are_given(monkeypatch: pyt
     assert settings.environ == {}
     with pytest.raises(ValueError, match="develop_mode"):
         Settings(storage=storage, develop_mode=True)  # type: ignore[call-arg]
+
+
+def test_constructed_directly_the_given_values_win_over_the_given_environ() -> None:
+    storage = StorageConnection(connection_string="UseDevelopmentStorage=true")
+    environ = {"APPBACKUPS_COPY_CONCURRENCY": "3", "APPBACKUPS_BLOCK_SIZE_MB": "2"}
+    settings = Settings(storage=storage, environ=environ, copy_concurrency=5)
+    assert (settings.copy_concurrency, settings.block_size_mb) == (5, 2)
