@@ -74,6 +74,7 @@ def test_a_cancel_written_meanwhile_is_merged_and_then_stops_the_step(world):
     current = catalog.get("op-1")
     catalog.save(replace(current, cancel_requested_by=Actor("bob", "Bob")))
     lease.check()  # not seen yet: the worker learns at its next write
+    assert not lease.cancel_requested
     saved = lease.commit(lambda record: record.with_step(0, message="still mine"))
     assert saved.lease_owner == "mine"
     assert saved.cancel_requested_by == Actor("bob", "Bob")
@@ -82,15 +83,17 @@ def test_a_cancel_written_meanwhile_is_merged_and_then_stops_the_step(world):
         lease.check()
 
 
-def test_a_cancel_is_not_a_reason_to_stop_an_undo_or_past_the_point_of_no_return(world):
+@pytest.mark.parametrize("changes", [{"no_return": "switched"}, {"ending": OperationStatus.CANCELLED}])
+def test_a_cancel_is_not_a_reason_to_stop_an_undo_or_past_the_point_of_no_return(world, changes):
     _, catalog, lease = world
-    current = catalog.get("op-1")
-    catalog.save(replace(current, cancel_requested_by=Actor("bob", "Bob"), no_return="switched"))
-    lease.commit(lambda record: record)
-    lease.check()
-    catalog.save(replace(catalog.get("op-1"), no_return="", ending=OperationStatus.CANCELLED))
-    lease.commit(lambda record: record)
-    lease.check()
+    catalog.save(replace(catalog.get("op-1"), cancel_requested_by=Actor("bob", "Bob"), **changes))
+    saved = lease.commit(lambda record: record.with_step(0, message="going on"))
+    assert saved.cancel_requested_by == Actor("bob", "Bob"), "the cancel was merged: the worker has seen it"
+    assert (saved.lease_owner, saved.steps[0].message) == ("mine", "going on")
+    assert not lease.cancel_requested
+    assert not lease.step_stopping().is_set()
+    lease.check()  # no CancelRequested: the step carries on
+    assert catalog.get("op-1").steps[0].message == "going on"
 
 
 def test_another_owner_means_the_lease_is_lost(world):
