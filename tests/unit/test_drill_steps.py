@@ -8,8 +8,8 @@ import json
 from dataclasses import replace
 
 import pytest
-from shared.adapters.postgres.snapshot import ALL_FILE_DOCUMENTS_QUERY
 
+from shared.adapters.postgres.snapshot import ALL_FILE_DOCUMENTS_QUERY
 from shared.backups.layout import ROWS, backup_folder, read_file_list
 from shared.domain.access import Principal
 from shared.domain.environments import VerificationQuery
