@@ -1,6 +1,6 @@
 """Table Storage seam: a small row store with ETag concurrency, paging and a faithful in-memory twin.
 Besides ``RowExists`` and ``RowChanged``, the Azure adapter raises only ``StorageFault`` (translated from
-the SDK's exceptions)."""
+the SDK's exceptions). Whether a store returns rows in key order is a declared capability (``sorts_by_key``)."""
 
 from __future__ import annotations
 
@@ -50,8 +50,18 @@ class RowPage:
     continuation: str | None
 
 
+class UnsortedTable(TypeError):
+    """A table that does not return rows in key order was given to code that relies on that order."""
+
+
 class RowTable(Protocol):
     """What the catalog needs from a table. Implemented on Azure Tables and in memory."""
+
+    @property
+    def sorts_by_key(self) -> bool:
+        """True when ``query`` returns rows in ascending (PartitionKey, RowKey) order across pages, as Azure
+        Tables does; newest-first paging relies on it. A store without that order (Cosmos DB's Table API)
+        says False."""
 
     def get(self, partition_key: str, row_key: str) -> Row | None: ...
 
@@ -73,6 +83,17 @@ class RowTable(Protocol):
         limit: int | None = None,
         continuation: str | None = None,
     ) -> RowPage: ...
+
+
+def require_sorted(table: RowTable, user: str) -> RowTable:
+    """The table, when it declares that it returns rows in key order; ``user`` names what relies on it."""
+    if not table.sorts_by_key:
+        name = getattr(table, "name", "")
+        raise UnsortedTable(
+            f"{user} relies on rows coming back in key order, and the table {name!r} "
+            f"({type(table).__name__}) does not declare sorts_by_key."
+        )
+    return table
 
 
 def iterate(table: RowTable, partition_key: str | None = None, **criteria: Any) -> Iterator[Row]:
@@ -138,6 +159,8 @@ def _prefix_upper_bound(prefix: str) -> str:
 
 
 class AzureRowTable:
+    sorts_by_key = True  # Azure Tables (and Azurite) return entities in PartitionKey, RowKey order
+
     def __init__(self, client: TableClient) -> None:
         self._client = client
 
@@ -227,6 +250,8 @@ class AzureRowTable:
 
 class MemoryRowTable:
     """An in-memory table with Azure Tables' ordering, ETag and paging behaviour, for unit tests."""
+
+    sorts_by_key = True
 
     def __init__(self, name: str = "memory") -> None:
         self.name = name

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.adapters.tables import Row, RowTable
-from shared.catalog.codec import from_iso, newest_first_key, to_iso
+from shared.catalog.codec import Codec, from_iso, newest_first_key, to_iso
+from shared.catalog.repository import KeyOrderedRepository
 from shared.clock import Clock
 from shared.domain.access import Principal
 from shared.domain.activity import Action, ActivityEntry, Outcome
@@ -43,21 +44,25 @@ def _from_row(row: Row) -> ActivityEntry:
     )
 
 
+_CODEC = Codec(_to_row, _from_row, lambda entry: f"Activity entry {entry.id}")
+
+
 class ActivityCatalog:
+    """Newest entry first."""
+
     def __init__(self, table: RowTable) -> None:
-        self._table = table
+        self._entries = KeyOrderedRepository(table, _CODEC)
 
     def append(self, entry: ActivityEntry) -> ActivityEntry:
         """Write the entry; writing the same entry (same id) again replaces it, so a repeated step
         that logs under a checkpointed id logs once."""
-        self._table.upsert(_to_row(entry))
+        self._entries.put(entry)
         return entry
 
     def page(
         self, environment_id: str, *, limit: int, continuation: str | None
     ) -> tuple[list[ActivityEntry], str | None]:
-        result = self._table.query(environment_id, limit=limit, continuation=continuation)
-        return [_from_row(row) for row in result.rows], result.continuation
+        return self._entries.page(environment_id, limit=limit, continuation=continuation)
 
 
 def namespace_log(namespace: str) -> str:

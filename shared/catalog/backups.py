@@ -6,11 +6,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
-from shared.catalog.codec import dumps, from_iso, loads, to_iso
+from shared.adapters.tables import Row, RowTable
+from shared.catalog.codec import Codec, dumps, from_iso, loads, to_iso
+from shared.catalog.repository import KeyOrderedRepository
 from shared.domain.backups import Actor, Backup, BackupStatus, Tier
 from shared.domain.verification import Verification
-from shared.errors import AlreadyExists, NotFound, StaleRecord
+from shared.errors import NotFound
 
 _RESULT_FIELDS = (
     "deployment_package",
@@ -94,46 +95,35 @@ def _from_row(row: Row) -> Backup:
     )
 
 
+def _not_found(environment_id: str, backup_id: str) -> NotFound:
+    return NotFound(f"Environment {environment_id!r} has no backup {backup_id!r}.", code="backup_not_found")
+
+
+_CODEC = Codec(_to_row, _from_row, lambda backup: f"Backup {backup.id}")
+
+
 class BackupCatalog:
     def __init__(self, table: RowTable) -> None:
-        self._table = table
+        self._backups = KeyOrderedRepository(table, _CODEC, exists_code="backup_exists")
 
     def find(self, environment_id: str, backup_id: str) -> Backup | None:
-        row = self._table.get(environment_id, backup_id)
-        return _from_row(row) if row else None
+        return self._backups.load(environment_id, backup_id)
 
     def get(self, environment_id: str, backup_id: str) -> Backup:
         backup = self.find(environment_id, backup_id)
         if backup is None:
-            raise NotFound(f"Environment {environment_id!r} has no backup {backup_id!r}.", code="backup_not_found")
+            raise _not_found(environment_id, backup_id)
         return backup
 
     def add(self, backup: Backup) -> Backup:
-        try:
-            stored = self._table.insert(_to_row(backup))
-        except RowExists as error:
-            raise AlreadyExists(f"Backup {backup.id} exists already.", code="backup_exists") from error
-        return replace(backup, etag=stored.etag)
+        return self._backups.insert(backup)
 
     def save(self, backup: Backup) -> Backup:
         """Write only if nobody changed the backup since it was read (its ETag)."""
-        try:
-            stored = self._table.replace(_to_row(backup), backup.etag)
-        except RowChanged as error:
-            raise StaleRecord(
-                f"Backup {backup.id} was changed by another request; read it again and retry.",
-                code="concurrent_update",
-            ) from error
-        return replace(backup, etag=stored.etag)
+        return self._backups.save(backup)
 
     def delete(self, backup: Backup) -> None:
-        try:
-            self._table.delete(backup.environment_id, backup.id, etag=backup.etag)
-        except RowChanged as error:
-            raise StaleRecord(
-                f"Backup {backup.id} was changed by another request; read it again and retry.",
-                code="concurrent_update",
-            ) from error
+        self._backups.delete(backup)
 
     def mark_in_use(self, environment_id: str, backup_id: str, user: str) -> Backup:
         """Record that ``user`` (e.g. "restore <id>") relies on the backup: it cannot be deleted or pruned."""
@@ -149,48 +139,36 @@ class BackupCatalog:
     def _update_users(
         self, environment_id: str, backup_id: str, change: Callable[[tuple[str, ...]], tuple[str, ...]]
     ) -> Backup:
-        for attempt in range(5):
-            backup = self.get(environment_id, backup_id)
-            users = change(backup.in_use_by)
-            if users == backup.in_use_by:
-                return backup
-            try:
-                return self.save(replace(backup, in_use_by=users))
-            except StaleRecord:
-                if attempt == 4:
-                    raise
-        raise AssertionError("unreachable")
+        return self._change(
+            environment_id, backup_id, lambda backup: replace(backup, in_use_by=change(backup.in_use_by)), attempts=5
+        )
 
     def update(self, environment_id: str, backup_id: str, change: Callable[[Backup], Backup]) -> Backup:
         """Apply ``change`` to the backup as it is now, reading it again when another writer was first."""
-        for attempt in range(8):
-            backup = self.get(environment_id, backup_id)
-            changed = change(backup)
-            if changed == backup:
-                return backup
-            try:
-                return self.save(changed)
-            except StaleRecord:
-                if attempt == 7:
-                    raise
-        raise AssertionError("unreachable")
+        return self._change(environment_id, backup_id, change, attempts=8)
+
+    def _change(
+        self, environment_id: str, backup_id: str, change: Callable[[Backup], Backup], *, attempts: int
+    ) -> Backup:
+        backup = self._backups.update(environment_id, backup_id, change, attempts=attempts)
+        if backup is None:
+            raise _not_found(environment_id, backup_id)
+        return backup
 
     def page(self, environment_id: str, *, limit: int, continuation: str | None) -> tuple[list[Backup], str | None]:
-        result = self._table.query(environment_id, limit=limit, continuation=continuation)
-        return [_from_row(row) for row in result.rows], result.continuation
+        """Newest first."""
+        return self._backups.page(environment_id, limit=limit, continuation=continuation)
 
     def of_environment(self, environment_id: str) -> Iterator[Backup]:
         """Newest first."""
-        return (_from_row(row) for row in iterate(self._table, environment_id))
+        return self._backups.all(environment_id)
 
     def latest_finished(self, environment_id: str) -> Backup | None:
-        for row in iterate(self._table, environment_id, equals={"Status": BackupStatus.FINISHED.value}):
-            return _from_row(row)
-        return None
+        return self._backups.first(environment_id, equals={"Status": BackupStatus.FINISHED.value})
 
     def in_use(self) -> Iterator[Backup]:
         """Backups that some restore or download says it relies on."""
-        return (_from_row(row) for row in iterate(self._table, equals={"InUse": True}))
+        return self._backups.all(equals={"InUse": True})
 
     def work_on(self, environment_id: str) -> list[str]:
         """What runs on the environment's backups now, read-only: each backup being made (a backup, a
@@ -205,4 +183,4 @@ class BackupCatalog:
         return work
 
     def processing(self) -> Iterator[Backup]:
-        return (_from_row(row) for row in iterate(self._table, equals={"Status": BackupStatus.PROCESSING.value}))
+        return self._backups.all(equals={"Status": BackupStatus.PROCESSING.value})

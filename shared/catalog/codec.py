@@ -1,14 +1,31 @@
-"""Helpers to keep catalog rows readable: a few queryable columns plus one JSON body."""
+"""How records become rows: a ``Codec`` per kind of record, and helpers to keep rows readable (a few
+queryable columns plus one JSON body)."""
 
 from __future__ import annotations
 
 import json
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+from shared.adapters.tables import Row
 
 _MAX_MICROS = 10**16 - 1  # beyond the year 2286
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Codec(Generic[T]):
+    """How a record is written to a row (its ETag included) and read back, and how messages name it
+    ("Backup 0123…")."""
+
+    to_row: Callable[[T], Row]
+    from_row: Callable[[Row], T]
+    name: Callable[[T], str]
 
 
 def to_iso(moment: datetime | None) -> str | None:

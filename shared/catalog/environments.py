@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
-from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
-from shared.catalog.codec import dumps, from_iso, loads, to_iso
+from shared.adapters.tables import Row, RowTable
+from shared.catalog.codec import Codec, dumps, from_iso, loads, to_iso
+from shared.catalog.repository import Repository
 from shared.domain.environments import (
     DatabaseConnection,
     Environment,
@@ -17,7 +17,7 @@ from shared.domain.environments import (
     VerificationQuery,
 )
 from shared.domain.verification import LastDrill
-from shared.errors import Conflict, NotFound, StaleRecord
+from shared.errors import AlreadyExists, Conflict, NotFound
 
 _ROW_KEY = "environment"
 
@@ -102,13 +102,15 @@ def _from_row(row: Row) -> Environment:
     )
 
 
+_CODEC = Codec(_to_row, _from_row, lambda environment: f"Environment {environment.id!r}")
+
+
 class EnvironmentCatalog:
     def __init__(self, table: RowTable) -> None:
-        self._table = table
+        self._environments = Repository(table, _CODEC)
 
     def find(self, environment_id: str) -> Environment | None:
-        row = self._table.get(environment_id, _ROW_KEY)
-        return _from_row(row) if row else None
+        return self._environments.load(environment_id, _ROW_KEY)
 
     def get(self, environment_id: str) -> Environment:
         environment = self.find(environment_id)
@@ -119,7 +121,7 @@ class EnvironmentCatalog:
     def all(self) -> list[Environment]:
         """Every row, deregistered environments included: pruning still expires their backups and must count
         what those refer to. What lists environments to people or checks them uses ``registered``."""
-        environments = [_from_row(row) for row in iterate(self._table) if row.row_key == _ROW_KEY]
+        environments = list(self._environments.all(row_key_prefix=_ROW_KEY))
         return sorted(environments, key=lambda environment: (environment.namespace, environment.id))
 
     def registered(self) -> list[Environment]:
@@ -127,38 +129,18 @@ class EnvironmentCatalog:
 
     def add(self, environment: Environment) -> Environment:
         try:
-            stored = self._table.insert(_to_row(environment))
-        except RowExists as error:
+            return self._environments.insert(environment)
+        except AlreadyExists as error:
             raise Conflict(
                 f"Environment {environment.id!r} was registered at the same time by another request.",
                 code="concurrent_update",
             ) from error
-        return replace(environment, etag=stored.etag)
 
     def save(self, environment: Environment) -> Environment:
         """Write the environment only if nobody changed it since it was read (its ETag)."""
-        try:
-            stored = self._table.replace(_to_row(environment), environment.etag)
-        except RowChanged as error:
-            raise StaleRecord(
-                f"Environment {environment.id!r} was changed by another request; read it again and retry.",
-                code="concurrent_update",
-            ) from error
-        return replace(environment, etag=stored.etag)
+        return self._environments.save(environment)
 
     def update(self, environment_id: str, change: Callable[[Environment], Environment]) -> Environment | None:
         """Apply ``change`` to the environment as it is now, reading it again when another writer was first.
         None when it does not exist."""
-        for attempt in range(8):
-            environment = self.find(environment_id)
-            if environment is None:
-                return None
-            changed = change(environment)
-            if changed == environment:
-                return environment
-            try:
-                return self.save(changed)
-            except StaleRecord:
-                if attempt == 7:
-                    raise
-        raise AssertionError("unreachable")
+        return self._environments.update(environment_id, _ROW_KEY, change)

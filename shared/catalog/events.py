@@ -4,14 +4,14 @@ per event on its way there, newest event first, with its attempts)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import datetime
 
-from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
-from shared.catalog.codec import dumps, from_iso, loads, to_iso
+from shared.adapters.tables import Row, RowTable
+from shared.catalog.codec import Codec, dumps, from_iso, loads, to_iso
+from shared.catalog.repository import KeyOrderedRepository, Repository
 from shared.domain.backups import Actor
 from shared.domain.events import Attempt, Delivery, DeliveryStatus, Webhook
-from shared.errors import AlreadyExists, NotFound, StaleRecord
+from shared.errors import NotFound
 
 _MAX_MILLIS = 10**13 - 1
 KEPT_ATTEMPTS = 20  # the most recent attempts a delivery row keeps (a day of retries is 8)
@@ -50,13 +50,15 @@ def _webhook_from_row(row: Row) -> Webhook:
     )
 
 
+_WEBHOOK_CODEC = Codec(_webhook_to_row, _webhook_from_row, lambda webhook: f"Webhook {webhook.id}")
+
+
 class WebhookCatalog:
     def __init__(self, table: RowTable) -> None:
-        self._table = table
+        self._webhooks = Repository(table, _WEBHOOK_CODEC)
 
     def find(self, namespace: str, webhook_id: str) -> Webhook | None:
-        row = self._table.get(namespace, webhook_id)
-        return _webhook_from_row(row) if row else None
+        return self._webhooks.load(namespace, webhook_id)
 
     def get(self, namespace: str, webhook_id: str) -> Webhook:
         webhook = self.find(namespace, webhook_id)
@@ -65,24 +67,16 @@ class WebhookCatalog:
         return webhook
 
     def of_namespace(self, namespace: str) -> list[Webhook]:
-        return [_webhook_from_row(row) for row in iterate(self._table, namespace)]
+        return list(self._webhooks.all(namespace))
 
     def add(self, webhook: Webhook) -> Webhook:
-        try:
-            stored = self._table.insert(_webhook_to_row(webhook))
-        except RowExists as error:
-            raise AlreadyExists(f"Webhook {webhook.id} exists already.") from error
-        return replace(webhook, etag=stored.etag)
+        return self._webhooks.insert(webhook)
 
     def save(self, webhook: Webhook) -> Webhook:
-        try:
-            stored = self._table.replace(_webhook_to_row(webhook), webhook.etag)
-        except RowChanged as error:
-            raise StaleRecord(f"Webhook {webhook.id} was changed by another request; try again.") from error
-        return replace(webhook, etag=stored.etag)
+        return self._webhooks.save(webhook)
 
     def remove(self, namespace: str, webhook_id: str) -> None:
-        self._table.delete(namespace, webhook_id)
+        self._webhooks.remove(namespace, webhook_id)
 
 
 def delivery_key(event_time: datetime, event_id: str) -> str:
@@ -145,42 +139,38 @@ def _delivery_from_row(row: Row) -> Delivery:
     )
 
 
+_DELIVERY_CODEC = Codec(
+    _delivery_to_row, _delivery_from_row, lambda delivery: f"Delivery of {delivery.event_id} to {delivery.target}"
+)
+
+
 class DeliveryCatalog:
+    """Newest event first."""
+
     def __init__(self, table: RowTable) -> None:
-        self._table = table
+        self._deliveries = KeyOrderedRepository(table, _DELIVERY_CODEC)
 
     def find(self, target: str, key: str) -> Delivery | None:
-        row = self._table.get(target, key)
-        return _delivery_from_row(row) if row else None
+        return self._deliveries.load(target, key)
 
     def add(self, delivery: Delivery) -> Delivery:
         """Record a new delivery; raises AlreadyExists when this event is on its way to this target already."""
-        try:
-            stored = self._table.insert(_delivery_to_row(delivery))
-        except RowExists as error:
-            raise AlreadyExists(f"Event {delivery.event_id} is on its way to {delivery.target} already.") from error
-        return replace(delivery, etag=stored.etag)
+        return self._deliveries.insert(delivery)
 
     def save(self, delivery: Delivery) -> Delivery:
-        try:
-            stored = self._table.replace(_delivery_to_row(delivery), delivery.etag)
-        except RowChanged as error:
-            raise StaleRecord(f"Delivery of {delivery.event_id} was changed meanwhile.") from error
-        return replace(delivery, etag=stored.etag)
+        return self._deliveries.save(delivery)
 
     def page(self, target: str, *, limit: int, continuation: str | None) -> tuple[list[Delivery], str | None]:
-        page = self._table.query(target, limit=limit, continuation=continuation)
-        return [_delivery_from_row(row) for row in page.rows], page.continuation
+        return self._deliveries.page(target, limit=limit, continuation=continuation)
 
     def latest(self, target: str) -> Delivery | None:
-        deliveries, _ = self.page(target, limit=1, continuation=None)
-        return deliveries[0] if deliveries else None
+        return self._deliveries.first(target)
 
     def of_target(self, target: str) -> Iterator[Delivery]:
-        return (_delivery_from_row(row) for row in iterate(self._table, target))
+        return self._deliveries.all(target)
 
     def remove(self, delivery: Delivery) -> None:
-        self._table.delete(delivery.target, delivery_key(delivery.event_time, delivery.event_id))
+        self._deliveries.remove(delivery.target, delivery_key(delivery.event_time, delivery.event_id))
 
     def all(self) -> Iterator[Delivery]:
-        return (_delivery_from_row(row) for row in iterate(self._table))
+        return self._deliveries.all()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from shared.adapters.tables import Row, RowTable, iterate
-from shared.catalog.codec import from_iso, to_iso
+from shared.adapters.tables import Row, RowTable
+from shared.catalog.codec import Codec, from_iso, to_iso
+from shared.catalog.repository import Repository
 from shared.domain.access import Membership, Permission
 
 
@@ -19,6 +20,7 @@ def _to_row(membership: Membership) -> Row:
             "GrantedBy": membership.granted_by,
             "GrantedOn": to_iso(membership.granted_on),
         },
+        membership.etag,
     )
 
 
@@ -34,27 +36,24 @@ def _from_row(row: Row) -> Membership:
     )
 
 
+_CODEC = Codec(_to_row, _from_row, lambda membership: f"The membership of {membership.principal_id}")
+
+
 class MemberCatalog:
     def __init__(self, table: RowTable) -> None:
-        self._table = table
+        self._members = Repository(table, _CODEC)
 
     def find(self, namespace: str, principal_id: str) -> Membership | None:
-        row = self._table.get(namespace, principal_id)
-        return _from_row(row) if row else None
+        return self._members.load(namespace, principal_id)
 
     def of_namespace(self, namespace: str) -> list[Membership]:
-        return [_from_row(row) for row in iterate(self._table, namespace)]
+        return list(self._members.all(namespace))
 
     def of_principal(self, principal_id: str) -> Iterator[Membership]:
-        return (
-            row_membership
-            for row_membership in map(_from_row, iterate(self._table))
-            if row_membership.principal_id == principal_id
-        )
+        return (membership for membership in self._members.all() if membership.principal_id == principal_id)
 
     def put(self, membership: Membership) -> Membership:
-        stored = self._table.upsert(_to_row(membership))
-        return _from_row(stored)
+        return self._members.put(membership)
 
     def remove(self, namespace: str, principal_id: str) -> None:
-        self._table.delete(namespace, principal_id)
+        self._members.remove(namespace, principal_id)

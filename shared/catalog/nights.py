@@ -6,14 +6,14 @@ first claims the night with a backup id; the others only raise its tier to the l
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import date, datetime
 
-from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
-from shared.catalog.codec import from_iso, to_iso
+from shared.adapters.tables import Row, RowTable
+from shared.catalog.codec import Codec, from_iso, to_iso
+from shared.catalog.repository import KeyOrderedRepository
 from shared.domain.backups import Tier
 from shared.domain.schedules import ScheduledNight
-from shared.errors import StaleRecord
+from shared.errors import AlreadyExists
 
 
 def _row_key(night: date) -> str:
@@ -46,40 +46,36 @@ def _from_row(row: Row) -> ScheduledNight:
     )
 
 
+_CODEC = Codec(_to_row, _from_row, lambda record: f"The schedule record of {record.night.isoformat()}")
+
+
 class NightCatalog:
+    """Newest night first."""
+
     def __init__(self, table: RowTable) -> None:
-        self._table = table
+        self._nights = KeyOrderedRepository(table, _CODEC)
 
     def night(self, environment_id: str, night: date, now: datetime) -> ScheduledNight:
         """The night's row, created (unclaimed) if no timer has come for it yet."""
-        row = self._table.get(environment_id, _row_key(night))
-        if row is not None:
-            return _from_row(row)
+        record = self._nights.load(environment_id, _row_key(night))
+        if record is not None:
+            return record
         try:
-            stored = self._table.insert(_to_row(ScheduledNight(environment_id, night, now)))
-        except RowExists:
-            row = self._table.get(environment_id, _row_key(night))
-            assert row is not None
-            return _from_row(row)
-        return _from_row(stored)
+            return self._nights.insert(ScheduledNight(environment_id, night, now))
+        except AlreadyExists:
+            record = self._nights.load(environment_id, _row_key(night))
+            assert record is not None
+            return record
 
     def save(self, record: ScheduledNight) -> ScheduledNight:
-        try:
-            stored = self._table.replace(_to_row(record), record.etag)
-        except RowChanged as error:
-            raise StaleRecord("The night's schedule record changed concurrently.") from error
-        return replace(record, etag=stored.etag)
+        return self._nights.save(record)
 
     def latest(self, environment_id: str) -> ScheduledNight | None:
-        for row in iterate(self._table, environment_id):
-            record = _from_row(row)
-            if record.backup_id:
-                return record
-        return None
+        return next((record for record in self._nights.all(environment_id) if record.backup_id), None)
 
     def of_environment(self, environment_id: str) -> Iterator[ScheduledNight]:
         """Newest night first."""
-        return (_from_row(row) for row in iterate(self._table, environment_id))
+        return self._nights.all(environment_id)
 
     def forget(self, record: ScheduledNight) -> None:
-        self._table.delete(record.environment_id, _row_key(record.night))
+        self._nights.remove(record.environment_id, _row_key(record.night))

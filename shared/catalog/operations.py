@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import Any
 
-from shared.adapters.tables import Row, RowChanged, RowExists, RowTable, iterate
-from shared.catalog.codec import dumps, from_iso, loads, to_iso
+from shared.adapters.tables import Row, RowTable
+from shared.catalog.codec import Codec, dumps, from_iso, loads, to_iso
+from shared.catalog.repository import Repository
 from shared.domain.backups import Actor
 from shared.domain.operations import Operation, OperationStatus, Progress, Step, StepStatus
-from shared.errors import AlreadyExists, NotFound, StaleRecord
+from shared.errors import NotFound
 
 _ROW_KEY = "operation"
 
@@ -113,13 +114,15 @@ def _from_row(row: Row) -> Operation:
     )
 
 
+_CODEC = Codec(_to_row, _from_row, lambda operation: f"Operation {operation.id}")
+
+
 class OperationCatalog:
     def __init__(self, table: RowTable) -> None:
-        self._table = table
+        self._operations = Repository(table, _CODEC, exists_code="operation_exists")
 
     def find(self, operation_id: str) -> Operation | None:
-        row = self._table.get(operation_id, _ROW_KEY)
-        return _from_row(row) if row else None
+        return self._operations.load(operation_id, _ROW_KEY)
 
     def get(self, operation_id: str, kind: str | None = None) -> Operation:
         operation = self.find(operation_id)
@@ -129,31 +132,23 @@ class OperationCatalog:
         return operation
 
     def add(self, operation: Operation) -> Operation:
-        try:
-            stored = self._table.insert(_to_row(operation))
-        except RowExists as error:
-            raise AlreadyExists(f"Operation {operation.id} exists already.", code="operation_exists") from error
-        return replace(operation, etag=stored.etag)
+        return self._operations.insert(operation)
 
     def save(self, operation: Operation) -> Operation:
-        try:
-            stored = self._table.replace(_to_row(operation), operation.etag)
-        except RowChanged as error:
-            raise StaleRecord(f"Operation {operation.id} was changed concurrently.") from error
-        return replace(operation, etag=stored.etag)
+        return self._operations.save(operation)
 
     def delete(self, operation: Operation) -> None:
-        self._table.delete(operation.id, _ROW_KEY, etag=operation.etag)
+        self._operations.delete(operation)
 
     def open_operations(self) -> Iterator[Operation]:
         """Operations with work left: running, undoing, or not yet past what follows their end."""
-        return (_from_row(row) for row in iterate(self._table, equals={"Open": True}))
+        return self._operations.all(equals={"Open": True})
 
     def running(self, environment_id: str | None = None) -> Iterator[Operation]:
         equals: dict[str, object] = {"Status": OperationStatus.RUNNING.value}
         if environment_id is not None:
             equals["EnvironmentId"] = environment_id
-        return (_from_row(row) for row in iterate(self._table, equals=equals))
+        return self._operations.all(equals=equals)
 
     def of_kind(self, kind: str, status: OperationStatus) -> Iterator[Operation]:
-        return (_from_row(row) for row in iterate(self._table, equals={"Kind": kind, "Status": status.value}))
+        return self._operations.all(equals={"Kind": kind, "Status": status.value})

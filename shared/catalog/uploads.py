@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 
-from shared.adapters.tables import Row, RowChanged, RowTable, iterate
-from shared.catalog.codec import from_iso, to_iso
+from shared.adapters.tables import Row, RowTable
+from shared.catalog.codec import Codec, from_iso, to_iso
+from shared.catalog.repository import Repository
 from shared.domain.backups import Actor
 from shared.domain.uploads import UploadSession, UploadStatus
-from shared.errors import NotFound, StaleRecord
+from shared.errors import NotFound
 
 
 def _to_row(session: UploadSession) -> Row:
@@ -51,26 +51,24 @@ def _from_row(row: Row) -> UploadSession:
     )
 
 
+_CODEC = Codec(_to_row, _from_row, lambda session: f"Upload {session.id}")
+
+
 class UploadCatalog:
     def __init__(self, table: RowTable) -> None:
-        self._table = table
+        self._sessions = Repository(table, _CODEC)
 
     def add(self, session: UploadSession) -> UploadSession:
-        stored = self._table.insert(_to_row(session))
-        return replace(session, etag=stored.etag)
+        return self._sessions.insert(session)
 
     def get(self, environment_id: str, upload_id: str) -> UploadSession:
-        row = self._table.get(environment_id, upload_id)
-        if row is None:
+        session = self._sessions.load(environment_id, upload_id)
+        if session is None:
             raise NotFound(f"Environment {environment_id!r} has no upload {upload_id!r}.", code="upload_not_found")
-        return _from_row(row)
+        return session
 
     def save(self, session: UploadSession) -> UploadSession:
-        try:
-            stored = self._table.replace(_to_row(session), session.etag)
-        except RowChanged as error:
-            raise StaleRecord(f"Upload {session.id} was changed by another request.") from error
-        return replace(session, etag=stored.etag)
+        return self._sessions.save(session)
 
     def open_sessions(self) -> Iterator[UploadSession]:
-        return (_from_row(row) for row in iterate(self._table, equals={"Status": UploadStatus.OPEN.value}))
+        return self._sessions.all(equals={"Status": UploadStatus.OPEN.value})

@@ -1,12 +1,16 @@
-"""The in-memory table must behave like Azure Tables (Azurite) for everything the catalog relies on."""
+"""The in-memory table must behave like Azure Tables (Azurite) for everything the catalog relies on,
+the key order it declares (``sorts_by_key``) included."""
 
+import random
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.data.tables import TableClient, TableServiceClient
 
 from shared.adapters.errors import StorageFault, StorageNotFound
 from shared.adapters.tables import AzureRowTable, MemoryRowTable, Row, RowChanged, RowExists, iterate
+from shared.catalog.codec import newest_first_key
 from shared.faults import is_transient
 from tools.azurite import connection_string
 
@@ -86,6 +90,36 @@ def test_query_orders_filters_and_pages(table):
             break
     assert keys == ["a", "ab", "b", "c", "d"]
     assert pages >= 3
+
+
+def test_a_table_that_declares_it_sorts_by_key_returns_every_query_in_key_order_across_pages(table):
+    """What newest-first paging relies on: keys of different lengths and cases, newest-first keys, several
+    partitions, written in random order, come back sorted by (PartitionKey, RowKey) on every query."""
+    assert table.sorts_by_key is True
+    start = datetime(2026, 10, 22, tzinfo=UTC)
+    newest_first = [newest_first_key(start + timedelta(seconds=s)) for s in (0, 1, 59, 3600, 86400 * 400)]
+    plain = ["a", "ab", "B", "b", "10", "9", "0-x", "0_x", "Z~", "a-b"]
+    rows = [(partition, key) for partition in ("p1", "P1", "p10", "p9") for key in plain[:4]]
+    rows += [("p1", key) for key in plain[4:] + newest_first]
+    random.Random(25).shuffle(rows)
+    for number, (partition, key) in enumerate(rows):
+        table.insert(Row(partition, key, {"Kind": "even" if number % 2 == 0 else "odd"}))
+    kinds = {(row.partition_key, row.row_key): row["Kind"] for row in iterate(table)}
+
+    def paged(partition_key=None, **criteria):
+        keys, token = [], None
+        while True:
+            page = table.query(partition_key, limit=3, continuation=token, **criteria)
+            keys.extend((row.partition_key, row.row_key) for row in page.rows)
+            token = page.continuation
+            if token is None:
+                return keys
+
+    assert paged() == sorted(rows)
+    assert paged("p1") == sorted(row for row in rows if row[0] == "p1")
+    assert paged("p1", row_key_prefix="0") == sorted(row for row in rows if row[0] == "p1" and row[1][0] == "0")
+    assert paged(equals={"Kind": "odd"}) == sorted(row for row in rows if kinds[row] == "odd")
+    assert [key for _, key in paged("p1") if key in newest_first] == newest_first[::-1]  # newest first
 
 
 def test_quotes_in_values_are_escaped(table):
