@@ -335,7 +335,7 @@ def run(arguments, dataset, layouts, suffix: str, nights: int) -> dict:  # type:
             backup_list[name].append(backup)
         print(
             f"night {night + 1}: today {backups['today'][-1]:.2f} s, ours {backups['ours'][-1]:.2f} s "
-            f"(dump {backups['ours'][-1].dump_size} bytes uncompressed, {backups['today'][-1].dump_size} "
+            f"(dump {backup_list['ours'][-1].dump_size} bytes uncompressed, {backup_list['today'][-1].dump_size} "
             f"compressed)",
             flush=True,
         )

@@ -392,7 +392,7 @@ def test_a_backup_is_cancelled_while_it_is_made_and_leaves_nothing(harness, serv
     bob = Principal(id="bob", name="Bob")
 
     def cancel_while_dumping(exported):
-        services.backups.cancel(app.environment_id, backup.id, bob)
+        services.backups.cancel(app.environment_id, backup_record.id, bob)
 
     services.backup_steps.hooks = BackupHooks(after_snapshot_exported=cancel_while_dumping)
     backup_record = services.backups.request(app.environment_id, ADA)
