@@ -10,19 +10,19 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, TypeVar
 
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
+from shared.access.authorization import Access, Asked, Scope
 from shared.access.identity import principal_from_headers
 from shared.adapters.errors import StorageFault
 from shared.adapters.tables import decode_token
 from shared.bootstrap import services
 from shared.contracts.common import ENVIRONMENT_ID_PATTERN, NAMESPACE_PATTERN, ApiModel, FieldError, Problem
 from shared.domain.access import ANONYMOUS, Permission, Principal
-from shared.errors import AppError, ErrorKind, InvalidRequest, NotFound, ServiceUnavailable
+from shared.errors import AppError, ErrorKind, InvalidRequest, ServiceUnavailable
 
 logger = logging.getLogger("appbackups.http")
 
@@ -54,38 +54,6 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     content: bytes | None = None
     content_type: str | None = None
-
-
-class Scope(StrEnum):
-    PUBLIC = "public"  # no function key, no caller
-    SIGNED_IN = "signed-in"  # any caller; the handler shows only what the caller may see
-    ENVIRONMENT = "environment"  # permissions in the namespace of the {env} in the route
-    REGISTRATION = "registration"  # namespace admin of the environment's namespace (or the body's, for a new one)
-    NAMESPACE = "namespace"  # permissions in the {ns} of the route
-    RESTORE = "restore"  # permissions in the source's and the target's namespace
-    RESTORE_STATUS = "restore-status"  # permissions in the restore's namespace
-    DRILL_STATUS = "drill-status"  # permissions in the drill's namespace
-
-
-@dataclass(frozen=True)
-class Access:
-    """Who may call a route: declared with the route, enforced in one place (``authorize``)."""
-
-    scope: Scope
-    permissions: tuple[Permission, ...] = ()
-
-    def describe(self) -> str:
-        needed = " and ".join(permission.value for permission in self.permissions)
-        return {
-            Scope.PUBLIC: "Public.",
-            Scope.SIGNED_IN: "Any signed-in caller; the answer holds only what the caller may see.",
-            Scope.ENVIRONMENT: f"{needed} in the environment's namespace.",
-            Scope.REGISTRATION: "NamespaceAdmin in the environment's namespace.",
-            Scope.NAMESPACE: f"{needed} in the namespace.",
-            Scope.RESTORE: f"{needed} in the namespace of the backup and of the target environment (the same one).",
-            Scope.RESTORE_STATUS: f"{needed} in the restore's namespace.",
-            Scope.DRILL_STATUS: f"{needed} in the restore drill's namespace.",
-        }[self.scope]
 
 
 PUBLIC = Access(Scope.PUBLIC)
@@ -357,67 +325,33 @@ def caller_of(request: func.HttpRequest) -> Principal:
     return principal_from_headers(dict(request.headers), development_mode=settings.development_mode)
 
 
-def _environment_hidden(environment_id: str) -> NotFound:
-    return NotFound(f"There is no environment {environment_id!r}.", code="environment_not_found")
-
-
-# What a deregistered environment still answers: every read (the environment, its activity, its backups)
-# and what a caller does with a backup that stays — edit, delete, download, restore into another
-# environment. Everything else (a new backup, an upload, stop, start) is a 409 naming the deregistration.
-_BACKUP_ROUTES = "environments/{env}/backups/{id}"
-
-
-def _allowed_when_deregistered(request: ApiRequest) -> bool:
-    return request.raw.method.upper() == "GET" or request.template.startswith(_BACKUP_ROUTES)
-
-
 def authorize(access: Access, request: ApiRequest) -> None:
-    """Enforce a route's declared access. Where the caller has no permission at all in the namespace,
-    the answer is 404, as if the environment (or restore) did not exist: existence does not leak."""
+    """Enforce a route's declared access (shared/access/authorization.py) on what the request names."""
     if access.scope in (Scope.PUBLIC, Scope.SIGNED_IN):
         return
-    app = services()
-    caller = request.caller
-    if access.scope is Scope.NAMESPACE:
-        namespace = request.namespace()
-        hidden = NotFound(f"There is no namespace {namespace!r} you can see.", code="namespace_not_found")
-        app.access.require(caller, namespace, access.permissions, hidden=hidden)
-        return
-    if access.scope in (Scope.RESTORE_STATUS, Scope.DRILL_STATUS):
-        restore = access.scope is Scope.RESTORE_STATUS
-        restore_id = request.route("restoreId" if restore else "drillId")
-        noun, kind = ("restore", "restore") if restore else ("restore drill", "verify")
-        code = "restore_not_found" if restore else "drill_not_found"
-        hidden = NotFound(f"There is no {noun} {restore_id!r}.", code=code)
-        operation = app.operations.find(restore_id)
-        if operation is None or operation.kind != kind:
-            raise hidden
-        app.access.require(caller, operation.namespace, access.permissions, hidden=hidden)
-        return
+    services().authorization.authorize(access, asked(access.scope, request))
+
+
+def asked(scope: Scope, request: ApiRequest) -> Asked:
+    """What the request names that its scope needs, read from the route and the body."""
+    caller, method, route = request.caller, request.raw.method.upper(), request.template
+    if scope is Scope.NAMESPACE:
+        return Asked(caller=caller, method=method, route=route, namespace=request.namespace())
+    if scope in (Scope.RESTORE_STATUS, Scope.DRILL_STATUS):
+        operation_id = request.route("restoreId" if scope is Scope.RESTORE_STATUS else "drillId")
+        return Asked(caller=caller, method=method, route=route, operation_id=operation_id)
     environment_id = request.environment_id()
-    environment = app.environment_catalog.find(environment_id)
-    if access.scope is Scope.REGISTRATION:
-        namespace = environment.namespace if environment else request.body_field("namespace")
-        if namespace is None:
-            return  # an invalid body: the handler answers 400 with the reasons
-        hidden = NotFound(f"There is no namespace {namespace!r} you administer.", code="namespace_not_found")
-        app.access.require(
-            caller, namespace, access.permissions, hidden=_environment_hidden(environment_id) if environment else hidden
-        )
-        return
-    if environment is None:
-        raise _environment_hidden(environment_id)
-    app.access.require(caller, environment.namespace, access.permissions, hidden=_environment_hidden(environment_id))
-    if not _allowed_when_deregistered(request):
-        environment.ensure_registered(f"{request.raw.method.upper()} /api/{request.template}")
-    if access.scope is Scope.RESTORE:
-        target_id = request.body_field("targetEnvironment")
-        target = app.environment_catalog.find(target_id) if target_id and ENVIRONMENT_ID.match(target_id) else None
-        if target_id and ENVIRONMENT_ID.match(target_id):
-            if target is None:
-                raise _environment_hidden(target_id)
-            app.access.require(caller, target.namespace, access.permissions, hidden=_environment_hidden(target_id))
-            target.ensure_registered("restoring into it")
+    if scope is Scope.REGISTRATION:
+        namespace = request.body_field("namespace")
+        return Asked(caller=caller, method=method, route=route, environment_id=environment_id, namespace=namespace)
+    target = request.body_field("targetEnvironment") if scope is Scope.RESTORE else None
+    return Asked(
+        caller=caller,
+        method=method,
+        route=route,
+        environment_id=environment_id,
+        target_environment_id=target if target and ENVIRONMENT_ID.match(target) else None,
+    )
 
 
 def handle(request: func.HttpRequest, handler: Handler, spec: RouteSpec, template: str = "") -> func.HttpResponse:

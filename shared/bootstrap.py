@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from shared.access.authorization import Authorization
 from shared.access.service import AccessService
 from shared.adapters.blobs import AzureBlobStore, BlobFactory, BlobStore
 from shared.adapters.dns import system_resolver
@@ -66,6 +67,7 @@ class Services:
     activity: ActivityLog
     environments: EnvironmentService
     access: AccessService
+    authorization: Authorization
     backups: BackupService
     backup_steps: BackupSteps
     operations: OperationEngine
@@ -274,6 +276,9 @@ def build_services(
         resolver,
         event_grid,
     )
+    access = AccessService(
+        MemberCatalog(tables(Tables.MEMBERS)), settings.global_admins, settings.development_mode, clock
+    )
     return Services(
         settings=settings,
         clients=clients,
@@ -283,9 +288,8 @@ def build_services(
         stores=stores,
         activity=activity,
         environments=EnvironmentService(environment_catalog, activity, clock),
-        access=AccessService(
-            MemberCatalog(tables(Tables.MEMBERS)), settings.global_admins, settings.development_mode, clock
-        ),
+        access=access,
+        authorization=Authorization(access, environment_catalog, operation_catalog),
         backups=backups,
         backup_steps=backup_steps,
         operations=operations,

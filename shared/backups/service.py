@@ -19,7 +19,7 @@ from shared.domain.access import Principal
 from shared.domain.activity import Action, Outcome
 from shared.domain.backups import Actor, Backup, BackupStatus, Tier, is_backup_id, new_backup_id
 from shared.domain.operations import Operation
-from shared.errors import AlreadyExists, Conflict, NotFound, ServiceUnavailable, Unprocessable
+from shared.errors import AlreadyExists, Conflict, NotFound, Unprocessable
 from shared.operations.engine import OperationEngine
 
 logger = logging.getLogger("appbackups.backups")
@@ -58,14 +58,12 @@ class BackupService:
 
     def start(self, backup: Backup) -> Backup:
         """Queue the making of a recorded backup; if the queue is down, the backup fails (503)."""
-        try:
-            self._engine.wake(str(backup.operation_id))
-        except StorageFault as error:
-            self._engine.abandon(str(backup.operation_id), "The backup could not be queued.")
-            raise ServiceUnavailable(
-                "The work queue is unavailable; the backup was not started. Try again shortly.",
-                code="queue_unavailable",
-            ) from error
+        self._engine.launch(
+            str(backup.operation_id),
+            "backup",
+            detail="The work queue is unavailable; the backup was not started. Try again shortly.",
+            code="queue_unavailable",
+        )
         return backup
 
     def record(

@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import datetime
 
 from shared.adapters.blobs import BlobPermission, BlobStore
-from shared.adapters.errors import StorageFault
 from shared.backups.service import BackupService
 from shared.catalog.backups import BackupCatalog
 from shared.catalog.operations import OperationCatalog
@@ -17,7 +16,7 @@ from shared.domain.backups import Actor, Backup, BackupStatus
 from shared.domain.downloads import DataType, Download, expected_size
 from shared.domain.operations import Operation, OperationStatus
 from shared.downloads.steps import KIND, archive_folder, user_of
-from shared.errors import Conflict, NotFound, ServiceUnavailable, StaleRecord
+from shared.errors import Conflict, NotFound, StaleRecord
 from shared.operations.engine import OperationEngine
 
 logger = logging.getLogger("appbackups.downloads")
@@ -75,11 +74,7 @@ class DownloadService:
         except (StaleRecord, NotFound) as error:
             self._engine.abandon(operation.id, "The backup changed while the download was being started.")
             raise Conflict(f"Backup {backup.id} changed while the download was being started; try again.") from error
-        try:
-            self._engine.start(operation)
-        except StorageFault as error:
-            self._engine.abandon(operation.id, "The download could not be queued.")
-            raise ServiceUnavailable("The work queue is unavailable; the download was not started.") from error
+        self._engine.launch(operation, "download")
         return self._sized(backup, self._describe(operation, data_type)), True
 
     def status(self, environment_id: str, backup_id: str, data_type: DataType | None) -> Download:

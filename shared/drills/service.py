@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from shared.adapters.errors import StorageFault
 from shared.backups.service import BackupService
 from shared.catalog.backups import BackupCatalog
 from shared.catalog.environments import EnvironmentCatalog
@@ -16,7 +15,7 @@ from shared.domain.backups import Actor, Backup, BackupStatus
 from shared.domain.operations import Operation
 from shared.domain.verification import Verification, VerificationStatus
 from shared.drills.steps import KIND, user_of
-from shared.errors import Conflict, NotFound, ServiceUnavailable, StaleRecord
+from shared.errors import Conflict, NotFound, StaleRecord
 from shared.operations.engine import OperationEngine
 
 logger = logging.getLogger("appbackups.drills")
@@ -86,11 +85,7 @@ class DrillService:
                 f"Backup {backup.id} changed while the drill was being started; try again.",
                 code="concurrent_update",
             ) from error
-        try:
-            self._engine.start(operation)
-        except StorageFault as error:
-            self._engine.abandon(operation.id, "The drill could not be queued.")
-            raise ServiceUnavailable("The work queue is unavailable; the drill was not started.") from error
+        self._engine.launch(operation, "drill")
         logger.info("restore drill %s of backup %s of %s started", operation.id, backup.id, backup.environment_id)
         return operation
 

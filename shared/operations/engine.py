@@ -34,12 +34,13 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from shared.adapters.allocator import release_free_memory
+from shared.adapters.errors import StorageFault
 from shared.adapters.queues import WorkQueue
 from shared.catalog.operations import OperationCatalog
 from shared.clock import Clock
 from shared.domain.backups import Actor
 from shared.domain.operations import ENDED, UNDO, Operation, OperationStatus, Step, StepStatus
-from shared.errors import AppError, Conflict, StaleRecord
+from shared.errors import AppError, Conflict, ServiceUnavailable, StaleRecord
 from shared.faults import Fault, crash_point, describe, is_transient
 from shared.operations.lease import DEFAULT_PROGRESS_INTERVAL, CancelRequested, LeaseLost, OperationLease
 
@@ -226,6 +227,29 @@ class OperationEngine:
     def wake(self, operation_id: str) -> None:
         """Queue a message for the operation: it resumes, or the message is dropped if nothing is to do."""
         self._queue.send({"kind": "operation", "operationId": operation_id})
+
+    def launch(
+        self,
+        operation: Operation | str,
+        noun: str,
+        *,
+        keep: bool = False,
+        detail: str = "",
+        code: str = ServiceUnavailable.code,
+    ) -> None:
+        """Queue a recorded operation (or the one with this id). When the queue is down, abandon it (with
+        ``keep``, leave it for a second launch or the reaper) and raise ServiceUnavailable, a 503."""
+        operation_id = operation if isinstance(operation, str) else operation.id
+        try:
+            if isinstance(operation, str):
+                self.wake(operation_id)
+            else:
+                self.start(operation)
+        except StorageFault as error:
+            if not keep:
+                self.abandon(operation_id, f"The {noun} could not be queued.")
+            detail = detail or f"The work queue is unavailable; the {noun} was not started."
+            raise ServiceUnavailable(detail, code=code) from error
 
     def get(self, operation_id: str, kind: str | None = None) -> Operation:
         return self._catalog.get(operation_id, kind)

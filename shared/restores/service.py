@@ -7,7 +7,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
-from shared.adapters.errors import StorageFault
 from shared.backups.service import BackupService
 from shared.catalog.backups import BackupCatalog
 from shared.catalog.environments import EnvironmentCatalog
@@ -17,7 +16,7 @@ from shared.domain.backups import Actor
 from shared.domain.environments import EnvironmentState
 from shared.domain.operations import Operation
 from shared.domain.restores import RestorePlan
-from shared.errors import Conflict, NotFound, ServiceUnavailable, StaleRecord
+from shared.errors import Conflict, NotFound, StaleRecord
 from shared.operations.engine import OperationEngine
 from shared.restores.preflight import Preflight
 from shared.restores.steps import KIND, user_of
@@ -102,11 +101,7 @@ class RestoreService:
                 f"Backup {backup.id} changed (or is in use) while the restore was being started; try again.",
                 code="concurrent_update",
             ) from error
-        try:
-            self._engine.start(operation)
-        except StorageFault as error:
-            self._engine.abandon(operation.id, "The restore could not be queued.")
-            raise ServiceUnavailable("The work queue is unavailable; the restore was not started.") from error
+        self._engine.launch(operation, "restore")
         return operation
 
     def get(self, restore_id: str) -> Operation:

@@ -18,7 +18,7 @@ from shared.domain.access import Principal
 from shared.domain.backups import Actor, Backup, BackupStatus, Tier, new_backup_id
 from shared.domain.operations import Operation
 from shared.domain.uploads import UploadSession, UploadStatus
-from shared.errors import AlreadyExists, Conflict, ServiceUnavailable, StaleRecord
+from shared.errors import AlreadyExists, Conflict, StaleRecord
 from shared.operations.engine import OperationEngine
 from shared.uploads.steps import KIND
 
@@ -134,10 +134,9 @@ class UploadService:
                 )
             except AlreadyExists:
                 operation = self._engine.get(operation_id)
-        try:
-            self._engine.start(operation)
-        except StorageFault as error:  # the operation waits; completing again (or the reaper) queues it
-            raise ServiceUnavailable("The work queue is unavailable; try completing the upload again.") from error
+        self._engine.launch(  # on an outage the operation waits; completing again (or the reaper) queues it
+            operation, "upload", keep=True, detail="The work queue is unavailable; try completing the upload again."
+        )
         return backup, operation
 
     def clean_up(self) -> list[UploadSession]:
