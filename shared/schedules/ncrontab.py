@@ -1,49 +1,5 @@
-"""Timer schedules as Azure Functions reads them: six-field NCRONTAB expressions and TimeSpan intervals.
-
-Format: ``{second} {minute} {hour} {day} {month} {day-of-week}``, each field ``*``, a value, a range
-``a-b``, a step ``*/n``, ``a-b/n`` or ``a/n`` (from ``a`` to the field's maximum), or a comma list of
-those. Months and days of the week may be written by name, matched case-insensitively as a prefix of the
-English name (``Jan``, ``january``, ``Mon``, ``TUESDAY``); day-of-week runs 0-6 with Sunday = 0 (7 is
-refused, as NCrontab refuses it). A reversed range ``5-1`` is read as ``1-5``, as NCrontab does.
-
-Day of month and day of week: NCrontab, the library the Functions timer trigger uses
-(``Microsoft.Azure.WebJobs.Extensions.Timers.CronSchedule`` wraps ``NCrontab.CrontabSchedule`` parsed with
-``IncludingSeconds = true``), first finds the next date whose day-of-month and month match and only then
-checks ``_daysOfWeek.Contains(nextTime.DayOfWeek)``, moving on to the next day when it does not
-(``CrontabSchedule.TryGetNextOccurrence`` in atifaziz/NCrontab). So when both fields are restricted a
-date must match **both** -- ``0 0 0 13 * FRI`` fires only on Friday the 13th -- unlike Vixie cron, which
-fires when *either* matches. This module does the same.
-
-A schedule that is not six fields but looks like ``[d.]hh:mm:ss`` is a TimeSpan schedule: it fires every
-interval (the host's ``ConstantSchedule``: next = previous + interval). ``%Name%`` references to app
-settings are the host's business: resolve them before parsing (the development host does).
-
-Times are UTC (``WEBSITE_TIME_ZONE`` is not honoured). Fractions of a second in the base time are dropped
-before the search, as NCrontab works on whole seconds; the result is always strictly after ``after``.
-
-Why not croniter: croniter 7.0.0, asked for NCRONTAB's shape (``second_at_beginning=True``, and
-``day_or=False`` so that day-of-month and day-of-week must both match), passes the Friday-the-13th cases
-and 31 of the 34 cases of ``test_next_occurrence`` in tests/unit/test_ncrontab.py. It reads three of them
-otherwise than NCrontab, and accepts or words differently what NCrontab refuses:
-
-- ``0 0 17-9 * * *`` after 17:00: croniter reads a reversed range as wrapping past midnight (17-23 and
-  0-9) and fires at 18:00; NCrontab reads it as 9-17 and fires at 09:00 the next day;
-- ``0 0 9 * * tuesday`` and ``0 0 0 1 december *``: croniter knows only three-letter names and refuses
-  them ("is not acceptable"); NCrontab takes any prefix of the English name;
-- ``* * * * * 7`` (Sunday for croniter; NCrontab refuses 7) and ``0 0 0 L * *`` (croniter's last day of
-  the month; NCrontab has no ``L``) are accepted, where a schedule the Functions host would refuse must be
-  refused here too, before it is deployed;
-- croniter's messages name neither the field nor the value and show the fields reordered, seconds last
-  (``[* * * * * 1,,2] is not acceptable`` for ``1,,2 * * * * *``), where the tests expect the field named;
-  an impossible date such as ``0 0 0 30 2 *`` is no error until the first search, which gives up after 50
-  years (``failed to find next date``);
-- an aware base time is searched in its own zone (10:30+02:00 gives 09:00+02:00), not in UTC.
-
-Rewriting expressions so that croniter reads them as NCrontab does would keep this grammar anyway (to
-normalise names and ranges and to refuse what NCrontab refuses, with the messages above), and the search it
-would replace is the thirty lines of ``CronSchedule.next_after``: so the schedule stays here, and the
-runtime carries no dependency for it.
-"""
+"""Timer schedules as Azure Functions reads them: six-field NCRONTAB, as NCrontab parses it, and TimeSpan
+intervals; UTC. Why not croniter, and NCrontab's rules: docs/decisions/0004."""
 
 from __future__ import annotations
 
@@ -72,7 +28,7 @@ _FIELDS = (
     _FieldSpec("hour", 0, 23),
     _FieldSpec("day", 1, 31),
     _FieldSpec("month", 1, 12, _MONTH_NAMES),
-    _FieldSpec("day-of-week", 0, 6, _DAY_NAMES),
+    _FieldSpec("day-of-week", 0, 6, _DAY_NAMES),  # Sunday is 0; NCrontab refuses 7
 )
 
 # Beyond this, a schedule is taken never to fire (Feb 29 on a given weekday recurs within 40 years).
@@ -99,13 +55,14 @@ class CronSchedule:
 
     def next_after(self, after: dt.datetime) -> dt.datetime:
         start, restore = _to_naive_utc(after)
-        start = start.replace(microsecond=0) + dt.timedelta(seconds=1)
+        start = start.replace(microsecond=0) + dt.timedelta(seconds=1)  # whole seconds, strictly after
         date = start.date()
         limit = dt.date(min(date.year + _SEARCH_YEARS, dt.MAXYEAR), 1, 1)
         while date < limit:
             if date.month not in self.months:
                 date = _first_of_next_month(date)
                 continue
+            # Day of month AND day of week, as NCrontab (0 0 0 13 * FRI: Friday the 13th); Vixie cron ORs them.
             if date.day in self.days and (date.weekday() + 1) % 7 in self.days_of_week:
                 earliest = start.time() if date == start.date() else dt.time(0, 0, 0)
                 found = self._time_on_or_after(earliest)
@@ -212,6 +169,7 @@ def _parse_part(spec: _FieldSpec, part: str, token: str) -> set[int]:
         low, high = spec.low, spec.high
     elif "-" in base:
         first, _, last = base.partition("-")
+        # NCrontab reads a reversed range 5-1 as 1-5 (croniter wraps it)
         low, high = sorted((_value(spec, first, token), _value(spec, last, token)))
     else:
         low = _value(spec, base, token)
@@ -225,7 +183,7 @@ def _value(spec: _FieldSpec, text: str, token: str) -> int:
         if not spec.low <= value <= spec.high:
             raise ValueError(f"{spec.name} value {value} is out of range {spec.low}-{spec.high}")
         return value
-    if spec.names and text.isalpha():
+    if spec.names and text.isalpha():  # any prefix of the English name, in any case: Jan, january, TUESDAY
         for index, name in enumerate(spec.names):
             if name.lower().startswith(text.lower()):
                 return spec.low + index
