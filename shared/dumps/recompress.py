@@ -1,18 +1,5 @@
-"""An uncompressed custom-format dump (``pg_dump -Fc --compress=0``) rewritten, as a stream, into the same
-archive with its data compressed the way ``pg_dump -Fc`` compresses it (one zlib stream per table's data
-and per large object), so the database-only download is about the size of a plain ``pg_dump -Fc``.
-
-Stored dumps are kept uncompressed because deflate hides every unchanged byte after a change: chunks of
-pg_dump's compressed output hardly ever repeat from one night to the next (``bench/dedup.py`` measures
-both). Only the data blocks change: the header says "gzip" instead of "none", and each block's length-
-prefixed pieces become pieces of one zlib stream. The table of contents is copied as it is: a dump written
-to a pipe records no data offsets, and pg_restore finds each block by reading on, as it does for pg_dump's
-own output. Deflate runs on several threads (zlib releases the GIL): each 1 MiB segment is deflated on its
-own, primed with the 32 KiB before it and ended with a sync flush, so the pieces join into one stream, as
-pigz does.
-
-Archive versions 1.12 to 1.16 (PostgreSQL 9.6 to 18) are read; a dump of another version, or one already
-compressed, passes through unchanged (still a dump pg_restore reads, only larger)."""
+"""A stored (uncompressed) custom-format dump rewritten, as a stream, with its data compressed as
+``pg_dump -Fc`` compresses it: the database-only download (docs/decisions/0005)."""
 
 from __future__ import annotations
 
@@ -84,7 +71,8 @@ def _segment(block: bytes, dictionary: bytes, level: int, last: bool) -> bytes:
 
 class _ZlibStream:
     """One zlib stream, deflated on the pool a segment at a time; ``write`` and ``finish`` give the
-    compressed bytes ready so far, in order."""
+    compressed bytes ready so far, in order. As pigz does: each segment is primed with the 32 KiB before
+    it and ended with a sync flush, so the pieces join into one stream (zlib releases the GIL)."""
 
     def __init__(self, pool: ThreadPoolExecutor, level: int, threads: int) -> None:
         self._pool = pool
@@ -266,5 +254,8 @@ class _Recompressor:
 
 
 def recompressed(dump: Iterable[bytes], *, level: int = 6, threads: int = 2) -> Iterator[bytes]:
-    """``dump`` (a custom-format dump) with its data compressed as ``pg_dump -Fc`` would."""
+    """``dump`` (a custom-format dump) with its data compressed as ``pg_dump -Fc`` would: the header says gzip,
+    each data block's pieces become one zlib stream, the table of contents is copied (a dump written to a
+    pipe records no data offsets). Archive versions 1.12 to 1.16 (PostgreSQL 9.6 to 18); a dump of another
+    version, or one already compressed, passes through unchanged (still one pg_restore reads)."""
     yield from _Recompressor(_Source(dump), level, threads).run()
