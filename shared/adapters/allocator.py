@@ -1,11 +1,5 @@
-"""Handing freed memory back to the operating system after a job.
-
-A job's copy and staging pools run many threads; glibc gives threads malloc arenas of their own (up to
-eight per core), and memory freed inside an arena is returned to the system only from the arena's top.
-Between jobs the worker's resident set therefore keeps the high-water mark of every arena, and it rose
-with each job in bench/soak.py (README, "Memory across many jobs"). ``malloc_trim(0)`` returns the free
-pages of every arena; elsewhere than glibc it is not there and this does nothing.
-"""
+"""Handing a job's freed memory back to the operating system (glibc's ``malloc_trim``; a no-op elsewhere).
+Why, and the arena cap beside it: docs/decisions/0006."""
 
 from __future__ import annotations
 

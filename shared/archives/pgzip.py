@@ -1,14 +1,5 @@
-"""Parallel gzip, as pigz does it: the input is cut into blocks, each deflated on its own thread
-(zlib releases the GIL while it works), the pieces joined in order into one ordinary gzip member.
-
-Each block but the last ends with a sync flush, which leaves the deflate stream at a byte boundary
-without ending it, so the pieces concatenate into one valid stream; each block is primed with the
-last 32 KiB of the one before, so matches across block edges are not lost. The CRC-32 and length
-of the whole input close the member. Any gzip reader reads the result.
-
-A block that does not compress — already-compressed content: the pg_dump custom format, images,
-PDFs, office files, which are most of an archive — is stored rather than deflated. Deflate would
-spend about twenty times the CPU to make it no smaller. A sample of the block decides."""
+"""Parallel gzip, as pigz does it: blocks deflated on threads (zlib releases the GIL), joined in order into
+one ordinary gzip member that any gzip reader reads."""
 
 from __future__ import annotations
 
@@ -30,6 +21,8 @@ class Sink(Protocol):
 
 
 def incompressible(block: bytes) -> bool:
+    """Already compressed (a custom-format dump, images, PDFs, office files: most of an archive), judged by a
+    sample: such a block is stored, since deflate would spend its CPU for nothing."""
     if len(block) < 4 * _SAMPLE:
         return False
     middle = len(block) // 2
@@ -38,6 +31,8 @@ def incompressible(block: bytes) -> bool:
 
 
 def _deflate(block: bytes, dictionary: bytes, level: int, last: bool) -> bytes:
+    # Primed with the 32 KiB before it (matches across the edge are kept), ended by a sync flush (at a byte
+    # boundary, not the stream's end): the pieces concatenate into one deflate stream.
     if level > 0 and incompressible(block):
         level = 0
     compressor = (
