@@ -1,16 +1,5 @@
-"""Archive benchmark: building a Full Snapshot download versus `tar czf` of the same data on local
-disk, in one run; and the ingest of that archive as an upload.
-
-baseline: the dump and every file document, already on local disk in the archive's layout,
-          packed with `tar czf` (GNU tar + gzip at its default level);
-download: POST …/download (files_and_database) through the API, poll until Ready — reading
-          from storage, verifying every checksum, compressing, staging blocks;
-upload:   the archive PUT to a SAS URL (not timed), then POST …/complete and poll until the new
-          backup is Finished — into a fresh namespace, so every file document is stored.
-Throughput = archive input bytes (dump + files) / seconds. Each repeated; the median kept.
-
-    .venv/bin/python -m bench.archive [--rows N] [--files N] [--repeat N]
-"""
+"""Archive benchmark: a Full Snapshot download against `tar czf` of the same data on local disk, and its
+ingest as an upload, in one run. Method: bench/README.md."""
 
 from __future__ import annotations
 

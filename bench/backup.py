@@ -1,20 +1,5 @@
-"""Backup benchmark: what a user would script by hand versus appbackups, in one run.
-
-(a) baseline: `pg_dump -Fc` streamed into a blob, while every file document is copied with a
-    parallel SDK server-side copy (16 at a time) — both at once, the fastest hand-made backup;
-(b) a full backup through the API (POST, then poll until Finished), each repetition in a fresh
-    namespace so that it really is a full one;
-(c) a further backup after 1% new file documents;
-(d) for scale: `pg_dump -Fc` into a blob alone — the part of any backup that is not incremental,
-    since every backup holds a whole dump; d/b is the least c/b can be;
-(e) the cost of recording exact row counts as of the backup's backup (what a restore drill checks):
-    the time the dump step spent counting, as each backup (b) recorded it, against b (target <= 0.1).
-Each is repeated and the median kept. Two dataset sizes, so that the worker's peak memory (the
-development host process that runs the queue worker) can be compared across sizes.
-
-    .venv/bin/python -m bench.backup [--rows N] [--files N] [--small-rows N] [--small-files N] [--repeat N]
-                                  [--results PATH]
-"""
+"""Backup benchmark: a backup through the API against the fastest hand-made one (pg_dump into a blob while
+the files are copied), in one run. Method: bench/README.md."""
 
 from __future__ import annotations
 

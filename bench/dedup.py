@@ -1,27 +1,5 @@
-"""Deduplicated dumps: what 14 nightly backups of a changing database cost in storage, and what chunks
-cost in time, against today's layout (one pg_dump -Fc blob per backup) measured side by side in one run.
-
-The churn: each night about 1 % of every table's rows are updated, 0.5 % inserted and 0.2 % deleted
-(`system$filedocument` excepted: file documents come and go with their own files). Which rows an app
-touches decides everything, so it is said here and both kinds are measured:
-  hot-set  updates and deletes fall on the newest 5 % of a table's rows (orders being processed, recent
-           records edited), inserts append — how most transactional apps change; the storage target is
-           measured on this model;
-  uniform  updates and deletes fall anywhere in a table — measured offline (dumps chunked in this
-           process, nothing stored), to show where chunk deduplication of a dump stops working.
-
-Each night, on the same database, today's layout and ours make a backup in-process (one engine, both
-drained the same way, their order alternating by night); their wall times and the process's peak RSS
-are kept, and the medians reported. Then both ways of chunking are compared on the same 14 nights:
-  chunks of the uncompressed dump (`pg_dump -Fc --compress=0`), each zstd-compressed — what we store;
-  chunks of pg_dump's compressed output (`pg_dump -Fc`), each zstd-compressed — counted offline from
-  today's dump blobs with the same chunker.
-Finally the last night's backup of each layout is restored (into a fresh Stopped environment) and
-downloaded (database only, and the Full Snapshot archive), each `--repeat` times, medians kept, and the
-database-only download is held against the size of pg_dump -Fc's output.
-
-    .venv/bin/python -m bench.dedup [--rows N] [--files N] [--nights N] [--repeat N]
-"""
+"""Deduplicated dumps: 14 nightly backups of a changing database, chunked against one dump blob per backup,
+in storage and time, side by side in one run. Method: bench/README.md."""
 
 from __future__ import annotations
 

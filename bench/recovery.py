@@ -1,18 +1,5 @@
-"""Recovery benchmark: a restore of the benchmark dataset killed half-way through loading the database,
-against the same restore uninterrupted, in one run.
-
-uninterrupted: a restore through the API into a fresh Stopped environment, on a host with the shipped
-               settings (lease APPBACKUPS_OPERATION_LEASE_SECONDS, 120 s by default);
-killed:        the same restore on a host armed with the crash point `restore.database.half-loaded`:
-               the host SIGKILLs itself when half of the dump has gone into the open transaction; a
-               clean host is started at once (as `make run` again would), and the restore resumes
-               from its last checkpoint when the dead worker's lease has run out.
-Reported: the wall time of each, the overhead of the crash, the time from the kill to the resumed
-step's first check-in (against the bound: lease + watchdog slack + maxPollingInterval), and that the
-target database equals the source (per-table row count and content hash) after both.
-
-    .venv/bin/python -m bench.recovery [--rows N] [--files N] [--repeat N] [--lease SECONDS]
-"""
+"""Recovery benchmark: a restore killed half-way through its database load against the same restore
+uninterrupted, in one run. Method: bench/README.md."""
 
 from __future__ import annotations
 

@@ -1,20 +1,5 @@
-"""Restore benchmark: what a user would do by hand versus appbackups, in one run.
-
-baseline: the backup's dump, read as the product stores it (its chunks reassembled by DumpReader, as
-          the restore reads it), streamed into `pg_restore` of a fresh database, while every file
-          document is copied from the content store with a parallel SDK server-side copy (16 at a
-          time) — both at once;
-ours:     a restore through the API (POST, poll until Finished) into a Stopped environment with a
-          fresh database: pre-restore backup, verification, files, atomic database, clean-up;
-check:    what the restore's checks before its COMMIT cost (issue 24, target <= 5 % of the restore):
-          the adapter's own check (`_check_loaded`: every table of the dump counted against rows.json,
-          every sequence against the value the dump sets) run again in a transaction on the database
-          the restore just committed, the first read of its rows; and the two reads of the dump's table
-          of contents the restore makes before its load (tables, then sequence values).
-Each is repeated and the median kept.
-
-    .venv/bin/python -m bench.restore [--rows N] [--files N] [--sequences N] [--repeat N] [--results PATH]
-"""
+"""Restore benchmark: a restore through the API against pg_restore of the same dump while the files are
+copied, and what its checks before COMMIT cost, in one run. Method: bench/README.md."""
 
 from __future__ import annotations
 

@@ -1,34 +1,5 @@
-"""Scale benchmark: how backups and restores grow with the number of file documents, and what they
-cost in storage transactions, against hand-made baselines measured in the same run, on the same Azurite.
-
-Per size (small file documents of 1-4 KB, and the bench database):
-  copy baseline   list the environment's prefix and server-side copy every blob, 32 at a time
-  dump baseline   pg_dump -Fc into a blob, alone
-  full backup     a backup in a fresh namespace                     (target <= 1.0 x copy baseline)
-  second backup   after 1 % new files                               (target <= 1.15 x dump baseline)
-  restore         into another, empty, Stopped environment          (target <= 1.0 x restore baseline:
-                  pg_restore of the same dump while the files are copied, both at once)
-  prune           delete the first backup of the round, then prune the namespace
-  archive         build the second backup's Full Snapshot download  (against tar czf of the same data on
-                  local disk: the archive baseline)
-Each operation's storage transactions are counted at the transport seam (shared/adapters/metering.py):
-list pages, copies, writes, reads, property reads, deletes and Table operations. Medians of the
-repetitions; seconds per 10k files; the peak RSS of the process that runs the work.
-
-The work runs in this process, on the one operation engine, with the operation queue held in memory
-(tests/support/restoring.Harness): the queue hops of the development host are not in these figures,
-and neither are their queue transactions (about three per step in Azure: put, get, delete). Azurite
-is private to each size and, by default, in memory (--inMemoryPersistence), so that its disk is not what
-is measured.
-Each round starts from the same Azurite: what a round adds (the baselines' copies, the round's namespace,
-the restore's target, the archive) is removed after it, untimed, so that a later round or size does not
-run against a fuller Azurite than an earlier one.
-
-    .venv/bin/python -m bench.scale [--files 20000 100000] [--repeat 3 1] [--mixed 4000] [--rows N] [--on-disk]
-
---repeat gives the rounds per size, in the order of --files (the last value for the rest); --mixed adds
-the mixed-size set of the other benchmarks (file documents of 2 KB to 4 MB, about 2.2 GB at 4,000).
-"""
+"""Scale benchmark: backups and restores by the number of file documents, in time and storage transactions,
+against hand-made baselines on the same Azurite. Method: bench/README.md."""
 
 from __future__ import annotations
 

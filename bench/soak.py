@@ -1,17 +1,5 @@
 """Soak benchmark: many jobs in a row in one host process, and its resting memory after each.
-
-One development host (the queue worker, as in Azure one Functions host process) runs BACKUPS backups of
-an environment through the API, then RESTORES restores of its latest backup into another environment of
-the namespace. After each job has ended, and the host has been idle for a moment, its resident set
-(VmRSS) is read: the target is that it stays within 30 MiB of the reading after the first job.
-
-    .venv/bin/python -m bench.soak [--backups 50] [--restores 10] [--files N] [--rows N]
-                                   [--malloc-arena-max N] [--output soak]
-
-``--malloc-arena-max`` starts the host with MALLOC_ARENA_MAX set (glibc's limit on malloc arenas; each
-thread that allocates may otherwise get an arena of its own, up to 8 per core, and an arena's freed
-memory is seldom returned to the system), to tell the allocator's share of the growth from the code's.
-"""
+Method: bench/README.md."""
 
 from __future__ import annotations
 
