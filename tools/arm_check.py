@@ -1,25 +1,7 @@
 """A semantic check of the Bicep in infra/, beyond parsing, against the ARM models of the azure-mgmt-* packages.
 
-Run with the infra virtual environment (``.venv-infra``, requirements-infra.txt), from the repository root:
-``.venv-infra/bin/python -m tools.arm_check [--infra DIR]``; ``make infra`` does, through tools/check_infra.py.
-
-For every ``Microsoft.*`` resource declared in the .bicep files:
-
-- its type and API version must be in MODELS, which names the package module of that API version and the
-  model of the body the resource is PUT with; the module must exist in the installed package (for a
-  package that ships one API version, its operations must use that version). A type or version that is
-  not there fails, unless UNCHECKED lists it with a reason;
-- every property path the resource sets must exist in that model (``_attribute_map`` key paths such as
-  ``properties.minimumTlsVersion``, through nested models, arrays and dictionaries), must not be
-  read-only, and a literal value (string, number, boolean, object, array), or a parameter of a declared
-  type, must have the type the model gives; a literal string of an enum must be one of its values.
-  Values computed by expressions are not typed (the compiler would); their property names still are.
-
-Built-in role definition ids: every GUID in the templates must be a role of ROLE_DEFINITIONS, with the
-role's name in a comment on the same line, and role assignments must name their role through
-``subscriptionResourceId('Microsoft.Authorization/roleDefinitions', …)``.
-
-Each problem is printed as ``file:line: message``; exit 1 when there is any.
+``.venv-infra/bin/python -m tools.arm_check [--infra DIR]`` (``make infra`` runs it); what it holds each
+resource to: infra/README.md, "Checks". Each problem is printed as ``file:line: message``; exit 1 if any.
 """
 
 from __future__ import annotations
@@ -56,6 +38,9 @@ def _web(model: str | dict[str, str]) -> Model:
     return Model("azure.mgmt.web.v2023_12_01.models", model)
 
 
+# Each Microsoft.* type and API version declared in infra/ -> the package module of that version and the model
+# its body is PUT with. Every property path a resource sets must be in that model, not read-only, and typed as
+# the model types it (literals, and parameters of a declared type; expressions are not typed).
 MODELS: dict[tuple[str, str], Model] = {
     ("Microsoft.Storage/storageAccounts", "2023-05-01"): _storage("StorageAccountCreateParameters"),
     ("Microsoft.Storage/storageAccounts/blobServices", "2023-05-01"): _storage("BlobServiceProperties"),

@@ -1,21 +1,8 @@
-"""Checks the Bicep in infra/ without a Bicep compiler, and lints the Dockerfile.
+"""Checks the Bicep in infra/ without a Bicep compiler (checkov, tools/arm_check.py), and lints the Dockerfile
+(hadolint), each from its own virtual environment; ``make infra`` runs it. What fails: infra/README.md, "Checks".
 
-``python -m tools.check_infra`` (run with the main virtual environment) runs three checks, each from its own
-virtual environment: checkov (``.venv-checkov``, requirements-checkov.txt, because of its pins) over infra/
-with ``--framework bicep``; the ARM-model check of tools/arm_check.py and hadolint on the Dockerfile
-(``.venv-infra``, requirements-infra.txt). It fails (exit 1) when
-
-- a .bicep file does not parse: checkov only counts parse errors and still exits 0, so every file is
-  also parsed here with checkov's parser (pycep) to report the line and the token;
-- a check fails;
-- a check is skipped without a written reason (``// checkov:skip=CKV_AZURE_1: why``), or a skip
-  comment suppresses nothing (stale: the check passes or no longer applies, so the comment misleads);
-- tools/arm_check.py finds a resource type or API version no package knows, a property path that its
-  model does not have, or a value of the wrong type (file:line), or a role id it cannot name;
-- hadolint reports anything on the Dockerfile (an ignored rule carries its reason in the Dockerfile).
-
-Exit 2 when checkov or the infra environment is not installed. The module also holds the small Bicep text model that
-tests/unit/test_infra_*.py read the templates with (comments, strings, blocks, declarations).
+Exit 2 when checkov or the infra environment is not installed. The module also holds the small Bicep text
+model that tests/unit/test_infra_*.py read the templates with.
 """
 
 from __future__ import annotations
@@ -361,6 +348,7 @@ def shown(path: Path) -> str:
 
 
 def parse_errors(files: list[Path], python: Path) -> dict[str, str]:
+    """Each file's pycep parse error, by file: checkov only counts parse errors and still exits 0."""
     result = subprocess.run(
         [str(python), "-c", _PARSE_SCRIPT, *map(str, files)], capture_output=True, text=True, check=False
     )
