@@ -17,6 +17,7 @@ from tests.support.appdata import create_scratch_app, table_contents
 pytestmark = pytest.mark.e2e
 
 COMMAND = Path(sys.executable).with_name("appbackups")
+CACHE = Path(os.environ.get("TMPDIR", "/tmp")) / f"appbackups-cli-test-{os.getpid()}"
 
 
 @pytest.fixture
@@ -32,6 +33,7 @@ def appbackups(api: str, *arguments: str, cwd: Path | None = None, env: dict[str
     environment = {k: v for k, v in os.environ.items() if not k.startswith("APPBACKUPS_")}
     environment["APPBACKUPS_CONFIG"] = os.devnull
     environment["COLUMNS"] = "200"  # rich wraps tables at 80 columns when not on a terminal
+    environment["XDG_CACHE_HOME"] = str(CACHE)  # upload journals
     environment.update(env or {})
     return subprocess.run(
         [str(COMMAND), "--url", api, *arguments],
@@ -68,6 +70,13 @@ def test_a_backup_from_creation_to_restore_download_upload_and_deletion(api, app
     table = appbackups(api, "backups", "list", source.environment_id)
     assert table.returncode == 0
     assert "from the CLI" in table.stdout
+    short = table.stdout.splitlines()[1].split()[0]  # the list shows the end of each id
+    assert backup["id"].endswith(short)
+    assert as_json(api, "backups", "show", f"{source.environment_id}/{short}")["id"] == backup["id"]
+    shown = appbackups(api, "backups", "show", short, "--env", source.environment_id)
+    assert shown.returncode == 0, shown.stderr
+    assert backup["id"] in shown.stdout
+    assert "documents" in shown.stdout
 
     pinned = as_json(api, "backups", "edit", backup["id"], "--env", source.environment_id, "--keep-until", "2099-01-01")
     assert pinned["keepUntil"].startswith("2099-01-01")
@@ -96,7 +105,7 @@ def test_a_backup_from_creation_to_restore_download_upload_and_deletion(api, app
     assert sorted(member.name.rsplit("/", 1)[-1] for member in members if member.name.startswith("tree/")) == sorted(
         source.files
     )
-    dump_only = as_json(api, "download", reference, "--database-only", cwd=tmp_path)
+    dump_only = as_json(api, "download", f"{source.environment_id}/{short}", "--database-only", cwd=tmp_path)
     saved = (tmp_path / dump_only["fileName"]).read_bytes()
     # The dump alone, its data compressed again (the stored dump is uncompressed, in chunks).
     assert saved.startswith(b"PGDMP")
@@ -105,6 +114,7 @@ def test_a_backup_from_creation_to_restore_download_upload_and_deletion(api, app
     uploaded = as_json(api, "upload", str(archive), "--env", source.environment_id, "--wait")
     assert (uploaded["status"], uploaded["tier"], uploaded["fileCount"]) == ("Finished", "uploaded", 3)
     assert uploaded["comment"] == "Uploaded snapshot.tar.gz"
+    assert not any(CACHE.glob("appbackups/uploads/*.json"))  # its journal gone once the API has it
     commented = as_json(api, "upload", str(archive), "--env", source.environment_id, "--comment", "from prod")
     assert commented["comment"] == "from prod"
 

@@ -55,8 +55,7 @@ def api() -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
-def fresh_state(monkeypatch):
-    monkeypatch.setattr(cli_app, "state", cli_app.State())
+def fresh_environment(monkeypatch):
     for name in ("APPBACKUPS_URL", "APPBACKUPS_FUNCTION_KEY", "APPBACKUPS_TOKEN", "APPBACKUPS_PRINCIPAL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("APPBACKUPS_CONFIG", "/nonexistent/appbackups.toml")
@@ -74,7 +73,6 @@ def run(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
 
     def invoke(*arguments: str) -> Result:
-        monkeypatch.setattr(cli_app, "state", cli_app.State())  # one process, one invocation
         with pytest.raises(SystemExit) as exited:
             cli_app.command().main(list(arguments), prog_name="appbackups")
         captured = capsys.readouterr()
@@ -122,7 +120,7 @@ def test_an_unknown_output_format_is_a_usage_error(api, run):
 
 def test_every_command_takes_the_global_options():
     root = cli_app.command()
-    for leaf in cli_app._leaves(root):
+    for leaf in cli_app.leaves(root):
         options = {opt for param in leaf.params for opt in param.opts}
         assert {"--url", "--key", "--token", "--principal", "--config", "--json", "--output", "-o"} <= options, (
             leaf.name
