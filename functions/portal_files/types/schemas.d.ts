@@ -1,0 +1,41 @@
+// Short names for the API's schemas the page uses. api.d.ts is generated from openapi.json (make portal-types);
+// this file only names its types, so nothing here can disagree with the API.
+import type { components } from "./api";
+
+type Schemas = components["schemas"];
+
+export type ActivityEntryView = Schemas["ActivityEntryView"];
+export type BackupStatus = Schemas["BackupStatus"];
+export type BackupView = Schemas["BackupView"];
+export type CallerView = Schemas["CallerView"];
+export type CheckView = Schemas["CheckView"];
+export type CheckStatus = Schemas["CheckStatus"];
+export type DataType = Schemas["DataType"];
+export type DeliveryStatus = Schemas["DeliveryStatus"];
+export type DeliveryView = Schemas["DeliveryView"];
+export type DownloadSizeView = Schemas["DownloadSizeView"];
+export type DownloadStatus = DownloadView["status"];
+export type DownloadView = Schemas["DownloadView"];
+export type EnvironmentState = Schemas["EnvironmentState"];
+export type EnvironmentView = Schemas["EnvironmentView"];
+export type FieldError = Schemas["FieldError"];
+export type FileProgressView = Schemas["FileProgressView"];
+export type JobStatus = Schemas["JobStatus"];
+export type OperationStatus = Schemas["OperationStatus"];
+export type OperationView = Schemas["OperationView"];
+export type Outcome = Schemas["Outcome"];
+export type Page<T> = { items: T[]; continuationToken?: string | null };
+export type Permission = Schemas["Permission"];
+export type PlanOutcome = RestorePlanView["outcome"];
+export type Problem = Schemas["Problem"];
+export type ProgressView = Schemas["ProgressView"];
+export type RestorePlanView = Schemas["RestorePlanView"];
+export type StepState = Schemas["StepState"];
+export type StepView = Schemas["StepView"];
+export type Tier = Schemas["Tier"];
+export type Action = Schemas["Action"];
+export type UploadAccepted = Schemas["UploadAccepted"];
+export type UploadStarted = Schemas["UploadStarted"];
+export type VerificationStatus = Schemas["VerificationStatus"];
+export type VerificationView = Schemas["VerificationView"];
+export type WebhookView = Schemas["WebhookView"];
