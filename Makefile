@@ -11,7 +11,7 @@ VENV_INFRA := .venv-infra
 STAMP_INFRA := $(VENV_INFRA)/.installed
 TEST_WORKERS ?= 3
 
-.PHONY: setup run test lint format unit infra browser clean
+.PHONY: setup run test lint format unit infra browser clean portal-types
 
 setup: $(STAMP_PY) $(STAMP_NODE)
 
@@ -46,11 +46,23 @@ browser:
 run: setup
 	$(PY) -m tools.run
 
-# ruff, then the import-linter contracts of pyproject.toml (the code's layers; no cache folder left behind).
+# ruff, then the import-linter contracts of pyproject.toml (the code's layers; no cache folder left behind);
+# then the Backups page: its API types current (the OpenAPI document, and the .d.ts generated from it),
+# tsc's check of its JSDoc types, and eslint.
+PORTAL_TYPES := functions/portal_files/types
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
+	$(PY) -m tools.openapi_types --check
+	node_modules/.bin/openapi-typescript $(PORTAL_TYPES)/openapi.json -o $(PORTAL_TYPES)/api.d.ts --check
+	node_modules/.bin/tsc --noEmit -p tsconfig.json
+	node_modules/.bin/eslint --max-warnings 0 functions/portal_files
+
+# The Backups page's API types from the API itself: openapi.json from build_openapi(), api.d.ts from that.
+portal-types: setup
+	$(PY) -m tools.openapi_types
+	node_modules/.bin/openapi-typescript $(PORTAL_TYPES)/openapi.json -o $(PORTAL_TYPES)/api.d.ts
 
 format: setup
 	$(VENV)/bin/ruff check --fix .

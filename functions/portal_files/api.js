@@ -1,4 +1,24 @@
+// @ts-check
 // Talking to the appbackups API: fetch with the optional function key, and problem+json turned into words.
+
+import { isAbort } from "./poller.js";
+
+/** @import { FieldError, Page, Problem } from "./types/schemas" */
+
+/**
+ * What the API answered: `data` is the parsed JSON body (null for 204 or a body that is not JSON). Callers name
+ * its type with a JSDoc type tag of Answer<BackupView> (types/schemas) on the variable they destructure.
+ * @template T
+ * @typedef {{ status: number, headers: Headers, data: T }} Answer
+ */
+
+/**
+ * @typedef {object} ApiOptions
+ * @property {string} [method]
+ * @property {unknown} [body]  sent as JSON
+ * @property {Record<string, string | number | boolean | null | undefined>} [query]  empty values are left out
+ * @property {AbortSignal} [signal]
+ */
 
 const FUNCTION_KEY = "appbackups.functionKey";
 
@@ -9,18 +29,27 @@ export function functionKey() {
   return window.sessionStorage.getItem(FUNCTION_KEY) ?? "";
 }
 
+/** @param {string} key */
 export function setFunctionKey(key) {
   if (key) window.sessionStorage.setItem(FUNCTION_KEY, key);
   else window.sessionStorage.removeItem(FUNCTION_KEY);
 }
 
-/** A route with its variable parts URL-encoded: route`environments/${id}/backups`. */
+/**
+ * A route with its variable parts URL-encoded: route`environments/${id}/backups`.
+ * @param {TemplateStringsArray} strings
+ * @param {...string} values
+ */
 export function route(strings, ...values) {
   return strings.reduce((path, part, index) => path + part + (index < values.length ? encodeURIComponent(values[index]) : ""), "");
 }
 
 /** An answer of the API that was not a success: the problem document's fields, or what could be told. */
 export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {Partial<Problem>} problem
+   */
   constructor(status, problem) {
     const detail = problem.detail || problem.title || `The API answered ${status}.`;
     super(detail);
@@ -29,11 +58,16 @@ export class ApiError extends Error {
     this.title = problem.title ?? "";
     this.detail = detail;
     this.code = problem.code ?? "";
+    /** @type {FieldError[]} */
     this.fieldErrors = Array.isArray(problem.errors) ? problem.errors : [];
     this.problem = problem;
   }
 }
 
+/**
+ * @param {Response} response
+ * @returns {Promise<Partial<Problem>>}
+ */
 async function problemOf(response) {
   const type = response.headers.get("Content-Type") ?? "";
   if (type.includes("json")) {
@@ -43,6 +77,7 @@ async function problemOf(response) {
       // fall through: a body that is not JSON after all
     }
   }
+  /** @type {Record<number, string>} */
   const reasons = {
     401: "The API refused the request (401 Unauthorized): you are not signed in, or it needs a function key.",
     403: "The API refused the request: the function key or your permissions do not allow it.",
@@ -58,12 +93,17 @@ async function problemOf(response) {
  * Call the API. `path` is relative to /api/ ("environments") or absolute ("/api/restores/…", as in Location headers).
  * Resolves to { status, headers, data }; rejects with ApiError for 4xx/5xx, or with the fetch error when
  * the API could not be reached.
+ * @template [T=unknown]
+ * @param {string} path
+ * @param {ApiOptions} [options]
+ * @returns {Promise<Answer<T>>}
  */
 export async function api(path, { method = "GET", body, query, signal } = {}) {
   const url = new URL(path, apiRoot);
   for (const [name, value] of Object.entries(query ?? {})) {
-    if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
+    if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, String(value));
   }
+  /** @type {Record<string, string>} */
   const headers = { Accept: "application/json, application/problem+json" };
   const key = functionKey();
   if (key) headers["x-functions-key"] = key;
@@ -72,8 +112,9 @@ export async function api(path, { method = "GET", body, query, signal } = {}) {
   try {
     response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
   } catch (error) {
-    if (error.name === "AbortError") throw error;
-    throw new Error(`The API could not be reached (${error.message}). Check the connection and try again.`);
+    if (isAbort(error)) throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`The API could not be reached (${reason}). Check the connection and try again.`, { cause: error });
   }
   if (!response.ok) throw new ApiError(response.status, await problemOf(response));
   const type = response.headers.get("Content-Type") ?? "";
@@ -81,13 +122,24 @@ export async function api(path, { method = "GET", body, query, signal } = {}) {
   return { status: response.status, headers: response.headers, data };
 }
 
-/** The first `pages` pages of a paged list, and the token of the page after them (null at the end). */
-export async function firstPages(path, pageSize, pages) {
+/**
+ * The first `pages` pages of a paged list, and the token of the page after them (null at the end).
+ * @template T
+ * @param {string} path
+ * @param {number} pageSize
+ * @param {number} pages
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<{ items: T[], token: string | null, pages: number }>}
+ */
+export async function firstPages(path, pageSize, pages, signal) {
+  /** @type {T[]} */
   const items = [];
+  /** @type {string | null} */
   let token = null;
   let fetched = 0;
   do {
-    const { data } = await api(path, { query: { limit: pageSize, continuationToken: token } });
+    /** @type {Answer<Page<T>>} */
+    const { data } = await api(path, { query: { limit: pageSize, continuationToken: token }, signal });
     items.push(...data.items);
     token = data.continuationToken ?? null;
     fetched += 1;
@@ -95,11 +147,20 @@ export async function firstPages(path, pageSize, pages) {
   return { items, token, pages: fetched };
 }
 
-/** Every page of a paged list ({items, continuationToken}). */
+/**
+ * Every page of a paged list ({items, continuationToken}).
+ * @template T
+ * @param {string} path
+ * @param {ApiOptions["query"]} [query]
+ * @returns {Promise<T[]>}
+ */
 export async function allPages(path, query = {}) {
+  /** @type {T[]} */
   const items = [];
+  /** @type {string | null | undefined} */
   let token;
   do {
+    /** @type {Answer<Page<T>>} */
     const { data } = await api(path, { query: { ...query, continuationToken: token } });
     items.push(...data.items);
     token = data.continuationToken;
@@ -107,7 +168,10 @@ export async function allPages(path, query = {}) {
   return items;
 }
 
-/** What went wrong, in words: the problem's detail and any field errors it does not already name. */
+/**
+ * What went wrong, in words: the problem's detail and any field errors it does not already name.
+ * @param {unknown} error
+ */
 export function describeError(error) {
   if (error instanceof ApiError) {
     const extra = error.fieldErrors
@@ -117,25 +181,6 @@ export function describeError(error) {
     if (error.status === 401 && !functionKey()) text += " If this app runs in Azure, enter its function key with the Function key button at the top right.";
     return text;
   }
-  if (error?.name === "AbortError") return "Cancelled.";
-  return error?.message || String(error);
-}
-
-/** Resolve after `ms`, or reject at once when the signal aborts. */
-export function pause(ms, signal) {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(new DOMException("Stopped watching.", "AbortError"));
-      return;
-    }
-    const timer = window.setTimeout(resolve, ms);
-    signal?.addEventListener(
-      "abort",
-      () => {
-        window.clearTimeout(timer);
-        reject(new DOMException("Stopped watching.", "AbortError"));
-      },
-      { once: true },
-    );
-  });
+  if (isAbort(error)) return "Cancelled.";
+  return (error instanceof Error && error.message) || String(error);
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // The Backups page: who is signed in, the optional function key, and the first load. The parts of the page
 // (environments, backups, activity, restore, transfers, webhooks) wire themselves up when imported.
 
@@ -10,10 +11,13 @@ import { byId, fill, say } from "./dom.js";
 import { loadEnvironments } from "./environments.js";
 import { changed, setCaller, state } from "./state.js";
 
+/** @import { Answer } from "./api.js" */
+/** @import { CallerView } from "./types/schemas" */
+
 const callerText = byId("caller");
 const keyButton = byId("key-button");
-const keyForm = byId("key-form");
-const keyInput = byId("key-input");
+const keyForm = byId("key-form", HTMLFormElement);
+const keyInput = byId("key-input", HTMLInputElement);
 const keyMessage = byId("key-message");
 const pageMessage = byId("page-message");
 
@@ -23,6 +27,7 @@ function renderKeyButton() {
 
 async function loadCaller() {
   try {
+    /** @type {Answer<CallerView>} */
     const { data } = await api("me");
     setCaller(data);
     const role = data.globalAdmin ? "global admin" : `member of ${data.memberships.length} namespace${data.memberships.length === 1 ? "" : "s"}`;

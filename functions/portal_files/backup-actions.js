@@ -1,17 +1,38 @@
+// @ts-check
 // More Options → Details (with the comment editable), Delete (after confirmation) and Pin (keep until a date).
 
-import { api, describeError, pause, route } from "./api.js";
+import { api, describeError, route } from "./api.js";
 import { closeDialog, openDialog } from "./dialogs.js";
 import { byId, fill, h, say } from "./dom.js";
 import { formatBytes, formatCount, filesText, formatDateTime, statusBadge, tierLabel, time, verificationBadge } from "./format.js";
+import { isAbort, poll } from "./poller.js";
 import { changed, emit, environmentById } from "./state.js";
+import { BackupStatus, CheckStatus } from "./statuses.js";
+
+/** @import { Answer } from "./api.js" */
+/** @import { Child } from "./dom.js" */
+/** @import { BackupView, CheckView, VerificationView } from "./types/schemas" */
 
 const POLL_MS = 1500;
 
+/** @param {BackupView} backup */
 function backupRoute(backup) {
   return route`environments/${backup.environmentId}/backups/${backup.id}`;
 }
 
+/**
+ * The backup as it is now.
+ * @param {BackupView} backup
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<BackupView>}
+ */
+async function readBackup(backup, signal) {
+  /** @type {Answer<BackupView>} */
+  const { data } = await api(backupRoute(backup), { signal });
+  return data;
+}
+
+/** @param {BackupView} backup */
 function describeBackup(backup) {
   const environment = environmentById(backup.environmentId);
   return `the ${tierLabel(backup.tier).toLowerCase()} backup of ${environment?.displayName ?? backup.environmentId} made on ${formatDateTime(backup.createdOn)}`;
@@ -21,14 +42,20 @@ function describeBackup(backup) {
 
 const detailsList = byId("details-list");
 const detailsMessage = byId("details-message");
-const commentForm = byId("details-comment-form");
-const commentField = byId("details-comment");
+const commentForm = byId("details-comment-form", HTMLFormElement);
+const commentField = byId("details-comment", HTMLInputElement);
+/** @type {BackupView | null} */
 let detailsBackup = null;
 
+/**
+ * @param {string} name
+ * @param {...Child} value
+ */
 function row(name, ...value) {
   return [h("dt", {}, name), h("dd", {}, ...value)];
 }
 
+/** @param {BackupView} backup */
 function renderDetails(backup) {
   const pinned = backup.keepUntil ? [time(backup.keepUntil, { long: true })] : ["not pinned"];
   fill(
@@ -51,17 +78,25 @@ function renderDetails(backup) {
     row("Dump SHA-256", backup.dumpSha256 ? h("code", { class: "wrap" }, backup.dumpSha256) : "–"),
     row("Created by", backup.createdBy?.name ?? "–"),
     row("Status message", backup.statusMessage || "–"),
-    backup.status === "Processing" ? row("Progress", backup.progress || "queued") : null,
-    backup.status === "Processing" && backup.fileProgress ? row("File documents stored", filesText(backup.fileProgress) || "–") : null,
+    backup.status === BackupStatus.Processing ? row("Progress", backup.progress || "queued") : null,
+    backup.status === BackupStatus.Processing && backup.fileProgress ? row("File documents stored", filesText(backup.fileProgress) || "–") : null,
     backup.heartbeatOn ? row("Worker last checked in", time(backup.heartbeatOn, { long: true })) : null,
     backup.stalledSince ? row("Stalled since", time(backup.stalledSince, { long: true }), " — it resumes by itself") : null,
     backup.inUseBy?.length ? row("In use by", `${backup.inUseBy.length} restore or download operation(s)`) : null,
     backup.warnings?.length ? row("Warnings", h("ul", { class: "plain-list" }, ...backup.warnings.map((warning) => h("li", {}, warning)))) : null,
     row("Verification", ...verificationCell(backup.verification)),
-    ...(backup.verification?.checks ?? []).map((check) => row(`Check: ${check.name}`, statusBadge(check.status === "Passed" ? "finished" : check.status === "Failed" ? "failed" : "processing", check.status), " ", check.detail)),
+    ...(backup.verification?.checks ?? []).map((check) => row(`Check: ${check.name}`, statusBadge(checkLook(check), check.status), " ", check.detail)),
   );
 }
 
+/** @param {CheckView} check */
+function checkLook(check) {
+  if (check.status === CheckStatus.Passed) return "finished";
+  if (check.status === CheckStatus.Failed) return "failed";
+  return "processing";
+}
+
+/** @param {VerificationView | null} verification */
 function verificationCell(verification) {
   if (!verification) return ["not verified by a restore drill yet"];
   const when = verification.verifiedOn ? [" on ", time(verification.verifiedOn, { long: true })] : [];
@@ -69,7 +104,11 @@ function verificationCell(verification) {
   return [verificationBadge(verification), ...when, took];
 }
 
-// Verify: a restore drill of the backup (POST …/verify); the list shows its badge as it runs and ends.
+/**
+ * Verify: a restore drill of the backup (POST …/verify); the list shows its badge as it runs and ends.
+ * @param {BackupView} backup
+ * @param {HTMLElement} message
+ */
 export async function verifyBackup(backup, message) {
   say(message, `Starting a restore drill of the backup of ${formatDateTime(backup.createdOn)}…`, "info");
   try {
@@ -81,6 +120,10 @@ export async function verifyBackup(backup, message) {
   }
 }
 
+/**
+ * @param {BackupView} backup
+ * @param {HTMLElement} opener
+ */
 export async function showDetails(backup, opener) {
   detailsBackup = backup;
   renderDetails(backup);
@@ -90,15 +133,18 @@ export async function showDetails(backup, opener) {
   byId("details-close").focus();
   // Read it afresh, and follow it while it is being made.
   try {
-    for (;;) {
-      const { data } = await api(backupRoute(backup), { signal: closed });
-      detailsBackup = data;
-      renderDetails(data);
-      if (data.status !== "Processing") break;
-      await pause(POLL_MS, closed);
-    }
+    await poll({
+      read: (signal) => readBackup(backup, signal),
+      show: (data) => {
+        detailsBackup = data;
+        renderDetails(data);
+      },
+      going: (data) => data.status === BackupStatus.Processing,
+      intervalMs: POLL_MS,
+      signal: closed,
+    });
   } catch (error) {
-    if (error.name !== "AbortError") say(detailsMessage, describeError(error), "error");
+    if (!isAbort(error)) say(detailsMessage, describeError(error), "error");
   }
 }
 
@@ -107,6 +153,7 @@ commentForm.addEventListener("submit", async (event) => {
   if (!detailsBackup) return;
   say(detailsMessage, "Saving the comment…", "info");
   try {
+    /** @type {Answer<BackupView>} */
     const { data } = await api(backupRoute(detailsBackup), { method: "PATCH", body: { comment: commentField.value.trim() } });
     detailsBackup = data;
     renderDetails(data);
@@ -121,9 +168,14 @@ commentForm.addEventListener("submit", async (event) => {
 
 const deleteText = byId("delete-text");
 const deleteMessage = byId("delete-message");
-const deleteButton = byId("delete-confirm");
+const deleteButton = byId("delete-confirm", HTMLButtonElement);
+/** @type {BackupView | null} */
 let deleteBackup = null;
 
+/**
+ * @param {BackupView} backup
+ * @param {HTMLElement} opener
+ */
 export function confirmDelete(backup, opener) {
   deleteBackup = backup;
   fill(deleteText, `Delete ${describeBackup(backup)}? Its database dump and file list are removed; this cannot be undone.`);
@@ -151,6 +203,7 @@ deleteButton.addEventListener("click", async () => {
 
 // ---- Cancel (a backup being made) --------------------------------------------------------------------------
 
+/** @param {BackupView} backup */
 export async function cancelBackup(backup) {
   try {
     await api(`${backupRoute(backup)}/cancel`, { method: "POST" });
@@ -163,18 +216,25 @@ export async function cancelBackup(backup) {
 
 // ---- Pin -------------------------------------------------------------------------------------------------
 
-const pinForm = byId("pin-form");
+const pinForm = byId("pin-form", HTMLFormElement);
 const pinText = byId("pin-text");
-const pinDate = byId("pin-date");
+const pinDate = byId("pin-date", HTMLInputElement);
 const pinMessage = byId("pin-message");
-const unpinButton = byId("pin-remove");
+const unpinButton = byId("pin-remove", HTMLButtonElement);
+/** @type {BackupView | null} */
 let pinBackup = null;
 
+/** @param {Date} date */
 function localDate(date) {
+  /** @param {number} number */
   const pad = (number) => String(number).padStart(2, "0");
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
 }
 
+/**
+ * @param {BackupView} backup
+ * @param {HTMLElement} opener
+ */
 export function showPin(backup, opener) {
   pinBackup = backup;
   const tomorrow = new Date();
@@ -192,10 +252,13 @@ export function showPin(backup, opener) {
   openDialog("pin-dialog", { returnFocus: opener });
 }
 
+/** @param {string | null} keepUntil */
 async function savePin(keepUntil) {
   const backup = pinBackup;
+  if (!backup) return;
   say(pinMessage, "Saving…", "info");
   try {
+    /** @type {Answer<BackupView>} */
     const { data } = await api(backupRoute(backup), { method: "PATCH", body: { keepUntil } });
     closeDialog("pin-dialog");
     const text = data.keepUntil ? `Pinned ${describeBackup(data)} until ${formatDateTime(data.keepUntil)}.` : `Unpinned ${describeBackup(data)}: it expires on ${formatDateTime(data.expiresOn)}.`;

@@ -1,3 +1,4 @@
+// @ts-check
 // The list of backups of the selected environment: Create Backup, the Status column that follows the work
 // while it runs, "Show more backups", and each row's More Options menu.
 
@@ -6,42 +7,59 @@ import { cancelBackup, showDetails, confirmDelete, showPin, verifyBackup } from 
 import { byId, fill, h, say } from "./dom.js";
 import { backupRefusal, formatBytes, formatCount, filesText, formatDateTime, statusBadge, tierLabel, time, verificationBadge } from "./format.js";
 import { menuButton } from "./menu.js";
+import { Poller, isAbort } from "./poller.js";
 import { startRestore } from "./restore.js";
 import { changed, holds, on, selectedEnvironment, state } from "./state.js";
+import { BackupStatus, Permission, VerificationStatus } from "./statuses.js";
 import { showDownload } from "./transfers.js";
+
+/** @import { Answer } from "./api.js" */
+/** @import { MenuItem } from "./menu.js" */
+/** @import { BackupView, Page } from "./types/schemas" */
 
 const PAGE_SIZE = 20;
 const POLL_MS = 1500;
 
-const table = byId("backups-table");
+const table = byId("backups-table", HTMLTableElement);
 const body = table.tBodies[0];
 const caption = byId("backups-caption");
 const empty = byId("backups-empty");
-const moreButton = byId("more-backups");
+const moreButton = byId("more-backups", HTMLButtonElement);
 const message = byId("backups-message");
-const form = byId("create-backup-form");
-const commentInput = byId("backup-comment");
+const form = byId("create-backup-form", HTMLFormElement);
+const commentInput = byId("backup-comment", HTMLInputElement);
 const createButton = byId("create-backup");
 const refusalText = byId("create-backup-reason");
 
+/** @type {{ environmentId: string, items: BackupView[], pages: number, token: string | null, generation: number }} */
 const list = { environmentId: "", items: [], pages: 0, token: null, generation: 0 };
+/** @type {{ id: string, environmentName: string } | null} */
 let requested = null; // the backup this page asked for last, until it has ended
+/** @type {Map<string, HTMLTableRowElement>} */
 const rows = new Map();
-let pollTimer = 0;
+const follower = new Poller(); // while a backup shown is being made or verified
 
+/** @param {string} id */
 function backupById(id) {
   return list.items.find((item) => item.id === id) ?? null;
 }
 
-function fetchPages(environmentId, pages) {
-  return firstPages(route`environments/${environmentId}/backups`, PAGE_SIZE, pages);
+/**
+ * Whether a backup is still changing by itself: being made, or a restore drill of it running.
+ * @param {BackupView} backup
+ */
+function going(backup) {
+  return backup.status === BackupStatus.Processing || backup.verification?.status === VerificationStatus.Running;
 }
 
-/** Load (or reload) the list; `keepPages` keeps as many pages as are shown. */
+/**
+ * Load (or reload) the list; `keepPages` keeps as many pages as are shown. While any backup shown is being
+ * made or verified, the list is read again shortly: the Status column updates by itself.
+ * @param {{ keepPages?: boolean }} [options]
+ */
 async function load({ keepPages = false } = {}) {
+  follower.stop();
   const environmentId = state.selectedId;
-  const generation = ++list.generation;
-  window.clearTimeout(pollTimer);
   if (list.environmentId !== environmentId) {
     list.environmentId = environmentId;
     list.items = [];
@@ -49,25 +67,49 @@ async function load({ keepPages = false } = {}) {
     list.token = null;
     render();
   }
-  if (!environmentId) return;
+  if (!environmentId) {
+    ++list.generation;
+    return;
+  }
+  if (!(await refresh(keepPages ? Math.max(1, list.pages) : 1))) return; // another load began meanwhile
+  if (!list.items.some(going)) return;
+  follower.start({
+    initial: list.items,
+    intervalMs: POLL_MS,
+    going: (items) => items.some(going),
+    read: async (signal) => {
+      await refresh(Math.max(1, list.pages), signal);
+      return list.items;
+    },
+  });
+}
+
+/**
+ * Read the first `pages` pages afresh and show them; a failure is said and the list stays. False when another
+ * load began meanwhile (another environment chosen), whose answer counts instead.
+ * @param {number} pages
+ * @param {AbortSignal} [signal]
+ */
+async function refresh(pages, signal) {
+  const environmentId = list.environmentId;
+  const generation = ++list.generation;
   table.setAttribute("aria-busy", "true");
   try {
-    const result = await fetchPages(environmentId, keepPages ? Math.max(1, list.pages) : 1);
-    if (generation !== list.generation) return; // another environment was chosen meanwhile
-    const wasProcessing = new Set(list.items.filter((item) => item.status === "Processing").map((item) => item.id));
+    /** @type {{ items: BackupView[], token: string | null, pages: number }} */
+    const result = await firstPages(route`environments/${environmentId}/backups`, PAGE_SIZE, pages, signal);
+    if (generation !== list.generation) return false;
+    const wasProcessing = new Set(list.items.filter((item) => item.status === BackupStatus.Processing).map((item) => item.id));
     Object.assign(list, result);
     render();
-    const ended = result.items.filter((item) => wasProcessing.has(item.id) && item.status !== "Processing");
+    const ended = result.items.filter((item) => wasProcessing.has(item.id) && item.status !== BackupStatus.Processing);
     if (ended.length) changed(environmentId, "activity");
     announceRequested();
   } catch (error) {
-    if (generation === list.generation) say(message, describeError(error), "error");
+    if (generation === list.generation && !isAbort(error)) say(message, describeError(error), "error");
   } finally {
-    if (generation === list.generation) {
-      table.removeAttribute("aria-busy");
-      schedulePoll();
-    }
+    if (generation === list.generation) table.removeAttribute("aria-busy");
   }
+  return generation === list.generation;
 }
 
 async function loadMore() {
@@ -75,6 +117,7 @@ async function loadMore() {
   const generation = list.generation;
   moreButton.disabled = true;
   try {
+    /** @type {Answer<Page<BackupView>>} */
     const { data } = await api(route`environments/${environmentId}/backups`, { query: { limit: PAGE_SIZE, continuationToken: list.token } });
     if (generation !== list.generation) return;
     const known = new Set(list.items.map((item) => item.id));
@@ -89,72 +132,80 @@ async function loadMore() {
   }
 }
 
-/** While any backup shown is Processing, look again shortly: the Status column updates by itself. */
-function schedulePoll() {
-  window.clearTimeout(pollTimer);
-  if (list.items.some((item) => item.status === "Processing" || item.verification?.status === "Running")) {
-    pollTimer = window.setTimeout(() => load({ keepPages: true }), POLL_MS);
-  }
-}
-
 /** Say how the backup asked for on this page ended, once it has. */
 function announceRequested() {
   const backup = requested && backupById(requested.id);
-  if (!backup || backup.status === "Processing") return;
+  if (!requested || !backup || backup.status === BackupStatus.Processing) return;
   const name = requested.environmentName;
   requested = null;
-  if (backup.status === "Finished") say(message, `The backup of ${name} is Finished (${formatCount(backup.fileCount, "file document", "file documents")}).`, "success");
-  else if (backup.status === "Cancelled") say(message, `The backup of ${name} was cancelled: ${backup.statusMessage}`, "info");
+  if (backup.status === BackupStatus.Finished) say(message, `The backup of ${name} is Finished (${formatCount(backup.fileCount, "file document", "file documents")}).`, "success");
+  else if (backup.status === BackupStatus.Cancelled) say(message, `The backup of ${name} was cancelled: ${backup.statusMessage}`, "info");
   else say(message, `The backup of ${name} Failed: ${backup.statusMessage || "no reason was given"}`, "error");
 }
 
+/**
+ * @param {string} id
+ * @returns {MenuItem[]}
+ */
 function menuItems(id) {
   const backup = backupById(id);
   if (!backup) return [];
-  const finished = backup.status === "Finished";
-  const notFinished = backup.status === "Processing" ? "it is still being made" : `it ${backup.status.toLowerCase()}`;
+  const processing = backup.status === BackupStatus.Processing;
+  const finished = backup.status === BackupStatus.Finished;
+  const notFinished = processing ? "it is still being made" : `it ${backup.status.toLowerCase()}`;
   const namespace = selectedEnvironment()?.namespace ?? "";
   let restoreRefusal = finished ? "" : notFinished;
-  if (finished && !holds(namespace, "ManageAppsBackups", "StopApps")) {
+  if (finished && !holds(namespace, Permission.ManageAppsBackups, Permission.StopApps)) {
     restoreRefusal = `restoring needs the Manage Apps Backups and Stop Apps permissions in namespace ${namespace}`;
   }
   let deleteRefusal = "";
-  if (backup.status === "Processing") deleteRefusal = "it is still being made";
+  if (processing) deleteRefusal = "it is still being made";
   else if (backup.inUseBy?.length) deleteRefusal = "a restore or download is using it";
   let cancelRefusal = "";
-  if (backup.status !== "Processing") cancelRefusal = "only a backup being made can be cancelled";
+  if (!processing) cancelRefusal = "only a backup being made can be cancelled";
   else if (!backup.cancellable) cancelRefusal = "it is being cancelled, or finishing, already";
   return [
     { label: "Details", onSelect: (opener) => showDetails(backup, opener) },
-    ...(backup.status === "Processing" ? [{ label: "Cancel", onSelect: () => cancelBackup(backup), disabledReason: cancelRefusal }] : []),
+    ...(processing ? [{ label: "Cancel", onSelect: () => cancelBackup(backup), disabledReason: cancelRefusal }] : []),
     { label: "Restore", onSelect: (opener) => startRestore(backup, opener), disabledReason: restoreRefusal },
     { label: "Download", onSelect: (opener) => showDownload(backup, opener), disabledReason: finished ? "" : notFinished },
-    { label: "Verify", onSelect: () => verifyBackup(backup, message), disabledReason: !finished ? notFinished : backup.verification?.status === "Running" ? "a restore drill of it is running" : "" },
+    {
+      label: "Verify",
+      onSelect: () => verifyBackup(backup, message),
+      disabledReason: !finished ? notFinished : backup.verification?.status === VerificationStatus.Running ? "a restore drill of it is running" : "",
+    },
     { label: "Pin", onSelect: (opener) => showPin(backup, opener), disabledReason: finished ? "" : notFinished },
     { label: "Delete", onSelect: (opener) => confirmDelete(backup, opener), disabledReason: deleteRefusal },
   ];
 }
 
+/** @param {BackupView} backup */
 function statusCell(backup) {
   let note = "";
-  if (backup.status === "Processing") note = [filesText(backup.fileProgress), backup.progress || "queued"].filter(Boolean).join(" · ");
-  else if (backup.status === "Failed" || backup.status === "Cancelled") note = backup.statusMessage;
+  if (backup.status === BackupStatus.Processing) note = [filesText(backup.fileProgress), backup.progress || "queued"].filter(Boolean).join(" · ");
+  else if (backup.status === BackupStatus.Failed || backup.status === BackupStatus.Cancelled) note = backup.statusMessage;
   const badge = backup.stalledSince ? statusBadge("stalled", "Processing (stalled)") : statusBadge(backup.status);
   const warnings = backup.warnings?.length ? statusBadge("warning", "Warnings") : null;
-  if (warnings) note = backup.warnings.join(" ");
+  if (backup.warnings?.length) note = backup.warnings.join(" ");
   return [badge, warnings, verificationBadge(backup.verification), note ? h("span", { class: "cell-note" }, note) : null];
 }
 
+/** @param {BackupView} backup */
 function expiryCell(backup) {
   if (backup.keepUntil) return [time(backup.retainedUntil), h("span", { class: "cell-note" }, "pinned")];
   return [time(backup.expiresOn)];
 }
 
+/** @param {BackupView} backup */
 function filesCell(backup) {
   if (backup.fileCount === null || backup.fileCount === undefined) return "–";
   return `${formatCount(backup.fileCount, "file", "files")}, ${formatBytes(backup.filesSize)}`;
 }
 
+/**
+ * @param {HTMLTableRowElement} row
+ * @param {BackupView} backup
+ */
 function updateRow(row, backup) {
   const [created, status, tier, comment, packageCell, dump, files, expires] = row.cells;
   fill(created, time(backup.createdOn));
@@ -168,6 +219,7 @@ function updateRow(row, backup) {
   row.dataset.status = backup.status;
 }
 
+/** @param {BackupView} backup */
 function newRow(backup) {
   const menu = menuButton(`More Options for the backup of ${formatDateTime(backup.createdOn)}`, () => menuItems(backup.id));
   const row = h(
@@ -193,7 +245,7 @@ function render() {
   let focusLostAt = -1; // a row that had the focus went away (deleted): give it to its neighbour
   for (const [id, row] of rows) {
     if (!wanted.has(id)) {
-      if (row.contains(document.activeElement)) focusLostAt = row.sectionRowIndex;
+      if (document.activeElement && row.contains(document.activeElement)) focusLostAt = row.sectionRowIndex;
       row.remove();
       rows.delete(id);
     }
@@ -210,7 +262,8 @@ function render() {
   });
   if (focusLostAt >= 0) {
     const neighbour = body.rows[Math.min(focusLostAt, body.rows.length - 1)];
-    (neighbour?.querySelector(".menu-button") ?? byId("backups-heading")).focus();
+    const menu = neighbour?.querySelector(".menu-button");
+    (menu instanceof HTMLElement ? menu : byId("backups-heading")).focus();
   }
   empty.hidden = list.items.length > 0 || !environment;
   if (environment) fill(empty, `No backups of ${environment.displayName} yet: create one, or upload an archive.`);
@@ -237,6 +290,7 @@ form.addEventListener("submit", async (event) => {
   createButton.setAttribute("aria-disabled", "true");
   say(message, `Requesting a backup of ${environment.displayName}…`, "info");
   try {
+    /** @type {Answer<BackupView>} */
     const { data } = await api(route`environments/${environment.id}/backups`, { method: "POST", body: { comment: commentInput.value.trim() } });
     commentInput.value = "";
     requested = { id: data.id, environmentName: environment.displayName };
@@ -258,7 +312,8 @@ on("selected", () => {
 });
 on("environments", () => {
   renderEligibility();
-  fill(caption, selectedEnvironment() ? `Backups of ${selectedEnvironment().displayName}` : "Backups");
+  const environment = selectedEnvironment();
+  fill(caption, environment ? `Backups of ${environment.displayName}` : "Backups");
 });
 on("changed", ({ environmentId, what }) => {
   if (environmentId === state.selectedId && what.has("backups")) load({ keepPages: true });

@@ -1,3 +1,4 @@
+// @ts-check
 // The environment selector, the selected environment's summary, Stop / Start Application, and Deregister
 // (namespace admins). Deregistered environments stay in the selector while their backups stay.
 
@@ -5,15 +6,23 @@ import { allPages, api, describeError, route } from "./api.js";
 import { confirmAction } from "./dialogs.js";
 import { byId, fill, h, say } from "./dom.js";
 import { BACKUP_STATES, backupRefusal, environmentName, statusBadge, time } from "./format.js";
+import { Poller } from "./poller.js";
 import { changed, emit, environmentById, holds, on, select, selectedEnvironment, setEnvironments, state, updateEnvironment } from "./state.js";
+import { EnvironmentState, Permission } from "./statuses.js";
 
-const selector = byId("environment");
+/** @import { Answer } from "./api.js" */
+/** @import { EnvironmentView } from "./types/schemas" */
+
+const selector = byId("environment", HTMLSelectElement);
 const summary = byId("environment-summary");
 const message = byId("environment-message");
 const WATCH_INTERVAL_MS = 2000;
-const RUN_STATES = new Set(["Running", "Stopped"]);
-let watchTimer = 0;
+/** @type {ReadonlySet<EnvironmentView["state"]>} */
+const RUN_STATES = new Set([EnvironmentState.Running, EnvironmentState.Stopped]);
+const watcher = new Poller();
+let watchedId = "";
 
+/** @param {EnvironmentView} environment */
 function optionText(environment) {
   const base = `${environmentName(environment)} — ${environment.state}`;
   return BACKUP_STATES.has(environment.state) ? base : `${base}, cannot be backed up`;
@@ -38,6 +47,10 @@ function renderSelector() {
   selector.disabled = state.environments.length === 0;
 }
 
+/**
+ * @param {string} name
+ * @param {...import("./dom.js").Child} value
+ */
 function term(name, ...value) {
   return h("div", { class: "summary-item" }, h("dt", {}, name), h("dd", {}, ...value));
 }
@@ -50,10 +63,10 @@ function renderSummary() {
   }
   const schedule = environment.schedule;
   const refusal = backupRefusal(environment);
-  const mayStop = holds(environment.namespace, "StopApps");
-  const mayDeregister = holds(environment.namespace, "NamespaceAdmin");
-  const deregistered = environment.state === "Deregistered";
-  const focused = summary.contains(document.activeElement) ? document.activeElement.id : "";
+  const mayStop = holds(environment.namespace, Permission.StopApps);
+  const mayDeregister = holds(environment.namespace, Permission.NamespaceAdmin);
+  const deregistered = environment.state === EnvironmentState.Deregistered;
+  const focused = document.activeElement && summary.contains(document.activeElement) ? document.activeElement.id : "";
   fill(
     summary,
     h(
@@ -68,10 +81,10 @@ function renderSummary() {
     h(
       "div",
       { class: "summary-actions" },
-      environment.state === "Running" && mayStop
+      environment.state === EnvironmentState.Running && mayStop
         ? h("button", { type: "button", class: "secondary", id: "environment-stop", onclick: () => changeRunState(environment.id, "stop") }, "Stop Application")
         : null,
-      environment.state === "Stopped" && mayStop
+      environment.state === EnvironmentState.Stopped && mayStop
         ? h("button", { type: "button", class: "secondary", id: "environment-start", onclick: () => changeRunState(environment.id, "start") }, "Start Application")
         : null,
       RUN_STATES.has(environment.state) && !mayStop
@@ -94,7 +107,11 @@ function renderSummary() {
           "div",
           { class: "banner banner-info", role: "status" },
           h("span", {}, `A restore into ${environment.displayName} is in progress; the environment is locked until it ends.`),
-          h("button", { type: "button", class: "link-button", id: "environment-follow-restore", onclick: () => emit("follow-restore", { restoreId: environment.activeRestoreId }) }, "Follow the restore"),
+          h(
+            "button",
+            { type: "button", class: "link-button", id: "environment-follow-restore", onclick: () => emit("follow-restore", { restoreId: environment.activeRestoreId ?? "" }) },
+            "Follow the restore",
+          ),
         )
       : null,
     refusal && !environment.activeRestoreId && !deregistered ? h("p", { class: "banner banner-warning" }, refusal) : null,
@@ -103,16 +120,27 @@ function renderSummary() {
   if (focused) (document.getElementById(focused) ?? summary.querySelector("button"))?.focus();
 }
 
-/** POST …/stop or …/start; the environment as it is afterwards. Errors are thrown for the caller to show. */
+/**
+ * POST …/stop or …/start; the environment as it is afterwards. Errors are thrown for the caller to show.
+ * @param {string} environmentId
+ * @param {"stop" | "start"} action
+ * @returns {Promise<EnvironmentView>}
+ */
 export async function setRunState(environmentId, action) {
+  /** @type {Answer<EnvironmentView>} */
   const { data } = await api(route`environments/${environmentId}/${action}`, { method: "POST" });
   updateEnvironment(data);
   changed(environmentId, "activity");
-  return environmentById(environmentId);
+  return environmentById(environmentId) ?? data;
 }
 
+/**
+ * @param {string} environmentId
+ * @param {"stop" | "start"} action
+ */
 async function changeRunState(environmentId, action) {
   const environment = environmentById(environmentId);
+  if (!environment) return;
   if (action === "stop") {
     const stop = await confirmAction({
       title: `Stop ${environment.displayName}?`,
@@ -130,9 +158,13 @@ async function changeRunState(environmentId, action) {
   }
 }
 
-/** DELETE the registration (namespace admins): the environment stays listed as Deregistered with its backups. */
+/**
+ * DELETE the registration (namespace admins): the environment stays listed as Deregistered with its backups.
+ * @param {string} environmentId
+ */
 async function deregister(environmentId) {
   const environment = environmentById(environmentId);
+  if (!environment) return;
   const sure = await confirmAction({
     title: `Deregister ${environment.displayName}?`,
     text:
@@ -144,6 +176,7 @@ async function deregister(environmentId) {
   if (!sure) return;
   say(message, "Deregistering…", "info");
   try {
+    /** @type {Answer<EnvironmentView>} */
     const { data } = await api(route`environments/${environmentId}`, { method: "DELETE" });
     updateEnvironment(data);
     changed(environmentId, "backups", "activity");
@@ -153,8 +186,13 @@ async function deregister(environmentId) {
   }
 }
 
-/** GET one environment (with its schedule) and put it in the list. */
+/**
+ * GET one environment (with its schedule) and put it in the list.
+ * @param {string} environmentId
+ * @returns {Promise<EnvironmentView>}
+ */
 export async function refreshEnvironment(environmentId) {
+  /** @type {Answer<EnvironmentView>} */
   const { data } = await api(route`environments/${environmentId}`);
   const before = environmentById(environmentId);
   updateEnvironment(data);
@@ -164,19 +202,36 @@ export async function refreshEnvironment(environmentId) {
   return data;
 }
 
-/** While the selected environment is in a passing state (Restoring, Starting…), look again now and then. */
+/**
+ * Whether the environment is in a passing state (Restoring, Starting…, or a restore into it runs).
+ * @param {EnvironmentView} environment
+ */
+function passing(environment) {
+  return !BACKUP_STATES.has(environment.state) || Boolean(environment.activeRestoreId);
+}
+
+/** While the selected environment is in a passing state, look again now and then (errors are said, and it goes on). */
 function watchSelected() {
-  window.clearTimeout(watchTimer);
   const environment = selectedEnvironment();
-  if (!environment || (BACKUP_STATES.has(environment.state) && !environment.activeRestoreId)) return;
-  watchTimer = window.setTimeout(async () => {
-    try {
-      await refreshEnvironment(environment.id);
-    } catch (error) {
-      say(message, describeError(error), "error");
-      watchSelected();
-    }
-  }, WATCH_INTERVAL_MS);
+  if (!environment || !passing(environment)) {
+    watcher.stop();
+    return;
+  }
+  if (watcher.running && watchedId === environment.id) return;
+  watchedId = environment.id;
+  watcher.start({
+    initial: environment,
+    intervalMs: WATCH_INTERVAL_MS,
+    going: passing,
+    read: async () => {
+      try {
+        return await refreshEnvironment(environment.id);
+      } catch (error) {
+        say(message, describeError(error), "error");
+        return environment;
+      }
+    },
+  });
 }
 
 function selectionFromAddress() {
@@ -186,6 +241,7 @@ function selectionFromAddress() {
 
 export async function loadEnvironments() {
   say(message, "");
+  /** @type {EnvironmentView[]} */
   const environments = await allPages("environments", { deregistered: "true" });
   setEnvironments(environments);
   const initial = selectionFromAddress() || (environmentById(state.selectedId) ? state.selectedId : environments[0]?.id ?? "");

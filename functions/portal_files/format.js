@@ -1,21 +1,31 @@
+// @ts-check
 // How values read on the page: dates, sizes, tiers, states, and why an environment cannot be backed up.
 
 import { h } from "./dom.js";
+import { EnvironmentState, VerificationStatus } from "./statuses.js";
+
+/** @import { Action, EnvironmentState as State, EnvironmentView, FileProgressView, ProgressView, Tier, VerificationView } from "./types/schemas" */
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 const dateTimeLong = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
 
-/** A <time> element; `long` adds seconds. Empty values read as an en dash. */
+/**
+ * A <time> element; `long` adds seconds. Empty values read as an en dash.
+ * @param {string | null | undefined} iso
+ * @param {{ long?: boolean }} [options]
+ */
 export function time(iso, { long = false } = {}) {
   if (!iso) return "–";
   const value = new Date(iso);
   return h("time", { datetime: iso, title: value.toISOString() }, (long ? dateTimeLong : dateTime).format(value));
 }
 
+/** @param {string | null | undefined} iso */
 export function formatDateTime(iso) {
   return iso ? dateTime.format(new Date(iso)) : "–";
 }
 
+/** @param {number | null | undefined} bytes */
 export function formatBytes(bytes) {
   if (bytes === null || bytes === undefined) return "–";
   const units = ["bytes", "KB", "MB", "GB", "TB"];
@@ -29,11 +39,17 @@ export function formatBytes(bytes) {
   return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }
 
+/**
+ * @param {number | null | undefined} count
+ * @param {string} one
+ * @param {string} many
+ */
 export function formatCount(count, one, many) {
   if (count === null || count === undefined) return "–";
   return `${count.toLocaleString()} ${count === 1 ? one : many}`;
 }
 
+/** @type {Record<Tier, string>} */
 const TIERS = {
   manual: "Manual",
   nightly: "Nightly",
@@ -43,13 +59,16 @@ const TIERS = {
   "pre-restore": "Pre-restore",
 };
 
+/** @param {Tier} tier */
 export function tierLabel(tier) {
   return TIERS[tier] ?? tier;
 }
 
+/** @type {Record<Action, string>} */
 const ACTIONS = {
   register: "Register",
   update: "Update",
+  deregister: "Deregister",
   stop: "Stop",
   start: "Start",
   backup: "Backup",
@@ -59,17 +78,23 @@ const ACTIONS = {
   download: "Download",
   upload: "Upload",
   prune: "Prune",
+  verify: "Verify",
   grant: "Grant",
   revoke: "Revoke",
 };
 
+/** @param {Action} action */
 export function actionLabel(action) {
   return ACTIONS[action] ?? action;
 }
 
-/** Environment states in which a backup can be made (SPEC §1). */
-export const BACKUP_STATES = new Set(["Running", "Stopped"]);
+/**
+ * Environment states in which a backup can be made (SPEC §1).
+ * @type {ReadonlySet<State>}
+ */
+export const BACKUP_STATES = new Set([EnvironmentState.Running, EnvironmentState.Stopped]);
 
+/** @type {Record<Exclude<State, typeof EnvironmentState.Running | typeof EnvironmentState.Stopped>, string>} */
 const NOT_BACKED_UP_BECAUSE = {
   Creating: "its creation is in progress",
   CreationFailed: "its creation failed",
@@ -80,22 +105,35 @@ const NOT_BACKED_UP_BECAUSE = {
   Deregistered: "it was deregistered (its app is gone); its backups stay until they expire",
 };
 
-/** Why no backup can be made of the environment now, or "" when one can. */
+/**
+ * Why no backup can be made of the environment now, or "" when one can.
+ * @param {EnvironmentView | null | undefined} environment
+ */
 export function backupRefusal(environment) {
   if (!environment || BACKUP_STATES.has(environment.state)) return "";
-  const because = NOT_BACKED_UP_BECAUSE[environment.state] ?? `it is ${environment.state}`;
+  const because = NOT_BACKED_UP_BECAUSE[/** @type {keyof NOT_BACKED_UP_BECAUSE} */ (environment.state)] ?? `it is ${environment.state}`;
   return `No backup can be made of ${environment.displayName} while it is ${environment.state}: ${because}. Backups need it Running or Stopped.`;
 }
 
+/** @param {EnvironmentView | null | undefined} environment */
 export function environmentName(environment) {
   return environment ? `${environment.displayName} (${environment.id})` : "";
 }
 
-/** A status badge: text first, the colour and icon only repeat it. */
+/**
+ * A status badge: text first, the colour and icon only repeat it. `status` names its look (badge-<status>
+ * in styles.css, lower case): a status of the API, or one of the page's (processing, stalled, warning, …).
+ * @param {string} status
+ * @param {string} [text]
+ */
 export function statusBadge(status, text = status) {
   return h("span", { class: `badge badge-${String(status).toLowerCase()}` }, h("span", { class: "badge-icon", "aria-hidden": "true" }), text);
 }
 
+/**
+ * @param {ProgressView | null | undefined} progress
+ * @returns {number | null}
+ */
 export function percentOf(progress) {
   if (!progress) return null;
   if (typeof progress.percent === "number") return Math.max(0, Math.min(100, progress.percent));
@@ -104,7 +142,10 @@ export function percentOf(progress) {
   return null;
 }
 
-/** "about 1 min 20 s" from seconds. */
+/**
+ * "about 1 min 20 s" from seconds.
+ * @param {number} seconds
+ */
 export function formatDuration(seconds) {
   const total = Math.round(seconds);
   if (total < 60) return `${total} s`;
@@ -113,7 +154,10 @@ export function formatDuration(seconds) {
   return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`;
 }
 
-/** "1,200 of 20,000 files · 3.1 MB of 51.0 MB · about 1 min 20 s left" from a FileProgressView. */
+/**
+ * "1,200 of 20,000 files · 3.1 MB of 51.0 MB · about 1 min 20 s left" from a FileProgressView.
+ * @param {FileProgressView | null | undefined} files
+ */
 export function filesText(files) {
   if (!files || files.total === null || files.total === undefined) return "";
   const parts = [`${files.done.toLocaleString()} of ${files.total.toLocaleString()} files`];
@@ -124,7 +168,9 @@ export function filesText(files) {
 }
 
 /** "3 of 10 · 1.2 MB of 4.0 MB · archiving …" from a ProgressView; a step with file documents shows them first,
- * and a restore's database load its tables: "… files · tables 3 of 12 · 40.0 MB of 121.0 MB · loading the database". */
+ * and a restore's database load its tables: "… files · tables 3 of 12 · 40.0 MB of 121.0 MB · loading the database".
+ * @param {ProgressView | null | undefined} progress
+ */
 export function progressText(progress) {
   if (!progress) return "";
   const parts = [];
@@ -141,17 +187,31 @@ export function progressText(progress) {
   return parts.join(" · ");
 }
 
-/** A <progress>: determinate when a percentage is known, indeterminate (still announced) otherwise. */
+/**
+ * A <progress>: determinate when a percentage is known, indeterminate (still announced) otherwise.
+ * @param {number | null | undefined} percent
+ * @param {string} label
+ */
 export function progressBar(percent, label) {
+  /** @type {Record<string, string>} */
   const attributes = { max: "100", "aria-label": label };
   if (percent !== null && percent !== undefined) attributes.value = String(Math.round(percent));
   return h("progress", attributes, percent === null || percent === undefined ? "working…" : `${Math.round(percent)}%`);
 }
 
-// A backup's last restore drill, as a badge: Verified, Verification failed, or Verifying.
+/** @type {Record<VerificationView["status"], { label: string, kind: string }>} */
+const VERIFICATION_BADGES = {
+  [VerificationStatus.Passed]: { label: "Verified", kind: "verified" },
+  [VerificationStatus.Failed]: { label: "Verification failed", kind: "unverified" },
+  [VerificationStatus.Running]: { label: "Verifying", kind: "processing" },
+};
+
+/**
+ * A backup's last restore drill, as a badge: Verified, Verification failed, or Verifying.
+ * @param {VerificationView | null | undefined} verification
+ */
 export function verificationBadge(verification) {
   if (!verification) return null;
-  const label = { Passed: "Verified", Failed: "Verification failed", Running: "Verifying" }[verification.status] ?? verification.status;
-  const kind = { Passed: "verified", Failed: "unverified", Running: "processing" }[verification.status] ?? "processing";
-  return statusBadge(kind, label);
+  const badge = VERIFICATION_BADGES[verification.status] ?? { label: verification.status, kind: "processing" };
+  return statusBadge(badge.kind, badge.label);
 }

@@ -1,12 +1,21 @@
+// @ts-check
 // The "More Options" menu button (WAI-ARIA menu button pattern): Enter, Space or the arrow keys open it,
 // the arrow keys, Home and End move through it, a letter jumps to an item, Escape closes it and returns to
 // the button, Tab closes it and moves on.
 
 import { h } from "./dom.js";
 
+/**
+ * One item of a menu: what it says, what it does (given the menu's button, to return the focus to), and why
+ * it cannot be chosen now ("" or absent when it can).
+ * @typedef {{ label: string, onSelect: (opener: HTMLButtonElement) => void, disabledReason?: string }} MenuItem
+ */
+
+/** @type {{ button: HTMLButtonElement, list: HTMLUListElement, wrapper: HTMLDivElement } | null} */
 let openMenu = null;
 let menuCount = 0;
 
+/** @param {{ focusButton?: boolean }} [options] */
 function closeOpenMenu({ focusButton = false } = {}) {
   if (!openMenu) return;
   const { button, list } = openMenu;
@@ -17,15 +26,19 @@ function closeOpenMenu({ focusButton = false } = {}) {
 }
 
 document.addEventListener("pointerdown", (event) => {
-  if (openMenu && !openMenu.wrapper.contains(event.target)) closeOpenMenu();
+  if (openMenu && !(event.target instanceof Node && openMenu.wrapper.contains(event.target))) closeOpenMenu();
 });
 // The menu is placed by the viewport (so no scrolling container clips it): it closes when the page moves.
 window.addEventListener("resize", () => closeOpenMenu());
 document.addEventListener("scroll", (event) => {
-  if (openMenu && !openMenu.list.contains(event.target)) closeOpenMenu();
+  if (openMenu && !(event.target instanceof Node && openMenu.list.contains(event.target))) closeOpenMenu();
 }, true);
 
-/** Below the button, right-aligned with it; above it when there is no room below. */
+/**
+ * Below the button, right-aligned with it; above it when there is no room below.
+ * @param {HTMLElement} button
+ * @param {HTMLElement} list
+ */
 function place(button, list) {
   const anchor = button.getBoundingClientRect();
   const width = list.offsetWidth;
@@ -58,6 +71,8 @@ function dotsIcon() {
  * A menu button. `label` is the button's accessible name ("More Options for the backup of …"); `items` is
  * a function returning [{ label, onSelect, disabledReason }] each time the menu opens, so the items follow
  * the latest state of what they act on.
+ * @param {string} label
+ * @param {() => MenuItem[]} items
  */
 export function menuButton(label, items) {
   menuCount += 1;
@@ -70,7 +85,7 @@ export function menuButton(label, items) {
   const list = h("ul", { class: "menu", role: "menu", id, "aria-label": "More Options", hidden: true });
   const wrapper = h("div", { class: "menu-wrapper" }, button, list);
 
-  const menuItems = () => [...list.querySelectorAll('[role="menuitem"]')];
+  const menuItems = () => [...list.querySelectorAll('[role="menuitem"]')].filter((entry) => entry instanceof HTMLElement);
 
   function render() {
     list.replaceChildren(
@@ -100,6 +115,7 @@ export function menuButton(label, items) {
     );
   }
 
+  /** @param {"first" | "last"} focus */
   function open(focus = "first") {
     if (openMenu && openMenu.list !== list) closeOpenMenu();
     render();
@@ -123,7 +139,8 @@ export function menuButton(label, items) {
   });
   list.addEventListener("keydown", (event) => {
     const entries = menuItems();
-    const index = entries.indexOf(document.activeElement);
+    const index = entries.findIndex((entry) => entry === document.activeElement);
+    /** @param {number} to */
     const move = (to) => {
       event.preventDefault();
       entries[(to + entries.length) % entries.length]?.focus();
@@ -153,7 +170,7 @@ export function menuButton(label, items) {
         if (event.key.length === 1 && /\S/.test(event.key)) {
           const letter = event.key.toLowerCase();
           const order = [...entries.slice(index + 1), ...entries.slice(0, index + 1)];
-          const match = order.find((entry) => entry.textContent.trim().toLowerCase().startsWith(letter));
+          const match = order.find((entry) => (entry.textContent ?? "").trim().toLowerCase().startsWith(letter));
           if (match) {
             event.preventDefault();
             match.focus();

@@ -1,41 +1,50 @@
+// @ts-check
 // More Options → Restore: choose the destination (an environment of the same namespace), stop it if it runs,
 // see the model-version warning, then follow the restore's steps until FINISHED or FAILED.
 
-import { ApiError, api, describeError, pause, route } from "./api.js";
+import { ApiError, api, describeError, route } from "./api.js";
 import { openDialog } from "./dialogs.js";
 import { byId, fill, h, say } from "./dom.js";
 import { environmentName, formatBytes, formatDateTime, percentOf, progressBar, progressText, statusBadge, tierLabel, time } from "./format.js";
 import { refreshEnvironment, setRunState } from "./environments.js";
+import { isAbort, poll } from "./poller.js";
 import { changed, environmentById, on, select, state } from "./state.js";
+import { EnvironmentState, JobStatus, OperationStatus, Outcome, PlanOutcome, StepState } from "./statuses.js";
+
+/** @import { Answer } from "./api.js" */
+/** @import { BackupView, OperationView, PlanOutcome as PlanOutcomeName, RestorePlanView, StepView } from "./types/schemas" */
 
 const POLL_MS = 1000;
 
 const chooser = byId("restore-choose");
 const source = byId("restore-source");
-const targetSelect = byId("restore-target");
+const targetSelect = byId("restore-target", HTMLSelectElement);
 const targetStatus = byId("restore-target-status");
 const versionWarning = byId("restore-version-warning");
 const chooseMessage = byId("restore-message");
-const submitButton = byId("restore-submit");
+const submitButton = byId("restore-submit", HTMLButtonElement);
 const progressSection = byId("restore-progress");
 const progressTitle = byId("restore-progress-title");
 const outcome = byId("restore-outcome");
 const warningsList = byId("restore-warnings");
 const stepsList = byId("restore-steps");
-const showTargetButton = byId("restore-show-target");
-const cancelButton = byId("restore-cancel");
+const showTargetButton = byId("restore-show-target", HTMLButtonElement);
+const cancelButton = byId("restore-cancel", HTMLButtonElement);
 
+/** @type {BackupView | null} */
 let restoreBackup = null;
-let dialogSignal = null;
+/** @type {AbortSignal | undefined} */
+let dialogSignal;
 
 function chosenTarget() {
   return environmentById(targetSelect.value);
 }
 
+/** @param {BackupView} backup */
 function renderTargetOptions(backup) {
   // A deregistered environment keeps its backups but takes no restore.
   const candidates = state.environments.filter(
-    (environment) => environment.namespace === backup.namespace && environment.state !== "Deregistered",
+    (environment) => environment.namespace === backup.namespace && environment.state !== EnvironmentState.Deregistered,
   );
   const current = targetSelect.value;
   fill(
@@ -49,6 +58,11 @@ function renderTargetOptions(backup) {
 const planSection = byId("restore-plan");
 let planRequest = 0;
 
+/** @type {Record<PlanOutcomeName, string>} */
+const PLAN_BADGES = { [PlanOutcome.pass]: "finished", [PlanOutcome.warn]: "warning", [PlanOutcome.fail]: "failed" };
+/** @type {Record<PlanOutcomeName, string>} */
+const PLAN_HEADINGS = { [PlanOutcome.pass]: "ready", [PlanOutcome.warn]: "ready, with warnings", [PlanOutcome.fail]: "the restore would be refused" };
+
 // The pre-flight plan (a dry run: nothing changes): each check with its result, the sizes and an estimate.
 async function renderPlan() {
   const target = chosenTarget();
@@ -59,20 +73,22 @@ async function renderPlan() {
     return;
   }
   try {
+    /** @type {Answer<RestorePlanView>} */
     const { data } = await api(route`environments/${backup.environmentId}/backups/${backup.id}/restore`, {
       method: "POST",
       body: { targetEnvironment: target.id, dryRun: true },
     });
     if (mine !== planRequest) return;
     const sizes = data.sizes;
-    const badge = { pass: "finished", warn: "warning", fail: "failed" };
     fill(
       planSection,
-      h("h3", {}, `Plan: ${{ pass: "ready", warn: "ready, with warnings", fail: "the restore would be refused" }[data.outcome]}`),
+      h("h3", {}, `Plan: ${PLAN_HEADINGS[data.outcome]}`),
       h(
         "ul",
         { class: "plain-list plan-checks" },
-        ...data.checks.map((check) => h("li", { "data-check": check.name }, statusBadge(badge[check.status], check.status), ` ${check.name.replaceAll("_", " ")}: ${check.reason}`)),
+        ...data.checks.map((check) =>
+          h("li", { "data-check": check.name }, statusBadge(PLAN_BADGES[check.status], check.status), ` ${check.name.replaceAll("_", " ")}: ${check.reason}`),
+        ),
       ),
       h(
         "p",
@@ -100,15 +116,15 @@ function renderTargetStatus() {
   renderPlan();
   const target = chosenTarget();
   const backup = restoreBackup;
-  submitButton.setAttribute("aria-disabled", String(!target || target.state !== "Stopped"));
-  if (!target) {
+  submitButton.setAttribute("aria-disabled", String(!target || target.state !== EnvironmentState.Stopped));
+  if (!target || !backup) {
     fill(targetStatus);
     fill(versionWarning);
     versionWarning.hidden = true;
     return;
   }
   const sameEnvironment = target.id === backup.environmentId ? " This is the environment the backup was made of." : "";
-  if (target.state === "Running") {
+  if (target.state === EnvironmentState.Running) {
     fill(
       targetStatus,
       h(
@@ -118,7 +134,7 @@ function renderTargetStatus() {
         h("button", { type: "button", class: "secondary", id: "restore-stop", onclick: stopTarget }, "Stop Application"),
       ),
     );
-  } else if (target.state === "Stopped") {
+  } else if (target.state === EnvironmentState.Stopped) {
     fill(
       targetStatus,
       h(
@@ -140,14 +156,17 @@ function renderTargetStatus() {
   );
 }
 
+/** @param {MouseEvent} event */
 async function stopTarget(event) {
   const target = chosenTarget();
   const button = event.currentTarget;
+  if (!target || !restoreBackup || !(button instanceof HTMLButtonElement)) return;
+  const backup = restoreBackup;
   button.disabled = true;
   say(chooseMessage, `Stopping ${target.displayName}…`, "info");
   try {
     const stopped = await setRunState(target.id, "stop");
-    renderTargetOptions(restoreBackup);
+    renderTargetOptions(backup);
     renderTargetStatus();
     say(chooseMessage, `${stopped.displayName} is ${stopped.state}. You can restore the backup now.`, "success");
     submitButton.focus();
@@ -161,10 +180,11 @@ targetSelect.addEventListener("change", async () => {
   say(chooseMessage, "");
   renderTargetStatus();
   const target = chosenTarget();
-  if (!target) return;
+  if (!target || !restoreBackup) return;
+  const backup = restoreBackup;
   try {
     await refreshEnvironment(target.id); // its state now, not when the page loaded
-    renderTargetOptions(restoreBackup);
+    renderTargetOptions(backup);
     renderTargetStatus();
   } catch (error) {
     say(chooseMessage, describeError(error), "error");
@@ -183,9 +203,11 @@ submitButton.addEventListener("click", async () => {
     return;
   }
   const backup = restoreBackup;
+  if (!backup) return;
   submitButton.setAttribute("aria-disabled", "true");
   say(chooseMessage, `Starting the restore into ${target.displayName}…`, "info");
   try {
+    /** @type {Answer<OperationView>} */
     const { data } = await api(route`environments/${backup.environmentId}/backups/${backup.id}/restore`, {
       method: "POST",
       body: { targetEnvironment: target.id },
@@ -206,6 +228,10 @@ submitButton.addEventListener("click", async () => {
   }
 });
 
+/**
+ * @param {BackupView} backup
+ * @param {HTMLElement} opener
+ */
 export function startRestore(backup, opener) {
   restoreBackup = backup;
   chooser.hidden = false;
@@ -226,19 +252,22 @@ export function startRestore(backup, opener) {
 
 // ---- following a restore ---------------------------------------------------------------------------------
 
+/** @param {StepView} step */
 function renderStep(step) {
   const percent = percentOf(step.progress);
   const detail = progressText(step.progress);
+  const running = step.status === StepState.Running;
   return h(
     "li",
     { class: `step step-${step.status.toLowerCase()}` },
-    h("div", { class: "step-head" }, h("span", { class: "step-title" }, step.title), statusBadge(step.status === "Running" ? "processing" : step.status, step.status)),
-    step.status === "Running" ? progressBar(percent, step.title) : null,
+    h("div", { class: "step-head" }, h("span", { class: "step-title" }, step.title), statusBadge(running ? "processing" : step.status, step.status)),
+    running ? progressBar(percent, step.title) : null,
     detail || step.attempts > 1 ? h("p", { class: "cell-note" }, [detail, step.attempts > 1 ? `attempt ${step.attempts}` : ""].filter(Boolean).join(" · ")) : null,
     step.message ? h("p", { class: "step-message" }, step.message) : null,
   );
 }
 
+/** @param {OperationView} restore */
 function renderRestore(restore) {
   const target = environmentById(restore.environmentId);
   const targetName = target?.displayName ?? restore.environmentId;
@@ -246,29 +275,29 @@ function renderRestore(restore) {
   fill(stepsList, restore.steps.map(renderStep));
   fill(warningsList, restore.warnings.map((warning) => h("li", {}, warning)));
   warningsList.hidden = restore.warnings.length === 0;
-  if (restore.undoing === "Cancelled") {
+  if (restore.undoing === OperationStatus.Cancelled) {
     fill(outcome, statusBadge("processing", "Cancelling"), " Undoing what the restore did; the environment is unlocked when that is done…");
-  } else if (restore.undoing === "Failed") {
+  } else if (restore.undoing === OperationStatus.Failed) {
     fill(outcome, statusBadge("processing", "Failing"), ` ${restore.error?.message ?? "The restore failed"}. Undoing what it did…`);
-  } else if (restore.status === "Running") {
-    const running = restore.steps.find((step) => step.status === "Running");
-    fill(outcome, statusBadge("processing", "Running"), ` ${running ? running.title : "Waiting for the next step"}…`);
-  } else if (restore.status === "Stalled") {
-    fill(outcome, statusBadge("stalled", "Stalled"), " Its worker stopped checking in at ", time(restore.stalledSince), "; it resumes from its last step by itself.");
-  } else if (restore.status === "Cancelled") {
+  } else if (restore.status === JobStatus.Running) {
+    const running = restore.steps.find((step) => step.status === StepState.Running);
+    fill(outcome, statusBadge("processing", JobStatus.Running), ` ${running ? running.title : "Waiting for the next step"}…`);
+  } else if (restore.status === JobStatus.Stalled) {
+    fill(outcome, statusBadge("stalled", JobStatus.Stalled), " Its worker stopped checking in at ", time(restore.stalledSince), "; it resumes from its last step by itself.");
+  } else if (restore.status === JobStatus.Cancelled) {
     const who = restore.cancel?.requestedBy?.name;
-    fill(outcome, statusBadge("cancelled", "CANCELLED"), ` The restore into ${targetName} was cancelled${who ? ` by ${who}` : ""}; ${targetName} is as it was before.`);
-  } else if (restore.status === "Finished") {
-    fill(outcome, statusBadge("finished", "FINISHED"), ` The backup was restored into ${targetName} on ${formatDateTime(restore.finishedOn)}.`);
+    fill(outcome, statusBadge("cancelled", Outcome.CANCELLED), ` The restore into ${targetName} was cancelled${who ? ` by ${who}` : ""}; ${targetName} is as it was before.`);
+  } else if (restore.status === JobStatus.Finished) {
+    fill(outcome, statusBadge("finished", Outcome.FINISHED), ` The backup was restored into ${targetName} on ${formatDateTime(restore.finishedOn)}.`);
   } else {
     const where = restore.error?.step ? ` in step “${restore.error.step}”` : "";
     fill(
       outcome,
-      statusBadge("failed", "FAILED"),
+      statusBadge("failed", Outcome.FAILED),
       ` The restore into ${targetName} failed${where}: ${restore.error?.message ?? "no reason was given"}. The database of ${targetName} is as it was before the restore.`,
     );
   }
-  const going = restore.status === "Running" || restore.status === "Stalled";
+  const going = restoreGoing(restore);
   cancelButton.hidden = !(going && restore.cancellable);
   cancelButton.disabled = false;
   cancelButton.dataset.restore = restore.id;
@@ -278,20 +307,43 @@ function renderRestore(restore) {
   showTargetButton.dataset.environment = restore.environmentId;
 }
 
+/** @param {OperationView} restore */
+function restoreGoing(restore) {
+  return restore.status === JobStatus.Running || restore.status === JobStatus.Stalled;
+}
+
+/**
+ * The restore as it is now.
+ * @param {string} id
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<OperationView>}
+ */
+async function readRestore(id, signal) {
+  /** @type {Answer<OperationView>} */
+  const { data } = await api(route`restores/${id}`, { signal });
+  return data;
+}
+
+/**
+ * @param {OperationView} restore
+ * @param {AbortSignal} [signal]
+ */
 async function watch(restore, signal) {
-  let current = restore;
-  renderRestore(current);
-  while (current.status === "Running" || current.status === "Stalled") {
-    await pause(POLL_MS, signal);
-    ({ data: current } = await api(route`restores/${current.id}`, { signal }));
-    renderRestore(current);
-  }
+  const current = await poll({
+    initial: restore,
+    read: (signal) => readRestore(restore.id, signal),
+    show: renderRestore,
+    going: restoreGoing,
+    intervalMs: POLL_MS,
+    signal,
+  });
   await refreshEnvironment(current.environmentId).catch(() => {});
   changed(current.environmentId, "backups", "activity");
   const sourceId = current.details?.sourceEnvironmentId;
-  if (sourceId && sourceId !== current.environmentId) changed(sourceId, "backups", "activity");
+  if (typeof sourceId === "string" && sourceId && sourceId !== current.environmentId) changed(sourceId, "backups", "activity");
 }
 
+/** @param {OperationView} restore */
 function followInDialog(restore) {
   chooser.hidden = true;
   clearPlan();
@@ -299,24 +351,25 @@ function followInDialog(restore) {
   renderRestore(restore);
   byId("restore-close").focus();
   watch(restore, dialogSignal).catch((error) => {
-    if (error.name !== "AbortError") fill(outcome, statusBadge("failed", "Unknown"), ` Could not follow the restore: ${describeError(error)}`);
+    if (!isAbort(error)) fill(outcome, statusBadge("failed", "Unknown"), ` Could not follow the restore: ${describeError(error)}`);
   });
 }
 
 cancelButton.addEventListener("click", async () => {
   cancelButton.disabled = true;
   try {
-    const { data } = await api(route`restores/${cancelButton.dataset.restore}/cancel`, { method: "POST" });
+    /** @type {Answer<OperationView>} */
+    const { data } = await api(route`restores/${cancelButton.dataset.restore ?? ""}/cancel`, { method: "POST" });
     renderRestore(data);
   } catch (error) {
     cancelButton.hidden = true;
-    fill(outcome, statusBadge("processing", "Running"), ` ${describeError(error)}`);
+    fill(outcome, statusBadge("processing", JobStatus.Running), ` ${describeError(error)}`);
   }
 });
 
 showTargetButton.addEventListener("click", () => {
-  const id = showTargetButton.dataset.environment;
-  byId("restore-dialog").close();
+  const id = showTargetButton.dataset.environment ?? "";
+  byId("restore-dialog", HTMLDialogElement).close();
   const address = new URL(window.location.href);
   address.hash = new URLSearchParams({ environment: id }).toString();
   window.history.replaceState(null, "", address);
@@ -331,9 +384,8 @@ on("follow-restore", async ({ restoreId }) => {
   fill(outcome, "Loading the restore…");
   fill(stepsList);
   try {
-    const { data } = await api(route`restores/${restoreId}`, { signal: dialogSignal });
-    followInDialog(data);
+    followInDialog(await readRestore(restoreId, dialogSignal));
   } catch (error) {
-    if (error.name !== "AbortError") fill(outcome, describeError(error));
+    if (!isAbort(error)) fill(outcome, describeError(error));
   }
 });

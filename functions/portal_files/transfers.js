@@ -1,11 +1,18 @@
+// @ts-check
 // Archives in and out: More Options → Download (Start → preparing → Download / Show URL), and Upload Backup
 // (the file goes straight to storage through its SAS URL, then becomes a backup item or is refused).
 
-import { api, describeError, pause, route } from "./api.js";
+import { ApiError, api, describeError, route } from "./api.js";
+import { uploadBlob } from "./blob-upload.js";
 import { openDialog } from "./dialogs.js";
 import { byId, fill, h, say } from "./dom.js";
 import { formatBytes, formatCount, formatDateTime, percentOf, progressBar, progressText, tierLabel, time } from "./format.js";
+import { isAbort, poll } from "./poller.js";
 import { changed, environmentById, selectedEnvironment } from "./state.js";
+import { BackupStatus, DownloadStatus } from "./statuses.js";
+
+/** @import { Answer } from "./api.js" */
+/** @import { BackupView, DataType, DownloadView, UploadAccepted, UploadStarted } from "./types/schemas" */
 
 const POLL_MS = 1000;
 
@@ -14,38 +21,48 @@ const POLL_MS = 1000;
 const downloadSource = byId("download-source");
 const downloadStatus = byId("download-status");
 const downloadMessage = byId("download-message");
-const startButton = byId("download-start");
-const cancelDownloadButton = byId("download-cancel");
+const startButton = byId("download-start", HTMLButtonElement);
+const cancelDownloadButton = byId("download-cancel", HTMLButtonElement);
 const readyBox = byId("download-ready");
-const downloadLink = byId("download-link");
-const showUrlButton = byId("download-show-url");
+const downloadLink = byId("download-link", HTMLAnchorElement);
+const showUrlButton = byId("download-show-url", HTMLButtonElement);
 const urlBox = byId("download-url-box");
-const urlField = byId("download-url");
-const copyButton = byId("download-copy");
+const urlField = byId("download-url", HTMLInputElement);
+const copyButton = byId("download-copy", HTMLButtonElement);
 const copyMessage = byId("download-copy-message");
 
+/** @type {BackupView | null} */
 let downloadBackup = null;
+/** @type {AbortSignal | null} */
 let downloadSignal = null;
-let watching = null; // AbortController of the current status poll
+/** @type {AbortController | null} */
+let watching = null; // of the current status poll
 
+/** @returns {DataType} */
 function dataType() {
-  return document.querySelector('input[name="download-type"]:checked')?.value ?? "files_and_database";
+  const checked = document.querySelector('input[name="download-type"]:checked');
+  return /** @type {DataType} */ ((checked instanceof HTMLInputElement && checked.value) || "files_and_database");
 }
 
+/** @param {BackupView} backup */
 function downloadRoute(backup) {
   return route`environments/${backup.environmentId}/backups/${backup.id}/download`;
 }
 
-/** The archive's size before it is prepared ({size, estimate}): exact for the database alone, an estimate with the files. */
+/**
+ * The archive's size before it is prepared ({size, estimate}): exact for the database alone, an estimate with the files.
+ * @param {{ size: number | null, estimate: boolean } | null | undefined} expected
+ */
 function expectedSizeText(expected) {
   if (!expected || expected.size === null || expected.size === undefined) return "";
   return expected.estimate ? `The archive will be about ${formatBytes(expected.size)} (an estimate).` : `The archive will be ${formatBytes(expected.size)}.`;
 }
 
+/** @param {DownloadView | null} view */
 function renderDownload(view) {
   readyBox.hidden = true;
   startButton.hidden = false;
-  cancelDownloadButton.hidden = !(view?.status === "Processing" && view.cancellable);
+  cancelDownloadButton.hidden = !(view?.status === DownloadStatus.Processing && view.cancellable);
   cancelDownloadButton.disabled = false;
   fill(startButton, "Start");
   if (!view) {
@@ -57,7 +74,7 @@ function renderDownload(view) {
     return;
   }
   switch (view.status) {
-    case "Processing": {
+    case DownloadStatus.Processing: {
       startButton.hidden = true;
       const percent = percentOf(view.progress);
       fill(
@@ -69,18 +86,18 @@ function renderDownload(view) {
       );
       break;
     }
-    case "Ready":
+    case DownloadStatus.Ready:
       startButton.hidden = true;
       readyBox.hidden = false;
       fill(downloadStatus, h("p", {}, `Ready: ${view.fileName} (${formatBytes(view.size)}). The link works until `, time(view.expiresOn), "."));
-      downloadLink.href = view.url;
+      downloadLink.href = view.url ?? "";
       downloadLink.setAttribute("download", view.fileName ?? "");
-      urlField.value = view.url;
+      urlField.value = view.url ?? "";
       break;
-    case "Expired":
+    case DownloadStatus.Expired:
       fill(downloadStatus, h("p", {}, "The archive prepared before has expired. Start prepares a new one."));
       break;
-    case "Cancelled":
+    case DownloadStatus.Cancelled:
       fill(startButton, "Start again");
       fill(downloadStatus, h("p", {}, "Preparing the archive was cancelled; nothing was kept. Start prepares a new one."));
       break;
@@ -90,37 +107,61 @@ function renderDownload(view) {
   }
 }
 
-/** Show the download of the chosen kind as it is now, and follow it while it is being prepared. */
+/**
+ * The download of this kind as it is now.
+ * @param {BackupView} backup
+ * @param {DataType} kind
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<DownloadView>}
+ */
+async function readDownload(backup, kind, signal) {
+  /** @type {Answer<DownloadView>} */
+  const { data } = await api(downloadRoute(backup), { query: { dataType: kind }, signal });
+  return data;
+}
+
+/**
+ * Show the download of the chosen kind as it is now, and follow it while it is being prepared. `initial` is
+ * the download as a POST answered it; without it, it is read (null: none was requested).
+ * @param {DownloadView} [initial]
+ */
 async function followDownload(initial) {
   watching?.abort();
   const controller = new AbortController();
   watching = controller;
-  downloadSignal.addEventListener("abort", () => controller.abort(), { once: true });
+  downloadSignal?.addEventListener("abort", () => controller.abort(), { once: true });
   const signal = controller.signal;
   const backup = downloadBackup;
+  if (!backup) return;
   const kind = dataType();
   try {
-    let view = initial;
-    if (view === undefined) {
+    /** @type {DownloadView | null} */
+    let view = initial ?? null;
+    if (initial === undefined) {
       try {
-        ({ data: view } = await api(downloadRoute(backup), { query: { dataType: kind }, signal }));
+        view = await readDownload(backup, kind, signal);
       } catch (error) {
-        if (error.code !== "download_not_requested") throw error;
-        view = null;
+        if (!(error instanceof ApiError && error.code === "download_not_requested")) throw error;
       }
     }
-    renderDownload(view);
-    while (view?.status === "Processing") {
-      await pause(POLL_MS, signal);
-      ({ data: view } = await api(downloadRoute(backup), { query: { dataType: kind }, signal }));
-      renderDownload(view);
-    }
-    if (view?.status === "Ready" && initial?.status === "Processing") changed(backup.environmentId, "activity", "backups");
+    const last = await poll({
+      initial: view,
+      read: (signal) => readDownload(backup, kind, signal),
+      show: renderDownload,
+      going: (current) => current?.status === DownloadStatus.Processing,
+      intervalMs: POLL_MS,
+      signal,
+    });
+    if (last?.status === DownloadStatus.Ready && initial?.status === DownloadStatus.Processing) changed(backup.environmentId, "activity", "backups");
   } catch (error) {
-    if (error.name !== "AbortError") say(downloadMessage, describeError(error), "error");
+    if (!isAbort(error)) say(downloadMessage, describeError(error), "error");
   }
 }
 
+/**
+ * @param {BackupView} backup
+ * @param {HTMLElement} opener
+ */
 export function showDownload(backup, opener) {
   downloadBackup = backup;
   const environment = environmentById(backup.environmentId);
@@ -148,6 +189,7 @@ for (const radio of document.querySelectorAll('input[name="download-type"]')) {
 }
 
 cancelDownloadButton.addEventListener("click", async () => {
+  if (!downloadBackup) return;
   cancelDownloadButton.disabled = true;
   try {
     await api(`${downloadRoute(downloadBackup)}/cancel`, { method: "POST", query: { dataType: dataType() } });
@@ -158,10 +200,12 @@ cancelDownloadButton.addEventListener("click", async () => {
 });
 
 startButton.addEventListener("click", async () => {
+  if (!downloadBackup) return;
   say(downloadMessage, "");
   startButton.hidden = true;
   fill(downloadStatus, "Requesting the archive…");
   try {
+    /** @type {Answer<DownloadView>} */
     const { data } = await api(downloadRoute(downloadBackup), { method: "POST", body: { dataType: dataType() } });
     changed(downloadBackup.environmentId, "backups");
     followDownload(data);
@@ -194,103 +238,60 @@ copyButton.addEventListener("click", async () => {
 
 // ---- Upload ----------------------------------------------------------------------------------------------
 
-const uploadForm = byId("upload-form");
+const uploadForm = byId("upload-form", HTMLFormElement);
 const uploadTarget = byId("upload-target");
-const fileInput = byId("upload-file");
-const uploadProgress = byId("upload-progress");
+const fileInput = byId("upload-file", HTMLInputElement);
+const uploadProgress = byId("upload-progress", HTMLProgressElement);
 const uploadStatus = byId("upload-status");
-const uploadButton = byId("upload-start");
-const cancelButton = byId("upload-cancel");
+const uploadButton = byId("upload-start", HTMLButtonElement);
+const cancelButton = byId("upload-cancel", HTMLButtonElement);
 
-/** Files up to one block go up in a single Put Blob; bigger ones as blocks (Put Block + Put Block List). */
-const BLOCK_BYTES = Number(window.APPBACKUPS_UPLOAD_BLOCK_BYTES) || 8 * 1024 * 1024;
-const PARALLEL_BLOCKS = 4;
-
-let uploading = null; // AbortController of the upload in progress
+/** @type {AbortController | null} */
+let uploading = null; // of the upload in progress
 let uploadEnvironmentId = "";
 
-function storageMessage(xhr) {
-  const text = xhr.responseText ?? "";
-  const parsed = new DOMParser().parseFromString(text, "application/xml");
-  const found = parsed.querySelector("Message")?.textContent?.trim();
-  return found ? found.split("\n")[0] : `${xhr.status} ${xhr.statusText}`.trim();
-}
-
-/** One request to storage with upload progress; resolves when it is stored (2xx). */
-function sendToStorage(method, url, body, headers, onProgress, signal) {
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open(method, url);
-    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
-    xhr.upload.addEventListener("progress", (event) => onProgress?.(event.loaded));
-    xhr.addEventListener("load", () => {
-      if (xhr.status >= 200 && xhr.status < 300) resolve(xhr);
-      else reject(new Error(`Storage refused the upload: ${storageMessage(xhr)}`));
-    });
-    xhr.addEventListener("error", () =>
-      reject(new Error("Storage could not be reached for the upload (the network failed, or the storage account's CORS rules do not allow this page).")),
-    );
-    xhr.addEventListener("abort", () => reject(new DOMException("The upload was cancelled.", "AbortError")));
-    signal.addEventListener("abort", () => xhr.abort(), { once: true });
-    xhr.send(body);
-  });
-}
-
-function withQuery(url, extra) {
-  return `${url}${url.includes("?") ? "&" : "?"}${extra}`;
-}
-
-/** PUT the file to the SAS URL; onProgress(bytesSent) as it goes. */
-async function putFile(file, uploadUrl, onProgress, signal) {
-  const type = { "x-ms-blob-content-type": file.type || "application/octet-stream" };
-  if (file.size <= BLOCK_BYTES) {
-    await sendToStorage("PUT", uploadUrl, file, { "x-ms-blob-type": "BlockBlob", ...type }, onProgress, signal);
-    return;
-  }
-  const count = Math.ceil(file.size / BLOCK_BYTES);
-  const ids = Array.from({ length: count }, (_, index) => btoa(`block-${String(index).padStart(8, "0")}`));
-  const sent = new Array(count).fill(0);
-  let next = 0;
-  async function worker() {
-    while (next < count) {
-      const index = next++;
-      const chunk = file.slice(index * BLOCK_BYTES, Math.min(file.size, (index + 1) * BLOCK_BYTES));
-      const url = withQuery(uploadUrl, `comp=block&blockid=${encodeURIComponent(ids[index])}`);
-      await sendToStorage("PUT", url, chunk, {}, (loaded) => {
-        sent[index] = loaded;
-        onProgress(sent.reduce((sum, value) => sum + value, 0));
-      }, signal);
-      sent[index] = chunk.size;
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(PARALLEL_BLOCKS, count) }, worker));
-  const list = `<?xml version="1.0" encoding="utf-8"?><BlockList>${ids.map((id) => `<Latest>${id}</Latest>`).join("")}</BlockList>`;
-  await sendToStorage("PUT", withQuery(uploadUrl, "comp=blocklist"), list, { "Content-Type": "application/xml", ...type }, null, signal);
-  onProgress(file.size);
-}
-
+/** @param {boolean} active */
 function setUploading(active) {
   uploadButton.hidden = active;
   cancelButton.hidden = !active;
   fileInput.disabled = active;
 }
 
+/** @param {number | null} percent */
 function showUploadProgress(percent) {
   uploadProgress.hidden = false;
   if (percent === null) uploadProgress.removeAttribute("value");
   else uploadProgress.value = Math.round(percent);
 }
 
+/**
+ * The backup an upload became, as it is now.
+ * @param {string} location
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<BackupView>}
+ */
+async function readBackup(location, signal) {
+  /** @type {Answer<BackupView>} */
+  const { data } = await api(location, { signal });
+  return data;
+}
+
+/**
+ * @param {File} file
+ * @param {string} environmentId
+ * @param {AbortSignal} signal
+ */
 async function upload(file, environmentId, signal) {
   const environment = environmentById(environmentId);
   say(uploadStatus, "Asking for an upload URL…", "info");
+  /** @type {Answer<UploadStarted>} */
   const { data: started } = await api(route`environments/${environmentId}/uploads`, {
     method: "POST",
     body: { fileName: file.name },
     signal,
   });
   showUploadProgress(0);
-  await putFile(
+  await uploadBlob(
     file,
     started.uploadUrl,
     (bytes) => {
@@ -302,19 +303,25 @@ async function upload(file, environmentId, signal) {
   );
   showUploadProgress(100);
   say(uploadStatus, "Uploaded. Asking the service to check the archive…", "info");
+  /** @type {Answer<UploadAccepted>} */
   const { data: accepted, headers } = await api(started.completeUrl, { method: "POST", signal });
   changed(environmentId, "backups", "activity");
   const location = headers.get("Location") ?? route`environments/${environmentId}/backups/${accepted.backupId}`;
-  let backup = accepted.backup;
   showUploadProgress(null);
-  while (backup.status === "Processing") {
-    say(uploadStatus, `Checking the archive and adding it as a backup of ${environment?.displayName ?? environmentId}… ${backup.progress || ""}`.trim(), "info");
-    await pause(POLL_MS, signal);
-    ({ data: backup } = await api(location, { signal }));
-  }
+  const backup = await poll({
+    initial: accepted.backup,
+    read: (signal) => readBackup(location, signal),
+    show: (current) => {
+      if (current.status !== BackupStatus.Processing) return;
+      say(uploadStatus, `Checking the archive and adding it as a backup of ${environment?.displayName ?? environmentId}… ${current.progress || ""}`.trim(), "info");
+    },
+    going: (current) => current.status === BackupStatus.Processing,
+    intervalMs: POLL_MS,
+    signal,
+  });
   changed(environmentId, "backups", "activity");
   uploadProgress.hidden = true;
-  if (backup.status === "Finished") {
+  if (backup.status === BackupStatus.Finished) {
     say(
       uploadStatus,
       `Added: a new uploaded backup of ${environment?.displayName ?? environmentId} (${formatBytes(backup.dumpSize)} database dump, ${formatCount(backup.fileCount, "file document", "file documents")}), made on ${formatDateTime(backup.createdOn)}. It is in the list and can be restored like any other.`,
@@ -325,6 +332,7 @@ async function upload(file, environmentId, signal) {
   }
 }
 
+/** @param {HTMLElement} opener */
 function showUpload(opener) {
   const environment = selectedEnvironment();
   if (!environment) return;
@@ -351,7 +359,7 @@ uploadForm.addEventListener("submit", async (event) => {
     await upload(file, uploadEnvironmentId, uploading.signal);
   } catch (error) {
     uploadProgress.hidden = true;
-    say(uploadStatus, error.name === "AbortError" ? "The upload was cancelled." : describeError(error), "error");
+    say(uploadStatus, isAbort(error) ? "The upload was cancelled." : describeError(error), "error");
   } finally {
     uploading = null;
     setUploading(false);
@@ -359,4 +367,5 @@ uploadForm.addEventListener("submit", async (event) => {
 });
 
 cancelButton.addEventListener("click", () => uploading?.abort());
-byId("upload-button").addEventListener("click", (event) => showUpload(event.currentTarget));
+const uploadOpener = byId("upload-button");
+uploadOpener.addEventListener("click", () => showUpload(uploadOpener));

@@ -1,3 +1,4 @@
+// @ts-check
 // The webhooks of the selected environment's namespace, for its admins: where the namespace's events go
 // (list, with each one's last delivery), Add Webhook (URL, events, and a signing secret made here and shown
 // once), Remove. The API checks the permission and the URL regardless.
@@ -7,13 +8,17 @@ import { confirmAction } from "./dialogs.js";
 import { byId, fill, h, say } from "./dom.js";
 import { statusBadge, time } from "./format.js";
 import { holds, on, selectedEnvironment } from "./state.js";
+import { DeliveryStatus, Permission } from "./statuses.js";
+
+/** @import { Answer } from "./api.js" */
+/** @import { DeliveryView, Page, WebhookView } from "./types/schemas" */
 
 const card = byId("webhooks-card");
 const caption = byId("webhooks-heading");
-const body = byId("webhooks-table").tBodies[0];
+const body = byId("webhooks-table", HTMLTableElement).tBodies[0];
 const empty = byId("webhooks-empty");
 const message = byId("webhooks-message");
-const form = byId("webhook-form");
+const form = byId("webhook-form", HTMLFormElement);
 const secretBox = byId("webhook-secret-box");
 const secretOutput = byId("webhook-secret");
 
@@ -25,11 +30,12 @@ function newSecret() {
   return `whsec_${btoa(String.fromCharCode(...bytes))}`;
 }
 
+/** @param {DeliveryView | null} delivery */
 function lastDelivery(delivery) {
   if (!delivery) return "–";
   const attempt = delivery.attempts.at(-1);
   const answer = attempt ? (attempt.statusCode ?? attempt.error ?? "no answer") : "waiting";
-  const kind = delivery.status === "Delivered" ? "finished" : delivery.status === "Failed" ? "failed" : "processing";
+  const kind = delivery.status === DeliveryStatus.Delivered ? "finished" : delivery.status === DeliveryStatus.Failed ? "failed" : "processing";
   return h(
     "span",
     {},
@@ -38,6 +44,7 @@ function lastDelivery(delivery) {
   );
 }
 
+/** @param {WebhookView} webhook */
 function renderRow(webhook) {
   return h(
     "tr",
@@ -58,7 +65,7 @@ async function load() {
   const environment = selectedEnvironment();
   const namespace = environment?.namespace ?? "";
   const generation = ++view.generation;
-  card.hidden = !namespace || !holds(namespace, "NamespaceAdmin");
+  card.hidden = !namespace || !holds(namespace, Permission.NamespaceAdmin);
   if (card.hidden) return;
   if (view.namespace !== namespace) {
     view.namespace = namespace;
@@ -67,6 +74,7 @@ async function load() {
   }
   fill(caption, `Webhooks of namespace ${namespace}`);
   try {
+    /** @type {Answer<Page<WebhookView>>} */
     const { data } = await api(route`namespaces/${namespace}/webhooks`);
     if (generation !== view.generation) return;
     fill(body, data.items.map(renderRow));
@@ -77,6 +85,7 @@ async function load() {
   }
 }
 
+/** @param {WebhookView} webhook */
 async function remove(webhook) {
   const sure = await confirmAction({
     title: "Remove webhook",
@@ -95,9 +104,9 @@ async function remove(webhook) {
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
-  const id = byId("webhook-id").value.trim();
-  const url = byId("webhook-url").value.trim();
-  const events = byId("webhook-events").value.split(",").map((item) => item.trim()).filter(Boolean);
+  const id = byId("webhook-id", HTMLInputElement).value.trim();
+  const url = byId("webhook-url", HTMLInputElement).value.trim();
+  const events = byId("webhook-events", HTMLInputElement).value.split(",").map((item) => item.trim()).filter(Boolean);
   const secret = newSecret();
   try {
     await api(route`namespaces/${view.namespace}/webhooks/${id}`, { method: "PUT", body: { url, events: events.length ? events : ["*"], secret } });
@@ -119,6 +128,6 @@ on("changed", ({ environmentId, what }) => {
 on("environments", () => {
   // The list or the caller changed: load again only when what this card shows would change.
   const namespace = selectedEnvironment()?.namespace ?? "";
-  const shown = Boolean(namespace) && holds(namespace, "NamespaceAdmin");
+  const shown = Boolean(namespace) && holds(namespace, Permission.NamespaceAdmin);
   if (namespace !== view.namespace || shown === card.hidden) load();
 });
