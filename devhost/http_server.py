@@ -1,17 +1,5 @@
-"""The HTTP server of the development host: werkzeug's threaded WSGI server, with a clean stop.
-
-werkzeug does the HTTP: a thread per connection, request parsing, ``Transfer-Encoding: chunked`` request
-bodies, ``Expect: 100-continue``. Its development server answers every request with ``Connection: close``
-(it does not keep connections alive), so a client opens a connection per request; clients that ask for
-keep-alive are served all the same.
-
-What is added here is what the host's lifecycle needs: the listening socket is bound before werkzeug gets it
-(so a port in use is an ``OSError`` for the caller, where werkzeug would print and exit), every request
-counts as in flight from its parsed head to its last byte written (``stop`` waits for those), a request that
-arrives once the host is stopping is not started, and connections still open at the end are shut down so
-that no handler thread outlives the host. werkzeug's per-request access log goes to ``devhost.http`` at
-DEBUG: the host's own log has one line per invocation.
-"""
+"""The HTTP server of the development host: werkzeug's threaded WSGI server, with a clean stop. Why werkzeug, and
+what is added to it for the host's lifecycle: docs/decisions/0013."""
 
 from __future__ import annotations
 
@@ -49,16 +37,17 @@ class _RequestHandler(WSGIRequestHandler):
             self.server.closed(self.connection)
 
     def handle_one_request(self) -> None:
-        if self.server.closing:
+        if self.server.closing:  # a request that arrives once the host is stopping is not started
             self.close_connection = True
             return
         super().handle_one_request()
 
     def run_wsgi(self) -> None:
-        with self.server.inflight.track():
+        with self.server.inflight.track():  # in flight from its parsed head to its last byte written
             super().run_wsgi()
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # werkzeug's access log, at DEBUG: the host's own log has one line per invocation
         log.debug('%s - "%s" %s %s', self.address_string(), self.requestline, code, size)
 
     def log(self, type: str, message: str, *args: Any) -> None:
@@ -74,6 +63,7 @@ class DevHttpServer(ThreadedWSGIServer):
         self.closing = False
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        # Bound here, so a port in use is an OSError for the caller (werkzeug would print and exit).
         listener = socket.create_server((host, port), family=select_address_family(host, port), backlog=128)
         try:
             super().__init__(host, port, application, handler=_RequestHandler, fd=listener.fileno())

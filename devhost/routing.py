@@ -1,25 +1,6 @@
-"""The HTTP functions' route templates, matched with werkzeug's router.
-
-The development host reads the two template forms this app uses: literal segments and ``{name}``
-parameters (one whole segment each), and a catch-all ``{*name}`` (or ``{**name}``) as the last segment,
-which takes the rest of the path — one segment or more. Anything else the Functions host accepts
-(constraints such as ``{id:int}``, optional ``{id?}`` and default ``{page=1}`` parameters, segments that
-mix literals and parameters) is refused when the host starts, with a message naming the template, rather
-than matched differently from Azure.
-
-Matching is done as the Functions host does it for those forms:
-
-- below the route prefix (host.json ``extensions.http.routePrefix``); literal segments and the prefix
-  match case-insensitively; a trailing slash is ignored;
-- a literal segment beats a parameter, which beats a catch-all, whatever order the functions were
-  registered in (werkzeug tries static parts first, then converters by weight, backtracking);
-- a route whose methods do not include the request's is passed over for the next one that matches, and
-  when none takes the method the answer is 405 listing the methods of every route that matched the path;
-- route values are URL-decoded after the path is split, so ``%2F`` stays inside its value.
-
-werkzeug matches a canonical form of the path (each segment decoded, case-folded and re-encoded); the
-values are then read from the request's own segments, at the positions the template gives them.
-"""
+"""The HTTP functions' route templates — literal segments, ``{name}``, and a last-segment catch-all ``{*name}`` of
+one segment or more — matched with werkzeug's router as the Functions host matches them; anything else is refused
+at start. The rules: devhost/README.md ("HTTP"); why werkzeug, and how: docs/decisions/0013."""
 
 from __future__ import annotations
 
@@ -75,6 +56,7 @@ class RouteTemplate:
         parts = [_canonical(part) for part in prefix]
         for segment in self.segments:
             if isinstance(segment, Parameter):
+                # werkzeug tries static parts, then converters by weight: literal > parameter > catch-all (path)
                 parts.append(f"<path:{segment.name}>" if segment.catch_all else f"<{segment.name}>")
             else:
                 parts.append(_canonical(segment))
@@ -86,7 +68,7 @@ class RouteTemplate:
         for index, segment in enumerate(self.segments):
             if isinstance(segment, Parameter):
                 raw = "/".join(raw_segments[index:]) if segment.catch_all else raw_segments[index]
-                values[segment.name] = unquote(raw)
+                values[segment.name] = unquote(raw)  # decoded after the split: %2F stays inside its value
         return values
 
 
@@ -180,16 +162,18 @@ class Router:
             _FunctionRule(route.template.rule(self.prefix), methods=route.methods, endpoint=index)
             for index, route in enumerate(self.routes)
         ]
+        # strict_slashes=False: a trailing slash is ignored, as the Functions host ignores it
         self._urls = Map(rules, strict_slashes=False, merge_slashes=False, redirect_defaults=False).bind("devhost")
 
     def resolve(self, method: str, path: str) -> Resolution:
         """Find the route for ``method`` and a raw (percent-encoded) URL path; a query string is ignored."""
         raw = path.split("?", 1)[0]
         segments = raw.strip("/").split("/") if raw.strip("/") else []
+        # werkzeug matches the canonical form (literals case-insensitive); values come from the request's own segments
         canonical = "/" + "/".join(_canonical(unquote(segment)) for segment in segments)
         try:
             index, _ = self._urls.match(canonical, method=method.upper())
-        except _WerkzeugMethodNotAllowed as error:
+        except _WerkzeugMethodNotAllowed as error:  # routes match the path, none the method: 405 with theirs
             return MethodNotAllowed(raw, tuple(sorted(error.valid_methods or ())))
         except _WerkzeugNotFound:
             return RouteNotFound(raw)

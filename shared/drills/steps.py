@@ -1,19 +1,5 @@
-"""The restore drill's steps, on the one engine: prove that a backup restores. Each is safe to run again.
-
-1. check_objects — every stored object of the backup (the dump and each file document's content object)
-   is read back whole and checked against its checksum (SHA-256 of the dump, MD5 and size of each file);
-2. load — the dump is loaded, with the restore's own pipeline (``Databases.restore``), into a scratch
-   database ``appbackups_verify_<operation>`` on the environment's server (or the namespace's verification
-   server, which must run the same PostgreSQL major); the load is timed: the measured restore time;
-3. check_database — per-table row counts equal those recorded with the backup; the rows the environment's
-   file-document query selects and the backup's file list agree both ways; the environment's
-   verificationQueries return true (read-only);
-4. finish — the scratch database is dropped and the result kept on the backup (and, as the measured
-   restore time, on the environment); a failed check fails the drill.
-Undo (a failure, a cancel): the scratch database is dropped — retried until it is gone — and the result
-recorded. A drill never touches the environment's own database or files: it reads the backup's objects
-and writes only into its scratch database.
-"""
+"""The restore drill's steps, on the one engine: prove that a backup restores, in a scratch database; each is
+safe to run again. The checks, and what a drill never touches: README, "Verified backups"."""
 
 from __future__ import annotations
 
@@ -171,6 +157,8 @@ class DrillSteps:
     # -- 1 ---------------------------------------------------------------------------------------
 
     def check_objects(self, context: StepContext) -> None:
+        """Step 1: read back every stored object of the backup whole and check it (the dump's SHA-256, each file
+        document's MD5 and size)."""
         backup = self._backup(context.operation)
         folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
         problems: list[str] = []
@@ -249,6 +237,8 @@ class DrillSteps:
     # -- 2 ---------------------------------------------------------------------------------------
 
     def load(self, context: StepContext) -> None:
+        """Step 2: load the dump into the scratch database with the restore's own pipeline, on the environment's
+        PostgreSQL major; timed, it is the measured restore time."""
         operation = context.operation
         backup = self._backup(operation)
         environment = self._environments.get(operation.environment_id)
@@ -317,6 +307,8 @@ class DrillSteps:
     # -- 3 ---------------------------------------------------------------------------------------
 
     def check_database(self, context: StepContext) -> None:
+        """Step 3: the row counts recorded with the backup, the file references both ways, and the environment's
+        verification queries (read-only)."""
         operation = context.operation
         load = _check(operation.step("load").output, LOAD)
         if load is None or load.status is not CheckStatus.PASSED:
@@ -450,6 +442,7 @@ class DrillSteps:
         return tuple(found[name] for name in CHECK_NAMES if name in found)
 
     def finish(self, context: StepContext) -> None:
+        """Step 4: drop the scratch database and keep the result on the backup; a failed check fails the drill."""
         operation = context.operation
         context.report(detail="dropping the scratch database")
         self._drop(operation)

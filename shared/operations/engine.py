@@ -1,25 +1,5 @@
-"""The one engine every long job runs on: backups, restores, downloads and uploads.
-
-An operation is a row (its steps, their checkpoints and a lease) driven by queue messages. A message
-only wakes the operation up; what to do is read from the row, never from the message:
-
-- a worker claims the operation with an ETag-guarded lease (a new token per claim), runs the current
-  step, checkpoints it, and goes on with the next step itself (within ``inline_budget``), keeping the
-  lease, so a restore is not held up by a queue hop between steps;
-- every claim sends a *watchdog*: a message that becomes visible when the lease would run out. If the
-  lease was renewed meanwhile the watchdog puts itself off again; if it was not — the worker died — the
-  watchdog resumes the operation from its last checkpoint. Recovery after a crash is therefore bounded
-  by the lease (plus ``watchdog_slack`` and the queue's polling interval), not by how long the host
-  keeps a dead worker's message invisible;
-- any other message that finds a live lease is dropped (the owner's watchdog covers it); one that finds
-  the step waiting for a retry puts itself off until then; one that finds nobody working runs the
-  current step. Duplicated and out-of-order messages therefore have no second effect;
-- a transient fault is retried with back-off; a step that keeps failing, or fails for good, or is
-  cancelled, starts the operation's undo step, which is work like any other: checkpointed, retried with
-  back-off until it is done. Only then does the operation take its final status;
-- the reaper wakes open operations nobody has touched for ``stale_after``: a safety net for lost
-  messages.
-"""
+"""The one engine every long job runs on: an operation is a row of steps and a lease, driven by queue messages
+that only wake it up. The protocol (claim, watchdog, retry, undo, reaper): README, "Long work"."""
 
 from __future__ import annotations
 
@@ -272,17 +252,18 @@ class OperationEngine:
         if definition is None:
             raise Fault(f"Operation {operation.id} has a kind this app does not know: {operation.kind!r}.")
         now = self._clock()
-        if operation.leased(now):
+        # What to do is read from the row, so a duplicated or out-of-order message has no second effect.
+        if operation.leased(now):  # a live worker has it: this message is dropped, the owner's watchdog covers it
             if watch is not None and watch == operation.lease_owner:
                 self._send_watchdog(operation)  # its worker still checks in: look again when the lease would end
             return None
-        if operation.not_before is not None and operation.not_before > now:
+        if operation.not_before is not None and operation.not_before > now:  # a retry's back-off: wait for it
             self._send(operation, delay=operation.not_before - now, watch=watch)
             return None
         return self._work(definition, operation)
 
     def _work(self, definition: OperationDefinition, operation: Operation) -> Operation | None:
-        token = uuid.uuid4().hex
+        token = uuid.uuid4().hex  # a new token per claim; the claim is ETag-guarded
         now = self._clock()
         try:
             claimed = self._catalog.save(
@@ -290,14 +271,14 @@ class OperationEngine:
             )
         except StaleRecord:
             return None  # another worker claimed it first
-        self._send_watchdog(claimed)
+        self._send_watchdog(claimed)  # resumes from the last checkpoint if this worker dies
         started = time.monotonic()
         with OperationLease(
             claimed, self._catalog, self.settings.lease, self._clock, self.settings.progress_interval
         ) as lease:
             try:
                 self._next_task(definition, lease)
-                while lease.record.open:
+                while lease.record.open:  # on to the next step, keeping the lease: no queue hop between steps
                     if time.monotonic() - started >= self.settings.inline_budget.total_seconds():
                         handed_over = lease.commit(lambda record: record, release=True)
                         self._send(handed_over)  # the next worker goes on; this one has had its share
@@ -502,7 +483,7 @@ class OperationEngine:
             definition.undo.run(context)
         except LeaseLost:
             raise
-        except Exception as error:
+        except Exception as error:  # an undo is never given up: retried with back-off until it is done
             attempts = lease.record.steps[index].attempts
             delay = self._backoff(attempts)
             logger.warning(

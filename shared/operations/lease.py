@@ -1,16 +1,5 @@
-"""A worker's claim on an operation, kept alive from a background thread.
-
-Every write is ETag-guarded. Another writer may change the row while the worker holds it — a cancel
-request does — so a write that finds the row changed reads it again and, as long as the lease is
-still this worker's (same token), applies its change to what it read. When the row names another
-owner, or the worker could not check in before its lease ran out, the lease is lost and the worker
-stops at its next check. Each write is the worker's heartbeat.
-
-The background thread wakes every ``min(progress_interval, lease / 4)`` and checks in: it writes the
-progress published since its last write if there is any, else renews the lease when it would be due
-before the next wake, else reads the row to notice a cancel (a step that can still be cancelled only).
-So progress reaches the row, and a cancel or a lost lease reaches the step's ``stopping`` event, within
-one interval, with at most one write per interval."""
+"""A worker's claim on an operation, kept alive from a background thread. Why its writes merge on an ETag
+conflict, and when it checks in: docs/decisions/0012."""
 
 from __future__ import annotations
 
@@ -57,7 +46,7 @@ class OperationLease:
         self._lost = False
         self._stopping = threading.Event()
         self._written_on: datetime = record.heartbeat_on or clock()
-        self.wake = min(progress_interval, duration / 4)
+        self.wake = min(progress_interval, duration / 4)  # at most one request per wake
         self.token = str(record.lease_owner)
         self.record = record
         self._thread = threading.Thread(target=self._renew_until_stopped, name=f"lease-{record.id[:8]}", daemon=True)
@@ -122,6 +111,7 @@ class OperationLease:
         with self._lock:
             if self._stop.is_set():
                 return
+            # progress if any, else a renewal due before the next wake, else a read to notice a cancel
             if self._pending is not None or self._clock() - self._written_on >= self._duration / 4 - self.wake:
                 self.commit(lambda record: record)
             elif not self._knows_enough():
@@ -157,7 +147,7 @@ class OperationLease:
                 try:
                     self.record = self._catalog.save(updated)
                     break
-                except StaleRecord:
+                except StaleRecord:  # changed meanwhile (a cancel, say): still ours? apply the change to it again
                     fresh = self._catalog.find(record.id)
                     if fresh is None or fresh.lease_owner != self.token:
                         self._lost = True

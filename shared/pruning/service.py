@@ -1,20 +1,5 @@
-"""Pruning: forget expired backups, then reclaim the stored data no remaining backup needs.
-
-Forget: an expired backup (past its expiry and any keepUntil pin, not Processing, not in use by
-a restore or download) loses its catalog row, dump and file list.
-
-Sweep, per namespace, mark and sweep with a grace period, after restic's forget/prune: each run
-lists the content objects — file documents and dump chunks (``shared/dumps``), both under the
-namespace's prefix — that no remaining backup's file list or chunk index refers to and keeps that list (the mark)
-in the maintenance container. A later run, at least the grace period after the mark, deletes the
-objects that were marked then and are still unreferenced now — and only while no backup of the
-namespace is being made (one that is might be about to refer to a marked object); that check is
-repeated before every batch of deletes. A backup that was being made while a sweep ran checks
-before it finishes that every object it refers to is still there. Running twice at once, or after
-a crash, is safe: deleting what is gone is not an error, and a mark is only ever replaced whole.
-
-Orphans: dump and file-list blobs of backups that have no catalog row (a delete that crashed
-half-way) are removed once they are older than the grace period."""
+"""Pruning: forget expired backups, then reclaim the content objects no remaining backup needs, by mark and
+sweep with a grace period (docs/decisions/0011)."""
 
 from __future__ import annotations
 
@@ -188,7 +173,7 @@ class PruneService:
         mark = self._maintenance.info(mark_name)
         deleted = 0
         if mark is not None and now - datetime.fromisoformat(mark.metadata["markedOn"]) >= self.grace:
-            busy = self._busy(environment_ids)
+            busy = self._busy(environment_ids)  # a backup being made may be about to refer to a marked object
             if busy:
                 report.postponed[namespace] = busy
                 logger.info("sweep of namespace %s postponed: %s", namespace, busy)
@@ -200,7 +185,7 @@ class PruneService:
             )
             marked = (line.decode() for line in self._maintenance.read_lines(mark_name) if line.strip())
             batch: list[str] = []
-            for name in found_in(unreferenced, marked):
+            for name in found_in(unreferenced, marked):  # marked then, and still unreferenced now
                 batch.append(name)
                 if len(batch) >= _BATCH:
                     if self._busy(environment_ids):
@@ -218,6 +203,7 @@ class PruneService:
         unreferenced_now = missing_from(
             (blob.name for blob in self._content.list(f"{namespace}/", page_size=5000)), self._referenced(backups)
         )
+        # The new mark replaces the old whole (a block blob committed once): a crash leaves one or the other.
         writer = self._maintenance.writer(mark_name, block_size=4 * 1024 * 1024, parallelism=2)
         count = 0
         for name in unreferenced_now:
@@ -250,6 +236,8 @@ class PruneService:
     # -- orphans -----------------------------------------------------------------------------
 
     def _remove_orphans(self, prefix: str, now: datetime) -> int:
+        """Remove the data of backups that have no catalog row (a delete that crashed half-way), once older than
+        the grace period."""
         removed = 0
         known: dict[tuple[str, str], bool] = {}
         for blob in self._backup_store.list(prefix, page_size=5000):

@@ -1,23 +1,5 @@
-"""The restore operation's steps, on the one engine. Each is safe to run again after a crash.
-
-1. back up the target first: a pre-restore backup (an operation of its own, which this step waits
-   for), so a wrong restore can be undone
-2. switch — in one step, because the database switches only when all of it has succeeded:
-   the backup's file documents are put in place (server-side copies; each content object's size
-   and MD5 checked against the backup's file list; identical target files skipped; files that
-   differ left for step 3, so nothing the current database uses changes before the switch),
-   while the database is loaded in one transaction with the dump's SHA-256 checked as it streams.
-   COMMIT is sent only when the files are in place and every checksum matched — and only after the
-   transaction's id and the point of no return are checkpointed, so a repeat after a crash asks the
-   server whether that transaction committed instead of guessing. A cancel is refused from there on.
-3. replace the files that differed, and remove the files the restored database does not refer to
-4. unlock the target (Stopped) and log FINISHED
-Undo (a failure, or a cancel before the COMMIT): the file documents the restore copied (their
-metadata names it) are removed — all of them while the database was not switched, so the target is
-exactly as before; after the switch, those its database does not refer to — the pre-restore backup is
-cancelled if it is still being made, the target is unlocked and the backup released, and FAILED or
-CANCELLED is logged.
-"""
+"""The restore operation's steps and its undo, on the one engine; each is safe to run again after a crash.
+What each does, and why the switch is one step: README, "How a restore runs"."""
 
 from __future__ import annotations
 
@@ -148,6 +130,8 @@ class RestoreSteps:
     # -- 1 ---------------------------------------------------------------------------------------
 
     def pre_restore_backup(self, context: StepContext) -> None:
+        """Step 1: a pre-restore backup of the target (an operation of its own, waited for), so that a wrong
+        restore can be undone."""
         operation = context.operation
         backup_id = context.remember("preRestoreSnapshotId", lambda: new_backup_id(self._clock()))
         backup = self._backup_catalog.find(operation.environment_id, backup_id)
@@ -183,6 +167,8 @@ class RestoreSteps:
     # -- 2 ---------------------------------------------------------------------------------------
 
     def switch(self, context: StepContext) -> None:
+        """Step 2, one step because the database switches only when all of it has succeeded: the file documents
+        are put in place while the dump loads in one transaction, whose COMMIT waits until both are checked."""
         backup = self._source(context.operation)
         target = self._target(context.operation)
         transaction = context.output.get("commitTransaction")
@@ -228,12 +214,14 @@ class RestoreSteps:
 
             def before_commit(transaction: int) -> None:
                 context.report(detail="waiting for the file documents before the switch")
-                placement = placing.result()
+                placement = placing.result()  # in place, and each checked against the file list
                 if digest["sha256"].hexdigest() != backup.dump_sha256:
                     raise VerificationFailed(f"The database dump of backup {backup.id} does not match its SHA-256.")
                 if self.hooks.before_commit:
                     self.hooks.before_commit()
                 crash_point("restore.database.before_commit")
+                # The transaction's id is checkpointed before the COMMIT, so a repeat after a crash asks the server
+                # whether it committed instead of guessing; from here on a cancel is refused.
                 context.point_of_no_return(
                     f"The restore has switched (or is switching) the database of {target.id}; it can no longer "
                     "be cancelled. Restore the pre-restore backup to go back.",
@@ -325,7 +313,7 @@ class RestoreSteps:
                 if existing is None or (replace_different and not same):
                     pending.append(pool.submit(place, entry, existing is not None))
                     copied += 1
-                elif not same:
+                elif not same:  # left for step 3: nothing the current database uses changes before the switch
                     deferred += 1
                 done += 1
                 bytes_done += entry.size
@@ -367,6 +355,8 @@ class RestoreSteps:
     # -- 3 ---------------------------------------------------------------------------------------
 
     def clean_up_files(self, context: StepContext) -> None:
+        """Step 3: replace the file documents that differed, and remove those the restored database does not
+        refer to."""
         operation = context.operation
         target = self._target(operation)
         replaced = 0
@@ -400,6 +390,7 @@ class RestoreSteps:
     # -- 4, and the undo -----------------------------------------------------------------------
 
     def unlock(self, context: StepContext) -> None:
+        """Step 4: unlock the target (Stopped) and log FINISHED."""
         operation = context.operation
         entry_id = context.remember("activityEntry", new_entry_id)
         self._release(operation)

@@ -1,22 +1,5 @@
-"""PostgreSQL seam: the one way in to an environment's database, by job.
-
-- ``snapshot`` — one consistent view (an exported snapshot): the database's size, its file-document
-  uuids in byte order, and a pg_dump stream of exactly that view (``snapshot.py``, ``dump.py``);
-- ``referenced_files`` — the file-document uuids the database refers to now;
-- ``restore`` — replace the database with a dump in one transaction, checked before its COMMIT
-  (``restore.py``), and
-  ``transaction_committed`` to learn afterwards whether that transaction committed;
-- ``dump_schemas``, ``dump_info`` — read a dump's table of contents (is it a dump pg_restore reads? which
-  server was it dumped from?);
-- for restore drills (``scratch.py``): ``create_scratch`` / ``drop_scratch`` a database next to an
-  environment's, ``table_rows`` (exact counts per table; a snapshot has them too, as of itself), and
-  ``query_is_true`` (a read-only assertion);
-- ``server_version``, ``ping``.
-
-``Databases`` is the Protocol the use cases depend on; ``PostgresDatabases`` runs the real client
-tools against a real server (``connection.py`` holds credentials and error classification,
-``tools.py`` picks the client of the server's major); ``memory.py`` is its
-in-memory twin, held to it by ``tests/integration/test_databases_contract.py``."""
+"""PostgreSQL seam: the one way in to an environment's database. ``Databases`` is the Protocol the use cases
+depend on, ``PostgresDatabases`` the real client tools, ``memory.py`` its twin (test_databases_contract.py)."""
 
 from __future__ import annotations
 
@@ -115,7 +98,8 @@ class Databases(Protocol):
     def ping(self, database: DatabaseConnection, timeout: int = 5) -> None:
         """Raises ServiceUnavailable with the reason when the database cannot be reached."""
 
-    def snapshot(self, database: DatabaseConnection) -> AbstractContextManager[DatabaseSnapshot]: ...
+    def snapshot(self, database: DatabaseConnection) -> AbstractContextManager[DatabaseSnapshot]:
+        """One consistent view (an exported snapshot): what a backup reads, its dump included."""
 
     def referenced_files(
         self, database: DatabaseConnection, query: str | None
@@ -154,6 +138,8 @@ class Databases(Protocol):
     def server_version(self, database: DatabaseConnection) -> int:
         """The server's version as server_version_num (150008)."""
 
+    # -- for restore drills (scratch.py) -----------------------------------------------------------
+
     def create_scratch(self, server: DatabaseConnection, name: str) -> DatabaseConnection:
         """Create the scratch database ``name`` (``appbackups_verify_…``) on ``server``'s server, connecting
         as ``server`` does; an existing one (an earlier attempt's) is kept. Returns the connection to it.
@@ -173,7 +159,8 @@ class Databases(Protocol):
 
 
 class PostgresDatabases:
-    """The real thing: psycopg and the PostgreSQL client tools."""
+    """The real thing: psycopg and the client tools of the server's major (``tools.py``), one module per job:
+    ``snapshot.py``, ``dump.py``, ``restore.py``, ``scratch.py``; credentials and errors in ``connection.py``."""
 
     def __init__(
         self,
