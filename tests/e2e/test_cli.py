@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -18,6 +19,12 @@ pytestmark = pytest.mark.e2e
 
 COMMAND = Path(sys.executable).with_name("appbackups")
 CACHE = Path(os.environ.get("TMPDIR", "/tmp")) / f"appbackups-cli-test-{os.getpid()}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def upload_journals():
+    yield
+    shutil.rmtree(CACHE, ignore_errors=True)
 
 
 @pytest.fixture
