@@ -77,6 +77,11 @@ class UploadService:
         if session.status is UploadStatus.COMPLETED and session.backup_id:
             existing = self._backup_catalog.find(environment_id, session.backup_id)
             if existing is not None:
+                waiting = self._engine.find(str(session.operation_id)) if session.operation_id else None
+                never_picked_up = waiting is not None and waiting.lease_owner is None and waiting.heartbeat_on is None
+                if waiting is not None and waiting.open and never_picked_up:
+                    self._launch(waiting)  # an earlier completion met a queue outage: this one queues it
+                    return existing, waiting
                 return existing, None
         if session.status is UploadStatus.EXPIRED:
             raise Conflict(f"Upload {upload_id} expired; start a new one.", code="upload_expired")
@@ -134,10 +139,13 @@ class UploadService:
                 )
             except AlreadyExists:
                 operation = self._engine.get(operation_id)
+        self._launch(operation)
+        return backup, operation
+
+    def _launch(self, operation: Operation) -> None:
         self._engine.launch(  # on an outage the operation waits; completing again (or the reaper) queues it
             operation, "upload", keep=True, detail="The work queue is unavailable; try completing the upload again."
         )
-        return backup, operation
 
     def clean_up(self) -> list[UploadSession]:
         """Upload sessions never completed: their URL has expired, so their blob goes."""

@@ -231,6 +231,19 @@ def test_an_upload_is_not_abandoned_in_an_outage_and_the_reaper_queues_it(world)
     assert {"kind": "operation", "operationId": waiting.id, "step": 0} in queue.messages
 
 
+def test_completing_an_upload_again_after_an_outage_queues_it_as_the_503_says(world):
+    services, queue = world.services, world.queue
+    session, _ = services.uploads.start("prod", ADA)
+    services.stores.uploads.put(session.blob_name, b"an archive")
+    refusal(lambda: services.uploads.complete("prod", session.id, ADA))
+    assert queue.messages == []
+    queue.down = False
+    backup, operation = services.uploads.complete("prod", session.id, ADA)
+    assert operation is not None
+    assert backup.operation_id == operation.id
+    assert queue.messages == [{"kind": "operation", "operationId": operation.id, "step": 0}]
+
+
 def test_the_api_answers_a_queue_outage_with_a_503_to_try_again(world):
     install_services(world.services)
     try:
