@@ -1,0 +1,78 @@
+"""Point-in-time seam: an environment's database as it was at an instant, from continuous archiving
+(docs/decisions/0009). ``PointInTimeSource`` is what the use cases depend on."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from shared.domain.environments import DatabaseConnection
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Instants that cannot be restored: the WAL that covers them is not in the archive."""
+
+    start: datetime
+    end: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class RecoveryWindow:
+    """From the end of the oldest base backup to the newest instant the archived WAL covers."""
+
+    earliest: datetime | None
+    latest: datetime | None
+    gaps: tuple[Gap, ...] = ()
+
+    def refusal(self, instant: datetime) -> str | None:
+        """Why ``instant`` cannot be restored, or None when it can."""
+        if self.earliest is None or self.latest is None:
+            return "There is no recovery window yet: no base backup has been archived."
+        if instant < self.earliest or instant > self.latest:
+            window = f"{self.earliest.isoformat()} … {self.latest.isoformat()}"
+            return f"{instant.isoformat()} is outside the recovery window {window}."
+        for gap in self.gaps:
+            if gap.start <= instant <= gap.end:
+                span = f"{gap.start.isoformat()} … {gap.end.isoformat()}"
+                return f"{instant.isoformat()} falls in a gap of the window ({span}): {gap.reason}"
+        return None
+
+
+@dataclass(frozen=True)
+class TemporaryInstance:
+    """A PostgreSQL instance started to read the past: what an operation records, so that a crash or a
+    cancel leaves nothing running (``PointInTimeSource.release``)."""
+
+    directory: str
+    port: int
+
+
+class PointInTimeSource(Protocol):
+    def window(self, server: str) -> RecoveryWindow:
+        """What the archive of ``server`` can restore, now."""
+        ...
+
+    def as_of(
+        self,
+        server: str,
+        instant: datetime,
+        database: str,
+        *,
+        on_started: Callable[[TemporaryInstance], None] = lambda instance: None,
+        stop: threading.Event | None = None,
+    ) -> AbstractContextManager[DatabaseConnection]:
+        """``database`` of ``server`` as it was at ``instant``, readable until the context ends; then the
+        temporary instance is stopped and its directory removed. ``on_started`` is called as soon as the
+        instance's directory exists (before it is started), so that it can be recorded."""
+        ...
+
+    def release(self, instance: TemporaryInstance) -> None:
+        """Stop a temporary instance and remove its directory, whatever state a crash left them in.
+        Harmless when they are gone already."""
+        ...
