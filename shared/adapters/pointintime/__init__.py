@@ -11,6 +11,24 @@ from datetime import datetime
 from typing import Protocol
 
 from shared.domain.environments import DatabaseConnection
+from shared.faults import Fault
+
+
+class PointInTimeError(Fault):
+    """A database as of an instant could not be given: the archive cannot restore it, or the temporary
+    instance failed (the message says which, with the server's own reason)."""
+
+
+class InstantRefused(PointInTimeError):
+    """The instant is not restorable: outside the window or in a gap (``RecoveryWindow.refusal``'s text)."""
+
+    transient = False
+
+
+class PointInTimeStopped(PointInTimeError):
+    """The ``stop`` event was set while the temporary instance was being prepared: nothing is left."""
+
+    transient = True
 
 
 @dataclass(frozen=True)
