@@ -120,6 +120,9 @@ class OperationDefinition:
     undo: StepDefinition  # puts back what the steps did; runs after a failure or a cancel; safe to repeat
     max_attempts: int | None = None  # per step; the engine's setting when None
     on_ended: Callable[[Operation], None] | None = None  # after the final status is saved; safe to repeat
+    # Called by the reaper for an operation nobody holds the lease of (its worker died): release what that
+    # worker recorded and may have left running outside this process (a temporary instance). Safe to repeat.
+    on_reaped: Callable[[Operation], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -611,9 +614,21 @@ class OperationEngine:
             if now - operation.updated_on < self.settings.stale_after:
                 continue
             logger.warning("waking %s %s, untouched since %s", operation.kind, operation.id, operation.updated_on)
+            self._release_leftovers(operation)
             self._send(operation)
             woken.append(operation)
         return woken
+
+    def _release_leftovers(self, operation: Operation) -> None:
+        definition = self._definitions.get(operation.kind)
+        if definition is None or definition.on_reaped is None:
+            return
+        try:
+            definition.on_reaped(operation)
+        except Exception as error:  # the operation is woken all the same; its repeat or undo releases them too
+            logger.warning(
+                "operation %s: what its worker left could not be released: %s", operation.id, describe(error)
+            )
 
     def waiting_for(self, operation_id: str) -> Operation | None:
         """The operation, for a step that waits on it (None if it does not exist)."""
