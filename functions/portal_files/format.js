@@ -57,6 +57,7 @@ const TIERS = {
   monthly: "Monthly",
   uploaded: "Uploaded",
   "pre-restore": "Pre-restore",
+  "point-in-time": "Point in time",
 };
 
 /** @param {Tier} tier */

@@ -28,6 +28,7 @@ class Tier(StrEnum):
     MONTHLY = "monthly"
     UPLOADED = "uploaded"
     PRE_RESTORE = "pre-restore"
+    POINT_IN_TIME = "point-in-time"  # a backup of the past: the database and file documents as of an instant
 
 
 _MAX_MILLIS = (1 << 48) - 1
@@ -88,6 +89,7 @@ class Backup:
     verification: Verification | None = None  # its last restore drill
     attempts: int = 0  # of its making, once it has ended (while it is made, its operation has them)
     operation_id: str | None = None  # the operation that makes it (a backup, or an upload's ingest)
+    point_in_time: datetime | None = None  # a backup of the past: the instant its data is as of
     in_use_by: tuple[str, ...] = ()
     downloads: dict[str, str] = field(default_factory=dict)  # data type -> the download operation
     latest_download: str | None = None

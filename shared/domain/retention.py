@@ -23,6 +23,7 @@ RETENTION: dict[Tier, relativedelta] = {
     Tier.MANUAL: relativedelta(days=14),
     Tier.UPLOADED: relativedelta(days=14),
     Tier.PRE_RESTORE: relativedelta(days=14),
+    Tier.POINT_IN_TIME: relativedelta(days=14),
 }
 
 SCHEDULED_TIERS = (Tier.NIGHTLY, Tier.WEEKLY, Tier.MONTHLY)

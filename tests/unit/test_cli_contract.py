@@ -187,7 +187,7 @@ def test_the_check_fails_on_a_path_a_field_or_a_value_the_api_lacks(openapi):
         f"{backup} 200.sizeInBytes: the API has no such field",
         f"{backup} 200.finishedOn: the API may send null; the CLI does not expect it",
         f"{backup} 200.tier: the API has no value ['hourly'] (it has "
-        "['manual', 'nightly', 'weekly', 'monthly', 'uploaded', 'pre-restore'])",
+        "['manual', 'nightly', 'weekly', 'monthly', 'uploaded', 'pre-restore', 'point-in-time'])",
     ]
 
 
