@@ -4,20 +4,24 @@ only what the store does not have yet, a bounded number at a time, in uuid order
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from shared.adapters.blobs import BlobInfo, BlobStore
+from shared.adapters.errors import SourceChanged
 from shared.backups.layout import FileEntry, content_object
 from shared.domain.backups import MISSING_UUIDS_KEPT
 from shared.faults import Fault
 from shared.merges import SortedStream
 
 LIST_PAGE = 5000
+_T = TypeVar("_T")
 
 
 class MissingFileDocument(Fault):
@@ -120,28 +124,68 @@ class FileCollector:
 
     def collect(self, uuids: Iterator[str], prefix: str, previous: Iterator[FileEntry]) -> Iterator[FileEntry]:
         """The backup's file entries in uuid order; each one's content is in the store when yielded."""
-        pending: deque[Future[FileEntry]] = deque()
+
+        def work(pool: ThreadPoolExecutor) -> Iterator[Future[FileEntry]]:
+            on_missing = None if self._strict else self.stats.add_missing
+            # Pages of 5,000 (the service's most): each page is one billed List Blobs transaction.
+            listing = self._source.list(prefix, page_size=LIST_PAGE)
+            matched = match_sources(uuids, listing, prefix, previous, on_missing)
+            for file_uuid, blob, before in matched:
+                known_md5 = blob.md5 or (before.md5 if before and before.source_etag == blob.etag else None)
+                reusable = (
+                    known_md5 and before and before.object == content_object(self._namespace, file_uuid, known_md5)
+                )
+                if reusable:
+                    done: Future[FileEntry] = Future()
+                    done.set_result(FileEntry(file_uuid, blob.size, known_md5, before.object, blob.etag))  # type: ignore[arg-type, union-attr]
+                    yield done
+                else:
+                    yield pool.submit(self._store, file_uuid, blob, known_md5)
+
+        return (self._counted(entry) for entry in self._in_order(work))
+
+    def copy(self, uuids: Iterator[str], prefix: str) -> Iterator[FileEntry]:
+        """The entries of just these file documents, in their order, each one's content in the store when
+        yielded. Each blob is read by its name (``prefix`` + uuid) rather than found in a listing of the
+        container: a few file documents cost a few requests, whatever the container holds. A blob that is
+        not there, or changed while being copied, is missing (as in ``collect``)."""
+
+        def fetch(file_uuid: str) -> tuple[str, FileEntry | None]:
+            blob = self._source.info(prefix + file_uuid)
+            if blob is None:
+                return file_uuid, None
+            try:
+                return file_uuid, self._store(file_uuid, blob, blob.md5)
+            except SourceChanged:
+                return file_uuid, None  # deleted or replaced since it was read: missing now, as a later read says
+
+        def work(pool: ThreadPoolExecutor) -> Iterator[Future[tuple[str, FileEntry | None]]]:
+            return (pool.submit(fetch, file_uuid) for file_uuid in uuids)
+
+        with contextlib.closing(self._in_order(work)) as results:
+            for file_uuid, entry in results:
+                if entry is not None:
+                    yield self._counted(entry)
+                elif self._strict:
+                    raise MissingFileDocument(
+                        f"File document {file_uuid} is referenced by the database but its blob {prefix}{file_uuid} "
+                        "is missing (the environment's missingFiles setting is fail)."
+                    )
+                else:
+                    self.stats.add_missing(file_uuid)
+
+    def _in_order(self, work: Callable[[ThreadPoolExecutor], Iterator[Future[_T]]]) -> Iterator[_T]:
+        """The results of ``work``'s futures, in its order, with at most twice the concurrency of them ahead;
+        a failure, or the reader closing the stream, cancels the ones not started."""
+        pending: deque[Future[_T]] = deque()
         with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="copy") as pool:
             try:
-                on_missing = None if self._strict else self.stats.add_missing
-                # Pages of 5,000 (the service's most): each page is one billed List Blobs transaction.
-                listing = self._source.list(prefix, page_size=LIST_PAGE)
-                matched = match_sources(uuids, listing, prefix, previous, on_missing)
-                for file_uuid, blob, before in matched:
-                    known_md5 = blob.md5 or (before.md5 if before and before.source_etag == blob.etag else None)
-                    reusable = (
-                        known_md5 and before and before.object == content_object(self._namespace, file_uuid, known_md5)
-                    )
-                    if reusable:
-                        done: Future[FileEntry] = Future()
-                        done.set_result(FileEntry(file_uuid, blob.size, known_md5, before.object, blob.etag))  # type: ignore[arg-type, union-attr]
-                        pending.append(done)
-                    else:
-                        pending.append(pool.submit(self._store, file_uuid, blob, known_md5))
+                for future in work(pool):
+                    pending.append(future)
                     while len(pending) > 2 * self._concurrency:
-                        yield self._counted(pending.popleft().result())
+                        yield pending.popleft().result()
                 while pending:
-                    yield self._counted(pending.popleft().result())
+                    yield pending.popleft().result()
             except BaseException:
                 for future in pending:
                     future.cancel()
