@@ -9,11 +9,13 @@ from shared.adapters.tables import Row, RowTable
 from shared.catalog.codec import Codec, dumps, from_iso, loads, to_iso
 from shared.catalog.repository import Repository
 from shared.domain.environments import (
+    DEFAULT_WINDOW_DAYS,
     DatabaseConnection,
     Environment,
     EnvironmentState,
     FileLocation,
     MissingFiles,
+    PointInTime,
     VerificationQuery,
 )
 from shared.domain.verification import LastDrill
@@ -48,6 +50,7 @@ def _to_row(environment: Environment) -> Row:
         "verificationQueries": [{"name": q.name, "query": q.query} for q in environment.verification_queries],
         "scheduledDrills": environment.scheduled_drills,
         "lastDrill": environment.last_drill.to_dict() if environment.last_drill else None,
+        "pointInTime": _point_in_time_body(environment.point_in_time),
         "createdOn": to_iso(environment.created_on),
     }
     properties = {
@@ -60,6 +63,19 @@ def _to_row(environment: Environment) -> Row:
         "Body": dumps(body),
     }
     return Row(environment.id, _ROW_KEY, properties, environment.etag)
+
+
+def _point_in_time_body(point_in_time: PointInTime | None) -> dict[str, Any] | None:
+    if point_in_time is None:
+        return None
+    return {"server": point_in_time.server, "windowDays": point_in_time.window_days}
+
+
+def _point_in_time(body: dict[str, Any] | None) -> PointInTime | None:
+    """Rows written before point-in-time recovery have none."""
+    if not body:
+        return None
+    return PointInTime(server=str(body["server"]), window_days=int(body.get("windowDays") or DEFAULT_WINDOW_DAYS))
 
 
 def _from_row(row: Row) -> Environment:
@@ -95,6 +111,7 @@ def _from_row(row: Row) -> Environment:
         ),
         scheduled_drills=bool(body.get("scheduledDrills", True)),
         last_drill=LastDrill.from_dict(body.get("lastDrill")),
+        point_in_time=_point_in_time(body.get("pointInTime")),
         active_restore_id=row.get("ActiveRestoreId"),
         deregistered_on=from_iso(row.get("DeregisteredOn")),
         deregistered_by=row.get("DeregisteredBy"),

@@ -15,6 +15,7 @@ from shared.domain.environments import (
     EnvironmentState,
     FileLocation,
     MissingFiles,
+    PointInTime,
     Registration,
     VerificationQuery,
 )
@@ -99,6 +100,27 @@ class VerificationQueryBody(ApiModel):
     )
 
 
+class PointInTimeBody(ApiModel):
+    """Point-in-time recovery: the database's continuous archive and the file documents' captures."""
+
+    server: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")] = Field(
+        description="The name of the environment's database server in the point-in-time archive (letters, digits, "
+        "'.', '_' and '-'; up to 128 characters)."
+    )
+    window_days: Annotated[int, Field(ge=1, le=35)] = Field(
+        default=7,
+        description="How many days back any instant can be restored (1 to 35, as Azure Database for PostgreSQL "
+        "keeps its own backups); the file documents referred to in that time are kept as long.",
+    )
+
+    def to_domain(self) -> PointInTime:
+        return PointInTime(server=self.server, window_days=self.window_days)
+
+    @classmethod
+    def of(cls, point_in_time: PointInTime) -> PointInTimeBody:
+        return cls(server=point_in_time.server, window_days=point_in_time.window_days)
+
+
 class LastDrillView(ApiModel):
     backup_id: BackupId
     status: str = Field(description="Passed or Failed.")
@@ -139,6 +161,11 @@ class EnvironmentBody(ApiModel):
     scheduled_drills: bool = Field(
         default=True, description="Whether the weekly restore drill tests this environment's newest backup."
     )
+    point_in_time: PointInTimeBody | None = Field(
+        default=None,
+        description="Point-in-time recovery: the database's archive and the window; its file documents are then "
+        "captured within a minute of being referred to. Absent or null: off.",
+    )
 
     @model_validator(mode="after")
     def _distinct_query_names(self) -> EnvironmentBody:
@@ -161,6 +188,7 @@ class EnvironmentBody(ApiModel):
             missing_files=self.missing_files,
             verification_queries=tuple(VerificationQuery(q.name, q.query) for q in self.verification_queries),
             scheduled_drills=self.scheduled_drills,
+            point_in_time=self.point_in_time.to_domain() if self.point_in_time else None,
         )
 
 
@@ -209,6 +237,9 @@ class EnvironmentView(ApiModel):
     last_drill: LastDrillView | None = Field(
         default=None, description="Its newest finished restore drill: the measured restore time and size."
     )
+    point_in_time: PointInTimeBody | None = Field(
+        default=None, description="Point-in-time recovery: the database's archive and the window; null when off."
+    )
     active_restore_id: str | None = Field(description="The restore that holds the environment, while one runs.")
     created_on: datetime
     updated_on: datetime
@@ -249,6 +280,7 @@ class EnvironmentView(ApiModel):
             )
             if environment.last_drill
             else None,
+            point_in_time=PointInTimeBody.of(environment.point_in_time) if environment.point_in_time else None,
             active_restore_id=environment.active_restore_id,
             created_on=environment.created_on,
             updated_on=environment.updated_on,

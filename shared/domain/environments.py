@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shared.domain.verification import LastDrill
@@ -82,6 +82,23 @@ class FileLocation:
         return f"{self.prefix}{file_uuid}"
 
 
+DEFAULT_WINDOW_DAYS = 7  # of point-in-time recovery
+
+
+@dataclass(frozen=True)
+class PointInTime:
+    """Point-in-time recovery of an environment: its database's continuous archive is that of ``server`` (the
+    archive's name for the database server), its file documents are captured as the database refers to them,
+    and any instant of the last ``window_days`` days can be restored."""
+
+    server: str
+    window_days: int = DEFAULT_WINDOW_DAYS
+
+    @property
+    def window(self) -> timedelta:
+        return timedelta(days=self.window_days)
+
+
 @dataclass(frozen=True)
 class Registration:
     """What a namespace admin says about an environment when registering it (or replacing that)."""
@@ -98,6 +115,7 @@ class Registration:
     missing_files: MissingFiles = MissingFiles.WARN
     verification_queries: tuple[VerificationQuery, ...] = ()
     scheduled_drills: bool = True
+    point_in_time: PointInTime | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +136,7 @@ class Environment:
     verification_queries: tuple[VerificationQuery, ...] = ()
     scheduled_drills: bool = True  # the weekly drill tests its newest backup; false opts out
     last_drill: LastDrill | None = None  # its newest finished drill: the measured restore time
+    point_in_time: PointInTime | None = None  # None: no point-in-time recovery, its file documents not captured
     active_restore_id: str | None = None
     deregistered_on: datetime | None = None
     deregistered_by: str | None = None  # the name of who deregistered it

@@ -62,6 +62,7 @@ class EnvironmentService:
             "missing_files": body.missing_files,
             "verification_queries": body.verification_queries,
             "scheduled_drills": body.scheduled_drills,
+            "point_in_time": body.point_in_time,
             "updated_on": now,
         }
         if existing is None:

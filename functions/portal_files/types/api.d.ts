@@ -1570,6 +1570,11 @@ export interface components {
              * @default true
              */
             scheduledDrills: boolean;
+            /**
+             * @description Point-in-time recovery: the database's archive and the window; its file documents are then captured within a minute of being referred to. Absent or null: off.
+             * @default null
+             */
+            pointInTime: components["schemas"]["PointInTimeBody"] | null;
         };
         /**
          * EnvironmentState
@@ -1612,6 +1617,11 @@ export interface components {
              * @default null
              */
             lastDrill: components["schemas"]["LastDrillView"] | null;
+            /**
+             * @description Point-in-time recovery: the database's archive and the window; null when off.
+             * @default null
+             */
+            pointInTime: components["schemas"]["PointInTimeBody"] | null;
             /**
              * Activerestoreid
              * @description The restore that holds the environment, while one runs.
@@ -2158,6 +2168,23 @@ export interface components {
             /** Bytestocopy */
             bytesToCopy: number | null;
         };
+        /**
+         * PointInTimeBody
+         * @description Point-in-time recovery: the database's continuous archive and the file documents' captures.
+         */
+        PointInTimeBody: {
+            /**
+             * Server
+             * @description The name of the environment's database server in the point-in-time archive (letters, digits, '.', '_' and '-'; up to 128 characters).
+             */
+            server: string;
+            /**
+             * Windowdays
+             * @description How many days back any instant can be restored (1 to 35, as Azure Database for PostgreSQL keeps its own backups); the file documents referred to in that time are kept as long.
+             * @default 7
+             */
+            windowDays: number;
+        };
         /** PreflightCheckView */
         PreflightCheckView: {
             /**
@@ -2390,7 +2417,7 @@ export interface components {
          * Tier
          * @enum {string}
          */
-        Tier: "manual" | "nightly" | "weekly" | "monthly" | "uploaded" | "pre-restore";
+        Tier: "manual" | "nightly" | "weekly" | "monthly" | "uploaded" | "pre-restore" | "point-in-time";
         /** UploadAccepted */
         UploadAccepted: {
             /**
