@@ -8,6 +8,7 @@ import azure.functions as func
 
 from functions import (
     backups,
+    captures,
     docs,
     downloads,
     drills,
@@ -47,6 +48,7 @@ for blueprint in (
     workers.bp,
     events.bp,
     maintenance.bp,
+    captures.bp,
     health.bp,
     openapi.bp,
     portal.bp,

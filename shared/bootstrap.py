@@ -19,8 +19,10 @@ from shared.adapters.tables import AzureRowTable, RowTable
 from shared.adapters.webhooks import PinnedTransport, WebhookTransport
 from shared.backups.service import BackupService
 from shared.backups.steps import BackupSettings, BackupSteps
+from shared.captures.service import FileCaptures, longest_interval
 from shared.catalog.activity import ActivityCatalog, ActivityLog
 from shared.catalog.backups import BackupCatalog
+from shared.catalog.captures import CaptureCatalog
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.events import DeliveryCatalog, WebhookCatalog
 from shared.catalog.members import MemberCatalog
@@ -79,6 +81,7 @@ class Services:
     uploads: UploadService
     scheduler: SchedulerService
     pruning: PruneService
+    captures: FileCaptures  # file documents captured for point-in-time recovery
     reaper: Reaper
     health: HealthService
     events: EventPublisher
@@ -172,6 +175,17 @@ def build_services(
         operations.register(replace(definition, on_ended=events.announce))
 
     night_catalog = NightCatalog(tables(Tables.SCHEDULES))
+    capture_catalog = CaptureCatalog(tables(Tables.CAPTURES))
+    captures = FileCaptures(
+        capture_catalog,
+        environment_catalog,
+        databases,
+        stores.content,
+        file_store,
+        clock,
+        interval=longest_interval(settings.capture_schedule, clock()),
+        copy_concurrency=settings.copy_concurrency,
+    )
     pruning = PruneService(
         environment_catalog,
         backup_catalog,
@@ -183,6 +197,7 @@ def build_services(
         clock,
         timedelta(hours=settings.prune_grace_hours),
         on_forgotten=events.backup_expired,
+        captures=capture_catalog,
     )
     backup_steps = BackupSteps(
         backup_catalog,
@@ -331,6 +346,7 @@ def build_services(
             settings.nightly_schedule,
         ),
         pruning=pruning,
+        captures=captures,
         reaper=Reaper(
             operations, operation_catalog, backup_catalog, clock, timedelta(minutes=settings.operation_stale_minutes)
         ),

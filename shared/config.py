@@ -40,8 +40,9 @@ class Tables:
     UPLOADS = "uploads"
     WEBHOOKS = "webhooks"  # per namespace: the webhooks that receive its events (URL, events, secret)
     DELIVERIES = "eventdeliveries"  # per webhook (and the Event Grid topic): each event's delivery attempts
+    CAPTURES = "captures"  # per environment with point-in-time recovery: each file document captured, and when
 
-    ALL = (ENVIRONMENTS, BACKUPS, ACTIVITY, OPERATIONS, MEMBERS, SCHEDULES, UPLOADS, WEBHOOKS, DELIVERIES)
+    ALL = (ENVIRONMENTS, BACKUPS, ACTIVITY, OPERATIONS, MEMBERS, SCHEDULES, UPLOADS, WEBHOOKS, DELIVERIES, CAPTURES)
 
 
 class Queues:
@@ -61,12 +62,14 @@ class Queues:
 # their defaults, which every launcher (make run, the tests, Bicep) sets. UTC. The monthly timer
 # fires on Sundays; the code keeps the first Sunday of each month.
 NIGHTLY_SCHEDULE = "APPBACKUPS_NIGHTLY_SCHEDULE"
+CAPTURE_SCHEDULE = "APPBACKUPS_CAPTURE_SCHEDULE"
 DEFAULT_SCHEDULES = {
     NIGHTLY_SCHEDULE: "0 0 2 * * *",
     "APPBACKUPS_WEEKLY_SCHEDULE": "0 0 2 * * 0",
     "APPBACKUPS_MONTHLY_SCHEDULE": "0 0 2 * * 0",
     "APPBACKUPS_PRUNE_SCHEDULE": "0 0 4 * * *",
     "APPBACKUPS_DRILL_SCHEDULE": "0 0 5 * * 0",
+    CAPTURE_SCHEDULE: "0 * * * * *",
 }
 VERIFICATION_SERVERS = "APPBACKUPS_VERIFICATION_SERVERS"
 
@@ -349,6 +352,13 @@ class Settings(BaseSettings):
         validation_alias=NIGHTLY_SCHEDULE,
         description="NCRONTAB (six fields, UTC) of the nightly backups; required, as the timer names it "
         "(`make run`, the tests and Bicep set it); the API shows the next run from it",
+    )
+    capture_schedule: str = Field(
+        DEFAULT_SCHEDULES[CAPTURE_SCHEDULE],
+        validation_alias=CAPTURE_SCHEDULE,
+        description="NCRONTAB (six fields, UTC) of the file-document captures of environments with point-in-time "
+        "recovery; required, as the timer names it (`make run`, the tests and Bicep set it); a restore to an instant "
+        "counts a file document captured up to one interval of it later",
     )
     verification_servers: Annotated[
         dict[str, VerificationServer] | None, NoDecode, BeforeValidator(_verification_servers)

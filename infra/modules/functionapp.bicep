@@ -103,6 +103,7 @@ var scheduleSettings = {
   APPBACKUPS_MONTHLY_SCHEDULE: '0 0 2 * * 0'
   APPBACKUPS_PRUNE_SCHEDULE: '0 0 4 * * *'
   APPBACKUPS_DRILL_SCHEDULE: '0 0 5 * * 0'
+  APPBACKUPS_CAPTURE_SCHEDULE: '0 * * * * *'
 }
 
 var platformSettings = {

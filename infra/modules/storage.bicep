@@ -78,6 +78,7 @@ var tableNames = [
   'uploads'
   'webhooks'
   'eventdeliveries'
+  'captures'
 ]
 
 // Queues: shared/config.py Queues.ALL and each one's poison queue (Queues.poison).

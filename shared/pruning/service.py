@@ -1,5 +1,6 @@
-"""Pruning: forget expired backups, then reclaim the content objects no remaining backup needs, by mark and
-sweep with a grace period (docs/decisions/0011)."""
+"""Pruning: forget expired backups and the captures of file documents gone for longer than the point-in-time
+window, then reclaim the content objects no remaining backup or capture needs, by mark and sweep with a grace
+period (docs/decisions/0011)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from shared.adapters.errors import BlobNotFound, StorageFault
 from shared.backups.layout import backup_folder, read_file_list
 from shared.catalog.activity import ActivityLog
 from shared.catalog.backups import BackupCatalog
+from shared.catalog.captures import CaptureCatalog
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.nights import NightCatalog
 from shared.clock import Clock
@@ -22,6 +24,7 @@ from shared.domain import retention
 from shared.domain.access import SCHEDULER
 from shared.domain.activity import Action, Outcome
 from shared.domain.backups import Backup, BackupStatus
+from shared.domain.environments import DEFAULT_WINDOW_DAYS, Environment
 from shared.dumps.store import read_chunk_index
 from shared.errors import StaleRecord
 from shared.merges import distinct, found_in, missing_from
@@ -40,6 +43,7 @@ class PruneReport:
     swept: dict[str, int] = field(default_factory=dict)
     postponed: dict[str, str] = field(default_factory=dict)
     orphans: int = 0
+    captures_forgotten: int = 0  # captures of file documents gone for longer than the window
 
 
 class PruneService:
@@ -55,8 +59,10 @@ class PruneService:
         clock: Clock,
         grace: timedelta,
         on_forgotten: Callable[[Backup], None] | None = None,  # each forgotten backup, e.g. its event
+        captures: CaptureCatalog | None = None,  # file documents captured for point-in-time recovery
     ) -> None:
         self._on_forgotten = on_forgotten
+        self._captures = captures
         self._environments = environments
         self._backup_catalog = backup_catalog
         self._nights = nights
@@ -78,6 +84,7 @@ class PruneService:
             namespaces.setdefault(environment.namespace, []).append(environment.id)
             self._forget_expired(environment.id, now, report)
             self._forget_old_nights(environment.id, now)
+            report.captures_forgotten += self._forget_old_captures(environment, now)
         for namespace, environment_ids in sorted(namespaces.items()):
             self._sweep(namespace, environment_ids, now, report)
         report.orphans = sum(self._remove_orphans(f"{namespace}/", now) for namespace in sorted(namespaces))
@@ -139,11 +146,51 @@ class PruneService:
             if record.night < horizon:
                 self._nights.forget(record)
 
+    def _forget_old_captures(self, environment: Environment, now: datetime) -> int:
+        """Forget the captures no instant of the window refers to any more: of file documents gone for longer
+        than the window; for an environment no longer captured (point-in-time recovery off, or deregistered),
+        all of them once its last run is that old. How many were forgotten."""
+        if self._captures is None:
+            return 0
+        point_in_time = environment.point_in_time
+        window = point_in_time.window if point_in_time else timedelta(days=DEFAULT_WINDOW_DAYS)
+        run = self._captures.latest_run(environment.id)
+        captured = environment.registered and point_in_time is not None
+        uncaptured_since = None if captured else run.ran_on if run else environment.updated_on
+        forgotten = kept = 0
+        for capture in list(self._captures.of_environment(environment.id)):
+            until = capture.kept_until(window, uncaptured_since)
+            if until is None or until > now:
+                kept += 1
+                continue
+            try:
+                self._captures.delete(capture)
+                forgotten += 1
+            except StaleRecord:
+                kept += 1  # a capture run changed it meanwhile: the next prune decides again
+        if not captured and not kept and run is not None:
+            self._captures.forget_run(environment.id)
+        if forgotten:
+            logger.info("forgot %d captures of file documents of %s gone before the window", forgotten, environment.id)
+        return forgotten
+
     # -- sweep -------------------------------------------------------------------------------
 
-    def _referenced(self, backups: list[Backup]) -> Iterator[str]:
-        """Every content object the given backups need, sorted, each once: the file documents their file
-        lists name, and the dump chunks their chunk indexes name (each index is in name order)."""
+    def _captured(self, environment_ids: list[str]) -> list[Iterator[str]]:
+        """The content objects of each environment's captures (after ``_forget_old_captures``, the ones an
+        instant of the window refers to), each in name order (captures come in uuid order)."""
+        if self._captures is None:
+            return []
+        captures = self._captures
+        return [
+            (capture.object for capture in captures.of_environment(environment_id))
+            for environment_id in environment_ids
+        ]
+
+    def _referenced(self, backups: list[Backup], environment_ids: list[str]) -> Iterator[str]:
+        """Every content object the given backups and the environments' captures need, sorted, each once: the
+        file documents their file lists name, the dump chunks their chunk indexes name (each index is in name
+        order), and the file documents captured for point-in-time recovery."""
 
         def objects(backup: Backup) -> Iterator[str]:
             return (entry.object for entry in read_file_list(self._backup_store, backup, missing_ok=True))
@@ -153,7 +200,7 @@ class PruneService:
             return read_chunk_index(self._backup_store, folder)
 
         streams = [objects(backup) for backup in backups] + [chunks(backup) for backup in backups]
-        return distinct(heapq.merge(*streams))
+        return distinct(heapq.merge(*streams, *self._captured(environment_ids)))
 
     def _namespace_backups(self, environment_ids: list[str]) -> list[Backup]:
         return [
@@ -181,7 +228,8 @@ class PruneService:
             self._note_sweep(namespace, now)
             backups = self._namespace_backups(environment_ids)
             unreferenced = missing_from(
-                (blob.name for blob in self._content.list(f"{namespace}/", page_size=5000)), self._referenced(backups)
+                (blob.name for blob in self._content.list(f"{namespace}/", page_size=5000)),
+                self._referenced(backups, environment_ids),
             )
             marked = (line.decode() for line in self._maintenance.read_lines(mark_name) if line.strip())
             batch: list[str] = []
@@ -201,7 +249,8 @@ class PruneService:
             return  # the grace period of the current mark has not passed yet
         backups = self._namespace_backups(environment_ids)
         unreferenced_now = missing_from(
-            (blob.name for blob in self._content.list(f"{namespace}/", page_size=5000)), self._referenced(backups)
+            (blob.name for blob in self._content.list(f"{namespace}/", page_size=5000)),
+            self._referenced(backups, environment_ids),
         )
         # The new mark replaces the old whole (a block blob committed once): a crash leaves one or the other.
         writer = self._maintenance.writer(mark_name, block_size=4 * 1024 * 1024, parallelism=2)

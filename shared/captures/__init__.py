@@ -1,0 +1,1 @@
+"""File-document captures, for environments with point-in-time recovery."""
