@@ -47,7 +47,7 @@ def list_backups(request: ApiRequest) -> Reply:
     "environments/{env}/backups",
     "POST",
     RouteSpec(
-        "Create a backup (answers 202; poll Location)",
+        "Create a backup, of now or (pointInTime) of the past (answers 202; poll Location)",
         MANAGE,
         request_model=CreateBackupBody,
         response_model=BackupView,
@@ -56,8 +56,13 @@ def list_backups(request: ApiRequest) -> Reply:
     ),
 )
 def create_backup(request: ApiRequest) -> Reply:
+    """With ``pointInTime``, a backup of the past: 409 when the environment has no point-in-time recovery, 422
+    naming the recovery window when the instant is outside it."""
     body = request.body(CreateBackupBody)
-    backup = services().backups.request(request.environment_id(), request.caller, comment=body.comment)
+    backups = services().backups
+    backup = backups.request(
+        request.environment_id(), request.caller, comment=body.comment, point_in_time=body.point_in_time
+    )
     headers = {"Location": _location(backup.environment_id, backup.id), "Retry-After": "5"}
     return Reply(202, BackupView.of(backup), headers)
 

@@ -18,6 +18,7 @@ from shared.bootstrap import services
 from shared.contracts.activity import ActivityEntryView
 from shared.contracts.common import Page
 from shared.contracts.environments import EnvironmentBody, EnvironmentView, ScheduleView
+from shared.contracts.pointintime import RecoveryWindowView
 from shared.domain.access import Permission
 
 bp = ApiBlueprint()
@@ -144,3 +145,29 @@ def list_activity(request: ApiRequest) -> Reply:
     return Reply(
         200, Page[ActivityEntryView](items=[ActivityEntryView.of(e) for e in entries], continuation_token=token)
     )
+
+
+@bp.api(
+    "environments/{env}/recovery-window",
+    "GET",
+    RouteSpec(
+        "The instants of the environment's past that can be backed up and restored now, and its recovery point "
+        "(409 without point-in-time recovery)",
+        in_environment(Permission.MANAGE_BACKUPS),
+        response_model=RecoveryWindowView,
+        tag=TAG,
+    ),
+)
+def get_recovery_window(request: ApiRequest) -> Reply:
+    found = services().past.window(request.environment_id())
+    window = found.window
+    view = RecoveryWindowView.of(
+        found.environment_id,
+        found.server,
+        window.earliest,
+        window.latest,
+        window.gaps,
+        found.recovery_point_seconds,
+        found.read_on,
+    )
+    return Reply(200, view)

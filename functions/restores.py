@@ -1,10 +1,12 @@
-"""Routes: restore a backup into an environment of its namespace, and follow the restore."""
+"""Routes: restore a backup, or an environment as it was at an instant, into an environment of its namespace,
+and follow the restore."""
 
 from __future__ import annotations
 
 from functions.http import RESTORE, RESTORE_CANCEL, RESTORE_STATUS, ApiBlueprint, ApiRequest, Reply, RouteSpec
 from shared.bootstrap import services
 from shared.contracts.operations import OperationView, RestoreBody, RestorePlanView
+from shared.contracts.pointintime import PointInTimePlanView, RestoreToTimeBody
 from shared.domain.access import Permission
 
 bp = ApiBlueprint()
@@ -38,6 +40,37 @@ def restore_backup(request: ApiRequest) -> Reply:
     if body.dry_run:
         return Reply(200, RestorePlanView.of(app.restores.plan(*arguments, permissions=permissions)))
     operation = app.restores.request(*arguments, permissions=permissions)
+    headers = {"Location": f"/api/restores/{operation.id}", "Retry-After": "5"}
+    return Reply(202, OperationView.of(operation), headers)
+
+
+@bp.api(
+    "environments/{env}/restore-to-time",
+    "POST",
+    RouteSpec(
+        "Restore the environment as it was at an instant into an environment of its namespace (answers 202; poll "
+        "Location). With dryRun, 200 with the plan and its checks",
+        RESTORE,
+        request_model=RestoreToTimeBody,
+        response_model=OperationView,
+        success_status=202,
+        other_success=((200, PointInTimePlanView, "dryRun: the plan; nothing was changed"),),
+        tag=TAG,
+    ),
+)
+def restore_to_time(request: ApiRequest) -> Reply:
+    """A restore (the same checks, lock and steps) of the backup of the instant, which it makes first: 422 naming
+    the recovery window when the instant is outside it, 409 when the environment has no point-in-time recovery."""
+    body = request.body(RestoreToTimeBody)
+    app = services()
+
+    def permissions(namespace: str) -> frozenset[Permission]:
+        return app.access.permissions(request.caller, namespace)
+
+    arguments = (request.environment_id(), body.point_in_time, body.target_environment, request.caller)
+    if body.dry_run:
+        return Reply(200, PointInTimePlanView.of(app.restores.plan_to_time(*arguments, permissions=permissions)))
+    operation = app.restores.request_to_time(*arguments, permissions=permissions)
     headers = {"Location": f"/api/restores/{operation.id}", "Retry-After": "5"}
     return Reply(202, OperationView.of(operation), headers)
 

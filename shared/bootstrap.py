@@ -12,11 +12,14 @@ from shared.access.service import AccessService
 from shared.adapters.blobs import AzureBlobStore, BlobFactory, BlobStore
 from shared.adapters.dns import system_resolver
 from shared.adapters.eventgrid import AzureEventGridSink, EventSink
+from shared.adapters.pointintime import PointInTimeSource
 from shared.adapters.postgres import Databases, PostgresDatabases
 from shared.adapters.queues import AzureWorkQueue, WorkQueue
 from shared.adapters.stores import Stores
 from shared.adapters.tables import AzureRowTable, RowTable
 from shared.adapters.webhooks import PinnedTransport, WebhookTransport
+from shared.backups.past import PastFiles
+from shared.backups.pointintime import PastReader
 from shared.backups.service import BackupService
 from shared.backups.steps import BackupSettings, BackupSteps
 from shared.captures.service import FileCaptures, longest_interval
@@ -72,6 +75,7 @@ class Services:
     authorization: Authorization
     backups: BackupService
     backup_steps: BackupSteps
+    past: PastReader  # the recovery window of environments with point-in-time recovery
     operations: OperationEngine
     restore_steps: RestoreSteps
     restores: RestoreService
@@ -101,9 +105,13 @@ def build_services(
     event_grid: EventSink | None = None,
     webhook_transport: WebhookTransport | None = None,
     resolver: Resolver | None = None,
+    point_in_time: PointInTimeSource | None = None,
+    past_files: PastFiles | None = None,
 ) -> Services:
     """``event_grid``, ``webhook_transport`` and ``resolver`` replace the real ones (tests); without
-    ``event_grid``, the Event Grid topic of the settings is used when one is configured."""
+    ``event_grid``, the Event Grid topic of the settings is used when one is configured. ``point_in_time`` is
+    the archive backups of the past and restores to a point in time read (none: environments answer that they
+    have no point-in-time recovery), ``past_files`` the captured file documents they take."""
     arm_crash_points(settings.crash_points)
     clients = clients or StorageClients(settings.storage)
     if tables is None:
@@ -165,7 +173,8 @@ def build_services(
             progress_interval=timedelta(seconds=settings.progress_interval_seconds),
         ),
     )
-    backups = BackupService(backup_catalog, environment_catalog, activity, operations, stores.backups, clock)
+    past = PastReader(point_in_time, environment_catalog, clock)
+    backups = BackupService(backup_catalog, environment_catalog, activity, operations, stores.backups, clock, past)
     events = EventPublisher(
         queues(Queues.EVENTS), backup_catalog, environment_catalog, clock, timedelta(hours=settings.freshness_hours)
     )
@@ -208,6 +217,8 @@ def build_services(
         backup_settings,
         clock,
         last_sweep=pruning.last_sweep,
+        point_in_time=point_in_time,
+        past_files=past_files or captures.files_as_of,
     )
     register(backup_steps.definition())
     restore_steps = RestoreSteps(
@@ -307,6 +318,7 @@ def build_services(
         authorization=Authorization(access, environment_catalog, operation_catalog),
         backups=backups,
         backup_steps=backup_steps,
+        past=past,
         operations=operations,
         restore_steps=restore_steps,
         restores=RestoreService(
@@ -322,6 +334,7 @@ def build_services(
                 backup_store=stores.backups,
                 content_store=stores.content,
                 file_store=file_store,
+                past=past,
             ),
         ),
         drill_steps=drill_steps,

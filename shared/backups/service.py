@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from shared.adapters.blobs import BlobStore
 from shared.adapters.errors import StorageFault
 from shared.backups.layout import backup_folder
+from shared.backups.pointintime import PastReader
 from shared.backups.steps import KIND
 from shared.catalog.activity import ActivityLog
 from shared.catalog.backups import BackupCatalog
@@ -36,7 +37,9 @@ class BackupService:
         engine: OperationEngine,
         backup_store: BlobStore,
         clock: Clock,
+        past: PastReader | None = None,
     ) -> None:
+        self._past = past or PastReader(None, environments, clock)
         self._backup_catalog = backup_catalog
         self._environments = environments
         self._activity = activity
@@ -52,9 +55,16 @@ class BackupService:
         comment: str = "",
         tier: Tier = Tier.MANUAL,
         backup_id: str | None = None,
+        point_in_time: datetime | None = None,
     ) -> Backup:
-        """Record a Processing backup and start making it. The environment must be eligible."""
-        return self.start(self.record(environment_id, actor, comment=comment, tier=tier, backup_id=backup_id))
+        """Record a Processing backup and start making it. The environment must be eligible; a backup of the
+        past (``point_in_time``) needs the environment's archive, and the instant inside its window."""
+        if point_in_time is not None:
+            tier = Tier.POINT_IN_TIME
+        recorded = self.record(
+            environment_id, actor, comment=comment, tier=tier, backup_id=backup_id, point_in_time=point_in_time
+        )
+        return self.start(recorded)
 
     def start(self, backup: Backup) -> Backup:
         """Queue the making of a recorded backup; if the queue is down, the backup fails (503)."""
@@ -75,11 +85,20 @@ class BackupService:
         tier: Tier = Tier.MANUAL,
         backup_id: str | None = None,
         parent_operation_id: str | None = None,
+        point_in_time: datetime | None = None,
     ) -> Backup:
         """Record a Processing backup and the operation that makes it (not queued yet: see ``start``).
-        A pre-restore backup names the restore that waits for it."""
+        A pre-restore backup, and the backup of the past a restore to a point in time makes, name the restore
+        that waits for it. A backup of the past reads the archive, not the environment: its state does not
+        matter (it may be the target of that very restore), only that it is registered."""
         environment = self._environments.get(environment_id)
-        if tier is not Tier.PRE_RESTORE:
+        if point_in_time is not None:
+            tier, point_in_time = Tier.POINT_IN_TIME, point_in_time.astimezone(UTC)
+            environment.ensure_registered("a backup of its past")
+            self._past.check(environment, point_in_time)
+        elif tier is Tier.POINT_IN_TIME:
+            raise Unprocessable("A point-in-time backup needs its instant (pointInTime).", code="point_in_time_missing")
+        elif tier is not Tier.PRE_RESTORE:
             environment.ensure_can_back_up()
         now = self._clock()
         backup_id = backup_id or new_backup_id(now)
@@ -107,6 +126,7 @@ class BackupService:
                     deployment_package=environment.deployment_package,
                     model_version=environment.model_version,
                     operation_id=operation.id,
+                    point_in_time=point_in_time,
                 )
             )
         except AlreadyExists:

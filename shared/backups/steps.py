@@ -3,13 +3,17 @@
 1. dump — from one database snapshot: pg_dump streamed into staged blocks (with its SHA-256), and the
    file documents the database refers to collected into the namespace's content store (a merge of
    three sorted streams; server-side copies of only what the store lacks); the dump and the file list
-   are committed together. A repeat starts over: nothing of an earlier attempt is trusted.
+   are committed together. A repeat starts over: nothing of an earlier attempt is trusted. A backup of the
+   past reads the database on a temporary instance as of its instant (recorded as soon as it exists, and
+   released at the step's end, by a repeat, by the undo and by the reaper) and takes the file documents
+   that database refers to from their captures.
 2. finish — the manifest, then (past the point of no return) the backup becomes Finished and is logged.
 Undo: the backup's partial data goes, and the backup becomes Failed (or Cancelled), logged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -19,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from shared.adapters.blobs import BlobStore
+from shared.adapters.pointintime import PointInTimeSource, TemporaryInstance
 from shared.adapters.postgres import Databases, DatabaseSnapshot, DumpStream
 from shared.adapters.stores import Stores
 from shared.backups.files import FileCollector, FileStats, MissingFileDocument
@@ -32,6 +37,7 @@ from shared.backups.layout import (
     manifest_head,
     read_file_list,
 )
+from shared.backups.past import PastFileCollector, PastFiles
 from shared.catalog.activity import ActivityLog, new_entry_id
 from shared.catalog.backups import BackupCatalog
 from shared.catalog.environments import EnvironmentCatalog
@@ -39,7 +45,7 @@ from shared.clock import Clock
 from shared.domain.access import Principal
 from shared.domain.activity import Action, Outcome
 from shared.domain.backups import Backup, BackupStatus, Tier
-from shared.domain.environments import MissingFiles
+from shared.domain.environments import Environment, MissingFiles
 from shared.domain.operations import Operation, OperationStatus
 from shared.dumps.store import ChunkRef, previous_chunks, read_chunk_index
 from shared.dumps.writer import FORMAT, DumpWriter, after_first, dump_writer
@@ -51,6 +57,14 @@ from shared.streams import bounded_map
 logger = logging.getLogger("appbackups.backup")
 
 KIND = "backup"
+TEMPORARY_INSTANCE = "temporaryInstance"  # the dump step's record of the instance it started to read the past
+
+
+def recorded_instance(output: dict[str, object]) -> TemporaryInstance | None:
+    found = output.get(TEMPORARY_INSTANCE)
+    if not isinstance(found, dict):
+        return None
+    return TemporaryInstance(directory=str(found["directory"]), port=int(found["port"]))
 
 
 @dataclass(frozen=True)
@@ -88,7 +102,11 @@ class BackupSteps:
         settings: BackupSettings,
         clock: Clock,
         last_sweep: Callable[[str], datetime | None] | None = None,
+        point_in_time: PointInTimeSource | None = None,
+        past_files: PastFiles | None = None,
     ) -> None:
+        self._point_in_time = point_in_time
+        self._past_files = past_files
         self._backup_catalog = backup_catalog
         self._environments = environments
         self._activity = activity
@@ -108,6 +126,7 @@ class BackupSteps:
             ),
             undo=StepDefinition("undo", "Remove the backup's partial data", self.undo),
             max_attempts=self._settings.max_attempts,
+            on_reaped=self.release_instance,
         )
 
     def _backup(self, operation: Operation) -> Backup:
@@ -121,8 +140,10 @@ class BackupSteps:
             raise Fault(f"Backup {backup.id} is {backup.status.value} and not this operation's to make.")
         started = time.monotonic()
         environment = self._environments.get(backup.environment_id)
-        if backup.tier is not Tier.PRE_RESTORE:
+        past = backup.point_in_time
+        if backup.tier is not Tier.PRE_RESTORE and past is None:
             environment.ensure_can_back_up()
+        self._release_recorded(context)  # what an earlier attempt of this step left running, if it died
         folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
         store = self._stores.backups
         dumped = dump_writer(
@@ -136,7 +157,7 @@ class BackupSteps:
         )
         files_writer = store.writer(folder + FILES, block_size=4 * 1024 * 1024, parallelism=2)
         source = self._stores.file_store(environment)
-        if not source.exists():
+        if past is None and not source.exists():
             raise MissingFileDocument(
                 f"The file-document container {environment.files.container!r} does not exist in its storage account."
             )
@@ -154,17 +175,24 @@ class BackupSteps:
             if stats.count == 1:
                 crash_point("backup.files.copying")
 
-        collector = FileCollector(
-            source,
-            self._stores.content,
-            backup.namespace,
-            concurrency=self._settings.copy_concurrency,
-            on_progress=report,
-            strict=environment.missing_files is MissingFiles.FAIL,
-        )
+        strict = environment.missing_files is MissingFiles.FAIL
+        collector: FileCollector | PastFileCollector
+        if past is None:
+            collector = FileCollector(
+                source,
+                self._stores.content,
+                backup.namespace,
+                concurrency=self._settings.copy_concurrency,
+                on_progress=report,
+                strict=strict,
+            )
+        else:
+            if self._past_files is None:
+                raise Fault("This service captures no file documents, so it cannot back up the past.")
+            collector = PastFileCollector(self._past_files, environment.id, past, on_progress=report, strict=strict)
         try:
             with (
-                self._databases.snapshot(environment.database) as exported,
+                self._snapshot(context, environment, past) as exported,
                 ThreadPoolExecutor(1, thread_name_prefix="dump") as pool,
             ):
                 if self.hooks.after_snapshot_exported:
@@ -186,7 +214,8 @@ class BackupSteps:
                         detail="dumping the database and collecting file documents",
                     )
                     uuids = exported.file_document_uuids(environment.file_document_query)
-                    for entry in collector.collect(uuids, environment.files.prefix, self._previous_files(backup)):
+                    previous = self._previous_files(backup) if past is None else iter(())
+                    for entry in collector.collect(uuids, environment.files.prefix, previous):
                         files_writer.write(entry.to_line())
                     dumping.result()
                 except BaseException:
@@ -210,7 +239,7 @@ class BackupSteps:
             raise
         if self.hooks.after_dump_stored:
             self.hooks.after_dump_stored()
-        self._check_against_sweeps(backup, source, environment.files.prefix)
+        self._check_against_sweeps(backup, None if past else source, environment.files.prefix)
         stats = collector.stats
         context.output.update(
             dumpSize=dumped.size,
@@ -250,6 +279,55 @@ class BackupSteps:
             detail=f"{stats.count} file documents, {stats.copied} new",
         )
 
+    @contextlib.contextmanager
+    def _snapshot(
+        self, context: StepContext, environment: Environment, instant: datetime | None
+    ) -> Iterator[DatabaseSnapshot]:
+        """The database now, or as it was at ``instant`` on a temporary instance: recorded on the operation as
+        soon as it exists (so that a crash or a cancel leaves nothing running), released when the dump is done."""
+        if instant is None:
+            with self._databases.snapshot(environment.database) as exported:
+                yield exported
+            return
+        if self._point_in_time is None or environment.point_in_time is None:
+            raise Fault(f"Environment {environment.id} has no point-in-time recovery, so its past cannot be read.")
+
+        def started(instance: TemporaryInstance) -> None:
+            context.checkpoint(**{TEMPORARY_INSTANCE: {"directory": instance.directory, "port": instance.port}})
+
+        context.report(detail=f"starting a temporary instance as of {instant.isoformat()}")
+        with (
+            self._point_in_time.as_of(
+                environment.point_in_time.server,
+                instant,
+                environment.database.database,
+                on_started=started,
+                stop=context.stopping,
+            ) as connection,
+            self._databases.snapshot(connection) as exported,
+        ):
+            yield exported
+        context.output.pop(TEMPORARY_INSTANCE, None)  # stopped and removed by the context's end
+
+    def _release_recorded(self, context: StepContext) -> None:
+        instance = recorded_instance(context.output)
+        if instance is None or self._point_in_time is None:
+            return
+        self._point_in_time.release(instance)
+        context.output.pop(TEMPORARY_INSTANCE, None)
+        context.checkpoint()
+
+    def release_instance(self, operation: Operation) -> None:
+        """The reaper's hook: the temporary instance a dead worker recorded goes (harmless if it is gone)."""
+        if self._point_in_time is None or not operation.steps:
+            return
+        instance = recorded_instance(operation.step("dump").output)
+        if instance is not None:
+            logger.warning(
+                "backup %s: releasing the temporary instance its worker left: %s", operation.backup_id, instance
+            )
+            self._point_in_time.release(instance)
+
     def _stream_dump(self, dump: DumpStream, writer: DumpWriter) -> None:
         def first() -> None:
             crash_point("backup.dump.streaming")
@@ -278,11 +356,16 @@ class BackupSteps:
             self._stores.backups, backup_folder(previous.namespace, previous.environment_id, previous.id)
         )
 
-    def _check_against_sweeps(self, backup: Backup, source: BlobStore, prefix: str) -> None:
+    def _check_against_sweeps(self, backup: Backup, source: BlobStore | None, prefix: str) -> None:
         """If pruning swept this namespace while the backup was being made, a sweep may have judged
-        an object this backup reuses unreferenced: copy any that is gone again from the source."""
+        an object this backup reuses unreferenced: copy any that is gone again from the source. A backup of
+        the past (no ``source``) has only its dump's chunks checked: its file documents' content objects are
+        captures, which pruning keeps for the window, and the file store may hold other content now."""
         swept = self._last_sweep(backup.namespace) if self._last_sweep else None
         if swept is None or swept < backup.created_on:
+            return
+        if source is None:
+            self._check_chunks_against_sweep(backup)
             return
         content = self._stores.content
 
@@ -332,6 +415,7 @@ class BackupSteps:
         folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
         manifest = {
             **manifest_head(backup, now, backup.model_version, backup.deployment_package),
+            **({"pointInTime": backup.point_in_time.isoformat()} if backup.point_in_time else {}),
             "database": {
                 **made.get("dumpLayout", {"dump": DUMP, "format": FORMAT}),
                 "dumpSize": made["dumpSize"],
@@ -391,7 +475,7 @@ class BackupSteps:
             Action.BACKUP,
             Outcome.FINISHED,
             creator(finished),
-            f"{finished.tier.value.capitalize()} backup finished: database dump {made['dumpSize']} bytes, "
+            f"{_noun(finished)} finished: database dump {made['dumpSize']} bytes, "
             f"{made['fileCount']} file documents ({made['filesCopied']} new).{warning}",
             backup_id=finished.id,
             operation_id=operation.id,
@@ -413,6 +497,10 @@ class BackupSteps:
         complete, shared objects that pruning reclaims when nothing refers to them)."""
         operation = context.operation
         backup = self._backup_catalog.find(operation.environment_id, str(operation.backup_id))
+        if self._point_in_time is not None:
+            instance = recorded_instance(operation.step("dump").output)
+            if instance is not None:
+                self._point_in_time.release(instance)
         if backup is None or backup.operation_id != operation.id:
             return  # the backup row was never written, or belongs to other work
         if operation.step("dump").attempts:
@@ -449,8 +537,16 @@ class BackupSteps:
             Action.BACKUP,
             outcome,
             actor,
-            f"{ended.tier.value.capitalize()} backup {verb}: {message}",
+            f"{_noun(ended)} {verb}: {message}",
             backup_id=ended.id,
             operation_id=operation.id,
             entry_id=entry_id,
         )
+
+
+def _noun(backup: Backup) -> str:
+    """How the activity log names the backup: 'Manual backup', 'Point-in-time backup as of 2026-12-07 10:41:00 UTC'."""
+    noun = f"{backup.tier.value.capitalize()} backup"
+    if backup.point_in_time is not None:
+        noun += f" as of {backup.point_in_time:%Y-%m-%d %H:%M:%S} UTC"
+    return noun

@@ -19,6 +19,11 @@ Comment = Annotated[str, StringConstraints(max_length=500, strip_whitespace=True
 
 class CreateBackupBody(ApiModel):
     comment: Comment = ""
+    point_in_time: AwareDatetime | None = Field(
+        default=None,
+        description="A backup of the past: the database and file documents as they were at this instant (UTC "
+        "offset required; inside the environment's recovery window, GET …/recovery-window). Absent: now.",
+    )
 
 
 class EditBackupBody(ApiModel):
@@ -87,6 +92,9 @@ class BackupView(ApiModel):
     status: BackupStatus
     status_message: str
     tier: Tier
+    point_in_time: datetime | None = Field(
+        default=None, description="A backup of the past (tier point-in-time): the instant its data is as of."
+    )
     created_on: datetime
     finished_on: datetime | None
     expires_on: datetime
@@ -163,6 +171,7 @@ class BackupView(ApiModel):
             status=backup.status,
             status_message=backup.status_message,
             tier=backup.tier,
+            point_in_time=backup.point_in_time,
             created_on=backup.created_on,
             finished_on=backup.finished_on,
             expires_on=backup.expires_on,

@@ -144,6 +144,9 @@ class JobEventData(ApiModel):
     restore_id: str | None = None
     source_environment_id: str | None = None
     pre_restore_backup_id: str | None = None
+    point_in_time: datetime | None = Field(
+        default=None, description="A backup of the past, or a restore to a point in time: the instant it is as of."
+    )
     files_removed: int | None = None
     download_id: str | None = None
     data_type: str | None = None

@@ -1,8 +1,10 @@
-"""A restore's plan: the verdict of each pre-flight check, the sizes it will move and its estimate."""
+"""A restore's plan: the verdict of each pre-flight check, the sizes it will move and its estimate; and the plan
+of a restore to a point in time."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from shared.domain.backups import Backup
@@ -34,16 +36,10 @@ class PlanSizes:
     bytes_to_copy: int | None = None
 
 
-@dataclass(frozen=True)
-class RestorePlan:
-    backup: Backup
-    target: Environment | None
+class Checked:
+    """What a plan's checks say together: its outcome, and the refusal of a real restore."""
+
     checks: tuple[PreflightCheck, ...]
-    stop_needed: bool
-    sizes: PlanSizes
-    estimated_seconds: float | None = None
-    estimate_basis: str = ""
-    warnings: tuple[str, ...] = field(default=())
 
     @property
     def outcome(self) -> Verdict:
@@ -65,3 +61,40 @@ class RestorePlan:
             failedChecks=[{"name": check.name, "reason": check.reason} for check in failed],
         )
         raise refusal
+
+
+@dataclass(frozen=True)
+class RestorePlan(Checked):
+    backup: Backup
+    target: Environment | None
+    checks: tuple[PreflightCheck, ...]
+    stop_needed: bool
+    sizes: PlanSizes
+    estimated_seconds: float | None = None
+    estimate_basis: str = ""
+    warnings: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class WindowGap:
+    start: datetime
+    end: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class PointInTimePlan(Checked):
+    """A restore to a point in time: the backup of that instant is made first, so there is no backup to size
+    yet; the plan says the window the instant was checked against instead."""
+
+    source: Environment
+    instant: datetime
+    target: Environment | None
+    checks: tuple[PreflightCheck, ...]
+    stop_needed: bool
+    earliest: datetime | None = None  # the recovery window, as the checks read it
+    latest: datetime | None = None
+    gaps: tuple[WindowGap, ...] = ()
+    estimated_seconds: float | None = None
+    estimate_basis: str = ""
+    warnings: tuple[str, ...] = field(default=())

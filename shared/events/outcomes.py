@@ -105,6 +105,8 @@ def operation_event(operation: Operation, backup_of: BackupLookup) -> Event | No
         warnings = (backup.warnings if backup is not None else ()) + operation.warnings
         event_type = backup_outcome(operation.status, warnings)
         data.update(_backup_data(backup), backupId=operation.backup_id)
+        if backup is not None and backup.point_in_time is not None:
+            data["pointInTime"] = backup.point_in_time.isoformat()
         if backup is not None:
             data.update(
                 status=backup.status.value,
@@ -141,6 +143,8 @@ def operation_event(operation: Operation, backup_of: BackupLookup) -> Event | No
             preRestoreBackupId=pre.get("preRestoreSnapshotId"),
             warnings=list(operation.warnings),
         )
+        if operation.parameters.get("pointInTime"):  # a restore to a point in time: the instant restored
+            data["pointInTime"] = operation.parameters["pointInTime"]
         if operation.status is OperationStatus.FINISHED:
             data.update(
                 filesCopied=int(switch.get("copied", 0)) + int(clean.get("replaced", 0)),

@@ -8,23 +8,29 @@ PostgreSQL version against the target server's (a dump from a newer major, or on
 pg_restore reads, fails), file documents the backup had no content for, and the backup's own
 verification. A dry run adds the sizes (dump, database at backup time, file documents to copy: count
 and bytes not already in the target) and an estimated duration from the last drill of the backup's
-environment."""
+environment.
+
+A restore to a point in time runs the same checks where they apply, with ``point_in_time`` (the environment has
+an archive, and the instant is inside its window) in place of the backup's: its backup is made by the restore."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from shared.adapters.blobs import BlobInfo, BlobStore
 from shared.adapters.errors import StorageFault
+from shared.adapters.pointintime import RecoveryWindow as Window
 from shared.adapters.postgres import DatabaseError, Databases
 from shared.backups.layout import backup_folder, read_file_list
+from shared.backups.pointintime import PastReader, refuse
 from shared.backups.service import BackupService
 from shared.catalog.environments import EnvironmentCatalog
 from shared.domain.access import Permission, Principal
 from shared.domain.backups import Backup, BackupStatus
 from shared.domain.environments import Environment, EnvironmentState
-from shared.domain.restores import PlanSizes, PreflightCheck, RestorePlan, Verdict
+from shared.domain.restores import PlanSizes, PointInTimePlan, PreflightCheck, RestorePlan, Verdict, WindowGap
 from shared.domain.verification import VerificationStatus
 from shared.dumps.reader import DumpCorrupted, DumpReader
 from shared.errors import AppError, Conflict, Forbidden, Unprocessable
@@ -56,7 +62,9 @@ class Preflight:
         backup_store: BlobStore,
         content_store: BlobStore,
         file_store: Callable[[Environment], BlobStore],
+        past: PastReader | None = None,
     ) -> None:
+        self._past = past or PastReader(None, environments, lambda: datetime.now().astimezone())
         self._content = content_store
         self._environments = environments
         self._backups = backups
@@ -98,11 +106,43 @@ class Preflight:
             estimate, basis = self._estimate(backup)
         return RestorePlan(backup, target, tuple(checks), stop_needed, plan_sizes, estimate, basis, warnings)
 
+    def plan_to_time(
+        self,
+        source_environment_id: str,
+        instant: datetime,
+        target_environment_id: str,
+        actor: Principal,
+        *,
+        permissions: Callable[[str], frozenset[Permission]] | None = None,
+    ) -> PointInTimePlan:
+        """Every check of a restore to ``instant`` (nothing is changed): the window in place of the backup."""
+        source = self._environments.get(source_environment_id)
+        target = self._environments.get(target_environment_id)
+        checks = [self._permissions_check(source, target, actor, permissions)] if permissions else []
+        past, window = self._point_in_time_check(source, instant)
+        checks += [past, self._namespace_check(source, target), self._state_check(target)]
+        checks += [self._model_now_check(source, target), self._server_check(source, target)]
+        warnings = tuple(check.reason for check in checks if check.status is Verdict.WARN)
+        estimate, basis = self._estimate_to_time(source)
+        return PointInTimePlan(
+            source=source,
+            instant=instant,
+            target=target,
+            checks=tuple(checks),
+            stop_needed=target.state is EnvironmentState.RUNNING,
+            earliest=window.earliest if window else None,
+            latest=window.latest if window else None,
+            gaps=tuple(WindowGap(gap.start, gap.end, gap.reason) for gap in window.gaps) if window else (),
+            estimated_seconds=estimate,
+            estimate_basis=basis,
+            warnings=warnings,
+        )
+
     # -- the checks -------------------------------------------------------------------------------------
 
     def _permissions_check(
         self,
-        backup: Backup,
+        backup: Backup | Environment,
         target: Environment,
         actor: Principal,
         permissions: Callable[[str], frozenset[Permission]],
@@ -126,10 +166,61 @@ class Preflight:
             return PreflightCheck("backup", Verdict.FAIL, reason, Conflict(reason, code="backup_not_finished"))
         return PreflightCheck("backup", Verdict.PASS, f"Backup {backup.id} is Finished.")
 
-    def _namespace_check(self, backup: Backup, target: Environment) -> PreflightCheck:
-        if target.namespace != backup.namespace:
+    def _point_in_time_check(self, source: Environment, instant: datetime) -> tuple[PreflightCheck, Window | None]:
+        try:
+            window = self._past.window_of(source)
+        except Conflict as refusal:  # no archive
+            return PreflightCheck("point_in_time", Verdict.FAIL, refusal.detail, refusal), None
+        try:
+            refuse(source, window, instant)
+        except Unprocessable as refusal:  # outside the window, or in a gap of it
+            return PreflightCheck("point_in_time", Verdict.FAIL, refusal.detail, refusal), window
+        span = " … ".join(moment.isoformat() for moment in (window.earliest, window.latest) if moment)
+        reason = f"{instant.isoformat()} is inside the recovery window of {source.id} ({span})."
+        return PreflightCheck("point_in_time", Verdict.PASS, reason), window
+
+    def _model_now_check(self, source: Environment, target: Environment) -> PreflightCheck:
+        if source.model_version != target.model_version:
+            return PreflightCheck(
+                "model_version",
+                Verdict.WARN,
+                f"{source.id} runs model version {source.model_version or 'unknown'} now and {target.id} runs "
+                f"{target.model_version or 'an unknown version'}; the model at the instant is not recorded: deploy "
+                f"the model {source.id} ran then to {target.id} after the restore.",
+            )
+        return PreflightCheck("model_version", Verdict.PASS, f"Both have model version {target.model_version or '-'}.")
+
+    def _server_check(self, source: Environment, target: Environment) -> PreflightCheck:
+        """The temporary instance runs the source server's major version: its dump loads only into the same
+        or a newer one."""
+        try:
+            source_version = self._databases.server_version(source.database)
+            target_version = self._databases.server_version(target.database)
+        except (DatabaseError, AppError) as error:
+            return PreflightCheck(
+                "postgres_version",
+                Verdict.WARN,
+                f"A database server cannot be reached just now, so the versions are unknown: {error}",
+            )
+        if _major(source_version) > _major(target_version):
             reason = (
-                f"Backup {backup.id} belongs to namespace {backup.namespace!r} and environment {target.id} to "
+                f"{source.id}'s server runs PostgreSQL {_version_text(source_version)} and {target.id}'s "
+                f"{_version_text(target_version)}: a dump does not load into an older major version."
+            )
+            refusal = Unprocessable(reason, code="postgres_version_unsupported")
+            return PreflightCheck("postgres_version", Verdict.FAIL, reason, refusal)
+        return PreflightCheck(
+            "postgres_version",
+            Verdict.PASS,
+            f"{source.id}'s server runs PostgreSQL {_version_text(source_version)}; {target.id}'s "
+            f"{_version_text(target_version)}.",
+        )
+
+    def _namespace_check(self, backup: Backup | Environment, target: Environment) -> PreflightCheck:
+        if target.namespace != backup.namespace:
+            what = f"Backup {backup.id}" if isinstance(backup, Backup) else f"Environment {backup.id}"
+            reason = (
+                f"{what} belongs to namespace {backup.namespace!r} and environment {target.id} to "
                 f"{target.namespace!r}: backups are restored only within their own namespace."
             )
             return PreflightCheck("namespace", Verdict.FAIL, reason, Unprocessable(reason, code="cross_namespace"))
@@ -264,6 +355,16 @@ class Preflight:
             sizes.files_size,
             files_to_copy=count,
             bytes_to_copy=size,
+        )
+
+    def _estimate_to_time(self, source: Environment) -> tuple[float | None, str]:
+        drill = source.last_drill
+        if drill is None or drill.restore_seconds is None:
+            return None, "No restore drill of this environment has measured a restore yet."
+        return round(drill.restore_seconds, 1), (
+            f"The drill of backup {drill.backup_id} on {drill.verified_on:%Y-%m-%d %H:%M} UTC loaded its dump in "
+            f"{drill.restore_seconds:.1f} s. Bringing a temporary instance to the instant, dumping it, copying file "
+            "documents and the pre-restore backup come on top."
         )
 
     def _estimate(self, backup: Backup) -> tuple[float | None, str]:

@@ -1,25 +1,26 @@
 """Use cases on restores: plan one (a dry run), request one (the pre-flight checks, then the lock), read its
-status, cancel it."""
+status, cancel it; and the same for a restore to a point in time."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from shared.backups.service import BackupService
 from shared.catalog.backups import BackupCatalog
 from shared.catalog.environments import EnvironmentCatalog
 from shared.clock import Clock
 from shared.domain.access import Permission, Principal
-from shared.domain.backups import Actor
-from shared.domain.environments import EnvironmentState
+from shared.domain.backups import Actor, new_backup_id
+from shared.domain.environments import Environment, EnvironmentState
 from shared.domain.operations import Operation
-from shared.domain.restores import RestorePlan
+from shared.domain.restores import PointInTimePlan, RestorePlan
 from shared.errors import Conflict, NotFound, StaleRecord
 from shared.operations.engine import OperationEngine
 from shared.restores.preflight import Preflight
-from shared.restores.steps import KIND, user_of
+from shared.restores.steps import KIND, POINT_IN_TIME, user_of
 
 logger = logging.getLogger("appbackups.restores")
 
@@ -70,8 +71,6 @@ class RestoreService:
         plan.refuse_if_failed()
         backup, target = plan.backup, plan.target
         assert target is not None
-        warnings = list(plan.warnings)
-
         operation = self._engine.new(
             KIND,
             environment_id=target.id,
@@ -79,8 +78,75 @@ class RestoreService:
             actor=Actor(actor.id, actor.name),
             backup_id=backup.id,
             parameters={"sourceEnvironmentId": backup.environment_id, "targetEnvironmentId": target.id},
-            warnings=tuple(warnings),
+            warnings=plan.warnings,
         )
+        self._lock(operation, target)
+        self._mark_in_use(operation, backup.environment_id, backup.id)
+        self._engine.launch(operation, "restore")
+        return operation
+
+    def plan_to_time(
+        self,
+        source_environment_id: str,
+        instant: datetime,
+        target_environment_id: str,
+        actor: Principal,
+        permissions: Callable[[str], frozenset[Permission]] | None = None,
+    ) -> PointInTimePlan:
+        """A dry run of a restore to a point in time: the pre-flight checks, the window and an estimate."""
+        return self._preflight.plan_to_time(
+            source_environment_id, instant.astimezone(UTC), target_environment_id, actor, permissions=permissions
+        )
+
+    def request_to_time(
+        self,
+        source_environment_id: str,
+        instant: datetime,
+        target_environment_id: str,
+        actor: Principal,
+        permissions: Callable[[str], frozenset[Permission]] | None = None,
+    ) -> Operation:
+        """Start a restore of the source environment as it was at ``instant`` (docs/decisions/0010): a restore
+        like any other, of the backup of that instant, which it records now and makes as its first step. The
+        same pre-flight, with the window in place of the backup's checks, refuses it before anything is done."""
+        instant = instant.astimezone(UTC)
+        plan = self.plan_to_time(source_environment_id, instant, target_environment_id, actor, permissions)
+        plan.refuse_if_failed()
+        source, target = plan.source, plan.target
+        assert target is not None
+        backup_id = new_backup_id(self._clock())
+        operation = self._engine.new(
+            KIND,
+            environment_id=target.id,
+            namespace=target.namespace,
+            actor=Actor(actor.id, actor.name),
+            backup_id=backup_id,
+            parameters={
+                "sourceEnvironmentId": source.id,
+                "targetEnvironmentId": target.id,
+                POINT_IN_TIME: instant.isoformat(),
+            },
+            warnings=plan.warnings,
+        )
+        self._lock(operation, target)
+        try:
+            self._backups.record(
+                source.id,
+                actor,
+                comment=f"As of {instant:%Y-%m-%d %H:%M:%S} UTC, for restore {operation.id} into {target.id}",
+                backup_id=backup_id,
+                parent_operation_id=operation.id,
+                point_in_time=instant,
+            )
+        except Exception:
+            self._engine.abandon(operation.id, "The backup of the instant could not be recorded.")
+            raise
+        self._mark_in_use(operation, source.id, backup_id)
+        self._engine.launch(operation, "restore")
+        return operation
+
+    def _lock(self, operation: Operation, target: Environment) -> None:
+        """The target becomes Restoring, held by this restore; a concurrent change abandons it (409)."""
         try:
             self._environments.save(
                 replace(
@@ -93,16 +159,16 @@ class RestoreService:
                 f"Environment {target.id} changed while the restore was being started; look at it and try again.",
                 code="concurrent_update",
             ) from error
+
+    def _mark_in_use(self, operation: Operation, environment_id: str, backup_id: str) -> None:
         try:
-            self._backup_catalog.mark_in_use(backup.environment_id, backup.id, user_of(operation))
+            self._backup_catalog.mark_in_use(environment_id, backup_id, user_of(operation))
         except (StaleRecord, NotFound) as error:
             self._engine.abandon(operation.id, "The backup changed while the restore was being started.")
             raise Conflict(
-                f"Backup {backup.id} changed (or is in use) while the restore was being started; try again.",
+                f"Backup {backup_id} changed (or is in use) while the restore was being started; try again.",
                 code="concurrent_update",
             ) from error
-        self._engine.launch(operation, "restore")
-        return operation
 
     def get(self, restore_id: str) -> Operation:
         return self._engine.get(restore_id, KIND)

@@ -38,6 +38,9 @@ from shared.streams import prefetched
 logger = logging.getLogger("appbackups.restore")
 
 KIND = "restore"
+# A restore to a point in time: the instant (ISO 8601, UTC) among its parameters; its backup is the backup of
+# that instant, recorded with the restore and made while step 1 runs (docs/decisions/0010).
+POINT_IN_TIME = "pointInTime"
 # Metadata on each file document a restore copies into its target: which restore put it there.
 PLACED_BY = "appbackupsrestore"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -101,7 +104,11 @@ class RestoreSteps:
         return OperationDefinition(
             kind=KIND,
             steps=(
-                StepDefinition("pre_restore_backup", "Back up the target environment first", self.pre_restore_backup),
+                StepDefinition(
+                    "pre_restore_backup",
+                    "Back up the target environment first (to a point in time: and make the backup of that instant)",
+                    self.pre_restore_backup,
+                ),
                 StepDefinition(
                     "switch",
                     "Verify the backup, put its file documents in place and replace the database in one transaction",
@@ -131,8 +138,10 @@ class RestoreSteps:
 
     def pre_restore_backup(self, context: StepContext) -> None:
         """Step 1: a pre-restore backup of the target (an operation of its own, waited for), so that a wrong
-        restore can be undone."""
+        restore can be undone. A restore to a point in time makes the backup of its instant meanwhile (also an
+        operation of its own, recorded with the restore) and waits for both."""
         operation = context.operation
+        past = self._backup_of_the_past(context)
         backup_id = context.remember("preRestoreSnapshotId", lambda: new_backup_id(self._clock()))
         backup = self._backup_catalog.find(operation.environment_id, backup_id)
         if backup is None:
@@ -148,21 +157,45 @@ class RestoreSteps:
             except AlreadyExists:  # recorded by an earlier attempt that died before it could see it
                 backup = self._backup_catalog.get(operation.environment_id, backup_id)
             self._backups.start(backup)
-        if backup.status is BackupStatus.PROCESSING:
-            child = self._engine.find(str(backup.operation_id))
+        if past is not None and past.status in (BackupStatus.FAILED, BackupStatus.CANCELLED):
+            why = f"failed: {past.status_message}" if past.status is BackupStatus.FAILED else "was cancelled"
+            raise Fault(f"The backup of {_instant(operation)} {why}; nothing was overwritten.")
+        busy = [
+            (each, noun)
+            for each, noun in ((past, "the backup of the instant"), (backup, "the pre-restore backup"))
+            if each is not None and each.status is BackupStatus.PROCESSING
+        ]
+        if busy:
+            first = busy[0][0]
+            child = self._engine.find(str(first.operation_id))
             progress = child.steps[0].progress if child is not None else None
+            doing = "making the backup of the instant" if first is past else "backing up the target"
             context.report(
                 done=progress.done if progress else 0,
                 total=progress.total if progress else None,
-                detail=f"backing up the target ({progress.detail if progress else 'queued'})",
+                detail=f"{doing} ({progress.detail if progress else 'queued'})",
             )
-            raise WaitLater(self._pre_restore_poll, "waiting for the pre-restore backup")
+            raise WaitLater(self._pre_restore_poll, f"waiting for {' and '.join(noun for _, noun in busy)}")
         if backup.status is BackupStatus.FAILED:
             raise Fault(f"The pre-restore backup failed, so nothing was overwritten: {backup.status_message}")
         if backup.status is BackupStatus.CANCELLED:
             raise Fault("The pre-restore backup was cancelled, so nothing was overwritten.")
         files = backup.file_count or 0
         context.report(done=files, total=files, detail=f"backup {backup.id} of the target")
+
+    def _backup_of_the_past(self, context: StepContext) -> Backup | None:
+        """The backup a restore to a point in time restores (None for other restores); queued on the step's
+        first run (a second message to it is dropped, so a repeat does no harm)."""
+        operation = context.operation
+        if not operation.parameters.get(POINT_IN_TIME):
+            return None
+        past = self._backup_catalog.find(operation.parameters["sourceEnvironmentId"], str(operation.backup_id))
+        if past is None:
+            raise Fault(f"The backup of {_instant(operation)} is gone; nothing was overwritten.")
+        if past.status is BackupStatus.PROCESSING and past.operation_id and not context.output.get("pastQueued"):
+            self._engine.wake(past.operation_id)
+            context.checkpoint(pastQueued=True)
+        return past
 
     # -- 2 ---------------------------------------------------------------------------------------
 
@@ -400,7 +433,7 @@ class RestoreSteps:
         self._record(
             operation,
             Outcome.FINISHED,
-            f"Restored backup {operation.backup_id} of {operation.parameters['sourceEnvironmentId']}: "
+            f"Restored {_what(operation)}: "
             f"{placed.get('copied', 0) + cleaned.get('replaced', 0)} file documents copied, "
             f"{cleaned.get('removed', 0)} removed. Pre-restore backup: {pre_restore}.",
             entry_id,
@@ -422,6 +455,7 @@ class RestoreSteps:
             context.checkpoint(removedFiles=removed)
         crash_point("restore.undo")
         self._cancel_pre_restore_backup(operation)
+        self._cancel_backup_of_the_past(operation)
         self._release(operation)
         note = f" The {removed} file documents it had added were removed." if removed else ""
         if switched:
@@ -430,12 +464,12 @@ class RestoreSteps:
             who = operation.cancel_requested_by
             actor = Principal(who.id, who.name) if who else None
             message = (
-                f"Restore of backup {operation.backup_id} cancelled by {(who.name or who.id) if who else 'a user'}"
+                f"Restore of {_what(operation, short=True)} cancelled by {(who.name or who.id) if who else 'a user'}"
                 f"; the target is as it was.{note}"
             )
             self._record(operation, Outcome.CANCELLED, message, entry_id, actor=actor)
         else:
-            message = f"Restore of backup {operation.backup_id} failed at '{operation.error_step}': {operation.error}"
+            message = f"Restore of {_what(operation, short=True)} failed at '{operation.error_step}': {operation.error}"
             self._record(operation, Outcome.FAILED, message + note, entry_id)
 
     def _database_switched(self, operation: Operation) -> bool:
@@ -454,9 +488,17 @@ class RestoreSteps:
 
     def _cancel_pre_restore_backup(self, operation: Operation) -> None:
         backup_id = operation.output("pre_restore_backup", "preRestoreSnapshotId")
-        if backup_id is None:
-            return
-        backup = self._backup_catalog.find(operation.environment_id, backup_id)
+        if backup_id is not None:
+            self._cancel_backup(operation, operation.environment_id, backup_id)
+
+    def _cancel_backup_of_the_past(self, operation: Operation) -> None:
+        """Its own undo stops the temporary instance it may have started. A finished one is kept: it is a
+        backup like any other (the restore only releases it)."""
+        if operation.parameters.get(POINT_IN_TIME):
+            self._cancel_backup(operation, operation.parameters["sourceEnvironmentId"], str(operation.backup_id))
+
+    def _cancel_backup(self, operation: Operation, environment_id: str, backup_id: str) -> None:
+        backup = self._backup_catalog.find(environment_id, backup_id)
         if backup is None or backup.status is not BackupStatus.PROCESSING or backup.operation_id is None:
             return
         who = operation.cancel_requested_by or operation.created_by
@@ -546,3 +588,15 @@ class RestoreSteps:
 def user_of(operation: Operation) -> str:
     """How a restore names itself in a backup's ``inUseBy``."""
     return f"restore {operation.id}"
+
+
+def _instant(operation: Operation) -> str:
+    return f"{operation.parameters[POINT_IN_TIME].replace('T', ' ').replace('+00:00', '')} UTC"
+
+
+def _what(operation: Operation, *, short: bool = False) -> str:
+    """What a restore restores, as its activity entries say it (``short``: a backup without its environment)."""
+    source = operation.parameters["sourceEnvironmentId"]
+    if operation.parameters.get(POINT_IN_TIME):
+        return f"{source} as of {_instant(operation)} (backup {operation.backup_id})"
+    return f"backup {operation.backup_id}" + ("" if short else f" of {source}")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.adapters.blobs import MemoryBlobAccount, MemoryBlobStore
+from shared.adapters.pointintime.memory import MemoryPointInTime
 from shared.adapters.postgres.memory import FILE_DOCUMENTS, MemoryDatabase, MemoryDatabases, Table
 from shared.adapters.queues import MemoryWorkQueue
 from shared.bootstrap import Services
@@ -21,6 +22,7 @@ from shared.domain.environments import (
     EnvironmentState,
     FileLocation,
     MissingFiles,
+    PointInTime,
     Registration,
 )
 from shared.domain.operations import Operation
@@ -77,6 +79,27 @@ class TwinApp:
     def referenced_files(self) -> dict[str, str]:
         return {file_uuid: md5_hex(content) for file_uuid, content in self.files.items()}
 
+    def remove_document(self, file_uuid: str) -> None:
+        """The app deletes a file document: its row and its blob go."""
+        table = self.database.tables[FILE_DOCUMENTS]
+        table.rows[:] = [row for row in table.rows if row[1] != file_uuid]
+        self.store.delete(self.prefix + file_uuid)
+        self.files.pop(file_uuid, None)
+
+    @property
+    def server(self) -> str:
+        """The archive's name for its database server (an app made with ``point_in_time``)."""
+        return f"server-{self.connection.database}"
+
+    def capture_files(self) -> None:
+        """A run of the capture timer for this environment."""
+        services = self.world.services
+        services.captures.capture(services.environments.get(self.environment_id))
+
+    def archive(self) -> None:
+        """What the database holds now is in its server's archive from now on (WAL archived up to now)."""
+        self.world.point_in_time.capture(self.server, self.connection, self.world.clock.now)
+
 
 class CoreWorld:
     """The services on twins, the queue simulated on a clock that moves only with the work."""
@@ -85,9 +108,15 @@ class CoreWorld:
         self.clock = ManualClock()
         self.account = MemoryBlobAccount(clock=self.clock)
         self.databases = MemoryDatabases()
+        self.point_in_time = MemoryPointInTime(self.databases)
         self.queues: dict[str, MemoryWorkQueue] = {}
         self.services: Services = memory_services(
-            self.clock, account=self.account, databases=self.databases, queues=self.queues, **settings
+            self.clock,
+            account=self.account,
+            databases=self.databases,
+            queues=self.queues,
+            point_in_time=self.point_in_time,
+            **settings,
         )
         self.queue = self.queues.setdefault(Queues.OPERATIONS, MemoryWorkQueue())
         self.simulator = QueueSimulator(
@@ -104,7 +133,9 @@ class CoreWorld:
         documents: int = 3,
         customers: int = 3,
         missing_files: MissingFiles = MissingFiles.WARN,
+        point_in_time: bool = False,
     ) -> TwinApp:
+        """With ``point_in_time``, its server is archived (a base backup now, with the database as it is made)."""
         suffix = uuid.uuid4().hex[:8]
         connection = DatabaseConnection(host="memory", port=5432, database=f"db-{suffix}", user="app")
         self.databases.create(connection, {FILE_DOCUMENTS: Table(FILE_COLUMNS), CUSTOMERS: Table(("id", "name"))})
@@ -119,6 +150,7 @@ class CoreWorld:
             model_version="1.0.0",
             deployment_package="app_1.0.0.mda",
             missing_files=missing_files,
+            point_in_time=PointInTime(server=f"server-{connection.database}") if point_in_time else None,
         )
         environment_id = f"app-{suffix}"
         self.services.environments.put(environment_id, registration, SYSTEM)
@@ -126,6 +158,9 @@ class CoreWorld:
         for _ in range(documents):
             app.add_document()
         app.add_customers(*(f"customer {n}" for n in range(customers)))
+        if point_in_time:
+            self.point_in_time.base_backup(app.server, self.clock.now)
+            app.archive()
         return app
 
     def run(self, until=None, limit: int = 500) -> int:  # type: ignore[no-untyped-def]

@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 from shared.adapters.blobs import BlobStore, MemoryBlobAccount
 from shared.adapters.eventgrid import MemoryEventGrid
+from shared.adapters.pointintime import PointInTimeSource
 from shared.adapters.postgres.memory import MemoryDatabases
 from shared.adapters.queues import MemoryWorkQueue
 from shared.adapters.tables import MemoryRowTable
 from shared.adapters.webhooks import MemoryTransport
+from shared.backups.past import PastFiles
 from shared.bootstrap import Services, build_services
 from shared.config import Settings, StorageConnection
 from shared.domain.addresses import AddressRefused
@@ -56,6 +58,8 @@ def memory_services(
     queues: dict[str, MemoryWorkQueue] | None = None,
     event_grid: MemoryEventGrid | None = None,
     webhook_transport: MemoryTransport | None = None,
+    point_in_time: PointInTimeSource | None = None,
+    past_files: PastFiles | None = None,
     **settings: object,
 ) -> Services:
     """Services on in-memory tables, queues, blobs (``account``), databases (``databases``), Event Grid and
@@ -88,6 +92,8 @@ def memory_services(
         event_grid=event_grid,
         webhook_transport=webhook_transport or MemoryTransport(),
         resolver=fake_resolver,
+        point_in_time=point_in_time,
+        past_files=past_files,
     )
 
 

@@ -93,6 +93,7 @@ class Case:
 
 
 DRY_RUN = {"targetEnvironment": "prod", "dryRun": True}
+AN_INSTANT = "2026-10-22T01:00:00Z"
 NS_READERS = frozenset({"manager", "manager-stopper", "namespace-admin", "global-admin"})
 STOPPERS = frozenset({"manager-stopper", "namespace-admin", "global-admin"})
 ADMINS = frozenset({"namespace-admin", "global-admin"})
@@ -120,6 +121,15 @@ CASES = [
     Case("cancel_drill", "POST", {"drillId": "@drill"}, None, NS_READERS),
     Case("restore_backup", "POST", {"env": "prod", "id": "@backup"}, lambda w: DRY_RUN, STOPPERS),
     Case("cancel_backup", "POST", {"env": "prod", "id": "@backup"}, None, NS_READERS),
+    Case("get_recovery_window", "GET", {"env": "prod"}, None, NS_READERS),
+    Case("restore_to_time", "POST", {"env": "prod"}, lambda w: {**DRY_RUN, "pointInTime": AN_INSTANT}, STOPPERS),
+    Case(
+        "restore_to_time",
+        "POST",
+        {"env": "prod"},
+        lambda w: {"targetEnvironment": "acc", "pointInTime": AN_INSTANT},
+        STOPPERS,
+    ),
     Case("request_download", "POST", {"env": "prod", "id": "@backup"}, lambda w: {}, NS_READERS),
     Case("get_download", "GET", {"env": "prod", "id": "@backup"}, None, NS_READERS),
     Case("cancel_download", "POST", {"env": "prod", "id": "@backup"}, None, NS_READERS),

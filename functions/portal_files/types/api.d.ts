@@ -166,7 +166,7 @@ export interface paths {
         get: operations["list_backups"];
         put?: never;
         /**
-         * Create a backup (answers 202; poll Location)
+         * Create a backup, of now or (pointInTime) of the past (answers 202; poll Location)
          * @description Access: ManageAppsBackups in the environment's namespace.
          */
         post: operations["create_backup"];
@@ -302,6 +302,46 @@ export interface paths {
          * @description Access: ManageAppsBackups in the environment's namespace.
          */
         post: operations["verify_backup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/environments/{env}/recovery-window": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The instants of the environment's past that can be backed up and restored now, and its recovery point (409 without point-in-time recovery)
+         * @description Access: ManageAppsBackups in the environment's namespace.
+         */
+        get: operations["get_recovery_window"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/environments/{env}/restore-to-time": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore the environment as it was at an instant into an environment of its namespace (answers 202; poll Location). With dryRun, 200 with the plan and its checks
+         * @description Access: ManageAppsBackups and StopApps in the namespace of the backup and of the target environment (the same one).
+         */
+        post: operations["restore_to_time"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1141,6 +1181,12 @@ export interface components {
             statusMessage: string;
             tier: components["schemas"]["Tier"];
             /**
+             * Pointintime
+             * @description A backup of the past (tier point-in-time): the instant its data is as of.
+             * @default null
+             */
+            pointInTime: string | null;
+            /**
              * Createdon
              * Format: date-time
              */
@@ -1331,6 +1377,12 @@ export interface components {
              * @default
              */
             comment: string;
+            /**
+             * Pointintime
+             * @description A backup of the past: the database and file documents as they were at this instant (UTC offset required; inside the environment's recovery window, GET …/recovery-window). Absent: now.
+             * @default null
+             */
+            pointInTime: string | null;
         };
         /**
          * DataType
@@ -1730,6 +1782,24 @@ export interface components {
              */
             etaSeconds: number | null;
         };
+        /** GapView */
+        GapView: {
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /**
+             * Reason
+             * @description Why these instants cannot be restored (e.g. a WAL segment missing).
+             */
+            reason: string;
+        };
         /** HealthView */
         HealthView: {
             /**
@@ -1856,6 +1926,12 @@ export interface components {
              * @default null
              */
             preRestoreBackupId: string | null;
+            /**
+             * Pointintime
+             * @description A backup of the past, or a restore to a point in time: the instant it is as of.
+             * @default null
+             */
+            pointInTime: string | null;
             /**
              * Filesremoved
              * @default null
@@ -2185,6 +2261,60 @@ export interface components {
              */
             windowDays: number;
         };
+        /**
+         * PointInTimePlanView
+         * @description What a restore to a point in time would do, and what would stop it: nothing was changed.
+         */
+        PointInTimePlanView: {
+            /**
+             * Dryrun
+             * @default true
+             */
+            dryRun: boolean;
+            /**
+             * Outcome
+             * @description fail: a real restore would be refused.
+             * @enum {string}
+             */
+            outcome: "pass" | "warn" | "fail";
+            /**
+             * Pointintime
+             * Format: date-time
+             */
+            pointInTime: string;
+            /** Sourceenvironmentid */
+            sourceEnvironmentId: string;
+            /** Targetenvironmentid */
+            targetEnvironmentId: string;
+            /**
+             * Stopneeded
+             * @description The target runs: Stop Application first.
+             */
+            stopNeeded: boolean;
+            /**
+             * Checks
+             * @description permissions, point_in_time (inside the recovery window), namespace, target_state, model_version, postgres_version.
+             */
+            checks: components["schemas"]["PreflightCheckView"][];
+            /**
+             * Earliest
+             * @description The recovery window the instant was checked against.
+             */
+            earliest: string | null;
+            /** Latest */
+            latest: string | null;
+            /** Gaps */
+            gaps: components["schemas"]["GapView"][];
+            /**
+             * Estimatedseconds
+             * @description From the last restore drill of the environment.
+             */
+            estimatedSeconds: number | null;
+            /** Estimatebasis */
+            estimateBasis: string;
+            /** Warnings */
+            warnings: string[];
+        };
         /** PreflightCheckView */
         PreflightCheckView: {
             /**
@@ -2268,6 +2398,45 @@ export interface components {
              */
             tablesTotal: number | null;
         };
+        /**
+         * RecoveryWindowView
+         * @description Which instants of an environment's past can be backed up and restored now.
+         */
+        RecoveryWindowView: {
+            /** Environmentid */
+            environmentId: string;
+            /**
+             * Server
+             * @description The environment's database server, as its archive names it.
+             */
+            server: string;
+            /**
+             * Earliest
+             * @description The earliest restorable instant; null before a base backup.
+             */
+            earliest: string | null;
+            /**
+             * Latest
+             * @description The latest restorable instant: how far the archived WAL reaches.
+             */
+            latest: string | null;
+            /**
+             * Gaps
+             * @description Instants between earliest and latest that cannot be restored.
+             */
+            gaps: components["schemas"]["GapView"][];
+            /**
+             * Recoverypointseconds
+             * @description How far the latest restorable instant lags the clock now, in seconds (the recovery point).
+             */
+            recoveryPointSeconds: number | null;
+            /**
+             * Readon
+             * Format: date-time
+             * @description When the window was read.
+             */
+            readOn: string;
+        };
         /** RestoreBody */
         RestoreBody: {
             /**
@@ -2324,6 +2493,26 @@ export interface components {
             estimateBasis: string;
             /** Warnings */
             warnings: string[];
+        };
+        /** RestoreToTimeBody */
+        RestoreToTimeBody: {
+            /**
+             * Pointintime
+             * Format: date-time
+             * @description The instant to restore the environment's database and file documents to (UTC offset required); inside its recovery window.
+             */
+            pointInTime: string;
+            /**
+             * Targetenvironment
+             * @description Where to restore: an environment of the same namespace (the environment itself included).
+             */
+            targetEnvironment: string;
+            /**
+             * Dryrun
+             * @description Only check: answer 200 with the plan (the pre-flight checks, the window, an estimate); change nothing.
+             * @default false
+             */
+            dryRun: boolean;
         };
         /** ScheduleMissedData */
         ScheduleMissedData: {
@@ -3548,7 +3737,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Create a backup (answers 202; poll Location) */
+            /** @description Create a backup, of now or (pointInTime) of the past (answers 202; poll Location) */
             202: {
                 headers: {
                     /** @description Where to follow it. */
@@ -4470,6 +4659,209 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description Verify a backup: a restore drill into a scratch database (answers 202; poll Location) */
+            202: {
+                headers: {
+                    /** @description Where to follow it. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperationView"];
+                };
+            };
+            /** @description The request is not valid (bad JSON, a field that fails validation, a malformed id or query). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No authenticated caller, or a malformed principal header. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller lacks a permission this needs in the namespace. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found — or in a namespace where the caller has no permission. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The current state forbids it (an environment's state, a restore in progress, a concurrent change). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match names a version that is no longer current. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed but not acceptable (e.g. a restore across namespaces). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable (storage, the work queue), or authentication is not configured. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_recovery_window: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The instants of the environment's past that can be backed up and restored now, and its recovery point (409 without point-in-time recovery) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryWindowView"];
+                };
+            };
+            /** @description The request is not valid (bad JSON, a field that fails validation, a malformed id or query). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No authenticated caller, or a malformed principal header. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller lacks a permission this needs in the namespace. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found — or in a namespace where the caller has no permission. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The current state forbids it (an environment's state, a restore in progress, a concurrent change). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match names a version that is no longer current. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed but not acceptable (e.g. a restore across namespaces). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable (storage, the work queue), or authentication is not configured. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    restore_to_time: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                env: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RestoreToTimeBody"];
+            };
+        };
+        responses: {
+            /** @description dryRun: the plan; nothing was changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PointInTimePlanView"];
+                };
+            };
+            /** @description Restore the environment as it was at an instant into an environment of its namespace (answers 202; poll Location). With dryRun, 200 with the plan and its checks */
             202: {
                 headers: {
                     /** @description Where to follow it. */
