@@ -64,6 +64,9 @@ class Api:
     def deregister(self, env: str) -> s.EnvironmentView:
         return cast(s.EnvironmentView, self.call(e.DEREGISTER_ENVIRONMENT, env=env))
 
+    def recovery_window(self, env: str) -> s.RecoveryWindowView:
+        return cast(s.RecoveryWindowView, self.call(e.RECOVERY_WINDOW, env=env))
+
     def stop(self, env: str) -> s.EnvironmentView:
         return cast(s.EnvironmentView, self.call(e.STOP_ENVIRONMENT, env=env))
 
@@ -86,8 +89,9 @@ class Api:
             if not token:
                 return
 
-    def create_backup(self, env: str, comment: str) -> s.BackupView:
-        return cast(s.BackupView, self.call(e.CREATE_BACKUP, body={"comment": comment}, env=env))
+    def create_backup(self, env: str, comment: str, *, at: str | None = None) -> s.BackupView:
+        body = {"comment": comment} | ({"pointInTime": at} if at else {})
+        return cast(s.BackupView, self.call(e.CREATE_BACKUP, body=body, env=env))
 
     def backup(self, env: str, backup_id: str) -> s.BackupView:
         return cast(s.BackupView, self.call(e.GET_BACKUP, env=env, id=backup_id))
@@ -109,6 +113,12 @@ class Api:
     ) -> s.OperationView | s.RestorePlanView:
         body = {"targetEnvironment": target, "dryRun": dry_run}
         return cast(s.OperationView | s.RestorePlanView, self.call(e.RESTORE_BACKUP, body=body, env=env, id=backup_id))
+
+    def restore_to_time(
+        self, env: str, at: str, target: str, *, dry_run: bool
+    ) -> s.OperationView | s.PointInTimePlanView:
+        body = {"pointInTime": at, "targetEnvironment": target, "dryRun": dry_run}
+        return cast(s.OperationView | s.PointInTimePlanView, self.call(e.RESTORE_TO_TIME, body=body, env=env))
 
     # -- restores and drills
 

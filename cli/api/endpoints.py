@@ -28,6 +28,7 @@ LIST_ENVIRONMENTS = Endpoint("GET", "/environments", {200: s.Page_EnvironmentVie
 GET_ENVIRONMENT = Endpoint("GET", ENV, {200: s.EnvironmentView})
 DEREGISTER_ENVIRONMENT = Endpoint("DELETE", ENV, {200: s.EnvironmentView})
 STOP_ENVIRONMENT = Endpoint("POST", ENV + "/stop", {200: s.EnvironmentView})
+RECOVERY_WINDOW = Endpoint("GET", ENV + "/recovery-window", {200: s.RecoveryWindowView})
 START_ENVIRONMENT = Endpoint("POST", ENV + "/start", {200: s.EnvironmentView})
 
 LIST_BACKUPS = Endpoint("GET", ENV + "/backups", {200: s.Page_BackupView_}, query=PAGE)
@@ -39,6 +40,9 @@ CANCEL_BACKUP = Endpoint("POST", BACKUP + "/cancel", {200: s.BackupView, 202: s.
 VERIFY_BACKUP = Endpoint("POST", BACKUP + "/verify", {202: s.OperationView})
 RESTORE_BACKUP = Endpoint(
     "POST", BACKUP + "/restore", {202: s.OperationView, 200: s.RestorePlanView}, body=s.RestoreBody
+)
+RESTORE_TO_TIME = Endpoint(
+    "POST", ENV + "/restore-to-time", {202: s.OperationView, 200: s.PointInTimePlanView}, body=s.RestoreToTimeBody
 )
 
 GET_RESTORE = Endpoint("GET", "/restores/{restoreId}", {200: s.OperationView})

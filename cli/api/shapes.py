@@ -117,6 +117,7 @@ class BackupView(TypedDict):
     status: BackupStatus
     statusMessage: str
     tier: str
+    pointInTime: NotRequired[str | None]
     createdOn: str
     finishedOn: str | None
     expiresOn: str
@@ -153,6 +154,7 @@ class Page_BackupView_(TypedDict):  # noqa: N801
 
 class CreateBackupBody(TypedDict):
     comment: str
+    pointInTime: NotRequired[str]
 
 
 class EditBackupBody(TypedDict):
@@ -226,6 +228,45 @@ class RestorePlanView(TypedDict):
     stopNeeded: bool
     checks: list[PreflightCheckView]
     sizes: PlanSizesView
+    estimatedSeconds: float | None
+    estimateBasis: str
+    warnings: list[str]
+
+
+# -- point-in-time recovery ---------------------------------------------------------------------------
+
+
+class GapView(TypedDict):
+    start: str
+    end: str
+    reason: str
+
+
+class RecoveryWindowView(TypedDict):
+    environmentId: str
+    server: str
+    earliest: str | None
+    latest: str | None
+    gaps: list[GapView]
+    recoveryPointSeconds: float | None
+
+
+class RestoreToTimeBody(TypedDict):
+    pointInTime: str
+    targetEnvironment: str
+    dryRun: bool
+
+
+class PointInTimePlanView(TypedDict):
+    outcome: Literal["pass", "warn", "fail"]
+    pointInTime: str
+    sourceEnvironmentId: str
+    targetEnvironmentId: str
+    stopNeeded: bool
+    checks: list[PreflightCheckView]
+    earliest: str | None
+    latest: str | None
+    gaps: list[GapView]
     estimatedSeconds: float | None
     estimateBasis: str
     warnings: list[str]

@@ -18,6 +18,24 @@ from cli.watch import follow_backup, follow_operation
 group = typer.Typer(help="Backups of an environment.", no_args_is_help=True)
 
 Env = Annotated[str | None, typer.Option("--env", "-e", help="The backup's environment, if not in BACKUP.")]
+At = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        help="An instant of the environment's recovery window (appbackups envs window ENV), ISO 8601: "
+        "2026-12-07T10:41:00Z; UTC if no offset.",
+        show_default=False,
+    ),
+]
+
+
+def instant(value: str) -> str:
+    """--at as the API takes it: ISO 8601 with its offset (UTC when none is given)."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        refuse(f"--at {value!r} is not an ISO 8601 date and time (e.g. 2026-12-07T10:41:00Z)")
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
 def backup_path(reference: str, env: str | None) -> tuple[str, str]:
@@ -88,11 +106,14 @@ def backups_create(
     environment: str,
     comment: Annotated[str, typer.Option(help="A comment for the backup.")] = "",
     wait: Annotated[bool, typer.Option(help="Wait until it is Finished or Failed.")] = False,
+    at: At = None,
 ) -> None:
-    """Create a backup (the environment must be Running or Stopped)."""
+    """Create a backup (the environment must be Running or Stopped); with --at, a backup of the past: the
+    database and file documents as they were at that instant."""
     api = current().api
+    past = instant(at) if at else None
     try:
-        document = api.create_backup(environment, comment)
+        document = api.create_backup(environment, comment, at=past)
         if wait:
             document = follow_backup(environment, document["id"])
     except ApiError as error:

@@ -1,4 +1,4 @@
-"""appbackups envs: list, show, stop, start, remove."""
+"""appbackups envs: list, show, window, stop, start, remove."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cli.client import FAILED, ApiError
-from cli.render.environments import environment_view, environments_table
+from cli.render.environments import environment_view, environments_table, window_view
 from cli.session import current, emit, fail, out, show
 
 group = typer.Typer(help="Environments.", no_args_is_help=True)
@@ -46,6 +46,21 @@ def envs_show(environment: str) -> None:
         emit(item)
     else:
         show(environment_view(item))
+
+
+@group.command("window")
+def envs_window(environment: str) -> None:
+    """The instants of an environment's past that can be restored now (appbackups restore ENV --at …), and how
+    far the latest lags the clock."""
+    session = current()
+    try:
+        window = session.api.recovery_window(environment)
+    except ApiError as error:
+        fail(error)
+    if session.as_json:
+        emit(window)
+    else:
+        show(window_view(window))
 
 
 @group.command("remove")

@@ -7,11 +7,11 @@ from typing import Annotated, cast
 import typer
 from rich.markup import escape
 
-from cli.api.shapes import OperationView, RestorePlanView
+from cli.api.shapes import OperationView, PointInTimePlanView, RestorePlanView
 from cli.client import CONFLICT, FAILED, ApiError
-from cli.commands.backups import Env, backup_path
-from cli.render.operations import error_line, operation_view, plan_view
-from cli.session import current, emit, err, fail, out, show
+from cli.commands.backups import At, Env, backup_path, instant
+from cli.render.operations import error_line, operation_view, plan_view, time_plan_view
+from cli.session import current, emit, err, fail, out, refuse, show
 from cli.watch import ended, follow_operation, poll
 
 group = typer.Typer(help="Restores.", no_args_is_help=True)
@@ -37,21 +37,29 @@ def restore_result(document: OperationView) -> None:
 
 
 def restore(
-    backup: str,
+    backup: Annotated[str, typer.Argument(metavar="BACKUP|ENV", help="ENV/ID (or ID with --env); ENV with --at.")],
     to: Annotated[str, typer.Option("--to", help="The environment to restore into (same namespace, Stopped).")],
     env: Env = None,
+    at: At = None,
     wait: Annotated[bool, typer.Option(help="Follow the restore until it ends.")] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Only show the plan and its checks; change nothing (exit 4 if it fails).")
     ] = False,
 ) -> None:
-    """Restore a backup into an environment of its namespace (its pre-flight checks run first)."""
+    """Restore a backup into an environment of its namespace (its pre-flight checks run first); with --at, the
+    environment as it was at that instant (its backup of that instant is made first)."""
     session = current()
+    if at and ("/" in backup or env):
+        refuse("with --at, name the environment to restore (ENV), not a backup")
+    past = instant(at) if at else None
     try:
-        environment, backup_id = backup_path(backup, env)
-        answer = session.api.restore_backup(environment, backup_id, to, dry_run=dry_run)
+        if past:
+            answer = session.api.restore_to_time(backup, past, to, dry_run=dry_run)
+        else:
+            environment, backup_id = backup_path(backup, env)
+            answer = session.api.restore_backup(environment, backup_id, to, dry_run=dry_run)
         if dry_run:
-            show_plan(cast(RestorePlanView, answer))
+            show_plan(cast(PointInTimePlanView | RestorePlanView, answer), to_time=bool(past))
             return
         document = cast(OperationView, answer)
         for warning in document["warnings"]:
@@ -61,6 +69,8 @@ def restore(
     except ApiError as error:
         if error.code == "environment_not_stopped":
             err.print(f"[yellow]{to} is running: stop it first (appbackups envs stop {to}).[/yellow]")
+        if error.code == "instant_outside_window":
+            err.print(f"[yellow]see what can be restored: appbackups envs window {backup}[/yellow]")
         fail(error)
     if wait:
         restore_result(document)
@@ -72,11 +82,11 @@ def restore(
         )
 
 
-def show_plan(plan: RestorePlanView) -> None:
+def show_plan(plan: RestorePlanView | PointInTimePlanView, *, to_time: bool = False) -> None:
     if current().as_json:
         emit(plan)
     else:
-        show(plan_view(plan))
+        show(time_plan_view(cast(PointInTimePlanView, plan)) if to_time else plan_view(cast(RestorePlanView, plan)))
     if plan["outcome"] == "fail":
         raise typer.Exit(CONFLICT)
 

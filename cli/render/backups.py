@@ -102,8 +102,10 @@ def backup_view(item: BackupView, now: datetime | None = None) -> RenderableType
         rows.append(("progress", Text(f"{doing or '-'}{tries}")))
         if item.get("stalledSince"):
             rows.append(("stalled since", moment(item.get("stalledSince"), now)))
+    rows.append(("tier", item["tier"]))
+    if item.get("pointInTime"):
+        rows.append(("as of", moment(item.get("pointInTime"), now)))
     rows += [
-        ("tier", item["tier"]),
         ("comment", Text(item["comment"] or "-")),
         ("created", f"{moment(item['createdOn'], now)}, by {item['createdBy']['name']}"),
     ]

@@ -1,4 +1,4 @@
-"""Environments: the list (compact, or --wide) and one environment in detail."""
+"""Environments: the list (compact, or --wide), one environment in detail, and its recovery window."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 from rich.console import RenderableType
 from rich.text import Text
 
-from cli.api.shapes import EnvironmentView
+from cli.api.shapes import EnvironmentView, RecoveryWindowView
 from cli.render.tables import details, fixed, left_for, rest, table
-from cli.render.units import duration, moment
+from cli.render.units import duration, moment, when
 
 
 def environments_table(items: Sequence[EnvironmentView], *, wide: bool = False, width: int = 80) -> RenderableType:
@@ -69,4 +69,19 @@ def environment_view(item: EnvironmentView, now: datetime | None = None) -> Rend
         seconds = drill["restoreSeconds"]
         loaded = f"; loaded in {duration(seconds)}" if seconds is not None else ""
         rows.append(("last restore drill", f"{drill['status']} {moment(drill['verifiedOn'], now)}{loaded}"))
+    return details(rows)
+
+
+def window_view(window: RecoveryWindowView, now: datetime | None = None) -> RenderableType:
+    """'earliest 2026-12-01 10:00 CET (09:00 UTC), 6 days ago', the latest, the recovery point, each gap."""
+    point = window["recoveryPointSeconds"]
+    rows: list[tuple[str, Any]] = [
+        ("environment", window["environmentId"]),
+        ("server", window["server"]),
+        ("earliest", moment(window["earliest"], now) if window["earliest"] else "- (no base backup yet)"),
+        ("latest", moment(window["latest"], now)),
+        ("recovery point", f"{duration(point)} behind the clock" if point is not None else "-"),
+    ]
+    for gap in window["gaps"]:
+        rows.append(("gap", Text(f"{when(gap['start'])} … {when(gap['end'])}: {gap['reason']}")))
     return details(rows)

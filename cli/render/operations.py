@@ -7,7 +7,15 @@ from typing import Any
 
 from rich.console import Group, RenderableType
 
-from cli.api.shapes import FileProgressView, OperationView, ProgressView, RestorePlanView, StepView
+from cli.api.shapes import (
+    FileProgressView,
+    OperationView,
+    PointInTimePlanView,
+    PreflightCheckView,
+    ProgressView,
+    RestorePlanView,
+    StepView,
+)
 from cli.render.tables import fixed, table
 from cli.render.units import duration, parse, size, when
 
@@ -108,17 +116,41 @@ def error_line(document: OperationView) -> str:
     return f"{error['step']}: {error['message']}" if error["step"] else error["message"]
 
 
-def plan_view(plan: RestorePlanView) -> RenderableType:
+def checks_table(found: list[PreflightCheckView]) -> RenderableType:
     checks = table(fixed("check"), fixed("result"), "reason")
-    for check in plan["checks"]:
+    for check in found:
         checks.add_row(check["name"], check["status"], check["reason"])
+    return checks
+
+
+def plan_view(plan: RestorePlanView) -> RenderableType:
     sizes = plan["sizes"]
     lines: list[Any] = [
-        checks,
+        checks_table(plan["checks"]),
         "",
         f"dump {size(sizes['dumpSize'])}, database at backup time {size(sizes['databaseSize'])}, "
         f"file documents to copy: {sizes['filesToCopy']} ({size(sizes['bytesToCopy'])})",
     ]
+    if plan["estimatedSeconds"] is not None:
+        lines.append(f"estimated: {duration(plan['estimatedSeconds'])} to load the database. {plan['estimateBasis']}")
+    for warning in plan["warnings"]:
+        lines.append(f"warning: {warning}")
+    if plan["stopNeeded"]:
+        lines.append(f"stop it first: appbackups envs stop {plan['targetEnvironmentId']}")
+    lines.append(f"plan: {plan['outcome']} (nothing was changed)")
+    return Group(*lines)
+
+
+def time_plan_view(plan: PointInTimePlanView) -> RenderableType:
+    """A restore to a point in time: its checks, the window it was checked against, the estimate."""
+    lines: list[Any] = [
+        f"{plan['sourceEnvironmentId']} as of {when(plan['pointInTime'])} into {plan['targetEnvironmentId']}",
+        checks_table(plan["checks"]),
+        "",
+        f"recovery window: {when(plan['earliest'])} … {when(plan['latest'])}",
+    ]
+    for gap in plan["gaps"]:
+        lines.append(f"gap: {when(gap['start'])} … {when(gap['end'])}: {gap['reason']}")
     if plan["estimatedSeconds"] is not None:
         lines.append(f"estimated: {duration(plan['estimatedSeconds'])} to load the database. {plan['estimateBasis']}")
     for warning in plan["warnings"]:
