@@ -10,7 +10,8 @@ from shared.adapters.pointintime import PointInTimeSource, RecoveryWindow
 from shared.catalog.environments import EnvironmentCatalog
 from shared.clock import Clock
 from shared.domain.environments import Environment
-from shared.errors import Conflict, Unprocessable
+from shared.errors import Conflict, ServiceUnavailable, Unprocessable
+from shared.faults import Fault
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,12 @@ class PastReader:
         """What the environment's archive can restore now; 409 when it has none."""
         server = self.server(environment)
         assert self.source is not None
-        return self.source.window(server)
+        try:
+            return self.source.window(server)
+        except Fault as error:  # the archive cannot be listed just now
+            raise ServiceUnavailable(
+                f"The recovery window of {environment.id} cannot be read just now: {error}", code="archive_unavailable"
+            ) from error
 
     def check(self, environment: Environment, instant: datetime) -> RecoveryWindow:
         """Refuse (422, naming the window) an instant that cannot be restored; the window otherwise."""

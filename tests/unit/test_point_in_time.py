@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from shared.adapters.cloudevents import decode
-from shared.adapters.pointintime import Gap
+from shared.adapters.pointintime import Gap, PointInTimeError
 from shared.bootstrap import install_services
 from shared.domain.access import Principal
 from shared.domain.backups import BackupStatus, Tier
@@ -471,3 +471,27 @@ def test_the_instant_is_kept_in_utc(world):
     backup = backup_as_of(world, source, local)
     assert backup.point_in_time == instant
     assert backup.point_in_time.tzinfo == UTC
+
+
+class Unreachable:
+    """An archive whose listing fails (storage down)."""
+
+    def window(self, server: str):  # type: ignore[no-untyped-def]
+        raise PointInTimeError(f"The archive of {server} could not be listed: connection refused", transient=True)
+
+
+def test_an_archive_that_cannot_be_read_answers_503_not_500(world):
+    source = world.app(point_in_time=True)
+    target = world.app(namespace=source.namespace, state="Stopped")
+    world.services.past.source = Unreachable()  # type: ignore[assignment]
+    route = {"env": source.environment_id}
+    status, _, problem = call("get_recovery_window", "GET", "x", route=route)
+    assert (status, problem["code"]) == (503, "archive_unavailable")
+    assert "connection refused" in problem["detail"]
+    body = {"pointInTime": world.clock.now.isoformat(), "targetEnvironment": target.environment_id}
+    for dry_run in (True, False):
+        status, _, problem = call("restore_to_time", "POST", "x", route=route, body={**body, "dryRun": dry_run})
+        assert (status, problem["code"]) == (503, "archive_unavailable")
+    status, _, problem = call("create_backup", "POST", "x", route=route, body={"pointInTime": body["pointInTime"]})
+    assert (status, problem["code"]) == (503, "archive_unavailable")
+    assert world.services.environments.get(target.environment_id).state is EnvironmentState.STOPPED
