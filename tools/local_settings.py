@@ -1,7 +1,8 @@
 """``local.settings.json``: the file ``func start`` and ``python -m devhost`` read their app settings from.
 
 ``make run`` writes it from ``local.settings.sample.json`` when it is absent, with the connection of the
-Azurite it uses and the timer schedules, and leaves an existing one alone (it is the developer's).
+Azurite it uses and the timer schedules; an existing one is the developer's: only a timer's schedule it lacks
+is added.
 """
 
 from __future__ import annotations
@@ -36,9 +37,15 @@ def ensure_local_settings(app_dir: Path, connection_string: str, api_port: int) 
             for name in (HOST_STORAGE, STORAGE_CONNECTION)
             if values.get(name) not in (None, connection_string)
         )
-        missing = [name for name in (STORAGE_CONNECTION, *DEFAULT_SCHEDULES) if not values.get(name)]
-        if missing:
-            warnings += (f"{path.name} lacks {', '.join(missing)}: add them (see {SAMPLE_FILE})",)
+        new_timers = {name: schedule for name, schedule in DEFAULT_SCHEDULES.items() if not values.get(name)}
+        if new_timers:  # a timer added since the file was written: the host cannot start without its schedule
+            document = json.loads(path.read_text(encoding="utf-8"))
+            document.setdefault("Values", {}).update(new_timers)
+            path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+            values = read_local_settings(app_dir).values
+            warnings += (f"{path.name} lacked {', '.join(new_timers)}: added with the defaults",)
+        if not values.get(STORAGE_CONNECTION):
+            warnings += (f"{path.name} lacks {STORAGE_CONNECTION}: add it (see {SAMPLE_FILE})",)
         return LocalSettingsFile(path, written=False, values=values, warnings=warnings)
 
     sample = app_dir / SAMPLE_FILE

@@ -28,14 +28,26 @@ def test_written_from_the_sample_when_absent(tmp_path):
     assert local.values["APPBACKUPS_COPY_CONCURRENCY"] == sample["APPBACKUPS_COPY_CONCURRENCY"]
 
 
-def test_an_existing_file_is_left_alone_with_a_warning_when_it_names_another_azurite(tmp_path):
-    mine = {"IsEncrypted": False, "Values": {"BackupStorage": connection_string(1, 2, 3), "Mine": "yes"}}
+def test_an_existing_file_keeps_its_values_and_gains_only_the_schedules_of_timers_it_lacks(tmp_path):
+    mine = {
+        "IsEncrypted": False,
+        "Values": {
+            "BackupStorage": connection_string(1, 2, 3),
+            "Mine": "yes",
+            "APPBACKUPS_NIGHTLY_SCHEDULE": "0 0 3 * * *",
+        },
+    }
     (tmp_path / "local.settings.json").write_text(json.dumps(mine))
     result = ensure_local_settings(tmp_path, connection_string(11000, 11001, 11002), 7071)
     assert not result.written
-    assert json.loads((tmp_path / "local.settings.json").read_text()) == mine
+    values = json.loads((tmp_path / "local.settings.json").read_text())["Values"]
+    lacked = {name: schedule for name, schedule in DEFAULT_SCHEDULES.items() if name != "APPBACKUPS_NIGHTLY_SCHEDULE"}
+    assert values == {**mine["Values"], **lacked}
+    assert result.values["APPBACKUPS_CAPTURE_SCHEDULE"] == DEFAULT_SCHEDULES["APPBACKUPS_CAPTURE_SCHEDULE"]
     assert any("BackupStorage is not the Azurite make run uses" in warning for warning in result.warnings)
-    assert any("lacks APPBACKUPS_NIGHTLY_SCHEDULE" in warning for warning in result.warnings)
+    assert any("lacked APPBACKUPS_WEEKLY_SCHEDULE" in warning for warning in result.warnings)
+    again = ensure_local_settings(tmp_path, connection_string(1, 2, 3), 7071)
+    assert not any("lacked" in warning for warning in again.warnings)
 
 
 def test_a_missing_sample_is_a_clear_error(tmp_path):
