@@ -6,6 +6,7 @@ import subprocess
 import time
 
 from shared.adapters.metering import StorageMeter
+from shared.adapters.pointintime import PointInTimeSource
 from shared.adapters.queues import MemoryWorkQueue
 from shared.adapters.tables import AzureRowTable
 from shared.bootstrap import Services, build_services
@@ -23,6 +24,7 @@ class Harness:
         clock: Clock = utc_now,
         meter: StorageMeter | None = None,
         wrap_transport: TransportWrapper | None = None,
+        point_in_time: PointInTimeSource | None = None,
         **settings: str,
     ) -> None:
         self.queues: dict[str, MemoryWorkQueue] = {}
@@ -38,6 +40,7 @@ class Harness:
             clients=StorageClients(parsed.storage, meter=meter, wrap_transport=wrap_transport),
             queues=lambda name: self.queues.setdefault(name, MemoryWorkQueue()),
             clock=clock,
+            point_in_time=point_in_time,
         )
         self.services.harness = self  # type: ignore[attr-defined]  # tests that hold only the services drain too
 
