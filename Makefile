@@ -11,7 +11,7 @@ VENV_INFRA := .venv-infra
 STAMP_INFRA := $(VENV_INFRA)/.installed
 TEST_WORKERS ?= 3
 
-.PHONY: setup run test lint format unit infra browser clean portal-types
+.PHONY: setup run test lint format unit infra browser barman clean portal-types
 
 setup: $(STAMP_PY) $(STAMP_NODE)
 
@@ -37,13 +37,23 @@ $(STAMP_INFRA): requirements-infra.txt
 	$(VENV_INFRA)/bin/pip install --quiet --disable-pip-version-check -r requirements-infra.txt
 	touch $@
 
+# apt-get refuses to run beside another one: the installs `make test` runs in parallel take turns.
+APT_TURN := flock /tmp/appbackups-apt.lock
+
 # The Backups page is tested in Debian's Chromium, driven by Playwright (pip) with executable_path.
 browser:
 	@command -v chromium >/dev/null || { \
 		echo "installing Debian's chromium for the browser tests"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+		$(APT_TURN) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium'; }
 
-run: setup
+# Point-in-time recovery archives WAL with Debian's barman-cloud (docs/decisions/0009): system-wide, so that
+# the postgres user can run it from archive_command (the pyenv Python under /root is not executable by it).
+barman:
+	@command -v barman-cloud-wal-archive >/dev/null && /usr/bin/python3 -c 'import azure.storage.blob' 2>/dev/null || { \
+		echo "installing Debian's barman-cli-cloud and python3-azure for point-in-time recovery"; \
+		$(APT_TURN) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends barman-cli-cloud python3-azure'; }
+
+run: setup barman
 	$(PY) -m tools.run
 
 # ruff, then the import-linter contracts of pyproject.toml (the code's layers; no cache folder left behind);
@@ -74,12 +84,12 @@ unit: setup
 infra: setup $(STAMP_CHECKOV) $(STAMP_INFRA)
 	$(PY) -m tools.check_infra
 
-# The four installs (three virtual environments and Chromium) at once, then the checks, then pytest in
+# The five installs (three virtual environments, Chromium, barman-cloud) at once, then the checks, then pytest in
 # three workers: most tests wait on storage, PostgreSQL or a lease, so three keep two cores busy. Each
 # worker has its own session Azurite and development host on free ports, and a worker that runs out of
 # tests takes some of another's (worksteal), so no long file is left to run alone at the end.
 test:
-	$(MAKE) --no-print-directory --jobs=4 setup $(STAMP_CHECKOV) $(STAMP_INFRA) browser
+	$(MAKE) --no-print-directory --jobs=5 setup $(STAMP_CHECKOV) $(STAMP_INFRA) browser barman
 	$(MAKE) --no-print-directory lint infra
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 

@@ -126,6 +126,13 @@ class MemoryPointInTime:
                 states = [state for state in self._states.get((server, database), ()) if state.at <= instant]
             if stop is not None and stop.is_set():
                 raise PointInTimeStopped(f"Reading {server} as of {instant.isoformat()} was stopped.")
+            lost = self.window(server).refusal(instant)  # WAL lost since the check: replay stops short
+            if lost is not None:
+                raise PointInTimeError(
+                    f"{server} cannot be restored to {instant.isoformat()}: recovery ended before that instant was "
+                    f"reached ({lost})",
+                    transient=False,
+                )
             if failure is not None:
                 raise PointInTimeError(
                     f"The temporary instance of {server} as of {instant.isoformat()} failed: {failure}",
