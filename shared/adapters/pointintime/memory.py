@@ -37,9 +37,10 @@ def _copy(tables: Mapping[str, Table]) -> dict[str, Table]:
 class MemoryPointInTime:
     """A server's archive, recorded by the tests. ``base_backup`` starts the window (without one, the
     first recorded state does); each ``record``/``capture`` is a committed change of one database at its
-    instant and moves the window's end there; ``archived_until`` moves it on without a change (a segment
-    switched by ``archive_timeout``); ``gaps`` are the test's to set. ``fail_with`` makes the next
-    temporary instance of a server fail with that reason, as a recovery that stops early does."""
+    instant and moves the window's end there, as the real archive's window ends at its last archived
+    commit; ``archived_until`` moves it on without a change, which only the twin can (barman's window stays
+    at the last commit until the next one is archived); ``gaps`` are the test's to set. ``fail_with`` makes
+    the next temporary instance of a server fail with that reason, as a recovery that stops early does."""
 
     def __init__(self, databases: MemoryDatabases) -> None:
         self.databases = databases
