@@ -168,6 +168,15 @@ class BackupCatalog:
     def latest_finished(self, environment_id: str) -> Backup | None:
         return self._backups.first(environment_id, equals={"Status": BackupStatus.FINISHED.value})
 
+    def latest_recovery_point(self, environment_id: str) -> Backup | None:
+        """The newest Finished backup of the environment as it was when the backup was made: a backup of the
+        past (tier point-in-time) is newer than its data."""
+        return self._backups.first(
+            environment_id,
+            equals={"Status": BackupStatus.FINISHED.value},
+            where=lambda backup: backup.tier is not Tier.POINT_IN_TIME,
+        )
+
     def in_use(self) -> Iterator[Backup]:
         """Backups that some restore or download says it relies on."""
         return self._backups.all(equals={"InUse": True})

@@ -99,13 +99,24 @@ class KeyOrderedRepository(Repository[T]):
     def __init__(self, table: RowTable, codec: Codec[T], *, exists_code: str | None = None) -> None:
         super().__init__(require_sorted(table, "Newest-first paging"), codec, exists_code=exists_code)
 
-    def first(self, partition_key: str, *, equals: Mapping[str, Any] | None = None) -> T | None:
-        """The first matching record in key order (the newest, with newest-first keys)."""
+    def first(
+        self,
+        partition_key: str,
+        *,
+        equals: Mapping[str, Any] | None = None,
+        where: Callable[[T], bool] | None = None,
+    ) -> T | None:
+        """The first matching record in key order (the newest, with newest-first keys); ``where`` tests what
+        the table cannot filter on."""
         continuation: str | None = None
         while True:  # a filtered page may come back empty but with a continuation: read on
-            page = self._table.query(partition_key, equals=equals, limit=1, continuation=continuation)
-            if page.rows:
-                return self._codec.from_row(page.rows[0])
+            page = self._table.query(
+                partition_key, equals=equals, limit=1 if where is None else 50, continuation=continuation
+            )
+            for row in page.rows:
+                record = self._codec.from_row(row)
+                if where is None or where(record):
+                    return record
             if page.continuation is None:
                 return None
             continuation = page.continuation

@@ -111,7 +111,7 @@ class DrillService:
             if not environment.scheduled_drills:
                 skipped.append((environment.id, "it opted out (scheduledDrills: false)"))
                 continue
-            backup = self._backup_catalog.latest_finished(environment.id)
+            backup = self._backup_catalog.latest_recovery_point(environment.id)
             if backup is None:
                 skipped.append((environment.id, "it has no Finished backup"))
                 continue

@@ -53,7 +53,7 @@ class HealthService:
         for environment in self._environments.registered():
             if environment.state in (EnvironmentState.CREATING, EnvironmentState.CREATION_FAILED):
                 continue
-            latest = self._backup_catalog.latest_finished(environment.id)
+            latest = self._backup_catalog.latest_recovery_point(environment.id)
             last = latest.finished_on or latest.created_on if latest else None
             if last is not None and now - last <= self._freshness:
                 status = "ok"

@@ -495,3 +495,21 @@ def test_an_archive_that_cannot_be_read_answers_503_not_500(world):
     status, _, problem = call("create_backup", "POST", "x", route=route, body={"pointInTime": body["pointInTime"]})
     assert (status, problem["code"]) == (503, "archive_unavailable")
     assert world.services.environments.get(target.environment_id).state is EnvironmentState.STOPPED
+
+
+def test_a_backup_of_the_past_is_not_the_environments_newest_recovery_point(world):
+    source = world.app(point_in_time=True, documents=1, customers=1)
+    history(world, source)
+    nightly = world.services.backups.request(source.environment_id, ADA)
+    world.settle(str(nightly.operation_id))
+    world.clock.advance(27 * 60 * MINUTES)  # a night missed: the nightly is now stale
+    world.point_in_time.archived_until(source.server, world.clock.now)
+    of_the_past = backup_as_of(world, source, world.clock.now - timedelta(minutes=1))
+    assert of_the_past.status is BackupStatus.FINISHED, of_the_past.status_message
+
+    (freshness,) = [item for item in world.services.health.freshness() if item.environment == source.environment_id]
+    assert freshness.status == "stale"  # the backup of the past was made now, of data that is not newer
+    assert world.services.backup_catalog.latest_recovery_point(source.environment_id).id == nightly.id
+    world.services.drills.run_scheduled()
+    drilled = world.services.backup_catalog.get(source.environment_id, nightly.id)
+    assert drilled.verification is not None  # the weekly drill proves the nightly, not the backup of the past
