@@ -244,6 +244,7 @@ def build_services(
         databases=databases,
         clock=clock,
         read_concurrency=settings.copy_concurrency,
+        engine=operations,
         verification_servers={
             namespace: DatabaseConnection(
                 host=server.host,
@@ -338,7 +339,7 @@ def build_services(
             ),
         ),
         drill_steps=drill_steps,
-        drills=DrillService(operations, environment_catalog, backup_catalog, backups, clock),
+        drills=DrillService(operations, environment_catalog, backup_catalog, backups, clock, past),
         downloads=DownloadService(operations, operation_catalog, backup_catalog, backups, stores.archives, clock),
         uploads=UploadService(
             operations,

@@ -3,6 +3,7 @@ safe to run again. The checks, and what a drill never touches: README, "Verified
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -23,7 +24,7 @@ from shared.clock import Clock
 from shared.config import VERIFICATION_SERVERS
 from shared.domain.access import Principal
 from shared.domain.activity import Action, Outcome
-from shared.domain.backups import Backup, BackupStatus
+from shared.domain.backups import Actor, Backup, BackupStatus
 from shared.domain.environments import DatabaseConnection, Environment
 from shared.domain.operations import Operation, OperationStatus
 from shared.domain.verification import (
@@ -40,13 +41,18 @@ from shared.domain.verification import (
     VerificationStatus,
 )
 from shared.dumps.reader import DumpCorrupted, DumpReader
+from shared.errors import Conflict
 from shared.faults import Fault, crash_point
 from shared.merges import SortedStream
-from shared.operations.engine import OperationDefinition, StepContext, StepDefinition
+from shared.operations.engine import OperationDefinition, OperationEngine, StepContext, StepDefinition, WaitLater
 
 logger = logging.getLogger("appbackups.drills")
 
 KIND = "verify"
+# A drill of an environment as it was at an instant (the weekly proof of its recovery window): the instant
+# (ISO 8601, UTC) among its parameters; its backup is the backup of that instant, recorded with the drill and
+# made while step 1 waits for it (docs/decisions/0010, "A drill of a point in time").
+POINT_IN_TIME = "pointInTime"
 _SHOWN = 5  # problems named in a check's detail; the rest are counted
 
 
@@ -94,7 +100,11 @@ class DrillSteps:
         clock: Clock,
         read_concurrency: int,
         verification_servers: Mapping[str, DatabaseConnection],
+        engine: OperationEngine,
+        past_poll: float = 10.0,
     ) -> None:
+        self._engine = engine
+        self._past_poll = past_poll
         self._environments = environments
         self._backup_catalog = backup_catalog
         self._activity = activity
@@ -111,7 +121,10 @@ class DrillSteps:
             kind=KIND,
             steps=(
                 StepDefinition(
-                    "check_objects", "Read back every stored object of the backup and check it", self.check_objects
+                    "check_objects",
+                    "Read back every stored object of the backup and check it (to a point in time: once the backup "
+                    "of that instant is made)",
+                    self.check_objects,
                 ),
                 StepDefinition("load", "Load the dump into a scratch database", self.load),
                 StepDefinition(
@@ -158,7 +171,8 @@ class DrillSteps:
 
     def check_objects(self, context: StepContext) -> None:
         """Step 1: read back every stored object of the backup whole and check it (the dump's SHA-256, each file
-        document's MD5 and size)."""
+        document's MD5 and size). A drill of a point in time first waits for the backup of its instant."""
+        self._backup_of_the_past(context)
         backup = self._backup(context.operation)
         folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
         problems: list[str] = []
@@ -233,6 +247,45 @@ class DrillSteps:
                 f"The dump ({backup.dump_size} bytes) and {count} file documents read back whole and match "
                 "their checksums.",
             )
+
+    def _backup_of_the_past(self, context: StepContext) -> None:
+        """A drill of a point in time: queue the backup of its instant on the step's first run (a second
+        message to it is dropped, so a repeat does no harm), then wait until it is made (its end wakes the
+        drill). One that failed or was cancelled fails the drill: the instant could not be proved."""
+        operation = context.operation
+        instant = operation.parameters.get(POINT_IN_TIME)
+        if not instant:
+            return
+        past = self._backup_catalog.find(operation.environment_id, str(operation.backup_id))
+        if past is None:
+            raise Fault(f"The backup of {instant} is gone; nothing was drilled.", transient=False)
+        if past.status is BackupStatus.PROCESSING:
+            if past.operation_id and not context.output.get("pastQueued"):
+                self._engine.wake(past.operation_id)
+                context.checkpoint(pastQueued=True)
+            child = self._engine.find(str(past.operation_id)) if past.operation_id else None
+            progress = child.steps[0].progress if child is not None and child.steps else None
+            context.report(
+                done=progress.done if progress else 0,
+                total=progress.total if progress else None,
+                detail=f"making the backup of {instant} ({progress.detail if progress else 'queued'})",
+            )
+            raise WaitLater(self._past_poll, f"waiting for the backup of {instant}")
+        if past.status is not BackupStatus.FINISHED:
+            why = f"failed: {past.status_message}" if past.status is BackupStatus.FAILED else "was cancelled"
+            raise Fault(f"The backup of {instant} {why}", transient=False)
+
+    def _cancel_backup_of_the_past(self, operation: Operation) -> None:
+        """Its own undo stops the temporary instance it may have started. A finished one is kept: it is a
+        backup like any other (the drill only releases it)."""
+        if not operation.parameters.get(POINT_IN_TIME):
+            return
+        past = self._backup_catalog.find(operation.environment_id, str(operation.backup_id))
+        if past is None or past.status is not BackupStatus.PROCESSING or past.operation_id is None:
+            return
+        who = operation.cancel_requested_by or operation.created_by
+        with contextlib.suppress(Conflict):  # it has just finished, or passed the point where it can be cancelled
+            self._engine.cancel(past.operation_id, Actor(who.id, who.name))
 
     # -- 2 ---------------------------------------------------------------------------------------
 
@@ -502,12 +555,12 @@ class DrillSteps:
         if failed:
             reason = "; ".join(f"{check.name}: {check.detail}" for check in failed)
             logger.error("backup %s of %s failed verification: %s", backup.id, backup.environment_id, reason)
-            message = f"Restore drill of backup {backup.id} failed: {reason}"
+            message = f"Restore drill of {_what(backup)} failed: {reason}"
             outcome = Outcome.FAILED
         else:
             logger.info("backup %s of %s verified in %ss", backup.id, backup.environment_id, seconds)
             message = (
-                f"Restore drill of backup {backup.id} passed: the dump loaded in {seconds or 0:.1f} s; "
+                f"Restore drill of {_what(backup)} passed: the dump loaded in {seconds or 0:.1f} s; "
                 + ", ".join(f"{check.name} {check.status.value.lower()}" for check in checks)
                 + "."
             )
@@ -530,6 +583,7 @@ class DrillSteps:
         context.report(detail="dropping the scratch database")
         self._drop(operation)
         crash_point("drill.undo")
+        self._cancel_backup_of_the_past(operation)
         entry_id = context.remember("activityEntry", new_entry_id)
         backup = self._backup_catalog.find(operation.environment_id, str(operation.backup_id))
         if backup is None:
@@ -559,7 +613,7 @@ class DrillSteps:
                 Action.VERIFY,
                 Outcome.CANCELLED,
                 actor,
-                f"Restore drill of backup {backup.id} cancelled by {(who.name or who.id) if who else 'a user'}; "
+                f"Restore drill of {_what(backup)} cancelled by {(who.name or who.id) if who else 'a user'}; "
                 "its scratch database was dropped.",
                 backup_id=backup.id,
                 operation_id=operation.id,
@@ -570,3 +624,10 @@ class DrillSteps:
         step = operation.error_step or "the drill"
         checks = (*checks, Check(step, CheckStatus.FAILED, operation.error or "The drill failed."))
         self._conclude(operation, VerificationStatus.FAILED, checks, entry_id)
+
+
+def _what(backup: Backup) -> str:
+    """How the activity log names the drilled backup: a backup of the past with its instant."""
+    if backup.point_in_time is None:
+        return f"backup {backup.id}"
+    return f"backup {backup.id} (the environment as of {backup.point_in_time:%Y-%m-%d %H:%M:%S} UTC)"
