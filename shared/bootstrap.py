@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from shared.access.authorization import Authorization
 from shared.access.service import AccessService
 from shared.adapters.blobs import AzureBlobStore, BlobFactory, BlobStore
 from shared.adapters.dns import system_resolver
 from shared.adapters.eventgrid import AzureEventGridSink, EventSink
-from shared.adapters.pointintime import PointInTimeSource
+from shared.adapters.pointintime import PointInTimeSource, RecoveryWindow, TemporaryInstance
+from shared.adapters.pointintime.barman import BarmanCloudArchive
 from shared.adapters.postgres import Databases, PostgresDatabases
 from shared.adapters.queues import AzureWorkQueue, WorkQueue
 from shared.adapters.stores import Stores
@@ -93,6 +97,53 @@ class Services:
     webhooks: WebhookService
 
 
+class ArchiveFromSettings:
+    """The PointInTimeSource of the app settings: barman-cloud's archive in the backup storage account
+    (docs/decisions/0009), built on first use, so that a process whose environments never read the past
+    pays nothing for it."""
+
+    def __init__(self, settings: Settings, clients: StorageClients) -> None:
+        self._settings = settings
+        self._clients = clients
+        self._lock = threading.Lock()
+        self._archive: PointInTimeSource | None = None
+
+    @property
+    def archive(self) -> PointInTimeSource:
+        with self._lock:
+            if self._archive is None:
+                settings = self._settings
+                connection_string = settings.storage.connection_string
+                self._archive = BarmanCloudArchive(
+                    self._clients.blob_service.get_container_client(settings.point_in_time_container),
+                    settings.point_in_time_scratch or os.path.join(tempfile.gettempdir(), "appbackups-pointintime"),
+                    # The barman tools sign in as the app does: the shared key of a connection string (Azurite),
+                    # else the managed identity.
+                    connection_string=connection_string,
+                    credential=None if connection_string else "managed-identity",
+                    prefix=settings.point_in_time_prefix,
+                    barman_bin_dir=settings.barman_bin_dir,
+                )
+            return self._archive
+
+    def window(self, server: str) -> RecoveryWindow:
+        return self.archive.window(server)
+
+    def as_of(
+        self,
+        server: str,
+        instant: datetime,
+        database: str,
+        *,
+        on_started: Callable[[TemporaryInstance], None] = lambda instance: None,
+        stop: threading.Event | None = None,
+    ) -> AbstractContextManager[DatabaseConnection]:
+        return self.archive.as_of(server, instant, database, on_started=on_started, stop=stop)
+
+    def release(self, instance: TemporaryInstance) -> None:
+        self.archive.release(instance)
+
+
 def build_services(
     settings: Settings,
     *,
@@ -110,10 +161,14 @@ def build_services(
 ) -> Services:
     """``event_grid``, ``webhook_transport`` and ``resolver`` replace the real ones (tests); without
     ``event_grid``, the Event Grid topic of the settings is used when one is configured. ``point_in_time`` is
-    the archive backups of the past and restores to a point in time read (none: environments answer that they
-    have no point-in-time recovery), ``past_files`` the captured file documents they take."""
+    the archive backups of the past and restores to a point in time read; without it, the barman-cloud archive
+    of the settings (APPBACKUPS_POINT_IN_TIME_*) in the backup storage account, unless ``blobs`` replaces the
+    storage (then none: environments answer that point-in-time recovery is not set up). ``past_files`` is the
+    captured file documents they take."""
     arm_crash_points(settings.crash_points)
     clients = clients or StorageClients(settings.storage)
+    if point_in_time is None and blobs is None:
+        point_in_time = ArchiveFromSettings(settings, clients)
     if tables is None:
 
         def tables(name: str) -> RowTable:

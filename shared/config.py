@@ -26,8 +26,9 @@ class Containers:
     ARCHIVES = "archives"  # prepared download archives
     UPLOADS = "uploads"  # archives uploaded by clients, before ingest
     MAINTENANCE = "maintenance"  # pruning's marks between runs
+    WAL = "wal"  # point-in-time recovery: barman-cloud's base backups and archived WAL (docs/decisions/0009)
 
-    ALL = (BACKUPS, CONTENT, ARCHIVES, UPLOADS, MAINTENANCE)
+    ALL = (BACKUPS, CONTENT, ARCHIVES, UPLOADS, MAINTENANCE, WAL)
 
 
 class Tables:
@@ -359,6 +360,32 @@ class Settings(BaseSettings):
         description="NCRONTAB (six fields, UTC) of the file-document captures of environments with point-in-time "
         "recovery; required, as the timer names it (`make run`, the tests and Bicep set it); a restore to an instant "
         "counts a file document captured up to one interval of it later",
+    )
+    point_in_time_container: str = Field(
+        Containers.WAL,
+        min_length=3,
+        validation_alias="APPBACKUPS_POINT_IN_TIME_CONTAINER",
+        description="the container of the backup storage account that archived PostgreSQL servers write their base "
+        "backups and WAL to with barman-cloud (their `archive_command`), and that point-in-time recovery reads",
+    )
+    point_in_time_prefix: str = Field(
+        "barman",
+        min_length=1,
+        validation_alias="APPBACKUPS_POINT_IN_TIME_PREFIX",
+        description="the folder of that container barman-cloud writes under: `<prefix>/<server>/` per archived "
+        "server, the `pointInTime.server` of an environment's registration",
+    )
+    point_in_time_scratch: str | None = Field(
+        None,
+        validation_alias="APPBACKUPS_POINT_IN_TIME_SCRATCH",
+        description="where the temporary PostgreSQL instances of restores to a point in time live (a base backup "
+        "and WAL each, removed afterwards); unset: `appbackups-pointintime` in the system's temporary folder. The "
+        "`postgres` user must be able to reach it",
+    )
+    barman_bin_dir: str = Field(
+        "/usr/bin",
+        validation_alias="APPBACKUPS_BARMAN_BIN_DIR",
+        description="where the `barman-cloud-*` commands are (Debian's `barman-cli-cloud`)",
     )
     verification_servers: Annotated[
         dict[str, VerificationServer] | None, NoDecode, BeforeValidator(_verification_servers)

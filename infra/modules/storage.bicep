@@ -65,6 +65,7 @@ var containerNames = [
   'archives' // Containers.ARCHIVES: prepared download archives
   'uploads' // Containers.UPLOADS: archives uploaded by clients, before ingest
   'maintenance' // Containers.MAINTENANCE: pruning's marks between runs
+  'wal' // Containers.WAL: barman-cloud's base backups and archived WAL (point-in-time recovery)
 ]
 
 // Tables: shared/config.py Tables.ALL (the catalog).
@@ -293,6 +294,7 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
                 'archives/'
                 'uploads/'
                 'maintenance/'
+                'wal/'
               ]
             }
             actions: {
