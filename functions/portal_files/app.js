@@ -1,10 +1,12 @@
 // @ts-check
 // The Backups page: who is signed in, the optional function key, and the first load. The parts of the page
-// (environments, backups, activity, restore, transfers, webhooks) wire themselves up when imported.
+// (environments, backups, activity, restore, restore to a point in time, transfers, webhooks) wire themselves
+// up when imported.
 
 import { api, describeError, functionKey, setFunctionKey } from "./api.js";
 import "./activity.js";
 import "./backups.js";
+import "./point-in-time.js";
 import "./webhooks.js";
 import { closeDialog, openDialog } from "./dialogs.js";
 import { byId, fill, say } from "./dom.js";

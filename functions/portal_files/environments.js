@@ -1,6 +1,7 @@
 // @ts-check
-// The environment selector, the selected environment's summary, Stop / Start Application, and Deregister
-// (namespace admins). Deregistered environments stay in the selector while their backups stay.
+// The environment selector, the selected environment's summary, Stop / Start Application, Restore to a point
+// in time (environments with pointInTime; point-in-time.js) and Deregister (namespace admins). Deregistered
+// environments stay in the selector while their backups stay.
 
 import { allPages, api, describeError, route } from "./api.js";
 import { confirmAction } from "./dialogs.js";
@@ -65,6 +66,7 @@ function renderSummary() {
   const refusal = backupRefusal(environment);
   const mayStop = holds(environment.namespace, Permission.StopApps);
   const mayDeregister = holds(environment.namespace, Permission.NamespaceAdmin);
+  const mayRestore = holds(environment.namespace, Permission.ManageAppsBackups, Permission.StopApps);
   const deregistered = environment.state === EnvironmentState.Deregistered;
   const focused = document.activeElement && summary.contains(document.activeElement) ? document.activeElement.id : "";
   fill(
@@ -89,6 +91,19 @@ function renderSummary() {
         : null,
       RUN_STATES.has(environment.state) && !mayStop
         ? h("p", { class: "hint", id: "environment-run-state-note" }, `Stopping and starting needs the Stop Apps permission in namespace ${environment.namespace}.`)
+        : null,
+      environment.pointInTime && !deregistered && mayRestore
+        ? h(
+            "button",
+            {
+              type: "button",
+              class: "secondary",
+              id: "environment-restore-to-time",
+              onclick: (/** @type {MouseEvent} */ event) =>
+                event.currentTarget instanceof HTMLElement && emit("restore-to-time", { environmentId: environment.id, opener: event.currentTarget }),
+            },
+            "Restore to a point in time…",
+          )
         : null,
       !deregistered && mayDeregister
         ? h("button", { type: "button", class: "secondary danger", id: "environment-deregister", onclick: () => deregister(environment.id) }, "Deregister…")

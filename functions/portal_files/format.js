@@ -20,9 +20,48 @@ export function time(iso, { long = false } = {}) {
   return h("time", { datetime: iso, title: value.toISOString() }, (long ? dateTimeLong : dateTime).format(value));
 }
 
+/**
+ * A date and time to the second, in local time.
+ * @param {Date} date
+ */
+export function formatLocalSeconds(date) {
+  return dateTimeLong.format(date);
+}
+
 /** @param {string | null | undefined} iso */
 export function formatDateTime(iso) {
   return iso ? dateTime.format(new Date(iso)) : "–";
+}
+
+/**
+ * An instant in UTC as the API writes it, to the second (milliseconds only when there are some):
+ * "2026-12-07T10:41:00Z".
+ * @param {Date} date
+ */
+export function utcText(date) {
+  return date.toISOString().replace(/\.000Z$/, "Z");
+}
+
+/**
+ * An instant to the second, in local time and in UTC: "Dec 7, 2026, 11:41:00 AM (2026-12-07T10:41:00Z)".
+ * @param {string | null | undefined} iso
+ */
+export function formatInstant(iso) {
+  if (!iso) return "–";
+  const value = new Date(iso);
+  return `${dateTimeLong.format(value)} (${utcText(value)})`;
+}
+
+/**
+ * A span of seconds in words: "42 s", "3 min 5 s", "2 h 3 min".
+ * @param {number} seconds
+ */
+export function formatSeconds(seconds) {
+  const whole = Math.max(0, Math.round(seconds));
+  if (whole < 60) return `${whole} s`;
+  if (whole < 3600) return `${Math.floor(whole / 60)} min${whole % 60 ? ` ${whole % 60} s` : ""}`;
+  const minutes = Math.floor((whole % 3600) / 60);
+  return `${Math.floor(whole / 3600)} h${minutes ? ` ${minutes} min` : ""}`;
 }
 
 /** @param {number | null | undefined} bytes */

@@ -20,6 +20,7 @@ import { Permission } from "./statuses.js";
  * @property {Changed} changed  something changed on the server
  * @property {{ text: string, kind: "error" | "success" | "info" }} notice  a message for the backups list
  * @property {{ restoreId: string }} follow-restore  open the restore dialog on a running restore
+ * @property {{ environmentId: string, opener: HTMLElement }} restore-to-time  open the dialog that restores it to an instant
  */
 
 /** @type {{ caller: CallerView | null, environments: EnvironmentView[], selectedId: string }} */
