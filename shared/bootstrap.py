@@ -106,10 +106,10 @@ class ArchiveFromSettings:
         self._settings = settings
         self._clients = clients
         self._lock = threading.Lock()
-        self._archive: PointInTimeSource | None = None
+        self._archive: BarmanCloudArchive | None = None
 
     @property
-    def archive(self) -> PointInTimeSource:
+    def archive(self) -> BarmanCloudArchive:
         with self._lock:
             if self._archive is None:
                 settings = self._settings

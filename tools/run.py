@@ -6,7 +6,8 @@ Runs in the foreground until Ctrl-C, then stops what it started.
 from __future__ import annotations
 
 import argparse
-import glob
+import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -15,38 +16,77 @@ import sys
 import time
 from pathlib import Path
 
-import psycopg
 import requests
+from azure.core.exceptions import ResourceNotFoundError
 
-from shared.bootstrap import build_services
+from shared.bootstrap import ArchiveFromSettings, build_services
+from shared.clients import StorageClients
 from shared.config import Settings
 from tools import azurite
+from tools.archiving_cluster import ArchivingCluster, cluster_in, processes_in
 from tools.local_settings import ensure_local_settings
 from tools.provision import provision
-from tools.seed_demo import ADMIN_DSN, seed
+from tools.seed_demo import seed
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = REPO_ROOT / ".azurite"
+CLUSTERS = REPO_ROOT / ".run"  # git-ignored; the postgres user can reach it
+DEMO_SERVER = "demo"  # the archive's name for the demo's PostgreSQL: demo-production's pointInTime.server
+_DATA_DIR_MARK = "azurite-data"  # in a cluster's folder: the Azurite data its databases are registered in
 
 
-def ensure_postgres(admin_dsn: str) -> None:
-    """Check the local PostgreSQL; start the machine's cluster if it is down and we may."""
+def cluster_dir(data_dir: Path) -> Path:
+    """The demo cluster belongs with the Azurite data that registers its databases and holds its archive:
+    .run/demo-postgres for the default data, a folder of its own for another (a test's)."""
+    if data_dir.resolve() == DEFAULT_DATA_DIR.resolve():
+        return CLUSTERS / "demo-postgres"
+    return CLUSTERS / f"demo-postgres-{hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:10]}"
+
+
+def remove_orphaned_clusters() -> None:
+    """Demo clusters whose Azurite data is gone (a test's temporary folder) and that nothing runs in."""
+    for directory in CLUSTERS.glob("demo-postgres-*"):
+        mark = directory / _DATA_DIR_MARK
+        with contextlib.suppress(OSError):
+            gone = mark.exists() and not Path(mark.read_text(encoding="utf-8").strip()).exists()
+            if gone and not processes_in(directory):
+                shutil.rmtree(directory, ignore_errors=True)
+
+
+def start_demo_cluster(clients: StorageClients, settings: Settings, data_dir: Path) -> tuple[ArchivingCluster, bool]:
+    """The demo's PostgreSQL: a cluster of our own, archiving its WAL to Azurite with barman-cloud (the
+    archive the app reads, from the same settings), with a base backup now. Returns it and whether this
+    run started it (one already running in its folder, another make run's, is used as it is)."""
+    archive = ArchiveFromSettings(settings, clients).archive
+    directory = cluster_dir(data_dir)
+    cluster = cluster_in(directory, DEMO_SERVER, archive)
+    if cluster.running():
+        print(f"The demo PostgreSQL in {directory} is running already; using it.", flush=True)
+        return cluster, False
+    if not cluster.initialised:
+        shutil.rmtree(directory, ignore_errors=True)
+        # An archive of a demo cluster that no longer exists would mix two servers' WAL under one name.
+        container = clients.blob_service.get_container_client(settings.point_in_time_container)
+        folder = f"{settings.point_in_time_prefix}/{DEMO_SERVER}/"
+        with contextlib.suppress(ResourceNotFoundError):  # no container yet: barman-cloud makes it
+            for name in [blob.name for blob in container.list_blobs(name_starts_with=folder)]:
+                container.delete_blob(name)
+        cluster.initdb()
+        (directory / _DATA_DIR_MARK).write_text(f"{data_dir.resolve()}\n", encoding="utf-8")
+        print(f"Created the demo PostgreSQL in {directory}.", flush=True)
+    cluster.start()
     try:
-        psycopg.connect(admin_dsn, connect_timeout=3).close()
-        return
-    except psycopg.OperationalError:
-        pass
-    clusters = sorted(glob.glob("/etc/postgresql/*/main"))
-    if clusters and shutil.which("pg_ctlcluster"):
-        version = Path(clusters[-1]).parent.name
-        print(f"PostgreSQL is not answering; starting cluster {version}/main …", flush=True)
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=False)
-        for _ in range(30):
-            try:
-                psycopg.connect(admin_dsn, connect_timeout=3).close()
-                return
-            except psycopg.OperationalError:
-                time.sleep(1)
-    raise SystemExit(f"PostgreSQL is not reachable at {admin_dsn!r}; start it and run again.")
+        started = time.monotonic()
+        cluster.base_backup()
+    except BaseException:
+        cluster.stop()
+        raise
+    print(
+        f"The demo PostgreSQL is running (socket {directory}, port {cluster.port}), archiving its WAL to "
+        f"{archive.url}/{DEMO_SERVER}; base backup taken in {time.monotonic() - started:.0f} s.",
+        flush=True,
+    )
+    return cluster, True
 
 
 def app_environment(local_settings: dict[str, str]) -> dict[str, str]:
@@ -81,15 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blob-port", type=int, default=10000)
     parser.add_argument("--queue-port", type=int, default=10001)
     parser.add_argument("--table-port", type=int, default=10002)
-    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / ".azurite")
-    parser.add_argument("--admin-dsn", default=ADMIN_DSN)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--database-prefix", default="appbackups_demo")
     parser.add_argument(
         "--app-dir", type=Path, default=REPO_ROOT, help="folder of function_app.py and local.settings.json"
     )
     arguments = parser.parse_args(argv)
 
-    ensure_postgres(arguments.admin_dsn)
     ports = (arguments.blob_port, arguments.queue_port, arguments.table_port)
     started: azurite.Azurite | None = None
     if all(azurite.port_open(port) for port in ports):
@@ -107,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Azurite started (data in {arguments.data_dir}).", flush=True)
 
     host: subprocess.Popen[bytes] | None = None
+    cluster: ArchivingCluster | None = None
     try:
         app_dir: Path = arguments.app_dir.resolve()
         settings_file = ensure_local_settings(app_dir, connection_string, arguments.api_port)
@@ -117,9 +156,18 @@ def main(argv: list[str] | None = None) -> int:
         for warning in settings_file.warnings:
             print(f"warning: {warning}", flush=True)
         environment = app_environment(settings_file.values)
-        services = build_services(Settings.from_environ(environment))
+        settings = Settings.from_environ(environment)
+        services = build_services(settings)
         provision(services.clients)
-        seeded = seed(services, admin_dsn=arguments.admin_dsn, database_prefix=arguments.database_prefix)
+        remove_orphaned_clusters()
+        demo, ours = start_demo_cluster(services.clients, settings, arguments.data_dir)
+        cluster = demo if ours else None
+        seeded = seed(
+            services,
+            admin_dsn=demo.dsn(),
+            database_prefix=arguments.database_prefix,
+            point_in_time_server=DEMO_SERVER,
+        )
         print(f"Demo namespace 'demo' ready: {', '.join(seeded)}.", flush=True)
 
         # The host reads local.settings.json itself, as `func start` does: it gets only our own environment.
@@ -136,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
             f"  the API docs:      {url}/docs\n"
             f"  the CLI:           .venv/bin/appbackups --url {url} envs list\n"
             f"  a timer, now:      .venv/bin/python -m devhost fire nightly_backups\n"
+            f"  point in time:     .venv/bin/appbackups --url {url} envs window demo-production\n"
+            f"  the demo database: psql -h {demo.directory} -p {demo.port} -U postgres "
+            f"{arguments.database_prefix}_production\n"
             f"  curl:              curl {url}/environments\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
@@ -151,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
                 host.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 host.kill()
+        if cluster is not None:
+            cluster.stop()
         if started is not None:
             started.stop()
 

@@ -9,7 +9,7 @@ import argparse
 import contextlib
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import psycopg
 from azure.core.exceptions import ResourceExistsError
@@ -17,9 +17,9 @@ from psycopg import sql
 
 from shared.bootstrap import Services, build_services
 from shared.config import Settings
-from shared.contracts.environments import DatabaseConnectionBody, EnvironmentBody, FileLocationBody
+from shared.contracts.environments import DatabaseConnectionBody, EnvironmentBody, FileLocationBody, PointInTimeBody
 from shared.domain.access import SYSTEM
-from shared.domain.environments import EnvironmentState
+from shared.domain.environments import Environment, EnvironmentState, Registration
 
 DEMO_NAMESPACE = "demo"
 DEMO_FILES_CONTAINER = "demo-files"
@@ -63,11 +63,12 @@ class DemoEnvironment:
     seed: int
     customers: int
     documents: int
+    point_in_time: bool = False  # registered with point-in-time recovery when the seed names an archived server
 
 
 DEMO_ENVIRONMENTS = (
     DemoEnvironment(
-        "demo-production", "Production", EnvironmentState.RUNNING, "1.4.0", "demo-app_1.4.0.42.mda", 1, 25, 12
+        "demo-production", "Production", EnvironmentState.RUNNING, "1.4.0", "demo-app_1.4.0.42.mda", 1, 25, 12, True
     ),
     DemoEnvironment(
         "demo-acceptance", "Acceptance", EnvironmentState.STOPPED, "1.5.0", "demo-app_1.5.0.7.mda", 2, 8, 5
@@ -137,8 +138,17 @@ def _upload_files(services: Services, prefix: str, documents: list[tuple[str, by
             container.upload_blob(f"{prefix}{file_uuid}", content, overwrite=True)
 
 
-def seed(services: Services, *, admin_dsn: str = ADMIN_DSN, database_prefix: str = "appbackups_demo") -> list[str]:
-    """Seed the demo environments; returns the ids of the environments registered."""
+def seed(
+    services: Services,
+    *,
+    admin_dsn: str = ADMIN_DSN,
+    database_prefix: str = "appbackups_demo",
+    point_in_time_server: str | None = None,
+) -> list[str]:
+    """Seed the demo environments; returns the ids of the environments registered. With
+    ``point_in_time_server`` (the archive's name for the server of ``admin_dsn``), demo-production is
+    registered with point-in-time recovery. A registration an earlier seed made on another server (or without
+    point-in-time recovery) is moved to this one, the rest of it as it is now."""
     admin = psycopg.conninfo.conninfo_to_dict(admin_dsn)
     for environment in DEMO_ENVIRONMENTS:
         name = database_name(database_prefix, environment)
@@ -146,24 +156,46 @@ def seed(services: Services, *, admin_dsn: str = ADMIN_DSN, database_prefix: str
         if _create_database(admin_dsn, name):
             dsn = psycopg.conninfo.make_conninfo(admin_dsn, dbname=name)
             _upload_files(services, files_prefix, _populate(dsn, environment))
-        if services.environment_catalog.find(environment.id) is None:
-            body = EnvironmentBody(
-                namespace=DEMO_NAMESPACE,
-                app_name="demo-app",
-                display_name=environment.display_name,
-                state=environment.state,
-                database=DatabaseConnectionBody(
-                    host=str(admin.get("host", "127.0.0.1")),
-                    port=int(admin.get("port", 5432)),
-                    database=name,
-                    user=str(admin.get("user", "postgres")),
-                ),
-                files=FileLocationBody(container=DEMO_FILES_CONTAINER, prefix=files_prefix),
-                model_version=environment.model_version,
-                deployment_package=environment.deployment_package,
-            )
-            services.environments.put(environment.id, body.to_registration(), SYSTEM)
+        body = EnvironmentBody(
+            namespace=DEMO_NAMESPACE,
+            app_name="demo-app",
+            display_name=environment.display_name,
+            state=environment.state,
+            database=DatabaseConnectionBody(
+                host=str(admin.get("host", "127.0.0.1")),
+                port=int(admin.get("port", 5432)),
+                database=name,
+                user=str(admin.get("user", "postgres")),
+            ),
+            files=FileLocationBody(container=DEMO_FILES_CONTAINER, prefix=files_prefix),
+            model_version=environment.model_version,
+            deployment_package=environment.deployment_package,
+            point_in_time=PointInTimeBody(server=point_in_time_server)
+            if point_in_time_server and environment.point_in_time
+            else None,
+        )
+        registration = body.to_registration()
+        existing = services.environment_catalog.find(environment.id)
+        if existing is None:
+            services.environments.put(environment.id, registration, SYSTEM)
+        elif _moved(existing, registration):
+            services.environments.put(environment.id, _as_registered(existing, registration), SYSTEM)
     return [environment.id for environment in DEMO_ENVIRONMENTS]
+
+
+def _moved(existing: Environment, wanted: Registration) -> bool:
+    """Registered, idle, and on another database or archive than the seed's."""
+    return (
+        existing.registered
+        and existing.active_restore_id is None
+        and (existing.database, existing.point_in_time) != (wanted.database, wanted.point_in_time)
+    )
+
+
+def _as_registered(existing: Environment, wanted: Registration) -> Registration:
+    """The registration as it is now, on the seed's database and archive."""
+    current = Registration(**{field.name: getattr(existing, field.name) for field in fields(Registration)})
+    return replace(current, database=wanted.database, point_in_time=wanted.point_in_time)
 
 
 def drop(admin_dsn: str = ADMIN_DSN, database_prefix: str = "appbackups_demo") -> None:
