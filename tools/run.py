@@ -53,12 +53,14 @@ def remove_orphaned_clusters() -> None:
                 shutil.rmtree(directory, ignore_errors=True)
 
 
-def start_demo_cluster(clients: StorageClients, settings: Settings, data_dir: Path) -> tuple[ArchivingCluster, bool]:
+def start_demo_cluster(
+    clients: StorageClients, settings: Settings, data_dir: Path, directory: Path | None = None
+) -> tuple[ArchivingCluster, bool]:
     """The demo's PostgreSQL: a cluster of our own, archiving its WAL to Azurite with barman-cloud (the
     archive the app reads, from the same settings), with a base backup now. Returns it and whether this
     run started it (one already running in its folder, another make run's, is used as it is)."""
     archive = ArchiveFromSettings(settings, clients).archive
-    directory = cluster_dir(data_dir)
+    directory = directory or cluster_dir(data_dir)
     cluster = cluster_in(directory, DEMO_SERVER, archive)
     if cluster.running():
         print(f"The demo PostgreSQL in {directory} is running already; using it.", flush=True)
@@ -124,6 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--database-prefix", default="appbackups_demo")
     parser.add_argument(
+        "--cluster-dir",
+        type=Path,
+        default=None,
+        help="the demo PostgreSQL's folder, which the postgres user must reach (default: .run/demo-postgres for the "
+        "default --data-dir, else .run/demo-postgres-<hash of --data-dir>)",
+    )
+    parser.add_argument(
         "--app-dir", type=Path, default=REPO_ROOT, help="folder of function_app.py and local.settings.json"
     )
     arguments = parser.parse_args(argv)
@@ -160,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         services = build_services(settings)
         provision(services.clients)
         remove_orphaned_clusters()
-        demo, ours = start_demo_cluster(services.clients, settings, arguments.data_dir)
+        demo, ours = start_demo_cluster(
+            services.clients, settings, arguments.data_dir, arguments.cluster_dir and arguments.cluster_dir.resolve()
+        )
         cluster = demo if ours else None
         seeded = seed(
             services,
