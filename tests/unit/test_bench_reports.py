@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from bench import backup_restore_report, scale_report
+from bench import backup_restore_report, pitr_report, scale_report
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -37,3 +37,7 @@ def test_a_target_is_met_up_to_its_bound_and_missed_beyond_it() -> None:
     assert backup_restore_report.verdict(1.1, "<= 1.1") == "≤ 1.1 — met"
     assert backup_restore_report.verdict(1.101, "<= 1.1") == "≤ 1.1 — missed"
     assert backup_restore_report.verdict(0.049, "<= 0.05") == "≤ 0.05 — met"
+
+
+def test_the_readme_shows_the_committed_point_in_time_results() -> None:
+    assert pitr_report.report(pitr_report.load()) in README.read_text()
