@@ -10,10 +10,12 @@ an archive command still running) is killed."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +42,20 @@ _ARCHIVING_CONF = "archiving.conf"  # rewritten at every start: the archive's UR
 def as_postgres(command: list[str]) -> list[str]:
     """PostgreSQL refuses to run as root: as root, run ``command`` as ``postgres``."""
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+def clusters_folder(preferred: Path) -> Path:
+    """``preferred`` (the git-ignored ``.run/`` of the checkout) when the ``postgres`` user can reach it; a
+    clone under a folder closed to others (``/root``) gets one of its own in the system temp folder instead."""
+    if os.geteuid() != 0:
+        return preferred
+    existing = next(path for path in (preferred, *preferred.parents) if path.exists())
+    if all(os.stat(path).st_mode & 0o001 for path in (existing, *existing.parents)):
+        return preferred
+    checkout = hashlib.sha256(str(preferred.resolve()).encode()).hexdigest()[:10]
+    fallback = Path(tempfile.gettempdir()) / f"appbackups-clusters-{checkout}"
+    fallback.mkdir(mode=0o755, exist_ok=True)
+    return fallback
 
 
 def chown_to_postgres(path: Path) -> None:

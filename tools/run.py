@@ -23,14 +23,14 @@ from shared.bootstrap import ArchiveFromSettings, build_services
 from shared.clients import StorageClients
 from shared.config import Settings
 from tools import azurite
-from tools.archiving_cluster import ArchivingCluster, cluster_in, processes_in
+from tools.archiving_cluster import ArchivingCluster, cluster_in, clusters_folder, processes_in
 from tools.local_settings import ensure_local_settings
 from tools.provision import provision
 from tools.seed_demo import seed
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT / ".azurite"
-CLUSTERS = REPO_ROOT / ".run"  # git-ignored; the postgres user can reach it
+CLUSTERS = clusters_folder(REPO_ROOT / ".run")  # git-ignored; the postgres user must reach it
 DEMO_SERVER = "demo"  # the archive's name for the demo's PostgreSQL: demo-production's pointInTime.server
 _DATA_DIR_MARK = "azurite-data"  # in a cluster's folder: the Azurite data its databases are registered in
 

@@ -1,5 +1,6 @@
 """`make run`'s orchestration (tools.run) on free ports: Azurite, provisioning, demo seed, API."""
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import requests
 from tests.support.apphost import app_folder
 from tests.support.polling import wait_for
 from tools.azurite import free_port, port_open
+from tools.run import cluster_dir
 from tools.seed_demo import drop
 
 pytestmark = pytest.mark.e2e
@@ -60,6 +62,7 @@ def test_run_serves_the_demo_namespace_and_stops_cleanly(tmp_path, postgres_admi
         finally:
             log.close()
             drop(postgres_admin_dsn, prefix)
+            shutil.rmtree(cluster_dir(tmp_path / "azurite"), ignore_errors=True)  # the run's own demo cluster
             if not had_settings:
                 LOCAL_SETTINGS.unlink(missing_ok=True)
     assert process.returncode == 0, (tmp_path / "run.log").read_text()

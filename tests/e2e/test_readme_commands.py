@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from shared.config import DEFAULT_SCHEDULES
 from tests.support.apphost import app_folder
 from tests.support.polling import wait_for
 from tools.azurite import connection_string, free_port, port_open
+from tools.run import cluster_dir
 from tools.seed_demo import drop
 
 pytestmark = pytest.mark.e2e
@@ -77,6 +79,7 @@ def test_the_readme_commands_work_after_make_run(tmp_path, postgres_admin_dsn):
             process.wait(timeout=60)
         finally:
             drop(postgres_admin_dsn, prefix)
+            shutil.rmtree(cluster_dir(tmp_path / "azurite"), ignore_errors=True)  # the run's own demo cluster
     assert process.returncode == 0, log_path.read_text()
     assert not any(port_open(port) for port in ports.values()), "make run left a process listening"
 

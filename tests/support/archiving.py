@@ -19,14 +19,20 @@ from azure.storage.blob import ContainerClient
 
 from shared.adapters.pointintime import TemporaryInstance
 from shared.adapters.pointintime.barman import BarmanCloudArchive
-from tools.archiving_cluster import POSTGRES_BIN, ArchivingCluster, chown_to_postgres, cluster_in, processes_in
+from tools.archiving_cluster import (
+    POSTGRES_BIN,
+    ArchivingCluster,
+    chown_to_postgres,
+    cluster_in,
+    clusters_folder,
+    processes_in,
+)
 
 __all__ = ["POSTGRES_BIN", "REPO_ROOT", "SCRATCH", "ArchivedCluster", "archived_cluster", "processes_in"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SCRATCH = (
-    REPO_ROOT / ".run" / "tests"
-)  # /.run/ is git-ignored; the postgres user can reach it, unlike /tmp/pytest-of-root
+# /.run/ is git-ignored and, unlike /tmp/pytest-of-root, the postgres user can reach it (or its stand-in)
+SCRATCH = clusters_folder(REPO_ROOT / ".run") / "tests"
 
 ArchivedCluster = ArchivingCluster  # the tests' name for it
 
