@@ -76,6 +76,24 @@ class BackupService:
         )
         return backup
 
+    def record_instant_for(
+        self, parent: Operation, environment_id: str, actor: Principal, backup_id: str, instant: datetime, comment: str
+    ) -> Backup:
+        """Record the backup of ``instant`` that ``parent`` (a restore or a drill) waits for; if it cannot be
+        recorded, ``parent`` is abandoned."""
+        try:
+            return self.record(
+                environment_id,
+                actor,
+                comment=f"As of {instant:%Y-%m-%d %H:%M:%S} UTC, {comment}",
+                backup_id=backup_id,
+                parent_operation_id=parent.id,
+                point_in_time=instant,
+            )
+        except Exception:
+            self._engine.abandon(parent.id, "The backup of the instant could not be recorded.")
+            raise
+
     def record(
         self,
         environment_id: str,

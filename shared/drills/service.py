@@ -156,18 +156,9 @@ class DrillService:
             backup_id=backup_id,
             parameters={"previousVerification": None, POINT_IN_TIME: instant.isoformat()},
         )
-        try:
-            self._backups.record(
-                environment.id,
-                actor,
-                comment=f"As of {instant:%Y-%m-%d %H:%M:%S} UTC, for restore drill {operation.id}",
-                backup_id=backup_id,
-                parent_operation_id=operation.id,
-                point_in_time=instant,
-            )
-        except Exception:
-            self._engine.abandon(operation.id, "The backup of the instant could not be recorded.")
-            raise
+        self._backups.record_instant_for(
+            operation, environment.id, actor, backup_id, instant, f"for restore drill {operation.id}"
+        )
         running_now = Verification(VerificationStatus.RUNNING, operation.id, operation.created_on)
         try:
             self._backup_catalog.update(

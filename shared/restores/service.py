@@ -129,18 +129,9 @@ class RestoreService:
             warnings=plan.warnings,
         )
         self._lock(operation, target)
-        try:
-            self._backups.record(
-                source.id,
-                actor,
-                comment=f"As of {instant:%Y-%m-%d %H:%M:%S} UTC, for restore {operation.id} into {target.id}",
-                backup_id=backup_id,
-                parent_operation_id=operation.id,
-                point_in_time=instant,
-            )
-        except Exception:
-            self._engine.abandon(operation.id, "The backup of the instant could not be recorded.")
-            raise
+        self._backups.record_instant_for(
+            operation, source.id, actor, backup_id, instant, f"for restore {operation.id} into {target.id}"
+        )
         self._mark_in_use(operation, source.id, backup_id)
         self._engine.launch(operation, "restore")
         return operation
