@@ -9,6 +9,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from shared.access.authorization import Authorization
 from shared.access.service import AccessService
@@ -36,7 +37,7 @@ from shared.catalog.members import MemberCatalog
 from shared.catalog.nights import NightCatalog
 from shared.catalog.operations import OperationCatalog
 from shared.catalog.uploads import UploadCatalog
-from shared.clients import StorageClients, event_grid_publisher
+from shared.clients import FlexibleServerClients, StorageClients, event_grid_publisher
 from shared.clock import Clock, utc_now
 from shared.config import Containers, Queues, Settings, Tables
 from shared.domain.addresses import Resolver
@@ -60,6 +61,9 @@ from shared.restores.steps import RestoreSteps
 from shared.schedules.service import SchedulerService
 from shared.uploads.service import UploadService
 from shared.uploads.steps import UploadSteps
+
+if TYPE_CHECKING:
+    from shared.adapters.pointintime.flexible import FlexibleServerManagement, FlexibleServerPointInTime
 
 TableFactory = Callable[[str], RowTable]
 QueueFactory = Callable[[str], WorkQueue]
@@ -137,11 +141,62 @@ class ArchiveFromSettings:
         *,
         on_started: Callable[[TemporaryInstance], None] = lambda instance: None,
         stop: threading.Event | None = None,
+        login: DatabaseConnection | None = None,
     ) -> AbstractContextManager[DatabaseConnection]:
-        return self.archive.as_of(server, instant, database, on_started=on_started, stop=stop)
+        return self.archive.as_of(server, instant, database, on_started=on_started, stop=stop, login=login)
 
     def release(self, instance: TemporaryInstance) -> None:
         self.archive.release(instance)
+
+
+class PointInTimeByServer:
+    """Each server's past from where it is kept: a flexible server's from Azure's own point-in-time restore
+    (``flexible``, docs/decisions/0017), any other's from the barman-cloud archive (``archive``). A temporary
+    instance goes back to whichever made it: a temporary server to ``flexible``."""
+
+    def __init__(self, flexible: FlexibleServerPointInTime, archive: PointInTimeSource) -> None:
+        self.flexible = flexible
+        self.archive = archive
+
+    def _source(self, server: str) -> PointInTimeSource:
+        return self.flexible if self.flexible.serves(server) else self.archive
+
+    def window(self, server: str) -> RecoveryWindow:
+        return self._source(server).window(server)
+
+    def as_of(
+        self,
+        server: str,
+        instant: datetime,
+        database: str,
+        *,
+        on_started: Callable[[TemporaryInstance], None] = lambda instance: None,
+        stop: threading.Event | None = None,
+        login: DatabaseConnection | None = None,
+    ) -> AbstractContextManager[DatabaseConnection]:
+        source = self._source(server)
+        return source.as_of(server, instant, database, on_started=on_started, stop=stop, login=login)
+
+    def release(self, instance: TemporaryInstance) -> None:
+        (self.flexible if instance.server_resource_id is not None else self.archive).release(instance)
+
+
+def point_in_time_from_settings(
+    settings: Settings, clients: StorageClients, management: Callable[[str], FlexibleServerManagement] | None = None
+) -> PointInTimeSource:
+    """The archive of the app settings, and the flexible servers of APPBACKUPS_FLEXIBLE_SERVERS when there are any
+    (their management clients from ``management``, by default the managed identity's)."""
+    archive = ArchiveFromSettings(settings, clients)
+    if not settings.flexible_servers:
+        return archive
+    from shared.adapters.pointintime.flexible import FlexibleServerPointInTime  # the SDK, only when it is used
+
+    flexible = FlexibleServerPointInTime(
+        settings.flexible_servers,
+        management or FlexibleServerClients(lambda: clients.credential),
+        restore_lag=timedelta(seconds=settings.flexible_restore_lag_seconds),
+    )
+    return PointInTimeByServer(flexible, archive)
 
 
 def build_services(
@@ -162,13 +217,14 @@ def build_services(
     """``event_grid``, ``webhook_transport`` and ``resolver`` replace the real ones (tests); without
     ``event_grid``, the Event Grid topic of the settings is used when one is configured. ``point_in_time`` is
     the archive backups of the past and restores to a point in time read; without it, the barman-cloud archive
-    of the settings (APPBACKUPS_POINT_IN_TIME_*) in the backup storage account, unless ``blobs`` replaces the
+    of the settings (APPBACKUPS_POINT_IN_TIME_*) in the backup storage account and Azure's point-in-time restore
+    of the flexible servers of APPBACKUPS_FLEXIBLE_SERVERS, unless ``blobs`` replaces the
     storage (then none: environments answer that point-in-time recovery is not set up). ``past_files`` is the
     captured file documents they take."""
     arm_crash_points(settings.crash_points)
     clients = clients or StorageClients(settings.storage)
     if point_in_time is None and blobs is None:
-        point_in_time = ArchiveFromSettings(settings, clients)
+        point_in_time = point_in_time_from_settings(settings, clients)
     if tables is None:
 
         def tables(name: str) -> RowTable:

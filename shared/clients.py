@@ -6,7 +6,7 @@ import os
 import threading
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from azure.core.credentials import TokenCredential
@@ -188,6 +188,31 @@ def _translating(probe: Callable[[], object]) -> Callable[[], object]:
             return probe()
 
     return run
+
+
+if TYPE_CHECKING:
+    from azure.mgmt.postgresqlflexibleservers import PostgreSQLManagementClient
+
+
+class FlexibleServerClients:
+    """The management clients of Azure Database for PostgreSQL flexible servers, one per subscription, built on
+    first use and reused, signed in with the app's managed identity (the role infra/modules/flexibleservers.bicep
+    grants it in the servers' resource groups). The SDK is imported only by a service that reads such servers."""
+
+    def __init__(self, credential: Callable[[], TokenCredential]) -> None:
+        self._credential = credential
+        self._lock = threading.Lock()
+        self._clients: dict[str, PostgreSQLManagementClient] = {}
+
+    def __call__(self, subscription_id: str) -> PostgreSQLManagementClient:
+        from azure.mgmt.postgresqlflexibleservers import PostgreSQLManagementClient
+
+        with self._lock:
+            client = self._clients.get(subscription_id)
+            if client is None:
+                client = PostgreSQLManagementClient(self._credential(), subscription_id)
+                self._clients[subscription_id] = client
+            return client
 
 
 def event_grid_publisher(endpoint: str, credential: TokenCredential) -> EventGridPublisherClient:

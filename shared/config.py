@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -211,6 +212,34 @@ def _verification_servers(value: object) -> object:
     return value
 
 
+FLEXIBLE_SERVERS = "APPBACKUPS_FLEXIBLE_SERVERS"
+_FLEXIBLE_SERVER_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.DBforPostgreSQL/flexibleServers/[^/]+$",
+    re.IGNORECASE,
+)
+
+
+def _flexible_servers(value: object) -> object:
+    """JSON: {"server": "/subscriptions/…/resourceGroups/…/providers/Microsoft.DBforPostgreSQL/flexibleServers/…"}."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else None
+        except ValueError:
+            raise PydanticCustomError(
+                "json_object", "must be a JSON object of server to resource id, got {raw}", {"raw": repr(value[:40])}
+            ) from None
+    if isinstance(value, dict):
+        for name, resource_id in value.items():
+            if not isinstance(resource_id, str) or not _FLEXIBLE_SERVER_ID.match(resource_id.strip()):
+                raise PydanticCustomError(
+                    "flexible_server_id",
+                    "maps {name} to {raw}, which is not a flexible server's resource id (/subscriptions/<id>/"
+                    "resourceGroups/<group>/providers/Microsoft.DBforPostgreSQL/flexibleServers/<name>)",
+                    {"name": repr(name), "raw": repr(resource_id)},
+                )
+    return value
+
+
 class Settings(BaseSettings):
     """The app settings, validated. ``from_environ`` reads them (the app's environment, or a given mapping);
     constructed directly (``Settings(storage=..., development_mode=True)``, in tests) it holds what it is
@@ -386,6 +415,21 @@ class Settings(BaseSettings):
         "/usr/bin",
         validation_alias="APPBACKUPS_BARMAN_BIN_DIR",
         description="where the `barman-cloud-*` commands are (Debian's `barman-cli-cloud`)",
+    )
+    flexible_servers: Annotated[dict[str, str] | None, NoDecode, BeforeValidator(_flexible_servers)] = Field(
+        None,
+        validation_alias=FLEXIBLE_SERVERS,
+        description="the archived servers (an environment's `pointInTime.server`) that are Azure Database for "
+        'PostgreSQL flexible servers, as JSON: `{"server": "/subscriptions/…/resourceGroups/…/providers/'
+        'Microsoft.DBforPostgreSQL/flexibleServers/…"}`; Azure restores each to an instant into a temporary server '
+        "beside it, deleted afterwards (docs/guide/point-in-time-flexible-server.md)",
+    )
+    flexible_restore_lag_seconds: Count = Field(
+        300,
+        ge=0,
+        validation_alias="APPBACKUPS_FLEXIBLE_RESTORE_LAG_SECONDS",
+        description="how far behind now a flexible server's recovery window ends, in seconds: Azure restores to "
+        "within about 5 minutes of the present",
     )
     verification_servers: Annotated[
         dict[str, VerificationServer] | None, NoDecode, BeforeValidator(_verification_servers)

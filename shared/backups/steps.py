@@ -64,7 +64,7 @@ def recorded_instance(output: dict[str, object]) -> TemporaryInstance | None:
     found = output.get(TEMPORARY_INSTANCE)
     if not isinstance(found, dict):
         return None
-    return TemporaryInstance(directory=str(found["directory"]), port=int(found["port"]))
+    return TemporaryInstance.from_record(found)
 
 
 @dataclass(frozen=True)
@@ -293,7 +293,7 @@ class BackupSteps:
             raise Fault(f"Environment {environment.id} has no point-in-time recovery, so its past cannot be read.")
 
         def started(instance: TemporaryInstance) -> None:
-            context.checkpoint(**{TEMPORARY_INSTANCE: {"directory": instance.directory, "port": instance.port}})
+            context.checkpoint(**{TEMPORARY_INSTANCE: instance.record()})
 
         context.report(detail=f"starting a temporary instance as of {instant.isoformat()}")
         with (
@@ -303,6 +303,7 @@ class BackupSteps:
                 environment.database.database,
                 on_started=started,
                 stop=context.stopping,
+                login=environment.database,
             ) as connection,
             self._databases.snapshot(connection) as exported,
         ):

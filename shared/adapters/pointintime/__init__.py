@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,10 +65,30 @@ class RecoveryWindow:
 @dataclass(frozen=True)
 class TemporaryInstance:
     """A PostgreSQL instance started to read the past: what an operation records, so that a crash or a
-    cancel leaves nothing running (``PointInTimeSource.release``)."""
+    cancel leaves nothing running (``PointInTimeSource.release``). Either a local instance in ``directory`` on
+    ``port`` (barman.py), or a temporary managed server, ``server_resource_id`` (flexible.py)."""
 
-    directory: str
-    port: int
+    directory: str = ""
+    port: int = 0
+    server_resource_id: str | None = None
+
+    def record(self) -> dict[str, object]:
+        """As an operation's checkpointed output holds it."""
+        recorded: dict[str, object] = {"directory": self.directory, "port": self.port}
+        if self.server_resource_id is not None:
+            recorded["serverResourceId"] = self.server_resource_id
+        return recorded
+
+    @classmethod
+    def from_record(cls, recorded: Mapping[str, object]) -> TemporaryInstance:
+        """What ``record`` wrote, or a record of before temporary servers (a directory and a port only)."""
+        server = recorded.get("serverResourceId")
+        port = recorded.get("port")
+        return cls(
+            directory=str(recorded.get("directory") or ""),
+            port=int(port) if isinstance(port, int | str) else 0,
+            server_resource_id=str(server) if server else None,
+        )
 
 
 class PointInTimeSource(Protocol):
@@ -84,13 +104,16 @@ class PointInTimeSource(Protocol):
         *,
         on_started: Callable[[TemporaryInstance], None] = lambda instance: None,
         stop: threading.Event | None = None,
+        login: DatabaseConnection | None = None,
     ) -> AbstractContextManager[DatabaseConnection]:
         """``database`` of ``server`` as it was at ``instant``, readable until the context ends; then the
-        temporary instance is stopped and its directory removed. ``on_started`` is called as soon as the
-        instance's directory exists (before it is started), so that it can be recorded."""
+        temporary instance is stopped and its directory removed (a temporary server deleted). ``on_started`` is
+        called as soon as the instance's directory exists (before it is started; before a temporary server is
+        asked for), so that it can be recorded. ``login`` is how the environment reaches ``server`` now: a
+        restored copy of a managed server accepts the same (a local instance has a login of its own)."""
         ...
 
     def release(self, instance: TemporaryInstance) -> None:
-        """Stop a temporary instance and remove its directory, whatever state a crash left them in.
-        Harmless when they are gone already."""
+        """Stop a temporary instance and remove its directory (delete a temporary server), whatever state a
+        crash left them in. Harmless when they are gone already, or were never made."""
         ...

@@ -172,6 +172,7 @@ class BarmanCloudArchive:
         *,
         on_started: Callable[[TemporaryInstance], None] = lambda instance: None,
         stop: threading.Event | None = None,
+        login: DatabaseConnection | None = None,  # unused: the instance is read as its own superuser, on its socket
     ) -> Iterator[DatabaseConnection]:
         if instant.tzinfo is None:
             raise ValueError("the instant must carry its time zone")

@@ -110,6 +110,7 @@ class MemoryPointInTime:
         *,
         on_started: Callable[[TemporaryInstance], None] = lambda instance: None,
         stop: threading.Event | None = None,
+        login: DatabaseConnection | None = None,  # unused: the twin's databases take any login
     ) -> Iterator[DatabaseConnection]:
         refusal = self.window(server).refusal(instant)
         if refusal is not None:
