@@ -22,6 +22,7 @@ from devhost.queues import DEFAULT_LEASE_SECONDS, QueueConnections
 from devhost.routing import RouteTemplate
 from devhost.settings import apply_settings, read_local_settings, resolve_references
 from shared.schedules.ncrontab import next_occurrence
+from shared.telemetry.export import flush as flush_telemetry
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -73,12 +74,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _TracedFormatter(logging.Formatter):
+    """The host's log line, ending with the span it was written in while telemetry is exported (the ids
+    shared/logs.py's TraceContextFilter puts on the record): the line found from its span, and back."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        trace_id = getattr(record, "otelTraceID", "0")
+        if trace_id != "0":
+            line += f" [trace {trace_id} span {getattr(record, 'otelSpanID', '0')}]"
+        return line
+
+
 def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_TracedFormatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
     # The Azure SDKs log every HTTP request at INFO.
     logging.getLogger("azure").setLevel(logging.WARNING)
 
@@ -110,6 +121,7 @@ def _serve(args: argparse.Namespace) -> int:
         log.info("Stopped")
         return EXIT_OK
     log.warning("Stopped; invocations still running after %gs were abandoned", args.shutdown_timeout)
+    flush_telemetry()  # what the console or OTLP exporters still hold: os._exit skips their exit hooks
     logging.shutdown()
     os._exit(EXIT_OK)  # do not wait for the worker threads of abandoned invocations
 

@@ -76,8 +76,11 @@ class InvocationResult:
 
 
 class _TraceContext(func_abc.TraceContext):
-    def __init__(self) -> None:
-        self._parent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    """The W3C trace context the host hands an invocation: for an HTTP request, the caller's ``traceparent``
+    header (none without one: the function's span starts the trace); else a new one, as the host's own."""
+
+    def __init__(self, parent: str | None = None) -> None:
+        self._parent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01" if parent is None else parent
 
     @property
     def trace_state(self) -> str:
@@ -109,11 +112,13 @@ class _RetryContext(func_abc.RetryContext):
 class InvocationContext(func_abc.Context):
     """The ``context`` argument a function may declare."""
 
-    def __init__(self, invocation_id: str, function_name: str, function_directory: str) -> None:
+    def __init__(
+        self, invocation_id: str, function_name: str, function_directory: str, trace_parent: str | None = None
+    ) -> None:
         self._invocation_id = invocation_id
         self._function_name = function_name
         self._function_directory = function_directory
-        self._trace = _TraceContext()
+        self._trace = _TraceContext(trace_parent)
         self._retry = _RetryContext()
         self._local = threading.local()
 
@@ -239,7 +244,10 @@ class Invoker:
                 )
         parameters = inspect.signature(function.func).parameters
         if "context" in parameters and "context" not in names:
-            kwargs["context"] = InvocationContext(invocation_id, function.name, str(self.app_dir))
+            trace_parent = None
+            if isinstance(trigger_value, func.HttpRequest):
+                trace_parent = trigger_value.headers.get("traceparent") or ""
+            kwargs["context"] = InvocationContext(invocation_id, function.name, str(self.app_dir), trace_parent)
         return kwargs, outputs
 
     def _flush_outputs(self, function: FunctionInfo, outputs: dict[str, Output], value: Any) -> None:

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
@@ -23,6 +24,7 @@ from shared.bootstrap import services
 from shared.contracts.common import ENVIRONMENT_ID_PATTERN, NAMESPACE_PATTERN, ApiModel, FieldError, Problem
 from shared.domain.access import ANONYMOUS, Permission, Principal
 from shared.errors import AppError, ErrorKind, InvalidRequest, ServiceUnavailable
+from shared.telemetry.telemetry import Telemetry, default_telemetry
 
 logger = logging.getLogger("appbackups.http")
 
@@ -354,7 +356,28 @@ def asked(scope: Scope, request: ApiRequest) -> Asked:
     )
 
 
-def handle(request: func.HttpRequest, handler: Handler, spec: RouteSpec, template: str = "") -> func.HttpResponse:
+def _telemetry() -> Telemetry:
+    try:
+        return services().telemetry  # the first call also sets up where telemetry goes
+    except Exception:  # settings that cannot build the services: the request answers that itself
+        return default_telemetry()
+
+
+def handle(
+    request: func.HttpRequest, handler: Handler, spec: RouteSpec, template: str = "", trace_parent: str | None = None
+) -> func.HttpResponse:
+    """Answer the request within its span: a child of ``trace_parent`` (the host's invocation) or of the caller's
+    ``traceparent`` header, the parent of every operation the request launches."""
+    telemetry = _telemetry()
+    parents = (trace_parent, request.headers.get("traceparent"))
+    method = request.method.upper()
+    with telemetry.request(method, template, urlsplit(request.url).path, parents) as span:
+        response = _answer(request, handler, spec, template)
+        telemetry.responded(span, response.status_code)
+        return response
+
+
+def _answer(request: func.HttpRequest, handler: Handler, spec: RouteSpec, template: str) -> func.HttpResponse:
     access = spec.access
     try:
         caller = ANONYMOUS if access.scope is Scope.PUBLIC else caller_of(request)
@@ -411,8 +434,11 @@ class ApiBlueprint(func.Blueprint):
         auth_level = func.AuthLevel.ANONYMOUS if spec.access.scope is Scope.PUBLIC else func.AuthLevel.FUNCTION
 
         def register(handler: Handler) -> Handler:
-            def entrypoint(req: func.HttpRequest) -> func.HttpResponse:
-                return handle(req, handler, spec, route)
+            # The Python worker hands ``context`` to a function that declares it, annotated exactly as
+            # azure.functions.Context; a test calling the function with the request alone has none.
+            def entrypoint(req: func.HttpRequest, context: func.Context = None) -> func.HttpResponse:  # type: ignore[assignment]
+                trace_parent = context.trace_context.trace_parent if context is not None else None
+                return handle(req, handler, spec, route, trace_parent)
 
             entrypoint.__name__ = handler.__name__
             entrypoint.__qualname__ = handler.__qualname__

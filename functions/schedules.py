@@ -74,6 +74,9 @@ def prune_backups(timer: func.TimerRequest) -> None:
     app = services()
     app.pruning.prune()
     app.deliveries.forget_before(datetime.now(UTC) - DELIVERY_RECORDS_KEPT)
+    used = app.storage_usage.measure()  # the storage-used gauge, per namespace and store, after the prune
+    namespaces = len({namespace for namespace, _ in used})
+    logger.info("storage used after pruning: %d bytes in %d namespaces", sum(used.values()), namespaces)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%APPBACKUPS_DRILL_SCHEDULE%", run_on_startup=False)

@@ -11,6 +11,7 @@ from shared.bootstrap import services
 from shared.config import STORAGE_CONNECTION, Queues
 
 bp = func.Blueprint()
+POISONED = Queues.poison(Queues.OPERATIONS)
 logger = logging.getLogger("appbackups.workers")
 
 
@@ -34,11 +35,13 @@ def operation_worker(message: func.QueueMessage) -> None:
         services().operations.handle(operation_id, watch=watch)
 
 
-@bp.queue_trigger(arg_name="message", queue_name=Queues.poison(Queues.OPERATIONS), connection=STORAGE_CONNECTION)
+@bp.queue_trigger(arg_name="message", queue_name=POISONED, connection=STORAGE_CONNECTION)
 def operation_gave_up(message: func.QueueMessage) -> None:
     """The host gave up on an operation message: fail the operation (its undo runs) unless a worker holds it."""
     reference = _operation_reference(message)
     if reference is not None:
+        # The poison-queue alert (infra/alerts/poison-queue.kql) matches this line.
+        logger.error("poison message %s on %s: operation %s is abandoned", message.id, POISONED, reference[0])
         services().operations.abandon(
             reference[0], "The operation's work message failed on every delivery; see the logs."
         )

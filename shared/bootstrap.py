@@ -20,6 +20,7 @@ from shared.adapters.pointintime import PointInTimeSource, RecoveryWindow, Tempo
 from shared.adapters.pointintime.barman import BarmanCloudArchive
 from shared.adapters.postgres import Databases, PostgresDatabases
 from shared.adapters.queues import AzureWorkQueue, WorkQueue
+from shared.adapters.queuestats import AzureQueueStats
 from shared.adapters.stores import Stores
 from shared.adapters.tables import AzureRowTable, RowTable
 from shared.adapters.webhooks import PinnedTransport, WebhookTransport
@@ -59,6 +60,9 @@ from shared.restores.preflight import Preflight
 from shared.restores.service import RestoreService
 from shared.restores.steps import RestoreSteps
 from shared.schedules.service import SchedulerService
+from shared.telemetry.export import configure_export
+from shared.telemetry.gauges import QueueGauges, RecoveryPoints, StalledOperations, StorageUsage, register_gauges
+from shared.telemetry.telemetry import Telemetry, default_telemetry
 from shared.uploads.service import UploadService
 from shared.uploads.steps import UploadSteps
 
@@ -99,6 +103,8 @@ class Services:
     events: EventPublisher
     deliveries: DeliveryService
     webhooks: WebhookService
+    telemetry: Telemetry
+    storage_usage: StorageUsage  # measured by the prune timer after each prune
 
 
 class ArchiveFromSettings:
@@ -213,6 +219,7 @@ def build_services(
     resolver: Resolver | None = None,
     point_in_time: PointInTimeSource | None = None,
     past_files: PastFiles | None = None,
+    telemetry: Telemetry | None = None,  # spans, metrics and gauges; without it the global providers, and no gauges
 ) -> Services:
     """``event_grid``, ``webhook_transport`` and ``resolver`` replace the real ones (tests); without
     ``event_grid``, the Event Grid topic of the settings is used when one is configured. ``point_in_time`` is
@@ -230,6 +237,7 @@ def build_services(
         def tables(name: str) -> RowTable:
             return AzureRowTable(clients.table_service.get_table_client(name))
 
+    queues_are_storage = queues is None
     if queues is None:
 
         def queues(name: str) -> WorkQueue:
@@ -269,6 +277,7 @@ def build_services(
         block_size=settings.block_size,
         chunked_dumps=settings.chunked_dumps,
     )
+    telemetry_in_use = telemetry or default_telemetry()
     lease = timedelta(seconds=settings.operation_lease_seconds)
     operation_catalog = OperationCatalog(tables(Tables.OPERATIONS))
     operations = OperationEngine(
@@ -283,6 +292,7 @@ def build_services(
             stale_after=timedelta(minutes=settings.operation_stale_minutes),
             progress_interval=timedelta(seconds=settings.progress_interval_seconds),
         ),
+        telemetry_in_use,
     )
     past = PastReader(point_in_time, environment_catalog, clock)
     backups = BackupService(backup_catalog, environment_catalog, activity, operations, stores.backups, clock, past)
@@ -417,6 +427,24 @@ def build_services(
     access = AccessService(
         MemberCatalog(tables(Tables.MEMBERS)), settings.global_admins, settings.development_mode, clock
     )
+    if telemetry is not None:
+        register_gauges(
+            telemetry,
+            recovery_points=RecoveryPoints(
+                environment_catalog, backup_catalog, lambda environment: past.window_of(environment).latest, clock
+            ),
+            stalled=StalledOperations(operation_catalog, clock, operations.settings.stall_bound),
+            queues=QueueGauges(
+                {
+                    name: AzureQueueStats(clients.queue(name))
+                    for queue in Queues.ALL
+                    for name in (queue, Queues.poison(queue))
+                },
+                clock,
+            )
+            if queues_are_storage
+            else None,
+        )
     return Services(
         settings=settings,
         clients=clients,
@@ -485,6 +513,10 @@ def build_services(
         ),
         events=events,
         deliveries=deliveries,
+        telemetry=telemetry_in_use,
+        storage_usage=StorageUsage(
+            environment_catalog, {"backups": stores.backups, "content": stores.content}, telemetry_in_use
+        ),
         webhooks=WebhookService(webhook_catalog, delivery_catalog, clock, resolver, settings.development_mode),
     )
 
@@ -498,7 +530,9 @@ def services() -> Services:
     global _services
     with _lock:
         if _services is None:
-            _services = build_services(Settings.from_environ())
+            settings = Settings.from_environ()
+            configure_export(settings)  # once per process: where the telemetry goes
+            _services = build_services(settings, telemetry=Telemetry())
         return _services
 
 

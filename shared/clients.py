@@ -221,3 +221,20 @@ def event_grid_publisher(endpoint: str, credential: TokenCredential) -> EventGri
     retries are the SDK's defaults (azure-eventgrid 4.22 passes no options to a basic topic's pipeline);
     a publish that still fails is retried by the delivery's schedule."""
     return EventGridPublisherClient(endpoint, credential)
+
+# The distro's instrumentations of the HTTP and storage libraries would add a span per storage request (a backup makes
+# thousands): only the service's own spans, metrics and logs are exported (docs/decisions/0015).
+_NOT_INSTRUMENTED = ("azure_sdk", "requests", "urllib", "urllib3", "psycopg2", "django", "fastapi", "flask")
+
+
+def export_to_azure_monitor(connection_string: str, logger_name: str) -> None:
+    """Spans, metrics and the records of ``logger_name``'s loggers to Application Insights, through Azure Monitor's
+    OpenTelemetry distro, as the process's global providers. Ingestion signs in with the managed identity that
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING names (the exporter reads it; the Bicep sets it). Once per process."""
+    from azure.monitor.opentelemetry import configure_azure_monitor
+
+    configure_azure_monitor(
+        connection_string=connection_string,
+        logger_name=logger_name,
+        instrumentation_options={name: {"enabled": False} for name in _NOT_INSTRUMENTED},
+    )

@@ -440,6 +440,27 @@ class Settings(BaseSettings):
         '…, "port": 5432, "user": …, "database": "postgres", "passwordSetting": …}}`; a namespace without one uses '
         "each environment's own server, which must allow CREATE DATABASE",
     )
+    telemetry_export: str = Field(
+        "auto",
+        pattern=r"^(auto|console|off)$",
+        validation_alias="APPBACKUPS_TELEMETRY",
+        description="where spans, metrics and correlated logs go (docs/operations/telemetry.md): `auto`, to "
+        "Application Insights when `APPLICATIONINSIGHTS_CONNECTION_STRING` is set, else to "
+        "`OTEL_EXPORTER_OTLP_ENDPOINT` when set, else nowhere; `console`, printed (the development host); `off`, "
+        "nowhere",
+    )
+    appinsights_connection_string: str | None = Field(
+        None,
+        validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING",
+        description="the Application Insights resource telemetry goes to (set by the Bicep; ingestion signs in with "
+        "the managed identity `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` names)",
+    )
+    otlp_endpoint: str | None = Field(
+        None,
+        validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description="an OTLP/HTTP collector (`http://localhost:4318`, say) telemetry goes to when no Application "
+        "Insights connection string is set; `OTEL_EXPORTER_OTLP_HEADERS` adds headers",
+    )
     environ: Mapping[str, str] = Field(default_factory=dict, repr=False)  # every app setting, for ``setting``
 
     @property

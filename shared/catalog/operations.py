@@ -60,6 +60,7 @@ def _to_row(operation: Operation) -> Row:
             else None
         ),
         "cancelRequestedOn": to_iso(operation.cancel_requested_on),
+        "traceParent": operation.trace_parent,
     }
     properties = {
         "Kind": operation.kind,
@@ -110,6 +111,7 @@ def _from_row(row: Row) -> Operation:
         no_return=body.get("noReturn", ""),
         cancel_requested_by=Actor(cancelled_by["id"], cancelled_by["name"]) if cancelled_by else None,
         cancel_requested_on=from_iso(body.get("cancelRequestedOn")),
+        trace_parent=body.get("traceParent", ""),
         etag=row.etag,
     )
 

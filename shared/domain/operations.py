@@ -102,6 +102,9 @@ class Operation:
     # False from the moment the operation ends until what follows its end (waking the operation that
     # waits for it) has been done, so that a crash in between is made good on resume.
     announced: bool = True
+    # W3C traceparent of the span the operation was launched in: every run of its steps, on any worker and
+    # however much later, is a span of that trace (shared/telemetry).
+    trace_parent: str = ""
     etag: str = ""
 
     @property

@@ -23,6 +23,7 @@ from shared.domain.operations import ENDED, UNDO, Operation, OperationStatus, St
 from shared.errors import AppError, Conflict, ServiceUnavailable, StaleRecord
 from shared.faults import Fault, crash_point, describe, is_transient
 from shared.operations.lease import DEFAULT_PROGRESS_INTERVAL, CancelRequested, LeaseLost, OperationLease
+from shared.telemetry.telemetry import Telemetry, default_telemetry, error_code
 
 logger = logging.getLogger("appbackups.operations")
 
@@ -137,6 +138,13 @@ class EngineSettings:
     retry_cap: timedelta = timedelta(minutes=5)
     inline_budget: timedelta = timedelta(minutes=10)
     progress_interval: timedelta = DEFAULT_PROGRESS_INTERVAL  # progress saved, cancel noticed, at least this often
+    reap_interval: timedelta = timedelta(minutes=2)  # how often the reaper runs (functions/maintenance.py's timer)
+
+    @property
+    def stall_bound(self) -> timedelta:
+        """How long an operation may stay Stalled: its watchdog message wakes it just after the lease runs out,
+        and if that message was lost the reaper does within ``stale_after`` of its last check-in, at its next run."""
+        return self.stale_after + self.reap_interval + self.watchdog_slack
 
 
 def work_message(operation: Operation, watch: str | None = None) -> dict[str, Any]:
@@ -160,11 +168,13 @@ class OperationEngine:
         queue: WorkQueue,
         clock: Clock,
         settings: EngineSettings,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._catalog = catalog
         self._queue = queue
         self._clock = clock
         self.settings = settings
+        self._telemetry = telemetry or default_telemetry()
         self._definitions: dict[str, OperationDefinition] = {}
 
     def register(self, definition: OperationDefinition) -> None:
@@ -187,22 +197,25 @@ class OperationEngine:
         """Record a Running operation with all steps Pending (not yet queued: see ``start``)."""
         definition = self._definitions[kind]
         now = self._clock()
-        return self._catalog.add(
-            Operation(
-                id=operation_id or str(uuid.uuid4()),
-                kind=kind,
-                status=OperationStatus.RUNNING,
-                environment_id=environment_id,
-                namespace=namespace,
-                created_on=now,
-                updated_on=now,
-                created_by=actor,
-                steps=tuple(Step(name=step.name, title=step.title) for step in definition.steps),
-                backup_id=backup_id,
-                parameters=parameters or {},
-                warnings=warnings,
+        operation_id = operation_id or str(uuid.uuid4())
+        with self._telemetry.launch(kind, operation_id, environment_id, namespace) as trace_parent:
+            return self._catalog.add(
+                Operation(
+                    id=operation_id,
+                    kind=kind,
+                    status=OperationStatus.RUNNING,
+                    environment_id=environment_id,
+                    namespace=namespace,
+                    created_on=now,
+                    updated_on=now,
+                    created_by=actor,
+                    steps=tuple(Step(name=step.name, title=step.title) for step in definition.steps),
+                    backup_id=backup_id,
+                    parameters=parameters or {},
+                    warnings=warnings,
+                    trace_parent=trace_parent,
+                )
             )
-        )
 
     def start(self, operation: Operation) -> None:
         self._queue.send(work_message(operation))
@@ -276,9 +289,12 @@ class OperationEngine:
             return None  # another worker claimed it first
         self._send_watchdog(claimed)  # resumes from the last checkpoint if this worker dies
         started = time.monotonic()
-        with OperationLease(
-            claimed, self._catalog, self.settings.lease, self._clock, self.settings.progress_interval
-        ) as lease:
+        with (
+            OperationLease(
+                claimed, self._catalog, self.settings.lease, self._clock, self.settings.progress_interval
+            ) as lease,
+            self._telemetry.operation_run(lambda: lease.record),
+        ):
             try:
                 self._next_task(definition, lease)
                 while lease.record.open:  # on to the next step, keeping the lease: no queue hop between steps
@@ -305,7 +321,7 @@ class OperationEngine:
         elif operation.cancel_requested_by is not None and not operation.no_return:
             lease.commit(lambda record: self._begin_ending(record, OperationStatus.CANCELLED, ""))
         elif operation.current_index is None:
-            lease.commit(self._finished)
+            self._telemetry.operation_ended(lease.commit(self._finished))
         else:
             self._step(definition, lease, operation.current_index)
 
@@ -323,29 +339,33 @@ class OperationEngine:
             )
             logger.error("operation %s: %s", lease.record.id, message)
             lease.commit(lambda record: self._begin_ending(record, OperationStatus.FAILED, message, index))
+            self._telemetry.operation_failed(lease.record, "worker_unresponsive")
             return
         begun = lease.commit(lambda record: self._begin_step(record, index))
-        context = StepContext(lease, index)
-        try:
-            definition.steps[index].run(context)
-            lease.check()
-        except LeaseLost:
-            raise
-        except Exception as error:
-            if lease.lost:
-                raise LeaseLost(begun.id) from error
-            if lease.cancel_requested or isinstance(error, CancelRequested):
-                # Whatever the step raised on its way out (a pipe closed under it, say), it was cancelled.
-                lease.commit(
-                    lambda record: self._begin_ending(
-                        record.with_step(index, output=context.output), OperationStatus.CANCELLED, "", index
+        with self._telemetry.step(lambda: lease.record, index) as span:
+            context = StepContext(lease, index)
+            try:
+                definition.steps[index].run(context)
+                lease.check()
+            except LeaseLost:
+                raise
+            except Exception as error:
+                if lease.lost:
+                    raise LeaseLost(begun.id) from error
+                if lease.cancel_requested or isinstance(error, CancelRequested):
+                    # Whatever the step raised on its way out (a pipe closed under it, say), it was cancelled.
+                    lease.commit(
+                        lambda record: self._begin_ending(
+                            record.with_step(index, output=context.output), OperationStatus.CANCELLED, "", index
+                        )
                     )
-                )
+                    return
+                if not isinstance(error, WaitLater):
+                    self._telemetry.attempt_failed(span, error)
+                self._step_failed(definition, lease, index, error, context)
                 return
-            self._step_failed(definition, lease, index, error, context)
-            return
-        output = context.output
-        lease.commit(lambda record: self._step_finished(record, index, output))
+            output = context.output
+            lease.commit(lambda record: self._step_finished(record, index, output))
 
     def _step_failed(
         self,
@@ -391,6 +411,7 @@ class OperationEngine:
                 record.with_step(index, output=context.output), OperationStatus.FAILED, message, index
             )
         )
+        self._telemetry.operation_failed(lease.record, error_code(error))
 
     def _retry_later(
         self,
@@ -481,35 +502,37 @@ class OperationEngine:
         index = lease.record.undo_index
         assert index is not None
         lease.commit(lambda record: self._begin_step(record, index))
-        context = StepContext(lease, index)
-        try:
-            definition.undo.run(context)
-        except LeaseLost:
-            raise
-        except Exception as error:  # an undo is never given up: retried with back-off until it is done
-            attempts = lease.record.steps[index].attempts
-            delay = self._backoff(attempts)
-            logger.warning(
-                "operation %s: undo attempt %d failed, retrying in %ds: %s",
-                lease.record.id,
-                attempts,
-                delay.total_seconds(),
-                describe(error),
-                exc_info=not isinstance(error, AppError | Fault) and not is_transient(error),
-            )
-            self._retry_later(
-                lease, index, delay, f"Attempt {attempts} failed: {describe(error)}", output=context.output
-            )
-        output = context.output
-        crash_point("operations.undo.finished")
+        with self._telemetry.step(lambda: lease.record, index) as span:
+            context = StepContext(lease, index)
+            try:
+                definition.undo.run(context)
+            except LeaseLost:
+                raise
+            except Exception as error:  # an undo is never given up: retried with back-off until it is done
+                self._telemetry.attempt_failed(span, error)
+                attempts = lease.record.steps[index].attempts
+                delay = self._backoff(attempts)
+                logger.warning(
+                    "operation %s: undo attempt %d failed, retrying in %ds: %s",
+                    lease.record.id,
+                    attempts,
+                    delay.total_seconds(),
+                    describe(error),
+                    exc_info=not isinstance(error, AppError | Fault) and not is_transient(error),
+                )
+                self._retry_later(
+                    lease, index, delay, f"Attempt {attempts} failed: {describe(error)}", output=context.output
+                )
+            output = context.output
+            crash_point("operations.undo.finished")
 
-        def ended(record: Operation) -> Operation:
-            done = self._step_finished(record, index, output)
-            return replace(
-                done, status=record.ending or OperationStatus.FAILED, finished_on=self._clock(), announced=False
-            )
+            def ended(record: Operation) -> Operation:
+                done = self._step_finished(record, index, output)
+                return replace(
+                    done, status=record.ending or OperationStatus.FAILED, finished_on=self._clock(), announced=False
+                )
 
-        lease.commit(ended)
+            self._telemetry.operation_ended(lease.commit(ended))
 
     def _announce(self, definition: OperationDefinition, lease: OperationLease) -> None:
         operation = lease.record
@@ -595,6 +618,7 @@ class OperationEngine:
             failing = self._catalog.save(self._begin_ending(operation, OperationStatus.FAILED, reason))
         except StaleRecord:
             return None
+        self._telemetry.operation_failed(failing, "abandoned")
         try:
             return self.handle(failing.id) or failing
         except Exception:

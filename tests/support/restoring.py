@@ -14,6 +14,7 @@ from shared.catalog.operations import OperationCatalog
 from shared.clients import StorageClients, TransportWrapper
 from shared.clock import Clock, utc_now
 from shared.config import STORAGE_CONNECTION, Settings, Tables
+from shared.telemetry import Telemetry
 
 
 class Harness:
@@ -25,6 +26,7 @@ class Harness:
         meter: StorageMeter | None = None,
         wrap_transport: TransportWrapper | None = None,
         point_in_time: PointInTimeSource | None = None,
+        telemetry: Telemetry | None = None,
         **settings: str,
     ) -> None:
         self.queues: dict[str, MemoryWorkQueue] = {}
@@ -41,6 +43,7 @@ class Harness:
             queues=lambda name: self.queues.setdefault(name, MemoryWorkQueue()),
             clock=clock,
             point_in_time=point_in_time,
+            telemetry=telemetry,
         )
         self.services.harness = self  # type: ignore[attr-defined]  # tests that hold only the services drain too
 
