@@ -7,6 +7,7 @@
 //   modules/registry.bicep     container registry for the appbackups image
 //   modules/events.bicep       Event Grid topic of the jobs' events (CloudEvents), optional failure subscription
 //   modules/roles.bicep        the identity's role assignments
+//   modules/flexibleservers.bicep  optional: its role in resource groups of PostgreSQL flexible servers (point in time)
 //   modules/functionapp.bicep  Elastic Premium plan, function app (container), App Service Authentication
 // Two ways to deploy it (infra/README.md has both, step by step): `azd up` (azure.yaml; main.parameters.json
 // takes azd's environment variables), or `az deployment group create` with `az acr build`.
@@ -137,11 +138,18 @@ param registrySku string = 'Basic'
 @description('Object ids of users or groups that get Key Vault Secrets Officer, to store the database passwords.')
 param secretsOfficerPrincipalIds array = []
 
+@description('Environments on Azure Database for PostgreSQL flexible servers are restored to a point in time by Azure (APPBACKUPS_FLEXIBLE_SERVERS): the identity gets a custom role to restore, read and delete temporary servers in each resource group of flexibleServerResourceGroups.')
+param pointInTimeOnFlexibleServers bool = false
+
+@description('Resource groups of this subscription holding those flexible servers, and the virtual network and private DNS zone a restore into their network joins; empty: this resource group.')
+param flexibleServerResourceGroups array = []
+
 var token = uniqueString(subscription().id, resourceGroup().id, appName)
 
 // The stock image the function app starts on when azd provisions it before its first deploy.
 var stockImage = 'mcr.microsoft.com/azure-functions/python:4-python3.11'
 var deployFunctionApp = !empty(imageName) || !empty(imageTag) || placeholderImage
+var flexibleServerGroups = pointInTimeOnFlexibleServers ? (empty(flexibleServerResourceGroups) ? [resourceGroup().name] : flexibleServerResourceGroups) : []
 
 var names = {
   identity: 'id-${appName}-${token}'
@@ -239,6 +247,15 @@ module roles 'modules/roles.bicep' = {
     secretsOfficerPrincipalIds: secretsOfficerPrincipalIds
   }
 }
+
+module flexibleServers 'modules/flexibleservers.bicep' = [for group in flexibleServerGroups: {
+  name: 'appbackups-flexibleservers-${uniqueString(group)}'
+  scope: resourceGroup(group)
+  params: {
+    principalId: identity.outputs.principalId
+    appName: appName
+  }
+}]
 
 module functionApp 'modules/functionapp.bicep' = if (deployFunctionApp) {
   name: 'appbackups-functionapp'

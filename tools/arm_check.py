@@ -78,6 +78,9 @@ MODELS: dict[tuple[str, str], Model] = {
     ("Microsoft.Authorization/roleAssignments", "2022-04-01"): Model(
         "azure.mgmt.authorization.v2022_04_01.models", "RoleAssignmentCreateParameters"
     ),
+    ("Microsoft.Authorization/roleDefinitions", "2022-04-01"): Model(
+        "azure.mgmt.authorization.v2022_04_01.models", "RoleDefinition"
+    ),
     ("Microsoft.Insights/components", "2020-02-02"): Model(
         "azure.mgmt.applicationinsights.v2020_02_02.models", "ApplicationInsightsComponent"
     ),

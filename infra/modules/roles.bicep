@@ -6,6 +6,8 @@
 //   container registry:    AcrPull (the function app pulls its image with the identity)
 //   Application Insights:  Monitoring Metrics Publisher (Entra ID-authenticated telemetry)
 //   Event Grid topic:      EventGrid Data Sender (the jobs' events; the topic has no keys)
+//   flexible servers' resource groups: a custom role to restore them to a point in time, assigned there by
+//                          modules/flexibleservers.bicep (main.bicep's pointInTimeOnFlexibleServers)
 // Optionally, operators get Key Vault Secrets Officer to store the database passwords.
 
 @description('Object (principal) id of the app managed identity.')

@@ -127,7 +127,8 @@ def test_role_assignments_are_named_guid_of_scope_principal_and_role() -> None:
         entries = object_entries(resource.body)
         assert entries["name"].startswith("guid("), f"{bicep.path.name} {resource.symbol}: {entries['name']}"
         scope, principal, role = call_arguments(entries["name"])
-        assert scope == f"{entries['scope']}.id", f"{resource.symbol}: the guid must start with its scope"
+        own_scope = f"{entries['scope']}.id" if "scope" in entries else "resourceGroup().id"  # none: the deployment's
+        assert scope == own_scope, f"{resource.symbol}: the guid must start with its scope"
         assert principal == path_value(resource.body, "properties", "principalId"), resource.symbol
         assert role in path_value(resource.body, "properties", "roleDefinitionId"), resource.symbol
 
