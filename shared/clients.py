@@ -13,6 +13,7 @@ from azure.core.credentials import TokenCredential
 from azure.core.pipeline.transport import HttpTransport, RequestsTransport
 from azure.data.tables import TableServiceClient
 from azure.eventgrid import EventGridPublisherClient
+from azure.keyvault.secrets import SecretClient
 from azure.storage.blob import BlobServiceClient, ExponentialRetry
 from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePolicy, QueueClient, QueueServiceClient
 from requests.adapters import HTTPAdapter
@@ -221,6 +222,21 @@ def event_grid_publisher(endpoint: str, credential: TokenCredential) -> EventGri
     retries are the SDK's defaults (azure-eventgrid 4.22 passes no options to a basic topic's pipeline);
     a publish that still fails is retried by the delivery's schedule."""
     return EventGridPublisherClient(endpoint, credential)
+
+
+# A delivery waits for the vault: a few quick retries, then the delivery's own schedule tries again later.
+_KEY_VAULT_RETRY: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.5, "retry_backoff_max": 8}
+
+
+def key_vault_secrets(
+    vault_url: str, credential: TokenCredential, *, transport: HttpTransport | None = None
+) -> SecretClient:
+    """The client of the Key Vault that keeps the webhooks' signing secrets, signed in with the app's managed
+    identity (Key Vault Secrets Officer on the vault). Built once per process, by the bootstrap. ``transport``
+    replaces the wire (tests: a fake of the vault's REST API; never set in production)."""
+    options: dict[str, Any] = {"transport": transport} if transport is not None else {}
+    return SecretClient(vault_url, credential, **_KEY_VAULT_RETRY, **options)
+
 
 # The distro's instrumentations of the HTTP and storage libraries would add a span per storage request (a backup makes
 # thousands): only the service's own spans, metrics and logs are exported (docs/decisions/0015).
