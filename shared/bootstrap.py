@@ -21,6 +21,11 @@ from shared.adapters.pointintime.barman import BarmanCloudArchive
 from shared.adapters.postgres import Databases, PostgresDatabases
 from shared.adapters.queues import AzureWorkQueue, WorkQueue
 from shared.adapters.queuestats import AzureQueueStats
+from shared.adapters.secrets import SecretStore, UnconfiguredSecretStore
+from shared.adapters.secrets.keyvault import KeyVaultSecretStore
+from shared.adapters.secrets.local import CONTAINER as LOCAL_SECRETS_CONTAINER
+from shared.adapters.secrets.local import LocalSecretStore
+from shared.adapters.secrets.memory import MemorySecretStore
 from shared.adapters.stores import Stores
 from shared.adapters.tables import AzureRowTable, RowTable
 from shared.adapters.webhooks import PinnedTransport, WebhookTransport
@@ -38,7 +43,7 @@ from shared.catalog.members import MemberCatalog
 from shared.catalog.nights import NightCatalog
 from shared.catalog.operations import OperationCatalog
 from shared.catalog.uploads import UploadCatalog
-from shared.clients import FlexibleServerClients, StorageClients, event_grid_publisher
+from shared.clients import FlexibleServerClients, StorageClients, event_grid_publisher, key_vault_secrets
 from shared.clock import Clock, utc_now
 from shared.config import Containers, Queues, Settings, Tables
 from shared.domain.addresses import Resolver
@@ -50,6 +55,7 @@ from shared.drills.steps import DrillSteps
 from shared.environments.service import EnvironmentService
 from shared.events.deliveries import DeliveryService, DeliverySettings
 from shared.events.publishing import EventPublisher
+from shared.events.secrets import WebhookSecrets
 from shared.events.webhooks import WebhookService
 from shared.faults import arm_crash_points
 from shared.health.service import HealthService
@@ -105,6 +111,7 @@ class Services:
     webhooks: WebhookService
     telemetry: Telemetry
     storage_usage: StorageUsage  # measured by the prune timer after each prune
+    secrets: SecretStore  # the webhooks' signing secrets: Key Vault, or the local store of the development host
 
 
 class ArchiveFromSettings:
@@ -205,6 +212,21 @@ def point_in_time_from_settings(
     return PointInTimeByServer(flexible, archive)
 
 
+def secret_store(settings: Settings, clients: StorageClients, clock: Clock, *, in_memory: bool) -> SecretStore:
+    """The webhooks' signing secrets: the Key Vault of the settings; without one, in Azure none (refused: they
+    would otherwise land in the storage account), on the development host a blob container of its storage
+    (docs/decisions/0014), and the twin when the storage itself is in memory."""
+    if settings.key_vault_url:
+        return KeyVaultSecretStore(key_vault_secrets(settings.key_vault_url, clients.credential), clock)
+    if settings.running_in_azure:
+        return UnconfiguredSecretStore(
+            "APPBACKUPS_KEY_VAULT_URL is not set: in Azure the webhooks' signing secrets are kept in Key Vault only."
+        )
+    if in_memory:
+        return MemorySecretStore(clock)
+    return LocalSecretStore(clients.blob_service.get_container_client(LOCAL_SECRETS_CONTAINER), clock)
+
+
 def build_services(
     settings: Settings,
     *,
@@ -220,6 +242,7 @@ def build_services(
     point_in_time: PointInTimeSource | None = None,
     past_files: PastFiles | None = None,
     telemetry: Telemetry | None = None,  # spans, metrics and gauges; without it the global providers, and no gauges
+    secrets: SecretStore | None = None,
 ) -> Services:
     """``event_grid``, ``webhook_transport`` and ``resolver`` replace the real ones (tests); without
     ``event_grid``, the Event Grid topic of the settings is used when one is configured. ``point_in_time`` is
@@ -227,9 +250,14 @@ def build_services(
     of the settings (APPBACKUPS_POINT_IN_TIME_*) in the backup storage account and Azure's point-in-time restore
     of the flexible servers of APPBACKUPS_FLEXIBLE_SERVERS, unless ``blobs`` replaces the
     storage (then none: environments answer that point-in-time recovery is not set up). ``past_files`` is the
-    captured file documents they take."""
+    captured file documents they take. ``secrets`` is where the webhooks' signing secrets are kept; without it,
+    the Key Vault of the settings (APPBACKUPS_KEY_VAULT_URL), else the local store of the development host (a
+    blob container of the storage account; refused in Azure), or the in-memory twin when ``blobs`` replaces the
+    storage."""
     arm_crash_points(settings.crash_points)
     clients = clients or StorageClients(settings.storage)
+    if secrets is None:
+        secrets = secret_store(settings, clients, clock, in_memory=blobs is not None)
     if point_in_time is None and blobs is None:
         point_in_time = point_in_time_from_settings(settings, clients)
     if tables is None:
@@ -410,6 +438,9 @@ def build_services(
     resolver = resolver or system_resolver
     webhook_catalog = WebhookCatalog(tables(Tables.WEBHOOKS))
     delivery_catalog = DeliveryCatalog(tables(Tables.DELIVERIES))
+    webhook_secrets = WebhookSecrets(
+        secrets, webhook_catalog, clock, timedelta(hours=settings.webhook_secret_grace_hours)
+    )
     deliveries = DeliveryService(
         webhook_catalog,
         delivery_catalog,
@@ -422,6 +453,7 @@ def build_services(
         ),
         webhook_transport or PinnedTransport(),
         resolver,
+        webhook_secrets,
         event_grid,
     )
     access = AccessService(
@@ -517,7 +549,10 @@ def build_services(
         storage_usage=StorageUsage(
             environment_catalog, {"backups": stores.backups, "content": stores.content}, telemetry_in_use
         ),
-        webhooks=WebhookService(webhook_catalog, delivery_catalog, clock, resolver, settings.development_mode),
+        webhooks=WebhookService(
+            webhook_catalog, delivery_catalog, clock, resolver, settings.development_mode, webhook_secrets
+        ),
+        secrets=secrets,
     )
 
 

@@ -377,6 +377,21 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: Count = Field(
         15, ge=1, validation_alias="APPBACKUPS_WEBHOOK_TIMEOUT_SECONDS", description="how long a receiver may take"
     )
+    key_vault_url: str | None = Field(
+        None,
+        pattern=r"^https://[^/?#]+/?$",
+        validation_alias="APPBACKUPS_KEY_VAULT_URL",
+        description="the Key Vault the webhooks' signing secrets are kept in (`https://<vault>.vault.azure.net/`, "
+        "through the managed identity); unset: a local store for development, the blob container "
+        "`webhook-secrets` of the storage account (refused in Azure)",
+    )
+    webhook_secret_grace_hours: Count = Field(
+        24,
+        ge=0,
+        validation_alias="APPBACKUPS_WEBHOOK_SECRET_GRACE_HOURS",
+        description="after a webhook's secret is replaced, how long the old one still signs its deliveries beside "
+        "the new one, in hours",
+    )
     nightly_schedule: str = Field(
         DEFAULT_SCHEDULES[NIGHTLY_SCHEDULE],
         validation_alias=NIGHTLY_SCHEDULE,

@@ -1,12 +1,13 @@
 """Webhook deliveries: signed per Standard Webhooks (``standardwebhooks``: ``webhook-id``,
-``webhook-timestamp``, ``webhook-signature`` = HMAC-SHA256 with the webhook's secret) and sent with an
-HTTP client that connects to the address that was checked (no second DNS lookup that could point
-elsewhere), follows no redirect and reads at most a little of the answer."""
+``webhook-timestamp``, ``webhook-signature`` = HMAC-SHA256 with the webhook's secret, or with each of its
+secrets during a rotation's grace period) and sent with an HTTP client that connects to the address that
+was checked (no second DNS lookup that could point elsewhere), follows no redirect and reads at most a
+little of the answer."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -20,12 +21,15 @@ from shared.domain.addresses import Endpoint
 _ANSWER_BYTES = 512  # of a receiver's answer, kept for the delivery's error message
 
 
-def signature_headers(secret: str, message_id: str, timestamp: datetime, body: str) -> dict[str, str]:
-    signer = StandardWebhook(secret)
+def signature_headers(secrets: Sequence[str], message_id: str, timestamp: datetime, body: str) -> dict[str, str]:
+    """One ``v1,<signature>`` per secret, space-separated (Standard Webhooks): while a replaced secret is in its
+    grace period a receiver that knows either one verifies the delivery."""
+    if not secrets:
+        raise ValueError("a delivery is signed with at least one secret")
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(int(timestamp.timestamp())),
-        "webhook-signature": signer.sign(message_id, timestamp, body),
+        "webhook-signature": " ".join(StandardWebhook(secret).sign(message_id, timestamp, body) for secret in secrets),
     }
 
 

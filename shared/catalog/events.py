@@ -1,20 +1,30 @@
-"""The webhooks table (per namespace, one row per webhook) and the deliveries table (per target, one row
-per event on its way there, newest event first, with its attempts)."""
+"""The webhooks table (per namespace, one row per webhook: its secret's name and versions in the secret store,
+never the secret) and the deliveries table (per target, one row per event on its way there, newest event
+first, with its attempts)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from shared.adapters.tables import Row, RowTable
 from shared.catalog.codec import Codec, dumps, from_iso, loads, to_iso
 from shared.catalog.repository import KeyOrderedRepository, Repository
 from shared.domain.backups import Actor
-from shared.domain.events import Attempt, Delivery, DeliveryStatus, Webhook
+from shared.domain.events import Attempt, Delivery, DeliveryStatus, SigningKey, Webhook
 from shared.errors import NotFound
 
 _MAX_MILLIS = 10**13 - 1
 KEPT_ATTEMPTS = 20  # the most recent attempts a delivery row keeps (a day of retries is 8)
+PLAIN_SECRET = "Secret"  # noqa: S105 - the column where rows of before kept the secret itself, in plain text
+
+
+def _key_to_json(key: SigningKey) -> dict[str, object]:
+    return {"version": key.version, "until": to_iso(key.until)}
+
+
+def _key_from_json(document: dict[str, object]) -> SigningKey:
+    return SigningKey(str(document["version"]), from_iso(document.get("until")))  # type: ignore[arg-type]
 
 
 def _webhook_to_row(webhook: Webhook) -> Row:
@@ -24,7 +34,10 @@ def _webhook_to_row(webhook: Webhook) -> Row:
         {
             "Url": webhook.url,
             "Events": ",".join(webhook.events),
-            "Secret": webhook.secret,
+            "SecretName": webhook.secret_name or None,
+            "SecretVersions": dumps({"versions": [_key_to_json(key) for key in webhook.signing_keys]}),
+            # Only a row not moved yet still has it; the move writes the row without it.
+            PLAIN_SECRET: webhook.plain_secret or None,
             "Description": webhook.description,
             "CreatedOn": to_iso(webhook.created_on),
             "CreatedById": webhook.created_by.id,
@@ -41,7 +54,9 @@ def _webhook_from_row(row: Row) -> Webhook:
         id=row.row_key,
         url=row["Url"],
         events=tuple(item for item in (row.get("Events") or "").split(",") if item),
-        secret=row.get("Secret") or "",
+        secret_name=row.get("SecretName") or "",
+        signing_keys=tuple(_key_from_json(item) for item in loads(row.get("SecretVersions")).get("versions", [])),
+        plain_secret=row.get(PLAIN_SECRET) or "",
         description=row.get("Description") or "",
         created_on=from_iso(row["CreatedOn"]),  # type: ignore[arg-type]
         created_by=Actor(row.get("CreatedById") or "", row.get("CreatedByName") or ""),
@@ -73,7 +88,12 @@ class WebhookCatalog:
         return self._webhooks.insert(webhook)
 
     def save(self, webhook: Webhook) -> Webhook:
+        """Only if nobody changed the webhook since it was read (else ``StaleRecord``)."""
         return self._webhooks.save(webhook)
+
+    def update(self, namespace: str, webhook_id: str, change: Callable[[Webhook], Webhook]) -> Webhook | None:
+        """``change`` applied to the webhook as it is now, again when another writer was first."""
+        return self._webhooks.update(namespace, webhook_id, change)
 
     def remove(self, namespace: str, webhook_id: str) -> None:
         self._webhooks.remove(namespace, webhook_id)

@@ -100,7 +100,7 @@ class WebhookView(ApiModel):
             url=webhook.url,
             events=list(webhook.events),
             description=webhook.description,
-            secret_set=bool(webhook.secret),
+            secret_set=webhook.secret_set,
             created_on=webhook.created_on,
             created_by=webhook.created_by.name or webhook.created_by.id,
             updated_on=webhook.updated_on,

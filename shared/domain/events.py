@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -103,21 +104,46 @@ def valid_pattern(pattern: str) -> bool:
     return pattern.endswith(".*") and any(member.value.startswith(pattern[:-1]) for member in EventType)
 
 
+def secret_name_of(namespace: str, webhook_id: str) -> str:
+    """The name a webhook's secret is kept under in the secret store: the same for the same webhook, and within
+    Key Vault's rules (letters, digits and hyphens, at most 127) whatever the namespace and id."""
+    return "webhook-" + hashlib.sha256(f"{namespace}/{webhook_id}".encode()).hexdigest()[:48]
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A version of a webhook's secret in the secret store: the current one (no ``until``), or one a new secret
+    replaced, which still signs beside it until its grace period ends."""
+
+    version: str
+    until: datetime | None = None
+
+    def valid_at(self, now: datetime) -> bool:
+        return self.until is None or self.until > now
+
+
 @dataclass(frozen=True)
 class Webhook:
     """A namespace's receiver of events: an HTTPS URL, the events it wants, and the secret its deliveries
-    are signed with (Standard Webhooks). The secret is write-only: the API says only whether it is set."""
+    are signed with (Standard Webhooks). The secret itself lives in the secret store (Key Vault); the webhook
+    holds its name and versions. It is write-only: the API says only whether it is set."""
 
     namespace: str
     id: str
     url: str
     events: tuple[str, ...]
-    secret: str
     created_on: datetime
     created_by: Actor
     updated_on: datetime
     description: str = ""
+    secret_name: str = ""
+    signing_keys: tuple[SigningKey, ...] = ()  # the current version first, then replaced ones in their grace period
+    plain_secret: str = ""  # a webhook stored before secrets moved to the store: moved there on first use
     etag: str = ""
+
+    @property
+    def secret_set(self) -> bool:
+        return bool(self.signing_keys or self.plain_secret)
 
     def wants(self, event_type: str) -> bool:
         return any(matches(pattern, event_type) for pattern in self.events)

@@ -26,6 +26,7 @@ from shared.clock import Clock
 from shared.domain.addresses import AddressRefused, Resolver, checked_addresses, endpoint_of
 from shared.domain.events import EVENT_GRID_TARGET, Attempt, Delivery, DeliveryStatus
 from shared.errors import AlreadyExists, StaleRecord
+from shared.events.secrets import WebhookSecrets
 from shared.faults import describe
 
 logger = logging.getLogger("appbackups.events")
@@ -64,9 +65,11 @@ class DeliveryService:
         settings: DeliverySettings,
         transport: WebhookTransport,
         resolver: Resolver,
+        secrets: WebhookSecrets,
         event_grid: EventSink | None = None,
     ) -> None:
         self._webhooks = webhooks
+        self._secrets = secrets
         self._deliveries = deliveries
         self._queue = queue
         self._clock = clock
@@ -181,7 +184,7 @@ class DeliveryService:
         headers = {
             "content-type": f"{CONTENT_TYPE}; charset=utf-8",
             "user-agent": USER_AGENT,
-            **signature_headers(webhook.secret, delivery.event_id, started, delivery.body),
+            **signature_headers(self._secrets.signing_secrets(webhook), delivery.event_id, started, delivery.body),
         }
         answer = self._transport.post(
             endpoint, addresses[0], delivery.body.encode("utf-8"), headers, self.settings.timeout_seconds

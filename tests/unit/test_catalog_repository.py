@@ -237,7 +237,7 @@ def _webhook(catalog: WebhookCatalog) -> tuple[Webhook, Callable[[Webhook], Webh
         id="w1",
         url="https://hooks.example.com/",
         events=("backup.finished",),
-        secret="s",
+        secret_name="s",
         created_on=NOW,
         created_by=ADA,
         updated_on=NOW,

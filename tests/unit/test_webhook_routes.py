@@ -51,7 +51,8 @@ def test_register_read_replace_list_and_remove_without_ever_showing_the_secret(s
         True,
         "ops",
     )
-    assert services.webhooks.get("ns", "ops").secret == SECRET  # kept: the replacement named none
+    kept = services.webhooks.get("ns", "ops")  # kept: the replacement named none
+    assert [services.secrets.read(kept.secret_name, key.version) for key in kept.signing_keys] == [SECRET]
     status, _, one = get("get_webhook", "ops")
     assert status == 200
     assert SECRET not in str(one)
@@ -63,6 +64,7 @@ def test_register_read_replace_list_and_remove_without_ever_showing_the_secret(s
     assert call("delete_webhook", "DELETE", "x", route={"ns": "ns", "webhookId": "ops"}, headers=ADMIN)[0] == 204
     status, _, missing = get("get_webhook", "ops")
     assert (status, missing["code"]) == (404, "webhook_not_found")
+    assert services.secrets.valid_versions(kept.secret_name) == []  # removed: its secret disabled
 
 
 @pytest.mark.parametrize(
