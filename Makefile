@@ -11,7 +11,7 @@ VENV_INFRA := .venv-infra
 STAMP_INFRA := $(VENV_INFRA)/.installed
 TEST_WORKERS ?= 3
 
-.PHONY: setup run test lint format unit infra browser barman clean portal-types
+.PHONY: setup run test lint format unit infra browser barman clean portal-types docs
 
 setup: $(STAMP_PY) $(STAMP_NODE)
 
@@ -58,7 +58,7 @@ run: setup barman
 
 # ruff, then the import-linter contracts of pyproject.toml (the code's layers; no cache folder left behind);
 # then the Backups page: its API types current (the OpenAPI document, and the .d.ts generated from it),
-# tsc's check of its JSDoc types, and eslint.
+# tsc's check of its JSDoc types, and eslint; then the documentation site (make docs).
 PORTAL_TYPES := functions/portal_files/types
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -68,6 +68,13 @@ lint: setup
 	node_modules/.bin/openapi-typescript $(PORTAL_TYPES)/openapi.json -o $(PORTAL_TYPES)/api.d.ts --check
 	node_modules/.bin/tsc --noEmit -p tsconfig.json
 	node_modules/.bin/eslint --max-warnings 0 functions/portal_files
+	$(MAKE) --no-print-directory docs
+
+# The documentation site (mkdocs.yml, docs/) into the git-ignored .site/. --strict turns every warning into an
+# error, and mkdocs.yml makes a link or an anchor that leads nowhere a warning: a broken link fails make test.
+# Not --quiet: it silences the warnings before --strict counts them, and the build passes.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir .site
 
 # The Backups page's API types from the API itself: openapi.json from build_openapi(), api.d.ts from that.
 portal-types: setup
@@ -94,4 +101,4 @@ test:
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 clean:
-	rm -rf $(VENV) $(VENV_CHECKOV) $(VENV_INFRA) node_modules .azurite .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(VENV_CHECKOV) $(VENV_INFRA) node_modules .azurite .pytest_cache .ruff_cache *.egg-info .site

@@ -1,7 +1,8 @@
-"""The README's table of the backup and restore benchmarks, made from bench/results/backup.json and
-bench/results/restore.json (never typed by hand: tests/unit/test_bench_reports.py holds the README to it).
+"""The Benchmarks page's table of the backup and restore benchmarks (docs/benchmarks/index.md), made from
+bench/results/backup.json and bench/results/restore.json (never typed by hand: tests/unit/test_bench_reports.py
+holds the page to it).
 
-    .venv/bin/python -m bench.backup_restore_report    # prints the table the README's "Benchmarks" section shows
+    .venv/bin/python -m bench.backup_restore_report    # prints the table the page's "Backup and restore" shows
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def _mib(value: float) -> str:
 
 
 def verdict(ratio: float, target: str) -> str:
-    """``target`` as the results state it ("<= 1.1"): the README's "≤ 1.1 — met" or "— missed"."""
+    """``target`` as the results state it ("<= 1.1"): the page's "≤ 1.1 — met" or "— missed"."""
     match = re.fullmatch(r"\s*<=\s*([0-9.]+)\s*", target)
     if match is None:
         raise ValueError(f"not a target: {target!r}")

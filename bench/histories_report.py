@@ -1,4 +1,5 @@
-"""The README's table of the histories' long run, made from bench/results/histories.json.
+"""The Benchmarks page's table of the histories' long run (docs/benchmarks/index.md), made from
+bench/results/histories.json (tests/unit/test_bench_histories_report.py holds the page to it).
 
 .venv/bin/python -m bench.histories_report
 """

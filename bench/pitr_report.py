@@ -1,7 +1,7 @@
-"""The README's table of the point-in-time benchmark, made from bench/results/pitr.json (never typed by hand:
-tests/unit/test_bench_reports.py holds the README to it).
+"""The Benchmarks page's table of the point-in-time benchmark (docs/benchmarks/index.md), made from
+bench/results/pitr.json (never typed by hand: tests/unit/test_bench_reports.py holds the page to it).
 
-    .venv/bin/python -m bench.pitr_report    # prints what the README's "Point in time" section shows
+    .venv/bin/python -m bench.pitr_report    # prints what the page's "Point in time" section shows
 """
 
 from __future__ import annotations

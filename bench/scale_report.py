@@ -1,7 +1,7 @@
-"""The README's tables of the scale benchmark, made from bench/results/scale.json (never typed by hand:
-tests/unit/test_bench_reports.py holds the README to them).
+"""The Benchmarks page's tables of the scale benchmark (docs/benchmarks/index.md), made from bench/results/scale.json
+(never typed by hand: tests/unit/test_bench_reports.py holds the page to them).
 
-    .venv/bin/python -m bench.scale_report     # prints the tables the README's "Scale" section shows
+    .venv/bin/python -m bench.scale_report     # prints the tables the page's "Scale" section shows
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""The README's commands after `make run`, as a new user types them: make run's orchestration (tools.run)
-on free ports with an app folder of its own, then every line of the README blocks marked for this test,
-in order, from that folder. The API address of the README (127.0.0.1:7071) is this run's; ID, RESTORE_ID
-and OLD_ENV are filled in. It also checks local.settings.json, which make run writes for func start and
+"""The commands of the README and the documentation after `make run`, as a new user types them: make run's
+orchestration (tools.run) on free ports with an app folder of its own, then every line of the blocks marked for
+this test — the README's first backup and restore, the Getting started page's quick start, the command-line
+client's tour — in that order, from that folder. The API address they name (127.0.0.1:7071) is this run's; ID,
+RESTORE_ID and OLD_ENV are filled in. It also checks local.settings.json, which make run writes for func start and
 devhost fire, and that devhost fire's nightly backups are made by the running host."""
 
 from __future__ import annotations
@@ -32,12 +33,17 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV = REPO_ROOT / ".venv"
 MARKER = re.compile(r"<!-- tests/e2e/test_readme_commands\.py runs this block[^>]*-->\n```sh\n(.*?)```", re.S)
 README_API = "http://127.0.0.1:7071/api"
+# Where the marked blocks are, one each, in the order a reader meets them.
+PAGES = ("README.md", "docs/index.md", "docs/guide/command-line.md")
 
 
 def readme_lines() -> list[str]:
-    blocks = MARKER.findall((REPO_ROOT / "README.md").read_text(encoding="utf-8"))
-    assert len(blocks) == 2, "the README's Quick start and command-line blocks are marked for this test"
-    return [line.rstrip() for block in blocks for line in block.splitlines() if line.strip()]
+    lines = []
+    for page in PAGES:
+        blocks = MARKER.findall((REPO_ROOT / page).read_text(encoding="utf-8"))
+        assert len(blocks) == 1, f"{page} has {len(blocks)} blocks marked for this test, not one"
+        lines += [line.rstrip() for line in blocks[0].splitlines() if line.strip()]
+    return lines
 
 
 def test_the_readme_commands_work_after_make_run(tmp_path, postgres_admin_dsn):

@@ -1,4 +1,5 @@
-"""The README's scale tables are the ones bench.scale_report makes from the committed results."""
+"""The Benchmarks page's tables (docs/benchmarks/index.md) are the ones bench/*_report.py make from the committed
+results."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from pathlib import Path
 
 from bench import backup_restore_report, pitr_report, scale_report
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "benchmarks" / "index.md"
 
 
-def test_the_readme_shows_the_committed_scale_results() -> None:
-    assert scale_report.report(scale_report.load()) in README.read_text()
+def test_the_page_shows_the_committed_scale_results() -> None:
+    assert scale_report.report(scale_report.load()) in PAGE.read_text(encoding="utf-8")
 
 
 def test_the_cost_model_carries_the_counts_along_the_line_through_the_two_small_sizes() -> None:
@@ -28,9 +29,9 @@ def test_the_cost_model_carries_the_counts_along_the_line_through_the_two_small_
     assert cells[1:3] == ["7", "1,000,000"]
 
 
-def test_the_readme_shows_the_committed_backup_and_restore_results() -> None:
+def test_the_page_shows_the_committed_backup_and_restore_results() -> None:
     backup, restore = backup_restore_report.load("backup"), backup_restore_report.load("restore")
-    assert backup_restore_report.report(backup, restore) in README.read_text()
+    assert backup_restore_report.report(backup, restore) in PAGE.read_text(encoding="utf-8")
 
 
 def test_a_target_is_met_up_to_its_bound_and_missed_beyond_it() -> None:
@@ -39,5 +40,5 @@ def test_a_target_is_met_up_to_its_bound_and_missed_beyond_it() -> None:
     assert backup_restore_report.verdict(0.049, "<= 0.05") == "≤ 0.05 — met"
 
 
-def test_the_readme_shows_the_committed_point_in_time_results() -> None:
-    assert pitr_report.report(pitr_report.load()) in README.read_text()
+def test_the_page_shows_the_committed_point_in_time_results() -> None:
+    assert pitr_report.report(pitr_report.load()) in PAGE.read_text(encoding="utf-8")

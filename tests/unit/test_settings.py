@@ -27,7 +27,7 @@ def test_every_app_setting_field_has_a_default_and_a_meaning() -> None:
     for name in fields:
         info = Settings.model_fields[name]
         assert not info.is_required(), f"{name}: an app setting the core reads has a default"
-        assert info.description, f"{name}: say what it means (it becomes the README's row)"
+        assert info.description, f"{name}: say what it means (it becomes the Configuration page's row)"
     assert len(set(fields.values())) == len(fields), "two fields read the same app setting"
     required = {name for name, info in Settings.model_fields.items() if info.is_required()}
     assert required == {"storage"}

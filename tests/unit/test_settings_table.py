@@ -1,5 +1,5 @@
-"""The README's "Configuration" table (tools/settings_table.py): generated from Settings and the settings read
-elsewhere, and naming nothing the code does not read."""
+"""The settings table of the Configuration page, docs/reference/configuration.md (tools/settings_table.py):
+generated from Settings and the settings read elsewhere, and naming nothing the code does not read."""
 
 from __future__ import annotations
 
@@ -26,10 +26,10 @@ def _code_outside_config() -> str:
     return "\n".join(path.read_text(encoding="utf-8") for path in paths if path != ROOT / "shared" / "config.py")
 
 
-def test_the_readme_table_is_the_one_generated_from_the_settings() -> None:
-    documented = table.readme_table((ROOT / "README.md").read_text(encoding="utf-8"))
-    assert documented is not None, "README.md's Configuration section lost the markers around its generated table"
-    assert documented == table.settings_table(), "README.md's settings table is out of date: run " + (
+def test_the_configuration_page_table_is_the_one_generated_from_the_settings() -> None:
+    documented = table.page_table(table.PAGE.read_text(encoding="utf-8"))
+    assert documented is not None, f"{table.PAGE} lost the markers around its generated table"
+    assert documented == table.settings_table(), f"{table.PAGE}'s settings table is out of date: run " + (
         "python -m tools.settings_table --write"
     )
 
@@ -53,12 +53,12 @@ def test_a_shown_default_for_a_setting_settings_lacks_is_refused(monkeypatch: py
 
 
 def test_write_replaces_only_the_table(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text(f"before\n{table.BEGIN}| stale |\n{table.END}\nafter\n", encoding="utf-8")
-    monkeypatch.setattr(table, "README", readme)
+    page = tmp_path / "configuration.md"
+    page.write_text(f"before\n{table.BEGIN}| stale |\n{table.END}\nafter\n", encoding="utf-8")
+    monkeypatch.setattr(table, "PAGE", page)
     assert table.main(["--write"]) == 0
-    assert readme.read_text(encoding="utf-8") == f"before\n{table.BEGIN}{table.settings_table()}{table.END}\nafter\n"
-    readme.write_text("no markers\n", encoding="utf-8")
+    assert page.read_text(encoding="utf-8") == f"before\n{table.BEGIN}{table.settings_table()}{table.END}\nafter\n"
+    page.write_text("no markers\n", encoding="utf-8")
     assert table.main(["--write"]) == 1
 
 
