@@ -3,7 +3,7 @@
 //   modules/monitoring.bicep   Log Analytics, Application Insights (Entra ID ingestion), alerts
 //   modules/storage.bicep      storage account: containers, tables, queues, versioning, soft delete,
 //                              lifecycle rules, optional WORM for snapshots
-//   modules/keyvault.bicep     Key Vault for database passwords (Key Vault references)
+//   modules/keyvault.bicep     Key Vault for database passwords (Key Vault references) and webhook signing secrets
 //   modules/registry.bicep     container registry for the appbackups image
 //   modules/events.bicep       Event Grid topic of the jobs' events (CloudEvents), optional failure subscription
 //   modules/roles.bicep        the identity's role assignments
@@ -281,6 +281,7 @@ module functionApp 'modules/functionapp.bicep' = if (deployFunctionApp) {
     authExcludedPaths: authExcludedPaths
     globalAdmins: globalAdmins
     eventGridTopicEndpoint: events.outputs.endpoint
+    keyVaultUri: keyVault.outputs.uri
     functionTimeout: functionTimeout
     appSettings: appSettings
   }

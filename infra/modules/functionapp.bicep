@@ -3,7 +3,8 @@
 // the user-assigned managed identity everywhere:
 //   - image pull from the registry (acrUseManagedIdentityCreds),
 //   - the Functions host's storage and the app's storage (identity-based connections),
-//   - Key Vault references in app settings (keyVaultReferenceIdentity),
+//   - Key Vault references in app settings (keyVaultReferenceIdentity), and the webhooks' signing
+//     secrets the app keeps in the same vault (APPBACKUPS_KEY_VAULT_URL),
 //   - Application Insights ingestion (Entra ID),
 //   - App Service Authentication with Microsoft Entra ID, without a client secret: the identity is a
 //     federated credential of the app registration (OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID).
@@ -82,6 +83,9 @@ param authExcludedPaths array
 @description('Endpoint of the Event Grid topic the events are published to (APPBACKUPS_EVENTGRID_TOPIC_ENDPOINT).')
 param eventGridTopicEndpoint string
 
+@description('URI of the Key Vault that keeps the webhook signing secrets (APPBACKUPS_KEY_VAULT_URL).')
+param keyVaultUri string
+
 @description('Object ids of the global admins (APPBACKUPS_GLOBAL_ADMINS).')
 param globalAdmins array
 
@@ -142,6 +146,7 @@ var appbackupsSettings = {
   APPBACKUPS_DEVELOPMENT_MODE: 'false'
   APPBACKUPS_GLOBAL_ADMINS: join(globalAdmins, ',')
   APPBACKUPS_EVENTGRID_TOPIC_ENDPOINT: eventGridTopicEndpoint
+  APPBACKUPS_KEY_VAULT_URL: keyVaultUri
 }
 
 var timeoutSettings = empty(functionTimeout) ? {} : {

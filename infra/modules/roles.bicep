@@ -2,7 +2,9 @@
 // guid(scope, principal, role) so that a redeployment finds the same assignment again:
 //   storage account:       Storage Blob / Table / Queue Data Contributor (data, catalog, work queues,
 //                          the Functions host's own state, user-delegation SAS for downloads/uploads)
-//   Key Vault:             Key Vault Secrets User (Key Vault references in app settings)
+//   Key Vault:             Key Vault Secrets Officer (Key Vault references in app settings, and the
+//                          webhooks' signing secrets the app writes, rotates and disables; it holds
+//                          Secrets User's reads, so that role is not assigned besides it)
 //   container registry:    AcrPull (the function app pulls its image with the identity)
 //   Application Insights:  Monitoring Metrics Publisher (Entra ID-authenticated telemetry)
 //   Event Grid topic:      EventGrid Data Sender (the jobs' events; the topic has no keys)
@@ -36,7 +38,6 @@ var roles = {
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' // Storage Blob Data Contributor
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // Storage Queue Data Contributor
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // Storage Table Data Contributor
-  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault Secrets User
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7' // Key Vault Secrets Officer
   acrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d' // AcrPull
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
@@ -79,11 +80,11 @@ resource storageRoleAssignments 'Microsoft.Authorization/roleAssignments@2022-04
   }
 }]
 
-resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(vault.id, principalId, roles.keyVaultSecretsUser)
+resource secretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, principalId, roles.keyVaultSecretsOfficer)
   scope: vault
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
     principalId: principalId
     principalType: 'ServicePrincipal'
   }

@@ -31,7 +31,7 @@ ROLE_IDS = {
     "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
     "Storage Queue Data Contributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
     "Storage Table Data Contributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
-    "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
+    "Key Vault Secrets Officer": "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
     "AcrPull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
     "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
     "EventGrid Data Sender": "d5a91429-5739-47e2-a06b-3470a27159e7",
@@ -153,7 +153,7 @@ def test_the_identity_gets_exactly_the_roles_it_needs() -> None:
         ROLE_IDS["Storage Blob Data Contributor"]: "storage",
         ROLE_IDS["Storage Queue Data Contributor"]: "storage",
         ROLE_IDS["Storage Table Data Contributor"]: "storage",
-        ROLE_IDS["Key Vault Secrets User"]: "vault",
+        ROLE_IDS["Key Vault Secrets Officer"]: "vault",  # it writes the webhook signing secrets
         ROLE_IDS["AcrPull"]: "registry",
         ROLE_IDS["Monitoring Metrics Publisher"]: "appInsights",
         ROLE_IDS["EventGrid Data Sender"]: "eventGridTopic",
