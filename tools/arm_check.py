@@ -11,6 +11,7 @@ import bisect
 import enum
 import importlib
 import inspect
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -84,6 +85,9 @@ MODELS: dict[tuple[str, str], Model] = {
     ("Microsoft.Insights/components", "2020-02-02"): Model(
         "azure.mgmt.applicationinsights.v2020_02_02.models", "ApplicationInsightsComponent"
     ),
+    ("Microsoft.Insights/workbooks", "2023-06-01"): Model(
+        "azure.mgmt.applicationinsights.v2023_06_01.models", "Workbook"
+    ),
     ("Microsoft.Insights/diagnosticSettings", "2021-05-01-preview"): Model(
         "azure.mgmt.monitor.v2021_05_01_preview.models", "DiagnosticSettingsResource"
     ),
@@ -138,6 +142,9 @@ _DECLARATION = re.compile(
     r"^resource (?P<symbol>\w+) '(?P<type>[^'@]+)@(?P<version>[^']+)'(?P<existing> existing)? = ", re.M
 )
 _PARAM = re.compile(r"^param (?P<name>\w+) (?P<type>\w+)", re.M)
+_LOADED = re.compile(r"loadTextContent\('(?P<path>[^']+)'\)")
+_WORKBOOK_PARAMETER = re.compile(r"\{(?P<name>[A-Za-z]\w*)(?::[\w-]+)?\}")
+_VISUALIZATIONS = {"table", "tiles", "timechart", "barchart", "piechart", "areachart", "linechart", "scatterchart"}
 _KEY = re.compile(r"\s*(?P<key>'(?:[^'\\]|\\.)*'|[A-Za-z_$][\w$]*)\s*:")
 # Functions whose result type is known whatever their arguments.
 _FUNCTION_TYPES = {
@@ -361,6 +368,25 @@ class FileChecker:
             self.result.resources += 1
             self.check_resource(match)
         self.check_role_ids()
+        self.check_loaded_files()
+
+    def check_loaded_files(self) -> None:
+        """Each file a template loads exists; a JSON one parses; a workbook's (``*.workbook.json``) is a workbook."""
+        for match in _LOADED.finditer(self.code):
+            target = (self.path.parent / match["path"]).resolve()
+            if not target.is_file():
+                self.problem(match.start(), f"loadTextContent: {match['path']} does not exist")
+                continue
+            if target.suffix != ".json":
+                continue
+            try:
+                document = json.loads(target.read_text(encoding="utf-8"))
+            except ValueError as error:
+                self.problem(match.start(), f"{match['path']} is not JSON: {error}")
+                continue
+            if target.name.endswith(".workbook.json"):
+                for message in workbook_problems(document):
+                    self.problem(match.start(), f"{match['path']}: {message}")
 
     def check_resource(self, match: re.Match[str]) -> None:
         resource_type, version = match["type"], match["version"]
@@ -537,6 +563,46 @@ class FileChecker:
             if "subscriptionResourceId('Microsoft.Authorization/roleDefinitions'" not in body:
                 self.problem(match.start(), f"{match['symbol']}: name the role with subscriptionResourceId("
                                             "'Microsoft.Authorization/roleDefinitions', <id>)")  # fmt: skip
+
+
+def workbook_problems(document: object) -> list[str]:
+    """What keeps a workbook's serializedData from opening as a working workbook: not Notebook/1.0, no items, an
+    item without a unique name, a query item without its KQL (Logs) or with an unknown visualization, a query
+    naming a parameter the workbook does not declare."""
+    if not isinstance(document, dict) or document.get("version") != "Notebook/1.0":
+        return ['not a workbook: its "version" must be "Notebook/1.0"']
+    items = document.get("items")
+    if not isinstance(items, list) or not items:
+        return ["the workbook has no items"]
+    problems: list[str] = []
+    declared = {
+        parameter.get("name")
+        for item in items
+        if isinstance(item, dict) and item.get("type") == 9
+        for parameter in item.get("content", {}).get("parameters", [])
+    }
+    names: set[str] = set()
+    for number, item in enumerate(items):
+        name = item.get("name") if isinstance(item, dict) else None
+        if not name or name in names:
+            problems.append(f"item {number} needs a name of its own")
+        names.add(str(name))
+        content = item.get("content", {}) if isinstance(item, dict) else {}
+        queries = [content] if item.get("type") == 3 else list(content.get("parameters", []))
+        for query in queries:
+            if item.get("type") == 3 or "query" in query:
+                text = query.get("query")
+                if not isinstance(text, str) or not text.strip():
+                    problems.append(f"{name}: a query item without its query")
+                    continue
+                if query.get("queryType") != 0:
+                    problems.append(f"{name}: queryType {query.get('queryType')!r} is not 0 (Logs)")
+                unknown = {found["name"] for found in _WORKBOOK_PARAMETER.finditer(text)} - declared
+                if unknown:
+                    problems.append(f"{name}: the query names parameters the workbook lacks: {sorted(unknown)}")
+        if item.get("type") == 3 and content.get("visualization") not in _VISUALIZATIONS:
+            problems.append(f"{name}: unknown visualization {content.get('visualization')!r}")
+    return problems
 
 
 _PRIMITIVES = {

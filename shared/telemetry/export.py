@@ -119,20 +119,25 @@ def configure_export(settings: Settings) -> Export:
         if _chosen is not None:
             return _chosen
         chosen = export_of(settings)
-        if chosen is Export.AZURE_MONITOR:
-            from shared.clients import export_to_azure_monitor
+        log = logging.getLogger("appbackups.telemetry")
+        try:
+            if chosen is Export.AZURE_MONITOR:
+                from shared.clients import export_to_azure_monitor
 
-            assert settings.appinsights_connection_string is not None
-            export_to_azure_monitor(settings.appinsights_connection_string, LOGGER)
-        elif chosen is Export.OTLP:
-            assert settings.otlp_endpoint is not None
-            _installed = _install(otlp_providers(settings.otlp_endpoint))
-        elif chosen is Export.CONSOLE:
-            _installed = _install(console_providers())
+                assert settings.appinsights_connection_string is not None
+                export_to_azure_monitor(settings.appinsights_connection_string, LOGGER)
+            elif chosen is Export.OTLP:
+                assert settings.otlp_endpoint is not None
+                _installed = _install(otlp_providers(settings.otlp_endpoint))
+            elif chosen is Export.CONSOLE:
+                _installed = _install(console_providers())
+        except Exception:  # the service runs without telemetry rather than not at all
+            log.exception("telemetry (%s) could not be set up; the service goes on without it", chosen.value)
+            chosen = Export.NONE
         if chosen is not Export.NONE:
             install_log_correlation()
         _chosen = chosen
-        logging.getLogger("appbackups.telemetry").info("telemetry: %s", chosen.value)
+        log.info("telemetry: %s", chosen.value)
         return chosen
 
 

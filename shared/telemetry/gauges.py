@@ -156,9 +156,7 @@ class StorageUsage:
     """The bytes each namespace keeps in each store (its backups' dumps and manifests; its file documents'
     content), listed and added up: the prune timer measures it after each prune."""
 
-    def __init__(
-        self, environments: EnvironmentCatalog, stores: Mapping[str, BlobStore], telemetry: Telemetry
-    ) -> None:
+    def __init__(self, environments: EnvironmentCatalog, stores: Mapping[str, BlobStore], telemetry: Telemetry) -> None:
         self._environments = environments
         self._stores = dict(stores)
         self._telemetry = telemetry

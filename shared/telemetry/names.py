@@ -30,6 +30,17 @@ OPERATIONS_STALLED = "appbackups.operations.stalled"
 QUEUE_DEPTH = "appbackups.queue.depth"
 QUEUE_OLDEST_MESSAGE_AGE = "appbackups.queue.oldest_message_age"
 STORAGE_USED = "appbackups.storage.used"
+INSTRUMENTS = (
+    BACKUP_DURATION,
+    BACKUP_SIZE,
+    RESTORE_DURATION,
+    RECOVERY_POINT_AGE,
+    OPERATIONS_FAILED,
+    OPERATIONS_STALLED,
+    QUEUE_DEPTH,
+    QUEUE_OLDEST_MESSAGE_AGE,
+    STORAGE_USED,
+)
 
 # The operation kinds whose end gives a metric (shared/*/steps.py name them so).
 BACKUP = "backup"

@@ -105,3 +105,112 @@ def test_each_query_is_an_alert_split_by_environment(query_file: str) -> None:
     [dimension] = array_items(object_entries(criterion)["dimensions"])
     assert object_entries(dimension)["name"] == "'environment'"
     assert re.search(r"\bby environment\b", _query(query_file)), "the query must return an environment column"
+
+
+# -- the alerts and the workbook on the app's OpenTelemetry metrics (shared/telemetry) ------------------------------
+
+TELEMETRY_ALERTS = {  # query -> its alert's dimension
+    "recovery-point-age.kql": "environment",
+    "drill-failed.kql": "environment",
+    "poison-queue.kql": "queue",
+    "stalled-operations.kql": "environment",
+}
+WORKBOOK = ROOT / "infra" / "workbooks" / "appbackups.workbook.json"
+POISON_LINE = "poison message %s on %s: operation %s is abandoned"
+
+
+def _instruments_and_attributes(kql: str) -> tuple[set[str], set[str]]:
+    instruments = set(re.findall(r'name (?:==|endswith) "(appbackups\.[\w.]+)"', kql))
+    instruments |= {
+        name for group in re.findall(r"name in \(([^)]*)\)", kql) for name in re.findall(r'"([^"]+)"', group)
+    }
+    return instruments, set(re.findall(r'customDimensions\["([^"]+)"\]', kql))
+
+
+def _telemetry_names() -> tuple[set[str], set[str]]:
+    from shared.telemetry import names
+
+    values = {value for key, value in vars(names).items() if key.isupper() and isinstance(value, str)}
+    return set(names.INSTRUMENTS), values - set(names.INSTRUMENTS)
+
+
+@pytest.mark.parametrize(("query_file", "dimension"), TELEMETRY_ALERTS.items())
+def test_each_telemetry_alert_is_one_rule_split_by_its_dimension(query_file: str, dimension: str) -> None:
+    monitoring = BicepFile(ROOT / "infra" / "modules" / "monitoring.bicep")
+    rules = [
+        resource.body
+        for resource in monitoring.resources_of_type("Microsoft.Insights/scheduledQueryRules")
+        if query_file in resource.body
+    ]
+    assert len(rules) == 1, f"{query_file} should be the query of exactly one alert rule"
+    [criterion] = array_items(path_value(rules[0], "properties", "criteria", "allOf"))
+    assert object_entries(criterion)["query"] == f"loadTextContent('../alerts/{query_file}')"
+    [split] = array_items(object_entries(criterion)["dimensions"])
+    assert object_entries(split)["name"] == f"'{dimension}'"
+    assert re.search(rf"\bby {dimension}\b", _query(query_file)), f"the query must return a {dimension} column"
+
+
+@pytest.mark.parametrize("query_file", [*TELEMETRY_ALERTS, "workbook"])
+def test_the_telemetry_queries_name_only_instruments_and_attributes_the_app_reports(query_file: str) -> None:
+    if query_file == "workbook":
+        import json
+
+        document = json.loads(WORKBOOK.read_text(encoding="utf-8"))
+        kql = "\n".join(
+            query["query"]
+            for item in document["items"]
+            for query in ([item["content"]] if item["type"] == 3 else item["content"].get("parameters", []))
+            if "query" in query
+        )
+    else:
+        kql = _query(query_file)
+    instruments, attributes = _instruments_and_attributes(kql)
+    known_instruments, known = _telemetry_names()
+    assert instruments, f"{query_file} reads no instrument"
+    assert instruments <= known_instruments, f"{query_file} reads instruments the app does not report"
+    assert attributes <= known, f"{query_file} reads attributes the app does not set: {attributes - known}"
+
+
+def test_the_workbook_reads_every_instrument_the_issue_asks_for() -> None:
+    from shared.telemetry import names
+
+    instruments, _ = _instruments_and_attributes(WORKBOOK.read_text(encoding="utf-8").replace('\\"', '"'))
+    assert {
+        names.RECOVERY_POINT_AGE,
+        names.BACKUP_DURATION,
+        names.BACKUP_SIZE,
+        names.OPERATIONS_FAILED,
+        names.RESTORE_DURATION,
+        names.STORAGE_USED,
+    } <= instruments
+
+
+def test_the_recovery_point_alert_fires_past_26_hours_the_freshness_default() -> None:
+    from shared.config import Settings
+
+    [threshold] = re.findall(r"\| where value > (\d+)", _query("recovery-point-age.kql"))
+    assert int(threshold) == 26 * 3600
+    assert Settings.model_fields["freshness_hours"].default == 26
+
+
+def test_the_drill_alert_reads_the_kind_drills_run_as() -> None:
+    from shared.drills.steps import KIND
+    from shared.telemetry import names
+
+    assert names.DRILL == KIND
+    assert f'== "{KIND}"' in _query("drill-failed.kql")
+
+
+def test_the_poison_queue_alert_matches_the_line_the_poison_trigger_writes(formats: set[str]) -> None:
+    from shared.config import Queues
+
+    assert POISON_LINE in formats, "no code writes the line the poison-queue alert looks for"
+    query = _query("poison-queue.kql")
+    line = POISON_LINE % ("7d3c", Queues.poison(Queues.OPERATIONS), "0193a4b2-operation")
+    assert _filter(query).search(line)
+    [pattern] = re.findall(r'extract\(@"([^"]+)", 1, message\)', query)
+    match = re.search(pattern, line)
+    assert match
+    assert match[1] == "operation-work-poison"
+    assert 'endswith "-poison"' in query
+    assert Queues.poison("x").endswith("-poison")

@@ -132,3 +132,32 @@ def test_hadolint_reports_a_planted_finding(tmp_path):
     findings = hadolint(dockerfile, INFRA_VENV / "bin" / "hadolint")
     assert any("DL3008" in finding for finding in findings), findings  # unpinned apt packages
     assert hadolint(ROOT / "Dockerfile", INFRA_VENV / "bin" / "hadolint") == []
+
+
+def test_the_workbook_and_the_alert_queries_the_templates_load_are_checked(tmp_path):
+    copy = tmp_path / "infra"
+    shutil.copytree(INFRA, copy)
+    monitoring = copy / "modules/monitoring.bicep"
+    workbook = copy / "workbooks/appbackups.workbook.json"
+    plant(workbook, '"visualization": "barchart"', '"visualization": "barchart3d"')
+    plant(workbook, '| where name == \\"appbackups.operations.stalled\\"', "| where timestamp {Since}")
+    (copy / "alerts/drill-failed.kql").unlink()
+
+    result = arm_check(copy)
+    assert result.returncode == 1
+    problems = result.stderr.splitlines()
+    workbook_line = line_of(monitoring, "loadTextContent('../workbooks/")
+    drills_line = line_of(monitoring, "loadTextContent('../alerts/drill-failed.kql')")
+    loads_workbook, loads_drills = f"{monitoring}:{workbook_line}: ", f"{monitoring}:{drills_line}: "
+    expected = [
+        (loads_workbook, "failures: unknown visualization 'barchart3d'"),
+        (loads_workbook, "stalled: the query names parameters the workbook lacks: ['Since']"),
+        (loads_drills, "loadTextContent: ../alerts/drill-failed.kql does not exist"),
+    ]
+    for prefix, message in expected:
+        assert any(problem.startswith(prefix) and message in problem for problem in problems), (prefix, problems)
+    assert len(problems) == len(expected), problems
+
+    workbook.write_text('{"version": "Notebook/1.0", "items": [', encoding="utf-8")
+    problems = arm_check(copy).stderr.splitlines()
+    assert any(problem.startswith(loads_workbook) and "is not JSON" in problem for problem in problems), problems
