@@ -16,7 +16,7 @@ from shared.access.service import AccessService
 from shared.adapters.blobs import AzureBlobStore, BlobFactory, BlobStore
 from shared.adapters.dns import system_resolver
 from shared.adapters.eventgrid import AzureEventGridSink, EventSink
-from shared.adapters.pointintime import PointInTimeSource, RecoveryWindow, TemporaryInstance
+from shared.adapters.pointintime import ArchivePruned, PointInTimeSource, RecoveryWindow, TemporaryInstance
 from shared.adapters.pointintime.barman import BarmanCloudArchive
 from shared.adapters.postgres import Databases, PostgresDatabases
 from shared.adapters.queues import AzureWorkQueue, WorkQueue
@@ -161,6 +161,9 @@ class ArchiveFromSettings:
     def release(self, instance: TemporaryInstance) -> None:
         self.archive.release(instance)
 
+    def prune(self, server: str, keep_from: datetime) -> ArchivePruned:
+        return self.archive.prune(server, keep_from)
+
 
 class PointInTimeByServer:
     """Each server's past from where it is kept: a flexible server's from Azure's own point-in-time restore
@@ -192,6 +195,9 @@ class PointInTimeByServer:
 
     def release(self, instance: TemporaryInstance) -> None:
         (self.flexible if instance.server_resource_id is not None else self.archive).release(instance)
+
+    def prune(self, server: str, keep_from: datetime) -> ArchivePruned:
+        return self._source(server).prune(server, keep_from)
 
 
 def point_in_time_from_settings(
@@ -356,6 +362,7 @@ def build_services(
         timedelta(hours=settings.prune_grace_hours),
         on_forgotten=events.backup_expired,
         captures=capture_catalog,
+        point_in_time=point_in_time,
     )
     backup_steps = BackupSteps(
         backup_catalog,

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
@@ -91,6 +92,20 @@ def start_demo_cluster(
     return cluster, True
 
 
+def take_base_backups(cluster: ArchivingCluster, host: subprocess.Popen[bytes], every_seconds: float) -> None:
+    """A base backup of the demo PostgreSQL every ``every_seconds`` until the host exits (the prune timer then
+    removes those the recovery window no longer needs)."""
+    while host.poll() is None:
+        try:
+            host.wait(timeout=every_seconds)
+        except subprocess.TimeoutExpired:
+            try:
+                cluster.base_backup()
+                print(f"Base backup of the demo PostgreSQL taken ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC).", flush=True)
+            except Exception as error:  # the host goes on serving; the next one may succeed
+                print(f"warning: the demo PostgreSQL's base backup failed: {error}", flush=True)
+
+
 def app_environment(local_settings: dict[str, str]) -> dict[str, str]:
     """The settings the app sees: local.settings.json's, under what the process environment sets (as the
     Functions host merges them)."""
@@ -134,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--app-dir", type=Path, default=REPO_ROOT, help="folder of function_app.py and local.settings.json"
+    )
+    parser.add_argument(
+        "--base-backup-hours",
+        type=float,
+        default=6.0,
+        help="hours between the demo PostgreSQL's base backups while it runs (a restore replays the WAL since one)",
     )
     arguments = parser.parse_args(argv)
 
@@ -202,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             "Press Ctrl-C to stop.\n",
             flush=True,
         )
+        if cluster is not None:
+            take_base_backups(cluster, host, arguments.base_backup_hours * 3600)
         host.wait()
         return host.returncode or 0
     except KeyboardInterrupt:

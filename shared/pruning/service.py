@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 
 from shared.adapters.blobs import BlobStore
 from shared.adapters.errors import BlobNotFound, StorageFault
+from shared.adapters.pointintime import ArchivePruned, PointInTimeSource
 from shared.backups.layout import backup_folder, read_file_list
 from shared.catalog.activity import ActivityLog
 from shared.catalog.backups import BackupCatalog
@@ -27,6 +28,7 @@ from shared.domain.backups import Backup, BackupStatus
 from shared.domain.environments import DEFAULT_WINDOW_DAYS, Environment
 from shared.dumps.store import read_chunk_index
 from shared.errors import StaleRecord
+from shared.faults import Fault
 from shared.merges import distinct, found_in, missing_from
 
 logger = logging.getLogger("appbackups.pruning")
@@ -44,6 +46,8 @@ class PruneReport:
     postponed: dict[str, str] = field(default_factory=dict)
     orphans: int = 0
     captures_forgotten: int = 0  # captures of file documents gone for longer than the window
+    archives: dict[str, ArchivePruned] = field(default_factory=dict)  # per server, what left its WAL archive
+    archives_failed: dict[str, str] = field(default_factory=dict)  # per server, why its archive was not pruned
 
 
 class PruneService:
@@ -60,7 +64,9 @@ class PruneService:
         grace: timedelta,
         on_forgotten: Callable[[Backup], None] | None = None,  # each forgotten backup, e.g. its event
         captures: CaptureCatalog | None = None,  # file documents captured for point-in-time recovery
+        point_in_time: PointInTimeSource | None = None,  # the servers' WAL archives, pruned to their windows
     ) -> None:
+        self._point_in_time = point_in_time
         self._on_forgotten = on_forgotten
         self._captures = captures
         self._environments = environments
@@ -87,6 +93,8 @@ class PruneService:
             report.captures_forgotten += self._forget_old_captures(environment, now)
         for namespace, environment_ids in sorted(namespaces.items()):
             self._sweep(namespace, environment_ids, now, report)
+        if namespaces_only is None:
+            self._prune_archives(now, report)
         report.orphans = sum(self._remove_orphans(f"{namespace}/", now) for namespace in sorted(namespaces))
         logger.info(
             "pruned: %d expired backups forgotten, %s content objects deleted, %s marked, %d orphan blobs removed",
@@ -173,6 +181,39 @@ class PruneService:
         if forgotten:
             logger.info("forgot %d captures of file documents of %s gone before the window", forgotten, environment.id)
         return forgotten
+
+    def _prune_archives(self, now: datetime, report: PruneReport) -> None:
+        """Each server's archive keeps the longest window of the environments on it, and every instant a
+        backup of the past still being made reads."""
+        if self._point_in_time is None:
+            return
+        keep_from: dict[str, datetime] = {}
+        for environment in self._environments.all():
+            if environment.point_in_time is None:
+                continue
+            server = environment.point_in_time.server
+            start = now - environment.point_in_time.window
+            for backup in self._backup_catalog.of_environment(environment.id):
+                if backup.status is BackupStatus.PROCESSING and backup.point_in_time is not None:
+                    start = min(start, backup.point_in_time)
+            keep_from[server] = min(keep_from.get(server, start), start)
+        for server, start in sorted(keep_from.items()):
+            try:
+                pruned = self._point_in_time.prune(server, start)
+            except Fault as error:
+                report.archives_failed[server] = str(error)
+                logger.warning("could not prune the WAL archive of %s: %s", server, error)
+                continue
+            report.archives[server] = pruned
+            if pruned.base_backups:
+                logger.info(
+                    "pruned the WAL archive of %s to %s: %d base backups (%s) and %d WAL files removed",
+                    server,
+                    start.isoformat(),
+                    len(pruned.base_backups),
+                    ", ".join(pruned.base_backups),
+                    pruned.wal_segments,
+                )
 
     # -- sweep -------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from shared.adapters.pointintime import (
+    ArchivePruned,
     Gap,
     InstantRefused,
     PointInTimeError,
@@ -65,6 +66,10 @@ class World:
     # A host that died while its temporary instance was recovering, the instance's postmaster killed -9 too.
     crash: Callable[[datetime], TemporaryInstance]
     leftovers: Callable[[TemporaryInstance], list[str]]
+    # Another base backup now; the instant it ended.
+    base_backup: Callable[[], datetime]
+    # How many WAL files the archive holds (None: the twin keeps no WAL).
+    wal_files: Callable[[], int | None]
 
 
 def instant_after(world: World, count: int) -> datetime:
@@ -123,7 +128,12 @@ def memory_world() -> World:
     def leftovers(instance: TemporaryInstance) -> list[str]:
         return [f"{instance} still running"] if instance in source.running() else []
 
-    return World(source, server, ticks, read_ticks, segment_missing, crash, leftovers)
+    def base_backup() -> datetime:
+        at = ticks[-1].after + timedelta(seconds=1)
+        source.base_backup(server, at)
+        return at
+
+    return World(source, server, ticks, read_ticks, segment_missing, crash, leftovers, base_backup, lambda: None)
 
 
 @contextlib.contextmanager
@@ -216,7 +226,16 @@ def _write_ticks(cluster: ArchivedCluster, connection_string: str, blobs: Contai
         found = [f"process {pid}" for pid in processes_in(directory)]
         return found + ([f"directory {directory}"] if directory.exists() else [])
 
-    return World(cluster.archive, cluster.server, ticks, read_ticks, segment_missing, crash, leftovers)
+    def base_backup() -> datetime:
+        cluster.base_backup()
+        return cluster.archive.archive(cluster.server).backups[-1].end_time
+
+    def wal_files() -> int:
+        return sum(1 for blob in blobs.list_blobs(name_starts_with=f"barman/{cluster.server}/wals/"))
+
+    return World(
+        cluster.archive, cluster.server, ticks, read_ticks, segment_missing, crash, leftovers, base_backup, wal_files
+    )
 
 
 def test_the_window_holds_what_was_written(world: World) -> None:
@@ -327,3 +346,28 @@ def test_release_after_a_crash_leaves_no_process_and_no_directory(world: World) 
     assert world.leftovers(instance) == []
     world.source.release(instance)  # again: harmless
     assert world.leftovers(instance) == []
+
+
+def test_a_prune_removes_what_no_instant_from_then_on_needs_and_keeps_the_rest_restorable(world: World) -> None:
+    """Last in the module: it removes the first base backup of the world."""
+    first = world.source.window(world.server).earliest
+    assert first is not None
+    assert world.source.prune(world.server, datetime.now(UTC)).base_backups == ()  # one base backup: it stays
+    ended = world.base_backup()
+    wal_before = world.wal_files()
+    assert world.source.prune(world.server, ended - timedelta(microseconds=1)).base_backups == ()  # not yet ended
+
+    pruned = world.source.prune(world.server, ended)
+    assert len(pruned.base_backups) == 1
+    wal_after = world.wal_files()
+    if wal_before is not None and wal_after is not None:  # (archiving goes on meanwhile: it may add a file)
+        assert pruned.wal_segments > 0  # the WAL of the ticks, which only the first base backup needed
+        assert wal_after <= wal_before - pruned.wal_segments + 1
+    window = world.source.window(world.server)
+    assert window.earliest == ended
+    assert window.latest is not None
+    assert window.gaps == ()
+    assert window.refusal(instant_after(world, MIDDLE)) is not None  # before the kept base backup: gone
+    with world.source.as_of(world.server, window.latest, DATABASE) as connection:
+        assert world.read_ticks(connection) == list(range(1, TICKS + 1))
+    assert world.source.prune(world.server, ended) == ArchivePruned()  # again: nothing more to remove

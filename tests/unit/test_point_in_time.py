@@ -6,6 +6,7 @@ instance left running after a cancel, a failure, or a worker that died."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -15,7 +16,7 @@ from shared.adapters.pointintime import Gap, PointInTimeError
 from shared.bootstrap import install_services
 from shared.domain.access import Principal
 from shared.domain.backups import BackupStatus, Tier
-from shared.domain.environments import EnvironmentState
+from shared.domain.environments import EnvironmentState, PointInTime
 from shared.domain.events import EventType
 from shared.domain.operations import OperationStatus
 from shared.errors import Conflict, Unprocessable
@@ -513,3 +514,34 @@ def test_a_backup_of_the_past_is_not_the_environments_newest_recovery_point(worl
     world.services.drills.run_scheduled()
     drilled = world.services.backup_catalog.get(source.environment_id, nightly.id)
     assert drilled.verification is not None  # the weekly drill proves the nightly, not the backup of the past
+
+
+def test_pruning_keeps_each_archive_for_its_longest_window_and_for_a_backup_of_the_past_being_made(world):
+    short = world.app(point_in_time=True)
+    server = short.server
+    world.services.environment_catalog.update(
+        short.environment_id, lambda environment: replace(environment, point_in_time=PointInTime(server, 2))
+    )
+    long = world.app(point_in_time=True)  # the default window, 7 days
+    world.services.environment_catalog.update(
+        long.environment_id, lambda environment: replace(environment, point_in_time=PointInTime(server, 7))
+    )
+    now = world.clock.now
+    for days in (10, 8, 7, 6.5):
+        world.point_in_time.base_backup(server, now - timedelta(days=days))
+    world.point_in_time.capture(server, long.connection, now - timedelta(days=10))  # its database since then
+    world.point_in_time.archived_until(server, now)
+    being_made = world.services.backups.request(long.environment_id, ADA, point_in_time=now - timedelta(days=6.9))
+    world.clock.advance(timedelta(days=1).total_seconds())  # the window moved past its instant meanwhile
+
+    report = world.services.pruning.prune()
+    removed = tuple((now - timedelta(days=days)).isoformat() for days in (10, 8))
+    assert report.archives[server].base_backups == removed  # the base backup before 6.9 days ago is kept
+    assert world.point_in_time.window(server).earliest == now - timedelta(days=7)
+    world.settle(str(being_made.operation_id))
+    made = world.services.backup_catalog.get(long.environment_id, being_made.id)
+    assert made.status is BackupStatus.FINISHED
+
+    report = world.services.pruning.prune()
+    assert report.archives[server].base_backups == ((now - timedelta(days=7)).isoformat(),)  # now it can go
+    assert world.services.pruning.prune().archives[server].base_backups == ()

@@ -91,6 +91,14 @@ class TemporaryInstance:
         )
 
 
+@dataclass(frozen=True)
+class ArchivePruned:
+    """What a prune removed from a server's archive: base backups (by id) and WAL segments."""
+
+    base_backups: tuple[str, ...] = ()
+    wal_segments: int = 0
+
+
 class PointInTimeSource(Protocol):
     def window(self, server: str) -> RecoveryWindow:
         """What the archive of ``server`` can restore, now."""
@@ -116,4 +124,9 @@ class PointInTimeSource(Protocol):
     def release(self, instance: TemporaryInstance) -> None:
         """Stop a temporary instance and remove its directory (delete a temporary server), whatever state a
         crash left them in. Harmless when they are gone already, or were never made."""
+        ...
+
+    def prune(self, server: str, keep_from: datetime) -> ArchivePruned:
+        """Remove what no instant from ``keep_from`` on needs: the base backups before the newest one that
+        ended by then, and the WAL before that one began. Nothing while no base backup ended by then."""
         ...

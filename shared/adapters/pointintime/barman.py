@@ -20,10 +20,11 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
 from shared.adapters.pointintime import (
+    ArchivePruned,
     InstantRefused,
     PointInTimeError,
     PointInTimeStopped,
@@ -49,6 +50,7 @@ from shared.adapters.pointintime.listing import (
     read_archive,
     segment_bytes,
     segment_number,
+    wal_file_name,
 )
 from shared.adapters.pointintime.staging import Stager, restore_script
 from shared.domain.environments import DatabaseConnection
@@ -238,6 +240,46 @@ class BarmanCloudArchive:
         if len(pid_file) >= 7:  # a postmaster killed -9 leaves its small SysV segment behind
             remove_shared_memory(pid_file[6])
         shutil.rmtree(directory, ignore_errors=True)
+
+    def prune(self, server: str, keep_from: datetime) -> ArchivePruned:
+        """Remove the base backups before the newest one that ended by ``keep_from`` and the WAL before that
+        one began, by barman-cloud-backup-delete's rule (docs/decisions/0009: its batch delete is one Azurite
+        cannot serve). The WAL goes first and each backup.info last, so that a prune cut short leaves a listed
+        backup the next prune finishes, never data of a backup nobody lists."""
+        archive = self.archive(server)
+        ended = [backup for backup in archive.backups if backup.end_time <= keep_from]
+        if len(ended) < 2:
+            return ArchivePruned()
+        kept = ended[-1]
+        removed = ended[:-1]
+        others = {backup.begin_wal[:8] for backup in archive.backups if backup not in removed} - {kept.begin_wal[:8]}
+        folder = f"{self._prefix}/{server}"
+        try:
+            wal = [
+                blob.name
+                for blob in self._container.list_blobs(name_starts_with=f"{folder}/wals/")
+                if (name := wal_file_name(blob.name)) is not None
+                and name[:24] < kept.begin_wal
+                and name[:8] not in others
+            ]
+            for name in wal:
+                self._delete_blob(name)
+            for backup in removed:
+                info = f"{folder}/base/{backup.id}/backup.info"
+                data = [
+                    blob.name
+                    for blob in self._container.list_blobs(name_starts_with=f"{folder}/base/{backup.id}/")
+                    if blob.name != info
+                ]
+                for name in [*data, info]:
+                    self._delete_blob(name)
+        except AzureError as error:
+            raise PointInTimeError(f"The archive of {server} could not be pruned: {error}", transient=True) from error
+        return ArchivePruned(tuple(backup.id for backup in removed), len(wal))
+
+    def _delete_blob(self, name: str) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self._container.delete_blob(name)
 
     # -- the temporary instance ----------------------------------------------------------------
     def _as_owner(self, command: list[str]) -> list[str]:

@@ -28,6 +28,7 @@ from azure.mgmt.postgresqlflexibleservers.models import (
 )
 
 from shared.adapters.pointintime import (
+    ArchivePruned,
     InstantRefused,
     PointInTimeError,
     PointInTimeStopped,
@@ -237,6 +238,10 @@ class FlexibleServerPointInTime:
             yield replace(login, host=host, database=database)
         finally:
             self.release(instance)
+
+    def prune(self, server: str, keep_from: datetime) -> ArchivePruned:
+        """Nothing: Azure keeps and removes a flexible server's backups by its own backup retention."""
+        return ArchivePruned()
 
     def release(self, instance: TemporaryInstance) -> None:
         if instance.server_resource_id is None:

@@ -21,6 +21,7 @@ from azure.storage.blob import ContainerClient
 from shared.adapters.pointintime import Gap, PointInTimeError, RecoveryWindow
 
 _SEGMENT = re.compile(r"/wals/[0-9A-F]{16}/(?P<name>[0-9A-F]{24})(?P<suffix>\.[a-z0-9]+)?$")
+_WAL_FILE = re.compile(r"/wals/[0-9A-F]{16}/(?P<name>[0-9A-F]{24}(?:\.[0-9A-F]{8}\.backup)?)(?:\.[a-z0-9]+)?$")
 _HISTORY = re.compile(r"/wals/(?:[0-9A-F]{16}/)?(?P<timeline>[0-9A-F]{8})\.history(?:\.[a-z0-9]+)?$")
 _BACKUP_INFO = re.compile(r"/base/(?P<id>[^/]+)/backup\.info$")
 _COMMIT = re.compile(r"\b(?:COMMIT|ABORT)(?:_PREPARED)? (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC\b")
@@ -124,6 +125,13 @@ class Archive:
     def backup_before(self, instant: datetime) -> BaseBackup | None:
         finished = [backup for backup in self.backups if backup.end_time <= instant]
         return finished[-1] if finished else None
+
+
+def wal_file_name(blob: str) -> str | None:
+    """The WAL file a blob of the archive holds: a segment or a backup label (``<segment>.<offset>.backup``),
+    without barman's compression suffix; None for a history file or anything else."""
+    match = _WAL_FILE.search(blob)
+    return match["name"] if match is not None else None
 
 
 def _segments_per_log(size: int) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.adapters.pointintime import (
+    ArchivePruned,
     Gap,
     InstantRefused,
     PointInTimeError,
@@ -148,6 +149,15 @@ class MemoryPointInTime:
             yield connection
         finally:
             self.release(instance)
+
+    def prune(self, server: str, keep_from: datetime) -> ArchivePruned:
+        with self._lock:
+            backups = sorted(self._base_backups.get(server, ()))
+            ended = [at for at in backups if at <= keep_from]
+            if len(ended) < 2:
+                return ArchivePruned()
+            self._base_backups[server] = [at for at in backups if at >= ended[-1]]
+            return ArchivePruned(tuple(at.isoformat() for at in ended[:-1]))
 
     def release(self, instance: TemporaryInstance) -> None:
         with self._lock:
