@@ -42,8 +42,11 @@ class Recovery:
 
 
 class FaultHarness:
-    def __init__(self, services: Services, connection_string: str, log_dir: Path) -> None:
+    def __init__(
+        self, services: Services, connection_string: str, log_dir: Path, settings: dict[str, str] | None = None
+    ) -> None:
         self.services = services
+        self._settings = settings or {}
         self._connection_string = connection_string
         self._log_dir = log_dir
         self._hosts: list[AppHost] = []
@@ -56,6 +59,7 @@ class FaultHarness:
             "APPBACKUPS_OPERATION_RETRY_SECONDS": "1",
             "APPBACKUPS_CRASH_POINTS": ",".join(crash_points),
             "APPBACKUPS_COPY_CONCURRENCY": "4",
+            **self._settings,
         }
         host = start_app_host(
             self._connection_string, self._log_dir / f"host-{self._count}.log", extra_settings=settings

@@ -54,6 +54,7 @@ from shared.adapters.pointintime.listing import (
 )
 from shared.adapters.pointintime.staging import Stager, restore_script
 from shared.domain.environments import DatabaseConnection
+from shared.faults import crash_point
 
 SERVER_ROOT = Path("/usr/lib/postgresql")  # Debian's server binaries, one folder per major
 _PROVIDER = ("--cloud-provider", "azure-blob-storage")
@@ -211,6 +212,7 @@ class BarmanCloudArchive:
             self._wait_for_promotion(server, instant, instance, stop, stager)
             stack.close()
             self._check_database(instance, server, database, instant)
+            crash_point("pointintime.instance.running")
             yield DatabaseConnection(
                 host=instance.directory, port=instance.port, database=database, user=self._user, ssl_mode="disable"
             )

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from shared.faults import crash_point
+
 # restore_command's $1 is %f (the file PostgreSQL wants), $2 is %p (where it wants it). A file being
 # fetched is waited for (at most 2 minutes); one known not to exist is refused without asking the archive.
 _SCRIPT = """#!/bin/sh
@@ -89,6 +91,7 @@ class Stager:
 
     def _download(self, name: str) -> None:
         part = self._stage / f"{name}.part"
+        crash_point("pointintime.wal.fetching")
         try:
             content = self._fetch(name)
             with open(part, "wb") as file:
