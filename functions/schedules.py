@@ -33,11 +33,18 @@ def occurrence_of(timer: func.TimerRequest) -> datetime:
     return datetime.now(UTC)
 
 
+def run_by_hand(timer: func.TimerRequest) -> bool:
+    """A timer invocation without a schedule status was asked for by hand (``devhost fire``, the admin
+    endpoint), not by the schedule: its backups start at once instead of spread over the night."""
+    status = getattr(timer, "schedule_status", None) or {}
+    return not (status.get("Next") or status.get("next"))
+
+
 def _fan_out(tier: Tier, timer: func.TimerRequest) -> None:
     occurrence = occurrence_of(timer)
     if timer.past_due:
         logger.warning("the %s timer is late (past due) for %s; catching up", tier.value, occurrence.isoformat())
-    services().scheduler.fan_out(tier, occurrence)
+    services().scheduler.fan_out(tier, occurrence, spread=not run_by_hand(timer))
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%APPBACKUPS_NIGHTLY_SCHEDULE%", run_on_startup=False)

@@ -32,6 +32,7 @@ from shared.adapters.webhooks import PinnedTransport, WebhookTransport
 from shared.backups.past import PastFiles
 from shared.backups.pointintime import PastReader
 from shared.backups.service import BackupService
+from shared.backups.slots import ServerSlots
 from shared.backups.steps import BackupSettings, BackupSteps
 from shared.captures.service import FileCaptures, longest_interval
 from shared.catalog.activity import ActivityCatalog, ActivityLog
@@ -375,6 +376,9 @@ def build_services(
         last_sweep=pruning.last_sweep,
         point_in_time=point_in_time,
         past_files=past_files or captures.files_as_of,
+        slots=ServerSlots(
+            tables(Tables.SCHEDULES), operation_catalog.find, settings.backups_per_database_server, clock
+        ),
     )
     register(backup_steps.definition())
     restore_steps = RestoreSteps(
@@ -536,6 +540,7 @@ def build_services(
             queues(Queues.SCHEDULED),
             clock,
             settings.nightly_schedule,
+            spread=timedelta(minutes=settings.nightly_spread_minutes),
         ),
         pruning=pruning,
         captures=captures,

@@ -392,6 +392,20 @@ class Settings(BaseSettings):
         description="after a webhook's secret is replaced, how long the old one still signs its deliveries beside "
         "the new one, in hours",
     )
+    nightly_spread_minutes: Count = Field(
+        60,
+        ge=0,
+        validation_alias="APPBACKUPS_NIGHTLY_SPREAD_MINUTES",
+        description="the scheduled backups of a night start spread over this many minutes after the timer, each "
+        "environment at its own offset (the same every night); 0 starts them all at once",
+    )
+    backups_per_database_server: Count = Field(
+        4,
+        ge=0,
+        validation_alias="APPBACKUPS_BACKUPS_PER_DATABASE_SERVER",
+        description="at most this many backups read one database server (host and port) at once; the others "
+        "wait for a slot; 0 means no limit",
+    )
     nightly_schedule: str = Field(
         DEFAULT_SCHEDULES[NIGHTLY_SCHEDULE],
         validation_alias=NIGHTLY_SCHEDULE,

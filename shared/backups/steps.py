@@ -14,6 +14,7 @@ Undo: the backup's partial data goes, and the backup becomes Failed (or Cancelle
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -38,6 +39,7 @@ from shared.backups.layout import (
     read_file_list,
 )
 from shared.backups.past import PastFileCollector, PastFiles
+from shared.backups.slots import ServerSlots, server_of
 from shared.catalog.activity import ActivityLog, new_entry_id
 from shared.catalog.backups import BackupCatalog
 from shared.catalog.environments import EnvironmentCatalog
@@ -51,7 +53,7 @@ from shared.dumps.store import ChunkRef, previous_chunks, read_chunk_index
 from shared.dumps.writer import FORMAT, DumpWriter, after_first, dump_writer
 from shared.faults import Fault, crash_point
 from shared.merges import SortedStream
-from shared.operations.engine import OperationDefinition, StepContext, StepDefinition
+from shared.operations.engine import OperationDefinition, StepContext, StepDefinition, WaitLater
 from shared.streams import bounded_map
 
 logger = logging.getLogger("appbackups.backup")
@@ -75,6 +77,7 @@ class BackupSettings:
     copy_concurrency: int
     block_size: int
     chunked_dumps: bool = True  # new backups store their dump as chunks (shared/dumps)
+    slot_wait_seconds: float = 3  # a backup whose database server has no free slot looks again after this (and a bit)
 
 
 @dataclass
@@ -104,7 +107,9 @@ class BackupSteps:
         last_sweep: Callable[[str], datetime | None] | None = None,
         point_in_time: PointInTimeSource | None = None,
         past_files: PastFiles | None = None,
+        slots: ServerSlots | None = None,
     ) -> None:
+        self.slots = slots
         self._point_in_time = point_in_time
         self._past_files = past_files
         self._backup_catalog = backup_catalog
@@ -144,6 +149,29 @@ class BackupSteps:
         if backup.tier is not Tier.PRE_RESTORE and past is None:
             environment.ensure_can_back_up()
         self._release_recorded(context)  # what an earlier attempt of this step left running, if it died
+        server = server_of(environment.database) if past is None and self.slots is not None else None
+        if server is not None and self.slots is not None:
+            self._take_slot(context, server)
+        try:
+            self._dump(context, backup, environment, past, started)
+        finally:
+            if server is not None and self.slots is not None:
+                self.slots.release(server, context.operation.id)
+
+    def _take_slot(self, context: StepContext, server: str) -> None:
+        """One of the server's backup slots, or the step waits (re-queued, no attempt counted) for one."""
+        assert self.slots is not None
+        if self.slots.take(server, context.operation.id) is not None:
+            return
+        waiting = f"waiting for a slot on {server}"
+        context.report(detail=waiting)
+        wait = self._settings.slot_wait_seconds
+        spread = int(hashlib.sha256(context.operation.id.encode()).hexdigest()[:4], 16) % max(1, int(wait) + 1)
+        raise WaitLater(wait + spread, waiting)
+
+    def _dump(
+        self, context: StepContext, backup: Backup, environment: Environment, past: datetime | None, started: float
+    ) -> None:
         folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
         store = self._stores.backups
         dumped = dump_writer(

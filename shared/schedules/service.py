@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from shared.adapters.queues import WorkQueue
 from shared.backups.service import BackupService
@@ -32,6 +34,16 @@ class FanOut:
     skipped: tuple[tuple[str, str], ...] = ()  # (environment, why)
 
 
+def spread_offset(environment_id: str, spread: timedelta) -> timedelta:
+    """Where in the night's spread the environment's scheduled backup starts: from its id, so the same every
+    night, and evenly over the window across many environments."""
+    seconds = int(spread.total_seconds())
+    if seconds <= 0:
+        return timedelta(0)
+    digest = int.from_bytes(hashlib.sha256(environment_id.encode()).digest()[:8], "big")
+    return timedelta(seconds=digest % seconds)
+
+
 def scheduled_message(environment_id: str, tier: Tier, night: date) -> dict[str, str]:
     return {"kind": "scheduled", "environmentId": environment_id, "tier": tier.value, "night": night.isoformat()}
 
@@ -46,7 +58,10 @@ class SchedulerService:
         queue: WorkQueue,
         clock: Clock,
         nightly_schedule: str,
+        *,
+        spread: timedelta = timedelta(0),
     ) -> None:
+        self._spread = spread
         self._environments = environments
         self._nights = nights
         self._backup_catalog = backup_catalog
@@ -55,9 +70,11 @@ class SchedulerService:
         self._clock = clock
         self._nightly_schedule = nightly_schedule
 
-    def fan_out(self, tier: Tier, occurrence: datetime) -> FanOut:
+    def fan_out(self, tier: Tier, occurrence: datetime, *, spread: bool = True) -> FanOut:
         """One message per eligible environment, for the night of ``occurrence`` (the scheduled
-        time the timer fired for, even when it fires late)."""
+        time the timer fired for, even when it fires late), each delayed to its offset in the night's
+        spread — unless ``spread`` is False (a timer run by hand: its backups start at once)."""
+        window = self._spread if spread else timedelta(0)
         night = occurrence.date()
         if not retention.due(tier, night):
             logger.info("no %s backups on %s (not due that night)", tier.value, night)
@@ -75,7 +92,10 @@ class SchedulerService:
                 )
                 skipped.append((environment.id, reason))
                 continue
-            self._queue.send(scheduled_message(environment.id, tier, night))
+            self._nights.night(environment.id, night, self._clock())  # due: the nights view shows it waiting
+            start = occurrence + spread_offset(environment.id, window)
+            delay = min(max(0, math.ceil((start - self._clock()).total_seconds())), int(window.total_seconds()))
+            self._queue.send(scheduled_message(environment.id, tier, night), delay_seconds=delay)
             queued.append(environment.id)
         logger.info("%s backups of %s: %d queued, %d skipped", tier.value, night, len(queued), len(skipped))
         return FanOut(tier, night, tuple(queued), tuple(skipped))
