@@ -53,7 +53,18 @@ def _recovery_point(point: dict[str, Any], target: str) -> list[str]:
     return [label, "—", f"{point['p99Seconds']:.1f} s", "—", verdict(point["p99Seconds"], target)]
 
 
-def table(results: dict[str, Any]) -> str:
+def _captures(captures: dict[str, Any]) -> list[str]:
+    lag = captures["lagSeconds"]
+    label = (
+        f"File documents captured after the commit that refers to them (capture timer `{captures['schedule']}`, "
+        f"{captures['fileDocuments']:,} file documents over {captures['seconds'] / 60:.0f} minutes, "
+        f"{captures['neverCaptured']} never captured): p50 {lag['p50']:.1f} s, max {lag['max']:.1f} s, p99"
+    )
+    target = f"<= {captures['target']['p99Seconds']:g}"
+    return [label, "—", f"{lag['p99']:.1f} s", "—", verdict(lag["p99"], target)]
+
+
+def table(results: dict[str, Any], captures: dict[str, Any] | None = None) -> str:
     restore, archiving, point = results["restore"], results["archiving"], results["recoveryPoint"]
     targets = results["target"]
     rows = [_row(HEADER), _row(["---"] * len(HEADER))]
@@ -93,6 +104,8 @@ def table(results: dict[str, Any]) -> str:
         )
     )
     rows.append(_row(_recovery_point(point, targets["recoveryPointP99Seconds"])))
+    if captures is not None:
+        rows.append(_row(_captures(captures)))
     rows.append(
         _row(
             [
@@ -117,11 +130,12 @@ def _duration(seconds: float) -> str:
     )
 
 
-def report(results: dict[str, Any]) -> str:
-    """The table, and under it how long the load ran, the rounds and the machine's load while they ran."""
+def report(results: dict[str, Any], captures: dict[str, Any] | None = None) -> str:
+    """The table (with bench.captures' row when there are its results), and under it how long the load ran,
+    the rounds and the machine's load while they ran."""
     archiving, point = results["archiving"], results["recoveryPoint"]
     return (
-        table(results)
+        table(results, captures)
         + "\n\n"
         + f"Medians of {results['rounds']} restore rounds (each: by hand, then through the product). The load ran "
         + f"{point['loadedSeconds']:.0f} s with archiving and as long without, interleaved in "
@@ -136,5 +150,10 @@ def load(directory: Path = RESULTS) -> dict[str, Any]:
     return json.loads((directory / "pitr.json").read_text())
 
 
+def load_captures(directory: Path = RESULTS) -> dict[str, Any] | None:
+    path = directory / "captures.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 if __name__ == "__main__":
-    print(report(load()))
+    print(report(load(), load_captures()))

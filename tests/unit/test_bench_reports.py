@@ -41,4 +41,4 @@ def test_a_target_is_met_up_to_its_bound_and_missed_beyond_it() -> None:
 
 
 def test_the_page_shows_the_committed_point_in_time_results() -> None:
-    assert pitr_report.report(pitr_report.load()) in PAGE.read_text(encoding="utf-8")
+    assert pitr_report.report(pitr_report.load(), pitr_report.load_captures()) in PAGE.read_text(encoding="utf-8")
