@@ -26,7 +26,8 @@ from bench.common import (
     write_results,
 )
 from shared.archives.fullsnapshot import tree_path
-from shared.backups.layout import DUMP, FILES, FileEntry, backup_folder
+from shared.backups.layout import FILES, FileEntry, backup_folder
+from shared.dumps.reader import DumpReader
 from tests.support.restoring import operation_catalog
 
 MIB = 1024 * 1024
@@ -38,8 +39,9 @@ def lay_out_on_disk(bench: Bench, details: dict, directory: Path) -> None:
     stores = bench.services.stores
     folder = backup_folder(details["namespace"], details["environmentId"], details["id"])
     (directory / "db").mkdir(parents=True)
+    reader = DumpReader(stores.backups, stores.content, details["namespace"], folder)
     with open(directory / "db" / "db.backup", "wb") as dump:
-        for chunk in stores.backups.read_chunks(folder + DUMP):
+        for chunk in reader.chunks():
             dump.write(chunk)
     (directory / ".metadata").write_text('{"modelVersion": "1.0.0"}')
     for line in stores.backups.read_lines(folder + FILES):
@@ -97,9 +99,12 @@ def upload_through_api(bench: Bench, environment_id: str, archive: Path) -> floa
     return elapsed
 
 
-def main() -> None:
-    arguments = bench_parser(__doc__).parse_args()
-    with tempfile.TemporaryDirectory(prefix="appbackups-bench-") as work, bench_services(Path(work)) as bench:
+def main(argv: list[str] | None = None) -> dict:
+    arguments = bench_parser(__doc__).parse_args(argv)
+    with (
+        tempfile.TemporaryDirectory(prefix="appbackups-bench-") as work,
+        bench_services(Path(work), arguments.storage) as bench,
+    ):
         print(f"generating {arguments.rows} rows and {arguments.files} file documents …", flush=True)
         dataset = generate_dataset(bench.services, rows=arguments.rows, files=arguments.files)
         try:
@@ -156,12 +161,13 @@ def main() -> None:
             "uploadIngest": [round(v, 2) for v in upload_runs],
         },
     }
-    path = write_results("archive", results)
+    path = write_results("archive", results, arguments.results)
     print(
         f"tar czf {results['tarCzfMiBps']} MiB/s, download {results['downloadMiBps']} MiB/s "
         f"(ratio {results['ratio_download_over_tar_czf']}), upload ingest {results['uploadIngestMiBps']} MiB/s, "
         f"peak {results['workerPeakRssMiB']} MiB\nwritten to {path}"
     )
+    return results
 
 
 def _expire_download(bench: Bench, environment_id: str, backup_id: str) -> None:

@@ -30,11 +30,12 @@ from tools.seed_demo import SCHEMA
 
 ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 RESULTS = Path(__file__).resolve().parent / "results"
+STORAGE_HELP = "the connection string of a running Azurite to use instead of one of the run's own (a smoke run's)"
 
 
 @dataclass
 class Bench:
-    storage: azurite.Azurite
+    storage: str  # the connection string
     services: Services
     host: AppHost
     work_dir: Path
@@ -45,19 +46,31 @@ class Bench:
 
 
 @contextmanager
-def bench_services(work_dir: Path) -> Iterator[Bench]:
+def azurite_storage(work_dir: Path, connection_string: str | None = None, *, in_memory: bool = False) -> Iterator[str]:
+    """The connection string of an Azurite of the run's own under ``work_dir``, stopped at the end; or of the
+    running one ``connection_string`` names (a smoke run's: the test session's), left running."""
+    if connection_string is not None:
+        yield connection_string
+        return
     work_dir.mkdir(parents=True, exist_ok=True)
-    storage = azurite.start(work_dir / "azurite", log_file=work_dir / "azurite.log")
+    storage = azurite.start(work_dir / "azurite", log_file=work_dir / "azurite.log", in_memory=in_memory)
     try:
-        services = build_services(Settings.from_environ({STORAGE_CONNECTION: storage.connection_string}))
+        yield storage.connection_string
+    finally:
+        storage.stop()
+
+
+@contextmanager
+def bench_services(work_dir: Path, connection_string: str | None = None) -> Iterator[Bench]:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with azurite_storage(work_dir, connection_string) as storage:
+        services = build_services(Settings.from_environ({STORAGE_CONNECTION: storage}))
         provision(services.clients)
-        host = start_app_host(storage.connection_string, work_dir / "devhost.log")
+        host = start_app_host(storage, work_dir / "devhost.log")
         try:
             yield Bench(storage, services, host, work_dir)
         finally:
             host.stop()
-    finally:
-        storage.stop()
 
 
 @dataclass
@@ -272,4 +285,5 @@ def bench_parser(description: str | None, *, rows: int = 1_500_000, files: int =
     parser.add_argument(
         "--results", type=Path, default=None, help="where to write the results (default: bench/results/<name>.json)"
     )
+    parser.add_argument("--storage", default=None, help=STORAGE_HELP)
     return parser

@@ -20,6 +20,7 @@ import requests
 import zstandard
 
 from bench.common import (
+    azurite_storage,
     bench_parser,
     create_database,
     drop_database,
@@ -39,7 +40,6 @@ from shared.dumps.chunker import chunks_of
 from shared.dumps.reader import DUMP
 from shared.dumps.store import LEVEL
 from tests.support.restoring import Harness
-from tools import azurite
 from tools.provision import provision
 
 ADMIN = Principal(id="bench", name="bench")
@@ -251,34 +251,31 @@ def uniform_model(rows: int, nights: int) -> dict:
         drop_database(database)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = bench_parser(__doc__, rows=300_000, files=200)
     parser.add_argument("--nights", type=int, default=14)
-    arguments = parser.parse_args()
+    arguments = parser.parse_args(argv)
     nights = arguments.nights
-    with tempfile.TemporaryDirectory(prefix="appbackups-bench-") as work:
-        storage = azurite.start(Path(work) / "azurite", log_file=Path(work) / "azurite.log")
+    with (
+        tempfile.TemporaryDirectory(prefix="appbackups-bench-") as work,
+        azurite_storage(Path(work), arguments.storage) as storage,
+    ):
+        ours = Harness(storage, APPBACKUPS_COPY_CONCURRENCY="16")
+        today = Harness(storage, APPBACKUPS_COPY_CONCURRENCY="16", APPBACKUPS_CHUNKED_DUMPS="false")
+        provision(ours.services.clients)
+        print(f"generating {arguments.rows} rows and {arguments.files} file documents …", flush=True)
+        dataset = generate_dataset(ours.services, rows=arguments.rows, files=arguments.files)
+        suffix = uuid.uuid4().hex[:4]
+        layouts = {"today": (today, f"bench-today-{suffix}"), "ours": (ours, f"bench-ours-{suffix}")}
+        for name, (harness, namespace) in layouts.items():
+            register(harness, f"{name}-{suffix}", namespace, dataset.database, dataset.container, "Running")
         try:
-            ours = Harness(storage.connection_string, APPBACKUPS_COPY_CONCURRENCY="16")
-            today = Harness(
-                storage.connection_string, APPBACKUPS_COPY_CONCURRENCY="16", APPBACKUPS_CHUNKED_DUMPS="false"
-            )
-            provision(ours.services.clients)
-            print(f"generating {arguments.rows} rows and {arguments.files} file documents …", flush=True)
-            dataset = generate_dataset(ours.services, rows=arguments.rows, files=arguments.files)
-            suffix = uuid.uuid4().hex[:4]
-            layouts = {"today": (today, f"bench-today-{suffix}"), "ours": (ours, f"bench-ours-{suffix}")}
-            for name, (harness, namespace) in layouts.items():
-                register(harness, f"{name}-{suffix}", namespace, dataset.database, dataset.container, "Running")
-            try:
-                results = run(arguments, dataset, layouts, suffix, nights)
-            finally:
-                drop_database(dataset.database)
+            results = run(arguments, dataset, layouts, suffix, nights)
         finally:
-            storage.stop()
+            drop_database(dataset.database)
     print(f"uniform churn, offline ({arguments.rows} rows, {nights} nights) …", flush=True)
     results["uniformModel"] = uniform_model(arguments.rows, nights)
-    path = write_results("dedup", results)
+    path = write_results("dedup", results, arguments.results)
     summary = results["storage"]
     print(
         f"storage of {nights} nights' dumps / one dump: today {summary['ratioToday']}, uncompressed chunks "
@@ -293,6 +290,7 @@ def main() -> None:
         f"{results['sizes']['databaseDownloadOverPgDump']}"
     )
     print(f"written to {path}")
+    return results
 
 
 def run(arguments, dataset, layouts, suffix: str, nights: int) -> dict:  # type: ignore[no-untyped-def]

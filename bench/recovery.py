@@ -18,6 +18,7 @@ import requests
 from bench.common import (
     ADMIN_DSN,
     Dataset,
+    azurite_storage,
     bench_parser,
     create_database,
     drop_database,
@@ -28,7 +29,6 @@ from bench.common import (
 from shared.bootstrap import Services, build_services
 from shared.config import STORAGE_CONNECTION, Settings
 from tests.support.apphost import AppHost, start_app_host
-from tools import azurite
 from tools.provision import provision
 
 CRASH_POINT = "restore.database.half-loaded"
@@ -37,7 +37,7 @@ MAX_POLLING_SECONDS = 1  # host.json
 
 @dataclass
 class Stack:
-    storage: azurite.Azurite
+    storage: str  # the connection string
     services: Services
     work: Path
     lease: int
@@ -46,9 +46,7 @@ class Stack:
     def host(self, crash_points: str = "") -> AppHost:
         self.hosts += 1
         settings = {"APPBACKUPS_OPERATION_LEASE_SECONDS": str(self.lease), "APPBACKUPS_CRASH_POINTS": crash_points}
-        return start_app_host(
-            self.storage.connection_string, self.work / f"host-{self.hosts}.log", extra_settings=settings
-        )
+        return start_app_host(self.storage, self.work / f"host-{self.hosts}.log", extra_settings=settings)
 
 
 def register(api: str, environment_id: str, namespace: str, dataset: Dataset, state: str) -> None:
@@ -168,44 +166,43 @@ def killed(stack: Stack, source: str, namespace: str, backup_id: str, expected: 
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = bench_parser(__doc__)
     parser.add_argument("--lease", type=int, default=120, help="APPBACKUPS_OPERATION_LEASE_SECONDS (shipped: 120)")
-    arguments = parser.parse_args()
+    arguments = parser.parse_args(argv)
     slack = max(1.0, arguments.lease / 24)
-    with tempfile.TemporaryDirectory(prefix="appbackups-bench-") as work:
-        storage = azurite.start(Path(work) / "azurite", log_file=Path(work) / "azurite.log")
+    with (
+        tempfile.TemporaryDirectory(prefix="appbackups-bench-") as work,
+        azurite_storage(Path(work), arguments.storage) as storage,
+    ):
+        services = build_services(Settings.from_environ({STORAGE_CONNECTION: storage}))
+        provision(services.clients)
+        stack = Stack(storage, services, Path(work), arguments.lease)
+        print(f"generating {arguments.rows} rows and {arguments.files} file documents …", flush=True)
+        dataset = generate_dataset(services, rows=arguments.rows, files=arguments.files)
         try:
-            services = build_services(Settings.from_environ({STORAGE_CONNECTION: storage.connection_string}))
-            provision(services.clients)
-            stack = Stack(storage, services, Path(work), arguments.lease)
-            print(f"generating {arguments.rows} rows and {arguments.files} file documents …", flush=True)
-            dataset = generate_dataset(services, rows=arguments.rows, files=arguments.files)
+            source, namespace = f"bench-source-{uuid.uuid4().hex[:6]}", f"bench-recovery-{uuid.uuid4().hex[:4]}"
+            host = stack.host()
             try:
-                source, namespace = f"bench-source-{uuid.uuid4().hex[:6]}", f"bench-recovery-{uuid.uuid4().hex[:4]}"
-                host = stack.host()
-                try:
-                    register(host.api, source, namespace, dataset, "Running")
-                    created = requests.post(f"{host.api}/environments/{source}/backups", json={}, timeout=60).json()
-                    backup_url = f"{host.api}/environments/{source}/backups/{created['id']}"
-                    while (details := requests.get(backup_url, timeout=60).json())["status"] == "Processing":
-                        time.sleep(0.2)
-                finally:
-                    host.stop()
-                if details["status"] != "Finished":
-                    raise RuntimeError(f"the backup failed: {details['statusMessage']}")
-                expected = digest(dataset.database)
-                plain_runs, killed_runs = [], []
-                for round_number in range(arguments.repeat):
-                    print(f"round {round_number + 1}: uninterrupted restore …", flush=True)
-                    plain_runs.append(uninterrupted(stack, source, namespace, details["id"], expected))
-                    print(f"round {round_number + 1}: restore killed half-way through the load …", flush=True)
-                    killed_runs.append(killed(stack, source, namespace, details["id"], expected))
-                    print(f"round {round_number + 1}: {plain_runs[-1]:.1f}s vs {killed_runs[-1]}", flush=True)
+                register(host.api, source, namespace, dataset, "Running")
+                created = requests.post(f"{host.api}/environments/{source}/backups", json={}, timeout=60).json()
+                backup_url = f"{host.api}/environments/{source}/backups/{created['id']}"
+                while (details := requests.get(backup_url, timeout=60).json())["status"] == "Processing":
+                    time.sleep(0.2)
             finally:
-                drop_database(dataset.database)
+                host.stop()
+            if details["status"] != "Finished":
+                raise RuntimeError(f"the backup failed: {details['statusMessage']}")
+            expected = digest(dataset.database)
+            plain_runs, killed_runs = [], []
+            for round_number in range(arguments.repeat):
+                print(f"round {round_number + 1}: uninterrupted restore …", flush=True)
+                plain_runs.append(uninterrupted(stack, source, namespace, details["id"], expected))
+                print(f"round {round_number + 1}: restore killed half-way through the load …", flush=True)
+                killed_runs.append(killed(stack, source, namespace, details["id"], expected))
+                print(f"round {round_number + 1}: {plain_runs[-1]:.1f}s vs {killed_runs[-1]}", flush=True)
         finally:
-            storage.stop()
+            drop_database(dataset.database)
     plain = statistics.median(plain_runs)
     crashed = statistics.median(run["seconds"] for run in killed_runs)
     resumed = statistics.median(run["resumedAfterKill"] for run in killed_runs)
@@ -230,12 +227,13 @@ def main() -> None:
             "killed": [{key: round(value, 2) for key, value in run.items()} for run in killed_runs],
         },
     }
-    path = write_results("recovery", results)
+    path = write_results("recovery", results, arguments.results)
     print(
         f"uninterrupted={results['uninterruptedSeconds']}s killed={results['killedSeconds']}s "
         f"overhead={results['overheadSeconds']}s resumed {results['resumedAfterKillSeconds']}s after the kill "
         f"(bound {results['boundSeconds']}s)\nwritten to {path}"
     )
+    return results
 
 
 if __name__ == "__main__":

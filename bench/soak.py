@@ -15,9 +15,11 @@ import psycopg
 import requests
 
 from bench.common import (
+    STORAGE_HELP,
     Bench,
     Dataset,
     add_files,
+    azurite_storage,
     backup_through_api,
     create_database,
     drop_database,
@@ -30,7 +32,6 @@ from bench.scale import small_sizes
 from shared.bootstrap import build_services
 from shared.config import STORAGE_CONNECTION, Settings
 from tests.support.apphost import start_app_host
-from tools import azurite
 from tools.provision import provision
 from tools.seed_demo import SCHEMA
 
@@ -45,18 +46,15 @@ def rss_mib(pid: int) -> float:
 
 
 @contextmanager
-def soak_services(work_dir: Path, host_settings: dict[str, str]) -> Iterator[Bench]:
-    storage = azurite.start(work_dir / "azurite", log_file=work_dir / "azurite.log", in_memory=True)
-    try:
-        services = build_services(Settings.from_environ({STORAGE_CONNECTION: storage.connection_string}))
+def soak_services(work_dir: Path, host_settings: dict[str, str], storage: str | None = None) -> Iterator[Bench]:
+    with azurite_storage(work_dir, storage, in_memory=True) as connection_string:
+        services = build_services(Settings.from_environ({STORAGE_CONNECTION: connection_string}))
         provision(services.clients)
-        host = start_app_host(storage.connection_string, work_dir / "devhost.log", extra_settings=host_settings)
+        host = start_app_host(connection_string, work_dir / "devhost.log", extra_settings=host_settings)
         try:
-            yield Bench(storage, services, host, work_dir)
+            yield Bench(connection_string, services, host, work_dir)
         finally:
             host.stop()
-    finally:
-        storage.stop()
 
 
 def restore_through_api(bench: Bench, source: str, backup_id: str, target: str, timeout: float = 1800) -> float:
@@ -92,9 +90,17 @@ def empty_target(bench: Bench, namespace: str) -> tuple[str, Dataset]:
 
 
 def run(
-    *, backups: int, restores: int, files: int, rows: int, work_dir: Path, host_settings: dict[str, str]
+    *,
+    backups: int,
+    restores: int,
+    files: int,
+    rows: int,
+    work_dir: Path,
+    host_settings: dict[str, str],
+    rest_seconds: float = REST_SECONDS,
+    storage: str | None = None,
 ) -> dict[str, Any]:
-    with soak_services(work_dir, host_settings) as bench:
+    with soak_services(work_dir, host_settings, storage) as bench:
         pid = bench.host.process.pid
         dataset = generate_dataset(bench.services, rows=rows, files=0)
         add_files(bench.services, dataset, small_sizes(files, seed=5))
@@ -107,14 +113,14 @@ def run(
             for number in range(backups):
                 seconds, details = backup_through_api(bench, "soak-source")
                 last_backup = details["id"]
-                time.sleep(REST_SECONDS)
+                time.sleep(rest_seconds)
                 readings.append({"job": f"backup {number + 1}", "seconds": round(seconds, 2), "rssMiB": rss_mib(pid)})
                 now_mib = readings[-1]["rssMiB"]
                 print(f"backup {number + 1}: {seconds:.1f} s, resting RSS {now_mib:.1f} MiB", flush=True)
             target_id, target = empty_target(bench, "soak")
             for number in range(restores):
                 seconds = restore_through_api(bench, "soak-source", last_backup, target_id)
-                time.sleep(REST_SECONDS)
+                time.sleep(rest_seconds)
                 readings.append({"job": f"restore {number + 1}", "seconds": round(seconds, 2), "rssMiB": rss_mib(pid)})
                 now_mib = readings[-1]["rssMiB"]
                 print(f"restore {number + 1}: {seconds:.1f} s, resting RSS {now_mib:.1f} MiB", flush=True)
@@ -141,15 +147,18 @@ def run(
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backups", type=int, default=50)
     parser.add_argument("--restores", type=int, default=10)
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--malloc-arena-max", type=int, default=None)
-    parser.add_argument("--output", default="soak")
-    arguments = parser.parse_args()
+    parser.add_argument("--rest-seconds", type=float, default=REST_SECONDS, help="idle time before each reading")
+    parser.add_argument("--output", default="soak", help="the results' name: bench/results/<output>.json")
+    parser.add_argument("--results", type=Path, default=None, help="where to write the results (instead of --output)")
+    parser.add_argument("--storage", default=None, help=STORAGE_HELP)
+    arguments = parser.parse_args(argv)
     host_settings = {} if arguments.malloc_arena_max is None else {"MALLOC_ARENA_MAX": str(arguments.malloc_arena_max)}
     with tempfile.TemporaryDirectory(prefix="appbackups-soak-") as work:
         results = run(
@@ -159,13 +168,16 @@ def main() -> None:
             rows=arguments.rows,
             work_dir=Path(work),
             host_settings=host_settings,
+            rest_seconds=arguments.rest_seconds,
+            storage=arguments.storage,
         )
-    path = write_results(arguments.output, results)
+    path = write_results(arguments.output, results, arguments.results)
     print(
         f"resting RSS: after the first job {results['rssAfterFirstJobMiB']} MiB, at most {results['rssMaxRestingMiB']} "
         f"MiB (+{results['growthOverFirstMiB']}), last {results['rssLastMiB']} MiB; target met: {results['met']}"
     )
     print(f"written to {path}")
+    return results
 
 
 if __name__ == "__main__":
