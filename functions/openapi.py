@@ -31,6 +31,7 @@ _PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "principalId": {"type": "string", "description": "Object id of a Microsoft Entra principal."},
     "webhookId": {"type": "string", "pattern": NAMESPACE_PATTERN, "description": "Webhook id, chosen at PUT."},
     "asset": {"type": "string", "description": "A file of the Backups page, e.g. app.js."},
+    "night": {"type": "string", "format": "date", "description": "A night, as its date (YYYY-MM-DD, UTC)."},
 }
 _PARAMETER = r"{\*?([^}:?=]+)[^}]*}"  # {name}, {name:constraint}, {name?}, {*catchall}
 _ERRORS = {

@@ -1,19 +1,22 @@
 """Timers: the nightly, weekly and monthly backups (fanned out per environment), pruning, the weekly
-restore drills, and the freshness check."""
+restore drills, and the freshness check; and the nights view of the scheduled backups."""
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import azure.functions as func
 
+from functions.http import SIGNED_IN, ApiBlueprint, ApiRequest, Reply, RouteSpec
 from shared.adapters.queues import decode_message
 from shared.bootstrap import services
 from shared.config import STORAGE_CONNECTION, Queues
+from shared.contracts.schedules import NightView
 from shared.domain.backups import Tier
+from shared.errors import InvalidRequest
 
-bp = func.Blueprint()
+bp = ApiBlueprint()
 logger = logging.getLogger("appbackups.schedules")
 
 DELIVERY_RECORDS_KEPT = timedelta(days=30)  # how long the deliveries of an event stay listed
@@ -106,3 +109,28 @@ def check_backup_freshness(timer: func.TimerRequest) -> None:
                 entry.last_successful_backup.isoformat() if entry.last_successful_backup else "it was registered",
             )
     app.events.schedules_missed(entries)
+
+
+@bp.api(
+    "schedules/nights/{night}",
+    "GET",
+    RouteSpec(
+        "A night of scheduled backups: per environment the caller may see, not due, waiting, running, done or "
+        "failed, with counts",
+        SIGNED_IN,
+        response_model=NightView,
+        tag="Schedules",
+    ),
+)
+def get_night(request: ApiRequest) -> Reply:
+    text = request.route("night")
+    try:
+        night = date.fromisoformat(text)
+    except ValueError:
+        raise InvalidRequest(
+            f"{text!r} is not a night: give a date as YYYY-MM-DD (UTC), e.g. 2026-11-09.", code="invalid_night"
+        ) from None
+    if len(text) != 10:
+        raise InvalidRequest(f"{text!r} is not a night: give a date as YYYY-MM-DD (UTC).", code="invalid_night")
+    visible = services().access.visible_namespaces(request.caller)
+    return Reply(200, NightView.of(services().nights.night(night, visible)))

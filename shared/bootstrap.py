@@ -66,6 +66,7 @@ from shared.pruning.service import PruneService
 from shared.restores.preflight import Preflight
 from shared.restores.service import RestoreService
 from shared.restores.steps import RestoreSteps
+from shared.schedules.nights import NightsView
 from shared.schedules.service import SchedulerService
 from shared.telemetry.export import configure_export
 from shared.telemetry.gauges import QueueGauges, RecoveryPoints, StalledOperations, StorageUsage, register_gauges
@@ -103,6 +104,7 @@ class Services:
     downloads: DownloadService
     uploads: UploadService
     scheduler: SchedulerService
+    nights: NightsView  # per environment, where its scheduled backup of a night stands
     pruning: PruneService
     captures: FileCaptures  # file documents captured for point-in-time recovery
     reaper: Reaper
@@ -542,6 +544,7 @@ def build_services(
             settings.nightly_schedule,
             spread=timedelta(minutes=settings.nightly_spread_minutes),
         ),
+        nights=NightsView(environment_catalog, night_catalog, backup_catalog, operation_catalog.find),
         pruning=pruning,
         captures=captures,
         reaper=Reaper(

@@ -67,6 +67,10 @@ class NightCatalog:
             assert record is not None
             return record
 
+    def find(self, environment_id: str, night: date) -> ScheduledNight | None:
+        """The night's row, if a timer came for it (nothing is created)."""
+        return self._nights.load(environment_id, _row_key(night))
+
     def save(self, record: ScheduledNight) -> ScheduledNight:
         return self._nights.save(record)
 

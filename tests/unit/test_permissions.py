@@ -101,6 +101,7 @@ SIGNED_IN = frozenset(CALLERS) - {"none"}
 
 CASES = [
     Case("list_environments", "GET", {}, None, SIGNED_IN),
+    Case("get_night", "GET", {"night": "2026-10-22"}, None, SIGNED_IN),
     Case("get_me", "GET", {}, None, SIGNED_IN),
     Case("get_environment", "GET", {"env": "prod"}, None, NS_READERS),
     Case("list_activity", "GET", {"env": "prod"}, None, NS_READERS),

@@ -700,6 +700,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/schedules/nights/{night}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A night of scheduled backups: per environment the caller may see, not due, waiting, running, done or failed, with counts
+         * @description Access: Any signed-in caller; the answer holds only what the caller may see.
+         */
+        get: operations["get_night"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export interface webhooks {
     "appbackups.backup.finished": {
@@ -1628,6 +1648,29 @@ export interface components {
              */
             pointInTime: components["schemas"]["PointInTimeBody"] | null;
         };
+        /** EnvironmentNightView */
+        EnvironmentNightView: {
+            /** Environmentid */
+            environmentId: string;
+            /** Namespace */
+            namespace: string;
+            /** Displayname */
+            displayName: string;
+            /** @description notDue: no scheduled backup was due (or the environment could not be backed up); waiting: for its start in the night's spread or a slot on its database server; running; done; failed. */
+            state: components["schemas"]["NightState"];
+            /**
+             * Snapshotid
+             * @description The backup's id, if any.
+             * @default null
+             */
+            snapshotId: string | null;
+            /**
+             * Detail
+             * @description Why not due, what it waits for, its progress, or why it failed.
+             * @default
+             */
+            detail: string;
+        };
         /**
          * EnvironmentState
          * @enum {string}
@@ -2007,6 +2050,12 @@ export interface components {
             dumpSize: number | null;
             /** Databasesize */
             databaseSize: number | null;
+            /**
+             * Pointintime
+             * @description The instant of the recovery window it drilled, when it drilled a backup of the past.
+             * @default null
+             */
+            pointInTime: string | null;
         };
         /** LastScheduledBackupView */
         LastScheduledBackupView: {
@@ -2080,6 +2129,37 @@ export interface components {
              * @description The first 100 of them.
              */
             uuids: string[];
+        };
+        /** NightCountsView */
+        NightCountsView: {
+            /** Notdue */
+            notDue: number;
+            /** Waiting */
+            waiting: number;
+            /** Running */
+            running: number;
+            /** Done */
+            done: number;
+            /** Failed */
+            failed: number;
+            /** Total */
+            total: number;
+        };
+        /**
+         * NightState
+         * @enum {string}
+         */
+        NightState: "notDue" | "waiting" | "running" | "done" | "failed";
+        /** NightView */
+        NightView: {
+            /**
+             * Night
+             * Format: date
+             */
+            night: string;
+            counts: components["schemas"]["NightCountsView"];
+            /** Environments */
+            environments: components["schemas"]["EnvironmentNightView"][];
         };
         /**
          * OperationStatus
@@ -6738,6 +6818,100 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OperationView"];
+                };
+            };
+            /** @description The request is not valid (bad JSON, a field that fails validation, a malformed id or query). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No authenticated caller, or a malformed principal header. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller lacks a permission this needs in the namespace. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found — or in a namespace where the caller has no permission. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The current state forbids it (an environment's state, a restore in progress, a concurrent change). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match names a version that is no longer current. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed but not acceptable (e.g. a restore across namespaces). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable (storage, the work queue), or authentication is not configured. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_night: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                night: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A night of scheduled backups: per environment the caller may see, not due, waiting, running, done or failed, with counts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NightView"];
                 };
             };
             /** @description The request is not valid (bad JSON, a field that fails validation, a malformed id or query). */
