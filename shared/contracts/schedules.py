@@ -7,7 +7,7 @@ from datetime import date
 from pydantic import Field
 
 from shared.contracts.common import ApiModel, BackupIdOrNone
-from shared.schedules.nights import EnvironmentNight, Night, NightState
+from shared.domain.nights import EnvironmentNight, Night, NightState
 
 
 class NightCountsView(ApiModel):

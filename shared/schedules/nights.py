@@ -3,45 +3,16 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
-from enum import StrEnum
 
 from shared.catalog.backups import BackupCatalog
 from shared.catalog.environments import EnvironmentCatalog
 from shared.catalog.nights import NightCatalog
 from shared.domain.backups import BackupStatus
 from shared.domain.environments import BACKUP_ELIGIBLE_STATES, Environment
+from shared.domain.nights import EnvironmentNight, Night, NightState
 from shared.domain.operations import Operation, StepStatus
-
-
-class NightState(StrEnum):
-    NOT_DUE = "notDue"
-    WAITING = "waiting"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class EnvironmentNight:
-    environment: Environment
-    state: NightState
-    backup_id: str | None = None
-    detail: str = ""  # why not due, what it waits for, how far it is, why it failed
-
-
-@dataclass(frozen=True)
-class Night:
-    night: date
-    environments: tuple[EnvironmentNight, ...]
-
-    @property
-    def counts(self) -> dict[NightState, int]:
-        counted = Counter(entry.state for entry in self.environments)
-        return {state: counted.get(state, 0) for state in NightState}
 
 
 class NightsView:

@@ -11,7 +11,7 @@ from shared.contracts.environments import EnvironmentBody
 from shared.domain.access import Permission, Principal
 from shared.domain.backups import Tier
 from shared.domain.environments import MissingFiles
-from shared.schedules.nights import NightState
+from shared.domain.nights import NightState
 from tests.support.core import CoreWorld
 from tests.support.functions import call
 from tests.support.memory import memory_services
