@@ -128,6 +128,9 @@ class LastDrillView(ApiModel):
     restore_seconds: float | None = Field(description="How long loading the dump took: the measured restore time.")
     dump_size: int | None
     database_size: int | None
+    point_in_time: datetime | None = Field(
+        None, description="The instant of the recovery window it drilled, when it drilled a backup of the past."
+    )
 
 
 class EnvironmentBody(ApiModel):
@@ -277,6 +280,7 @@ class EnvironmentView(ApiModel):
                 restore_seconds=environment.last_drill.restore_seconds,
                 dump_size=environment.last_drill.dump_size,
                 database_size=environment.last_drill.database_size,
+                point_in_time=environment.last_drill.point_in_time,
             )
             if environment.last_drill
             else None,

@@ -99,7 +99,8 @@ class Verification:
 
 @dataclass(frozen=True)
 class LastDrill:
-    """What an environment shows of its newest finished drill: its measured restore time."""
+    """What an environment shows of its newest finished drill: its measured restore time, and the instant it
+    drilled when it was a drill of the recovery window (of a backup of the past)."""
 
     backup_id: str
     status: VerificationStatus
@@ -107,6 +108,7 @@ class LastDrill:
     restore_seconds: float | None
     dump_size: int | None
     database_size: int | None
+    point_in_time: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +118,7 @@ class LastDrill:
             "restoreSeconds": self.restore_seconds,
             "dumpSize": self.dump_size,
             "databaseSize": self.database_size,
+            **({"pointInTime": to_iso(self.point_in_time)} if self.point_in_time else {}),
         }
 
     @classmethod
@@ -129,4 +132,5 @@ class LastDrill:
             restore_seconds=data.get("restoreSeconds"),
             dump_size=data.get("dumpSize"),
             database_size=data.get("databaseSize"),
+            point_in_time=from_iso(data["pointInTime"]) if data.get("pointInTime") else None,
         )

@@ -541,7 +541,9 @@ class DrillSteps:
 
         self._backup_catalog.update(backup.environment_id, backup.id, recorded)
         if seconds is not None:
-            drill = LastDrill(backup.id, status, now, seconds, backup.dump_size, backup.database_size)
+            drill = LastDrill(
+                backup.id, status, now, seconds, backup.dump_size, backup.database_size, backup.point_in_time
+            )
             self._environments.update(
                 operation.environment_id,
                 lambda environment: (

@@ -13,7 +13,7 @@ from shared.backups.layout import read_row_counts
 from shared.domain.backups import BackupStatus, Tier
 from shared.domain.events import EventType
 from shared.domain.operations import OperationStatus
-from shared.domain.verification import CheckStatus, VerificationStatus
+from shared.domain.verification import CheckStatus, LastDrill, VerificationStatus
 from shared.drills.service import random_instant
 from shared.drills.steps import POINT_IN_TIME
 from tests.support.core import CoreWorld, TwinApp
@@ -83,7 +83,10 @@ def test_the_weekly_run_drills_the_newest_backup_and_a_random_instant_of_the_win
     assert drill.status is OperationStatus.FINISHED
     assert datetime.fromisoformat(drill.parameters[POINT_IN_TIME]) == expected
     # where drill results are shown: the environment's last drill, the activity log, the events
-    assert world.services.environments.get(source.environment_id).last_drill.status is VerificationStatus.PASSED
+    last = world.services.environments.get(source.environment_id).last_drill
+    assert last.status is VerificationStatus.PASSED
+    assert last.point_in_time == (expected if last.backup_id == past.id else None)  # which instant it proved
+    assert LastDrill.from_dict(last.to_dict()) == last
     entries, _ = world.services.activity.page(source.environment_id, limit=20, continuation=None)
     (logged,) = [entry for entry in entries if entry.action.value == "verify" and entry.backup_id == past.id]
     assert logged.outcome.value == "FINISHED"
@@ -232,3 +235,19 @@ def test_a_random_instant_is_uniform_over_the_window_and_never_in_a_gap():
     assert random_instant(RecoveryWindow(None, None), rng) is None
     tiny = RecoveryWindow(start, start + timedelta(milliseconds=500))
     assert random_instant(tiny, rng) is None  # no whole second in it
+
+
+def test_the_environment_shows_the_instant_its_last_drill_proved(world):
+    source = world.app(point_in_time=True, documents=1)
+    instant = history(world, source)[1][0]
+    drill = world.services.drills.request_to_time(source.environment_id, instant, ADA)
+    assert world.settle(drill.id).status is OperationStatus.FINISHED
+    world.run()
+    last = world.services.environments.get(source.environment_id).last_drill
+    assert (last.status, last.point_in_time) == (VerificationStatus.PASSED, instant)
+    assert LastDrill.from_dict(last.to_dict()) == last
+
+    regular = world.services.drills.request(source.environment_id, nightly(world, source).id, ADA)
+    assert world.settle(regular.id).status is OperationStatus.FINISHED
+    world.run()
+    assert world.services.environments.get(source.environment_id).last_drill.point_in_time is None
