@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 import typer.main
 
-from cli.commands import backups, envs, restores, transfers, webhooks
+from cli.commands import backups, envs, nights, restores, transfers, webhooks
 from cli.session import OutputFormat, begin, current, err
 
 app = typer.Typer(help="appbackups: back up and restore app environments.", no_args_is_help=True)
@@ -26,6 +26,7 @@ app.add_typer(envs.group, name="envs")
 app.add_typer(backups.group, name="backups")
 app.add_typer(restores.group, name="restores")
 app.add_typer(webhooks.group, name="webhooks")
+app.command("nights")(nights.nights)
 app.command("restore")(restores.restore)
 app.command("download")(transfers.download)
 app.command("upload")(transfers.upload)

@@ -67,6 +67,9 @@ class Api:
     def recovery_window(self, env: str) -> s.RecoveryWindowView:
         return cast(s.RecoveryWindowView, self.call(e.RECOVERY_WINDOW, env=env))
 
+    def night(self, night: str) -> s.NightView:
+        return cast(s.NightView, self.call(e.GET_NIGHT, night=night))
+
     def stop(self, env: str) -> s.EnvironmentView:
         return cast(s.EnvironmentView, self.call(e.STOP_ENVIRONMENT, env=env))
 

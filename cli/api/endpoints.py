@@ -30,6 +30,7 @@ DEREGISTER_ENVIRONMENT = Endpoint("DELETE", ENV, {200: s.EnvironmentView})
 STOP_ENVIRONMENT = Endpoint("POST", ENV + "/stop", {200: s.EnvironmentView})
 RECOVERY_WINDOW = Endpoint("GET", ENV + "/recovery-window", {200: s.RecoveryWindowView})
 START_ENVIRONMENT = Endpoint("POST", ENV + "/start", {200: s.EnvironmentView})
+GET_NIGHT = Endpoint("GET", "/schedules/nights/{night}", {200: s.NightView})
 
 LIST_BACKUPS = Endpoint("GET", ENV + "/backups", {200: s.Page_BackupView_}, query=PAGE)
 CREATE_BACKUP = Endpoint("POST", ENV + "/backups", {202: s.BackupView}, body=s.CreateBackupBody)

@@ -363,3 +363,32 @@ class Problem(TypedDict):
     detail: NotRequired[str]
     code: NotRequired[str]
     errors: NotRequired[list[FieldError] | None]
+
+
+# -- schedules -----------------------------------------------------------------------------------------
+
+NightState = Literal["notDue", "waiting", "running", "done", "failed"]
+
+
+class NightCountsView(TypedDict):
+    notDue: int
+    waiting: int
+    running: int
+    done: int
+    failed: int
+    total: int
+
+
+class EnvironmentNightView(TypedDict):
+    environmentId: str
+    namespace: str
+    displayName: str
+    state: NightState
+    snapshotId: NotRequired[str | None]
+    detail: NotRequired[str]
+
+
+class NightView(TypedDict):
+    night: str
+    counts: NightCountsView
+    environments: list[EnvironmentNightView]
