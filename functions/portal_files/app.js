@@ -6,6 +6,7 @@
 import { api, describeError, functionKey, setFunctionKey } from "./api.js";
 import "./activity.js";
 import "./backups.js";
+import "./nights.js";
 import "./point-in-time.js";
 import "./webhooks.js";
 import { closeDialog, openDialog } from "./dialogs.js";

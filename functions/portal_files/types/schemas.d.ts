@@ -6,6 +6,8 @@ type Schemas = components["schemas"];
 
 export type ActivityEntryView = Schemas["ActivityEntryView"];
 export type BackupStatus = Schemas["BackupStatus"];
+export type EnvironmentNightView = Schemas["EnvironmentNightView"];
+export type NightView = Schemas["NightView"];
 export type BackupView = Schemas["BackupView"];
 export type CallerView = Schemas["CallerView"];
 export type CheckView = Schemas["CheckView"];
