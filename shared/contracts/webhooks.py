@@ -184,15 +184,26 @@ class BackupExpiredData(ApiModel):
 
 
 class VerificationEventData(ApiModel):
-    """Reserved for the verification drills (not raised yet: no drill exists in this version)."""
+    """`data` of the events that end a restore drill (verification.passed, verification.failed)."""
 
     namespace: str
     environment_id: str
+    operation_id: str
+    status: str = Field(description="The drill's status: Finished (passed), Failed.")
+    reason: str | None = Field(default=None, description="Why it failed.")
+    error_step: str | None = None
+    created_on: datetime
+    finished_on: datetime
+    duration_seconds: float
+    created_by: Who
+    cancelled_by: Who | None = None
+    drill_id: str
     backup_id: str
-    verification_id: str
-    status: str
-    reason: str | None = None
-    restore_seconds: float | None = None
+    restore_seconds: float | None = Field(default=None, description="How long loading the dump took.")
+    checks: list[dict[str, Any]] = Field(default_factory=list, description="Each check, its status and detail.")
+    point_in_time: datetime | None = Field(
+        default=None, description="A drill of an instant of the recovery window: the instant it proved."
+    )
 
 
 EVENT_DATA: dict[EventType, type[ApiModel]] = {

@@ -130,6 +130,8 @@ def operation_event(operation: Operation, backup_of: BackupLookup) -> Event | No
             restoreSeconds=verification.restore_seconds if mine else None,  # type: ignore[union-attr]
             checks=[check.to_dict() for check in verification.checks] if mine else [],  # type: ignore[union-attr]
         )
+        if backup is not None and backup.point_in_time is not None:  # a drill of an instant of the window
+            data["pointInTime"] = backup.point_in_time.isoformat()
         subject = f"drills/{operation.id}"
     elif operation.kind == "restore":
         event_type = outcomes[operation.status]

@@ -10,6 +10,7 @@ from random import Random
 from shared.adapters.cloudevents import decode
 from shared.adapters.pointintime import Gap, PointInTimeError, RecoveryWindow
 from shared.backups.layout import read_row_counts
+from shared.contracts.webhooks import VerificationEventData
 from shared.domain.backups import BackupStatus, Tier
 from shared.domain.events import EventType
 from shared.domain.operations import OperationStatus
@@ -94,6 +95,10 @@ def test_the_weekly_run_drills_the_newest_backup_and_a_random_instant_of_the_win
     sent = [decode(message.body["event"]) for message in events.sent]
     passed = [event for event in sent if event.type is EventType.VERIFICATION_PASSED]
     assert {event.data["backupId"] for event in passed} == {newest.id, past.id}
+    for event in passed:  # as OpenAPI describes them; the drill of the instant names it
+        VerificationEventData.model_validate(event.data)
+    proved = {event.data["backupId"]: event.data.get("pointInTime") for event in passed}
+    assert proved == {newest.id: None, past.id: expected.isoformat()}
     assert world.point_in_time.running() == set()  # the temporary instance was stopped
 
 

@@ -2717,29 +2717,69 @@ export interface components {
         };
         /**
          * VerificationEventData
-         * @description Reserved for the verification drills (not raised yet: no drill exists in this version).
+         * @description `data` of the events that end a restore drill (verification.passed, verification.failed).
          */
         VerificationEventData: {
             /** Namespace */
             namespace: string;
             /** Environmentid */
             environmentId: string;
-            /** Backupid */
-            backupId: string;
-            /** Verificationid */
-            verificationId: string;
-            /** Status */
+            /** Operationid */
+            operationId: string;
+            /**
+             * Status
+             * @description The drill's status: Finished (passed), Failed.
+             */
             status: string;
             /**
              * Reason
+             * @description Why it failed.
              * @default null
              */
             reason: string | null;
             /**
+             * Errorstep
+             * @default null
+             */
+            errorStep: string | null;
+            /**
+             * Createdon
+             * Format: date-time
+             */
+            createdOn: string;
+            /**
+             * Finishedon
+             * Format: date-time
+             */
+            finishedOn: string;
+            /** Durationseconds */
+            durationSeconds: number;
+            createdBy: components["schemas"]["Who"];
+            /** @default null */
+            cancelledBy: components["schemas"]["Who"] | null;
+            /** Drillid */
+            drillId: string;
+            /** Backupid */
+            backupId: string;
+            /**
              * Restoreseconds
+             * @description How long loading the dump took.
              * @default null
              */
             restoreSeconds: number | null;
+            /**
+             * Checks
+             * @description Each check, its status and detail.
+             */
+            checks?: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Pointintime
+             * @description A drill of an instant of the recovery window: the instant it proved.
+             * @default null
+             */
+            pointInTime: string | null;
         };
         /** VerificationQueryBody */
         VerificationQueryBody: {
