@@ -4,9 +4,10 @@ results."""
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
-from bench import backup_restore_report, pitr_report, scale_report
+from bench import backup_restore_report, limits, limits_report, pitr_report, scale_report
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "benchmarks" / "index.md"
 
@@ -42,3 +43,37 @@ def test_a_target_is_met_up_to_its_bound_and_missed_beyond_it() -> None:
 
 def test_the_page_shows_the_committed_point_in_time_results() -> None:
     assert pitr_report.report(pitr_report.load(), pitr_report.load_captures()) in PAGE.read_text(encoding="utf-8")
+
+
+def test_the_page_shows_the_committed_limits_between_its_markers() -> None:
+    assert limits_report.on_page(PAGE) == limits_report.report(limits_report.load())
+
+
+def test_each_fraction_is_an_operations_rate_over_the_limit_it_is_bound_by(tmp_path: Path) -> None:
+    size = {
+        "rows": 1000,
+        "files": 50,
+        "databaseBytes": 40_000_000,
+        "filesBytes": 100_000_000,
+        "b_fullBackupSeconds": 10.0,
+        "b_filesCopied": 50,
+        "d_dumpAloneSeconds": 4.0,
+    }
+    (tmp_path / "backup.json").write_text(json.dumps({"small": size, "large": size}))
+    measured = {
+        "pgDumpToDevNull": {"databaseMBps": 20.0},
+        "pgDumpToBlob": {"databaseMBps": 16.0},
+        "copySmallBlobs": {"blobsPerSecond": 100.0},
+        "copyLargeBlob": {"MBps": 50.0},
+        "upload": {"MBps": 80.0},
+        "download": {"MBps": 60.0},
+    }
+    entries = limits.fractions(measured, tmp_path)  # no restore.json nor archive.json: left out
+    small = [(entry["measure"], entry["limit"], entry["fraction"]) for entry in entries if "small" in entry["source"]]
+    assert small == [
+        ("database MB/s", "pgDumpToDevNull", 0.2),  # 4 MB/s of 20
+        ("files/s", "copySmallBlobs", 0.05),  # 5 files/s of 100
+        ("database MB/s", "pgDumpToBlob", 0.25),  # 4 MB/s of 16
+        ("database MB/s", "pgDumpToBlob", 0.625),  # pg_dump alone: 10 MB/s of 16
+    ]
+    assert len(entries) == 8
