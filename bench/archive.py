@@ -14,6 +14,7 @@ import requests
 
 from bench.common import (
     Bench,
+    LoadWatch,
     backup_through_api,
     bench_parser,
     bench_services,
@@ -101,6 +102,7 @@ def upload_through_api(bench: Bench, environment_id: str, archive: Path) -> floa
 
 def main(argv: list[str] | None = None) -> dict:
     arguments = bench_parser(__doc__).parse_args(argv)
+    load = LoadWatch()
     with (
         tempfile.TemporaryDirectory(prefix="appbackups-bench-") as work,
         bench_services(Path(work), arguments.storage) as bench,
@@ -142,6 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = {
         "benchmark": "archive",
         "machine": machine(),
+        "loadAverage": load.figures(),
         "target": {"download_over_tar_czf_throughput": ">= 0.8"},
         "rows": arguments.rows,
         "files": arguments.files,

@@ -20,6 +20,7 @@ import requests
 import zstandard
 
 from bench.common import (
+    LoadWatch,
     azurite_storage,
     bench_parser,
     create_database,
@@ -255,6 +256,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = bench_parser(__doc__, rows=300_000, files=200)
     parser.add_argument("--nights", type=int, default=14)
     arguments = parser.parse_args(argv)
+    load = LoadWatch()
     nights = arguments.nights
     with (
         tempfile.TemporaryDirectory(prefix="appbackups-bench-") as work,
@@ -275,6 +277,7 @@ def main(argv: list[str] | None = None) -> dict:
             drop_database(dataset.database)
     print(f"uniform churn, offline ({arguments.rows} rows, {nights} nights) …", flush=True)
     results["uniformModel"] = uniform_model(arguments.rows, nights)
+    results["loadAverage"] = load.figures()
     path = write_results("dedup", results, arguments.results)
     summary = results["storage"]
     print(

@@ -18,6 +18,7 @@ import requests
 from bench.common import (
     ADMIN_DSN,
     Dataset,
+    LoadWatch,
     azurite_storage,
     bench_parser,
     create_database,
@@ -170,6 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = bench_parser(__doc__)
     parser.add_argument("--lease", type=int, default=120, help="APPBACKUPS_OPERATION_LEASE_SECONDS (shipped: 120)")
     arguments = parser.parse_args(argv)
+    load = LoadWatch()
     slack = max(1.0, arguments.lease / 24)
     with (
         tempfile.TemporaryDirectory(prefix="appbackups-bench-") as work,
@@ -210,6 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = {
         "benchmark": "recovery",
         "machine": machine(),
+        "loadAverage": load.figures(),
         "crashPoint": CRASH_POINT,
         "leaseSeconds": arguments.lease,
         "boundSeconds": round(bound, 1),

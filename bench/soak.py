@@ -18,6 +18,7 @@ from bench.common import (
     STORAGE_HELP,
     Bench,
     Dataset,
+    LoadWatch,
     add_files,
     azurite_storage,
     backup_through_api,
@@ -159,6 +160,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--results", type=Path, default=None, help="where to write the results (instead of --output)")
     parser.add_argument("--storage", default=None, help=STORAGE_HELP)
     arguments = parser.parse_args(argv)
+    load = LoadWatch()
     host_settings = {} if arguments.malloc_arena_max is None else {"MALLOC_ARENA_MAX": str(arguments.malloc_arena_max)}
     with tempfile.TemporaryDirectory(prefix="appbackups-soak-") as work:
         results = run(
@@ -171,6 +173,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             rest_seconds=arguments.rest_seconds,
             storage=arguments.storage,
         )
+    results["loadAverage"] = load.figures()
     path = write_results(arguments.output, results, arguments.results)
     print(
         f"resting RSS: after the first job {results['rssAfterFirstJobMiB']} MiB, at most {results['rssMaxRestingMiB']} "

@@ -35,6 +35,7 @@ def test_the_archive_benchmark_runs_and_writes_its_figures(tmp_path: Path, stora
     results = json.loads(path.read_text())
     assert results == returned
     assert results["benchmark"] == "archive"
+    assert set(results["loadAverage"]) == {"start", "end", "peak1min"}
     assert (results["rows"], results["files"]) == (2000, 5)
     assert results["archiveBytes"] > 0
     assert results["inputBytes"] > 0

@@ -23,6 +23,7 @@ def test_the_dedup_benchmark_runs_and_writes_its_figures(tmp_path: Path, storage
     results = json.loads(path.read_text())
     assert results == returned
     assert results["benchmark"] == "dedup"
+    assert set(results["loadAverage"]) == {"start", "end", "peak1min"}
     assert results["nights"] == NIGHTS
     # One night's changes between each two nights, each of them something.
     assert len(results["changes"]) == NIGHTS - 1

@@ -23,6 +23,7 @@ def test_the_recovery_benchmark_runs_and_writes_its_figures(tmp_path: Path, stor
     results = json.loads(path.read_text())
     assert results == returned
     assert results["benchmark"] == "recovery"
+    assert set(results["loadAverage"]) == {"start", "end", "peak1min"}
     assert results["crashPoint"] == recovery.CRASH_POINT
     assert results["leaseSeconds"] == LEASE
     assert results["boundSeconds"] == LEASE + 1 + recovery.MAX_POLLING_SECONDS

@@ -21,6 +21,7 @@ def test_the_soak_benchmark_runs_and_writes_its_figures(tmp_path: Path, storage_
     results = json.loads(path.read_text())
     assert results == returned
     assert results["benchmark"] == "soak"
+    assert set(results["loadAverage"]) == {"start", "end", "peak1min"}
     assert [reading["job"] for reading in results["readings"]] == ["backup 1", "restore 1"]
     assert all(reading["seconds"] > 0 and reading["rssMiB"] > 0 for reading in results["readings"])
     resting = [reading["rssMiB"] for reading in results["readings"]]
