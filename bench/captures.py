@@ -21,14 +21,13 @@ from typing import Any
 
 import psycopg
 
-from bench.common import ADMIN_DSN, LoadWatch, create_database, drop_database, machine, write_results
+from bench.common import ADMIN_DSN, LoadWatch, azurite_storage, create_database, drop_database, machine, write_results
 from shared.bootstrap import build_services
 from shared.config import STORAGE_CONNECTION, Settings
 from shared.contracts.environments import EnvironmentBody
 from shared.domain.access import SYSTEM
 from shared.schedules.ncrontab import next_occurrence
 from tests.support.apphost import start_app_host
-from tools import azurite
 from tools.provision import provision
 from tools.seed_demo import SCHEMA
 
@@ -48,21 +47,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--schedule", default=DEFAULT_SCHEDULE, help="the capture timer's NCRONTAB schedule")
     parser.add_argument("--poll", type=float, default=0.5, help="seconds between two reads of the captures")
     parser.add_argument("--results", type=Path, default=None, help="default: bench/results/captures.json")
+    parser.add_argument("--storage", default=None, help="a running Azurite's connection string (default: its own)")
     arguments = parser.parse_args(argv)
     load = LoadWatch()
     database = f"bench_captures_{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="appbackups-bench-captures-") as work, ExitStack() as stack:
-        storage = azurite.start(Path(work) / "azurite", log_file=Path(work) / "azurite.log")
-        stack.callback(storage.stop)
-        services = build_services(Settings.from_environ({STORAGE_CONNECTION: storage.connection_string}))
+        storage = stack.enter_context(azurite_storage(Path(work), arguments.storage))
+        services = build_services(Settings.from_environ({STORAGE_CONNECTION: storage}))
         provision(services.clients)
         dsn = create_database(database)
         stack.callback(drop_database, database)
         with psycopg.connect(dsn, autocommit=True) as connection:
             connection.execute(SCHEMA)
-        container = services.clients.blob_service.get_container_client("bench-captures-files")
+        suffix = uuid.uuid4().hex[:8]
+        container = services.clients.blob_service.get_container_client(f"bench-captures-{suffix}")
         container.create_container()
-        environment_id = "bench-captures"
+        environment_id = f"bench-captures-{suffix}"
         body = {
             "namespace": "bench",
             "appName": "bench",
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         body["database"]["port"] = int(body["database"]["port"])
         services.environments.put(environment_id, EnvironmentBody.model_validate(body).to_registration(), SYSTEM)
         host = start_app_host(
-            storage.connection_string,
+            storage,
             Path(work) / "devhost.log",
             extra_settings={"APPBACKUPS_CAPTURE_SCHEDULE": arguments.schedule},
             timers=True,

@@ -27,6 +27,7 @@ from psycopg import sql
 
 from bench.common import (
     LoadWatch,
+    azurite_storage,
     create_database,
     drop_database,
     file_sizes,
@@ -39,7 +40,6 @@ from shared.domain.access import SYSTEM, Principal
 from shared.domain.operations import OperationStatus
 from tests.support.archiving import archived_cluster
 from tests.support.restoring import Harness
-from tools import azurite
 from tools.archiving_cluster import POSTGRES_BIN, ArchivingCluster, as_postgres, chown_to_postgres, processes_in
 from tools.provision import provision
 from tools.seed_demo import SCHEMA
@@ -472,16 +472,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--archive-timeout", type=int, default=30, help="the archived server's (the default: 30 s)")
     parser.add_argument("--sample-every", type=float, default=5.0, help="seconds between recovery point samples")
     parser.add_argument("--results", type=Path, default=None, help="default: bench/results/pitr.json")
+    parser.add_argument("--storage", default=None, help="a running Azurite's connection string (default: its own)")
     arguments = parser.parse_args(argv)
     load = LoadWatch()
     with (
         tempfile.TemporaryDirectory(prefix="appbackups-bench-pitr-") as work,
         contextlib.ExitStack() as stack,
     ):
-        storage = azurite.start(Path(work) / "azurite", log_file=Path(work) / "azurite.log")
-        stack.callback(storage.stop)
-        archived, plain = stack.enter_context(clusters(storage.connection_string, arguments.archive_timeout))
-        harness = Harness(storage.connection_string, point_in_time=archived.archive)
+        connection_string = stack.enter_context(azurite_storage(Path(work), arguments.storage))
+        archived, plain = stack.enter_context(clusters(connection_string, arguments.archive_timeout))
+        harness = Harness(connection_string, point_in_time=archived.archive)
         provision(harness.services.clients)
         service = harness.services.clients.blob_service
         archive_container = archived.archive.url.rsplit("/", 2)[-2]
