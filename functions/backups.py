@@ -61,7 +61,11 @@ def create_backup(request: ApiRequest) -> Reply:
     body = request.body(CreateBackupBody)
     backups = services().backups
     backup = backups.request(
-        request.environment_id(), request.caller, comment=body.comment, point_in_time=body.point_in_time
+        request.environment_id(),
+        request.caller,
+        comment=body.comment,
+        point_in_time=body.point_in_time,
+        reconcile=body.reconcile,
     )
     headers = {"Location": _location(backup.environment_id, backup.id), "Retry-After": "5"}
     return Reply(202, BackupView.of(backup), headers)

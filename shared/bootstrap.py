@@ -313,6 +313,7 @@ def build_services(
         copy_concurrency=settings.copy_concurrency,
         block_size=settings.block_size,
         chunked_dumps=settings.chunked_dumps,
+        file_reconciliation_days=settings.file_reconciliation_days,
     )
     telemetry_in_use = telemetry or default_telemetry()
     lease = timedelta(seconds=settings.operation_lease_seconds)

@@ -299,6 +299,14 @@ class Settings(BaseSettings):
     backup_attempts: Count = Field(
         3, ge=1, validation_alias="APPBACKUPS_BACKUP_ATTEMPTS", description="attempts per backup before it fails"
     )
+    file_reconciliation_days: Count = Field(
+        7,
+        ge=0,
+        validation_alias="APPBACKUPS_FILE_RECONCILIATION_DAYS",
+        description="a backup lists the environment's file store in full (catching content changed under a uuid "
+        "it had) when its last full listing is this many days old; the backups between take the previous "
+        "backup's file list and read only new uuids; 0 lists it at every backup",
+    )
     operation_attempts: Count = Field(
         4, ge=1, validation_alias="APPBACKUPS_OPERATION_ATTEMPTS", description="attempts per operation step"
     )

@@ -92,8 +92,8 @@ class Api:
             if not token:
                 return
 
-    def create_backup(self, env: str, comment: str, *, at: str | None = None) -> s.BackupView:
-        body = {"comment": comment} | ({"pointInTime": at} if at else {})
+    def create_backup(self, env: str, comment: str, *, at: str | None = None, reconcile: bool = False) -> s.BackupView:
+        body = {"comment": comment} | ({"pointInTime": at} if at else {}) | ({"reconcile": True} if reconcile else {})
         return cast(s.BackupView, self.call(e.CREATE_BACKUP, body=body, env=env))
 
     def backup(self, env: str, backup_id: str) -> s.BackupView:

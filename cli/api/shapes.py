@@ -135,6 +135,8 @@ class BackupView(TypedDict):
     serverVersion: NotRequired[int | None]
     tableCount: NotRequired[int | None]
     rowCount: NotRequired[int | None]
+    filesReconciled: NotRequired[bool | None]
+    filesReconciledOn: NotRequired[str | None]
     warnings: NotRequired[list[str]]
     missingFiles: NotRequired[MissingFilesView | None]
     downloadSizes: NotRequired[dict[str, DownloadSizeView] | None]
@@ -155,6 +157,7 @@ class Page_BackupView_(TypedDict):  # noqa: N801
 class CreateBackupBody(TypedDict):
     comment: str
     pointInTime: NotRequired[str]
+    reconcile: NotRequired[bool]
 
 
 class EditBackupBody(TypedDict):

@@ -107,13 +107,21 @@ def backups_create(
     comment: Annotated[str, typer.Option(help="A comment for the backup.")] = "",
     wait: Annotated[bool, typer.Option(help="Wait until it is Finished or Failed.")] = False,
     at: At = None,
+    reconcile: Annotated[
+        bool,
+        typer.Option(
+            "--reconcile",
+            help="List the file store in full and reconcile the file documents with it (catching content "
+            "changed under an old uuid), as is done weekly anyway; between, a backup reads only new file documents.",
+        ),
+    ] = False,
 ) -> None:
     """Create a backup (the environment must be Running or Stopped); with --at, a backup of the past: the
     database and file documents as they were at that instant."""
     api = current().api
     past = instant(at) if at else None
     try:
-        document = api.create_backup(environment, comment, at=past)
+        document = api.create_backup(environment, comment, at=past, reconcile=reconcile)
         if wait:
             document = follow_backup(environment, document["id"])
     except ApiError as error:

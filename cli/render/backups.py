@@ -121,6 +121,11 @@ def backup_view(item: BackupView, now: datetime | None = None) -> RenderableType
     rows.append(("files", _files(item)))
     if item["filesCopied"] is not None and item["fileCount"]:
         rows.append(("files stored", f"{item['filesCopied']:,} by this backup; the rest shared with others"))
+    reconciled = item.get("filesReconciled")
+    if reconciled is not None:
+        how = "listed in full now" if reconciled else "new file documents read; the rest from the previous backup"
+        last = item.get("filesReconciledOn")
+        rows.append(("file list", how + (f" (file store last listed {moment(last, now)})" if last else "")))
     sizes = item.get("downloadSizes")
     if sizes:
         rows.append(("downloads", _downloads(sizes)))

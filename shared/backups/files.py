@@ -1,6 +1,7 @@
-"""File documents into the content store: a streaming merge of the database's uuids, the
-source container's listing and the previous backup's file list, with server-side copies of
-only what the store does not have yet, a bounded number at a time, in uuid order."""
+"""File documents into the content store, in uuid order, with server-side copies of only what the store does
+not have yet, a bounded number at a time. A full reconciliation merges the database's uuids, the source
+container's listing and the previous backup's file list; an incremental collection merges the database's
+uuids with the previous file list alone and reads only the new uuids from the container, by name."""
 
 from __future__ import annotations
 
@@ -144,24 +145,53 @@ class FileCollector:
 
         return (self._counted(entry) for entry in self._in_order(work))
 
+    def collect_incremental(
+        self, uuids: Iterator[str], prefix: str, previous: Iterator[FileEntry]
+    ) -> Iterator[FileEntry]:
+        """The backup's file entries in uuid order, each one's content in the store when yielded, taking the
+        previous backup's file list as the index: a uuid it holds keeps its entry as is (the source is not
+        asked), a new one is read by name and copied as ``copy`` does. Work and requests grow with the new
+        file documents, not with all of them; content changed under a uuid the list holds is not seen
+        (``collect``, the full reconciliation, sees it)."""
+
+        def work(pool: ThreadPoolExecutor) -> Iterator[Future[tuple[str, FileEntry | None]]]:
+            earlier = SortedStream(previous, lambda entry: entry.uuid)
+            for file_uuid in uuids:
+                before = earlier.seek(file_uuid)
+                if before is None:
+                    yield pool.submit(self._fetch, prefix, file_uuid)
+                else:
+                    known: Future[tuple[str, FileEntry | None]] = Future()
+                    known.set_result((file_uuid, before))
+                    yield known
+
+        return self._present(work, prefix)
+
     def copy(self, uuids: Iterator[str], prefix: str) -> Iterator[FileEntry]:
         """The entries of just these file documents, in their order, each one's content in the store when
         yielded. Each blob is read by its name (``prefix`` + uuid) rather than found in a listing of the
         container: a few file documents cost a few requests, whatever the container holds. A blob that is
         not there, or changed while being copied, is missing (as in ``collect``)."""
 
-        def fetch(file_uuid: str) -> tuple[str, FileEntry | None]:
-            blob = self._source.info(prefix + file_uuid)
-            if blob is None:
-                return file_uuid, None
-            try:
-                return file_uuid, self._store(file_uuid, blob, blob.md5)
-            except SourceChanged:
-                return file_uuid, None  # deleted or replaced since it was read: missing now, as a later read says
-
         def work(pool: ThreadPoolExecutor) -> Iterator[Future[tuple[str, FileEntry | None]]]:
-            return (pool.submit(fetch, file_uuid) for file_uuid in uuids)
+            return (pool.submit(self._fetch, prefix, file_uuid) for file_uuid in uuids)
 
+        return self._present(work, prefix)
+
+    def _fetch(self, prefix: str, file_uuid: str) -> tuple[str, FileEntry | None]:
+        blob = self._source.info(prefix + file_uuid)
+        if blob is None:
+            return file_uuid, None
+        try:
+            return file_uuid, self._store(file_uuid, blob, blob.md5)
+        except SourceChanged:
+            return file_uuid, None  # deleted or replaced since it was read: missing now, as a later read says
+
+    def _present(
+        self, work: Callable[[ThreadPoolExecutor], Iterator[Future[tuple[str, FileEntry | None]]]], prefix: str
+    ) -> Iterator[FileEntry]:
+        """The entries ``work`` found, in its order; a uuid without one is missing (counted, or with
+        missingFiles: fail, the end of the backup)."""
         with contextlib.closing(self._in_order(work)) as results:
             for file_uuid, entry in results:
                 if entry is not None:

@@ -56,13 +56,22 @@ class BackupService:
         tier: Tier = Tier.MANUAL,
         backup_id: str | None = None,
         point_in_time: datetime | None = None,
+        reconcile: bool = False,
     ) -> Backup:
         """Record a Processing backup and start making it. The environment must be eligible; a backup of the
-        past (``point_in_time``) needs the environment's archive, and the instant inside its window."""
+        past (``point_in_time``) needs the environment's archive, and the instant inside its window. With
+        ``reconcile`` its file documents are reconciled against a full listing of the file store, whenever the
+        last one was."""
         if point_in_time is not None:
             tier = Tier.POINT_IN_TIME
         recorded = self.record(
-            environment_id, actor, comment=comment, tier=tier, backup_id=backup_id, point_in_time=point_in_time
+            environment_id,
+            actor,
+            comment=comment,
+            tier=tier,
+            backup_id=backup_id,
+            point_in_time=point_in_time,
+            reconcile=reconcile,
         )
         return self.start(recorded)
 
@@ -104,12 +113,19 @@ class BackupService:
         backup_id: str | None = None,
         parent_operation_id: str | None = None,
         point_in_time: datetime | None = None,
+        reconcile: bool = False,
     ) -> Backup:
         """Record a Processing backup and the operation that makes it (not queued yet: see ``start``).
         A pre-restore backup, and the backup of the past a restore to a point in time makes, name the restore
         that waits for it. A backup of the past reads the archive, not the environment: its state does not
         matter (it may be the target of that very restore), only that it is registered."""
         environment = self._environments.get(environment_id)
+        if point_in_time is not None and reconcile:
+            raise Unprocessable(
+                "A backup of the past takes its file documents from their captures, not from the file store: it "
+                "has nothing to reconcile (leave out reconcile, or pointInTime).",
+                code="reconcile_with_point_in_time",
+            )
         if point_in_time is not None:
             tier, point_in_time = Tier.POINT_IN_TIME, point_in_time.astimezone(UTC)
             environment.ensure_registered("a backup of its past")
@@ -127,7 +143,8 @@ class BackupService:
             actor=Actor(actor.id, actor.name),
             backup_id=backup_id,
             parameters={"tier": tier.value}
-            | ({"parentOperationId": parent_operation_id} if parent_operation_id else {}),
+            | ({"parentOperationId": parent_operation_id} if parent_operation_id else {})
+            | ({"reconcile": True} if reconcile else {}),
         )
         try:
             return self._backup_catalog.add(

@@ -1,9 +1,11 @@
 """The backup operation's steps, on the one engine. Each is safe to run again after a crash.
 
 1. dump — from one database snapshot: pg_dump streamed into staged blocks (with its SHA-256), and the
-   file documents the database refers to collected into the namespace's content store (a merge of
-   three sorted streams; server-side copies of only what the store lacks); the dump and the file list
-   are committed together. A repeat starts over: nothing of an earlier attempt is trusted. A backup of the
+   file documents the database refers to collected into the namespace's content store (server-side copies
+   of only what the store lacks): incrementally, the previous backup's file list as the index and only new
+   uuids read from the file store, or, when a full reconciliation is due or asked for, a merge of the
+   database's uuids, a listing of the file store and that list); the dump and the file list are committed
+   together. A repeat starts over: nothing of an earlier attempt is trusted. A backup of the
    past reads the database on a temporary instance as of its instant (recorded as soon as it exists, and
    released at the step's end, by a repeat, by the undo and by the reaper) and takes the file documents
    that database refers to from their captures.
@@ -21,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.adapters.blobs import BlobStore
 from shared.adapters.pointintime import PointInTimeSource, TemporaryInstance
@@ -78,6 +80,7 @@ class BackupSettings:
     block_size: int
     chunked_dumps: bool = True  # new backups store their dump as chunks (shared/dumps)
     slot_wait_seconds: float = 3  # a backup whose database server has no free slot looks again after this (and a bit)
+    file_reconciliation_days: int = 7  # a full listing of the file store when the last is this old (0: always)
 
 
 @dataclass
@@ -205,7 +208,10 @@ class BackupSteps:
 
         strict = environment.missing_files is MissingFiles.FAIL
         collector: FileCollector | PastFileCollector
+        index, reconciled_on, last_reconciliation = None, None, None
         if past is None:
+            index, reconciled_on = self._file_index(context, backup)
+            last_reconciliation = reconciled_on or (index.last_reconciliation if index else None)
             collector = FileCollector(
                 source,
                 self._stores.content,
@@ -242,8 +248,12 @@ class BackupSteps:
                         detail="dumping the database and collecting file documents",
                     )
                     uuids = exported.file_document_uuids(environment.file_document_query)
-                    previous = self._previous_files(backup) if past is None else iter(())
-                    for entry in collector.collect(uuids, environment.files.prefix, previous):
+                    entries = (
+                        collector.collect(uuids, environment.files.prefix, iter(()))
+                        if isinstance(collector, PastFileCollector)
+                        else self._collect(collector, index, reconciled_on is not None, uuids, environment)
+                    )
+                    for entry in entries:
                         files_writer.write(entry.to_line())
                     dumping.result()
                 except BaseException:
@@ -287,6 +297,8 @@ class BackupSteps:
             missingFiles=stats.missing,
             missingFileUuids=list(stats.missing_uuids),
             notCarried=not_carried,
+            filesReconciled=None if past else reconciled_on is not None,
+            filesReconciledOn=last_reconciliation.isoformat() if last_reconciliation else None,
             seconds=round(time.monotonic() - started, 3),
         )
         if stats.missing:
@@ -366,12 +378,32 @@ class BackupSteps:
         writer.write_all(after_first(dump.chunks(self._settings.block_size), first))
         dump.wait()
 
-    def _previous_files(self, backup: Backup) -> Iterator[FileEntry]:
-        """The file list of the environment's latest finished backup: what the store is known to hold."""
-        previous = self._backup_catalog.latest_finished(backup.environment_id)
-        if previous is None:
-            return iter(())
-        return read_file_list(self._stores.backups, previous, missing_ok=True)
+    def _file_index(self, context: StepContext, backup: Backup) -> tuple[Backup | None, datetime | None]:
+        """The backup whose file list this one's is collected against (the environment's latest that listed its
+        file store), and the time of this backup's full reconciliation, or None when it need not list the file
+        store: none was asked for ({"reconcile": true}), there is an index, and its last listing is recent."""
+        index = self._backup_catalog.latest_file_index(backup.environment_id)
+        now = self._clock()
+        last = index.last_reconciliation if index is not None else None
+        due = last is None or now - last >= timedelta(days=self._settings.file_reconciliation_days)
+        if context.operation.parameters.get("reconcile") or due:
+            return index, now
+        return index, None
+
+    def _collect(
+        self,
+        collector: FileCollector,
+        index: Backup | None,
+        reconcile: bool,
+        uuids: Iterator[str],
+        environment: Environment,
+    ) -> Iterator[FileEntry]:
+        """The backup's file entries: a full reconciliation against a listing of the file store, or the
+        index's entries with only the new uuids read from it."""
+        previous = read_file_list(self._stores.backups, index, missing_ok=True) if index is not None else iter(())
+        if reconcile:
+            return collector.collect(uuids, environment.files.prefix, previous)
+        return collector.collect_incremental(uuids, environment.files.prefix, previous)
 
     def _previous_chunks(self, backup: Backup) -> Iterator[ChunkRef] | None:
         """The chunk list of the environment's latest finished backup: chunks the store is known to hold —
@@ -462,6 +494,8 @@ class BackupSteps:
                 "hashed": made["filesHashed"],
                 "missing": made.get("missingFiles", 0),
                 "missingUuids": made.get("missingFileUuids", []),
+                "reconciled": made.get("filesReconciled"),
+                "reconciledOn": made.get("filesReconciledOn"),
             },
             "rows": {"list": ROWS, "tables": made.get("tableCount"), "rows": made.get("rowCount")},
             "durationSeconds": made["seconds"],
@@ -492,6 +526,10 @@ class BackupSteps:
                 missing_files=made.get("missingFiles", 0),
                 missing_file_uuids=tuple(made.get("missingFileUuids", ())),
                 not_carried=tuple(made.get("notCarried", ())),
+                files_reconciled=made.get("filesReconciled"),
+                files_reconciled_on=datetime.fromisoformat(made["filesReconciledOn"])
+                if made.get("filesReconciledOn")
+                else None,
                 attempts=operation.step("dump").attempts,
             ),
         )

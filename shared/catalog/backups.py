@@ -27,6 +27,7 @@ _RESULT_FIELDS = (
     "server_version",
     "table_count",
     "row_count",
+    "files_reconciled",
 )
 
 
@@ -47,6 +48,7 @@ def _to_row(backup: Backup) -> Row:
         missingFiles=backup.missing_files,
         missingFileUuids=list(backup.missing_file_uuids),
         notCarried=list(backup.not_carried),
+        filesReconciledOn=to_iso(backup.files_reconciled_on),
         verification=backup.verification.to_dict() if backup.verification else None,
     )
     properties = {
@@ -90,6 +92,7 @@ def _from_row(row: Row) -> Backup:
         missing_files=int(body.get("missingFiles") or 0),
         missing_file_uuids=tuple(body.get("missingFileUuids") or ()),
         not_carried=tuple(body.get("notCarried") or ()),
+        files_reconciled_on=from_iso(body.get("filesReconciledOn")),
         verification=Verification.from_dict(body.get("verification")),
         in_use_by=tuple(user for user in (row.get("InUseBy") or "").split(",") if user),
         etag=row.etag,
@@ -167,6 +170,15 @@ class BackupCatalog:
 
     def latest_finished(self, environment_id: str) -> Backup | None:
         return self._backups.first(environment_id, equals={"Status": BackupStatus.FINISHED.value})
+
+    def latest_file_index(self, environment_id: str) -> Backup | None:
+        """The newest Finished backup whose file list was collected from the environment's file store: the
+        index the next backup's file documents are collected against."""
+        return self._backups.first(
+            environment_id,
+            equals={"Status": BackupStatus.FINISHED.value},
+            where=lambda backup: backup.lists_the_file_store,
+        )
 
     def latest_recovery_point(self, environment_id: str) -> Backup | None:
         """The newest Finished backup of the environment as it was when the backup was made: a backup of the

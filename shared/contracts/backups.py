@@ -24,6 +24,12 @@ class CreateBackupBody(ApiModel):
         description="A backup of the past: the database and file documents as they were at this instant (UTC "
         "offset required; inside the environment's recovery window, GET …/recovery-window). Absent: now.",
     )
+    reconcile: bool = Field(
+        default=False,
+        description="Reconcile the file documents against a full listing of the file store (catching content "
+        "changed under a uuid an earlier backup holds), as is done every APPBACKUPS_FILE_RECONCILIATION_DAYS "
+        "days anyway. Not with pointInTime.",
+    )
 
 
 class EditBackupBody(ApiModel):
@@ -114,6 +120,15 @@ class BackupView(ApiModel):
     )
     table_count: int | None = Field(default=None, description="Tables whose exact row counts were recorded.")
     row_count: int | None = Field(default=None, description="Their rows, in all, as of the backup's snapshot.")
+    files_reconciled: bool | None = Field(
+        default=None,
+        description="Whether its file list was reconciled against a full listing of the file store (true), or "
+        "is the previous backup's with only new file documents read (false); null for a backup whose files do "
+        "not come from the file store (uploaded, point-in-time) or made before this was recorded.",
+    )
+    files_reconciled_on: datetime | None = Field(
+        default=None, description="When the file store was last listed in full for the file list it holds."
+    )
     warnings: list[str] = Field(default_factory=list, description="What the backup holds less of than it should.")
     missing_files: MissingFilesView | None = Field(
         default=None, description="File documents the database referred to that had no content (missingFiles: warn)."
@@ -189,6 +204,8 @@ class BackupView(ApiModel):
             server_version=backup.server_version,
             table_count=backup.table_count,
             row_count=backup.row_count,
+            files_reconciled=backup.files_reconciled,
+            files_reconciled_on=backup.last_reconciliation,
             warnings=list(backup.warnings),
             missing_files=MissingFilesView(count=backup.missing_files, uuids=list(backup.missing_file_uuids))
             if backup.missing_files

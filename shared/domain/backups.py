@@ -86,6 +86,10 @@ class Backup:
     missing_files: int = 0  # file-document rows the database referred to whose content was not in the store
     missing_file_uuids: tuple[str, ...] = ()  # the first MISSING_UUIDS_KEPT of them
     not_carried: tuple[str, ...] = ()  # what its database had that the dump does not carry (settings, owners…)
+    # Its file list checked against a listing of the file store (True), or the previous backup's list with only
+    # the new uuids read (False); None where the list does not come from the file store (uploaded, point in time).
+    files_reconciled: bool | None = None
+    files_reconciled_on: datetime | None = None  # the environment's last reconciliation that its file list rests on
     verification: Verification | None = None  # its last restore drill
     attempts: int = 0  # of its making, once it has ended (while it is made, its operation has them)
     operation_id: str | None = None  # the operation that makes it (a backup, or an upload's ingest)
@@ -113,6 +117,22 @@ class Backup:
                 "target has them."
             )
         return tuple(found)
+
+    @property
+    def lists_the_file_store(self) -> bool:
+        """Whether its file list was collected from the environment's file store, and so can be the index of the
+        next backup's (an uploaded backup's comes from its archive, a point-in-time one's from captures)."""
+        return self.tier not in (Tier.UPLOADED, Tier.POINT_IN_TIME)
+
+    @property
+    def last_reconciliation(self) -> datetime | None:
+        """When the file store was last listed for the file list this backup holds. Backups made before
+        incremental file lists (files_reconciled unknown) each listed it when they were made."""
+        if self.files_reconciled_on is not None:
+            return self.files_reconciled_on
+        if self.files_reconciled is None and self.lists_the_file_store and self.status is BackupStatus.FINISHED:
+            return self.created_on
+        return None
 
     @property
     def retained_until(self) -> datetime:

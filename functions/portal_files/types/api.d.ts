@@ -1275,6 +1275,18 @@ export interface components {
              */
             rowCount: number | null;
             /**
+             * Filesreconciled
+             * @description Whether its file list was reconciled against a full listing of the file store (true), or is the previous backup's with only new file documents read (false); null for a backup whose files do not come from the file store (uploaded, point-in-time) or made before this was recorded.
+             * @default null
+             */
+            filesReconciled: boolean | null;
+            /**
+             * Filesreconciledon
+             * @description When the file store was last listed in full for the file list it holds.
+             * @default null
+             */
+            filesReconciledOn: string | null;
+            /**
              * Warnings
              * @description What the backup holds less of than it should.
              */
@@ -1403,6 +1415,12 @@ export interface components {
              * @default null
              */
             pointInTime: string | null;
+            /**
+             * Reconcile
+             * @description Reconcile the file documents against a full listing of the file store (catching content changed under a uuid an earlier backup holds), as is done every APPBACKUPS_FILE_RECONCILIATION_DAYS days anyway. Not with pointInTime.
+             * @default false
+             */
+            reconcile: boolean;
         };
         /**
          * DataType
