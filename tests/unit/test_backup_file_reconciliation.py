@@ -2,12 +2,17 @@
 uuids read from the file store, by name) between full reconciliations (a listing of the file store), which run
 when there is no previous list, when the last one is APPBACKUPS_FILE_RECONCILIATION_DAYS old, and on demand."""
 
+import io
 import json
 from collections import Counter
 from dataclasses import replace
 
 import pytest
+from rich.console import Console
 
+from cli.api.shapes import BackupView as BackupShape
+from cli.documents import Document
+from cli.render.backups import backup_view
 from shared.backups.layout import backup_folder, read_file_list
 from shared.contracts.backups import BackupView
 from shared.domain.access import Principal
@@ -217,3 +222,17 @@ def test_a_backup_of_the_past_cannot_be_asked_to_reconcile(world):
     app = world.app(documents=1, point_in_time=True)
     with pytest.raises(Unprocessable, match="nothing to reconcile"):
         world.services.backups.request(app.environment_id, ADA, point_in_time=world.clock(), reconcile=True)
+
+
+def test_the_cli_shows_how_a_backups_file_list_was_made(world):
+    app = world.app(documents=2)
+    first = make_backup(world, app)
+    world.clock.advance(DAY)
+    second = make_backup(world, app)
+    console = Console(width=100, record=True, file=io.StringIO(), markup=False)
+    for backup in (first, second):
+        item = BackupView.of(backup).model_dump(mode="json", by_alias=True)
+        console.print(backup_view(Document(item, BackupShape), now=world.clock()))  # type: ignore[arg-type]
+    text = " ".join(console.export_text().split())
+    assert "file list listed in full now" in text
+    assert "file list new file documents read; the rest from the previous backup (file store last listed" in text
