@@ -35,6 +35,7 @@ def test_a_tiny_fleet_night_on_one_host_then_two_backs_up_each_environment_once_
         results=path,
         in_memory=True,
         poll_interval=0.3,
+        view_every=0.5,
         timeout=120,
         rest_seconds=0.5,
     )
