@@ -139,7 +139,8 @@ def report(results: dict[str, Any], captures: dict[str, Any] | None = None) -> s
         + "\n\n"
         + f"Medians of {results['rounds']} restore rounds (each: by hand, then through the product). The load ran "
         + f"{point['loadedSeconds']:.0f} s with archiving and as long without, interleaved in "
-        + f"{archiving['loadRounds']} pairs, archive_timeout {results['archiveTimeoutSeconds']} s; "
+        + f"{archiving['loadRounds']} pair{'s' if archiving['loadRounds'] != 1 else ''}, "
+        + f"archive_timeout {results['archiveTimeoutSeconds']} s; "
         + f"WAL written with archiving: {archiving['walBytesPerMinute'] / 1e6:.1f} MB a minute. "
         + _duration(point["loadedSeconds"])
         + f"Load average (1 minute, {results['machine']['cpus']} cores) during the run: {_load(results)}."
