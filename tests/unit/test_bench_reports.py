@@ -7,7 +7,7 @@ import copy
 import json
 from pathlib import Path
 
-from bench import backup_restore_report, limits, limits_report, pitr_report, scale_report
+from bench import backup_restore_report, fleet_report, limits, limits_report, pitr_report, scale_report
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "benchmarks" / "index.md"
 
@@ -77,3 +77,18 @@ def test_each_fraction_is_an_operations_rate_over_the_limit_it_is_bound_by(tmp_p
         ("database MB/s", "pgDumpToBlob", 0.625),  # pg_dump alone: 10 MB/s of 16
     ]
     assert len(entries) == 8
+
+
+def test_the_page_shows_the_committed_fleet_night_between_its_markers() -> None:
+    assert fleet_report.on_page(PAGE) == fleet_report.report(fleet_report.load())
+
+
+def test_the_fleet_table_says_whether_each_night_met_its_ratio_and_shows_it_as_measured() -> None:
+    results = copy.deepcopy(fleet_report.load())
+    night = results["nights"][0]
+    night.update(wallSeconds=12.0, idealSeconds=10.0, ratio=1.2, finishedExactlyOnce=7)
+    row = fleet_report.night_table(results).splitlines()[2]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[2:6] == ["10.0 s", "12.0 s", "1.20 — met", f"7 of {results['setup']['environments']}"]
+    night["ratio"] = 1.21
+    assert "1.21 — missed" in fleet_report.night_table(results)
