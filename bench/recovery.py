@@ -142,12 +142,15 @@ def killed(stack: Stack, source: str, namespace: str, backup_id: str, expected: 
     clean = stack.host()
     try:
         resumed_at = None
+        deadline = time.monotonic() + 600
         while True:
             operation = stack.services.operations.get(restore_id)
             if resumed_at is None and operation.heartbeat_on and operation.heartbeat_on > killed_on:
                 resumed_at = time.perf_counter()
             if not operation.open:
                 break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the killed restore {restore_id} did not end within 600 s of the kill")
             time.sleep(0.1)
         elapsed = time.perf_counter() - started
         status = requests.get(f"{clean.api}/restores/{restore_id}", timeout=60).json()

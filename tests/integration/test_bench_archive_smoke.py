@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 MIB = 1024 * 1024
 
 
-def test_the_archive_benchmark_runs_and_writes_its_figures(tmp_path: Path, storage_connection_string: str) -> None:
+def test_the_archive_benchmark_runs_and_writes_its_figures(tmp_path: Path) -> None:
     path = tmp_path / "archive.json"
     returned = archive.main(
         [
@@ -28,8 +28,6 @@ def test_the_archive_benchmark_runs_and_writes_its_figures(tmp_path: Path, stora
             "1",
             "--results",
             str(path),
-            "--storage",
-            storage_connection_string,
         ]
     )
     results = json.loads(path.read_text())

@@ -16,10 +16,10 @@ pytestmark = pytest.mark.integration
 NIGHTS = 2
 
 
-def test_the_dedup_benchmark_runs_and_writes_its_figures(tmp_path: Path, storage_connection_string: str) -> None:
+def test_the_dedup_benchmark_runs_and_writes_its_figures(tmp_path: Path) -> None:
     path = tmp_path / "dedup.json"
     arguments = ["--rows", "2000", "--files", "3", "--nights", str(NIGHTS), "--repeat", "1", "--results", str(path)]
-    returned = dedup.main([*arguments, "--storage", storage_connection_string])
+    returned = dedup.main(arguments)
     results = json.loads(path.read_text())
     assert results == returned
     assert results["benchmark"] == "dedup"

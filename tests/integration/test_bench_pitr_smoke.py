@@ -17,24 +17,13 @@ pytestmark = pytest.mark.integration
 ROWS, FILES, SECONDS = 1000, 3, 4
 
 
-def test_the_point_in_time_benchmark_runs_and_reports_its_three_measures(
-    tmp_path: Path, storage_connection_string: str
-) -> None:
+def test_the_point_in_time_benchmark_runs_and_reports_its_three_measures(tmp_path: Path) -> None:
     path = tmp_path / "pitr.json"
     returned = pitr.main(
         [
             *("--rows", str(ROWS), "--files", str(FILES), "--rounds", "1"),
             *("--seconds", str(SECONDS), "--load-rounds", "1", "--scale", "1", "--rate", "20", "--clients", "2"),
-            *(
-                "--archive-timeout",
-                "2",
-                "--sample-every",
-                "1",
-                "--results",
-                str(path),
-                "--storage",
-                storage_connection_string,
-            ),
+            *("--archive-timeout", "2", "--sample-every", "1", "--results", str(path)),
         ]
     )
     results = json.loads(path.read_text())

@@ -16,10 +16,10 @@ pytestmark = pytest.mark.integration
 LEASE = 2
 
 
-def test_the_recovery_benchmark_runs_and_writes_its_figures(tmp_path: Path, storage_connection_string: str) -> None:
+def test_the_recovery_benchmark_runs_and_writes_its_figures(tmp_path: Path) -> None:
     path = tmp_path / "recovery.json"
     arguments = ["--rows", "2000", "--files", "3", "--repeat", "1", "--lease", str(LEASE), "--results", str(path)]
-    returned = recovery.main([*arguments, "--storage", storage_connection_string])
+    returned = recovery.main(arguments)
     results = json.loads(path.read_text())
     assert results == returned
     assert results["benchmark"] == "recovery"

@@ -14,10 +14,10 @@ from bench import soak
 pytestmark = pytest.mark.integration
 
 
-def test_the_soak_benchmark_runs_and_writes_its_figures(tmp_path: Path, storage_connection_string: str) -> None:
+def test_the_soak_benchmark_runs_and_writes_its_figures(tmp_path: Path) -> None:
     path = tmp_path / "soak.json"
     arguments = ["--backups", "1", "--restores", "1", "--files", "3", "--rows", "2000", "--rest-seconds", "0.2"]
-    returned = soak.main([*arguments, "--results", str(path), "--storage", storage_connection_string])
+    returned = soak.main([*arguments, "--results", str(path)])
     results = json.loads(path.read_text())
     assert results == returned
     assert results["benchmark"] == "soak"
