@@ -472,10 +472,10 @@ def night_of(
             storage_cores = (
                 round((cpu_seconds(storage_pid) - storage_cpu) / settled, 2) if storage_pid and storage_cpu else None
             )
-            peaks = [peak_rss_mib(pid) for pid in pids]
             say(f"night settled: {settled:.1f} s")
             time.sleep(rest_seconds)  # at rest: nothing runs
             resting = [rss_mib(pid) for pid in pids]
+            peaks = [peak_rss_mib(pid) for pid in pids]  # the high-water mark since the night began, rest included
             figures = {
                 "hosts": hosts,
                 "night": night.isoformat(),
@@ -654,8 +654,8 @@ def run(
         parallelism = min(figures["hosts"] * concurrency["concurrency"], servers * per_server)
         ideal = single["estimatedSumSeconds"] / parallelism
         figures["parallelism"] = parallelism
-        figures["idealSeconds"] = round(ideal, 1)
-        figures["ratio"] = round(figures["wallSeconds"] / ideal, 2)
+        figures["idealSeconds"] = round(ideal, 2)
+        figures["ratio"] = round(figures["wallSeconds"] / figures["idealSeconds"], 2)
         figures["targetMet"] = figures["ratio"] <= TARGET_RATIO
     outcome = {
         "benchmark": "fleet",
