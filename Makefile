@@ -9,7 +9,7 @@ VENV_CHECKOV := .venv-checkov
 STAMP_CHECKOV := $(VENV_CHECKOV)/.installed
 VENV_INFRA := .venv-infra
 STAMP_INFRA := $(VENV_INFRA)/.installed
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 
 .PHONY: setup run test suite lint format unit infra browser barman clean portal-types docs
 
@@ -92,8 +92,8 @@ infra: setup $(STAMP_CHECKOV) $(STAMP_INFRA)
 	$(PY) -m tools.check_infra
 
 # The five installs (three virtual environments, Chromium, barman-cloud) at once, then the checks and pytest in
-# three workers: most tests wait on storage, PostgreSQL or a lease, so three keep two cores busy. Each
-# worker has its own session Azurite and development host on free ports, and a worker that runs out of
+# four workers: most tests wait on storage, PostgreSQL or a lease, so four keep two cores busy. Each worker has
+# its own session Azurite and development host on free ports, and a worker that runs out of
 # tests takes some of another's (worksteal), so no long file is left to run alone at the end.
 test:
 	$(MAKE) --no-print-directory --jobs=5 setup $(STAMP_CHECKOV) $(STAMP_INFRA) browser barman
