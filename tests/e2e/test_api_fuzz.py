@@ -58,7 +58,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     command = [
         str(schemathesis), "--config-file", str(tmp_path / "schemathesis.toml"), "run", f"{api}/openapi.json",
         "--checks", CHECKS,
-        "--max-examples", "12",
+        "--max-examples", "8",
         "--seed", "20261121",
         "--phases", "examples,coverage,fuzzing",
         "--workers", "1",

@@ -1,5 +1,6 @@
 """The fleet benchmark, run tiny (four environments in two namespaces on one database server, a few file
-documents each, a night on one host and a night on two) so that it cannot rot. It checks what the benchmark
+documents each, a night on two hosts sharing the storage: the case where exactly once is earned; the bench runs
+the one-host night with the same code) so that it cannot rot. It checks what the benchmark
 must show whatever the machine: every environment backed up exactly once each night, and never more backups
 at once on the server than its slots allow — never the timings, which are the benchmark's to report."""
 
@@ -18,7 +19,7 @@ ENVIRONMENTS = 4
 PER_SERVER = 2  # fewer slots than one host's queue concurrency (6): the bound is what keeps the count down
 
 
-def test_a_tiny_fleet_night_on_one_host_then_two_backs_up_each_environment_once_within_the_slots(
+def test_a_tiny_fleet_night_on_two_hosts_backs_up_each_environment_once_within_the_slots(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "fleet.json"
@@ -30,7 +31,7 @@ def test_a_tiny_fleet_night_on_one_host_then_two_backs_up_each_environment_once_
         rows=20,
         per_server=PER_SERVER,
         sample=1,
-        hosts=(1, 2),
+        hosts=(2,),
         work_dir=tmp_path / "work",
         results=path,
         in_memory=True,
@@ -41,7 +42,7 @@ def test_a_tiny_fleet_night_on_one_host_then_two_backs_up_each_environment_once_
     )
     assert json.loads(path.read_text()) == results
     assert results["setup"]["files"] == ENVIRONMENTS * 5
-    assert [night["hosts"] for night in results["nights"]] == [1, 2]
+    assert [night["hosts"] for night in results["nights"]] == [2]
     for night in results["nights"]:
         assert night["finishedExactlyOnce"] == ENVIRONMENTS, night["problems"]
         assert (night["missing"], night["duplicates"], night["failed"]) == (0, 0, 0)
