@@ -101,22 +101,41 @@ def file_sizes(count: int, seed: int) -> list[int]:
     return [int(2048 * (2048 ** rng.random())) for _ in range(count)]
 
 
+def create_order_lines(connection: psycopg.Connection, rows: int) -> None:
+    """The benchmarks' table of ``rows`` Mendix-like order lines, in the database ``connection`` is on."""
+    connection.execute(
+        'CREATE TABLE "sales$orderline" (id bigint PRIMARY KEY, "order" bigint, product varchar(100), '
+        "quantity integer, price numeric(12,2), note text, changeddate timestamp)"
+    )
+    connection.execute(
+        "INSERT INTO \"sales$orderline\" SELECT n, n / 10, 'product ' || (n %% 5000), (n %% 17) + 1, "
+        "((n * 7919) %% 100000) / 100.0, md5(n::text) || ' ' || repeat('lorem ipsum ', (n %% 8)::int + 1), "
+        "now() - (n || ' seconds')::interval FROM generate_series(1::bigint, %s) n",
+        (rows,),
+    )
+
+
+def between_markers(page: Path, begin: str, end: str) -> str:
+    """What ``page`` holds between its ``begin`` and ``end`` markers."""
+    _, rest = page.read_text(encoding="utf-8").split(begin, 1)
+    return rest.split(end, 1)[0].strip("\n") + "\n"
+
+
+def write_between_markers(page: Path, begin: str, end: str, body: str) -> None:
+    """Replace what ``page`` holds between its ``begin`` and ``end`` markers with ``body``."""
+    text = page.read_text(encoding="utf-8")
+    before, rest = text.split(begin, 1)
+    _, after = rest.split(end, 1)
+    page.write_text(before + begin + "\n\n" + body + "\n" + end + after, encoding="utf-8")
+
+
 def generate_dataset(services: Services, *, rows: int, files: int, seed: int = 7) -> Dataset:
     """A Mendix-like database of ``rows`` order lines, and ``files`` file documents in Azurite."""
     name = f"appbackups_bench_{uuid.uuid4().hex[:8]}"
     dsn = create_database(name)
     with psycopg.connect(dsn, autocommit=True) as connection:
         connection.execute(SCHEMA)
-        connection.execute(
-            'CREATE TABLE "sales$orderline" (id bigint PRIMARY KEY, "order" bigint, product varchar(100), '
-            "quantity integer, price numeric(12,2), note text, changeddate timestamp)"
-        )
-        connection.execute(
-            "INSERT INTO \"sales$orderline\" SELECT n, n / 10, 'product ' || (n %% 5000), (n %% 17) + 1, "
-            "((n * 7919) %% 100000) / 100.0, md5(n::text) || ' ' || repeat('lorem ipsum ', (n %% 8)::int + 1), "
-            "now() - (n || ' seconds')::interval FROM generate_series(1::bigint, %s) n",
-            (rows,),
-        )
+        create_order_lines(connection, rows)
     container = f"bench-files-{uuid.uuid4().hex[:6]}"
     dataset = Dataset(name, dsn, container, "docs/", {}, 1)
     services.clients.blob_service.create_container(container)

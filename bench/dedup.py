@@ -24,6 +24,7 @@ from bench.common import (
     azurite_storage,
     bench_parser,
     create_database,
+    create_order_lines,
     drop_database,
     generate_dataset,
     machine,
@@ -221,16 +222,7 @@ def uniform_model(rows: int, nights: int) -> dict:
     dsn = create_database(database)
     try:
         with psycopg.connect(dsn, autocommit=True) as connection:
-            connection.execute(
-                'CREATE TABLE "sales$orderline" (id bigint PRIMARY KEY, "order" bigint, product varchar(100), '
-                "quantity integer, price numeric(12,2), note text, changeddate timestamp)"
-            )
-            connection.execute(
-                "INSERT INTO \"sales$orderline\" SELECT n, n / 10, 'product ' || (n %% 5000), (n %% 17) + 1, "
-                "((n * 7919) %% 100000) / 100.0, md5(n::text) || ' ' || repeat('lorem ipsum ', (n %% 8)::int + 1), "
-                "now() - (n || ' seconds')::interval FROM generate_series(1::bigint, %s) n",
-                (rows,),
-            )
+            create_order_lines(connection, rows)
         uncompressed, compressed = ChunkCounter(), ChunkCounter()
         last = 0
         for night in range(nights):

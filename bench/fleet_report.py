@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.common import RESULTS
+from bench.common import RESULTS, between_markers, write_between_markers
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "index.md"
 BEGIN, END = "<!-- fleet:begin (bench/fleet_report.py) -->", "<!-- fleet:end -->"
@@ -120,16 +120,12 @@ def load(path: Path = RESULTS / "fleet.json") -> dict[str, Any]:
 
 def write(results: dict[str, Any], page: Path = PAGE) -> None:
     """Replace what the page holds between its fleet markers with the report."""
-    text = page.read_text(encoding="utf-8")
-    before, rest = text.split(BEGIN, 1)
-    _, after = rest.split(END, 1)
-    page.write_text(before + BEGIN + "\n\n" + report(results) + "\n" + END + after, encoding="utf-8")
+    write_between_markers(page, BEGIN, END, report(results))
 
 
 def on_page(page: Path = PAGE) -> str:
     """What the page holds between its fleet markers."""
-    _, rest = page.read_text(encoding="utf-8").split(BEGIN, 1)
-    return rest.split(END, 1)[0].strip("\n") + "\n"
+    return between_markers(page, BEGIN, END)
 
 
 if __name__ == "__main__":

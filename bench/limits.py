@@ -31,6 +31,7 @@ from bench.common import (
     LoadWatch,
     azurite_storage,
     create_database,
+    create_order_lines,
     drop_database,
     machine,
     pg_dump_command,
@@ -53,16 +54,7 @@ def bench_database(rows: int) -> tuple[str, int]:
     dsn = create_database(name)
     with psycopg.connect(dsn, autocommit=True) as connection:
         connection.execute(SCHEMA)
-        connection.execute(
-            'CREATE TABLE "sales$orderline" (id bigint PRIMARY KEY, "order" bigint, product varchar(100), '
-            "quantity integer, price numeric(12,2), note text, changeddate timestamp)"
-        )
-        connection.execute(
-            "INSERT INTO \"sales$orderline\" SELECT n, n / 10, 'product ' || (n %% 5000), (n %% 17) + 1, "
-            "((n * 7919) %% 100000) / 100.0, md5(n::text) || ' ' || repeat('lorem ipsum ', (n %% 8)::int + 1), "
-            "now() - (n || ' seconds')::interval FROM generate_series(1::bigint, %s) n",
-            (rows,),
-        )
+        create_order_lines(connection, rows)
         connection.execute("VACUUM ANALYZE")
         size = connection.execute("SELECT pg_database_size(current_database())").fetchone()[0]
     return name, int(size)

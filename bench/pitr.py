@@ -29,6 +29,7 @@ from bench.common import (
     LoadWatch,
     azurite_storage,
     create_database,
+    create_order_lines,
     drop_database,
     file_sizes,
     machine,
@@ -74,16 +75,7 @@ def create_source(harness: Harness, cluster: ArchivingCluster, *, rows: int, fil
         connection.execute(f"CREATE DATABASE {SOURCE_DATABASE}")
     with cluster.connect(SOURCE_DATABASE) as connection:
         connection.execute(SCHEMA)
-        connection.execute(
-            'CREATE TABLE "sales$orderline" (id bigint PRIMARY KEY, "order" bigint, product varchar(100), '
-            "quantity integer, price numeric(12,2), note text, changeddate timestamp)"
-        )
-        connection.execute(
-            "INSERT INTO \"sales$orderline\" SELECT n, n / 10, 'product ' || (n %% 5000), (n %% 17) + 1, "
-            "((n * 7919) %% 100000) / 100.0, md5(n::text) || ' ' || repeat('lorem ipsum ', (n %% 8)::int + 1), "
-            "now() - (n || ' seconds')::interval FROM generate_series(1::bigint, %s) n",
-            (rows,),
-        )
+        create_order_lines(connection, rows)
         connection.execute("CREATE TABLE ticks (id integer PRIMARY KEY, at timestamptz NOT NULL)")
     services = harness.services
     suffix = uuid.uuid4().hex[:8]
