@@ -153,8 +153,7 @@ def restore_atomically(
                 _check_loaded(session, parameters, contents, sequences, row_counts)
                 if before_commit is not None:
                     before_commit(int(transaction))
-                os.write(commit_write, b"COMMIT;\n")
-                committed = True
+                committed = session.send("COMMIT;\n")
     finally:
         os.close(commit_write)
         os.close(answer_read)
@@ -217,7 +216,8 @@ class _Session:
         """The one-line answer to ``query``; None if psql died first."""
         setup = "" if self._configured else "\\pset tuples_only on\n\\pset format unaligned\n"
         self._configured = True
-        os.write(self._commands, f"{setup}{query} \\g /dev/fd/{self._answer_fd}\n".encode())
+        if not self.send(f"{setup}{query} \\g /dev/fd/{self._answer_fd}\n"):
+            return None
         line = b""
         while not line.endswith(b"\n"):
             self._check_stop()
@@ -231,6 +231,14 @@ class _Session:
                 return None
             line += chunk
         return line.decode().strip()
+
+    def send(self, commands: str) -> bool:
+        """Write commands to psql; False if it has already exited (after an error in the script, say)."""
+        try:
+            os.write(self._commands, commands.encode())
+        except BrokenPipeError:
+            return False
+        return True
 
     def _check_stop(self) -> None:
         if self._stop is not None and self._stop.is_set():
