@@ -45,7 +45,8 @@ def test_the_archive_benchmark_runs_and_writes_its_figures(tmp_path: Path) -> No
         [run] = results["runs"][name]
         assert results[seconds] == run > 0
         assert results[throughput] == pytest.approx(results["inputBytes"] / MIB / run, rel=0.1, abs=0.1)
-    assert results["ratio_download_over_tar_czf"] == pytest.approx(
-        results["tarCzfSeconds"] / results["downloadSeconds"], rel=0.1
-    )
+    # The ratio is of the unrounded times; each time is rounded to 10 ms, a large share of a tiny tar czf.
+    tar_czf, download = results["tarCzfSeconds"], results["downloadSeconds"]
+    assert (tar_czf - 0.005) / (download + 0.005) <= results["ratio_download_over_tar_czf"]
+    assert results["ratio_download_over_tar_czf"] <= (tar_czf + 0.005) / (download - 0.005)
     assert results["workerPeakRssMiB"] > 0
