@@ -2,8 +2,9 @@
 orchestration (tools.run) on free ports with an app folder of its own, then every line of the blocks marked for
 this test — the README's first backup and restore, the Getting started page's quick start, the command-line
 client's tour — in that order, from that folder. The API address they name (127.0.0.1:7071) is this run's; ID,
-RESTORE_ID and OLD_ENV are filled in. It also checks local.settings.json, which make run writes for func start and
-devhost fire, and that devhost fire's nightly backups are made by the running host."""
+RESTORE_ID and OLD_ENV are filled in. It also checks what make run serves before the commands (the demo namespace,
+a healthy host), local.settings.json, which it writes for func start and devhost fire, that devhost fire's nightly
+backups are made by the running host, and that it stops cleanly on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -66,6 +67,14 @@ def test_the_readme_commands_work_after_make_run(tmp_path, postgres_admin_dsn):
     try:
         wait_for(lambda: b"is serving" in log_path.read_bytes() or process.poll() is not None, 120, what="make run")
         assert process.poll() is None, log_path.read_text()
+        health = requests.get(f"{api}/health", timeout=30)
+        assert health.status_code == 200, health.text
+        assert health.json()["status"] == "healthy"
+        environments = requests.get(f"{api}/environments", timeout=30).json()["items"]
+        assert {(env["id"], env["state"]) for env in environments} == {
+            ("demo-production", "Running"),
+            ("demo-acceptance", "Stopped"),
+        }
 
         # func start's settings file: written by make run, with this Azurite and the schedules.
         settings = json.loads((app_dir / "local.settings.json").read_text(encoding="utf-8"))
