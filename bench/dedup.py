@@ -312,7 +312,7 @@ def run(arguments, dataset, layouts, suffix: str, nights: int) -> dict:  # type:
         )
     ours, namespace = layouts["ours"]
     today, _ = layouts["today"]
-    chunked_stored = stored_bytes(ours, f"{namespace}/chunks/")
+    chunked_stored = stored_bytes(ours, f"{namespace}/packs/") + stored_bytes(ours, f"{namespace}/chunks/")
     today_stored = sum(int(backup.dump_size or 0) for backup in backup_list["today"])
     one_dump = int(backup_list["today"][-1].dump_size or 0)
     # The other way to chunk: pg_dump's compressed output (today's blobs), with the same chunker and zstd.

@@ -436,6 +436,7 @@ def build_services(
     register(
         UploadSteps(
             backup_catalog=backup_catalog,
+            environments=environment_catalog,
             activity=activity,
             backup_store=stores.backups,
             content_store=stores.content,

@@ -122,6 +122,11 @@ class BlobStore(Protocol):
 
     def read_bytes(self, name: str) -> bytes: ...
 
+    def read_range(self, name: str, offset: int, length: int) -> bytes:
+        """``length`` bytes from ``offset`` in one request (fewer at the blob's end). A missing blob raises
+        ``BlobNotFound``."""
+        ...
+
     def read_lines(self, name: str) -> Iterator[bytes]: ...
 
     def put(
@@ -303,6 +308,10 @@ class AzureBlobStore:
     def read_bytes(self, name: str) -> bytes:
         with translated(BlobNotFound):
             return self._container.get_blob_client(name).download_blob().readall()
+
+    def read_range(self, name: str, offset: int, length: int) -> bytes:
+        with translated(BlobNotFound):
+            return self._container.get_blob_client(name).download_blob(offset=offset, length=length).readall()
 
     def read_lines(self, name: str) -> Iterator[bytes]:
         """The blob's lines, streamed."""
@@ -685,6 +694,9 @@ class MemoryBlobStore:
 
     def read_bytes(self, name: str) -> bytes:
         return self._get(name).data
+
+    def read_range(self, name: str, offset: int, length: int) -> bytes:
+        return self._get(name).data[offset : offset + length]
 
     def read_lines(self, name: str) -> Iterator[bytes]:
         return lines_of(self.read_chunks(name))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import heapq
 import json
 import logging
 import time
@@ -408,7 +409,7 @@ class BackupSteps:
     def _previous_chunks(self, backup: Backup) -> Iterator[ChunkRef] | None:
         """The chunk list of the environment's latest finished backup: chunks the store is known to hold —
         unless a sweep has run since this backup began (a repeat after the check against sweeps): then
-        every chunk is written again where it is missing."""
+        every chunk is packed again."""
         swept = self._last_sweep(backup.namespace) if self._last_sweep else None
         previous = self._backup_catalog.latest_finished(backup.environment_id)
         if previous is None or (swept is not None and swept >= backup.created_on):
@@ -451,12 +452,16 @@ class BackupSteps:
         self._check_chunks_against_sweep(backup)
 
     def _check_chunks_against_sweep(self, backup: Backup) -> None:
-        """A dump chunk this backup reused may have been swept meanwhile: the dump is made again (the
+        """A dump chunk (or pack) this backup reused may have been swept meanwhile: the dump is made again (the
         stream that had it is gone), and the repeat stores what is missing."""
         folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
-        present = SortedStream(
-            self._stores.content.list(f"{backup.namespace}/chunks/", page_size=5000), lambda blob: blob.name
+        content = self._stores.content
+        stored = heapq.merge(  # chunks (before packs) < packs: the index's name order
+            content.list(f"{backup.namespace}/chunks/", page_size=5000),
+            content.list(f"{backup.namespace}/packs/", page_size=5000),
+            key=lambda blob: blob.name,
         )
+        present = SortedStream(stored, lambda blob: blob.name)
         missing = sum(not present.contains(name) for name in read_chunk_index(self._stores.backups, folder))
         if missing:
             raise Fault(

@@ -13,12 +13,15 @@ import zstandard
 
 from shared.adapters.blobs import BlobStore
 from shared.adapters.errors import BlobNotFound
-from shared.dumps.store import ChunkRef, chunk_object, is_chunked, read_chunk_list
+from shared.dumps.store import STAGED_PACKS, ChunkRef, is_chunked, read_chunk_list
 from shared.faults import Fault
 
 DUMP = "db.backup"  # the one dump blob of the backups made before chunks
-READ_AHEAD = 16  # chunks fetched ahead of the consumer: memory is these chunks
-READ_THREADS = 8
+READ_AHEAD = 6  # reads ahead of the consumer: memory is these reads' chunks, at most 24 MiB
+READ_THREADS = 6
+# One read takes the chunks that lie one after the other in a pack, up to these sizes.
+READ_STORED_BYTES = 1024 * 1024
+READ_CONTENT_BYTES = 4 * 1024 * 1024
 
 
 class DumpCorrupted(Fault):
@@ -76,41 +79,92 @@ class DumpReader:
         except BlobNotFound as error:
             raise DumpCorrupted(f"The database dump {self._folder + DUMP} is missing.") from error
 
-    def _fetch(self, ref: ChunkRef) -> bytes:
-        name = chunk_object(self._namespace, ref.sha256)
+    def _read(self, first: ChunkRef, length: int) -> tuple[str, bytes]:
+        """The stored bytes of ``length`` from ``first`` on: a range of its pack, or a chunk object of its own."""
+        name = first.object_name(self._namespace)
         try:
-            stored = self._content.read_bytes(name)
+            if first.pack:
+                return name, self._content.read_range(name, first.offset, length)
+            return name, self._content.read_bytes(name)
         except BlobNotFound as error:
             if self._staged is None:
-                raise DumpCorrupted(f"Chunk {name} of the database dump is missing.") from error
+                raise DumpCorrupted(f"{_describe(first, name)} of the database dump is missing.") from error
+            staged = self._staged[1] + (STAGED_PACKS + first.pack if first.pack else first.sha256)
             try:
-                stored = self._staged[0].read_bytes(self._staged[1] + ref.sha256)
+                if first.pack:
+                    return name, self._staged[0].read_range(staged, first.offset, length)
+                return name, self._staged[0].read_bytes(staged)
             except BlobNotFound:
-                raise DumpCorrupted(f"Chunk {name} of the database dump is missing.") from error
-        try:
-            content = zstandard.ZstdDecompressor().decompress(stored, max_output_size=ref.size)
-        except zstandard.ZstdError as error:
-            raise DumpCorrupted(f"Chunk {name} of the database dump is damaged: {error}.") from error
-        if len(content) != ref.size or hashlib.sha256(content).hexdigest() != ref.sha256:
-            raise DumpCorrupted(f"Chunk {name} of the database dump does not match its SHA-256.")
-        return content
+                raise DumpCorrupted(f"{_describe(first, name)} of the database dump is missing.") from error
+
+    def _fetch(self, refs: list[ChunkRef]) -> list[bytes | DumpCorrupted]:
+        """The contents of chunks that lie one after the other, read in one request; a chunk that fails its
+        checks ends the list with the error, so that the chunks before it are still given out."""
+        name, stored = self._read(refs[0], sum(ref.stored for ref in refs))
+        contents: list[bytes | DumpCorrupted] = []
+        position = 0
+        for ref in refs:
+            piece = stored[position : position + ref.stored] if refs[0].pack else stored
+            position += ref.stored
+            try:
+                content = zstandard.ZstdDecompressor().decompress(piece, max_output_size=ref.size)
+            except zstandard.ZstdError as error:
+                contents.append(DumpCorrupted(f"{_describe(ref, name)} of the database dump is damaged: {error}."))
+                break
+            if len(content) != ref.size or hashlib.sha256(content).hexdigest() != ref.sha256:
+                contents.append(
+                    DumpCorrupted(f"{_describe(ref, name)} of the database dump does not match its SHA-256.")
+                )
+                break
+            contents.append(content)
+        return contents
 
     def _chunk_contents(self) -> Iterator[bytes]:
         try:
-            refs = read_chunk_list(self._backup_catalog, self._folder)
+            reads = _reads(read_chunk_list(self._backup_catalog, self._folder))
             with ThreadPoolExecutor(READ_THREADS, thread_name_prefix="dump-read") as pool:
-                pending: deque[Future[bytes]] = deque()
+                pending: deque[Future[list[bytes | DumpCorrupted]]] = deque()
                 ahead = 2  # doubled as reading goes on: a reader that stops early (at the TOC) fetched little
                 try:
-                    for ref in refs:
-                        pending.append(pool.submit(self._fetch, ref))
+                    for refs in reads:
+                        pending.append(pool.submit(self._fetch, refs))
                         if len(pending) >= ahead:
-                            yield pending.popleft().result()
+                            yield from _given_out(pending.popleft().result())
                             ahead = min(2 * ahead, READ_AHEAD)
                     while pending:
-                        yield pending.popleft().result()
+                        yield from _given_out(pending.popleft().result())
                 finally:
                     for future in pending:
                         future.cancel()
         except BlobNotFound as error:
             raise DumpCorrupted(f"The chunk list of the database dump in {self._folder} is missing.") from error
+
+
+def _describe(ref: ChunkRef, name: str) -> str:
+    return f"Chunk {ref.sha256} (in {name} at byte {ref.offset})" if ref.pack else f"Chunk {name}"
+
+
+def _given_out(contents: list[bytes | DumpCorrupted]) -> Iterator[bytes]:
+    for content in contents:
+        if isinstance(content, DumpCorrupted):
+            raise content
+        yield content
+
+
+def _reads(refs: Iterator[ChunkRef]) -> Iterator[list[ChunkRef]]:
+    """The chunk list cut into reads: the chunks that lie one after the other in the same pack go together, up
+    to the read sizes; a chunk of its own (the layout before packs) is a read of its own."""
+    group: list[ChunkRef] = []
+    stored = content = 0
+    for ref in refs:
+        if group:
+            last = group[-1]
+            follows = ref.pack and ref.pack == last.pack and ref.offset == last.offset + last.stored
+            if not follows or stored + ref.stored > READ_STORED_BYTES or content + ref.size > READ_CONTENT_BYTES:
+                yield group
+                group, stored, content = [], 0, 0
+        group.append(ref)
+        stored += ref.stored
+        content += ref.size
+    if group:
+        yield group

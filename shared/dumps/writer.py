@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from shared.adapters.blobs import BlobStore
 from shared.dumps.reader import DUMP
-from shared.dumps.store import CHUNK_INDEX, CHUNK_LIST, ChunkRef, ChunkWriter, KnownChunks
+from shared.dumps.store import CHUNK_INDEX, CHUNK_LIST, ChunkLookup, ChunkRef, ChunkWriter, KnownChunks
 
 FORMAT = "pg_dump --format=custom --no-owner --no-privileges"
 
@@ -43,8 +43,10 @@ class ChunkedDumpWriter:
         *,
         staging: tuple[BlobStore, str] | None = None,
         previous: Iterator[ChunkRef] | None = None,
+        stored: ChunkLookup | None = None,
     ) -> None:
-        known = KnownChunks(previous) if previous is not None else None
+        """``previous``: the chunk list of the environment's last dump; or ``stored``, chunks stored already."""
+        known = KnownChunks(previous) if previous is not None else stored
         self._writer = ChunkWriter(backup_store, content_store, namespace, folder, staging=staging, known=known)
 
     @property
@@ -69,6 +71,7 @@ class ChunkedDumpWriter:
             "distinctChunks": stats.distinct,
             "newChunks": stats.new,
             "newChunkBytes": stats.new_bytes,
+            "newPacks": stats.packs,
             "storedSize": stats.stored_size,
             "chunkListSha256": stats.list_sha256,
         }

@@ -31,13 +31,14 @@ from shared.backups.layout import (
 )
 from shared.catalog.activity import ActivityLog, new_entry_id
 from shared.catalog.backups import BackupCatalog
+from shared.catalog.environments import EnvironmentCatalog
 from shared.clock import Clock
 from shared.domain.access import Principal
 from shared.domain.activity import Action, Outcome
 from shared.domain.backups import Backup, BackupStatus
 from shared.domain.operations import Operation, OperationStatus
 from shared.dumps.reader import DumpReader
-from shared.dumps.store import chunk_object
+from shared.dumps.store import STAGED_PACKS, ChunkRef, StoredChunks, chunk_object, pack_object, previous_chunks
 from shared.dumps.writer import ChunkedDumpWriter
 from shared.faults import crash_point
 from shared.merges import SortedStream
@@ -129,6 +130,7 @@ class UploadSteps:
         self,
         *,
         backup_catalog: BackupCatalog,
+        environments: EnvironmentCatalog,
         activity: ActivityLog,
         backup_store: BlobStore,
         content_store: BlobStore,
@@ -140,6 +142,7 @@ class UploadSteps:
         databases: Databases,
     ) -> None:
         self._backup_catalog = backup_catalog
+        self._environments = environments
         self._activity = activity
         self._backup_store = backup_store
         self._content = content_store
@@ -213,12 +216,14 @@ class UploadSteps:
         }
 
     def _chunk_dump(self, operation: Operation, stream: Iterator[bytes]) -> tuple[int, str, dict[str, Any]]:
+        stored = StoredChunks(self._latest_chunk_lists(operation.namespace))
         writer = ChunkedDumpWriter(
             self._backup_store,
             self._content,
             operation.namespace,
             self._folder(operation),
             staging=(self._uploads, pending_chunks(operation)),
+            stored=stored,
         )
         try:
             writer.write_all(stream)
@@ -226,7 +231,19 @@ class UploadSteps:
         except BaseException:
             writer.abort()
             raise
+        finally:
+            stored.close()
         return writer.size, writer.sha256, layout
+
+    def _latest_chunk_lists(self, namespace: str) -> Iterator[Iterator[ChunkRef]]:
+        """The chunk lists of the namespace's environments' latest finished backups: an archive downloaded and
+        uploaded again (into any environment of the namespace) stores no chunk twice."""
+        for environment in self._environments.all():
+            if environment.namespace != namespace:
+                continue
+            latest = self._backup_catalog.latest_finished(environment.id)
+            if latest is not None:
+                yield previous_chunks(self._backup_store, backup_folder(namespace, latest.environment_id, latest.id))
 
     def _ingest_archive(self, context: StepContext, stream: Iterator[bytes], upload_size: int) -> dict[str, Any]:
         operation = context.operation
@@ -377,11 +394,16 @@ class UploadSteps:
         context.output.update(copied=copied, chunksStored=self._publish_chunks(operation))
 
     def _publish_chunks(self, operation: Operation) -> int:
-        """The dump's new chunks, from the pending folder into the namespace's store (never overwriting)."""
+        """The dump's new packs, from the pending folder into the namespace's store (never overwriting)."""
         prefix = pending_chunks(operation)
 
         def publish(name: str) -> bool:
-            final = chunk_object(operation.namespace, name[len(prefix) :])
+            staged = name[len(prefix) :]
+            final = (
+                pack_object(operation.namespace, staged.removeprefix(STAGED_PACKS))
+                if staged.startswith(STAGED_PACKS)
+                else chunk_object(operation.namespace, staged)  # staged before packs
+            )
             created = self._content.copy_from_url(final, self._uploads.copy_source_url(name, self._content))
             self._uploads.delete(name)
             return created

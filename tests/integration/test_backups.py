@@ -140,7 +140,11 @@ def test_a_backup_holds_the_database_and_exactly_the_referenced_files(
 
 def file_objects(services, app) -> set[str]:
     """The namespace's file-document content objects (its dump chunks are beside them)."""
-    return {blob.name for blob in services.stores.content.list(f"{app.namespace}/") if "/chunks/" not in blob.name}
+    return {
+        blob.name
+        for blob in services.stores.content.list(f"{app.namespace}/")
+        if "/chunks/" not in blob.name and "/packs/" not in blob.name
+    }
 
 
 def test_a_second_backup_copies_no_file_content(services, app):

@@ -147,9 +147,18 @@ def test_a_read_bound_to_an_etag_fails_once_the_blob_changes(store: BlobStore) -
         b"".join(store.read_chunks("gone", etag=info.etag))
 
 
+def test_a_range_is_read_in_one_request_and_stops_at_the_blob_end(store: BlobStore) -> None:
+    data = bytes(range(256)) * 40
+    store.put("packed", data)
+    assert store.read_range("packed", 0, 10) == data[:10]
+    assert store.read_range("packed", 1000, 3000) == data[1000:4000]
+    assert store.read_range("packed", len(data) - 5, 100) == data[-5:]
+
+
 def test_a_missing_blob_is_blob_not_found(store: BlobStore) -> None:
     for read in (
         lambda: store.read_bytes("gone"),
+        lambda: store.read_range("gone", 0, 10),
         lambda: b"".join(store.read_chunks("gone")),
         lambda: list(store.read_lines("gone")),
     ):

@@ -16,7 +16,7 @@ from shared.domain.backups import BackupStatus
 from shared.domain.downloads import DataType
 from shared.domain.operations import OperationStatus
 from shared.dumps.reader import DUMP
-from shared.dumps.store import CHUNK_LIST, chunk_object, read_chunk_index, read_chunk_list
+from shared.dumps.store import CHUNK_LIST, read_chunk_index, read_chunk_list
 from tests.support.appdata import source_and_target, table_contents
 from tests.support.dumps import damage_chunk, stored_dump
 from tests.support.restoring import Harness
@@ -57,7 +57,9 @@ def folder_of(backup) -> str:
 
 
 def chunk_objects(harness, namespace) -> set[str]:
-    return {blob.name for blob in harness.services.stores.content.list(f"{namespace}/chunks/")}
+    """The objects that hold a namespace's dump chunks: packs (and chunks of their own, before packs)."""
+    content = harness.services.stores.content
+    return {blob.name for prefix in ("chunks/", "packs/") for blob in content.list(f"{namespace}/{prefix}")}
 
 
 def restore(harness, source, backup_id, target):
@@ -93,11 +95,13 @@ def test_a_chunked_backup_lists_its_chunks_and_restores_equal_to_its_source(harn
     refs = list(read_chunk_list(services.stores.backups, folder))
     assert manifest["database"]["chunkCount"] == len(refs) > 10
     assert sum(ref.size for ref in refs) == backup.dump_size
-    names = {chunk_object(backup.namespace, ref.sha256) for ref in refs}
+    names = {ref.object_name(backup.namespace) for ref in refs}
+    assert all(ref.pack for ref in refs)  # new chunks go into packs, a few MiB each: one request per pack
+    assert manifest["database"]["newPacks"] == len(names) < len(refs)
     assert list(read_chunk_index(services.stores.backups, folder)) == sorted(names)
     assert names <= chunk_objects(harness, backup.namespace)
     stored = sum(services.stores.content.info(name).size for name in names)
-    assert stored < backup.dump_size  # each chunk compressed
+    assert stored == sum(ref.stored for ref in refs) < backup.dump_size  # each chunk compressed
     # The dump itself is an uncompressed custom-format dump; the chunks, read in order, are it exactly.
     dump = stored_dump(services.stores, backup)
     assert dump.startswith(b"PGDMP")
@@ -115,8 +119,8 @@ def test_a_second_backup_of_unchanged_data_stores_almost_no_new_chunk(harness, a
     second = backup_of(harness, source, harness.backup(source.environment_id, ADA))
     added = chunk_objects(harness, source.namespace) - before
     manifest = json.loads(harness.services.stores.backups.read_bytes(folder_of(second) + MANIFEST))
-    assert manifest["database"]["newChunks"] == len(added)
-    assert len(added) <= 2  # the header (it carries the dump's time), perhaps the chunk after it
+    assert manifest["database"]["newPacks"] == len(added) <= 1  # one small pack, if any
+    assert manifest["database"]["newChunks"] <= 2  # the header (it carries the dump's time), perhaps the next
     assert second.dump_size == first.dump_size
 
 
@@ -187,7 +191,7 @@ def test_a_corrupted_chunk_fails_restore_download_and_drill_naming_the_chunk(har
     services = harness.services
     backup = backup_of(harness, source, harness.backup(source.environment_id, ADA))
     damaged = damage_chunk(services.stores, backup)
-    assert "/chunks/" in damaged
+    assert "/packs/" in damaged
     before = target.table_contents()
 
     done = restore(harness, source, backup.id, target)

@@ -10,7 +10,7 @@ from shared.backups.layout import FILES, FileEntry, backup_folder
 from shared.backups.steps import BackupHooks
 from shared.domain.access import Principal
 from shared.domain.backups import BackupStatus, Tier
-from shared.dumps.store import chunk_object, read_chunk_list
+from shared.dumps.store import read_chunk_list
 from tests.support.appdata import create_scratch_app
 from tests.support.restoring import Harness
 
@@ -44,7 +44,7 @@ def referenced(services, backup_id, environment_id) -> set[str]:
     backup = services.backup_catalog.get(environment_id, backup_id)
     folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
     files = {FileEntry.from_line(line).object for line in services.stores.backups.read_lines(folder + FILES) if line}
-    chunks = {chunk_object(backup.namespace, ref.sha256) for ref in read_chunk_list(services.stores.backups, folder)}
+    chunks = {ref.object_name(backup.namespace) for ref in read_chunk_list(services.stores.backups, folder)}
     assert chunks, "a backup's dump is stored as chunks"
     return files | chunks
 
@@ -58,7 +58,7 @@ def add_bulk(app) -> None:
 
 
 def chunks_only(names: set[str]) -> set[str]:
-    return {name for name in names if "/chunks/" in name}
+    return {name for name in names if "/chunks/" in name or "/packs/" in name}
 
 
 def test_a_scheduled_night_is_backed_up_once_with_the_longest_retention(harness, app):
@@ -156,7 +156,8 @@ def test_pruning_while_a_backup_is_made_keeps_every_object_it_needs(harness, app
     assert app.namespace in reports[1].postponed
     assert services.backup_catalog.get(app.environment_id, second).status is BackupStatus.FINISHED
     second_needs = referenced(services, second, app.environment_id)
-    assert chunks_only(first_needs & second_needs)  # second reused chunks of first's that were marked meanwhile
+    # second reused first's file documents, marked meanwhile (first forgotten, its dump's chunks are packed anew)
+    assert first_needs & second_needs - chunks_only(second_needs)
     assert second_needs <= objects(services, app.namespace)
 
     after = services.pruning.prune({app.namespace})  # quiet now: the sweep runs, and keeps what second needs
@@ -198,7 +199,7 @@ def test_a_backup_whose_reused_chunk_was_swept_while_it_was_made_is_made_again(h
         if victim:
             return  # the repeat
         last = list(read_chunk_list(services.stores.backups, first_folder))[-1]  # the dump's end: unchanged
-        name = chunk_object(app.namespace, last.sha256)
+        name = last.object_name(app.namespace)
         victim["name"] = name
         services.stores.content.delete(name)  # as a sweep that judged it unreferenced would
         services.stores.maintenance.put(
@@ -212,9 +213,9 @@ def test_a_backup_whose_reused_chunk_was_swept_while_it_was_made_is_made_again(h
     services.backup_steps.hooks = BackupHooks()
     made = services.backup_catalog.get(app.environment_id, second)
     assert made.status is BackupStatus.FINISHED
-    assert made.attempts == 2  # the first attempt found the chunk gone; the repeat stored it again
+    assert made.attempts == 2  # the first attempt found the chunk's pack gone; the repeat packed its chunks again
     needs = referenced(services, second, app.environment_id)
-    assert victim["name"] in needs
+    assert victim["name"] not in needs
     assert needs <= objects(services, app.namespace)
 
 

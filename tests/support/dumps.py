@@ -8,7 +8,7 @@ from shared.adapters.stores import Stores
 from shared.backups.layout import backup_folder
 from shared.domain.backups import Backup
 from shared.dumps.reader import DUMP, DumpReader
-from shared.dumps.store import ChunkWriter, chunk_object, read_chunk_list
+from shared.dumps.store import ChunkWriter, read_chunk_list
 
 
 def folder_of(backup: Backup) -> str:
@@ -35,8 +35,8 @@ def replace_dump(stores: Stores, backup: Backup, dump: bytes) -> None:
 
 def damage_chunk(stores: Stores, backup: Backup, *, last: bool = False) -> str:
     """Flip a byte in the middle chunk of the backup's dump — or its last, past the table of contents that
-    a restore's pre-flight reads — (its stored object rewritten, still valid zstd); for an old-layout
-    backup, in its dump blob. Returns the name of what was damaged."""
+    a restore's pre-flight reads —: in its pack (the pack rewritten), or, in the layouts before, in its chunk
+    object (still valid zstd) or the dump blob. Returns the name of what was damaged."""
     folder = folder_of(backup)
     reader = DumpReader(stores.backups, stores.content, backup.namespace, folder)
     if not reader.chunked:
@@ -45,10 +45,16 @@ def damage_chunk(stores: Stores, backup: Backup, *, last: bool = False) -> str:
         stores.backups.put(folder + DUMP, bytes(data), overwrite=True)
         return folder + DUMP
     refs = list(read_chunk_list(stores.backups, folder))
-    name = chunk_object(backup.namespace, refs[-1 if last else len(refs) // 2].sha256)
-    content = bytearray(zstandard.ZstdDecompressor().decompress(stores.content.read_bytes(name)))
-    content[len(content) // 2] ^= 0xFF
+    ref = refs[-1 if last else len(refs) // 2]
+    name = ref.object_name(backup.namespace)
     info = stores.content.info(name)
     metadata = info.metadata if info else {}
+    if ref.pack:
+        pack = bytearray(stores.content.read_bytes(name))
+        pack[ref.offset + ref.stored // 2] ^= 0xFF
+        stores.content.put(name, bytes(pack), metadata=metadata, overwrite=True)
+        return name
+    content = bytearray(zstandard.ZstdDecompressor().decompress(stores.content.read_bytes(name)))
+    content[len(content) // 2] ^= 0xFF
     stores.content.put(name, zstandard.ZstdCompressor().compress(bytes(content)), metadata=metadata, overwrite=True)
     return name

@@ -10,7 +10,15 @@ from shared.adapters.blobs import MemoryBlobAccount
 from shared.dumps.chunker import MAX_SIZE, MIN_SIZE, chunks_of
 from shared.dumps.reader import DUMP, DumpCorrupted, DumpReader
 from shared.dumps.recompress import recompressed
-from shared.dumps.store import ChunkWriter, KnownChunks, chunk_object, read_chunk_index, read_chunk_list
+from shared.dumps.store import (
+    ChunkRef,
+    ChunkWriter,
+    KnownChunks,
+    StoredChunks,
+    chunk_object,
+    read_chunk_index,
+    read_chunk_list,
+)
 
 NAMESPACE = "ns"
 
@@ -34,8 +42,8 @@ def stores():
     return account.store("snapshots"), account.store("content")
 
 
-def write(stores, folder: str, content: bytes):
-    writer = ChunkWriter(stores[0], stores[1], NAMESPACE, folder)
+def write(stores, folder: str, content: bytes, **options):
+    writer = ChunkWriter(stores[0], stores[1], NAMESPACE, folder, **options)
     writer.write_all(blocks(content))
     return writer.commit()
 
@@ -61,46 +69,100 @@ def test_the_chunks_are_the_stream_and_an_insert_changes_only_the_chunks_around_
     assert len(set(again) - set(chunks)) <= 2
 
 
-def test_a_dump_is_written_once_as_chunks_and_read_back_verified(stores):
+def test_a_dump_is_written_once_as_chunks_in_packs_and_read_back_verified(stores):
     content = data(2_000_000)
-    stats = write(stores, "a/", content)
+    stats = write(stores, "a/", content, pack_size=200_000)
     refs = list(read_chunk_list(stores[0], "a/"))
     assert stats.chunks == len(refs)
-    assert stats.new == stats.distinct == len(set(refs))
+    assert stats.new == len({ref.sha256 for ref in refs})
     assert stats.size == len(content) == sum(ref.size for ref in refs)
-    assert list(read_chunk_index(stores[0], "a/")) == sorted({chunk_object(NAMESPACE, ref.sha256) for ref in refs})
-    assert stats.stored_size < len(content)
+    packs = {ref.object_name(NAMESPACE) for ref in refs}
+    assert stats.packs == len(packs) == stats.distinct
+    assert 1 < len(packs) < len(refs)  # several chunks a pack, each pack one request
+    assert list(read_chunk_index(stores[0], "a/")) == sorted(packs)
+    assert all(name.startswith(f"{NAMESPACE}/packs/") for name in packs)
+    assert stats.stored_size == sum(stores[1].info(name).size for name in packs) < len(content)
     assert b"".join(reader(stores, "a/", content).chunks()) == content
-    again = write(stores, "b/", content)  # the same dump again: every chunk is there already
-    assert (again.new, again.new_bytes) == (0, 0)
+    known = KnownChunks(read_chunk_list(stores[0], "a/"))
+    again = write(stores, "b/", content, known=known)  # the same dump again: every chunk is stored already
+    assert (again.new, again.new_bytes, again.packs) == (0, 0, 0)
+    assert b"".join(reader(stores, "b/", content).chunks()) == content
+
+
+def test_a_chunk_the_dump_repeats_is_packed_once(stores):
+    piece = data(300_000, seed=5)
+    content = piece * 4  # the chunker cuts the repeats alike, past the first
+    stats = write(stores, "a/", content)
+    assert stats.new < stats.chunks
+    assert stats.stored_size > stats.new_bytes  # the repeats counted in the dump, stored once
+    assert b"".join(reader(stores, "a/", content).chunks()) == content
+
+
+def test_chunks_stored_by_other_backups_are_found_and_not_packed_again(stores):
+    content = data(1_500_000)
+    write(stores, "a/", content)
+    stored = StoredChunks([read_chunk_list(stores[0], "a/"), iter([ChunkRef("0" * 64, 1, 1, "elsewhere", 0)])])
+    try:
+        again = write(stores, "b/", content, known=stored)
+    finally:
+        stored.close()
+    assert (again.new, again.packs) == (0, 0)
+    assert b"".join(reader(stores, "b/", content).chunks()) == content
 
 
 def test_a_damaged_chunk_fails_the_read_before_its_bytes_and_names_it(stores):
     content = data(2_000_000)
     write(stores, "a/", content)
     refs = list(read_chunk_list(stores[0], "a/"))
-    victim = chunk_object(NAMESPACE, refs[3].sha256)
-    plain = bytearray(zstandard.ZstdDecompressor().decompress(stores[1].read_bytes(victim)))
-    plain[10] ^= 1
-    stores[1].put(victim, zstandard.ZstdCompressor().compress(bytes(plain)), overwrite=True)
+    victim = refs[3]
+    name = victim.object_name(NAMESPACE)
+    pack = bytearray(stores[1].read_bytes(name))
+    pack[victim.offset + victim.stored // 2] ^= 1
+    stores[1].put(name, bytes(pack), overwrite=True)
     read = bytearray()
 
     def consume() -> None:
         for piece in reader(stores, "a/", content).chunks():
             read.extend(piece)
 
-    with pytest.raises(DumpCorrupted, match=victim):
+    with pytest.raises(DumpCorrupted, match=f"Chunk {victim.sha256} \\(in {name} at byte {victim.offset}\\)"):
         consume()
     assert len(read) == sum(ref.size for ref in refs[:3])  # nothing of the bad chunk was given out
 
 
-def test_a_missing_chunk_or_chunk_list_is_named(stores):
+def test_a_chunk_of_its_own_as_backups_before_packs_stored_it_is_read_and_checked(stores):
+    content = data(700_000)
+    write(stores, "a/", content)
+    refs = list(read_chunk_list(stores[0], "a/"))
+    pack = stores[1].read_bytes(refs[0].object_name(NAMESPACE))
+    lines = bytearray()
+    for ref in refs:  # each chunk as an object of its own, and the list without packs, as before
+        stores[1].put(chunk_object(NAMESPACE, ref.sha256), pack[ref.offset : ref.offset + ref.stored])
+        lines += ChunkRef(ref.sha256, ref.size, ref.stored).to_line()
+    stores[0].put("old/db.chunks", bytes(lines))
+    assert b"".join(reader(stores, "old/", content).chunks()) == content
+    victim = chunk_object(NAMESPACE, refs[1].sha256)
+    plain = bytearray(zstandard.ZstdDecompressor().decompress(stores[1].read_bytes(victim)))
+    plain[10] ^= 1
+    stores[1].put(victim, zstandard.ZstdCompressor().compress(bytes(plain)), overwrite=True)
+    with pytest.raises(DumpCorrupted, match=f"Chunk {victim} of the database dump does not match its SHA-256"):
+        b"".join(reader(stores, "old/", content).chunks())
+    stores[1].delete(victim)
+    with pytest.raises(DumpCorrupted, match=f"Chunk {victim} of the database dump is missing"):
+        b"".join(reader(stores, "old/").chunks())
+
+
+def test_a_missing_pack_or_chunk_list_is_named(stores):
     content = data(500_000)
     write(stores, "a/", content)
-    victim = chunk_object(NAMESPACE, next(read_chunk_list(stores[0], "a/")).sha256)
-    stores[1].delete(victim)
-    with pytest.raises(DumpCorrupted, match=f"{victim} of the database dump is missing"):
+    first = next(read_chunk_list(stores[0], "a/"))
+    stores[1].delete(first.object_name(NAMESPACE))
+    with pytest.raises(
+        DumpCorrupted, match=f"in {first.object_name(NAMESPACE)} at byte 0\\) of the database dump is missing"
+    ):
         b"".join(reader(stores, "a/").chunks())
+    with pytest.raises(DumpCorrupted, match=r"dump nowhere/db\.backup is missing"):
+        b"".join(reader(stores, "nowhere/").chunks())
 
 
 def test_a_backup_of_one_dump_blob_is_read_and_checked_whole(stores):
@@ -119,21 +181,18 @@ def test_what_is_not_an_uncompressed_custom_dump_passes_through_unchanged():
 
 
 class CountingStore:
-    """The content store, counting the existence checks asked of it."""
+    """The content store, counting the requests asked of it."""
 
     def __init__(self, store) -> None:
         self._store = store
-        self.infos = 0
-
-    def info(self, name):
-        self.infos += 1
-        return self._store.info(name)
+        self.requests = 0
 
     def __getattr__(self, name):
+        self.requests += 1
         return getattr(self._store, name)
 
 
-def test_the_chunks_of_the_previous_dump_are_not_asked_for_again(stores):
+def test_the_chunks_of_the_previous_dump_cost_no_request(stores):
     content = data(12_000_000)
     write(stores, "a/", content)
     counting = CountingStore(stores[1])
@@ -143,7 +202,7 @@ def test_the_chunks_of_the_previous_dump_are_not_asked_for_again(stores):
     writer.write_all(blocks(changed))
     stats = writer.commit()
     assert stats.chunks > 30
-    assert counting.infos <= 6  # only around the change (and a few the threads took out of order), not 30
-    assert 1 <= stats.new <= 2
+    assert 1 <= stats.new <= 2  # only around the change
+    assert stats.packs == counting.requests == 1  # and they go in one pack: one request for the whole dump
     assert stats.stored_size == sum(ref.stored for ref in read_chunk_list(stores[0], "b/")) > 0
     assert b"".join(reader(stores, "b/", changed).chunks()) == changed

@@ -285,6 +285,9 @@ class Unreachable:
     def read_bytes(self, name):
         raise StorageFault("connection reset")
 
+    def read_range(self, name, offset, length):
+        raise StorageFault("connection reset")
+
     def read_chunks(self, name, *, etag=None):
         raise StorageFault("connection reset")
 
