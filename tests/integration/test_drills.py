@@ -118,7 +118,7 @@ def change_a_row_count(services, backup):
 @pytest.mark.parametrize(
     ("damage", "failed_check", "named"),
     [
-        ("dump", "checksums", "SHA-256"),
+        ("dump", "checksums", "of the database dump is damaged"),
         ("content", "checksums", "is missing"),
         ("rows", "row_counts", 'public."sales$customer": 25 rows loaded, 26 recorded'),
         ("assertion", "assertions", "never-true: returned false"),
@@ -133,7 +133,7 @@ def test_each_check_fails_on_a_backup_damaged_in_that_one_way(
     backup_id = harness.backup(app.environment_id, ADA)
     backup = services.backup_catalog.get(app.environment_id, backup_id)
     if damage == "dump":
-        damage_dump(services, backup)
+        named = f"(in {damage_dump(services, backup)} at byte "  # the chunk's pack named, and where in it
     elif damage == "content":
         named = f"the content object of file document {remove_a_content_object(services, backup)} is missing"
     elif damage == "rows":
