@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
         "loadAverage": load.figures(),
         "repeat": arguments.repeat,
         "targets": {
-            "ratio_b_over_a": "<= 1.1",
+            "ratio_b_over_a": "<= 1.0",
             "ratio_c_over_b": "<= 0.15",
             "ratio_e_over_b": "<= 0.1",
             "peak memory": "independent of size",

@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": machine(),
         "loadAverage": load.figures(),
         "repeat": arguments.repeat,
-        "target": {"ratio": "<= 1.25", "checkShare": "<= 0.05"},
+        "target": {"ratio": "<= 1.1", "checkShare": "<= 0.05"},
         "rows": arguments.rows,
         "files": arguments.files,
         "sequences": arguments.sequences,
