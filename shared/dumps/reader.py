@@ -82,20 +82,23 @@ class DumpReader:
     def _read(self, first: ChunkRef, length: int) -> tuple[str, bytes]:
         """The stored bytes of ``length`` from ``first`` on: a range of its pack, or a chunk object of its own."""
         name = first.object_name(self._namespace)
-        try:
+
+        def read(store: BlobStore, object_name: str) -> bytes:
             if first.pack:
-                return name, self._content.read_range(name, first.offset, length)
-            return name, self._content.read_bytes(name)
+                return store.read_range(object_name, first.offset, length)
+            return store.read_bytes(object_name)
+
+        missing = f"{_describe(first, name)} of the database dump is missing."
+        try:
+            return name, read(self._content, name)
         except BlobNotFound as error:
             if self._staged is None:
-                raise DumpCorrupted(f"{_describe(first, name)} of the database dump is missing.") from error
+                raise DumpCorrupted(missing) from error
             staged = self._staged[1] + (STAGED_PACKS + first.pack if first.pack else first.sha256)
             try:
-                if first.pack:
-                    return name, self._staged[0].read_range(staged, first.offset, length)
-                return name, self._staged[0].read_bytes(staged)
+                return name, read(self._staged[0], staged)
             except BlobNotFound:
-                raise DumpCorrupted(f"{_describe(first, name)} of the database dump is missing.") from error
+                raise DumpCorrupted(missing) from error
 
     def _fetch(self, refs: list[ChunkRef]) -> list[bytes | DumpCorrupted]:
         """The contents of chunks that lie one after the other, read in one request; a chunk that fails its
