@@ -88,27 +88,15 @@ class ChunkStats:
 
 
 class _Index:
-    """The distinct object names of a dump, and where each chunk this write packed went, in a temporary SQLite
-    database: memory stays flat."""
+    """The distinct object names of a dump, in a temporary SQLite database: memory stays flat."""
 
     def __init__(self) -> None:
         self._file = tempfile.NamedTemporaryFile(prefix="appbackups-chunks-", suffix=".sqlite")  # noqa: SIM115
         self._db = sqlite3.connect(self._file.name, check_same_thread=False)
         self._db.execute("CREATE TABLE chunks (name TEXT PRIMARY KEY) WITHOUT ROWID")
-        self._db.execute("CREATE TABLE packed (sha256 TEXT PRIMARY KEY, stored, pack, offset) WITHOUT ROWID")
 
     def add(self, name: str) -> None:
         self._db.execute("INSERT OR IGNORE INTO chunks VALUES (?)", (name,))
-
-    def packed(self, ref: ChunkRef) -> None:
-        self._db.execute(
-            "INSERT OR IGNORE INTO packed VALUES (?, ?, ?, ?)", (ref.sha256, ref.stored, ref.pack, ref.offset)
-        )
-
-    def find_packed(self, sha256: str, size: int) -> ChunkRef | None:
-        """A chunk this write packed already (a dump repeats some of its chunks)."""
-        row = self._db.execute("SELECT stored, pack, offset FROM packed WHERE sha256 = ?", (sha256,)).fetchone()
-        return ChunkRef(sha256, size, row[0], row[1], row[2]) if row else None
 
     def ordered(self) -> Iterator[str]:
         for (name,) in self._db.execute("SELECT name FROM chunks ORDER BY name"):
@@ -179,10 +167,11 @@ class ChunkLookup(Protocol):
 
 
 class StoredChunks:
-    """Every chunk that the given chunk lists name, and where it is stored, in a temporary SQLite database (memory
-    stays flat): an upload's dump reuses what the namespace's latest backups stored, at one read per list."""
+    """Every chunk that the given chunk lists name (and those added), and where it is stored, in a temporary SQLite
+    database (memory stays flat): an upload's dump reuses what the namespace's latest backups stored, at one read
+    per list; a writer, the chunks it packed already."""
 
-    def __init__(self, chunk_lists: Iterable[Iterator[ChunkRef]]) -> None:
+    def __init__(self, chunk_lists: Iterable[Iterator[ChunkRef]] = ()) -> None:
         self._file = tempfile.NamedTemporaryFile(prefix="appbackups-stored-", suffix=".sqlite")  # noqa: SIM115
         self._db = sqlite3.connect(self._file.name, check_same_thread=False)
         self._db.execute("CREATE TABLE chunks (sha256 TEXT PRIMARY KEY, size, stored, pack, offset) WITHOUT ROWID")
@@ -191,6 +180,13 @@ class StoredChunks:
             self._db.executemany(
                 "INSERT OR IGNORE INTO chunks VALUES (?, ?, ?, ?, ?)",
                 ((ref.sha256, ref.size, ref.stored, ref.pack, ref.offset) for ref in refs),
+            )
+
+    def add(self, ref: ChunkRef) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO chunks VALUES (?, ?, ?, ?, ?)",
+                (ref.sha256, ref.size, ref.stored, ref.pack, ref.offset),
             )
 
     def find(self, sha256: str) -> ChunkRef | None:
@@ -230,6 +226,7 @@ class ChunkWriter:
         self._list = backup_store.writer(folder + CHUNK_LIST, block_size=4 * 1024 * 1024, parallelism=2)
         self._index_writer = backup_store.writer(folder + CHUNK_INDEX, block_size=4 * 1024 * 1024, parallelism=2)
         self._index = _Index()
+        self._packed = StoredChunks()  # a dump repeats some of its chunks: each is packed once
         self._pool = ThreadPoolExecutor(parallelism, thread_name_prefix="dump-chunks")
         self._pack_writes = ThreadPoolExecutor(_PACKS_IN_FLIGHT, thread_name_prefix="dump-packs")
         self._writing: deque[Future[None]] = deque()
@@ -255,7 +252,7 @@ class ChunkWriter:
         sha256 = hashlib.sha256(chunk).hexdigest()
         known = self._known.find(sha256) if self._known is not None else None
         if known is not None:
-            return ChunkRef(sha256, len(chunk), known.stored, known.pack, known.offset)
+            return known
         return sha256, len(chunk), self._compressor().compress(chunk)
 
     def _place(self, prepared: ChunkRef | tuple[str, int, bytes]) -> ChunkRef:
@@ -263,13 +260,13 @@ class ChunkWriter:
         if isinstance(prepared, ChunkRef):
             return prepared
         sha256, size, stored = prepared
-        again = self._index.find_packed(sha256, size)
+        again = self._packed.find(sha256)
         if again is not None:
             return again
         ref = ChunkRef(sha256, size, len(stored), self._pack_id, len(self._pack))
         self._pack += stored
         self._pack_chunks += 1
-        self._index.packed(ref)
+        self._packed.add(ref)
         self.new += 1
         self.new_bytes += len(stored)
         if len(self._pack) >= self._pack_size:
@@ -358,6 +355,7 @@ class ChunkWriter:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._pack_writes.shutdown(wait=True, cancel_futures=True)
         self._index.close()
+        self._packed.close()
 
 
 def read_chunk_list(store: BlobStore, folder: str) -> Iterator[ChunkRef]:
