@@ -316,9 +316,10 @@ def test_a_drill_killed_mid_way_resumes_passes_and_drops_its_scratch_database(
     assert drill.status is OperationStatus.FINISHED, drill.error
     assert drill.step(attempts[0]).attempts == attempts[1]
     assert_within_bound(recovery)
+    # Other workers' tests make scratch databases on the same server: this drill's own is the one that counts.
     if point == "drill.database.loading":
-        assert left_by_kill["scratch"] == [scratch_database(drill.id)]  # the kill left it half loaded
-    assert scratch_databases(postgres_admin_dsn) == []
+        assert scratch_database(drill.id) in left_by_kill["scratch"]  # the kill left it half loaded
+    assert scratch_database(drill.id) not in scratch_databases(postgres_admin_dsn)
     backup_record = services.backup_catalog.get(source.environment_id, backup["id"])
     assert backup_record.verification.status is VerificationStatus.PASSED
     assert backup_record.verification.operation_id == drill.id
@@ -341,7 +342,7 @@ def test_a_drill_killed_during_its_undo_still_drops_its_scratch_database(faults,
     assert drill.status is OperationStatus.FAILED
     assert drill.step("undo").attempts == 2
     assert_within_bound(recovery)
-    assert scratch_databases(postgres_admin_dsn) == []
+    assert scratch_database(drill.id) not in scratch_databases(postgres_admin_dsn)
     backup_record = services.backup_catalog.get(source.environment_id, backup["id"])
     assert backup_record.verification.status is VerificationStatus.FAILED
     assert backup_record.in_use_by == ()
