@@ -52,6 +52,7 @@ from shared.domain.activity import Action, Outcome
 from shared.domain.backups import Backup, BackupStatus, Tier
 from shared.domain.environments import Environment, MissingFiles
 from shared.domain.operations import Operation, OperationStatus
+from shared.dumps.packer import ProcessDumpWriter
 from shared.dumps.store import previous_chunks, read_chunk_index
 from shared.dumps.writer import FORMAT, DumpPacker, DumpWriter, after_first, dump_writer
 from shared.faults import Fault, crash_point
@@ -301,6 +302,7 @@ class BackupSteps:
             filesReconciled=None if past else reconciled_on is not None,
             filesReconciledOn=last_reconciliation.isoformat() if last_reconciliation else None,
             seconds=round(time.monotonic() - started, 3),
+            packerPeakRssMiB=dumped.peak_rss_mib if isinstance(dumped, ProcessDumpWriter) else None,
         )
         if stats.missing:
             logger.warning(

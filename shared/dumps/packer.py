@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import struct
 import subprocess
 import sys
@@ -80,6 +81,11 @@ class ProcessDumpWriter:
     @property
     def size(self) -> int:
         return int(self._answer()["size"])
+
+    @property
+    def peak_rss_mib(self) -> float:
+        """The packer's own peak memory (the worker's does not include it)."""
+        return float(self._answer()["peakRssMiB"])
 
     def write_all(self, stream: Iterable[bytes]) -> None:
         for block in stream:
@@ -193,7 +199,14 @@ def _run(source: IO[bytes]) -> dict[str, Any]:
         writer.abort()
         raise
     requests = [[*asdict(request).values(), count] for request, count in (meter.counts() if meter else {}).items()]
-    return {"layout": layout, "size": writer.size, "sha256": writer.sha256, "requests": requests}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {
+        "layout": layout,
+        "size": writer.size,
+        "sha256": writer.sha256,
+        "requests": requests,
+        "peakRssMiB": round(peak, 1),
+    }
 
 
 def main() -> int:

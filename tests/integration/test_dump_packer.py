@@ -96,6 +96,8 @@ def test_a_history_of_dumps_packed_in_its_own_process_and_in_the_worker_restores
         backup = harness.services.backup_catalog.get(source.environment_id, backup_id)
         assert backup.status is BackupStatus.FINISHED
         taken.append((harness, backup, digest(source.table_contents())))
+        packer_peak = harness.services.operations.get(backup.operation_id).output("dump", "packerPeakRssMiB")
+        assert (packer_peak is not None) is (harness is packed_apart), packer_peak
         if harness is packed_apart:  # the packer's pack writes are counted with the worker's requests
             requests = measured.requests.items()
             assert sum(
