@@ -93,7 +93,6 @@ def run_size(bench: Bench, label: str, rows: int, files: int, repeat: int) -> di
         pid = bench.host.process.pid
         baseline_runs, full_runs, second_runs, dump_runs, full_peaks, second_peaks = [], [], [], [], [], []
         count_runs: list[float] = []
-        packer_peaks: list[float | None] = []  # a large dump is packed by a process of its own (decision 0021)
         for round_number in range(repeat):
             print(f"[{label}] round {round_number + 1}: (a) baseline …", flush=True)
             baseline_runs.append(baseline(bench, dataset))
@@ -106,9 +105,8 @@ def run_size(bench: Bench, label: str, rows: int, files: int, repeat: int) -> di
             seconds, full = backup_through_api(bench, environment_id)
             full_runs.append(seconds)
             full_peaks.append(peak_rss_mib(pid))
-            operation = bench.services.operations.get(full["operationId"])
-            count_runs.append(float(operation.output("dump", "rowCountSeconds")))
-            packer_peaks.append(operation.output("dump", "packerPeakRssMiB"))
+            made = bench.services.operations.get(full["operationId"]).output("dump", "rowCountSeconds")
+            count_runs.append(float(made))
             new_files = max(1, files // 100)
             add_files(bench.services, dataset, file_sizes(new_files, seed=99 + round_number))
             print(f"[{label}] round {round_number + 1}: (c) backup after {new_files} new files …", flush=True)
@@ -148,7 +146,6 @@ def run_size(bench: Bench, label: str, rows: int, files: int, repeat: int) -> di
             },
             "workerPeakRssMiB_b": round(full_peak, 1),
             "workerPeakRssMiB_c": round(second_peak, 1),
-            "packerPeakRssMiB_b": max((peak for peak in packer_peaks if peak is not None), default=None),
         }
     finally:
         drop_database(dataset.database)

@@ -58,8 +58,7 @@ def table(backup: dict[str, Any], restore: dict[str, Any]) -> str:
                     _seconds(size["b_fullBackupSeconds"]),
                     f"{size['ratio_b_over_a']:.2f}",
                     verdict(size["ratio_b_over_a"], targets["ratio_b_over_a"]),
-                    _mib(size["workerPeakRssMiB_b"])
-                    + (f" + packer {_mib(size['packerPeakRssMiB_b'])}" if size.get("packerPeakRssMiB_b") else ""),
+                    _mib(size["workerPeakRssMiB_b"]),
                 ]
             )
         )

@@ -53,7 +53,6 @@ from shared.downloads.service import DownloadService
 from shared.downloads.steps import DownloadSteps
 from shared.drills.service import DrillService
 from shared.drills.steps import DrillSteps
-from shared.dumps.packer import ProcessPacker
 from shared.environments.service import EnvironmentService
 from shared.events.deliveries import DeliveryService, DeliverySettings
 from shared.events.publishing import EventPublisher
@@ -281,7 +280,6 @@ def build_services(
         def queues(name: str) -> WorkQueue:
             return AzureWorkQueue(clients.queue(name))
 
-    blobs_replaced = blobs is not None
     if blobs is None:
 
         def blobs(account_url: str | None, container: str) -> BlobStore:
@@ -316,7 +314,6 @@ def build_services(
         block_size=settings.block_size,
         chunked_dumps=settings.chunked_dumps,
         file_reconciliation_days=settings.file_reconciliation_days,
-        dump_process_min_bytes=settings.dump_process_min_mb * 1024 * 1024,
     )
     telemetry_in_use = telemetry or default_telemetry()
     lease = timedelta(seconds=settings.operation_lease_seconds)
@@ -385,8 +382,6 @@ def build_services(
         slots=ServerSlots(
             tables(Tables.SCHEDULES), operation_catalog.find, settings.backups_per_database_server, clock
         ),
-        # The packer reaches storage itself: not when storage is replaced, or reached through a test's transport.
-        packer=None if blobs_replaced or clients.wrapped else ProcessPacker(settings.storage, clients.meter),
     )
     register(backup_steps.definition())
     restore_steps = RestoreSteps(

@@ -85,11 +85,6 @@ class StorageClients:
         self._queues: dict[str, QueueClient] = {}
         self._foreign_blob_services: dict[str, BlobServiceClient] = {}
 
-    @property
-    def wrapped(self) -> bool:
-        """Does a transport of the caller's stand between the clients and the wire (a test's fault seam)?"""
-        return self._wrap_transport is not None
-
     def _transport(self, service: str) -> Any:
         transport: HttpTransport = _pooled_transport() if service == "blob" else RequestsTransport()
         if self.meter is not None:

@@ -284,14 +284,6 @@ class Settings(BaseSettings):
         description="store new backups' database dumps as deduplicated chunks (false: one dump blob per backup, "
         "the layout of before)",
     )
-    dump_process_min_mb: Count = Field(
-        64,
-        ge=0,
-        validation_alias="APPBACKUPS_DUMP_PROCESS_MIN_MB",
-        description="a chunked dump of a database at least this large (in MB) is chunked and packed in a process of "
-        "its own, beside the file copies (0: every dump); a smaller one in the worker, where a process would cost "
-        "more to start than it saves",
-    )
     database_connect_timeout: Count = Field(
         10,
         ge=1,

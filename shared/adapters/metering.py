@@ -77,11 +77,6 @@ class StorageMeter:
         with self._lock:
             self._counts[request] += 1
 
-    def add(self, request: Request, count: int) -> None:
-        """Requests counted elsewhere (a packer process's own meter)."""
-        with self._lock:
-            self._counts[request] += count
-
     def counts(self) -> Counter[Request]:
         with self._lock:
             return Counter(self._counts)

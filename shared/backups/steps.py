@@ -52,9 +52,8 @@ from shared.domain.activity import Action, Outcome
 from shared.domain.backups import Backup, BackupStatus, Tier
 from shared.domain.environments import Environment, MissingFiles
 from shared.domain.operations import Operation, OperationStatus
-from shared.dumps.packer import ProcessDumpWriter
-from shared.dumps.store import previous_chunks, read_chunk_index
-from shared.dumps.writer import FORMAT, DumpPacker, DumpWriter, after_first, dump_writer
+from shared.dumps.store import ChunkRef, previous_chunks, read_chunk_index
+from shared.dumps.writer import FORMAT, DumpWriter, after_first, dump_writer
 from shared.faults import Fault, crash_point
 from shared.merges import SortedStream
 from shared.operations.engine import OperationDefinition, StepContext, StepDefinition, WaitLater
@@ -83,7 +82,6 @@ class BackupSettings:
     chunked_dumps: bool = True  # new backups store their dump as chunks (shared/dumps)
     slot_wait_seconds: float = 3  # a backup whose database server has no free slot looks again after this (and a bit)
     file_reconciliation_days: int = 7  # a full listing of the file store when the last is this old (0: always)
-    dump_process_min_bytes: int = 64 * 1024 * 1024  # a database this large has its dump packed by the packer
 
 
 @dataclass
@@ -114,12 +112,8 @@ class BackupSteps:
         point_in_time: PointInTimeSource | None = None,
         past_files: PastFiles | None = None,
         slots: ServerSlots | None = None,
-        packer: DumpPacker | None = None,
     ) -> None:
-        """``packer``: what chunks and packs a large dump beside the worker (shared/dumps/packer.py); without it,
-        every dump is packed in the worker."""
         self.slots = slots
-        self._packer = packer
         self._point_in_time = point_in_time
         self._past_files = past_files
         self._backup_catalog = backup_catalog
@@ -184,7 +178,15 @@ class BackupSteps:
     ) -> None:
         folder = backup_folder(backup.namespace, backup.environment_id, backup.id)
         store = self._stores.backups
-        dumped: DumpWriter | None = None
+        dumped = dump_writer(
+            store,
+            self._stores.content,
+            backup.namespace,
+            folder,
+            chunked=self._settings.chunked_dumps,
+            block_size=self._settings.block_size,
+            previous=self._previous_chunks(backup),
+        )
         files_writer = store.writer(folder + FILES, block_size=4 * 1024 * 1024, parallelism=2)
         source = self._stores.file_store(environment)
         if past is None and not source.exists():
@@ -230,11 +232,10 @@ class BackupSteps:
             ):
                 if self.hooks.after_snapshot_exported:
                     self.hooks.after_snapshot_exported(exported)
-                database_size = exported.database_size()
-                dumped = self._dump_writer(backup, folder, database_size)
                 dump = exported.dump(compress=not dumped.chunked)
                 dumping = pool.submit(self._stream_dump, dump, dumped)
                 try:
+                    database_size = exported.database_size()
                     server_version = exported.server_version
                     counting = time.monotonic()
                     rows = exported.table_rows()  # exact, as of the dump's snapshot: what a drill checks against
@@ -260,7 +261,6 @@ class BackupSteps:
                     dump.cancel()
                     raise
             context.check()
-            assert dumped is not None
             layout = dumped.commit()
             store.put(
                 folder + ROWS,
@@ -273,8 +273,7 @@ class BackupSteps:
                 content_type="application/x-ndjson",
             )
         except BaseException:
-            if dumped is not None:
-                dumped.abort()
+            dumped.abort()
             files_writer.abort()
             raise
         if self.hooks.after_dump_stored:
@@ -302,7 +301,6 @@ class BackupSteps:
             filesReconciled=None if past else reconciled_on is not None,
             filesReconciledOn=last_reconciliation.isoformat() if last_reconciliation else None,
             seconds=round(time.monotonic() - started, 3),
-            packerPeakRssMiB=dumped.peak_rss_mib if isinstance(dumped, ProcessDumpWriter) else None,
         )
         if stats.missing:
             logger.warning(
@@ -408,32 +406,17 @@ class BackupSteps:
             return collector.collect(uuids, environment.files.prefix, previous)
         return collector.collect_incremental(uuids, environment.files.prefix, previous)
 
-    def _dump_writer(self, backup: Backup, folder: str, database_size: int) -> DumpWriter:
-        """Where the dump goes: chunks packed by a process of its own when the database is large and a packer is
-        set, else by the worker; or one dump blob, as before chunks."""
-        previous = self._previous_folder(backup) if self._settings.chunked_dumps else None
-        large = database_size >= self._settings.dump_process_min_bytes
-        if self._settings.chunked_dumps and self._packer is not None and large:
-            return self._packer(backup.namespace, folder, previous)
-        return dump_writer(
-            self._stores.backups,
-            self._stores.content,
-            backup.namespace,
-            folder,
-            chunked=self._settings.chunked_dumps,
-            block_size=self._settings.block_size,
-            previous=previous_chunks(self._stores.backups, previous) if previous else None,
-        )
-
-    def _previous_folder(self, backup: Backup) -> str | None:
-        """The folder of the environment's latest finished backup, whose chunk list names chunks the store is
-        known to hold — unless a sweep has run since this backup began (a repeat after the check against
-        sweeps): then every chunk is packed again."""
+    def _previous_chunks(self, backup: Backup) -> Iterator[ChunkRef] | None:
+        """The chunk list of the environment's latest finished backup: chunks the store is known to hold —
+        unless a sweep has run since this backup began (a repeat after the check against sweeps): then
+        every chunk is packed again."""
         swept = self._last_sweep(backup.namespace) if self._last_sweep else None
         previous = self._backup_catalog.latest_finished(backup.environment_id)
         if previous is None or (swept is not None and swept >= backup.created_on):
             return None
-        return backup_folder(previous.namespace, previous.environment_id, previous.id)
+        return previous_chunks(
+            self._stores.backups, backup_folder(previous.namespace, previous.environment_id, previous.id)
+        )
 
     def _check_against_sweeps(self, backup: Backup, source: BlobStore | None, prefix: str) -> None:
         """If pruning swept this namespace while the backup was being made, a sweep may have judged

@@ -31,9 +31,6 @@ class DumpWriter(Protocol):
     def abort(self) -> None: ...
 
 
-DumpPacker = Callable[[str, str, "str | None"], DumpWriter]  # (namespace, backup folder, previous backup's folder)
-
-
 class ChunkedDumpWriter:
     chunked = True
 
