@@ -22,6 +22,7 @@ from shared.faults import Fault
 from shared.merges import SortedStream
 
 LIST_PAGE = 5000
+HELD_IN_ORDER = 10_000  # file entries (a few hundred bytes each) waiting in order behind copies still at work
 _T = TypeVar("_T")
 
 
@@ -205,19 +206,28 @@ class FileCollector:
                     self.stats.add_missing(file_uuid)
 
     def _in_order(self, work: Callable[[ThreadPoolExecutor], Iterator[Future[_T]]]) -> Iterator[_T]:
-        """The results of ``work``'s futures, in its order, with at most twice the concurrency of them ahead;
-        a failure, or the reader closing the stream, cancels the ones not started."""
-        pending: deque[Future[_T]] = deque()
+        """The results of ``work``'s futures, in its order: at most twice the concurrency of them at work, and
+        up to ``HELD_IN_ORDER`` results that were ready at once (entries the previous list gives) held behind
+        them — so that one new file document among a hundred known ones does not wait for the one before it.
+        A failure, or the reader closing the stream, cancels the ones not started."""
+        pending: deque[tuple[Future[_T], bool]] = deque()  # each future, and whether it was at work when queued
+        working = 0
         with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="copy") as pool:
             try:
                 for future in work(pool):
-                    pending.append(future)
-                    while len(pending) > 2 * self._concurrency:
-                        yield pending.popleft().result()
+                    at_work = not future.done()
+                    pending.append((future, at_work))
+                    working += at_work
+                    while pending and (
+                        working > 2 * self._concurrency or len(pending) > HELD_IN_ORDER or pending[0][0].done()
+                    ):
+                        head, counted = pending.popleft()
+                        working -= counted
+                        yield head.result()
                 while pending:
-                    yield pending.popleft().result()
+                    yield pending.popleft()[0].result()
             except BaseException:
-                for future in pending:
+                for future, _ in pending:
                     future.cancel()
                 raise
 
